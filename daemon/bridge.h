@@ -1,0 +1,122 @@
+/*
+ * bridge.h — the upstream side: one Event Bridge websocket session for the
+ * worker (lws on the uv loop), REST over the Event Bridge proxy (rest.c, curl
+ * multi on the uv loop), bootstrap/resync after every init, the token's
+ * lifecycle. It knows nothing about RPC or the task cache: it reports to the
+ * callbacks in struct tr_bridge_events and answers tr_bridge_request().
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct tr_json;
+struct tr_config;
+
+enum tr_bridge_state {
+	TR_BRIDGE_CONNECTING,   /* ws connect in progress */
+	TR_BRIDGE_OPEN,         /* upgrade done, waiting for init */
+	TR_BRIDGE_INITIALIZING, /* init received, resync in progress */
+	TR_BRIDGE_READY,
+	TR_BRIDGE_RECONNECTING, /* waiting for the backoff timer */
+	TR_BRIDGE_TOKEN_EXPIRED,
+	TR_BRIDGE_STOPPED,
+	_TR_BRIDGE_STATE_MAX,
+};
+
+/* "connecting", "open", "initializing", "ready", "reconnecting", "token_expired", "stopped" */
+const char *tr_bridge_state_str(enum tr_bridge_state s);
+
+/* What tr_bridge_request's callback gets. Everything is borrowed until the callback returns. */
+struct tr_upstream_reply {
+	/*
+	 * 0: an HTTP response arrived (http_status says which);
+	 * -ETIMEDOUT: no answer within the deadline (outcome unknown);
+	 * -ECONNREFUSED, -EHOSTUNREACH, -EIO: network failure (maybe_sent tells whether the
+	 *   request may have reached the server);
+	 * -EBADMSG: 2xx but the body is not {"payload": ...};
+	 * -ECANCELED: the daemon is shutting down.
+	 */
+	int err;
+	long http_status;
+	const struct tr_json *payload; /* 2xx: the body's "payload" member */
+	int64_t twilio_code;           /* error body "code", 0 when absent */
+	const char *message;           /* error body "message" or the failure's text; non-NULL when not 2xx */
+	bool maybe_sent;
+};
+
+typedef void (*tr_upstream_cb)(void *userdata, const struct tr_upstream_reply *reply);
+
+struct tr_upstream_request {
+	const char *path;        /* relative TaskRouter path: "Workspaces/WS…/Tasks/WT…" */
+	const char *method;      /* proxied method: "GET" or "POST" */
+	const char *api_version; /* "v1" or "v2" */
+	const struct tr_json *params; /* object (copied); NULL sends {} */
+	int64_t if_match;        /* >= 0: send If-Match: <n>; -1: no header */
+	int timeout_ms;          /* 0: the configured default (15 s) */
+	bool retry_transient;    /* GET only: retry network errors, 429 and 5xx with backoff */
+};
+
+/* Callbacks the bridge calls, all on the loop thread. userdata is given to tr_bridge_new. */
+struct tr_bridge_events {
+	/* Every state change. reason is a short human text for disconnects, else NULL. */
+	void (*state)(void *userdata, enum tr_bridge_state state, const char *reason);
+	/* Resync after each init: begin, the worker, every active reservation (all pages, each
+	 * with its embedded task), then end. end's err is 0 when the resync completed; on error
+	 * the cache must be left as it was (a reconnect or retry follows). */
+	void (*resync_begin)(void *userdata);
+	void (*resync_worker)(void *userdata, const struct tr_json *worker);
+	void (*resync_reservation)(void *userdata, const struct tr_json *reservation);
+	void (*resync_end)(void *userdata, int err);
+	/* A wire event ({"event_type", "payload"}) after ready. Events that arrive during a resync
+	 * are buffered and delivered, in order, right after resync_end(0). payload may be NULL. */
+	void (*event)(void *userdata, const char *event_type, const struct tr_json *payload);
+	/* Token lifecycle: "tokenWillExpire", "tokenExpired", "tokenUpdated"; expires_at is epoch
+	 * seconds (0 when unknown). */
+	void (*token)(void *userdata, const char *what, int64_t expires_at);
+};
+
+struct tr_bridge;
+
+/* Create the bridge; nothing connects until tr_bridge_start. Returns 0 or negative errno. */
+int tr_bridge_new(uv_loop_t *loop, const struct tr_config *cfg, const struct tr_bridge_events *ev,
+	void *userdata, struct tr_bridge **ret);
+
+/* Load the token (file, credential or command) and connect. */
+int tr_bridge_start(struct tr_bridge *b);
+
+/*
+ * Asynchronous teardown: sends a close frame, cancels REST requests (their callbacks fire
+ * with -ECANCELED), destroys the lws context and closes every handle. done fires once
+ * everything is closed; then tr_bridge_free.
+ */
+void tr_bridge_close(struct tr_bridge *b, void (*done)(void *userdata), void *userdata);
+struct tr_bridge *tr_bridge_free(struct tr_bridge *b);
+
+/*
+ * Send a REST request through the proxy. Returns 0 and then calls cb exactly once, or returns
+ * a negative errno and never calls cb: -ENOTCONN (no init yet, so no workspace/worker),
+ * -EKEYEXPIRED (token expired), -ESHUTDOWN, -ENOMEM.
+ */
+int tr_bridge_request(struct tr_bridge *b, const struct tr_upstream_request *req, tr_upstream_cb cb,
+	void *userdata);
+
+enum tr_bridge_state tr_bridge_get_state(const struct tr_bridge *b);
+/* From the last init; NULL before the first one. */
+const char *tr_bridge_workspace_sid(const struct tr_bridge *b);
+const char *tr_bridge_worker_sid(const struct tr_bridge *b);
+
+/* Ask for a resync (e.g. the cache met an unknown reservation). Coalesced. */
+void tr_bridge_request_resync(struct tr_bridge *b);
+
+/*
+ * Replace the token at run time (daemon.updateToken, token file change, token command).
+ * Returns 0, -EINVAL (not a JWT with exp), -EKEYEXPIRED (already expired). The token is
+ * copied; the caller should wipe its own copy.
+ */
+int tr_bridge_update_token(struct tr_bridge *b, const char *token);
+
+/* A JSON object for daemon.status: state, sids, reconnects, last error, token expiry,
+ * REST in flight/queued, ws frames, malformed/oversize counters. Caller owns it. */
+struct tr_json *tr_bridge_status(const struct tr_bridge *b);

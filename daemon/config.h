@@ -1,0 +1,45 @@
+/*
+ * config.h — taskrouterd's configuration: flags > environment > INI file.
+ *
+ * The token itself is never part of the config: only where to get it
+ * (token_file, the systemd credential, token_command).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tr_config {
+	char *config_file;      /* --config; default TR_SYSCONFDIR/taskrouterd.conf if present */
+	char *region;           /* --region */
+	char *websocket_url;    /* --websocket-url (derived from region when unset) */
+	char *eventbridge_url;  /* --eventbridge-url (derived from region when unset) */
+	char *token_file;       /* --token-file */
+	char *token_command;    /* --token-command (run with /bin/sh -c, asynchronously) */
+	char *socket_path;      /* --socket (default: see tr_config_default_socket) */
+	char *ca_file;          /* --ca-file */
+	char *client_version;   /* --client-version (clientVersion query/header) */
+	int log_level;          /* --log-level (enum tr_log_level) */
+	bool close_existing_sessions; /* --close-existing-sessions (default false) */
+	int set_offline_on_disconnect; /* --set-offline-on-disconnect: -1 not sent, 0 false, 1 true */
+	bool version_check;     /* --version-check / --no-version-check (default on) */
+	int rest_timeout_ms;    /* --rest-timeout-ms (default 15000) */
+	int silence_timeout_ms; /* --heartbeat-timeout-ms (default 30000) */
+	int closed_grace_ms;    /* --closed-grace-ms (default 5000) */
+	int token_warn_s;       /* --token-warn-seconds (default 60, minimum 5) */
+	int max_connections;    /* --max-connections (default TR_MAX_CONNECTIONS_DEFAULT) */
+	bool allow_group_set;   /* --allow-group NAME|GID */
+	gid_t allow_group;
+	bool system_service;    /* --system: default socket /run/taskrouterd/socket */
+};
+
+/* Fill defaults, then the INI file, then the environment (TASKROUTERD_*), then argv.
+ * Returns 0, 1 when --help/--version was printed (exit 0), or -EINVAL after printing
+ * a message on stderr (exit 2). */
+int tr_config_load(struct tr_config *cfg, int argc, char **argv);
+void tr_config_done(struct tr_config *cfg);
+
+/* The default socket path: $XDG_RUNTIME_DIR/taskrouterd/socket, or /run/taskrouterd/socket
+ * for a system service (or when XDG_RUNTIME_DIR is unset and we are root). Caller frees. */
+char *tr_config_default_socket(bool system_service);

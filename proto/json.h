@@ -1,0 +1,138 @@
+/*
+ * json.h — a bounded JSON tree over yajl.
+ *
+ * Parsing caps nesting depth (TR_JSON_MAX_DEPTH) and members per object
+ * (TR_JSON_MAX_KEYS), refuses invalid UTF-8 and embedded NUL in strings, and
+ * refuses trailing garbage. Numbers keep their exact text; integers that fit
+ * int64_t are also available as integers.
+ *
+ * Pure: no I/O, no globals, no logging. Depends on yajl.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum tr_json_type {
+	TR_JSON_NULL,
+	TR_JSON_FALSE,
+	TR_JSON_TRUE,
+	TR_JSON_NUMBER,
+	TR_JSON_STRING,
+	TR_JSON_ARRAY,
+	TR_JSON_OBJECT,
+	_TR_JSON_TYPE_MAX,
+};
+
+struct tr_json {
+	enum tr_json_type type;
+	union {
+		struct {
+			char *s; /* NUL-terminated, valid UTF-8, no embedded NUL */
+			size_t len;
+		} str;
+		struct {
+			char *raw; /* the number's text as written */
+			bool is_int; /* raw is an integer that fits int64_t */
+			int64_t i;
+			double d;
+		} num;
+		struct {
+			struct tr_json **items;
+			size_t n;
+		} arr;
+		struct {
+			char **keys; /* in document order; duplicates are refused */
+			struct tr_json **vals;
+			size_t n;
+		} obj;
+	} u;
+};
+
+/* Parse errors: what went wrong and where. */
+enum tr_json_error {
+	TR_JSON_OK,
+	TR_JSON_ESYNTAX,  /* not JSON */
+	TR_JSON_EDEPTH,   /* nested deeper than the limit */
+	TR_JSON_EKEYS,    /* too many members in one object */
+	TR_JSON_EUTF8,    /* invalid UTF-8 */
+	TR_JSON_ENUL,     /* embedded NUL in a string */
+	TR_JSON_EDUPKEY,  /* the same member twice in one object */
+	TR_JSON_ENOMEM,
+	_TR_JSON_ERROR_MAX,
+};
+
+/*
+ * Parse exactly one JSON value from buf[0..len). On success returns 0 and *ret owns the
+ * tree. On failure returns -EBADMSG (or -ENOMEM) and, if ret_error is not NULL, stores the
+ * reason there. Depth and key limits are TR_JSON_MAX_DEPTH and TR_JSON_MAX_KEYS.
+ */
+int tr_json_parse(const char *buf, size_t len, struct tr_json **ret, enum tr_json_error *ret_error);
+
+/* A short English text for an error ("invalid UTF-8", ...). Never NULL. */
+const char *tr_json_error_str(enum tr_json_error e);
+
+/* Free a tree (NULL is fine). Returns NULL. */
+struct tr_json *tr_json_free(struct tr_json *v);
+
+/* Deep copy; NULL on ENOMEM (or when v is NULL). */
+struct tr_json *tr_json_dup(const struct tr_json *v);
+
+/* Structural equality (object member order does not matter; numbers compare by value). */
+bool tr_json_equal(const struct tr_json *a, const struct tr_json *b);
+
+/* Constructors: each returns a new node the caller owns, or NULL on ENOMEM. */
+struct tr_json *tr_json_new_null(void);
+struct tr_json *tr_json_new_bool(bool b);
+struct tr_json *tr_json_new_int(int64_t i);
+struct tr_json *tr_json_new_double(double d);
+struct tr_json *tr_json_new_string(const char *s);          /* copies s */
+struct tr_json *tr_json_new_stringn(const char *s, size_t n); /* copies n bytes */
+struct tr_json *tr_json_new_object(void);
+struct tr_json *tr_json_new_array(void);
+
+/*
+ * Set obj[key] = val, replacing an existing member. Takes ownership of val in all cases
+ * (it is freed on error). Returns 0, -EINVAL (obj not an object, or val NULL) or -ENOMEM.
+ */
+int tr_json_object_set(struct tr_json *obj, const char *key, struct tr_json *val);
+
+/* Remove obj[key] if present; returns 1 if removed, 0 if absent. */
+int tr_json_object_remove(struct tr_json *obj, const char *key);
+
+/* Append val to arr; takes ownership in all cases. Returns 0, -EINVAL or -ENOMEM. */
+int tr_json_array_append(struct tr_json *arr, struct tr_json *val);
+
+/* Lookups. All return borrowed pointers, or NULL when absent or of another type. */
+const struct tr_json *tr_json_get(const struct tr_json *obj, const char *key);
+const char *tr_json_get_string(const struct tr_json *obj, const char *key);
+/* Integer member: returns 0 and sets *ret, or -ENOENT (absent/null) / -EINVAL (not an integer). */
+int tr_json_get_int(const struct tr_json *obj, const char *key, int64_t *ret);
+/* Boolean member: returns 0 and sets *ret, or -ENOENT / -EINVAL. */
+int tr_json_get_bool(const struct tr_json *obj, const char *key, bool *ret);
+
+static inline bool tr_json_is(const struct tr_json *v, enum tr_json_type t) {
+	return v && v->type == t;
+}
+static inline bool tr_json_is_bool(const struct tr_json *v) {
+	return v && (v->type == TR_JSON_TRUE || v->type == TR_JSON_FALSE);
+}
+static inline bool tr_json_is_int(const struct tr_json *v) {
+	return v && v->type == TR_JSON_NUMBER && v->u.num.is_int;
+}
+
+/*
+ * Serialise compactly (no spaces). *ret gets a malloc'd NUL-terminated string the caller
+ * owns; *ret_len its length (may be NULL). Returns 0 or -ENOMEM.
+ */
+int tr_json_dump(const struct tr_json *v, char **ret, size_t *ret_len);
+
+/*
+ * Append the compact serialisation of v to a growing buffer (*buf, *len, *cap), for
+ * building messages around a tree without an extra copy. Returns 0 or -ENOMEM.
+ */
+int tr_json_dump_append(const struct tr_json *v, char **buf, size_t *len, size_t *cap);
+
+/* Append a JSON string literal (quoted and escaped) of s[0..n) to the buffer. */
+int tr_json_quote_append(const char *s, size_t n, char **buf, size_t *len, size_t *cap);

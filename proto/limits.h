@@ -1,0 +1,37 @@
+/*
+ * limits.h — every limit of taskrouterd in one place.
+ *
+ * Each limit has a name here, a log line when it is hit, a counter in
+ * daemon.status and a test that hits it. doc/PROTOCOL.md lists the ones a
+ * client can observe. No dependencies.
+ */
+#pragma once
+
+/* Framing: u32 big-endian length, then that many bytes of UTF-8 JSON. */
+#define TR_FRAME_HEADER_SIZE 4u
+#define TR_FRAME_MIN_PAYLOAD 2u                   /* "{}" is the smallest message */
+#define TR_FRAME_MAX_PAYLOAD_DEFAULT (1024u * 1024u) /* 1 MiB, settable at runtime */
+
+/* JSON trees built by proto/json.c. */
+#define TR_JSON_MAX_DEPTH 32
+#define TR_JSON_MAX_KEYS 4096 /* members per object */
+
+/* Local RPC server. */
+#define TR_RPC_MAX_INFLIGHT 16                     /* per connection; stop reading when reached */
+#define TR_OUTQ_SOFT_LIMIT (1024u * 1024u)         /* bytes queued for one client */
+#define TR_OUTQ_SOFT_SECONDS 10                    /* ... tolerated this long */
+#define TR_OUTQ_HARD_LIMIT (8u * 1024u * 1024u)    /* disconnect at once above this */
+#define TR_MAX_CONNECTIONS_DEFAULT 1024
+#define TR_EVENT_RING_SIZE 4096                    /* events kept for events.subscribe{since} */
+#define TR_RPC_IDLE_TIMEOUT_MS 0                   /* 0: clients may stay idle (subscribers) */
+
+/* Upstream. */
+#define TR_REST_MAX_CONCURRENCY 8 /* CURLMOPT_MAX_TOTAL_CONNECTIONS; more requests queue */
+#define TR_REST_TIMEOUT_MS_DEFAULT 15000
+#define TR_WS_MAX_MESSAGE (1024u * 1024u) /* a larger ws message drops the session */
+#define TR_WS_SILENCE_TIMEOUT_MS_DEFAULT 30000
+#define TR_WS_INIT_TIMEOUT_MS 10000
+#define TR_RECONNECT_MIN_MS 800
+#define TR_RECONNECT_MAX_MS 30000
+#define TR_TASK_CLOSED_GRACE_MS_DEFAULT 5000 /* recently-closed area, spec §6.3 */
+#define TR_TRANSFER_PENDING_MS 10000         /* transfer events waiting for a POST reply */

@@ -1,0 +1,581 @@
+/*
+ * test-methods.c — every Task method end to end: taskrouterd against
+ * taskrouter-sim, through the socket. Happy paths check the simulator's state
+ * and the exact request sent; bad input checks the documented error and that
+ * no request went out.
+ */
+#include "common.h"
+
+static struct trt_env env;
+static struct trt_conn *rpc; /* calls */
+static struct trt_conn *sub; /* subscribed to everything */
+
+static int group_setup(void **state) {
+	struct tr_json *r;
+	(void)state;
+	if (e2e_start(&env, NULL, NULL) < 0) {
+		return -1;
+	}
+	if (trt_connect(env.daemon.socket_path, &rpc) < 0 ||
+		trt_connect(env.daemon.socket_path, &sub) < 0) {
+		return -1;
+	}
+	r = trt_call_ok(sub, "events.subscribe", "{}");
+	if (!r) {
+		return -1;
+	}
+	tr_json_free(r);
+	return 0;
+}
+
+static int group_teardown(void **state) {
+	int r;
+	(void)state;
+	trt_conn_free(rpc);
+	trt_conn_free(sub);
+	r = e2e_stop(&env);
+	return r == 0 ? 0 : -1;
+}
+
+/* The simulator's state of a task must match the daemon's reply. */
+static void assert_same_task(const struct tr_json *reply, const char *sid) {
+	struct tr_json *sim = trt_sim_task(&env, sid);
+	assert_non_null(sim);
+	assert_string_equal(e2e_str(reply, "sid"), sid);
+	assert_int_equal(e2e_version(reply), e2e_int(sim, "version"));
+	assert_string_equal(e2e_str(reply, "wireStatus"), e2e_str(sim, "assignment_status"));
+	{
+		struct tr_json *attrs = e2e_sim_attributes(sim);
+		assert_true(tr_json_equal(attrs, tr_json_get(reply, "attributes")));
+		tr_json_free(attrs);
+	}
+	tr_json_free(sim);
+}
+
+/* The last REST call must have this route, proxied method and apiVersion. */
+static struct tr_json *assert_last_request(const char *url_suffix, const char *method,
+	const char *api_version) {
+	struct tr_json *req = e2e_last_request(&env);
+	const char *url, *m, *v;
+	assert_non_null(req);
+	url = e2e_str(req, "url");
+	m = e2e_str(req, "method");
+	v = e2e_str(req, "apiVersion");
+	if (strlen(url) < strlen(url_suffix) ||
+		strcmp(url + strlen(url) - strlen(url_suffix), url_suffix) != 0) {
+		fprintf(stderr, "# last url %s does not end with %s\n", url, url_suffix);
+		fail();
+	}
+	assert_string_equal(m, method);
+	assert_string_equal(v, api_version);
+	return req;
+}
+
+static void test_get_and_list(void **state) {
+	char sid[35], res[35];
+	struct tr_json *t, *l;
+	const struct tr_json *tasks;
+	bool found = false;
+	(void)state;
+
+	e2e_new_task(&env, sub, true, sid, res);
+	t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	assert_non_null(t);
+	assert_string_equal(e2e_str(t, "status"), "assigned");
+	assert_string_equal(e2e_str(t, "reservationSid"), res);
+	assert_same_task(t, sid);
+	tr_json_free(t);
+
+	l = trt_call_ok(rpc, "task.list", "{}");
+	assert_non_null(l);
+	tasks = tr_json_get(l, "tasks");
+	assert_true(tr_json_is(tasks, TR_JSON_ARRAY));
+	for (size_t i = 0; i < tasks->u.arr.n; i++) {
+		const char *s = tr_json_get_string(tasks->u.arr.items[i], "sid");
+		found = found || (s && strcmp(s, sid) == 0);
+	}
+	assert_true(found);
+	tr_json_free(l);
+
+	l = trt_call_ok(rpc, "task.list", "{\"status\":\"completed\"}");
+	assert_non_null(l);
+	tasks = tr_json_get(l, "tasks");
+	for (size_t i = 0; i < tasks->u.arr.n; i++) {
+		assert_string_equal(e2e_str(tasks->u.arr.items[i], "status"), "completed");
+	}
+	tr_json_free(l);
+}
+
+static void test_set_attributes(void **state) {
+	char sid[35], res[35];
+	struct tr_json *t, *req, *ev = NULL;
+	int64_t v0;
+	(void)state;
+
+	e2e_new_task(&env, sub, true, sid, res);
+	t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	v0 = e2e_version(t);
+	tr_json_free(t);
+
+	t = trt_call_ok(rpc, "task.setAttributes",
+		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"case\":\"CS-1\",\"n\":2,\"deep\":{\"x\":[1,2]}}}",
+			sid));
+	assert_non_null(t);
+	assert_int_equal(e2e_version(t), v0 + 1);
+	assert_same_task(t, sid);
+	tr_json_free(t);
+
+	/* Exactly the SDK's request: Attributes as an object, If-Match with the old version. */
+	req = assert_last_request(trt_fmt("Tasks/%s", sid), "POST", "v1");
+	{
+		const struct tr_json *p = tr_json_get(req, "params");
+		assert_true(tr_json_is(tr_json_get(p, "Attributes"), TR_JSON_OBJECT));
+		assert_int_equal(p->u.obj.n, 1);
+		const struct tr_json *im = tr_json_get(req, "ifMatch");
+		if (!im) {
+			im = tr_json_get(req, "If-Match");
+		}
+		assert_non_null(im);
+		if (tr_json_is(im, TR_JSON_STRING)) {
+			assert_int_equal(strtoll(im->u.str.s, NULL, 10), v0);
+		} else {
+			assert_true(tr_json_is_int(im));
+			assert_int_equal(im->u.num.i, v0);
+		}
+	}
+	tr_json_free(req);
+	assert_int_equal(trt_wait_event(sub, "updated", sid, E2E_WAIT, &ev), 0);
+	tr_json_free(ev);
+}
+
+static void test_virtual_start_time(void **state) {
+	char sid[35], res[35];
+	struct tr_json *t, *req;
+	(void)state;
+
+	e2e_new_task(&env, sub, true, sid, res);
+	t = trt_call_ok(rpc, "task.setVirtualStartTime",
+		trt_fmt("{\"sid\":\"%s\",\"time\":\"2025-01-02T12:00:00.250Z\"}", sid));
+	assert_non_null(t);
+	assert_int_equal(e2e_int(t, "virtualStartTime"), 1735819200);
+	assert_same_task(t, sid);
+	tr_json_free(t);
+	req = assert_last_request(trt_fmt("Tasks/%s", sid), "POST", "v1");
+	assert_string_equal(e2e_str(tr_json_get(req, "params"), "VirtualStartTime"),
+		"2025-01-02T12:00:00Z");
+	tr_json_free(req);
+
+	/* epoch seconds are accepted too */
+	t = trt_call_ok(rpc, "task.setVirtualStartTime",
+		trt_fmt("{\"sid\":\"%s\",\"time\":1735819000}", sid));
+	assert_non_null(t);
+	assert_int_equal(e2e_int(t, "virtualStartTime"), 1735819000);
+	tr_json_free(t);
+
+	/* the server refuses a time in the future: an upstream error with its message */
+	{
+		struct tr_json *err = NULL;
+		int code = trt_call_err(rpc, "task.setVirtualStartTime",
+			trt_fmt("{\"sid\":\"%s\",\"time\":\"2999-01-01T00:00:00Z\"}", sid), &err);
+		assert_int_equal(code, TR_RPC_UPSTREAM_ERROR);
+		assert_int_equal(e2e_int(tr_json_get(err, "data"), "httpStatus"), 400);
+		assert_non_null(strstr(e2e_str(tr_json_get(err, "data"), "message"), "future"));
+		tr_json_free(err);
+	}
+}
+
+static void test_fetch_latest_version(void **state) {
+	char sid[35], res[35];
+	struct tr_json *t;
+	(void)state;
+
+	e2e_new_task(&env, sub, true, sid, res);
+	/* Someone else changes the task upstream. */
+	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/update", sid),
+				 "{\"attributes\":{\"from\":\"outside\"}}", NULL),
+		200);
+	t = trt_call_ok(rpc, "task.fetchLatestVersion", trt_fmt("{\"sid\":\"%s\"}", sid));
+	assert_non_null(t);
+	assert_same_task(t, sid);
+	tr_json_free(t);
+	{
+		struct tr_json *req = assert_last_request(trt_fmt("Tasks/%s", sid), "GET", "v1");
+		assert_int_equal(tr_json_get(req, "params")->u.obj.n, 0);
+		tr_json_free(req);
+	}
+}
+
+static void test_version_conflict(void **state) {
+	char sid[35], res[35];
+	struct tr_json *t, *err = NULL, *ev = NULL;
+	int64_t v;
+	(void)state;
+
+	e2e_new_task(&env, sub, true, sid, res);
+	t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	v = e2e_version(t);
+	tr_json_free(t);
+	/* A concurrent writer bumps the version. "silent" keeps the simulator from pushing the
+	 * task.updated event (as if it were still in flight), so our cache is stale for sure. */
+	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/update", sid),
+				 "{\"attributes\":{\"by\":\"plugin\"},\"silent\":true}", NULL),
+		200);
+	int code = trt_call_err(rpc, "task.setAttributes",
+		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"by\":\"us\"}}", sid), &err);
+	assert_int_equal(code, TR_RPC_VERSION_CONFLICT);
+	assert_int_equal(e2e_int(tr_json_get(err, "data"), "httpStatus"), 412);
+	assert_int_equal(strtoll(e2e_str(tr_json_get(err, "data"), "currentVersion"), NULL, 10),
+		v + 1);
+	tr_json_free(err);
+	/* the plugin's write was not lost */
+	{
+		struct tr_json *sim = trt_sim_task(&env, sid);
+		struct tr_json *attrs = e2e_sim_attributes(sim);
+		assert_string_equal(e2e_str(attrs, "by"), "plugin");
+		tr_json_free(attrs);
+		tr_json_free(sim);
+	}
+	(void)ev;
+}
+
+static void test_hold_kick_participant(void **state) {
+	char sid[35], res[35];
+	struct tr_json *t, *req;
+	const char *alice = e2e_worker_sid(&env, "alice");
+	char bob[64];
+	(void)state;
+	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&env, "bob"));
+
+	e2e_new_task(&env, sub, true, sid, res);
+	t = trt_call_ok(rpc, "task.updateParticipant",
+		trt_fmt("{\"sid\":\"%s\",\"hold\":true,\"holdUrl\":\"https://example.org/hold\","
+			"\"holdMethod\":\"GET\"}",
+			sid));
+	assert_non_null(t);
+	tr_json_free(t);
+	req = assert_last_request("/CustomerParticipant", "POST", "v2");
+	{
+		const struct tr_json *p = tr_json_get(req, "params");
+		assert_string_equal(e2e_str(p, "TaskSid"), sid);
+		assert_int_equal(tr_json_get(p, "Hold")->type, TR_JSON_TRUE);
+		assert_string_equal(e2e_str(p, "HoldUrl"), "https://example.org/hold");
+		assert_string_equal(e2e_str(p, "HoldMethod"), "GET");
+	}
+	tr_json_free(req);
+
+	t = trt_call_ok(rpc, "task.hold",
+		trt_fmt("{\"sid\":\"%s\",\"targetWorkerSid\":\"%s\",\"onHold\":true}", sid, alice));
+	assert_non_null(t);
+	tr_json_free(t);
+	req = assert_last_request("/HoldWorkerParticipant", "POST", "v2");
+	assert_string_equal(e2e_str(tr_json_get(req, "params"), "TargetWorkerSid"), alice);
+	assert_int_equal(tr_json_get(tr_json_get(req, "params"), "Hold")->type, TR_JSON_TRUE);
+	tr_json_free(req);
+
+	/* bob is not in the conference: the server refuses, the error says so */
+	{
+		struct tr_json *err = NULL;
+		assert_int_equal(trt_call_err(rpc, "task.kick",
+					 trt_fmt("{\"sid\":\"%s\",\"workerSid\":\"%s\"}", sid, bob),
+					 &err),
+			TR_RPC_UPSTREAM_ERROR);
+		assert_int_equal(e2e_int(tr_json_get(err, "data"), "httpStatus"), 400);
+		tr_json_free(err);
+	}
+	req = assert_last_request("/KickWorkerParticipant", "POST", "v2");
+	assert_string_equal(e2e_str(tr_json_get(req, "params"), "TargetWorkerSid"), bob);
+	tr_json_free(req);
+
+	/* bring bob in with a warm transfer he accepts, then kick him */
+	{
+		struct tr_json *ev = NULL;
+		const struct tr_json *out;
+		t = trt_call_ok(rpc, "task.transfer",
+			trt_fmt("{\"sid\":\"%s\",\"to\":\"%s\",\"mode\":\"warm\"}", sid, bob));
+		assert_non_null(t);
+		out = tr_json_get(tr_json_get(t, "transfers"), "outgoing");
+		assert_non_null(out);
+		assert_int_equal(trt_sim_http(&env, "POST",
+					 trt_fmt("/sim/transfers/%s/accept", e2e_str(out, "sid")),
+					 NULL, NULL),
+			200);
+		tr_json_free(t);
+		assert_int_equal(trt_wait_event(sub, "transferCompleted", sid, E2E_WAIT, &ev), 0);
+		tr_json_free(ev);
+	}
+	t = trt_call_ok(rpc, "task.kick", trt_fmt("{\"sid\":\"%s\",\"workerSid\":\"%s\"}", sid, bob));
+	assert_non_null(t);
+	tr_json_free(t);
+}
+
+static void test_transfer_and_cancel(void **state) {
+	char sid[35], res[35], bob[64];
+	struct tr_json *t, *req, *ev = NULL;
+	const struct tr_json *out;
+	(void)state;
+	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&env, "bob"));
+
+	e2e_new_task(&env, sub, true, sid, res);
+	t = trt_call_ok(rpc, "task.transfer",
+		trt_fmt("{\"sid\":\"%s\",\"to\":\"%s\",\"mode\":\"warm\",\"priority\":0,"
+			"\"attributes\":{\"why\":\"billing\"}}",
+			sid, bob));
+	assert_non_null(t);
+	out = tr_json_get(tr_json_get(t, "transfers"), "outgoing");
+	assert_non_null(out);
+	assert_string_equal(e2e_str(out, "status"), "initiated");
+	tr_json_free(t);
+	req = assert_last_request("/Transfers", "POST", "v2");
+	{
+		const struct tr_json *p = tr_json_get(req, "params");
+		assert_string_equal(e2e_str(p, "TaskSid"), sid);
+		assert_string_equal(e2e_str(p, "ReservationSid"), res);
+		assert_string_equal(e2e_str(p, "To"), bob);
+		assert_string_equal(e2e_str(p, "Mode"), "WARM");
+		assert_int_equal(e2e_int(p, "Priority"), 0);
+		assert_true(tr_json_is(tr_json_get(p, "Attributes"), TR_JSON_OBJECT));
+	}
+	tr_json_free(req);
+	assert_int_equal(trt_wait_event(sub, "transferInitiated", sid, E2E_WAIT, &ev), 0);
+	tr_json_free(ev);
+
+	t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	assert_string_equal(e2e_str(t, "status"), "transferring");
+	tr_json_free(t);
+
+	t = trt_call_ok(rpc, "task.cancelTransfer", trt_fmt("{\"sid\":\"%s\"}", sid));
+	assert_non_null(t);
+	tr_json_free(t);
+	req = assert_last_request("/Transfers/", "POST", "v2");
+	assert_string_equal(e2e_str(tr_json_get(req, "params"), "TransferStatus"), "canceled");
+	tr_json_free(req);
+	assert_int_equal(trt_wait_event(sub, "transferCanceled", sid, E2E_WAIT, &ev), 0);
+	tr_json_free(ev);
+
+	/* a second cancel is refused locally: nothing in flight */
+	{
+		int before = trt_sim_request_count(&env);
+		assert_int_equal(trt_call_err(rpc, "task.cancelTransfer",
+					 trt_fmt("{\"sid\":\"%s\"}", sid), NULL),
+			TR_RPC_INVALID_STATE);
+		assert_int_equal(trt_sim_request_count(&env), before);
+	}
+}
+
+static void test_wrapup_complete(void **state) {
+	char sid[35], res[35];
+	struct tr_json *t, *req, *ev = NULL;
+	(void)state;
+
+	e2e_new_task(&env, sub, true, sid, res);
+	t = trt_call_ok(rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\",\"reason\":\"call ended\"}", sid));
+	assert_non_null(t);
+	assert_string_equal(e2e_str(t, "status"), "wrapping");
+	assert_same_task(t, sid);
+	tr_json_free(t);
+	req = assert_last_request(trt_fmt("Tasks/%s", sid), "POST", "v1");
+	assert_string_equal(e2e_str(tr_json_get(req, "params"), "AssignmentStatus"), "wrapping");
+	assert_string_equal(e2e_str(tr_json_get(req, "params"), "Reason"), "call ended");
+	tr_json_free(req);
+	assert_int_equal(trt_wait_event(sub, "wrapup", sid, E2E_WAIT, &ev), 0);
+	tr_json_free(ev);
+
+	t = trt_call_ok(rpc, "task.complete", trt_fmt("{\"sid\":\"%s\",\"reason\":\"resolved\"}", sid));
+	assert_non_null(t);
+	assert_string_equal(e2e_str(t, "status"), "completed");
+	assert_string_equal(e2e_str(t, "reason"), "resolved");
+	assert_same_task(t, sid);
+	tr_json_free(t);
+	req = assert_last_request(trt_fmt("Tasks/%s", sid), "POST", "v1");
+	assert_string_equal(e2e_str(tr_json_get(req, "params"), "AssignmentStatus"), "completed");
+	tr_json_free(req);
+	assert_int_equal(trt_wait_event(sub, "completed", sid, E2E_WAIT, &ev), 0);
+	tr_json_free(ev);
+
+	/* completing a task that is already completed: the server's refusal comes back */
+	assert_int_equal(trt_call_err(rpc, "task.complete",
+				 trt_fmt("{\"sid\":\"%s\",\"reason\":\"again\"}", sid), NULL),
+		TR_RPC_UPSTREAM_ERROR);
+}
+
+static void test_canceled_from_outside(void **state) {
+	char sid[35], res[35];
+	struct tr_json *ev = NULL;
+	(void)state;
+	e2e_new_task(&env, sub, false, sid, res);
+	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/cancel", sid),
+				 "{\"reason\":\"customer hung up\"}", NULL),
+		200);
+	assert_int_equal(trt_wait_event(sub, "canceled", sid, E2E_WAIT, &ev), 0);
+	assert_string_equal(e2e_str(tr_json_get(ev, "task"), "status"), "canceled");
+	tr_json_free(ev);
+}
+
+/* Each bad call gets its documented error and sends nothing upstream. */
+static void test_bad_input_sends_nothing(void **state) {
+	char sid[35], res[35];
+	(void)state;
+	e2e_new_task(&env, sub, true, sid, res);
+
+	const struct {
+		const char *method;
+		const char *params;
+		int code;
+		const char *param; /* the parameter the error must name, for -32602 */
+	} cases[] = {
+		{"task.get", "{}", TR_RPC_INVALID_PARAMS, "sid"},
+		{"task.get", "{\"sid\":5}", TR_RPC_INVALID_PARAMS, "sid"},
+		{"task.get", "[\"x\"]", TR_RPC_INVALID_PARAMS, NULL},
+		{"task.get", "{\"sid\":\"WT00000000000000000000000000000000\"}", TR_RPC_NOT_FOUND, NULL},
+		{"task.complete", trt_fmt("{\"sid\":\"%s\"}", sid), TR_RPC_INVALID_PARAMS, "reason"},
+		{"task.complete", trt_fmt("{\"sid\":\"%s\",\"reason\":5}", sid), TR_RPC_INVALID_PARAMS, "reason"},
+		{"task.complete", "{\"sid\":\"WT00000000000000000000000000000000\",\"reason\":\"x\"}", TR_RPC_NOT_FOUND, NULL},
+		{"task.wrapUp", trt_fmt("{\"sid\":\"%s\",\"reason\":[1]}", sid), TR_RPC_INVALID_PARAMS, "reason"},
+		{"task.setAttributes", trt_fmt("{\"sid\":\"%s\"}", sid), TR_RPC_INVALID_PARAMS, "attributes"},
+		{"task.setAttributes", trt_fmt("{\"sid\":\"%s\",\"attributes\":\"{}\"}", sid), TR_RPC_INVALID_PARAMS, "attributes"},
+		{"task.setAttributes", trt_fmt("{\"sid\":\"%s\",\"attributes\":null}", sid), TR_RPC_INVALID_PARAMS, "attributes"},
+		{"task.setVirtualStartTime", trt_fmt("{\"sid\":\"%s\",\"time\":\"yesterday\"}", sid), TR_RPC_INVALID_PARAMS, "time"},
+		{"task.setVirtualStartTime", trt_fmt("{\"sid\":\"%s\",\"time\":true}", sid), TR_RPC_INVALID_PARAMS, "time"},
+		{"task.hold", trt_fmt("{\"sid\":\"%s\",\"targetWorkerSid\":5,\"onHold\":true}", sid), TR_RPC_INVALID_PARAMS, "targetWorkerSid"},
+		{"task.hold", trt_fmt("{\"sid\":\"%s\",\"targetWorkerSid\":\"WK1\",\"onHold\":\"yes\"}", sid), TR_RPC_INVALID_PARAMS, "onHold"},
+		{"task.hold", trt_fmt("{\"sid\":\"%s\",\"targetWorkerSid\":\"WK1\",\"onHold\":true,\"holdUrl\":5}", sid), TR_RPC_INVALID_PARAMS, "holdUrl"},
+		{"task.kick", trt_fmt("{\"sid\":\"%s\"}", sid), TR_RPC_INVALID_PARAMS, "workerSid"},
+		{"task.transfer", trt_fmt("{\"sid\":\"%s\"}", sid), TR_RPC_INVALID_PARAMS, "to"},
+		{"task.transfer", trt_fmt("{\"sid\":\"%s\",\"to\":\"WK1\",\"mode\":\"lukewarm\"}", sid), TR_RPC_INVALID_PARAMS, "mode"},
+		{"task.transfer", trt_fmt("{\"sid\":\"%s\",\"to\":\"WK1\",\"priority\":-1}", sid), TR_RPC_INVALID_PARAMS, "priority"},
+		{"task.transfer", trt_fmt("{\"sid\":\"%s\",\"to\":\"WK1\",\"attributes\":\"x\"}", sid), TR_RPC_INVALID_PARAMS, "attributes"},
+		{"task.updateParticipant", trt_fmt("{\"sid\":\"%s\",\"hold\":\"on\"}", sid), TR_RPC_INVALID_PARAMS, "hold"},
+		{"task.cancelTransfer", trt_fmt("{\"sid\":\"%s\"}", sid), TR_RPC_INVALID_STATE, NULL},
+		{"task.nosuch", "{}", TR_RPC_METHOD_NOT_FOUND, NULL},
+		{"events.unsubscribe", "{\"subscription\":\"x\"}", TR_RPC_INVALID_PARAMS, "subscription"},
+	};
+	int before = trt_sim_request_count(&env);
+	assert_true(before >= 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tr_json *err = NULL;
+		int code = trt_call_err(rpc, cases[i].method, cases[i].params, &err);
+		if (code != cases[i].code) {
+			fprintf(stderr, "# case %zu: %s %s -> %d, expected %d\n", i, cases[i].method,
+				cases[i].params, code, cases[i].code);
+			fail();
+		}
+		if (cases[i].param) {
+			const struct tr_json *data = tr_json_get(err, "data");
+			const char *p = tr_json_get_string(data, "param");
+			if (!p || strcmp(p, cases[i].param) != 0) {
+				fprintf(stderr, "# case %zu: error names %s, expected %s\n", i,
+					p ? p : "(nothing)", cases[i].param);
+				fail();
+			}
+		}
+		tr_json_free(err);
+	}
+	assert_int_equal(trt_sim_request_count(&env), before);
+}
+
+/* Protocol-level errors: bad JSON, batches, invalid requests; the connection survives them. */
+static void test_protocol_errors(void **state) {
+	struct trt_conn *c = NULL;
+	struct tr_json *msg = NULL;
+	const struct {
+		const char *text;
+		int code;
+	} cases[] = {
+		{"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":", TR_RPC_PARSE_ERROR},
+		{"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"task.list\"}]", TR_RPC_INVALID_REQUEST},
+		{"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"task.list\"}", TR_RPC_INVALID_REQUEST},
+		{"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"task.list\"}", TR_RPC_INVALID_REQUEST},
+		{"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"task.list\",\"params\":5}", TR_RPC_INVALID_REQUEST},
+		{"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"task.get\",\"params\":{\"sid\":\"\xff\xfe\"}}", TR_RPC_PARSE_ERROR},
+	};
+	(void)state;
+	assert_int_equal(trt_connect(env.daemon.socket_path, &c), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = strlen(cases[i].text);
+		uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+		int64_t code = 0;
+		assert_int_equal(trt_send_raw(c, h, 4), 0);
+		assert_int_equal(trt_send_raw(c, cases[i].text, n), 0);
+		assert_int_equal(trt_read_frame(c, E2E_WAIT, &msg), 0);
+		assert_int_equal(tr_json_get_int(tr_json_get(msg, "error"), "code", &code), 0);
+		if (code != cases[i].code) {
+			fprintf(stderr, "# case %zu: got %lld, expected %d\n", i, (long long)code,
+				cases[i].code);
+			fail();
+		}
+		tr_json_free(msg);
+	}
+	/* still usable */
+	msg = trt_call_ok(c, "task.list", "{}");
+	assert_non_null(msg);
+	tr_json_free(msg);
+
+	/* an oversize frame header: an error, then the connection is closed */
+	{
+		uint8_t h[4] = {0xff, 0xff, 0xff, 0xff};
+		assert_int_equal(trt_send_raw(c, h, 4), 0);
+		assert_true(trt_wait_closed(c, E2E_WAIT));
+	}
+	trt_conn_free(c);
+
+	/* a zero-length frame: closed too */
+	assert_int_equal(trt_connect(env.daemon.socket_path, &c), 0);
+	{
+		uint8_t h[4] = {0, 0, 0, 0};
+		assert_int_equal(trt_send_raw(c, h, 4), 0);
+		assert_true(trt_wait_closed(c, E2E_WAIT));
+	}
+	trt_conn_free(c);
+
+	/* the daemon is fine */
+	assert_true(trt_proc_alive(&env.daemon.proc));
+}
+
+static void test_describe_and_status(void **state) {
+	struct tr_json *d, *s;
+	(void)state;
+	d = trt_call_ok(rpc, "rpc.describe", NULL);
+	assert_non_null(d);
+	assert_true(tr_json_is(tr_json_get(d, "methods"), TR_JSON_ARRAY));
+	assert_true(tr_json_get(d, "methods")->u.arr.n >= 16);
+	assert_true(tr_json_is(tr_json_get(d, "events"), TR_JSON_ARRAY));
+	tr_json_free(d);
+	s = trt_call_ok(rpc, "daemon.status", NULL);
+	assert_non_null(s);
+	{
+		char *text = NULL;
+		FILE *f;
+		char tok[4096] = "";
+		size_t n;
+		assert_int_equal(tr_json_dump(s, &text, NULL), 0);
+		/* the token never appears in a reply */
+		f = fopen(env.daemon.token_file, "r");
+		assert_non_null(f);
+		n = fread(tok, 1, sizeof(tok) - 1, f);
+		fclose(f);
+		tok[n] = '\0';
+		tok[strcspn(tok, "\r\n")] = '\0';
+		assert_true(strlen(tok) > 20);
+		assert_null(strstr(text, tok));
+		free(text);
+	}
+	tr_json_free(s);
+}
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_get_and_list),
+		cmocka_unit_test(test_set_attributes),
+		cmocka_unit_test(test_virtual_start_time),
+		cmocka_unit_test(test_fetch_latest_version),
+		cmocka_unit_test(test_version_conflict),
+		cmocka_unit_test(test_hold_kick_participant),
+		cmocka_unit_test(test_transfer_and_cancel),
+		cmocka_unit_test(test_wrapup_complete),
+		cmocka_unit_test(test_canceled_from_outside),
+		cmocka_unit_test(test_bad_input_sends_nothing),
+		cmocka_unit_test(test_protocol_errors),
+		cmocka_unit_test(test_describe_and_status),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
