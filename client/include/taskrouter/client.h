@@ -1,0 +1,343 @@
+/*
+ * taskrouter/client.h — libtaskrouter, the C client of taskrouterd.
+ *
+ * The library talks to taskrouterd over its Unix socket (4-byte big-endian length + UTF-8
+ * JSON, JSON-RPC 2.0). It offers:
+ *   - blocking calls with a timeout (tr_client_call and the typed tr_client_task_* helpers);
+ *   - subscriptions with a blocking tr_client_next_event;
+ *   - an asynchronous interface for programs with their own main loop (GLib, Qt, libuv,
+ *     poll): tr_client_fd, tr_client_wants_write, tr_client_timeout_ms, tr_client_process,
+ *     tr_client_call_async and an event callback;
+ *   - struct tr_task accessors so callers do not have to parse JSON themselves.
+ *
+ * The library never aborts, exits, prints or installs signal handlers (it writes with
+ * MSG_NOSIGNAL). A struct tr_client is not thread safe: use it from one thread at a time.
+ *
+ * Return values: functions returning int give 0 (or a count) on success and a negative
+ * errno on failure:
+ *   -EINVAL        bad arguments (NULL client, params that are not a JSON object, ...)
+ *   -ENOMEM        out of memory
+ *   -ENOENT, -ECONNREFUSED, -EACCES, -ENAMETOOLONG   connecting failed
+ *   -ETIMEDOUT     the timeout expired (connect, call or next_event)
+ *   -ECONNRESET    the daemon closed the connection (the client is then dead)
+ *   -EMSGSIZE      the daemon sent a frame above the size limit (the client is then dead)
+ *   -EBADMSG       the daemon sent something that is not JSON-RPC (the client is then dead)
+ *   -ENOBUFS       too many unread events were queued (the client is then dead), or
+ *                  too many unsent requests (tr_client_call_async; the client lives on)
+ *   -EDEADLK       a blocking call, tr_client_next_event or tr_client_process was
+ *                  called from inside a callback (not allowed; use tr_client_call_async)
+ *   -EREMOTEIO     the daemon answered with a JSON-RPC error; see struct tr_client_error
+ * Once a client is dead every later call returns the same error; close it and reconnect.
+ *
+ * Output parameters are named ret_* and written only on success, except struct
+ * tr_client_error which is filled in on every failure (when not NULL). Pass it
+ * zero-initialised (struct tr_client_error err = { 0 };) or as left by an earlier call:
+ * the library releases its previous contents before filling it in.
+ *
+ * Strings returned as "char *" are malloc'd and belong to the caller: free them with free().
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TR_EXPORT __attribute__((visibility("default")))
+
+/* JSON-RPC error codes the daemon uses (the same values as doc/PROTOCOL.md). */
+#define TR_CLIENT_PARSE_ERROR -32700
+#define TR_CLIENT_INVALID_REQUEST -32600
+#define TR_CLIENT_METHOD_NOT_FOUND -32601
+#define TR_CLIENT_INVALID_PARAMS -32602
+#define TR_CLIENT_INTERNAL_ERROR -32603
+#define TR_CLIENT_NOT_FOUND -32001
+#define TR_CLIENT_NOT_CONNECTED -32002
+#define TR_CLIENT_UPSTREAM_ERROR -32003   /* data: httpStatus, twilioCode, message */
+#define TR_CLIENT_VERSION_CONFLICT -32004 /* data: currentVersion, ... */
+#define TR_CLIENT_TIMEOUT -32005          /* upstream did not answer in time */
+#define TR_CLIENT_RATE_LIMITED -32006
+#define TR_CLIENT_TOO_MANY_REQUESTS -32007
+#define TR_CLIENT_OVERLOADED -32008
+#define TR_CLIENT_TOKEN_EXPIRED -32009
+#define TR_CLIENT_REFRESH_PENDING -32010
+#define TR_CLIENT_REPLAY_GONE -32011 /* data: oldestSeq, currentSeq */
+#define TR_CLIENT_INVALID_STATE -32012
+#define TR_CLIENT_NETWORK_ERROR -32013
+
+/* Timeouts are in milliseconds; a negative value waits forever. */
+#define TR_CLIENT_TIMEOUT_INFINITE (-1)
+
+struct tr_client;
+struct tr_task;
+
+/*
+ * Why a call failed. errnum is the negative errno the function returned. When errnum is
+ * -EREMOTEIO the daemon replied with a JSON-RPC error: code is its code, message its text
+ * and data its "data" member as JSON text (NULL when absent). For local failures code is 0,
+ * message describes the failure and data is NULL.
+ *
+ * The strings belong to the struct; release them with tr_client_error_done. A zeroed
+ * struct (= {0}) is a valid empty error; tr_client_error_done on it is a no-op.
+ */
+struct tr_client_error {
+	int errnum;
+	int code;
+	char *message;
+	char *data;
+};
+
+TR_EXPORT void tr_client_error_done(struct tr_client_error *e);
+
+/* A short English name for a JSON-RPC code ("version conflict", ...). Never NULL; static. */
+TR_EXPORT const char *tr_client_code_str(int code);
+
+/*
+ * One event notification. Fields point into the struct and live as long as it does.
+ *   name          event name ("task.created", "reservation.accepted", "disconnected", ...)
+ *   seq           daemon-wide sequence number (-1 when absent)
+ *   subscription  the subscription id as JSON text (a number or a quoted string), or NULL
+ *   task_sid      the task the event is about, or NULL (daemon events)
+ *   reservation_sid  or NULL
+ *   resync, stale    flags the daemon may set (see doc/PROTOCOL.md)
+ *   task          the task after the event, or NULL when the event carried none
+ *   json          the whole "params" object as compact JSON text
+ */
+struct tr_client_event {
+	char *name;
+	int64_t seq;
+	char *subscription;
+	char *task_sid;
+	char *reservation_sid;
+	bool resync;
+	bool stale;
+	struct tr_task *task;
+	char *json;
+};
+
+/* Free an event returned by tr_client_next_event (NULL is fine). Returns NULL. */
+TR_EXPORT struct tr_client_event *tr_client_event_free(struct tr_client_event *ev);
+
+/* ---------------------------------------------------------------------------------------
+ * Connecting
+ */
+
+/*
+ * The default socket path, resolved like taskrouterd does: $TASKROUTERD_SOCKET when set and
+ * non-empty, else $XDG_RUNTIME_DIR/taskrouterd/socket, else /run/taskrouterd/socket.
+ * Returns a malloc'd string (caller frees) or NULL on ENOMEM.
+ */
+TR_EXPORT char *tr_client_default_socket_path(void);
+
+/*
+ * Connect to the daemon at path (NULL: tr_client_default_socket_path()), waiting at most
+ * timeout_ms. On success *ret is a new client the caller owns (tr_client_close).
+ * Returns 0, -EINVAL, -ENOMEM, -ENAMETOOLONG, -ETIMEDOUT or the errno of connect(2)
+ * (-ENOENT, -ECONNREFUSED, -EACCES, ...).
+ */
+TR_EXPORT int tr_client_connect(const char *path, int timeout_ms, struct tr_client **ret);
+
+/*
+ * Close the connection and free the client (NULL is fine). Pending asynchronous calls get
+ * their reply callback with errnum -ECANCELED before this returns. Queued events are
+ * dropped. Must not be called from inside a callback of the same client. Returns NULL.
+ */
+TR_EXPORT struct tr_client *tr_client_close(struct tr_client *c);
+
+/* ---------------------------------------------------------------------------------------
+ * Blocking calls
+ *
+ * These wait up to timeout_ms for the reply. While waiting they also read other traffic:
+ * replies to asynchronous calls fire their callbacks, and events go to the event callback
+ * if one is set, otherwise to the queue read by tr_client_next_event. A call that times
+ * out leaves the connection usable; its late reply is discarded.
+ */
+
+/*
+ * Call method with params (JSON object text, or NULL for no params). On success returns 0
+ * and, if ret_result is not NULL, *ret_result gets the "result" as compact JSON text (caller
+ * frees). On failure returns a negative errno and fills *ret_err when not NULL (release it
+ * with tr_client_error_done).
+ */
+TR_EXPORT int tr_client_call(struct tr_client *c, const char *method, const char *params_json,
+	int timeout_ms, char **ret_result, struct tr_client_error *ret_err);
+
+/*
+ * events.subscribe. events and tasks are NULL-terminated arrays of names and task sids
+ * (NULL for all); since is the first seq wanted, or -1 for "from now". On success
+ * *ret_result (if not NULL) gets the result JSON text: {"subscription":..,"seq":N,
+ * "tasks":[...]}. With since, a -EREMOTEIO error with code TR_CLIENT_REPLAY_GONE means the
+ * events are no longer kept: subscribe again without since and re-list.
+ */
+TR_EXPORT int tr_client_subscribe(struct tr_client *c, const char *const *events,
+	const char *const *tasks, int64_t since, int timeout_ms, char **ret_result,
+	struct tr_client_error *ret_err);
+
+/*
+ * Wait up to timeout_ms for the next event (0 only checks what is already readable).
+ * Returns 1 with *ret set to a new event (free with tr_client_event_free), 0 when none came
+ * in time (timeout_ms >= 0), or a negative errno when the connection failed. Events only
+ * arrive here when no event callback is set (with one set this returns -EINVAL).
+ */
+TR_EXPORT int tr_client_next_event(
+	struct tr_client *c, int timeout_ms, struct tr_client_event **ret);
+
+/* ---------------------------------------------------------------------------------------
+ * Asynchronous interface
+ *
+ * Typical use with poll():
+ *   pfd.fd = tr_client_fd(c);
+ *   pfd.events = POLLIN | (tr_client_wants_write(c) ? POLLOUT : 0);
+ *   poll(&pfd, 1, tr_client_timeout_ms(c));
+ *   r = tr_client_process(c);   // r < 0: the connection is dead
+ * The socket is non-blocking. Callbacks fire only from inside tr_client_process, the
+ * blocking calls, tr_client_next_event and tr_client_close, never from tr_client_call_async.
+ */
+
+/*
+ * Reply callback. On success err is NULL and result_json is the result as JSON text; on
+ * failure result_json is NULL and err describes it. Both are borrowed until the callback
+ * returns. The callback may start new asynchronous calls (tr_client_call_async) but must
+ * not close the client, make blocking calls or call tr_client_process (-EDEADLK).
+ */
+typedef void (*tr_client_reply_cb)(struct tr_client *c, const char *result_json,
+	const struct tr_client_error *err, void *userdata);
+
+/*
+ * Event callback: ev is borrowed until the callback returns (copy what you keep, e.g. with
+ * tr_task_dup). Same restrictions as the reply callback.
+ */
+typedef void (*tr_client_event_cb)(
+	struct tr_client *c, const struct tr_client_event *ev, void *userdata);
+
+/* The socket to watch; -1 when c is NULL. Owned by the client: do not close or read it. */
+TR_EXPORT int tr_client_fd(const struct tr_client *c);
+
+/* True when output is queued: watch the fd for POLLOUT as well. */
+TR_EXPORT bool tr_client_wants_write(const struct tr_client *c);
+
+/*
+ * Milliseconds until the earliest asynchronous call deadline (0 if one has passed), or -1
+ * when no call has a deadline. Use it as the poll timeout and call tr_client_process when
+ * it expires.
+ */
+TR_EXPORT int tr_client_timeout_ms(const struct tr_client *c);
+
+/*
+ * Do the non-blocking work: write queued output, read what is available, dispatch complete
+ * replies (reply callbacks) and events (event callback or queue), and fail expired calls
+ * with -ETIMEDOUT. Returns 0, or a negative errno when the connection is dead; in that case
+ * every pending call's callback has fired with that errno.
+ */
+TR_EXPORT int tr_client_process(struct tr_client *c);
+
+/*
+ * Send a request without waiting. params_json is a JSON object text or NULL. timeout_ms < 0
+ * means no deadline. On success returns 0, stores the request id in *ret_id (if not NULL),
+ * and cb (which may be NULL) fires exactly once later: with the reply, with -ETIMEDOUT at
+ * the deadline, with the connection error, or with -ECANCELED from tr_client_close. If this
+ * returns an error, cb is never called.
+ */
+TR_EXPORT int tr_client_call_async(struct tr_client *c, const char *method, const char *params_json,
+	int timeout_ms, tr_client_reply_cb cb, void *userdata, int64_t *ret_id);
+
+/*
+ * Set (or with cb NULL, clear) the event callback. While set, events are delivered to it
+ * instead of the tr_client_next_event queue; events already queued are delivered from the
+ * next tr_client_process.
+ */
+TR_EXPORT void tr_client_set_event_cb(struct tr_client *c, tr_client_event_cb cb, void *userdata);
+
+/* ---------------------------------------------------------------------------------------
+ * Tasks
+ *
+ * struct tr_task is an immutable snapshot of one Task object (the daemon's camelCase JSON).
+ * String accessors return pointers borrowed from the task (valid until tr_task_free) or NULL
+ * when the member is absent or not a string.
+ */
+
+/* Parse a Task JSON object. Returns 0 and a new task (*ret), -EBADMSG or -ENOMEM. */
+TR_EXPORT int tr_task_parse(const char *json, struct tr_task **ret);
+TR_EXPORT struct tr_task *tr_task_dup(const struct tr_task *t); /* NULL on ENOMEM */
+TR_EXPORT struct tr_task *tr_task_free(struct tr_task *t);      /* NULL is fine; returns NULL */
+
+TR_EXPORT const char *tr_task_sid(const struct tr_task *t);
+TR_EXPORT const char *tr_task_status(const struct tr_task *t); /* derived, e.g. "transferring" */
+TR_EXPORT const char *tr_task_wire_status(const struct tr_task *t);
+TR_EXPORT const char *tr_task_queue_name(const struct tr_task *t);
+TR_EXPORT const char *tr_task_channel(const struct tr_task *t); /* taskChannelUniqueName */
+TR_EXPORT const char *tr_task_reason(const struct tr_task *t);
+TR_EXPORT const char *tr_task_version(const struct tr_task *t);
+TR_EXPORT const char *tr_task_reservation_sid(const struct tr_task *t);
+/* Integer members; -1 when absent. */
+TR_EXPORT int64_t tr_task_priority(const struct tr_task *t);
+TR_EXPORT int64_t tr_task_age(const struct tr_task *t);
+
+/* Any string member by its JSON name ("queueSid", "workflowName", ...). */
+TR_EXPORT const char *tr_task_get_string(const struct tr_task *t, const char *key);
+/* Any integer member: 0 and *ret, -ENOENT when absent or null, -EINVAL when not an integer. */
+TR_EXPORT int tr_task_get_int(const struct tr_task *t, const char *key, int64_t *ret);
+/* Any member as JSON text ("attributes", "transfers", ...): malloc'd, or NULL when absent or
+ * on ENOMEM. */
+TR_EXPORT char *tr_task_get_json(const struct tr_task *t, const char *key);
+/* The whole task as compact JSON text: malloc'd, NULL on ENOMEM. */
+TR_EXPORT char *tr_task_to_json(const struct tr_task *t);
+
+/*
+ * Parse the "tasks" array of a task.list or events.subscribe result (JSON text, as from
+ * tr_client_call or a reply callback). Returns 0 with a malloc'd array of *ret_n tasks
+ * (free with tr_task_list_free), -EBADMSG or -ENOMEM.
+ */
+TR_EXPORT int tr_task_list_parse(const char *json, struct tr_task ***ret_tasks, size_t *ret_n);
+
+/* Free an array of tasks from tr_client_task_list or tr_task_list_parse (NULL is fine). */
+TR_EXPORT void tr_task_list_free(struct tr_task **tasks, size_t n);
+
+/* ---------------------------------------------------------------------------------------
+ * Typed helpers for the task methods. Each is a blocking call with timeout_ms. On success
+ * they return 0 and, if ret_task is not NULL, *ret_task gets the updated Task (caller
+ * frees with tr_task_free). Errors are as for tr_client_call. Optional string arguments
+ * may be NULL (omitted from the request).
+ */
+
+/* task.list {status?}: *ret_tasks gets a malloc'd array of *ret_n tasks (tr_task_list_free). */
+TR_EXPORT int tr_client_task_list(struct tr_client *c, const char *status, int timeout_ms,
+	struct tr_task ***ret_tasks, size_t *ret_n, struct tr_client_error *ret_err);
+TR_EXPORT int tr_client_task_get(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_task **ret_task, struct tr_client_error *ret_err);
+TR_EXPORT int tr_client_task_complete(struct tr_client *c, const char *sid, const char *reason,
+	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err);
+TR_EXPORT int tr_client_task_wrap_up(struct tr_client *c, const char *sid, const char *reason,
+	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err);
+/* attributes_json must be a JSON object text. */
+TR_EXPORT int tr_client_task_set_attributes(struct tr_client *c, const char *sid,
+	const char *attributes_json, int timeout_ms, struct tr_task **ret_task,
+	struct tr_client_error *ret_err);
+/* time: an RFC 3339 string, or all digits for epoch seconds (sent as a JSON integer). */
+TR_EXPORT int tr_client_task_set_virtual_start_time(struct tr_client *c, const char *sid,
+	const char *time, int timeout_ms, struct tr_task **ret_task,
+	struct tr_client_error *ret_err);
+TR_EXPORT int tr_client_task_fetch_latest_version(struct tr_client *c, const char *sid,
+	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err);
+TR_EXPORT int tr_client_task_hold(struct tr_client *c, const char *sid,
+	const char *target_worker_sid, bool on_hold, const char *hold_url, const char *hold_method,
+	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err);
+TR_EXPORT int tr_client_task_kick(struct tr_client *c, const char *sid, const char *worker_sid,
+	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err);
+/* mode: "WARM", "COLD" or NULL; priority < 0 omits it; attributes_json NULL or an object. */
+TR_EXPORT int tr_client_task_transfer(struct tr_client *c, const char *sid, const char *to,
+	const char *mode, int64_t priority, const char *attributes_json, int timeout_ms,
+	struct tr_task **ret_task, struct tr_client_error *ret_err);
+TR_EXPORT int tr_client_task_cancel_transfer(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_task **ret_task, struct tr_client_error *ret_err);
+/* hold: 1 on, 0 off, -1 omitted. */
+TR_EXPORT int tr_client_task_update_participant(struct tr_client *c, const char *sid, int hold,
+	const char *hold_url, const char *hold_method, int timeout_ms, struct tr_task **ret_task,
+	struct tr_client_error *ret_err);
+
+#ifdef __cplusplus
+}
+#endif

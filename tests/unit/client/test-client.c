@@ -1,0 +1,707 @@
+/*
+ * test-client.c — libtaskrouter against a scripted fake server.
+ *
+ * Each test starts a server thread on a Unix socket in a mkdtemp directory. The thread
+ * accepts one connection and runs the test's script: read requests, write replies in
+ * awkward ways (one byte at a time, many frames per write, out of order, oversize,
+ * garbage), or hang up. Every server read has a deadline so a broken client cannot hang
+ * the test; waits are on I/O with deadlines, never sleeps.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <taskrouter/client.h>
+
+#include "fakesrv.h"
+
+static struct tr_client *connect_to(struct server *s) {
+	struct tr_client *c = NULL;
+
+	assert_int_equal(tr_client_connect(s->path, 2000, &c), 0);
+	assert_non_null(c);
+	return c;
+}
+
+/* ------------------------------------------------------------------ scripts and tests */
+
+/* Reply one byte per write. */
+static void script_bytewise(struct server *s, int fd) {
+	char *req = srv_read(fd);
+	char json[256], frame[300];
+	size_t n;
+
+	if (!req || !strstr(req, "\"method\":\"daemon.status\"") || !strstr(req, "\"x\":1")) {
+		s->failures++;
+	}
+	snprintf(json, sizeof(json), "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"ok\":true}}",
+		req_id(req));
+	n = put_frame(frame, json);
+	for (size_t i = 0; i < n; i++) {
+		write_full(fd, frame + i, 1);
+	}
+	free(req);
+	srv_wait_eof(fd);
+}
+
+static void test_call_bytewise(void **state) {
+	struct server *s = server_start(script_bytewise);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+	char *res = NULL;
+
+	assert_int_equal(tr_client_call(c, "daemon.status", "{\"x\":1}", 2000, &res, &e), 0);
+	assert_string_equal(res, "{\"ok\":true}");
+	assert_null(e.message);
+	free(res);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+/* Three replies and two events in one write. */
+static void script_many_frames(struct server *s, int fd) {
+	char buf[4096];
+	size_t n = 0;
+	long long ids[3];
+
+	for (int i = 0; i < 3; i++) {
+		char *req = srv_read(fd);
+
+		ids[i] = req_id(req);
+		if (ids[i] < 0) {
+			s->failures++;
+		}
+		free(req);
+	}
+	for (int i = 0; i < 3; i++) {
+		char json[256];
+
+		snprintf(json, sizeof(json),
+			"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"n\":%d}}", ids[i], i);
+		n += put_frame(buf + n, json);
+		if (i == 1) {
+			n += put_frame(buf + n,
+				"{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":"
+				"{\"subscription\":1,\"seq\":7,\"event\":\"task.created\","
+				"\"taskSid\":\"WT1\",\"task\":{\"sid\":\"WT1\",\"status\":"
+				"\"pending\"}}}");
+			n += put_frame(buf + n,
+				"{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":"
+				"{\"subscription\":1,\"seq\":8,\"event\":\"disconnected\"}}");
+		}
+	}
+	write_full(fd, buf, n);
+	srv_wait_eof(fd);
+}
+
+struct replies {
+	int count;
+	int n_of[8];
+	int errnum[8];
+};
+
+static void on_reply(struct tr_client *c, const char *result, const struct tr_client_error *err,
+	void *userdata) {
+	struct replies *r = userdata;
+	const char *p;
+
+	if (r->count >= 8) {
+		return;
+	}
+	if (err) {
+		r->errnum[r->count] = err->errnum;
+		r->n_of[r->count] = -1;
+	} else {
+		p = strstr(result, "\"n\":");
+		r->n_of[r->count] = p ? atoi(p + 4) : -1;
+	}
+	r->count++;
+}
+
+/* Run the poll loop until cond or 3 s. */
+static void pump_until(struct tr_client *c, const int *counter, int want) {
+	int64_t deadline = now_ms() + 3000;
+
+	while (*counter < want && now_ms() < deadline) {
+		struct pollfd pfd = {.fd = tr_client_fd(c), .events = POLLIN};
+		int t = tr_client_timeout_ms(c);
+
+		if (tr_client_wants_write(c)) {
+			pfd.events |= POLLOUT;
+		}
+		if (t < 0 || t > 100) {
+			t = 100;
+		}
+		(void)poll(&pfd, 1, t);
+		if (tr_client_process(c) < 0) {
+			break;
+		}
+	}
+}
+
+static void test_many_frames_one_write(void **state) {
+	struct server *s = server_start(script_many_frames);
+	struct tr_client *c = connect_to(s);
+	struct replies r = {0};
+	struct tr_client_event *ev = NULL;
+	int64_t id1 = 0, id2 = 0;
+
+	assert_int_equal(tr_client_call_async(c, "a", NULL, -1, on_reply, &r, &id1), 0);
+	assert_int_equal(tr_client_call_async(c, "b", "{}", -1, on_reply, &r, &id2), 0);
+	assert_int_equal(tr_client_call_async(c, "c", NULL, 5000, on_reply, &r, NULL), 0);
+	assert_true(id2 > id1);
+	assert_true(tr_client_wants_write(c));
+	pump_until(c, &r.count, 3);
+	assert_int_equal(r.count, 3);
+	assert_int_equal(r.n_of[0], 0);
+	assert_int_equal(r.n_of[1], 1);
+	assert_int_equal(r.n_of[2], 2);
+	assert_false(tr_client_wants_write(c));
+	assert_int_equal(tr_client_timeout_ms(c), -1);
+
+	assert_int_equal(tr_client_next_event(c, 0, &ev), 1);
+	assert_string_equal(ev->name, "task.created");
+	assert_int_equal(ev->seq, 7);
+	assert_string_equal(ev->task_sid, "WT1");
+	assert_string_equal(ev->subscription, "1");
+	assert_non_null(ev->task);
+	assert_string_equal(tr_task_status(ev->task), "pending");
+	tr_client_event_free(ev);
+	assert_int_equal(tr_client_next_event(c, 0, &ev), 1);
+	assert_string_equal(ev->name, "disconnected");
+	assert_null(ev->task_sid);
+	assert_null(ev->task);
+	tr_client_event_free(ev);
+	assert_int_equal(tr_client_next_event(c, 0, &ev), 0);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+static void script_error(struct server *s, int fd) {
+	char *req = srv_read(fd);
+
+	srv_sendf(fd,
+		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32004,\"message\":"
+		"\"version conflict\",\"data\":{\"currentVersion\":\"5\",\"httpStatus\":412}}}",
+		req_id(req));
+	free(req);
+	req = srv_read(fd);
+	srv_sendf(fd,
+		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32001,\"message\":\"no\"}}",
+		req_id(req));
+	free(req);
+	srv_wait_eof(fd);
+}
+
+static void test_structured_error(void **state) {
+	struct server *s = server_start(script_error);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+	struct tr_task *t = NULL;
+	char *res = NULL;
+
+	assert_int_equal(tr_client_call(c, "task.setAttributes", NULL, 2000, &res, &e), -EREMOTEIO);
+	assert_null(res);
+	assert_int_equal(e.errnum, -EREMOTEIO);
+	assert_int_equal(e.code, TR_CLIENT_VERSION_CONFLICT);
+	assert_string_equal(e.message, "version conflict");
+	assert_non_null(e.data);
+	assert_non_null(strstr(e.data, "\"currentVersion\":\"5\""));
+	assert_non_null(strstr(e.data, "\"httpStatus\":412"));
+	assert_string_equal(tr_client_code_str(e.code), tr_client_code_str(-32004));
+	/* The error struct is reused: the old contents are released by the library. */
+	assert_int_equal(tr_client_task_get(c, "WTx", 2000, &t, &e), -EREMOTEIO);
+	assert_null(t);
+	assert_int_equal(e.code, TR_CLIENT_NOT_FOUND);
+	assert_null(e.data);
+	tr_client_error_done(&e);
+	assert_null(e.message);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+/* Read the request and never answer; wait for the client to leave. */
+static void script_silent(struct server *s, int fd) {
+	char *req = srv_read(fd);
+
+	if (!req) {
+		s->failures++;
+	}
+	free(req);
+	srv_wait_eof(fd);
+}
+
+static void test_timeout(void **state) {
+	struct server *s = server_start(script_silent);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+	char *res = NULL;
+	int64_t t0 = now_ms(), dt;
+
+	assert_int_equal(
+		tr_client_call(c, "task.get", "{\"sid\":\"WT1\"}", 200, &res, &e), -ETIMEDOUT);
+	dt = now_ms() - t0;
+	assert_true(dt >= 190);
+	assert_true(dt < 1000);
+	assert_int_equal(e.errnum, -ETIMEDOUT);
+	assert_int_equal(e.code, 0);
+	assert_non_null(e.message);
+	tr_client_error_done(&e);
+	/* The connection survives a timeout. */
+	assert_int_equal(tr_client_timeout_ms(c), -1);
+	assert_int_equal(tr_client_process(c), 0);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+static void test_next_event_timeout(void **state) {
+	struct server *s = server_start(script_silent);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_event *ev = NULL;
+	struct replies r = {0};
+	int64_t t0, dt;
+
+	/* Give the silent server its request, then wait for an event that never comes. */
+	assert_int_equal(tr_client_call_async(c, "x", NULL, 150, on_reply, &r, NULL), 0);
+	t0 = now_ms();
+	assert_int_equal(tr_client_next_event(c, 300, &ev), 0);
+	dt = now_ms() - t0;
+	assert_true(dt >= 290 && dt < 1500);
+	assert_null(ev);
+	/* The async call expired on the way, through its own deadline. */
+	assert_int_equal(r.count, 1);
+	assert_int_equal(r.errnum[0], -ETIMEDOUT);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+static void script_hangup(struct server *s, int fd) {
+	char *req = srv_read(fd);
+
+	if (!req) {
+		s->failures++;
+	}
+	free(req);
+}
+
+static void test_server_gone_mid_call(void **state) {
+	struct server *s = server_start(script_hangup);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+	struct tr_client_event *ev = NULL;
+	char *res = NULL;
+	int64_t t0 = now_ms();
+
+	assert_int_equal(tr_client_call(c, "task.list", NULL, 3000, &res, &e), -ECONNRESET);
+	assert_true(now_ms() - t0 < 2000);
+	assert_int_equal(e.errnum, -ECONNRESET);
+	assert_int_equal(e.code, 0);
+	/* Dead for good, without blocking. */
+	assert_int_equal(tr_client_call(c, "task.list", NULL, 3000, &res, &e), -ECONNRESET);
+	assert_int_equal(tr_client_next_event(c, 1000, &ev), -ECONNRESET);
+	assert_int_equal(tr_client_process(c), -ECONNRESET);
+	assert_int_equal(tr_client_call_async(c, "x", NULL, -1, NULL, NULL, NULL), -ECONNRESET);
+	tr_client_error_done(&e);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+static void script_oversize(struct server *s, int fd) {
+	unsigned char h[4] = {0x00, 0x20, 0x00, 0x00}; /* 2 MiB */
+	char *req = srv_read(fd);
+
+	free(req);
+	write_full(fd, h, 4);
+	srv_wait_eof(fd);
+}
+
+static void test_oversize_frame(void **state) {
+	struct server *s = server_start(script_oversize);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+
+	assert_int_equal(tr_client_call(c, "x", NULL, 2000, NULL, &e), -EMSGSIZE);
+	assert_int_equal(e.errnum, -EMSGSIZE);
+	tr_client_error_done(&e);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+static void script_garbage(struct server *s, int fd) {
+	char *req = srv_read(fd);
+
+	free(req);
+	srv_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{nope");
+	srv_wait_eof(fd);
+}
+
+static void test_invalid_json(void **state) {
+	struct server *s = server_start(script_garbage);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+
+	assert_int_equal(tr_client_call(c, "x", NULL, 2000, NULL, &e), -EBADMSG);
+	tr_client_error_done(&e);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+/* Two requests answered in reverse order, with an event between. */
+static void script_reverse(struct server *s, int fd) {
+	char *a = srv_read(fd), *b = srv_read(fd);
+	long long ia = req_id(a), ib = req_id(b);
+
+	srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"n\":%lld}}", ib, ib);
+	srv_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":{\"seq\":3,"
+		     "\"event\":\"task.updated\",\"taskSid\":\"WT9\"}}");
+	/* A reply nobody asked for is ignored. */
+	srv_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":999,\"result\":{}}");
+	srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"n\":%lld}}", ia, ia);
+	free(a);
+	free(b);
+	srv_wait_eof(fd);
+}
+
+struct evcount {
+	int n;
+	int64_t last_seq;
+};
+
+static void on_event(struct tr_client *c, const struct tr_client_event *ev, void *userdata) {
+	struct evcount *e = userdata;
+
+	e->n++;
+	e->last_seq = ev->seq;
+}
+
+static void test_out_of_order(void **state) {
+	struct server *s = server_start(script_reverse);
+	struct tr_client *c = connect_to(s);
+	struct replies r = {0};
+	struct evcount ec = {0};
+	int64_t ia, ib;
+
+	tr_client_set_event_cb(c, on_event, &ec);
+	assert_int_equal(tr_client_call_async(c, "a", NULL, 3000, on_reply, &r, &ia), 0);
+	assert_int_equal(tr_client_call_async(c, "b", NULL, 3000, on_reply, &r, &ib), 0);
+	pump_until(c, &r.count, 2);
+	assert_int_equal(r.count, 2);
+	assert_int_equal(r.n_of[0], (int)ib);
+	assert_int_equal(r.n_of[1], (int)ia);
+	assert_int_equal(ec.n, 1);
+	assert_int_equal(ec.last_seq, 3);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+/* Events before the reply of a blocking call go to the queue, in order. */
+static void script_events_then_reply(struct server *s, int fd) {
+	char *req = srv_read(fd);
+
+	if (!req || !strstr(req, "\"sid\":\"WT5\"") || !strstr(req, "\"reason\":\"done\"") ||
+		!strstr(req, "\"method\":\"task.complete\"")) {
+		s->failures++;
+	}
+	for (int i = 0; i < 3; i++) {
+		srv_sendf(fd,
+			"{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":{\"seq\":%d,"
+			"\"event\":\"task.updated\",\"taskSid\":\"WT5\",\"resync\":true}}",
+			10 + i);
+	}
+	srv_sendf(fd,
+		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"sid\":\"WT5\",\"status\":"
+		"\"completed\",\"priority\":3,\"age\":12,\"queueName\":\"Q\",\"reason\":\"done\","
+		"\"attributes\":{\"a\":[1,2]}}}",
+		req_id(req));
+	free(req);
+	srv_wait_eof(fd);
+}
+
+static void test_events_interleaved_typed(void **state) {
+	struct server *s = server_start(script_events_then_reply);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+	struct tr_client_event *ev = NULL;
+	struct tr_task *t = NULL, *t2;
+	char *attrs, *all;
+	int64_t v;
+
+	assert_int_equal(tr_client_task_complete(c, "WT5", "done", 2000, &t, &e), 0);
+	assert_non_null(t);
+	assert_string_equal(tr_task_sid(t), "WT5");
+	assert_string_equal(tr_task_status(t), "completed");
+	assert_string_equal(tr_task_queue_name(t), "Q");
+	assert_string_equal(tr_task_reason(t), "done");
+	assert_null(tr_task_version(t));
+	assert_int_equal(tr_task_priority(t), 3);
+	assert_int_equal(tr_task_age(t), 12);
+	assert_int_equal(tr_task_get_int(t, "missing", &v), -ENOENT);
+	assert_int_equal(tr_task_get_int(t, "queueName", &v), -EINVAL);
+	attrs = tr_task_get_json(t, "attributes");
+	assert_string_equal(attrs, "{\"a\":[1,2]}");
+	free(attrs);
+	t2 = tr_task_dup(t);
+	all = tr_task_to_json(t2);
+	assert_non_null(strstr(all, "\"sid\":\"WT5\""));
+	free(all);
+	tr_task_free(t2);
+	tr_task_free(t);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(tr_client_next_event(c, 0, &ev), 1);
+		assert_int_equal(ev->seq, 10 + i);
+		assert_true(ev->resync);
+		assert_false(ev->stale);
+		tr_client_event_free(ev);
+	}
+	assert_int_equal(tr_client_next_event(c, 0, &ev), 0);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+static void script_replay_gone(struct server *s, int fd) {
+	char *req = srv_read(fd);
+
+	if (!req || !strstr(req, "\"since\":5") || !strstr(req, "\"events\":[\"task.created\"]") ||
+		!strstr(req, "\"tasks\":[\"WT1\",\"WT2\"]")) {
+		s->failures++;
+	}
+	srv_sendf(fd,
+		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32011,\"message\":\"gone\","
+		"\"data\":{\"oldestSeq\":100,\"currentSeq\":200}}}",
+		req_id(req));
+	free(req);
+	req = srv_read(fd);
+	if (!req || strstr(req, "since")) {
+		s->failures++;
+	}
+	srv_sendf(fd,
+		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"subscription\":2,\"seq\":200,"
+		"\"tasks\":[{\"sid\":\"WT1\"},{\"sid\":\"WT2\"}]}}",
+		req_id(req));
+	free(req);
+	srv_wait_eof(fd);
+}
+
+static void test_subscribe_replay_gone(void **state) {
+	struct server *s = server_start(script_replay_gone);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+	const char *events[] = {"task.created", NULL};
+	const char *tasks[] = {"WT1", "WT2", NULL};
+	struct tr_task **list = NULL;
+	size_t n = 0;
+	char *res = NULL;
+
+	assert_int_equal(tr_client_subscribe(c, events, tasks, 5, 2000, &res, &e), -EREMOTEIO);
+	assert_int_equal(e.code, TR_CLIENT_REPLAY_GONE);
+	assert_non_null(strstr(e.data, "\"oldestSeq\":100"));
+	assert_int_equal(tr_client_subscribe(c, NULL, NULL, -1, 2000, &res, &e), 0);
+	assert_non_null(strstr(res, "\"seq\":200"));
+	assert_int_equal(tr_task_list_parse(res, &list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(tr_task_sid(list[1]), "WT2");
+	tr_task_list_free(list, n);
+	assert_int_equal(tr_task_list_parse("{\"tasks\":3}", &list, &n), -EBADMSG);
+	assert_int_equal(tr_task_list_parse("[", &list, &n), -EBADMSG);
+	free(res);
+	tr_client_error_done(&e);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+static void test_close_cancels_async(void **state) {
+	struct server *s = server_start(script_silent);
+	struct tr_client *c = connect_to(s);
+	struct replies r = {0};
+
+	assert_int_equal(tr_client_call_async(c, "x", NULL, 60000, on_reply, &r, NULL), 0);
+	/* Flush the request so the server gets it. */
+	while (tr_client_wants_write(c)) {
+		assert_int_equal(tr_client_process(c), 0);
+	}
+	assert_true(tr_client_timeout_ms(c) > 1000);
+	tr_client_close(c);
+	assert_int_equal(r.count, 1);
+	assert_int_equal(r.errnum[0], -ECANCELED);
+	server_stop(s);
+}
+
+static void test_bad_args_and_connect(void **state) {
+	struct tr_client *c = NULL;
+	char longp[200];
+	char *p;
+
+	assert_int_equal(tr_client_connect("/nonexistent/dir/sock", 100, &c), -ENOENT);
+	assert_null(c);
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[0] = '/';
+	longp[sizeof(longp) - 1] = '\0';
+	assert_int_equal(tr_client_connect(longp, 100, &c), -ENAMETOOLONG);
+	assert_int_equal(tr_client_connect("", 100, &c), -EINVAL);
+	assert_int_equal(tr_client_connect("/x", 100, NULL), -EINVAL);
+	assert_int_equal(tr_client_fd(NULL), -1);
+	assert_false(tr_client_wants_write(NULL));
+	assert_int_equal(tr_client_process(NULL), -EINVAL);
+	assert_null(tr_client_close(NULL));
+	assert_null(tr_task_free(NULL));
+	assert_null(tr_client_event_free(NULL));
+	tr_client_error_done(NULL);
+
+	setenv("TASKROUTERD_SOCKET", "/tmp/explicit", 1);
+	p = tr_client_default_socket_path();
+	assert_string_equal(p, "/tmp/explicit");
+	free(p);
+	unsetenv("TASKROUTERD_SOCKET");
+	setenv("XDG_RUNTIME_DIR", "/run/user/42", 1);
+	p = tr_client_default_socket_path();
+	assert_string_equal(p, "/run/user/42/taskrouterd/socket");
+	free(p);
+	unsetenv("XDG_RUNTIME_DIR");
+	p = tr_client_default_socket_path();
+	assert_string_equal(p, "/run/taskrouterd/socket");
+	free(p);
+}
+
+static void script_params(struct server *s, int fd) {
+	static const char *const expect[][3] = {
+		{"task.hold", "\"targetWorkerSid\":\"WK1\"", "\"onHold\":true"},
+		{"task.transfer", "\"mode\":\"WARM\"", "\"attributes\":{\"k\":\"v\"}"},
+		{"task.setVirtualStartTime", "\"time\":1700000000", "\"sid\":\"WT1\""},
+		{"task.setVirtualStartTime", "\"time\":\"2024-01-01T00:00:00Z\"", "WT1"},
+		{"task.updateParticipant", "\"hold\":false", "\"holdUrl\":\"http://h\""},
+		{"task.kick", "\"workerSid\":\"WK2\"", "WT1"},
+		{"task.wrapUp", "\"sid\":\"WT1\"", "\"sid\""},
+		{"task.fetchLatestVersion", "WT1", "WT1"},
+		{"task.cancelTransfer", "WT1", "WT1"},
+		{"task.setAttributes", "\"attributes\":{\"z\":1}", "WT1"},
+		{"task.list", "\"status\":\"assigned\"", "params"},
+	};
+
+	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+		char *req = srv_read(fd);
+		char m[64];
+
+		snprintf(m, sizeof(m), "\"method\":\"%s\"", expect[i][0]);
+		if (!req || !strstr(req, m) || !strstr(req, expect[i][1]) ||
+			!strstr(req, expect[i][2])) {
+			fprintf(stderr, "# unexpected request %zu: %s\n", i, req ? req : "(none)");
+			s->failures++;
+		}
+		if (i + 1 < sizeof(expect) / sizeof(expect[0])) {
+			srv_sendf(fd,
+				"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"sid\":\"WT1\"}}",
+				req_id(req));
+		} else {
+			srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tasks\":[]}}",
+				req_id(req));
+		}
+		free(req);
+	}
+	srv_wait_eof(fd);
+}
+
+static void test_typed_params(void **state) {
+	struct server *s = server_start(script_params);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+	struct tr_task *t = NULL, **list = NULL;
+	size_t n = 99;
+
+	assert_int_equal(tr_client_task_hold(c, "WT1", "WK1", true, NULL, NULL, 2000, &t, &e), 0);
+	assert_string_equal(tr_task_sid(t), "WT1");
+	t = tr_task_free(t);
+	assert_int_equal(tr_client_task_transfer(
+				 c, "WT1", "WK9", "WARM", -1, "{\"k\":\"v\"}", 2000, NULL, &e),
+		0);
+	assert_int_equal(
+		tr_client_task_set_virtual_start_time(c, "WT1", "1700000000", 2000, NULL, &e), 0);
+	assert_int_equal(tr_client_task_set_virtual_start_time(
+				 c, "WT1", "2024-01-01T00:00:00Z", 2000, NULL, &e),
+		0);
+	assert_int_equal(
+		tr_client_task_update_participant(c, "WT1", 0, "http://h", NULL, 2000, NULL, &e),
+		0);
+	assert_int_equal(tr_client_task_kick(c, "WT1", "WK2", 2000, NULL, &e), 0);
+	assert_int_equal(tr_client_task_wrap_up(c, "WT1", NULL, 2000, NULL, &e), 0);
+	assert_int_equal(tr_client_task_fetch_latest_version(c, "WT1", 2000, NULL, &e), 0);
+	assert_int_equal(tr_client_task_cancel_transfer(c, "WT1", 2000, NULL, &e), 0);
+	/* Invalid arguments fail locally and send nothing. */
+	assert_int_equal(tr_client_task_set_attributes(c, "WT1", "[1]", 2000, NULL, &e), -EINVAL);
+	assert_int_equal(e.errnum, -EINVAL);
+	assert_int_equal(tr_client_task_complete(c, "WT1", NULL, 2000, NULL, &e), -EINVAL);
+	assert_int_equal(tr_client_call(c, "x", "not json", 2000, NULL, &e), -EINVAL);
+	assert_int_equal(tr_client_call(c, NULL, NULL, 2000, NULL, &e), -EINVAL);
+	assert_int_equal(tr_client_task_set_attributes(c, "WT1", "{\"z\":1}", 2000, NULL, &e), 0);
+	assert_int_equal(tr_client_task_list(c, "assigned", 2000, &list, &n, &e), 0);
+	assert_int_equal(n, 0);
+	tr_task_list_free(list, n);
+	tr_client_error_done(&e);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+static void on_reply_reenter(struct tr_client *c, const char *result,
+	const struct tr_client_error *err, void *userdata) {
+	int *rets = userdata;
+	struct tr_client_event *ev = NULL;
+
+	rets[0] = tr_client_call(c, "again", NULL, 1000, NULL, NULL);
+	rets[1] = tr_client_process(c);
+	rets[2] = tr_client_next_event(c, 0, &ev);
+	rets[3] = err ? err->errnum : 1;
+}
+
+/* A callback that tries to read again is refused instead of corrupting the stream. */
+static void test_reentry_refused(void **state) {
+	struct server *s = server_start(script_bytewise);
+	struct tr_client *c = connect_to(s);
+	int rets[4] = {0, 0, 0, 0};
+
+	assert_int_equal(tr_client_call_async(c, "daemon.status", "{\"x\":1}", 3000,
+				 on_reply_reenter, rets, NULL),
+		0);
+	pump_until(c, &rets[3], 1);
+	assert_int_equal(rets[3], 1);
+	assert_int_equal(rets[0], -EDEADLK);
+	assert_int_equal(rets[1], -EDEADLK);
+	assert_int_equal(rets[2], -EDEADLK);
+	/* Still usable afterwards. */
+	assert_int_equal(tr_client_process(c), 0);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_call_bytewise),
+		cmocka_unit_test(test_many_frames_one_write),
+		cmocka_unit_test(test_structured_error),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_next_event_timeout),
+		cmocka_unit_test(test_server_gone_mid_call),
+		cmocka_unit_test(test_oversize_frame),
+		cmocka_unit_test(test_invalid_json),
+		cmocka_unit_test(test_out_of_order),
+		cmocka_unit_test(test_events_interleaved_typed),
+		cmocka_unit_test(test_subscribe_replay_gone),
+		cmocka_unit_test(test_close_cancels_async),
+		cmocka_unit_test(test_bad_args_and_connect),
+		cmocka_unit_test(test_typed_params),
+		cmocka_unit_test(test_reentry_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
