@@ -43,6 +43,10 @@ void tr_frame_decoder_done(struct tr_frame_decoder *d);
 ssize_t tr_frame_decode(struct tr_frame_decoder *d, const void *data, size_t len,
 	char **ret_payload, size_t *ret_len);
 
+/* The payload length declared by the current (or the refused) header; 0 while the header
+ * is incomplete. For the error message after -EMSGSIZE / -EBADMSG. */
+uint32_t tr_frame_decoder_declared_length(const struct tr_frame_decoder *d);
+
 /* True when the decoder holds a partial frame (header or payload bytes). */
 int tr_frame_decoder_pending(const struct tr_frame_decoder *d);
 

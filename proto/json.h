@@ -6,6 +6,10 @@
  * refuses trailing garbage. Numbers keep their exact text; integers that fit
  * int64_t are also available as integers.
  *
+ * The struct is open for reading. Change trees only through the functions below: arrays
+ * and objects grow by doubling without storing their capacity, which is derived from n.
+ * Numbers are read and written with a '.' whatever the LC_NUMERIC locale.
+ *
  * Pure: no I/O, no globals, no logging. Depends on yajl.
  */
 #pragma once
@@ -86,7 +90,7 @@ bool tr_json_equal(const struct tr_json *a, const struct tr_json *b);
 struct tr_json *tr_json_new_null(void);
 struct tr_json *tr_json_new_bool(bool b);
 struct tr_json *tr_json_new_int(int64_t i);
-struct tr_json *tr_json_new_double(double d);
+struct tr_json *tr_json_new_double(double d); /* NaN and infinities give a null node */
 struct tr_json *tr_json_new_string(const char *s);          /* copies s */
 struct tr_json *tr_json_new_stringn(const char *s, size_t n); /* copies n bytes */
 struct tr_json *tr_json_new_object(void);
@@ -123,8 +127,11 @@ static inline bool tr_json_is_int(const struct tr_json *v) {
 }
 
 /*
- * Serialise compactly (no spaces). *ret gets a malloc'd NUL-terminated string the caller
- * owns; *ret_len its length (may be NULL). Returns 0 or -ENOMEM.
+ * Serialise compactly (no spaces). Strings are escaped minimally: '"', '\\' and control
+ * characters (\b \f \n \r \t, others as \u00XX); bytes that are not valid UTF-8 (possible
+ * only in strings built by the caller) are written as \ufffd, so the output is always
+ * valid JSON. Numbers are written as their raw text. *ret gets a malloc'd NUL-terminated
+ * string the caller owns; *ret_len its length (may be NULL). Returns 0 or -ENOMEM.
  */
 int tr_json_dump(const struct tr_json *v, char **ret, size_t *ret_len);
 
@@ -134,5 +141,7 @@ int tr_json_dump(const struct tr_json *v, char **ret, size_t *ret_len);
  */
 int tr_json_dump_append(const struct tr_json *v, char **buf, size_t *len, size_t *cap);
 
-/* Append a JSON string literal (quoted and escaped) of s[0..n) to the buffer. */
+/* Append a JSON string literal (quoted and escaped as above) of s[0..n) to the buffer.
+ * The buffer is kept NUL-terminated (cap > len) by both append functions. On -ENOMEM the
+ * buffer may hold a partial value; the caller frees *buf in any case. */
 int tr_json_quote_append(const char *s, size_t n, char **buf, size_t *len, size_t *cap);

@@ -83,7 +83,15 @@ struct tr_rpc_error {
 /*
  * Parse one JSON-RPC message from buf[0..len). Returns 0 and a new message (*ret, caller
  * frees with tr_rpc_msg_free), or -EBADMSG with *ret_error filled in (free its id with
- * tr_rpc_error_done), or -ENOMEM.
+ * tr_rpc_error_done), or -ENOMEM. ret_error may be NULL. It is written in every case: on
+ * success it is reset (code 0, id TR_RPC_ID_NONE), on -ENOMEM it holds
+ * TR_RPC_INTERNAL_ERROR with a null id, so calling tr_rpc_error_done is always safe.
+ * *ret is written only on success.
+ *
+ * Reasons (ret_error->reason, the "data":{"reason":...} of the reply, doc/PROTOCOL.md §3):
+ * parse errors "syntax", "depth", "keys", "utf8", "nul", "duplicate-key"; invalid requests
+ * "batch", "not-object", "jsonrpc", "mixed", "id", "method", "params", "result-error",
+ * "error". Members not named in the rules are ignored.
  *
  * Rules: "jsonrpc" must be exactly "2.0"; "id" an integer or string (null, floats, objects
  * refused); "method" a non-empty string; "params" an object or array when present;
@@ -125,6 +133,21 @@ int tr_rpc_build_notification_framed(const char *method, const struct tr_json *p
 	uint32_t max_payload, char **ret, size_t *ret_len);
 int tr_rpc_build_request_framed(const struct tr_rpc_id *id, const char *method,
 	const struct tr_json *params, uint32_t max_payload, char **ret, size_t *ret_len);
+
+/*
+ * The reply to a message tr_rpc_parse refused: an error response with e->id (null when it
+ * could not be recovered), e->code, e->message and data {"reason": e->reason}, framed.
+ * Returns 0, -ENOMEM or -EMSGSIZE (max_payload 0 = default limit).
+ */
+int tr_rpc_build_refusal_framed(const struct tr_rpc_error *e, uint32_t max_payload, char **ret,
+	size_t *ret_len);
+
+/*
+ * The best-effort message before closing a connection after a framing error (doc/PROTOCOL.md
+ * §2): id null, TR_RPC_INVALID_REQUEST, data {"reason":"frame-size","limit":limit,
+ * "value":value}, framed. value is the declared length (tr_frame_decoder_declared_length).
+ */
+int tr_rpc_build_frame_error_framed(uint32_t limit, uint32_t value, char **ret, size_t *ret_len);
 
 /* Name of a code ("parse error", "version conflict", ...) for messages and the CLI. */
 const char *tr_rpc_code_str(int code);
