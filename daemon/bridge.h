@@ -120,3 +120,26 @@ int tr_bridge_update_token(struct tr_bridge *b, const char *token);
 /* A JSON object for daemon.status: state, sids, reconnects, last error, token expiry,
  * REST in flight/queued, ws frames, malformed/oversize counters. Caller owns it. */
 struct tr_json *tr_bridge_status(const struct tr_bridge *b);
+
+/* ---- Added by the upstream helper (additive only). ---- */
+
+/* Delay of the pending reconnect in ms (meaningful in TR_BRIDGE_RECONNECTING), for STATUS=. */
+uint64_t tr_bridge_reconnect_delay_ms(const struct tr_bridge *b);
+
+/* Expiry (epoch seconds) of the current token, 0 when none. */
+int64_t tr_bridge_token_expires_at(const struct tr_bridge *b);
+
+/* SIGHUP: re-read the token file (or run the token command). A changed valid token is
+ * applied as by tr_bridge_update_token. Returns 0 or negative errno (logged here). */
+int tr_bridge_reload_token(struct tr_bridge *b);
+
+/*
+ * The websocket query string of spec §1.2, percent-encoded, in the SDK's order:
+ * token=…&closeExistingSessions=…&clientVersion=…[&setWorkerOfflineIfDisconnected=…]
+ * (set_offline < 0: not sent). *ret is malloc'd and holds the token: wipe it. 0 or -ENOMEM.
+ */
+int tr_bridge_ws_query(const char *token, bool close_existing, const char *client_version,
+	int set_offline, char **ret);
+
+/* Is this one of the 22 event types of spec §6.1. */
+bool tr_bridge_event_known(const char *event_type);

@@ -32,6 +32,18 @@ struct tr_config {
 	bool allow_group_set;   /* --allow-group NAME|GID */
 	gid_t allow_group;
 	bool system_service;    /* --system: default socket /run/taskrouterd/socket */
+	/* Added by the upstream helper. */
+	int token_command_timeout_ms; /* --token-command-timeout-ms (default 30000) */
+	bool token_from_credential;   /* token_file was derived from $CREDENTIALS_DIRECTORY */
+};
+
+/* Exit codes of taskrouterd (also listed in --help). */
+enum {
+	TR_EXIT_OK = 0,
+	TR_EXIT_FAILURE = 1, /* runtime failure, or uv_loop_close() != 0 at exit */
+	TR_EXIT_USAGE = 2,   /* bad option, config file or environment */
+	TR_EXIT_TOKEN = 3,   /* no usable token at start: missing, malformed or expired */
+	TR_EXIT_STARTUP = 4, /* could not start: socket, libwebsockets, curl, loop */
 };
 
 /* Fill defaults, then the INI file, then the environment (TASKROUTERD_*), then argv.
@@ -43,3 +55,20 @@ void tr_config_done(struct tr_config *cfg);
 /* The default socket path: $XDG_RUNTIME_DIR/taskrouterd/socket, or /run/taskrouterd/socket
  * for a system service (or when XDG_RUNTIME_DIR is unset and we are root). Caller frees. */
 char *tr_config_default_socket(bool system_service);
+
+/*
+ * Check an upstream URL: websocket URLs must be wss:// (or ws:// to a loopback host), REST
+ * URLs https:// (or http:// to loopback). Returns 0, or -EINVAL with *ret_reason set to a
+ * static English text.
+ */
+int tr_config_check_url(const char *url, bool websocket, const char **ret_reason);
+
+/* Is host (no port, no brackets) a loopback name or address: localhost, 127.0.0.0/8, ::1. */
+bool tr_config_host_is_loopback(const char *host);
+
+/* Spec §1.1: the two URLs for a region (NULL, "" or "us1": the bare host). Returns 0 or
+ * -ENOMEM; the caller frees both. */
+int tr_config_region_urls(const char *region, char **ret_ws, char **ret_eb);
+
+/* Parse true/false/yes/no/on/off/1/0. Returns 0 or 1, or -EINVAL. */
+int tr_config_parse_bool(const char *s);

@@ -1,0 +1,169 @@
+/*
+ * loop.c — see loop.h.
+ */
+#include "loop.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon-build.h"
+#include "log.h"
+
+#if TR_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+int tr_loop_notify(const char *state) {
+#if TR_HAVE_SYSTEMD
+	return sd_notify(0, state);
+#else
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	socklen_t sl;
+	ssize_t k;
+	int fd;
+
+	if (!path || !*path) {
+		return 0;
+	}
+	if (strlen(path) >= sizeof(sa.sun_path) || (path[0] != '/' && path[0] != '@')) {
+		return -EINVAL;
+	}
+	strcpy(sa.sun_path, path);
+	if (path[0] == '@') {
+		sa.sun_path[0] = '\0';
+	}
+	sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	k = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, sl);
+	close(fd);
+	return k < 0 ? -errno : 1;
+#endif
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+	struct tr_loop *l = s->data;
+
+	if (signum == SIGHUP) {
+		tr_log_info("SIGHUP: reloading the configuration and the token");
+		if (l->on_reload) {
+			l->on_reload(l->userdata);
+		}
+		return;
+	}
+	tr_log_info("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (l->on_stop) {
+		l->on_stop(l->userdata, signum);
+	}
+}
+
+static void on_watchdog(uv_timer_t *t) {
+	(void)t;
+	(void)tr_loop_notify("WATCHDOG=1");
+}
+
+int tr_loop_init(struct tr_loop *l, void (*on_stop)(void *userdata, int signum),
+	void (*on_reload)(void *userdata), void *userdata) {
+	struct {
+		uv_signal_t *h;
+		int sig;
+	} sigs[] = {{&l->sig_term, SIGTERM}, {&l->sig_int, SIGINT}, {&l->sig_hup, SIGHUP}};
+	int r;
+
+	memset(l, 0, sizeof(*l));
+	l->on_stop = on_stop;
+	l->on_reload = on_reload;
+	l->userdata = userdata;
+	(void)signal(SIGPIPE, SIG_IGN);
+	r = uv_loop_init(&l->loop);
+	if (r < 0) {
+		return r;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		(void)uv_signal_init(&l->loop, sigs[i].h);
+		sigs[i].h->data = l;
+		r = uv_signal_start(sigs[i].h, on_signal, sigs[i].sig);
+		if (r < 0) {
+			tr_log_err("cannot handle signal %d: %s", sigs[i].sig, uv_strerror(r));
+		}
+	}
+	(void)uv_timer_init(&l->loop, &l->watchdog);
+	l->watchdog.data = l;
+	/* Signals must not keep the loop alive once everything else is closed. */
+	uv_unref((uv_handle_t *)&l->sig_term);
+	uv_unref((uv_handle_t *)&l->sig_int);
+	uv_unref((uv_handle_t *)&l->sig_hup);
+	uv_unref((uv_handle_t *)&l->watchdog);
+	return 0;
+}
+
+void tr_loop_watchdog_start(struct tr_loop *l) {
+#if TR_HAVE_SYSTEMD
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+		uint64_t ms = usec / 2000u;
+		if (ms < 1) {
+			ms = 1;
+		}
+		tr_log_debug("systemd watchdog: every %" PRIu64 " ms", ms);
+		(void)tr_loop_notify("WATCHDOG=1");
+		(void)uv_timer_start(&l->watchdog, on_watchdog, ms, ms);
+	}
+#else
+	const char *s = getenv("WATCHDOG_USEC");
+	unsigned long long usec = s ? strtoull(s, NULL, 10) : 0;
+
+	if (usec > 0) {
+		uint64_t ms = usec / 2000u ? usec / 2000u : 1;
+		(void)tr_loop_notify("WATCHDOG=1");
+		(void)uv_timer_start(&l->watchdog, on_watchdog, ms, ms);
+	}
+#endif
+}
+
+int tr_loop_run(struct tr_loop *l) {
+	return uv_run(&l->loop, UV_RUN_DEFAULT);
+}
+
+void tr_loop_close_handles(struct tr_loop *l) {
+	if (l->handles_closed) {
+		return;
+	}
+	l->handles_closed = true;
+	uv_close((uv_handle_t *)&l->sig_term, NULL);
+	uv_close((uv_handle_t *)&l->sig_int, NULL);
+	uv_close((uv_handle_t *)&l->sig_hup, NULL);
+	uv_close((uv_handle_t *)&l->watchdog, NULL);
+}
+
+static void walk_cb(uv_handle_t *h, void *arg) {
+	(void)arg;
+	tr_log_err("handle still open at exit: %s%s", uv_handle_type_name(uv_handle_get_type(h)),
+		uv_is_closing(h) ? " (closing)" : "");
+}
+
+int tr_loop_done(struct tr_loop *l) {
+	int r;
+
+	tr_loop_close_handles(l);
+	(void)uv_run(&l->loop, UV_RUN_DEFAULT);
+	r = uv_loop_close(&l->loop);
+	if (r < 0) {
+		uv_walk(&l->loop, walk_cb, NULL);
+		tr_log_err("uv_loop_close: %s", uv_strerror(r));
+		return -EBUSY;
+	}
+	return 0;
+}

@@ -1,0 +1,361 @@
+/* Unit tests of daemon/config.c: precedence, validation, the loopback rule, --token refusal. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon/config.h" /* not the generated top-level config.h */
+#include "log.h"
+
+static char dir[64];
+static char tokfile[128];
+
+static const char *const env_names[] = {"TASKROUTERD_LOG_LEVEL", "TASKROUTERD_REGION",
+	"TASKROUTERD_TOKEN", "TASKROUTERD_CONFIG", "TASKROUTERD_REST_TIMEOUT_MS",
+	"TASKROUTERD_TOKEN_FILE", "CREDENTIALS_DIRECTORY", "TASKROUTERD_WEBSOCKET_URL", NULL};
+
+static int setup(void **state) {
+	FILE *f;
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/tr-config-XXXXXX");
+	if (!mkdtemp(dir)) {
+		return -1;
+	}
+	snprintf(tokfile, sizeof(tokfile), "%s/token", dir);
+	f = fopen(tokfile, "w");
+	if (!f) {
+		return -1;
+	}
+	fputs("a.b.c\n", f);
+	fclose(f);
+	for (size_t i = 0; env_names[i]; i++) {
+		unsetenv(env_names[i]);
+	}
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	return 0;
+}
+
+static int teardown(void **state) {
+	char cmd[128];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Run tr_config_load on a NULL-terminated list of arguments (argv[0] is added). */
+static int load(struct tr_config *cfg, ...) {
+	char *argv[32];
+	int argc = 0;
+	va_list ap;
+	const char *a;
+
+	argv[argc++] = "taskrouterd";
+	va_start(ap, cfg);
+	while ((a = va_arg(ap, const char *)) && argc < 31) {
+		argv[argc++] = (char *)a;
+	}
+	va_end(ap);
+	argv[argc] = NULL;
+	return tr_config_load(cfg, argc, argv);
+}
+
+static char *write_ini(const char *text) {
+	static char path[128];
+	FILE *f;
+	snprintf(path, sizeof(path), "%s/tr.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void test_defaults(void **state) {
+	struct tr_config c;
+	char sock[160];
+	(void)state;
+	assert_int_equal(load(&c, "--token-file", tokfile, NULL), 0);
+	assert_string_equal(c.websocket_url, "wss://event-bridge.twilio.com/v1/wschannels");
+	assert_string_equal(c.eventbridge_url, "https://event-bridge.twilio.com/v1/wschannels");
+	assert_int_equal(c.log_level, TR_LOG_INFO);
+	assert_false(c.close_existing_sessions);
+	assert_int_equal(c.set_offline_on_disconnect, -1);
+	assert_true(c.version_check);
+	assert_int_equal(c.rest_timeout_ms, 15000);
+	assert_int_equal(c.silence_timeout_ms, 30000);
+	assert_int_equal(c.token_warn_s, 60);
+	snprintf(sock, sizeof(sock), "%s/taskrouterd/socket", dir);
+	assert_string_equal(c.socket_path, sock);
+	assert_non_null(c.client_version);
+	tr_config_done(&c);
+}
+
+static void test_precedence(void **state) {
+	struct tr_config c;
+	char *ini;
+	(void)state;
+	ini = write_ini("# comment\n[taskrouterd]\nlog-level = debug\nregion = stage-us1\n"
+			"rest_timeout_ms = 1000\nheartbeat-timeout-ms = 2000\n");
+	/* file only */
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), 0);
+	assert_int_equal(c.log_level, TR_LOG_DEBUG);
+	assert_int_equal(c.rest_timeout_ms, 1000);
+	assert_int_equal(c.silence_timeout_ms, 2000);
+	assert_string_equal(c.websocket_url, "wss://event-bridge.stage-us1.twilio.com/v1/wschannels");
+	tr_config_done(&c);
+	/* env beats the file */
+	setenv("TASKROUTERD_LOG_LEVEL", "warning", 1);
+	setenv("TASKROUTERD_REST_TIMEOUT_MS", "3000", 1);
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), 0);
+	assert_int_equal(c.log_level, TR_LOG_WARNING);
+	assert_int_equal(c.rest_timeout_ms, 3000);
+	assert_int_equal(c.silence_timeout_ms, 2000);
+	tr_config_done(&c);
+	/* flags beat both */
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, "--log-level", "err",
+				 "--rest-timeout-ms", "4000", NULL),
+		0);
+	assert_int_equal(c.log_level, TR_LOG_ERR);
+	assert_int_equal(c.rest_timeout_ms, 4000);
+	tr_config_done(&c);
+	/* the config file named by the environment */
+	setenv("TASKROUTERD_CONFIG", ini, 1);
+	unsetenv("TASKROUTERD_LOG_LEVEL");
+	assert_int_equal(load(&c, "--token-file", tokfile, NULL), 0);
+	assert_int_equal(c.log_level, TR_LOG_DEBUG);
+	tr_config_done(&c);
+	unsetenv("TASKROUTERD_CONFIG");
+	unsetenv("TASKROUTERD_REST_TIMEOUT_MS");
+}
+
+static void test_bools_and_tristate(void **state) {
+	struct tr_config c;
+	(void)state;
+	assert_int_equal(load(&c, "--token-file", tokfile, "--close-existing-sessions",
+				 "--set-offline-on-disconnect=false", "--no-version-check", NULL),
+		0);
+	assert_true(c.close_existing_sessions);
+	assert_int_equal(c.set_offline_on_disconnect, 0);
+	assert_false(c.version_check);
+	tr_config_done(&c);
+	assert_int_equal(load(&c, "--token-file", tokfile, "--set-offline-on-disconnect",
+				 "--version-check=no", NULL),
+		0);
+	assert_int_equal(c.set_offline_on_disconnect, 1);
+	assert_false(c.version_check);
+	tr_config_done(&c);
+	assert_int_equal(tr_config_parse_bool("On"), 1);
+	assert_int_equal(tr_config_parse_bool("0"), 0);
+	assert_int_equal(tr_config_parse_bool("maybe"), -EINVAL);
+	assert_int_equal(tr_config_parse_bool(NULL), -EINVAL);
+}
+
+static void test_invalid(void **state) {
+	struct tr_config c;
+	char *ini;
+	(void)state;
+	/* no token source at all */
+	assert_int_equal(load(&c, NULL), -EINVAL);
+	/* both sources */
+	assert_int_equal(load(&c, "--token-file", tokfile, "--token-command", "echo", NULL), -EINVAL);
+	/* bad numbers, levels, unknown options, stray arguments */
+	assert_int_equal(load(&c, "--token-file", tokfile, "--rest-timeout-ms", "abc", NULL), -EINVAL);
+	assert_int_equal(load(&c, "--token-file", tokfile, "--rest-timeout-ms", "5", NULL), -EINVAL);
+	assert_int_equal(load(&c, "--token-file", tokfile, "--token-warn-seconds", "4", NULL), -EINVAL);
+	assert_int_equal(load(&c, "--token-file", tokfile, "--log-level", "loud", NULL), -EINVAL);
+	assert_int_equal(load(&c, "--token-file", tokfile, "--frobnicate", NULL), -EINVAL);
+	assert_int_equal(load(&c, "--token-file", tokfile, "extra", NULL), -EINVAL);
+	assert_int_equal(load(&c, "--token-file", tokfile, "--region", "US/1", NULL), -EINVAL);
+	/* a missing explicit config file, an unknown key, a syntax error, a foreign section */
+	assert_int_equal(load(&c, "--config", "/nonexistent/tr.conf", "--token-file", tokfile, NULL),
+		-EINVAL);
+	ini = write_ini("bogus-key = 1\n");
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), -EINVAL);
+	ini = write_ini("this is not ini\n");
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), -EINVAL);
+	ini = write_ini("[other]\nlog-level = debug\n");
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), -EINVAL);
+	/* env with a bad value */
+	setenv("TASKROUTERD_REST_TIMEOUT_MS", "-1", 1);
+	assert_int_equal(load(&c, "--token-file", tokfile, NULL), -EINVAL);
+	unsetenv("TASKROUTERD_REST_TIMEOUT_MS");
+}
+
+static void test_refuse_token(void **state) {
+	struct tr_config c;
+	char *ini;
+	(void)state;
+	assert_int_equal(load(&c, "--token", "eyJ.x.y", NULL), -EINVAL);
+	assert_int_equal(load(&c, "--token=eyJ.x.y", "--token-file", tokfile, NULL), -EINVAL);
+	setenv("TASKROUTERD_TOKEN", "eyJ.x.y", 1);
+	assert_int_equal(load(&c, "--token-file", tokfile, NULL), -EINVAL);
+	unsetenv("TASKROUTERD_TOKEN");
+	ini = write_ini("token = eyJ.x.y\n");
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), -EINVAL);
+}
+
+static void test_credential(void **state) {
+	struct tr_config c;
+	char want[160];
+	(void)state;
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	assert_int_equal(load(&c, NULL), 0);
+	snprintf(want, sizeof(want), "%s/token", dir);
+	assert_string_equal(c.token_file, want);
+	assert_true(c.token_from_credential);
+	tr_config_done(&c);
+	/* an explicit file wins over the credential */
+	assert_int_equal(load(&c, "--token-file", "/x/y", NULL), 0);
+	assert_string_equal(c.token_file, "/x/y");
+	assert_false(c.token_from_credential);
+	tr_config_done(&c);
+	unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static void test_urls(void **state) {
+	static const struct {
+		const char *url;
+		bool ws;
+		int want;
+	} t[] = {
+		{"wss://event-bridge.twilio.com/v1/wschannels", true, 0},
+		{"ws://127.0.0.1:8080/v1/wschannels", true, 0},
+		{"ws://127.9.9.9/x", true, 0},
+		{"ws://localhost:1/x", true, 0},
+		{"ws://[::1]:99/x", true, 0},
+		{"ws://10.0.0.1/x", true, -EINVAL},
+		{"ws://example.com/x", true, -EINVAL},
+		{"ws://128.0.0.1/x", true, -EINVAL},
+		{"ws://[::2]/x", true, -EINVAL},
+		{"ws://localhost.example.com/x", true, -EINVAL},
+		{"https://event-bridge.twilio.com/v1/wschannels", false, 0},
+		{"http://127.0.0.1:1/v1/wschannels", false, 0},
+		{"http://example.com/v1", false, -EINVAL},
+		{"wss://x/v1", false, -EINVAL},
+		{"https://x/v1", true, -EINVAL},
+		{"ftp://x/", false, -EINVAL},
+		{"https://user:pw@x/", false, -EINVAL},
+		{"https://x/?a=b", false, -EINVAL},
+		{"https:///path", false, -EINVAL},
+		{"ws://[::1/x", true, -EINVAL},
+		{"https://x y/", false, -EINVAL},
+	};
+	struct tr_config c;
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		const char *reason = NULL;
+		int r = tr_config_check_url(t[i].url, t[i].ws, &reason);
+		if (r != t[i].want) {
+			fail_msg("%s: got %d want %d", t[i].url, r, t[i].want);
+		}
+		if (r < 0) {
+			assert_non_null(reason);
+		}
+	}
+	/* through the command line */
+	assert_int_equal(load(&c, "--token-file", tokfile, "--websocket-url", "ws://example.com/x",
+				 NULL),
+		-EINVAL);
+	assert_int_equal(load(&c, "--token-file", tokfile, "--eventbridge-url",
+				 "http://192.168.1.1/x", NULL),
+		-EINVAL);
+	assert_int_equal(load(&c, "--token-file", tokfile, "--websocket-url", "ws://127.0.0.1:5/v1",
+				 "--eventbridge-url", "http://127.0.0.1:5/v1", NULL),
+		0);
+	assert_string_equal(c.websocket_url, "ws://127.0.0.1:5/v1");
+	tr_config_done(&c);
+}
+
+static void test_region(void **state) {
+	char *ws, *eb;
+	(void)state;
+	assert_int_equal(tr_config_region_urls(NULL, &ws, &eb), 0);
+	assert_string_equal(ws, "wss://event-bridge.twilio.com/v1/wschannels");
+	free(ws);
+	free(eb);
+	assert_int_equal(tr_config_region_urls("us1", &ws, &eb), 0);
+	assert_string_equal(eb, "https://event-bridge.twilio.com/v1/wschannels");
+	free(ws);
+	free(eb);
+	assert_int_equal(tr_config_region_urls("", &ws, &eb), 0);
+	assert_string_equal(ws, "wss://event-bridge.twilio.com/v1/wschannels");
+	free(ws);
+	free(eb);
+	assert_int_equal(tr_config_region_urls("dev-us1", &ws, &eb), 0);
+	assert_string_equal(ws, "wss://event-bridge.dev-us1.twilio.com/v1/wschannels");
+	assert_string_equal(eb, "https://event-bridge.dev-us1.twilio.com/v1/wschannels");
+	free(ws);
+	free(eb);
+}
+
+static void test_default_socket(void **state) {
+	char *s;
+	(void)state;
+	s = tr_config_default_socket(true);
+	assert_string_equal(s, "/run/taskrouterd/socket");
+	free(s);
+	setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+	s = tr_config_default_socket(false);
+	assert_string_equal(s, "/run/user/1000/taskrouterd/socket");
+	free(s);
+	unsetenv("XDG_RUNTIME_DIR");
+	s = tr_config_default_socket(false);
+	assert_string_equal(s, "/run/taskrouterd/socket");
+	free(s);
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+}
+
+static void test_log_level_parse(void **state) {
+	(void)state;
+	assert_int_equal(tr_log_level_parse("err"), TR_LOG_ERR);
+	assert_int_equal(tr_log_level_parse("WARNING"), TR_LOG_WARNING);
+	assert_int_equal(tr_log_level_parse("notice"), TR_LOG_NOTICE);
+	assert_int_equal(tr_log_level_parse("info"), TR_LOG_INFO);
+	assert_int_equal(tr_log_level_parse("debug"), TR_LOG_DEBUG);
+	assert_int_equal(tr_log_level_parse("7"), TR_LOG_DEBUG);
+	assert_int_equal(tr_log_level_parse("8"), -EINVAL);
+	assert_int_equal(tr_log_level_parse(""), -EINVAL);
+	assert_int_equal(tr_log_level_parse(NULL), -EINVAL);
+	tr_log_setup(TR_LOG_WARNING);
+	assert_true(tr_log_enabled(TR_LOG_ERR));
+	assert_false(tr_log_enabled(TR_LOG_INFO));
+	tr_log_setup(TR_LOG_INFO);
+}
+
+/* The shipped example configuration parses and leaves the defaults in place. */
+static void test_example_file(void **state) {
+	struct tr_config c;
+	const char *path = TR_SOURCE_ROOT "/doc/taskrouterd.conf.example";
+	(void)state;
+	if (access(path, R_OK) < 0) {
+		skip();
+	}
+	assert_int_equal(load(&c, "--config", path, "--token-file", tokfile, NULL), 0);
+	assert_int_equal(c.log_level, TR_LOG_INFO);
+	assert_int_equal(c.rest_timeout_ms, 15000);
+	assert_string_equal(c.config_file, path);
+	tr_config_done(&c);
+}
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_bools_and_tristate),
+		cmocka_unit_test(test_invalid),
+		cmocka_unit_test(test_refuse_token),
+		cmocka_unit_test(test_credential),
+		cmocka_unit_test(test_urls),
+		cmocka_unit_test(test_region),
+		cmocka_unit_test(test_default_socket),
+		cmocka_unit_test(test_log_level_parse),
+		cmocka_unit_test(test_example_file),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

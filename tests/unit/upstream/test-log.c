@@ -1,0 +1,120 @@
+/* Unit tests of daemon/log.c: journald prefixes, plain lines, levels, repeat suppression. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+
+static char path[64];
+static int saved_stderr = -1;
+
+/* Point stderr at a fresh temp file. */
+static void capture(void) {
+	int fd;
+	snprintf(path, sizeof(path), "/tmp/tr-log-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	if (saved_stderr < 0) {
+		saved_stderr = dup(2);
+	}
+	assert_true(dup2(fd, 2) == 2);
+	close(fd);
+}
+
+static char *captured(void) {
+	static char buf[8192];
+	FILE *f;
+	size_t n;
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+	return buf;
+}
+
+static void test_plain(void **state) {
+	char *out;
+	(void)state;
+	unsetenv("JOURNAL_STREAM");
+	capture();
+	tr_log_setup(TR_LOG_INFO);
+	tr_log_info("hello %d", 42);
+	tr_log_debug("hidden");
+	tr_log_err("multi\nline");
+	out = captured();
+	assert_non_null(strstr(out, "taskrouterd[info]: hello 42\n"));
+	assert_null(strstr(out, "hidden"));
+	assert_non_null(strstr(out, "taskrouterd[err]: multi line\n"));
+}
+
+static void test_journald(void **state) {
+	struct stat st;
+	char env[64];
+	char *out;
+	(void)state;
+	capture();
+	assert_int_equal(fstat(2, &st), 0);
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+		(unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", env, 1);
+	tr_log_setup(TR_LOG_DEBUG);
+	tr_log_notice("n");
+	tr_log_debug("d");
+	out = captured();
+	assert_non_null(strstr(out, "<5>n\n"));
+	assert_non_null(strstr(out, "<7>d\n"));
+	/* a JOURNAL_STREAM that names another file: plain lines */
+	capture();
+	setenv("JOURNAL_STREAM", "1:2", 1);
+	tr_log_setup(TR_LOG_INFO);
+	tr_log_info("x");
+	out = captured();
+	assert_non_null(strstr(out, "taskrouterd[info]: x\n"));
+	unsetenv("JOURNAL_STREAM");
+}
+
+static void test_repeats(void **state) {
+	char *out;
+	(void)state;
+	unsetenv("JOURNAL_STREAM");
+	capture();
+	tr_log_setup(TR_LOG_INFO);
+	for (int i = 0; i < 5; i++) {
+		tr_log_warning("same thing");
+	}
+	tr_log_warning("other thing");
+	out = captured();
+	assert_non_null(strstr(out, "same thing\n"));
+	assert_null(strstr(strstr(out, "same thing\n") + 1, "same thing\n"));
+	assert_non_null(strstr(out, "(last message repeated 4 times)"));
+	assert_non_null(strstr(out, "other thing"));
+	/* info lines are never folded (state changes must all show) */
+	capture();
+	tr_log_info("state");
+	tr_log_info("state");
+	out = captured();
+	assert_non_null(strstr(strstr(out, "state") + 1, "state"));
+}
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plain),
+		cmocka_unit_test(test_journald),
+		cmocka_unit_test(test_repeats),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
