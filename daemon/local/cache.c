@@ -1,0 +1,1201 @@
+/*
+ * cache.c — the task model (see cache.h). Tasks live in a short insertion-ordered
+ * list: a worker holds a handful of tasks, so lookups are linear.
+ */
+#include "cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "limits.h"
+
+struct tr_cache_pending {
+	char *event_type;
+	struct tr_json *payload;
+	uint64_t at_ms;
+	struct tr_cache_pending *next;
+};
+
+struct tr_cache {
+	struct tr_cache_task *tasks;
+	uint64_t grace_ms;
+	tr_cache_event_cb cb;
+	void *userdata;
+	struct tr_cache_counters counters;
+	bool in_resync;
+	struct tr_json **staged;
+	size_t n_staged, cap_staged;
+};
+
+/* Copy a string member into *dst (NULL when absent or null). -ENOMEM on failure. */
+static int take_str(char **dst, const struct tr_json *o, const char *key) {
+	const char *s = tr_json_get_string(o, key);
+	char *n = NULL;
+
+	if (s) {
+		n = strdup(s);
+		if (!n) {
+			return -ENOMEM;
+		}
+	}
+	free(*dst);
+	*dst = n;
+	return 0;
+}
+
+static int64_t get_int(const struct tr_json *o, const char *key, int64_t dflt) {
+	int64_t v;
+
+	if (tr_json_get_int(o, key, &v) < 0) {
+		return dflt;
+	}
+	return v;
+}
+
+/* ---- transfers ---- */
+
+static struct tr_cache_transfer *transfer_free(struct tr_cache_transfer *x) {
+	if (!x) {
+		return NULL;
+	}
+	free(x->sid);
+	free(x->type);
+	free(x->mode);
+	free(x->to);
+	free(x->status);
+	free(x->failed_reason);
+	free(x->reservation_sid);
+	free(x->worker_sid);
+	free(x->queue_sid);
+	free(x->workflow_sid);
+	free(x->task_sid);
+	free(x);
+	return NULL;
+}
+
+/* Update x from a Transfer payload: every field (full) or only status, reason and date. */
+static int transfer_update(struct tr_cache_transfer *x, const struct tr_json *p, bool full,
+	const char *task_sid) {
+	int r = 0;
+
+	if (full) {
+		r |= take_str(&x->sid, p, "sid");
+		r |= take_str(&x->type, p, "transfer_type");
+		r |= take_str(&x->mode, p, "transfer_mode");
+		r |= take_str(&x->to, p, "transfer_to");
+		r |= take_str(&x->reservation_sid, p, "initiating_reservation_sid");
+		r |= take_str(&x->worker_sid, p, "initiating_worker_sid");
+		r |= take_str(&x->queue_sid, p, "initiating_queue_sid");
+		r |= take_str(&x->workflow_sid, p, "initiating_workflow_sid");
+		if (tr_json_get_string(p, "task_sid")) {
+			r |= take_str(&x->task_sid, p, "task_sid");
+		} else if (!x->task_sid && task_sid) {
+			/* Embedded transfers lack task_sid: the enclosing task's. */
+			x->task_sid = strdup(task_sid);
+			if (!x->task_sid) {
+				r = -ENOMEM;
+			}
+		}
+		x->date_created = get_int(p, "date_created", x->date_created);
+	}
+	r |= take_str(&x->status, p, "transfer_status");
+	r |= take_str(&x->failed_reason, p, "transfer_failed_reason");
+	x->date_updated = get_int(p, "date_updated", x->date_updated);
+	return r ? -ENOMEM : 0;
+}
+
+static int transfer_parse(const struct tr_json *p, const char *task_sid,
+	struct tr_cache_transfer **ret) {
+	struct tr_cache_transfer *x;
+
+	if (!tr_json_is(p, TR_JSON_OBJECT) || !tr_json_get_string(p, "sid") ||
+		!tr_json_get_string(p, "transfer_status")) {
+		return -EBADMSG;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		return -ENOMEM;
+	}
+	if (transfer_update(x, p, true, task_sid) < 0) {
+		transfer_free(x);
+		return -ENOMEM;
+	}
+	*ret = x;
+	return 0;
+}
+
+/* Set *slot from an embedded transfer: same sid → update in place, else replace. */
+static int transfer_set(struct tr_cache_transfer **slot, const struct tr_json *p,
+	const char *task_sid) {
+	struct tr_cache_transfer *x;
+	int r;
+
+	if (!tr_json_is(p, TR_JSON_OBJECT)) {
+		return 0;
+	}
+	if (*slot && (*slot)->sid && tr_json_get_string(p, "sid") &&
+		strcmp((*slot)->sid, tr_json_get_string(p, "sid")) == 0) {
+		return transfer_update(*slot, p, true, task_sid);
+	}
+	r = transfer_parse(p, task_sid, &x);
+	if (r < 0) {
+		return r;
+	}
+	transfer_free(*slot);
+	*slot = x;
+	return 0;
+}
+
+static bool transfer_final(const char *status) {
+	return status && (strcmp(status, "complete") == 0 || strcmp(status, "failed") == 0 ||
+		strcmp(status, "canceled") == 0);
+}
+
+/* ---- tasks ---- */
+
+static void task_wire_done(struct tr_cache_task *t) {
+	free(t->sid);
+	free(t->status);
+	free(t->attributes_raw);
+	tr_json_free(t->attributes);
+	tr_json_free(t->addons);
+	free(t->reason);
+	free(t->queue_sid);
+	free(t->queue_name);
+	free(t->workflow_sid);
+	free(t->workflow_name);
+	free(t->task_channel_sid);
+	free(t->task_channel_unique_name);
+	free(t->routing_target);
+}
+
+static void pending_free_all(struct tr_cache_pending *p) {
+	while (p) {
+		struct tr_cache_pending *n = p->next;
+
+		free(p->event_type);
+		tr_json_free(p->payload);
+		free(p);
+		p = n;
+	}
+}
+
+static void res_clear(struct tr_cache_task *t) {
+	for (size_t i = 0; i < t->n_res; i++) {
+		free(t->res[i].sid);
+		free(t->res[i].status);
+	}
+	free(t->res);
+	t->res = NULL;
+	t->n_res = 0;
+}
+
+static void task_free(struct tr_cache_task *t) {
+	if (!t) {
+		return;
+	}
+	task_wire_done(t);
+	res_clear(t);
+	free(t->last_res_sid);
+	transfer_free(t->incoming);
+	transfer_free(t->outgoing);
+	pending_free_all(t->pending);
+	free(t);
+}
+
+/* A JSON string member holding JSON ("attributes", "addons"); an object is taken as is. */
+static int parse_embedded(const struct tr_json *p, const char *key, char **ret_raw,
+	struct tr_json **ret) {
+	const struct tr_json *v = tr_json_get(p, key);
+	struct tr_json *tree = NULL;
+	char *raw = NULL;
+	int r;
+
+	if (!v || v->type == TR_JSON_NULL || (v->type == TR_JSON_STRING && v->u.str.len == 0)) {
+		tree = tr_json_new_object();
+		raw = strdup("{}");
+	} else if (v->type == TR_JSON_STRING) {
+		r = tr_json_parse(v->u.str.s, v->u.str.len, &tree, NULL);
+		if (r < 0) {
+			return r == -ENOMEM ? -ENOMEM : -EBADMSG;
+		}
+		raw = strdup(v->u.str.s);
+	} else if (v->type == TR_JSON_OBJECT) {
+		tree = tr_json_dup(v);
+		if (tree && tr_json_dump(tree, &raw, NULL) < 0) {
+			raw = NULL;
+		}
+	} else {
+		return -EBADMSG;
+	}
+	if (!tree || !raw) {
+		tr_json_free(tree);
+		free(raw);
+		return -ENOMEM;
+	}
+	if (ret_raw) {
+		*ret_raw = raw;
+	} else {
+		free(raw);
+	}
+	*ret = tree;
+	return 0;
+}
+
+/* Parse a Task payload into t's wire fields (t zeroed by the caller). */
+static int task_parse(const struct tr_json *p, struct tr_cache_task *t) {
+	int64_t v;
+	int r;
+
+	if (!tr_json_is(p, TR_JSON_OBJECT) || !tr_json_get_string(p, "sid") ||
+		!tr_json_get_string(p, "assignment_status") || tr_json_get_int(p, "version", &v) < 0) {
+		return -EBADMSG;
+	}
+	t->version = v;
+	r = parse_embedded(p, "attributes", &t->attributes_raw, &t->attributes);
+	if (r < 0) {
+		goto fail;
+	}
+	r = parse_embedded(p, "addons", NULL, &t->addons);
+	if (r < 0) {
+		goto fail;
+	}
+	r = 0;
+	r |= take_str(&t->sid, p, "sid");
+	r |= take_str(&t->status, p, "assignment_status");
+	r |= take_str(&t->reason, p, "reason");
+	r |= take_str(&t->queue_sid, p, "queue_sid");
+	r |= take_str(&t->queue_name, p, "queue_name");
+	r |= take_str(&t->workflow_sid, p, "workflow_sid");
+	r |= take_str(&t->workflow_name, p, "workflow_name");
+	r |= take_str(&t->task_channel_sid, p, "task_channel_sid");
+	r |= take_str(&t->task_channel_unique_name, p, "task_channel_unique_name");
+	r |= take_str(&t->routing_target, p, "routing_target");
+	if (r) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	t->age = get_int(p, "age", 0);
+	t->priority = get_int(p, "priority", 0);
+	t->timeout = get_int(p, "timeout", 0);
+	t->date_created = get_int(p, "date_created", 0);
+	t->date_updated = get_int(p, "date_updated", 0);
+	t->virtual_start_time = get_int(p, "virtual_start_time", t->date_created);
+	return 0;
+fail:
+	task_wire_done(t);
+	memset(t, 0, sizeof(*t));
+	return r;
+}
+
+/* Apply a Task payload to t under the version rule. 0 applied, 1 stale, <0 error. */
+static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const struct tr_json *p) {
+	struct tr_cache_task n = { 0 };
+	int64_t keep_created;
+	int r;
+
+	r = task_parse(p, &n);
+	if (r < 0) {
+		if (r == -EBADMSG) {
+			c->counters.malformed++;
+		}
+		return r;
+	}
+	if (t->sid && strcmp(n.sid, t->sid) != 0) {
+		task_wire_done(&n);
+		return -EBADMSG;
+	}
+	if (t->sid && n.version < t->version) {
+		c->counters.stale_payloads++;
+		task_wire_done(&n);
+		return 1;
+	}
+	/* The SDK never changes dateCreated once known. */
+	keep_created = t->sid ? t->date_created : n.date_created;
+	task_wire_done(t);
+	t->sid = n.sid;
+	t->status = n.status;
+	t->attributes_raw = n.attributes_raw;
+	t->attributes = n.attributes;
+	t->addons = n.addons;
+	t->age = n.age;
+	t->priority = n.priority;
+	t->timeout = n.timeout;
+	t->reason = n.reason;
+	t->queue_sid = n.queue_sid;
+	t->queue_name = n.queue_name;
+	t->workflow_sid = n.workflow_sid;
+	t->workflow_name = n.workflow_name;
+	t->task_channel_sid = n.task_channel_sid;
+	t->task_channel_unique_name = n.task_channel_unique_name;
+	t->routing_target = n.routing_target;
+	t->date_created = keep_created;
+	t->date_updated = n.date_updated;
+	t->virtual_start_time = n.virtual_start_time;
+	t->version = n.version;
+	return 0;
+}
+
+static struct tr_cache_task *find_task(const struct tr_cache *c, const char *sid) {
+	if (!sid) {
+		return NULL;
+	}
+	for (struct tr_cache_task *t = c->tasks; t; t = t->next) {
+		if (strcmp(t->sid, sid) == 0) {
+			return t;
+		}
+	}
+	return NULL;
+}
+
+static struct tr_cache_res *find_res(struct tr_cache_task *t, const char *sid) {
+	if (!sid) {
+		return NULL;
+	}
+	for (size_t i = 0; i < t->n_res; i++) {
+		if (strcmp(t->res[i].sid, sid) == 0) {
+			return &t->res[i];
+		}
+	}
+	return NULL;
+}
+
+static int set_last_res(struct tr_cache_task *t, const char *sid) {
+	char *n;
+
+	if (t->last_res_sid && strcmp(t->last_res_sid, sid) == 0) {
+		return 0;
+	}
+	n = strdup(sid);
+	if (!n) {
+		return -ENOMEM;
+	}
+	free(t->last_res_sid);
+	t->last_res_sid = n;
+	return 0;
+}
+
+/* Add (or update) a live reservation. */
+static int res_put(struct tr_cache_task *t, const char *sid, const char *status) {
+	struct tr_cache_res *r = find_res(t, sid), *n;
+	char *st = strdup(status ? status : "pending");
+
+	if (!st) {
+		return -ENOMEM;
+	}
+	if (r) {
+		free(r->status);
+		r->status = st;
+		return set_last_res(t, sid);
+	}
+	n = realloc(t->res, (t->n_res + 1) * sizeof(*n));
+	if (!n) {
+		free(st);
+		return -ENOMEM;
+	}
+	t->res = n;
+	t->res[t->n_res].sid = strdup(sid);
+	if (!t->res[t->n_res].sid) {
+		free(st);
+		return -ENOMEM;
+	}
+	t->res[t->n_res].status = st;
+	t->n_res++;
+	return set_last_res(t, sid);
+}
+
+static void res_remove(struct tr_cache_task *t, const char *sid) {
+	for (size_t i = 0; i < t->n_res; i++) {
+		if (strcmp(t->res[i].sid, sid) == 0) {
+			free(t->res[i].sid);
+			free(t->res[i].status);
+			memmove(&t->res[i], &t->res[i + 1], (t->n_res - i - 1) * sizeof(t->res[0]));
+			t->n_res--;
+			return;
+		}
+	}
+}
+
+static void emit(struct tr_cache *c, const char *name, const struct tr_cache_task *t,
+	const char *res_sid, const struct tr_cache_transfer *x, unsigned flags, const char *type) {
+	struct tr_cache_event ev = {
+		.name = name,
+		.task = t,
+		.reservation_sid = res_sid,
+		.transfer = x,
+		.flags = flags,
+		.event_type = type,
+	};
+
+	if (c->cb) {
+		c->cb(c->userdata, &ev);
+	}
+}
+
+static void task_close(struct tr_cache *c, struct tr_cache_task *t, uint64_t now_ms,
+	unsigned flags, const char *type) {
+	const char *fin = NULL;
+
+	if (strcmp(t->status, "completed") == 0) {
+		fin = "completed";
+	} else if (strcmp(t->status, "canceled") == 0) {
+		fin = "canceled";
+	}
+	if (fin && !t->final_sent) {
+		t->final_sent = true;
+		emit(c, fin, t, t->last_res_sid, NULL, flags, type);
+	}
+	t->closed = true;
+	t->closed_at_ms = now_ms;
+}
+
+/* ---- public ---- */
+
+struct tr_cache *tr_cache_new(int closed_grace_ms, tr_cache_event_cb cb, void *userdata) {
+	struct tr_cache *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		return NULL;
+	}
+	c->grace_ms = closed_grace_ms > 0 ? (uint64_t)closed_grace_ms : TR_TASK_CLOSED_GRACE_MS_DEFAULT;
+	c->cb = cb;
+	c->userdata = userdata;
+	return c;
+}
+
+static void staged_clear(struct tr_cache *c) {
+	for (size_t i = 0; i < c->n_staged; i++) {
+		tr_json_free(c->staged[i]);
+	}
+	free(c->staged);
+	c->staged = NULL;
+	c->n_staged = c->cap_staged = 0;
+}
+
+struct tr_cache *tr_cache_free(struct tr_cache *c) {
+	if (!c) {
+		return NULL;
+	}
+	while (c->tasks) {
+		struct tr_cache_task *n = c->tasks->next;
+
+		task_free(c->tasks);
+		c->tasks = n;
+	}
+	staged_clear(c);
+	free(c);
+	return NULL;
+}
+
+static struct tr_cache_task *task_new(struct tr_cache *c) {
+	struct tr_cache_task *t = calloc(1, sizeof(*t)), **pp;
+
+	if (!t) {
+		return NULL;
+	}
+	for (pp = &c->tasks; *pp; pp = &(*pp)->next) {
+	}
+	*pp = t;
+	return t;
+}
+
+static void task_unlink(struct tr_cache *c, struct tr_cache_task *t) {
+	for (struct tr_cache_task **pp = &c->tasks; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			task_free(t);
+			return;
+		}
+	}
+}
+
+static bool res_live(const char *status) {
+	return status && (strcmp(status, "pending") == 0 || strcmp(status, "accepted") == 0 ||
+		strcmp(status, "wrapping") == 0);
+}
+
+/* Embedded transfers of a reservation payload. */
+static int apply_res_transfers(struct tr_cache_task *t, const struct tr_json *rp) {
+	int r = transfer_set(&t->incoming, tr_json_get(rp, "task_transfer"), t->sid);
+
+	if (r < 0 && r != -EBADMSG) {
+		return r;
+	}
+	r = transfer_set(&t->outgoing, tr_json_get(rp, "active_outgoing_task_transfer"), t->sid);
+	if (r < 0 && r != -EBADMSG) {
+		return r;
+	}
+	return 0;
+}
+
+static const char *res_event_name(const char *type) {
+	static const char *const map[][2] = {
+		{ "reservation.created", "reservationCreated" },
+		{ "reservation.accepted", "reservationAccepted" },
+		{ "reservation.rejected", "reservationRejected" },
+		{ "reservation.timeout", "reservationTimeout" },
+		{ "reservation.canceled", "reservationCanceled" },
+		{ "reservation.rescinded", "reservationRescinded" },
+		{ "reservation.completed", "reservationCompleted" },
+		{ "reservation.wrapup", "reservationWrapup" },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (strcmp(type, map[i][0]) == 0) {
+			return map[i][1];
+		}
+	}
+	return NULL;
+}
+
+static int apply_reservation(struct tr_cache *c, const char *type, const struct tr_json *p,
+	uint64_t now_ms) {
+	const struct tr_json *tp = tr_json_get(p, "task");
+	const char *rsid = tr_json_get_string(p, "sid");
+	const char *rstatus = tr_json_get_string(p, "reservation_status");
+	const char *tsid = tr_json_get_string(tp, "sid");
+	const char *name = res_event_name(type);
+	bool created = strcmp(type, "reservation.created") == 0;
+	bool cleanup = !created && strcmp(type, "reservation.accepted") != 0 &&
+		strcmp(type, "reservation.wrapup") != 0;
+	struct tr_cache_task *t;
+	unsigned flags = 0;
+	int r;
+
+	if (!rsid || !tsid) {
+		c->counters.malformed++;
+		return -EBADMSG;
+	}
+	t = find_task(c, tsid);
+	if (created) {
+		bool fresh = false;
+
+		if (!t) {
+			t = task_new(c);
+			if (!t) {
+				return -ENOMEM;
+			}
+			fresh = true;
+		}
+		r = task_apply_payload(c, t, tp);
+		if (r < 0) {
+			if (fresh) {
+				task_unlink(c, t);
+			}
+			return r;
+		}
+		if (r == 1) {
+			flags |= TR_CACHE_EV_STALE;
+		}
+		if (t->closed) {
+			t->closed = false;
+			t->final_sent = false;
+		}
+		r = res_put(t, rsid, rstatus);
+		if (r < 0) {
+			return r;
+		}
+	} else {
+		if (!t || (!find_res(t, rsid) && !cleanup)) {
+			if (!cleanup) {
+				return -ESRCH;
+			}
+			c->counters.ignored_unknown_task++;
+			return -ENOENT;
+		}
+		if (cleanup && !find_res(t, rsid)) {
+			c->counters.ignored_unknown_task++;
+			return -ENOENT;
+		}
+		r = task_apply_payload(c, t, tp);
+		if (r < 0) {
+			return r;
+		}
+		if (r == 1) {
+			flags |= TR_CACHE_EV_STALE;
+		}
+		if (cleanup) {
+			res_remove(t, rsid);
+			r = set_last_res(t, rsid);
+		} else {
+			r = res_put(t, rsid, rstatus && res_live(rstatus) ? rstatus : "accepted");
+		}
+		if (r < 0) {
+			return r;
+		}
+	}
+	r = apply_res_transfers(t, p);
+	if (r < 0) {
+		return r;
+	}
+	emit(c, name, t, rsid, NULL, flags, type);
+	if (cleanup && t->n_res == 0 && !t->closed) {
+		task_close(c, t, now_ms, flags, type);
+	}
+	return 0;
+}
+
+static int apply_task_event(struct tr_cache *c, const char *type, const struct tr_json *p) {
+	const char *name = type + strlen("task.");
+	struct tr_cache_task *t = find_task(c, tr_json_get_string(p, "sid"));
+	unsigned flags = 0;
+	int r;
+
+	if (!tr_json_get_string(p, "sid")) {
+		c->counters.malformed++;
+		return -EBADMSG;
+	}
+	if (!t) {
+		c->counters.ignored_unknown_task++;
+		return -ENOENT;
+	}
+	r = task_apply_payload(c, t, p);
+	if (r < 0) {
+		return r;
+	}
+	if (r == 1) {
+		flags |= TR_CACHE_EV_STALE;
+	}
+	if (strcmp(name, "completed") == 0 || strcmp(name, "canceled") == 0) {
+		t->final_sent = true;
+	}
+	if (t->n_res == 0) {
+		emit(c, name, t, t->last_res_sid, NULL, flags, type);
+		return 0;
+	}
+	/* Once per live reservation, like the SDK (§6.4). Copy the sids: an observer may not
+	 * change the cache, but be safe against the array moving. */
+	for (size_t i = 0; i < t->n_res; i++) {
+		emit(c, name, t, t->res[i].sid, NULL, flags, type);
+	}
+	return 0;
+}
+
+static const char *transfer_event_name(const char *type) {
+	if (strcmp(type, "task.transfer-initiated") == 0) {
+		return "transferInitiated";
+	} else if (strcmp(type, "task.transfer-attempt-failed") == 0) {
+		return "transferAttemptFailed";
+	} else if (strcmp(type, "task.transfer-completed") == 0) {
+		return "transferCompleted";
+	} else if (strcmp(type, "task.transfer-failed") == 0) {
+		return "transferFailed";
+	} else if (strcmp(type, "task.transfer-canceled") == 0) {
+		return "transferCanceled";
+	}
+	return NULL;
+}
+
+/* The outgoing transfer matches: update it and emit. */
+static int transfer_deliver(struct tr_cache *c, struct tr_cache_task *t, const char *type,
+	const struct tr_json *p) {
+	bool initiated = strcmp(type, "task.transfer-initiated") == 0;
+	const char *rsid = tr_json_get_string(p, "initiating_reservation_sid");
+	int r = transfer_update(t->outgoing, p, initiated, t->sid);
+
+	if (r < 0) {
+		return r;
+	}
+	emit(c, transfer_event_name(type), t, rsid, t->outgoing, 0, type);
+	return 0;
+}
+
+static int apply_transfer_event(struct tr_cache *c, const char *type, const struct tr_json *p,
+	uint64_t now_ms) {
+	const char *rsid = tr_json_get_string(p, "initiating_reservation_sid");
+	const char *tsid = tr_json_get_string(p, "task_sid");
+	const char *sid = tr_json_get_string(p, "sid");
+	struct tr_cache_task *t;
+	struct tr_cache_pending *pe, **pp;
+
+	if (!rsid || !tsid || !sid) {
+		c->counters.malformed++;
+		return -EBADMSG;
+	}
+	t = find_task(c, tsid);
+	/* A live reservation of the task, or (deviation, §6.6) the last one of a closed task. */
+	if (!t || (!find_res(t, rsid) &&
+			!(t->closed && t->last_res_sid && strcmp(t->last_res_sid, rsid) == 0))) {
+		c->counters.ignored_unknown_task++;
+		return -ENOENT;
+	}
+	if (t->outgoing && t->outgoing->sid && strcmp(t->outgoing->sid, sid) == 0) {
+		return transfer_deliver(c, t, type, p);
+	}
+	/* The POST reply is not here yet: wait for it, in arrival order. */
+	pe = calloc(1, sizeof(*pe));
+	if (!pe) {
+		return -ENOMEM;
+	}
+	pe->event_type = strdup(type);
+	pe->payload = tr_json_dup(p);
+	pe->at_ms = now_ms;
+	if (!pe->event_type || !pe->payload) {
+		pending_free_all(pe);
+		return -ENOMEM;
+	}
+	for (pp = &t->pending; *pp; pp = &(*pp)->next) {
+	}
+	*pp = pe;
+	return 0;
+}
+
+/* Deliver the pending events that match the outgoing transfer now. */
+static int flush_pending(struct tr_cache *c, struct tr_cache_task *t) {
+	struct tr_cache_pending **pp = &t->pending;
+	int ret = 0;
+
+	while (*pp) {
+		struct tr_cache_pending *pe = *pp;
+		const char *sid = tr_json_get_string(pe->payload, "sid");
+
+		if (t->outgoing && t->outgoing->sid && sid && strcmp(sid, t->outgoing->sid) == 0) {
+			int r;
+
+			*pp = pe->next;
+			pe->next = NULL;
+			r = transfer_deliver(c, t, pe->event_type, pe->payload);
+			if (r < 0) {
+				ret = r;
+			}
+			pending_free_all(pe);
+		} else {
+			pp = &pe->next;
+		}
+	}
+	return ret;
+}
+
+int tr_cache_apply(struct tr_cache *c, const char *event_type, const struct tr_json *payload,
+	uint64_t now_ms) {
+	if (!event_type) {
+		return -EBADMSG;
+	}
+	if (strncmp(event_type, "reservation.", 12) == 0) {
+		if (!res_event_name(event_type)) {
+			return 0; /* reservation.failed: nothing to cache */
+		}
+		return apply_reservation(c, event_type, payload, now_ms);
+	}
+	if (transfer_event_name(event_type)) {
+		return apply_transfer_event(c, event_type, payload, now_ms);
+	}
+	if (strcmp(event_type, "task.updated") == 0 || strcmp(event_type, "task.canceled") == 0 ||
+		strcmp(event_type, "task.completed") == 0 || strcmp(event_type, "task.wrapup") == 0) {
+		return apply_task_event(c, event_type, payload);
+	}
+	return 0; /* worker.* and anything else */
+}
+
+int tr_cache_apply_task(struct tr_cache *c, const struct tr_json *payload) {
+	struct tr_cache_task *t = find_task(c, tr_json_get_string(payload, "sid"));
+
+	if (!tr_json_get_string(payload, "sid")) {
+		return -EBADMSG;
+	}
+	if (!t) {
+		return -ENOENT;
+	}
+	return task_apply_payload(c, t, payload);
+}
+
+int tr_cache_apply_transfer_response(struct tr_cache *c, const char *task_sid,
+	const struct tr_json *payload, uint64_t now_ms) {
+	struct tr_cache_task *t = find_task(c, task_sid);
+	int r;
+
+	(void)now_ms;
+	if (!t) {
+		return -ENOENT;
+	}
+	r = transfer_set(&t->outgoing, payload, t->sid);
+	if (r < 0) {
+		return r;
+	}
+	return flush_pending(c, t);
+}
+
+void tr_cache_drop_pending(struct tr_cache *c, const char *task_sid) {
+	struct tr_cache_task *t = find_task(c, task_sid);
+
+	if (!t) {
+		return;
+	}
+	for (struct tr_cache_pending *p = t->pending; p; p = p->next) {
+		c->counters.transfer_events_dropped++;
+	}
+	pending_free_all(t->pending);
+	t->pending = NULL;
+}
+
+void tr_cache_transfer_in_flight(struct tr_cache *c, const char *task_sid, int delta) {
+	struct tr_cache_task *t = find_task(c, task_sid);
+
+	if (t) {
+		t->transfers_in_flight += delta;
+		if (t->transfers_in_flight < 0) {
+			t->transfers_in_flight = 0;
+		}
+	}
+}
+
+/* The oldest expired transfer-initiated of a task with a transfer POST in flight becomes
+ * the outgoing transfer (see tr_cache_transfer_in_flight). */
+static void adopt_expired(struct tr_cache *c, struct tr_cache_task *t, uint64_t now_ms) {
+	if (t->transfers_in_flight <= 0) {
+		return;
+	}
+	for (struct tr_cache_pending *pe = t->pending; pe; pe = pe->next) {
+		if (now_ms - pe->at_ms >= TR_TRANSFER_PENDING_MS &&
+			strcmp(pe->event_type, "task.transfer-initiated") == 0 &&
+			find_res(t, tr_json_get_string(pe->payload, "initiating_reservation_sid"))) {
+			if (transfer_set(&t->outgoing, pe->payload, t->sid) == 0) {
+				(void)flush_pending(c, t);
+			}
+			return;
+		}
+	}
+}
+
+int tr_cache_expire(struct tr_cache *c, uint64_t now_ms) {
+	struct tr_cache_task **pp = &c->tasks;
+	int dropped = 0;
+
+	while (*pp) {
+		struct tr_cache_task *t = *pp;
+		struct tr_cache_pending **qq = &t->pending;
+
+		adopt_expired(c, t, now_ms);
+		qq = &t->pending;
+
+		while (*qq) {
+			struct tr_cache_pending *pe = *qq;
+
+			if (now_ms - pe->at_ms >= TR_TRANSFER_PENDING_MS) {
+				*qq = pe->next;
+				pe->next = NULL;
+				pending_free_all(pe);
+				c->counters.transfer_events_dropped++;
+				dropped++;
+			} else {
+				qq = &pe->next;
+			}
+		}
+		if (t->closed && now_ms - t->closed_at_ms >= c->grace_ms && !c->in_resync) {
+			*pp = t->next;
+			task_free(t);
+		} else {
+			pp = &t->next;
+		}
+	}
+	return dropped;
+}
+
+/* ---- resync ---- */
+
+void tr_cache_resync_begin(struct tr_cache *c) {
+	staged_clear(c);
+	c->in_resync = true;
+}
+
+int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation) {
+	struct tr_json *d;
+
+	if (!c->in_resync) {
+		return -EINVAL;
+	}
+	if (!tr_json_get_string(reservation, "sid") ||
+		!tr_json_get_string(tr_json_get(reservation, "task"), "sid")) {
+		c->counters.malformed++;
+		return -EBADMSG;
+	}
+	if (c->n_staged == c->cap_staged) {
+		size_t cap = c->cap_staged ? c->cap_staged * 2 : 8;
+		struct tr_json **n = realloc(c->staged, cap * sizeof(*n));
+
+		if (!n) {
+			return -ENOMEM;
+		}
+		c->staged = n;
+		c->cap_staged = cap;
+	}
+	d = tr_json_dup(reservation);
+	if (!d) {
+		return -ENOMEM;
+	}
+	c->staged[c->n_staged++] = d;
+	return 0;
+}
+
+static void resync_emit_changes(struct tr_cache *c, struct tr_cache_task *t) {
+	const char *name = NULL;
+	unsigned flags = TR_CACHE_EV_RESYNC;
+
+	if (strcmp(t->resync_status, t->status) != 0) {
+		if (strcmp(t->status, "wrapping") == 0) {
+			name = "wrapup";
+		} else if (strcmp(t->status, "completed") == 0) {
+			name = "completed";
+		} else if (strcmp(t->status, "canceled") == 0) {
+			name = "canceled";
+		} else {
+			name = "updated";
+		}
+	} else if (t->resync_version != t->version) {
+		name = "updated";
+	}
+	if (name) {
+		if (strcmp(name, "completed") == 0 || strcmp(name, "canceled") == 0) {
+			t->final_sent = true;
+		}
+		emit(c, name, t, tr_cache_task_reservation(t), NULL, flags, "resync");
+	}
+}
+
+int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
+	int ret = 0;
+
+	if (!c->in_resync) {
+		return -EINVAL;
+	}
+	c->in_resync = false;
+	if (err < 0) {
+		staged_clear(c);
+		return 0;
+	}
+	for (struct tr_cache_task *t = c->tasks; t; t = t->next) {
+		t->seen = false;
+		t->resync_new = t->closed;
+		t->resync_version = t->version;
+		snprintf(t->resync_status, sizeof(t->resync_status), "%s", t->status);
+	}
+	for (size_t i = 0; i < c->n_staged; i++) {
+		const struct tr_json *rp = c->staged[i];
+		const struct tr_json *tp = tr_json_get(rp, "task");
+		const char *rstatus = tr_json_get_string(rp, "reservation_status");
+		struct tr_cache_task *t;
+		int r;
+
+		if (rstatus && !res_live(rstatus)) {
+			continue;
+		}
+		t = find_task(c, tr_json_get_string(tp, "sid"));
+		if (!t) {
+			t = task_new(c);
+			if (!t) {
+				ret = -ENOMEM;
+				break;
+			}
+			r = task_apply_payload(c, t, tp);
+			if (r < 0) {
+				task_unlink(c, t);
+				ret = r;
+				continue;
+			}
+			t->resync_new = true;
+		} else {
+			(void)task_apply_payload(c, t, tp);
+		}
+		if (!t->seen) {
+			t->seen = true;
+			res_clear(t);
+			if (t->closed) {
+				t->closed = false;
+				t->final_sent = false;
+			}
+		}
+		r = res_put(t, tr_json_get_string(rp, "sid"), rstatus);
+		if (r >= 0) {
+			r = apply_res_transfers(t, rp);
+		}
+		if (r < 0) {
+			ret = r;
+		}
+	}
+	staged_clear(c);
+	for (struct tr_cache_task *t = c->tasks; t; t = t->next) {
+		if (t->seen && t->resync_new) {
+			for (size_t i = 0; i < t->n_res; i++) {
+				emit(c, "reservationCreated", t, t->res[i].sid, NULL, TR_CACHE_EV_RESYNC,
+					"resync");
+			}
+		} else if (t->seen) {
+			resync_emit_changes(c, t);
+		} else if (!t->closed) {
+			/* Vanished while we were away: it ended for this worker. Published as
+			 * "completed" with resync:true whatever the real outcome was. */
+			res_clear(t);
+			t->final_sent = true;
+			emit(c, "completed", t, t->last_res_sid, NULL,
+				TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED, "resync");
+			t->closed = true;
+			t->closed_at_ms = now_ms;
+		}
+	}
+	return ret;
+}
+
+/* ---- lookups and JSON ---- */
+
+const struct tr_cache_task *tr_cache_get(const struct tr_cache *c, const char *sid) {
+	return find_task(c, sid);
+}
+
+const struct tr_cache_task *tr_cache_first(const struct tr_cache *c) {
+	return c->tasks;
+}
+
+size_t tr_cache_count(const struct tr_cache *c, bool closed) {
+	size_t n = 0;
+
+	for (const struct tr_cache_task *t = c->tasks; t; t = t->next) {
+		if (t->closed == closed) {
+			n++;
+		}
+	}
+	return n;
+}
+
+const struct tr_cache_counters *tr_cache_get_counters(const struct tr_cache *c) {
+	return &c->counters;
+}
+
+const char *tr_cache_task_status(const struct tr_cache_task *t) {
+	if (t->outgoing && t->outgoing->status && strcmp(t->outgoing->status, "initiated") == 0) {
+		return "transferring";
+	}
+	return t->status;
+}
+
+const char *tr_cache_task_reservation(const struct tr_cache_task *t) {
+	for (size_t i = 0; i < t->n_res; i++) {
+		if (strcmp(t->res[i].status, "accepted") == 0 ||
+			strcmp(t->res[i].status, "wrapping") == 0) {
+			return t->res[i].sid;
+		}
+	}
+	if (t->n_res > 0) {
+		return t->res[0].sid;
+	}
+	return t->last_res_sid;
+}
+
+void tr_cache_iso_time(int64_t epoch, char *buf, size_t size) {
+	struct tm tm;
+	time_t tt = (time_t)epoch;
+
+	if (!gmtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		snprintf(buf, size, "1970-01-01T00:00:00Z");
+	}
+}
+
+static void put(struct tr_json *o, const char *k, struct tr_json *v, int *err) {
+	if (tr_json_object_set(o, k, v) < 0) {
+		*err = -ENOMEM;
+	}
+}
+
+static struct tr_json *str_or_null(const char *s) {
+	return s ? tr_json_new_string(s) : tr_json_new_null();
+}
+
+static void put_time(struct tr_json *o, const char *k, const char *kiso, int64_t v, int *err) {
+	char buf[40];
+
+	tr_cache_iso_time(v, buf, sizeof(buf));
+	put(o, k, tr_json_new_int(v), err);
+	put(o, kiso, tr_json_new_string(buf), err);
+}
+
+struct tr_json *tr_cache_transfer_json(const struct tr_cache_transfer *x) {
+	struct tr_json *o;
+	int err = 0;
+
+	if (!x) {
+		return tr_json_new_null();
+	}
+	o = tr_json_new_object();
+	if (!o) {
+		return NULL;
+	}
+	put(o, "sid", str_or_null(x->sid), &err);
+	put(o, "type", str_or_null(x->type), &err);
+	put(o, "mode", str_or_null(x->mode), &err);
+	put(o, "to", str_or_null(x->to), &err);
+	put(o, "status", str_or_null(x->status), &err);
+	put(o, "failedReason", str_or_null(x->failed_reason), &err);
+	put(o, "reservationSid", str_or_null(x->reservation_sid), &err);
+	put(o, "workerSid", str_or_null(x->worker_sid), &err);
+	put(o, "queueSid", str_or_null(x->queue_sid), &err);
+	put(o, "workflowSid", str_or_null(x->workflow_sid), &err);
+	put(o, "taskSid", str_or_null(x->task_sid), &err);
+	put(o, "dateCreated", tr_json_new_int(x->date_created), &err);
+	put(o, "dateUpdated", tr_json_new_int(x->date_updated), &err);
+	if (err) {
+		return tr_json_free(o);
+	}
+	return o;
+}
+
+struct tr_json *tr_cache_task_json(const struct tr_cache_task *t) {
+	struct tr_json *o = tr_json_new_object(), *arr, *tr;
+	char ver[32];
+	int err = 0;
+
+	if (!o) {
+		return NULL;
+	}
+	snprintf(ver, sizeof(ver), "%lld", (long long)t->version);
+	put(o, "sid", tr_json_new_string(t->sid), &err);
+	put(o, "status", tr_json_new_string(tr_cache_task_status(t)), &err);
+	put(o, "wireStatus", tr_json_new_string(t->status), &err);
+	put(o, "attributes", tr_json_dup(t->attributes), &err);
+	put(o, "addOns", tr_json_dup(t->addons), &err);
+	put(o, "age", tr_json_new_int(t->age), &err);
+	put(o, "priority", tr_json_new_int(t->priority), &err);
+	put(o, "reason", str_or_null(t->reason), &err);
+	put(o, "timeout", tr_json_new_int(t->timeout), &err);
+	put(o, "queueSid", str_or_null(t->queue_sid), &err);
+	put(o, "queueName", str_or_null(t->queue_name), &err);
+	put(o, "workflowSid", str_or_null(t->workflow_sid), &err);
+	put(o, "workflowName", str_or_null(t->workflow_name), &err);
+	put(o, "taskChannelSid", str_or_null(t->task_channel_sid), &err);
+	put(o, "taskChannelUniqueName", str_or_null(t->task_channel_unique_name), &err);
+	put(o, "routingTarget", str_or_null(t->routing_target), &err);
+	put_time(o, "dateCreated", "dateCreatedIso", t->date_created, &err);
+	put_time(o, "dateUpdated", "dateUpdatedIso", t->date_updated, &err);
+	put_time(o, "virtualStartTime", "virtualStartTimeIso", t->virtual_start_time, &err);
+	put(o, "version", tr_json_new_string(ver), &err);
+	put(o, "reservationSid", str_or_null(tr_cache_task_reservation(t)), &err);
+	arr = tr_json_new_array();
+	for (size_t i = 0; arr && i < t->n_res; i++) {
+		struct tr_json *r = tr_json_new_object();
+
+		if (r) {
+			put(r, "sid", tr_json_new_string(t->res[i].sid), &err);
+			put(r, "status", tr_json_new_string(t->res[i].status), &err);
+		}
+		if (tr_json_array_append(arr, r) < 0) {
+			err = -ENOMEM;
+		}
+	}
+	put(o, "reservations", arr, &err);
+	tr = tr_json_new_object();
+	if (tr) {
+		put(tr, "incoming", tr_cache_transfer_json(t->incoming), &err);
+		put(tr, "outgoing", tr_cache_transfer_json(t->outgoing), &err);
+	}
+	put(o, "transfers", tr, &err);
+	if (err) {
+		return tr_json_free(o);
+	}
+	return o;
+}
+
+bool tr_cache_transfer_is_final(const struct tr_cache_transfer *x) {
+	return x && transfer_final(x->status);
+}

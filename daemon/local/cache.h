@@ -1,0 +1,146 @@
+/*
+ * cache.h — the task model: one record per task SID seen through this worker's
+ * reservations, updated from wire events, REST replies and resyncs.
+ *
+ * Plain data plus one observer callback: no I/O, no loop, no logging. Time is
+ * passed in (now_ms) so tests drive it. Depends on proto/json.h only.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tr_json;
+
+struct tr_cache_transfer {
+	char *sid, *type, *mode, *to, *status, *failed_reason;
+	char *reservation_sid, *worker_sid, *queue_sid, *workflow_sid, *task_sid;
+	int64_t date_created, date_updated;
+};
+
+struct tr_cache_res {
+	char *sid;
+	char *status;
+};
+
+struct tr_cache_pending; /* transfer events waiting for the POST reply */
+
+struct tr_cache_task {
+	char *sid;
+	char *status; /* wire assignment_status */
+	char *attributes_raw;
+	struct tr_json *attributes; /* object (or whatever the string held) */
+	struct tr_json *addons;
+	int64_t age, priority, timeout;
+	char *reason; /* NULL: null */
+	char *queue_sid, *queue_name, *workflow_sid, *workflow_name;
+	char *task_channel_sid, *task_channel_unique_name;
+	char *routing_target; /* NULL: null */
+	int64_t date_created, date_updated, virtual_start_time, version;
+
+	struct tr_cache_res *res; /* this worker's live reservations, in insertion order */
+	size_t n_res;
+	char *last_res_sid; /* the last reservation seen, kept after the task closed */
+	struct tr_cache_transfer *incoming, *outgoing;
+	struct tr_cache_pending *pending;
+	bool closed;          /* in the recently-closed area */
+	uint64_t closed_at_ms;
+	bool final_sent;      /* completed/canceled already published */
+	int transfers_in_flight; /* POST Transfers sent, no reply yet */
+	/* resync bookkeeping */
+	bool seen, resync_new;
+	int64_t resync_version;
+	char resync_status[16];
+	struct tr_cache_task *next;
+};
+
+enum {
+	TR_CACHE_EV_RESYNC = 1 << 0,
+	TR_CACHE_EV_STALE = 1 << 1,
+	TR_CACHE_EV_VANISHED = 1 << 2, /* resync: the task was gone upstream */
+};
+
+/* What the observer gets; everything is borrowed until it returns. */
+struct tr_cache_event {
+	const char *name;            /* "updated", "reservationCreated", "transferInitiated", ... */
+	const struct tr_cache_task *task;
+	const char *reservation_sid; /* may be NULL */
+	const struct tr_cache_transfer *transfer; /* transfer events only */
+	unsigned flags;              /* TR_CACHE_EV_* */
+	const char *event_type;      /* the wire event_type, "resync" for resync events */
+};
+
+typedef void (*tr_cache_event_cb)(void *userdata, const struct tr_cache_event *ev);
+
+struct tr_cache_counters {
+	uint64_t ignored_unknown_task;
+	uint64_t transfer_events_dropped;
+	uint64_t stale_payloads;
+	uint64_t malformed;
+};
+
+struct tr_cache;
+
+/* closed_grace_ms <= 0 means TR_TASK_CLOSED_GRACE_MS_DEFAULT. NULL on ENOMEM. */
+struct tr_cache *tr_cache_new(int closed_grace_ms, tr_cache_event_cb cb, void *userdata);
+struct tr_cache *tr_cache_free(struct tr_cache *c);
+
+/*
+ * Apply one wire event. Returns 0 (applied, events emitted), -ENOENT (the task or the
+ * reservation is unknown: ignored, counted; the caller logs at debug), -ESRCH (a reservation
+ * this worker should hold is unknown: the caller should request a resync), -EBADMSG
+ * (malformed payload, counted), -ENOMEM. worker.* and unknown types return 0 and do nothing.
+ */
+int tr_cache_apply(struct tr_cache *c, const char *event_type, const struct tr_json *payload,
+	uint64_t now_ms);
+
+/* A Task payload from a REST reply (no event is emitted). Returns 0 applied, 1 valid but
+ * older than the cache (not applied), -ENOENT unknown task, -EBADMSG, -ENOMEM. */
+int tr_cache_apply_task(struct tr_cache *c, const struct tr_json *payload);
+
+/* A Transfer payload from the reply to POST Transfers (or a cancel): replaces (or, same sid,
+ * updates) task_sid's outgoing transfer, then applies the pending transfer events that now
+ * match, in arrival order. Returns 0, -ENOENT, -EBADMSG, -ENOMEM. */
+int tr_cache_apply_transfer_response(struct tr_cache *c, const char *task_sid,
+	const struct tr_json *payload, uint64_t now_ms);
+
+/* A POST Transfers for task_sid was sent (+1) or answered (-1). While one is in flight, a
+ * pending transfer-initiated event for one of the task's live reservations is adopted as
+ * the outgoing transfer when its 10 s wait ends, instead of being dropped (a deviation from
+ * the SDK: better publish transferInitiated than lose it when the reply never comes). */
+void tr_cache_transfer_in_flight(struct tr_cache *c, const char *task_sid, int delta);
+
+/* The transfer POST failed: drop the task's pending transfer events (counted). */
+void tr_cache_drop_pending(struct tr_cache *c, const char *task_sid);
+
+/* Drop closed tasks past the grace period and pending transfer events older than
+ * TR_TRANSFER_PENDING_MS. Returns the number of transfer events dropped. */
+int tr_cache_expire(struct tr_cache *c, uint64_t now_ms);
+
+/* Resync: begin, add every active reservation, end. end(0) reconciles (emitting with
+ * TR_CACHE_EV_RESYNC), end(err) discards and leaves the cache as it was. */
+void tr_cache_resync_begin(struct tr_cache *c);
+int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation);
+int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms);
+
+/* Lookups (live or recently closed). Borrowed until the next change. */
+const struct tr_cache_task *tr_cache_get(const struct tr_cache *c, const char *sid);
+const struct tr_cache_task *tr_cache_first(const struct tr_cache *c);
+size_t tr_cache_count(const struct tr_cache *c, bool closed);
+const struct tr_cache_counters *tr_cache_get_counters(const struct tr_cache *c);
+
+/* "transferring" while the outgoing transfer is initiated, else the wire status. */
+const char *tr_cache_task_status(const struct tr_cache_task *t);
+/* The accepted/wrapping reservation, else the first live one, else the last seen. */
+const char *tr_cache_task_reservation(const struct tr_cache_task *t);
+
+/* complete, failed or canceled. */
+bool tr_cache_transfer_is_final(const struct tr_cache_transfer *x);
+
+/* RPC shapes (doc/PROTOCOL.md): caller owns the result; NULL on ENOMEM. */
+struct tr_json *tr_cache_task_json(const struct tr_cache_task *t);
+struct tr_json *tr_cache_transfer_json(const struct tr_cache_transfer *x);
+
+/* Epoch seconds → "YYYY-MM-DDTHH:MM:SSZ" (buf >= 32). */
+void tr_cache_iso_time(int64_t epoch, char *buf, size_t size);

@@ -1,0 +1,200 @@
+/*
+ * core.c — bridge callbacks → cache → subscribers (see ../core.h).
+ *
+ * One daemon per process: the expiry timer and the last bridge state live here.
+ */
+#include "../core.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#include "../bridge.h"
+#include "../config.h"
+#include "../daemon.h"
+#include "../log.h"
+#include "cache.h"
+#include "json.h"
+#include "subs.h"
+
+static struct {
+	uv_timer_t *timer;
+	enum tr_bridge_state last;
+	bool in_resync;
+} core = { .last = TR_BRIDGE_CONNECTING };
+
+static void on_cache_event(void *userdata, const struct tr_cache_event *ev) {
+	struct tr_daemon *d = userdata;
+
+	if (tr_subs_publish_task(d->subs, ev) < 0) {
+		tr_log_warning("event %s for %s not published: out of memory", ev->name, ev->task->sid);
+	}
+}
+
+static void on_timer(uv_timer_t *t) {
+	struct tr_daemon *d = t->data;
+	int n = tr_cache_expire(d->cache, uv_now(d->loop));
+
+	if (n > 0) {
+		tr_log_debug("dropped %d transfer event(s) whose transfer reply never matched", n);
+	}
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+	free(h);
+}
+
+int tr_core_init(struct tr_daemon *d) {
+	int r;
+
+	d->cache = tr_cache_new(d->cfg->closed_grace_ms, on_cache_event, d);
+	d->subs = tr_subs_new();
+	core.timer = calloc(1, sizeof(*core.timer));
+	if (!d->cache || !d->subs || !core.timer) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = uv_timer_init(d->loop, core.timer);
+	if (r < 0) {
+		goto fail;
+	}
+	core.timer->data = d;
+	(void)uv_timer_start(core.timer, on_timer, 1000, 1000);
+	core.last = TR_BRIDGE_CONNECTING;
+	core.in_resync = false;
+	return 0;
+fail:
+	free(core.timer);
+	core.timer = NULL;
+	d->cache = tr_cache_free(d->cache);
+	d->subs = tr_subs_free(d->subs);
+	return r;
+}
+
+void tr_core_done(struct tr_daemon *d) {
+	if (core.timer) {
+		uv_close((uv_handle_t *)core.timer, on_timer_closed);
+		core.timer = NULL;
+	}
+	d->cache = tr_cache_free(d->cache);
+	d->subs = tr_subs_free(d->subs);
+}
+
+static void publish(struct tr_daemon *d, const char *name, struct tr_json *data) {
+	if (tr_subs_publish_daemon(d->subs, name, data) < 0) {
+		tr_log_warning("event %s not published: out of memory", name);
+	}
+	tr_json_free(data);
+}
+
+static bool up(enum tr_bridge_state s) {
+	return s == TR_BRIDGE_OPEN || s == TR_BRIDGE_INITIALIZING || s == TR_BRIDGE_READY;
+}
+
+static void ev_state(void *userdata, enum tr_bridge_state state, const char *reason) {
+	struct tr_daemon *d = userdata;
+	enum tr_bridge_state prev = core.last;
+
+	core.last = state;
+	if (!d->subs || state == prev) {
+		return;
+	}
+	if (state == TR_BRIDGE_OPEN) {
+		publish(d, "connected", NULL);
+	} else if (state == TR_BRIDGE_READY) {
+		publish(d, "ready", NULL);
+	} else if (up(prev) && (state == TR_BRIDGE_RECONNECTING ||
+		state == TR_BRIDGE_TOKEN_EXPIRED || state == TR_BRIDGE_STOPPED)) {
+		struct tr_json *o = tr_json_new_object();
+
+		if (o && tr_json_object_set(o, "reason", reason ? tr_json_new_string(reason) :
+			tr_json_new_null()) < 0) {
+			o = NULL;
+		}
+		publish(d, "disconnected", o);
+	}
+}
+
+static void ev_resync_begin(void *userdata) {
+	struct tr_daemon *d = userdata;
+
+	core.in_resync = true;
+	tr_cache_resync_begin(d->cache);
+}
+
+static void ev_resync_worker(void *userdata, const struct tr_json *worker) {
+	(void)userdata;
+	(void)worker;
+}
+
+static void ev_resync_reservation(void *userdata, const struct tr_json *reservation) {
+	struct tr_daemon *d = userdata;
+	int r = tr_cache_resync_add(d->cache, reservation);
+
+	if (r < 0) {
+		tr_log_debug("resync: reservation %s not usable (%d), ignoring",
+			tr_json_get_string(reservation, "sid") ? tr_json_get_string(reservation, "sid") :
+			"(no sid)", r);
+	}
+}
+
+static void ev_resync_end(void *userdata, int err) {
+	struct tr_daemon *d = userdata;
+	int r;
+
+	core.in_resync = false;
+	r = tr_cache_resync_end(d->cache, err, uv_now(d->loop));
+	if (r < 0) {
+		tr_log_warning("resync: the cache could not take every reservation (%d)", r);
+	}
+}
+
+static void ev_event(void *userdata, const char *event_type, const struct tr_json *payload) {
+	struct tr_daemon *d = userdata;
+	int r = tr_cache_apply(d->cache, event_type, payload, uv_now(d->loop));
+
+	if (r == -ENOENT) {
+		tr_log_debug("%s for an unknown task or reservation, ignoring", event_type);
+	} else if (r == -ESRCH) {
+		tr_log_info("%s for a reservation the cache does not know: resyncing", event_type);
+		if (d->bridge) {
+			tr_bridge_request_resync(d->bridge);
+		}
+	} else if (r == -EBADMSG) {
+		tr_log_info("%s: malformed payload, ignoring", event_type);
+	} else if (r < 0) {
+		tr_log_warning("%s: not applied: out of memory", event_type);
+	}
+}
+
+static void ev_token(void *userdata, const char *what, int64_t expires_at) {
+	struct tr_daemon *d = userdata;
+	struct tr_json *o = NULL;
+
+	if (expires_at > 0) {
+		o = tr_json_new_object();
+		if (o && tr_json_object_set(o, "expiresAt", tr_json_new_int(expires_at)) < 0) {
+			o = NULL;
+		}
+	}
+	if (d->subs) {
+		publish(d, what, o);
+	} else {
+		tr_json_free(o);
+	}
+}
+
+static const struct tr_bridge_events events = {
+	.state = ev_state,
+	.resync_begin = ev_resync_begin,
+	.resync_worker = ev_resync_worker,
+	.resync_reservation = ev_resync_reservation,
+	.resync_end = ev_resync_end,
+	.event = ev_event,
+	.token = ev_token,
+};
+
+const struct tr_bridge_events *tr_core_bridge_events(void) {
+	return &events;
+}

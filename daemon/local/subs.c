@@ -1,0 +1,413 @@
+/*
+ * subs.c — the event hub (see subs.h).
+ */
+#include "subs.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "frame.h"
+#include "json.h"
+#include "limits.h"
+
+struct ring_entry {
+	uint64_t seq; /* 0: empty */
+	char *name;
+	char *task_sid; /* NULL for daemon events */
+	char *body;     /* the params object's text after its opening '{' */
+	size_t body_len;
+};
+
+struct strset {
+	char **v;
+	size_t n;
+	bool all;
+};
+
+struct sub {
+	char id[24];
+	struct strset events, tasks;
+	void *owner;
+	tr_subs_send_cb send;
+	struct sub *next;
+};
+
+struct tr_subs {
+	uint64_t seq;
+	uint64_t published;
+	uint64_t next_id;
+	struct ring_entry ring[TR_EVENT_RING_SIZE];
+	struct sub *subs;
+	size_t n_subs;
+};
+
+static void entry_clear(struct ring_entry *e) {
+	free(e->name);
+	free(e->task_sid);
+	free(e->body);
+	memset(e, 0, sizeof(*e));
+}
+
+static void strset_done(struct strset *s) {
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i]);
+	}
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+static int strset_init(struct strset *s, const struct tr_json *arr) {
+	memset(s, 0, sizeof(*s));
+	if (!arr) {
+		s->all = true;
+		return 0;
+	}
+	if (!tr_json_is(arr, TR_JSON_ARRAY)) {
+		return -EINVAL;
+	}
+	s->v = calloc(arr->u.arr.n ? arr->u.arr.n : 1, sizeof(char *));
+	if (!s->v) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < arr->u.arr.n; i++) {
+		const struct tr_json *it = arr->u.arr.items[i];
+
+		if (!tr_json_is(it, TR_JSON_STRING)) {
+			strset_done(s);
+			return -EINVAL;
+		}
+		s->v[i] = strdup(it->u.str.s);
+		if (!s->v[i]) {
+			strset_done(s);
+			return -ENOMEM;
+		}
+		s->n = i + 1;
+	}
+	return 0;
+}
+
+static bool strset_has(const struct strset *s, const char *x) {
+	if (s->all) {
+		return true;
+	}
+	if (!x) {
+		return false;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		if (strcmp(s->v[i], x) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool sub_matches(const struct sub *b, const struct ring_entry *e) {
+	if (!strset_has(&b->events, e->name)) {
+		return false;
+	}
+	/* A task filter lets daemon events (no taskSid) through: they concern every task. */
+	if (!b->tasks.all && e->task_sid && !strset_has(&b->tasks, e->task_sid)) {
+		return false;
+	}
+	return true;
+}
+
+static struct sub *sub_free(struct sub *b) {
+	strset_done(&b->events);
+	strset_done(&b->tasks);
+	free(b);
+	return NULL;
+}
+
+struct tr_subs *tr_subs_new(void) {
+	return calloc(1, sizeof(struct tr_subs));
+}
+
+struct tr_subs *tr_subs_free(struct tr_subs *s) {
+	if (!s) {
+		return NULL;
+	}
+	for (size_t i = 0; i < TR_EVENT_RING_SIZE; i++) {
+		entry_clear(&s->ring[i]);
+	}
+	while (s->subs) {
+		struct sub *n = s->subs->next;
+
+		sub_free(s->subs);
+		s->subs = n;
+	}
+	free(s);
+	return NULL;
+}
+
+uint64_t tr_subs_seq(const struct tr_subs *s) {
+	return s->seq;
+}
+
+uint64_t tr_subs_oldest(const struct tr_subs *s) {
+	if (s->seq < TR_EVENT_RING_SIZE) {
+		return 1;
+	}
+	return s->seq - TR_EVENT_RING_SIZE + 1;
+}
+
+size_t tr_subs_count(const struct tr_subs *s) {
+	return s->n_subs;
+}
+
+uint64_t tr_subs_published(const struct tr_subs *s) {
+	return s->published;
+}
+
+/* Frame one entry for one subscriber. */
+static int build_frame(const struct sub *b, const struct ring_entry *e, char **ret,
+	size_t *ret_len) {
+	char head[96];
+	int hl = snprintf(head, sizeof(head),
+		"{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":{\"subscription\":\"%s\",", b->id);
+	size_t payload = (size_t)hl + e->body_len + 1;
+	char *buf;
+
+	if (payload > UINT32_MAX) {
+		return -EMSGSIZE;
+	}
+	buf = malloc(TR_FRAME_HEADER_SIZE + payload);
+	if (!buf) {
+		return -ENOMEM;
+	}
+	tr_frame_put_header((uint8_t *)buf, (uint32_t)payload);
+	memcpy(buf + TR_FRAME_HEADER_SIZE, head, (size_t)hl);
+	memcpy(buf + TR_FRAME_HEADER_SIZE + hl, e->body, e->body_len);
+	buf[TR_FRAME_HEADER_SIZE + payload - 1] = '}';
+	*ret = buf;
+	*ret_len = TR_FRAME_HEADER_SIZE + payload;
+	return 0;
+}
+
+static void deliver(struct tr_subs *s, const struct ring_entry *e) {
+	struct sub *b = s->subs;
+
+	while (b) {
+		/* send may drop the owner's connection, which removes its subscriptions (b):
+		 * remember the next one first. */
+		struct sub *next = b->next;
+
+		if (sub_matches(b, e)) {
+			char *buf;
+			size_t len;
+
+			if (build_frame(b, e, &buf, &len) == 0) {
+				(void)b->send(b->owner, buf, len);
+			}
+		}
+		b = next;
+	}
+}
+
+/* Takes ownership of params (an object); adds seq, stores and delivers. */
+static int publish(struct tr_subs *s, const char *name, const char *task_sid,
+	struct tr_json *params) {
+	struct ring_entry *e;
+	char *text = NULL;
+	size_t len;
+	int r;
+
+	if (!params) {
+		return -ENOMEM;
+	}
+	r = tr_json_object_set(params, "seq", tr_json_new_int((int64_t)(s->seq + 1)));
+	if (r >= 0) {
+		r = tr_json_dump(params, &text, &len);
+	}
+	tr_json_free(params);
+	if (r < 0) {
+		return r;
+	}
+	e = &s->ring[(s->seq + 1) % TR_EVENT_RING_SIZE];
+	entry_clear(e);
+	e->name = strdup(name);
+	e->task_sid = task_sid ? strdup(task_sid) : NULL;
+	if (!e->name || (task_sid && !e->task_sid)) {
+		free(text);
+		entry_clear(e);
+		return -ENOMEM;
+	}
+	/* Keep the text after '{': each subscriber's frame adds its own head. */
+	memmove(text, text + 1, len);
+	e->body = text;
+	e->body_len = len - 1;
+	e->seq = ++s->seq;
+	s->published++;
+	deliver(s, e);
+	return 0;
+}
+
+static void put(struct tr_json *o, const char *k, struct tr_json *v, int *err) {
+	if (tr_json_object_set(o, k, v) < 0) {
+		*err = -ENOMEM;
+	}
+}
+
+int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
+	struct tr_json *p = tr_json_new_object();
+	char ver[32];
+	int err = 0;
+
+	if (!p) {
+		return -ENOMEM;
+	}
+	snprintf(ver, sizeof(ver), "%" PRId64, ev->task->version);
+	put(p, "event", tr_json_new_string(ev->name), &err);
+	put(p, "taskSid", tr_json_new_string(ev->task->sid), &err);
+	put(p, "reservationSid", ev->reservation_sid ? tr_json_new_string(ev->reservation_sid) :
+		tr_json_new_null(), &err);
+	put(p, "eventType", tr_json_new_string(ev->event_type ? ev->event_type : ""), &err);
+	put(p, "task", tr_cache_task_json(ev->task), &err);
+	if (ev->transfer) {
+		put(p, "transfer", tr_cache_transfer_json(ev->transfer), &err);
+	}
+	put(p, "version", tr_json_new_string(ver), &err);
+	if (ev->flags & TR_CACHE_EV_RESYNC) {
+		put(p, "resync", tr_json_new_bool(true), &err);
+	}
+	if (ev->flags & TR_CACHE_EV_STALE) {
+		put(p, "stale", tr_json_new_bool(true), &err);
+	}
+	if (ev->flags & TR_CACHE_EV_VANISHED) {
+		put(p, "vanished", tr_json_new_bool(true), &err);
+	}
+	if (err) {
+		tr_json_free(p);
+		return err;
+	}
+	return publish(s, ev->name, ev->task->sid, p);
+}
+
+int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_json *data) {
+	struct tr_json *p = tr_json_new_object();
+	int err = 0;
+
+	if (!p) {
+		return -ENOMEM;
+	}
+	put(p, "event", tr_json_new_string(name), &err);
+	if (tr_json_is(data, TR_JSON_OBJECT)) {
+		for (size_t i = 0; i < data->u.obj.n; i++) {
+			put(p, data->u.obj.keys[i], tr_json_dup(data->u.obj.vals[i]), &err);
+		}
+	}
+	if (err) {
+		tr_json_free(p);
+		return err;
+	}
+	return publish(s, name, NULL, p);
+}
+
+int tr_subs_add(struct tr_subs *s, const struct tr_json *events, const struct tr_json *tasks,
+	void *owner, tr_subs_send_cb send, char *ret_id, size_t id_size) {
+	struct sub *b = calloc(1, sizeof(*b)), **pp;
+	int r;
+
+	if (!b) {
+		return -ENOMEM;
+	}
+	r = strset_init(&b->events, events);
+	if (r >= 0) {
+		r = strset_init(&b->tasks, tasks);
+	}
+	if (r < 0) {
+		sub_free(b);
+		return r;
+	}
+	snprintf(b->id, sizeof(b->id), "s%" PRIu64, ++s->next_id);
+	b->owner = owner;
+	b->send = send;
+	for (pp = &s->subs; *pp; pp = &(*pp)->next) {
+	}
+	*pp = b;
+	s->n_subs++;
+	snprintf(ret_id, id_size, "%s", b->id);
+	return 0;
+}
+
+int tr_subs_check_since(const struct tr_subs *s, uint64_t since) {
+	if (since < tr_subs_oldest(s) || since > s->seq + 1) {
+		return -ESTALE;
+	}
+	return 0;
+}
+
+static struct sub *find_sub(struct tr_subs *s, const char *id) {
+	for (struct sub *b = s->subs; b; b = b->next) {
+		if (strcmp(b->id, id) == 0) {
+			return b;
+		}
+	}
+	return NULL;
+}
+
+int tr_subs_replay(struct tr_subs *s, const char *id, uint64_t since) {
+	struct sub *b = find_sub(s, id);
+
+	if (!b) {
+		return -ENOENT;
+	}
+	for (uint64_t q = since; q <= s->seq; q++) {
+		const struct ring_entry *e = &s->ring[q % TR_EVENT_RING_SIZE];
+		char *buf;
+		size_t len;
+		int r;
+
+		if (e->seq != q || !sub_matches(b, e)) {
+			continue;
+		}
+		r = build_frame(b, e, &buf, &len);
+		if (r < 0) {
+			return r;
+		}
+		if (b->send(b->owner, buf, len) < 0) {
+			return -EPIPE;
+		}
+		/* The send may have closed the connection and removed b. */
+		b = find_sub(s, id);
+		if (!b) {
+			return -EPIPE;
+		}
+	}
+	return 0;
+}
+
+int tr_subs_remove(struct tr_subs *s, const char *id, void *owner) {
+	for (struct sub **pp = &s->subs; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->id, id) == 0 && (*pp)->owner == owner) {
+			struct sub *b = *pp;
+
+			*pp = b->next;
+			sub_free(b);
+			s->n_subs--;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void tr_subs_remove_owner(struct tr_subs *s, void *owner) {
+	struct sub **pp = &s->subs;
+
+	while (*pp) {
+		if ((*pp)->owner == owner) {
+			struct sub *b = *pp;
+
+			*pp = b->next;
+			sub_free(b);
+			s->n_subs--;
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+}

@@ -1,0 +1,55 @@
+/*
+ * subs.h — the event hub: one daemon-wide seq, a ring of the last
+ * TR_EVENT_RING_SIZE events (for events.subscribe {since}), and the
+ * subscriptions with their filters.
+ *
+ * Each event is serialised once; a subscriber's notification is that text with its
+ * subscription id spliced in and a frame header. No I/O: frames go out through each
+ * subscription's send callback (rpcsrv's connection write queue).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tr_json;
+struct tr_cache_event;
+struct tr_subs;
+
+/* Queue a framed message for owner. Takes ownership of buf in every case. Returns 0 or a
+ * negative errno (the subscriber is then left alone; its connection handles the failure). */
+typedef int (*tr_subs_send_cb)(void *owner, char *buf, size_t len);
+/* The callback must not remove subscriptions synchronously (a connection being dropped
+ * removes its subscriptions from its close callback). */
+
+struct tr_subs *tr_subs_new(void);
+struct tr_subs *tr_subs_free(struct tr_subs *s);
+
+/* The last assigned seq (0 before the first event). */
+uint64_t tr_subs_seq(const struct tr_subs *s);
+/* The oldest seq still in the ring (seq + 1 when the ring is empty). */
+uint64_t tr_subs_oldest(const struct tr_subs *s);
+size_t tr_subs_count(const struct tr_subs *s);
+uint64_t tr_subs_published(const struct tr_subs *s);
+
+/* Publish a task event from the cache observer. Returns 0 or -ENOMEM. */
+int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev);
+/* Publish a daemon event ("connected", ...); data's members (borrowed, may be NULL) are
+ * added to the params. */
+int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_json *data);
+
+/*
+ * Subscribe. events and tasks are arrays of strings (borrowed; NULL: everything). The id
+ * is copied into ret_id (size >= 24). Returns 0, -ENOMEM.
+ */
+int tr_subs_add(struct tr_subs *s, const struct tr_json *events, const struct tr_json *tasks,
+	void *owner, tr_subs_send_cb send, char *ret_id, size_t id_size);
+/* Is since usable: 0, or -ESTALE (too old or in the future). */
+int tr_subs_check_since(const struct tr_subs *s, uint64_t since);
+/* Send the ring's events with seq >= since that match id's filter. 0, -ENOENT, -ENOMEM. */
+int tr_subs_replay(struct tr_subs *s, const char *id, uint64_t since);
+/* Remove one subscription of owner. 0 or -ENOENT. */
+int tr_subs_remove(struct tr_subs *s, const char *id, void *owner);
+/* Remove every subscription of owner (connection closed). */
+void tr_subs_remove_owner(struct tr_subs *s, void *owner);

@@ -1,0 +1,589 @@
+/* Unit tests of daemon/local/cache.c and subs.c: pure, no loop. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "json.h"
+#include "limits.h"
+#include "local/cache.h"
+#include "local/subs.h"
+
+#define WT "WT0fbc4e6335fcc52ed96c632c85599ed7"
+#define WT2 "WT22222222222222222222222222222222"
+#define WR1 "WR11111111111111111111111111111111"
+#define WR2 "WR22222222222222222222222222222222"
+#define TT "TTc81cba9697d6efe563d9178e8ec10191"
+
+struct rec {
+	char name[40];
+	char task[40];
+	char res[40];
+	char status[20];
+	char transfer_status[20];
+	unsigned flags;
+	int64_t version;
+};
+
+static struct rec recs[64];
+static size_t n_recs;
+
+static void on_event(void *userdata, const struct tr_cache_event *ev) {
+	struct rec *r;
+
+	(void)userdata;
+	assert_true(n_recs < 64);
+	r = &recs[n_recs++];
+	snprintf(r->name, sizeof(r->name), "%s", ev->name);
+	snprintf(r->task, sizeof(r->task), "%s", ev->task->sid);
+	snprintf(r->res, sizeof(r->res), "%s", ev->reservation_sid ? ev->reservation_sid : "");
+	snprintf(r->status, sizeof(r->status), "%s", tr_cache_task_status(ev->task));
+	snprintf(r->transfer_status, sizeof(r->transfer_status), "%s",
+		ev->transfer && ev->transfer->status ? ev->transfer->status : "");
+	r->flags = ev->flags;
+	r->version = ev->task->version;
+}
+
+static struct tr_json *parse(const char *s) {
+	struct tr_json *j = NULL;
+
+	assert_int_equal(tr_json_parse(s, strlen(s), &j, NULL), 0);
+	return j;
+}
+
+static char *task_text(const char *sid, const char *status, int version) {
+	static char buf[4][1024];
+	static int i;
+	char *b = buf[i++ % 4];
+
+	snprintf(b, 1024,
+		"{\"sid\":\"%s\",\"assignment_status\":\"%s\",\"attributes\":\"{\\\"type\\\":\\\"support\\\"}\","
+		"\"addons\":\"{}\",\"age\":95,\"priority\":5,\"reason\":null,\"timeout\":3600,"
+		"\"queue_sid\":\"WQ1\",\"queue_name\":\"Support\",\"workflow_sid\":\"WW1\","
+		"\"workflow_name\":\"Inbound\",\"task_channel_sid\":\"TC1\","
+		"\"task_channel_unique_name\":\"voice\",\"routing_target\":null,"
+		"\"date_created\":1735819200,\"date_updated\":1735819295,"
+		"\"virtual_start_time\":1735819200,\"version\":%d}", sid, status, version);
+	return b;
+}
+
+static int apply_res(struct tr_cache *c, const char *type, const char *rsid, const char *rstatus,
+	const char *tsid, const char *tstatus, int version, const char *extra, uint64_t now) {
+	char buf[4096];
+	struct tr_json *j;
+	int r;
+
+	snprintf(buf, sizeof(buf), "{\"sid\":\"%s\",\"worker_sid\":\"WK1\",\"reservation_status\":\"%s\","
+		"\"task\":%s%s}", rsid, rstatus, task_text(tsid, tstatus, version), extra ? extra : "");
+	j = parse(buf);
+	r = tr_cache_apply(c, type, j, now);
+	tr_json_free(j);
+	return r;
+}
+
+static int apply_task(struct tr_cache *c, const char *type, const char *tsid, const char *st,
+	int version) {
+	struct tr_json *j = parse(task_text(tsid, st, version));
+	int r = tr_cache_apply(c, type, j, 0);
+
+	tr_json_free(j);
+	return r;
+}
+
+static char *transfer_text(const char *sid, const char *status, const char *rsid, bool with_task) {
+	static char b[1024];
+
+	snprintf(b, sizeof(b), "{\"sid\":\"%s\",%s\"transfer_type\":\"WORKER\",\"transfer_mode\":\"WARM\","
+		"\"transfer_to\":\"WK2\",\"transfer_status\":\"%s\",\"initiating_reservation_sid\":\"%s\","
+		"\"initiating_worker_sid\":\"WK1\",\"initiating_queue_sid\":\"WQ1\","
+		"\"initiating_workflow_sid\":\"WW1\",\"date_created\":1,\"date_updated\":2%s}",
+		sid, with_task ? "\"task_sid\":\"" WT "\"," : "", status, rsid,
+		strcmp(status, "failed") == 0 ? ",\"transfer_failed_reason\":\"rejected\"" : "");
+	return b;
+}
+
+static int apply_transfer(struct tr_cache *c, const char *type, const char *sid,
+	const char *status, uint64_t now) {
+	struct tr_json *j = parse(transfer_text(sid, status, WR1, true));
+	int r = tr_cache_apply(c, type, j, now);
+
+	tr_json_free(j);
+	return r;
+}
+
+static int setup(void **state) {
+	n_recs = 0;
+	*state = tr_cache_new(5000, on_event, NULL);
+	assert_non_null(*state);
+	return 0;
+}
+
+static int teardown(void **state) {
+	tr_cache_free(*state);
+	return 0;
+}
+
+static void test_created_accepted_json(void **state) {
+	struct tr_cache *c = *state;
+	const struct tr_cache_task *t;
+	struct tr_json *j;
+	char *text;
+
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "pending", WT, "reserved", 1, NULL, 0), 0);
+	assert_int_equal(n_recs, 1);
+	assert_string_equal(recs[0].name, "reservationCreated");
+	assert_string_equal(recs[0].res, WR1);
+	assert_int_equal(apply_res(c, "reservation.accepted", WR1, "accepted", WT, "assigned", 2, NULL, 0), 0);
+	assert_string_equal(recs[1].name, "reservationAccepted");
+	t = tr_cache_get(c, WT);
+	assert_non_null(t);
+	assert_string_equal(t->status, "assigned");
+	assert_string_equal(tr_cache_task_reservation(t), WR1);
+
+	j = tr_cache_task_json(t);
+	assert_non_null(j);
+	assert_string_equal(tr_json_get_string(j, "version"), "2");
+	assert_string_equal(tr_json_get_string(j, "status"), "assigned");
+	assert_string_equal(tr_json_get_string(j, "wireStatus"), "assigned");
+	assert_string_equal(tr_json_get_string(tr_json_get(j, "attributes"), "type"), "support");
+	assert_true(tr_json_is(tr_json_get(j, "addOns"), TR_JSON_OBJECT));
+	assert_true(tr_json_is(tr_json_get(j, "reason"), TR_JSON_NULL));
+	assert_string_equal(tr_json_get_string(j, "dateCreatedIso"), "2025-01-02T12:00:00Z");
+	assert_string_equal(tr_json_get_string(j, "reservationSid"), WR1);
+	assert_string_equal(tr_json_get_string(j, "queueName"), "Support");
+	assert_string_equal(tr_json_get_string(j, "taskChannelUniqueName"), "voice");
+	assert_int_equal(tr_json_get(j, "reservations")->u.arr.n, 1);
+	assert_true(tr_json_is(tr_json_get(tr_json_get(j, "transfers"), "incoming"), TR_JSON_NULL));
+	assert_int_equal(tr_json_dump(j, &text, NULL), 0);
+	assert_non_null(strstr(text, "\"virtualStartTime\":1735819200"));
+	free(text);
+	tr_json_free(j);
+	assert_int_equal(tr_cache_count(c, false), 1);
+}
+
+static void test_version_rule(void **state) {
+	struct tr_cache *c = *state;
+
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "pending", WT, "reserved", 3, NULL, 0), 0);
+	assert_int_equal(apply_task(c, "task.updated", WT, "assigned", 5), 0);
+	assert_int_equal(recs[1].flags & TR_CACHE_EV_STALE, 0);
+	assert_int_equal(tr_cache_get(c, WT)->version, 5);
+	/* older: event flagged stale, no rollback */
+	assert_int_equal(apply_task(c, "task.completed", WT, "completed", 4), 0);
+	assert_string_equal(recs[2].name, "completed");
+	assert_true(recs[2].flags & TR_CACHE_EV_STALE);
+	assert_int_equal(tr_cache_get(c, WT)->version, 5);
+	assert_string_equal(tr_cache_get(c, WT)->status, "assigned");
+	/* equal: applied */
+	assert_int_equal(apply_task(c, "task.wrapup", WT, "wrapping", 5), 0);
+	assert_string_equal(tr_cache_get(c, WT)->status, "wrapping");
+	assert_int_equal(recs[3].flags, 0);
+	assert_int_equal(tr_cache_get_counters(c)->stale_payloads, 1);
+}
+
+static void test_fanout(void **state) {
+	struct tr_cache *c = *state;
+
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "wrapping", WT, "wrapping", 3, NULL, 0), 0);
+	assert_int_equal(apply_res(c, "reservation.created", WR2, "pending", WT, "reserved", 4, NULL, 0), 0);
+	n_recs = 0;
+	assert_int_equal(apply_task(c, "task.updated", WT, "reserved", 5), 0);
+	assert_int_equal(n_recs, 2);
+	assert_string_equal(recs[0].res, WR1);
+	assert_string_equal(recs[1].res, WR2);
+	assert_string_equal(tr_cache_task_reservation(tr_cache_get(c, WT)), WR1);
+}
+
+static void test_cleanup_and_expiry(void **state) {
+	struct tr_cache *c = *state;
+	static const char *const types[][2] = {
+		{ "reservation.rejected", "reservationRejected" },
+		{ "reservation.timeout", "reservationTimeout" },
+		{ "reservation.canceled", "reservationCanceled" },
+		{ "reservation.rescinded", "reservationRescinded" },
+	};
+
+	for (size_t i = 0; i < 4; i++) {
+		n_recs = 0;
+		assert_int_equal(apply_res(c, "reservation.created", WR1, "pending", WT2, "reserved",
+			(int)i * 2 + 1, NULL, 0), 0);
+		assert_int_equal(apply_res(c, types[i][0], WR1, "rejected", WT2, "pending",
+			(int)i * 2 + 2, NULL, 100), 0);
+		assert_int_equal(n_recs, 2);
+		assert_string_equal(recs[1].name, types[i][1]);
+		assert_true(tr_cache_get(c, WT2)->closed);
+		assert_int_equal(tr_cache_count(c, false), 0);
+		assert_int_equal(tr_cache_count(c, true), 1);
+	}
+	/* completed: the final task event comes with it */
+	n_recs = 0;
+	assert_int_equal(apply_res(c, "reservation.created", WR2, "pending", WT, "reserved", 1, NULL, 0), 0);
+	assert_int_equal(apply_res(c, "reservation.wrapup", WR2, "wrapping", WT, "wrapping", 2, NULL, 0), 0);
+	assert_string_equal(recs[1].name, "reservationWrapup");
+	assert_int_equal(apply_res(c, "reservation.completed", WR2, "completed", WT, "completed", 3, NULL, 1000), 0);
+	assert_int_equal(n_recs, 4);
+	assert_string_equal(recs[2].name, "reservationCompleted");
+	assert_string_equal(recs[3].name, "completed");
+	/* a late task.completed still resolves during the grace period, not sent twice by close */
+	assert_int_equal(apply_task(c, "task.completed", WT, "completed", 3), 0);
+	assert_int_equal(n_recs, 5);
+	assert_string_equal(recs[4].res, WR2);
+	assert_int_equal(tr_cache_expire(c, 5999), 0);
+	assert_non_null(tr_cache_get(c, WT));
+	assert_int_equal(tr_cache_expire(c, 6000), 0);
+	assert_null(tr_cache_get(c, WT));
+	assert_int_equal(tr_cache_count(c, true), 0);
+	/* dropped: unknown task, counted */
+	assert_int_equal(apply_task(c, "task.updated", WT, "completed", 9), -ENOENT);
+	assert_int_equal(tr_cache_get_counters(c)->ignored_unknown_task, 1);
+}
+
+static void test_unknown_and_malformed(void **state) {
+	struct tr_cache *c = *state;
+	struct tr_json *j = parse("{\"sid\":\"WK1\",\"activity_name\":\"Idle\"}");
+
+	assert_int_equal(tr_cache_apply(c, "worker.activity.update", j, 0), 0);
+	assert_int_equal(tr_cache_apply(c, "task.updated", j, 0), -ENOENT);
+	tr_json_free(j);
+	j = parse("{\"activity_name\":\"Idle\"}");
+	assert_int_equal(tr_cache_apply(c, "task.updated", j, 0), -EBADMSG);
+	assert_int_equal(tr_cache_apply(c, "reservation.created", j, 0), -EBADMSG);
+	tr_json_free(j);
+	assert_int_equal(apply_res(c, "reservation.accepted", WR1, "accepted", WT, "assigned", 1, NULL, 0), -ESRCH);
+	assert_int_equal(apply_res(c, "reservation.completed", WR1, "completed", WT, "completed", 1, NULL, 0), -ENOENT);
+	assert_int_equal(tr_cache_apply(c, "task.transfer-initiated", NULL, 0), -EBADMSG);
+	j = parse("{\"sid\":\"WR1\",\"task\":{\"sid\":\"WT1\",\"assignment_status\":\"reserved\","
+		"\"version\":1,\"attributes\":\"{not json\"}}");
+	assert_int_equal(tr_cache_apply(c, "reservation.created", j, 0), -EBADMSG);
+	tr_json_free(j);
+	assert_null(tr_cache_get(c, "WT1"));
+	assert_int_equal(n_recs, 0);
+}
+
+static void test_transfer_event_then_reply(void **state) {
+	struct tr_cache *c = *state;
+	struct tr_json *j;
+	const struct tr_cache_task *t;
+
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "accepted", WT, "assigned", 1, NULL, 0), 0);
+	n_recs = 0;
+	assert_int_equal(apply_transfer(c, "task.transfer-initiated", TT, "initiated", 100), 0);
+	assert_int_equal(n_recs, 0); /* waiting for the reply */
+	j = parse(transfer_text(TT, "initiated", WR1, true));
+	assert_int_equal(tr_cache_apply_transfer_response(c, WT, j, 200), 0);
+	tr_json_free(j);
+	assert_int_equal(n_recs, 1);
+	assert_string_equal(recs[0].name, "transferInitiated");
+	assert_string_equal(recs[0].status, "transferring");
+	t = tr_cache_get(c, WT);
+	assert_string_equal(tr_cache_task_status(t), "transferring");
+	assert_string_equal(t->outgoing->task_sid, WT);
+	/* then the failure: updated in place, back to the wire status */
+	assert_int_equal(apply_transfer(c, "task.transfer-failed", TT, "failed", 300), 0);
+	assert_int_equal(n_recs, 2);
+	assert_string_equal(recs[1].name, "transferFailed");
+	assert_string_equal(recs[1].transfer_status, "failed");
+	assert_string_equal(tr_cache_task_status(t), "assigned");
+	assert_string_equal(t->outgoing->failed_reason, "rejected");
+	assert_true(tr_cache_transfer_is_final(t->outgoing));
+}
+
+static void test_transfer_reply_then_event(void **state) {
+	struct tr_cache *c = *state;
+	struct tr_json *j;
+	static const char *const ev[][3] = {
+		{ "task.transfer-attempt-failed", "transferAttemptFailed", "initiated" },
+		{ "task.transfer-completed", "transferCompleted", "complete" },
+		{ "task.transfer-canceled", "transferCanceled", "canceled" },
+	};
+
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "accepted", WT, "assigned", 1, NULL, 0), 0);
+	j = parse(transfer_text(TT, "initiated", WR1, true));
+	assert_int_equal(tr_cache_apply_transfer_response(c, WT, j, 0), 0);
+	tr_json_free(j);
+	n_recs = 0;
+	assert_int_equal(apply_transfer(c, "task.transfer-initiated", TT, "initiated", 10), 0);
+	assert_int_equal(n_recs, 1);
+	assert_string_equal(recs[0].name, "transferInitiated");
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(apply_transfer(c, ev[i][0], TT, ev[i][2], 20), 0);
+		assert_string_equal(recs[n_recs - 1].name, ev[i][1]);
+		assert_string_equal(recs[n_recs - 1].transfer_status, ev[i][2]);
+	}
+	/* wrong reservation: ignored */
+	j = parse(transfer_text(TT, "initiated", WR2, true));
+	assert_int_equal(tr_cache_apply(c, "task.transfer-initiated", j, 0), -ENOENT);
+	tr_json_free(j);
+}
+
+static void test_transfer_expiry(void **state) {
+	struct tr_cache *c = *state;
+
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "accepted", WT, "assigned", 1, NULL, 0), 0);
+	n_recs = 0;
+	assert_int_equal(apply_transfer(c, "task.transfer-initiated", TT, "initiated", 1000), 0);
+	assert_int_equal(tr_cache_expire(c, 1000 + TR_TRANSFER_PENDING_MS - 1), 0);
+	assert_int_equal(tr_cache_expire(c, 1000 + TR_TRANSFER_PENDING_MS), 1);
+	assert_int_equal(tr_cache_get_counters(c)->transfer_events_dropped, 1);
+	assert_int_equal(n_recs, 0);
+	/* a stale event (another transfer) waits without blocking the current one */
+	assert_int_equal(apply_transfer(c, "task.transfer-initiated", "TTold", "initiated", 15000), 0);
+	{
+		struct tr_json *j = parse(transfer_text(TT, "initiated", WR1, true));
+
+		assert_int_equal(tr_cache_apply_transfer_response(c, WT, j, 15000), 0);
+		tr_json_free(j);
+	}
+	assert_int_equal(apply_transfer(c, "task.transfer-canceled", TT, "canceled", 15001), 0);
+	assert_int_equal(n_recs, 1);
+	assert_string_equal(recs[0].name, "transferCanceled");
+	assert_int_equal(tr_cache_expire(c, 15000 + TR_TRANSFER_PENDING_MS), 1);
+	n_recs = 0;
+	/* a failed POST drops at once */
+	assert_int_equal(apply_transfer(c, "task.transfer-initiated", "TT3", "initiated", 20000), 0);
+	tr_cache_drop_pending(c, WT);
+	assert_int_equal(tr_cache_get_counters(c)->transfer_events_dropped, 3);
+	assert_int_equal(n_recs, 0);
+}
+
+/* The reply never comes: the event is adopted when its wait ends (documented deviation). */
+static void test_transfer_adopted(void **state) {
+	struct tr_cache *c = *state;
+
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "accepted", WT, "assigned", 1, NULL, 0), 0);
+	tr_cache_transfer_in_flight(c, WT, +1);
+	n_recs = 0;
+	assert_int_equal(apply_transfer(c, "task.transfer-initiated", TT, "initiated", 1000), 0);
+	assert_int_equal(apply_transfer(c, "task.transfer-failed", TT, "failed", 1500), 0);
+	assert_int_equal(tr_cache_expire(c, 1000 + TR_TRANSFER_PENDING_MS - 1), 0);
+	assert_int_equal(n_recs, 0);
+	assert_int_equal(tr_cache_expire(c, 1000 + TR_TRANSFER_PENDING_MS), 0);
+	assert_int_equal(n_recs, 2);
+	assert_string_equal(recs[0].name, "transferInitiated");
+	assert_string_equal(recs[1].name, "transferFailed");
+	assert_string_equal(tr_cache_get(c, WT)->outgoing->sid, TT);
+	tr_cache_transfer_in_flight(c, WT, -1);
+	tr_cache_transfer_in_flight(c, WT, -1); /* clamped */
+	assert_int_equal(tr_cache_get(c, WT)->transfers_in_flight, 0);
+}
+
+static void test_embedded_transfers(void **state) {
+	struct tr_cache *c = *state;
+	char extra[1200];
+	const struct tr_cache_task *t;
+	struct tr_json *j, *tr;
+
+	snprintf(extra, sizeof(extra), ",\"task_transfer\":%s", transfer_text(TT, "initiated", WR2, false));
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "pending", WT, "reserved", 5, extra, 0), 0);
+	t = tr_cache_get(c, WT);
+	assert_non_null(t->incoming);
+	assert_string_equal(t->incoming->task_sid, WT);
+	assert_null(t->outgoing);
+	snprintf(extra, sizeof(extra), ",\"active_outgoing_task_transfer\":%s",
+		transfer_text("TT2", "initiated", WR1, false));
+	assert_int_equal(apply_res(c, "reservation.accepted", WR1, "accepted", WT, "assigned", 6, extra, 0), 0);
+	assert_string_equal(t->outgoing->sid, "TT2");
+	assert_string_equal(t->outgoing->task_sid, WT);
+	j = tr_cache_task_json(t);
+	tr = tr_json_get(j, "transfers") ? (struct tr_json *)tr_json_get(tr_json_get(j, "transfers"),
+		"outgoing") : NULL;
+	assert_non_null(tr);
+	assert_string_equal(tr_json_get_string(tr, "taskSid"), WT);
+	assert_string_equal(tr_json_get_string(tr, "mode"), "WARM");
+	assert_string_equal(tr_json_get_string(tr, "reservationSid"), WR1);
+	assert_string_equal(tr_json_get_string(j, "status"), "transferring");
+	tr_json_free(j);
+}
+
+static int resync_add(struct tr_cache *c, const char *rsid, const char *rstatus, const char *tsid,
+	const char *tstatus, int version) {
+	char buf[2048];
+	struct tr_json *j;
+	int r;
+
+	snprintf(buf, sizeof(buf), "{\"sid\":\"%s\",\"reservation_status\":\"%s\",\"task\":%s}", rsid,
+		rstatus, task_text(tsid, tstatus, version));
+	j = parse(buf);
+	r = tr_cache_resync_add(c, j);
+	tr_json_free(j);
+	return r;
+}
+
+static void test_resync(void **state) {
+	struct tr_cache *c = *state;
+
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "accepted", WT, "assigned", 1, NULL, 0), 0);
+	assert_int_equal(apply_res(c, "reservation.created", "WR3", "accepted", "WT3", "assigned", 1, NULL, 0), 0);
+	assert_int_equal(apply_res(c, "reservation.created", "WR4", "accepted", "WT4", "assigned", 7, NULL, 0), 0);
+	/* an aborted resync leaves the cache alone */
+	tr_cache_resync_begin(c);
+	assert_int_equal(resync_add(c, WR2, "pending", WT2, "reserved", 1), 0);
+	assert_int_equal(tr_cache_resync_end(c, -EIO, 0), 0);
+	assert_null(tr_cache_get(c, WT2));
+	assert_int_equal(tr_cache_count(c, false), 3);
+
+	n_recs = 0;
+	tr_cache_resync_begin(c);
+	assert_int_equal(resync_add(c, WR1, "wrapping", WT, "wrapping", 2), 0);  /* changed */
+	assert_int_equal(resync_add(c, WR2, "pending", WT2, "reserved", 1), 0);  /* new */
+	assert_int_equal(resync_add(c, "WR4", "accepted", "WT4", "assigned", 7), 0); /* same */
+	/* WT3 vanished */
+	assert_int_equal(tr_cache_resync_end(c, 0, 50), 0);
+	assert_int_equal(n_recs, 3);
+	for (size_t i = 0; i < n_recs; i++) {
+		assert_true(recs[i].flags & TR_CACHE_EV_RESYNC);
+		if (strcmp(recs[i].task, WT) == 0) {
+			assert_string_equal(recs[i].name, "wrapup");
+			assert_false(recs[i].flags & TR_CACHE_EV_VANISHED);
+		} else if (strcmp(recs[i].task, WT2) == 0) {
+			assert_string_equal(recs[i].name, "reservationCreated");
+			assert_string_equal(recs[i].res, WR2);
+		} else {
+			assert_string_equal(recs[i].task, "WT3");
+			assert_string_equal(recs[i].name, "completed");
+			assert_true(recs[i].flags & TR_CACHE_EV_VANISHED);
+		}
+	}
+	assert_true(tr_cache_get(c, "WT3")->closed);
+	assert_int_equal(tr_cache_count(c, false), 3);
+	assert_int_equal(tr_cache_resync_add(c, NULL), -EINVAL); /* not in a resync */
+}
+
+/* ---- subs ---- */
+
+struct sink {
+	char *frames[16];
+	size_t n;
+};
+
+static int sink_send(void *owner, char *buf, size_t len) {
+	struct sink *s = owner;
+
+	assert_true(len > 4);
+	assert_int_equal(((size_t)(uint8_t)buf[0] << 24 | (size_t)(uint8_t)buf[1] << 16 |
+		(size_t)(uint8_t)buf[2] << 8 | (uint8_t)buf[3]), len - 4);
+	assert_true(s->n < 16);
+	s->frames[s->n] = strndup(buf + 4, len - 4);
+	s->n++;
+	free(buf);
+	return 0;
+}
+
+static void sink_done(struct sink *s) {
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->frames[i]);
+	}
+	s->n = 0;
+}
+
+static void test_subs(void **state) {
+	struct tr_subs *s = tr_subs_new();
+	struct tr_cache *c = *state;
+	struct sink all = { 0 }, flt = { 0 }, rep = { 0 };
+	struct tr_json *ev = parse("[\"updated\",\"ready\"]"), *tk = parse("[\"" WT "\"]");
+	struct tr_json *msg;
+	char id1[24], id2[24], id3[24];
+	struct tr_cache_event e;
+
+	(void)c;
+	assert_non_null(s);
+	assert_int_equal(tr_subs_seq(s), 0);
+	assert_int_equal(tr_subs_add(s, NULL, NULL, &all, sink_send, id1, sizeof(id1)), 0);
+	assert_int_equal(tr_subs_add(s, ev, tk, &flt, sink_send, id2, sizeof(id2)), 0);
+	assert_string_not_equal(id1, id2);
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "pending", WT, "reserved", 1, NULL, 0), 0);
+	e = (struct tr_cache_event){ .name = "updated", .task = tr_cache_get(c, WT),
+		.reservation_sid = WR1, .flags = TR_CACHE_EV_STALE, .event_type = "task.updated" };
+	assert_int_equal(tr_subs_publish_task(s, &e), 0);
+	e.name = "wrapup";
+	e.flags = TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED;
+	assert_int_equal(tr_subs_publish_task(s, &e), 0);
+	assert_int_equal(tr_subs_publish_daemon(s, "ready", NULL), 0);
+	assert_int_equal(tr_subs_seq(s), 3);
+	assert_int_equal(all.n, 3);
+	assert_int_equal(flt.n, 2);
+	msg = parse(flt.frames[0]);
+	assert_string_equal(tr_json_get_string(msg, "method"), "event");
+	assert_string_equal(tr_json_get_string(tr_json_get(msg, "params"), "subscription"), id2);
+	assert_string_equal(tr_json_get_string(tr_json_get(msg, "params"), "taskSid"), WT);
+	assert_string_equal(tr_json_get_string(tr_json_get(msg, "params"), "reservationSid"), WR1);
+	assert_string_equal(tr_json_get_string(tr_json_get(msg, "params"), "version"), "1");
+	assert_string_equal(tr_json_get_string(tr_json_get(msg, "params"), "eventType"), "task.updated");
+	assert_true(tr_json_is(tr_json_get(tr_json_get(msg, "params"), "stale"), TR_JSON_TRUE));
+	assert_null(tr_json_get(tr_json_get(msg, "params"), "resync"));
+	tr_json_free(msg);
+	msg = parse(all.frames[1]);
+	assert_string_equal(tr_json_get_string(tr_json_get(msg, "params"), "event"), "wrapup");
+	assert_true(tr_json_is(tr_json_get(tr_json_get(msg, "params"), "resync"), TR_JSON_TRUE));
+	assert_true(tr_json_is(tr_json_get(tr_json_get(msg, "params"), "vanished"), TR_JSON_TRUE));
+	assert_null(tr_json_get(tr_json_get(msg, "params"), "stale"));
+	tr_json_free(msg);
+	msg = parse(all.frames[2]);
+	assert_string_equal(tr_json_get_string(tr_json_get(msg, "params"), "event"), "ready");
+	assert_null(tr_json_get(tr_json_get(msg, "params"), "taskSid"));
+	tr_json_free(msg);
+
+	/* replay from seq 2 */
+	assert_int_equal(tr_subs_check_since(s, 0), -ESTALE);
+	assert_int_equal(tr_subs_check_since(s, 5), -ESTALE);
+	assert_int_equal(tr_subs_check_since(s, 4), 0);
+	assert_int_equal(tr_subs_check_since(s, 2), 0);
+	assert_int_equal(tr_subs_add(s, NULL, NULL, &rep, sink_send, id3, sizeof(id3)), 0);
+	assert_int_equal(tr_subs_replay(s, id3, 2), 0);
+	assert_int_equal(rep.n, 2);
+	msg = parse(rep.frames[0]);
+	assert_int_equal(tr_json_get(tr_json_get(msg, "params"), "seq")->u.num.i, 2);
+	tr_json_free(msg);
+	assert_int_equal(tr_subs_replay(s, "nope", 1), -ENOENT);
+
+	/* remove */
+	assert_int_equal(tr_subs_remove(s, id1, &flt), -ENOENT); /* not its owner */
+	assert_int_equal(tr_subs_remove(s, id1, &all), 0);
+	tr_subs_remove_owner(s, &flt);
+	assert_int_equal(tr_subs_count(s), 1);
+	assert_int_equal(tr_subs_publish_daemon(s, "tokenExpired", NULL), 0);
+	assert_int_equal(all.n, 3);
+	assert_int_equal(rep.n, 3);
+
+	/* the ring forgets: since older than the oldest is gone */
+	for (int i = 0; i < TR_EVENT_RING_SIZE; i++) {
+		tr_subs_remove_owner(s, &rep);
+		assert_int_equal(tr_subs_publish_daemon(s, "ready", NULL), 0);
+	}
+	assert_int_equal(tr_subs_oldest(s), tr_subs_seq(s) - TR_EVENT_RING_SIZE + 1);
+	assert_int_equal(tr_subs_check_since(s, 1), -ESTALE);
+	assert_int_equal(tr_subs_check_since(s, tr_subs_oldest(s)), 0);
+	assert_int_equal(tr_subs_published(s), tr_subs_seq(s));
+
+	sink_done(&all);
+	sink_done(&flt);
+	sink_done(&rep);
+	tr_json_free(ev);
+	tr_json_free(tk);
+	tr_subs_free(s);
+}
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_created_accepted_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cleanup_and_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_and_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_event_then_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_reply_then_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_adopted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_embedded_transfers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subs, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
