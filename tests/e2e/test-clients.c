@@ -236,5 +236,5 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_inflight_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_limit, setup_small_limit, teardown),
 	};
-	return cmocka_run_tests(tests);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

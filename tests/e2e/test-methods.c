@@ -241,9 +241,9 @@ static void test_version_conflict(void **state) {
 static void test_hold_kick_participant(void **state) {
 	char sid[35], res[35];
 	struct tr_json *t, *req;
-	const char *alice = e2e_worker_sid(&env, "alice");
-	char bob[64];
+	char alice[64], bob[64];
 	(void)state;
+	snprintf(alice, sizeof(alice), "%s", e2e_worker_sid(&env, "alice"));
 	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&env, "bob"));
 
 	e2e_new_task(&env, sub, true, sid, res);
@@ -309,7 +309,7 @@ static void test_hold_kick_participant(void **state) {
 }
 
 static void test_transfer_and_cancel(void **state) {
-	char sid[35], res[35], bob[64];
+	char sid[35], res[35], bob[64], tt[64];
 	struct tr_json *t, *req, *ev = NULL;
 	const struct tr_json *out;
 	(void)state;
@@ -324,6 +324,7 @@ static void test_transfer_and_cancel(void **state) {
 	out = tr_json_get(tr_json_get(t, "transfers"), "outgoing");
 	assert_non_null(out);
 	assert_string_equal(e2e_str(out, "status"), "initiated");
+	snprintf(tt, sizeof(tt), "%s", e2e_str(out, "sid"));
 	tr_json_free(t);
 	req = assert_last_request("/Transfers", "POST", "v2");
 	{
@@ -346,7 +347,7 @@ static void test_transfer_and_cancel(void **state) {
 	t = trt_call_ok(rpc, "task.cancelTransfer", trt_fmt("{\"sid\":\"%s\"}", sid));
 	assert_non_null(t);
 	tr_json_free(t);
-	req = assert_last_request("/Transfers/", "POST", "v2");
+	req = assert_last_request(trt_fmt("/Transfers/%s", tt), "POST", "v2");
 	assert_string_equal(e2e_str(tr_json_get(req, "params"), "TransferStatus"), "canceled");
 	tr_json_free(req);
 	assert_int_equal(trt_wait_event(sub, "transferCanceled", sid, E2E_WAIT, &ev), 0);

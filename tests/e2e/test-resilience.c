@@ -13,7 +13,8 @@ static struct trt_env env;
 static struct trt_conn *rpc, *sub;
 
 static const char *const sim_args[] = {"--heartbeat-ms", "200", NULL};
-static const char *const daemon_args[] = {"--heartbeat-timeout-ms", "1500", NULL};
+static const char *const daemon_args[] = {"--heartbeat-timeout-ms", "1500", "--rest-timeout-ms",
+	"2000", NULL};
 
 static int setup(void **state) {
 	struct tr_json *r;
@@ -143,7 +144,7 @@ static void test_rest_failures_during_bootstrap(void **state) {
 	const char *faults[] = {
 		"{\"count\":2,\"status\":500}",
 		"{\"count\":2,\"status\":429}",
-		"{\"count\":1,\"hang_ms\":20000}",
+		"{\"count\":1,\"hang_ms\":5000}", /* past the 2 s REST timeout */
 	};
 	char sid[35], res[35];
 	(void)state;
@@ -216,5 +217,5 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_call_while_disconnected_fails_fast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_simulator_restart, setup, teardown),
 	};
-	return cmocka_run_tests(tests);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,9 +47,10 @@ static int remaining(int64_t deadline) {
 }
 
 const char *trt_fmt(const char *fmt, ...) {
-	static char bufs[8][8192];
+	/* enough rotating buffers for a table of cases built in one initialiser */
+	static char bufs[64][8192];
 	static unsigned next;
-	char *b = bufs[next++ % 8];
+	char *b = bufs[next++ % 64];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(b, sizeof(bufs[0]), fmt, ap);
@@ -295,6 +296,7 @@ int trt_sim_start(struct trt_env *env, const char *const *extra) {
 	argv[n++] = trt_fmt("127.0.0.1:%d", env->sim.want_port);
 	argv[n++] = "--token-dir";
 	argv[n++] = env->sim.token_dir;
+	argv[n++] = "--verbose"; /* into sim.log, for the post-mortem of a failure */
 	for (size_t i = 0; extra && extra[i] && n < 62; i++) {
 		argv[n++] = extra[i];
 	}
@@ -393,8 +395,17 @@ int trt_daemon_start(struct trt_env *env, const char *worker, const char *const 
 	argv[n++] = ws;
 	argv[n++] = "--eventbridge-url";
 	argv[n++] = eb;
-	argv[n++] = "--token-file";
-	argv[n++] = d->token_file;
+	{
+		/* a token command replaces the token file */
+		bool command = false;
+		for (size_t i = 0; extra && extra[i]; i++) {
+			command = command || strcmp(extra[i], "--token-command") == 0;
+		}
+		if (!command) {
+			argv[n++] = "--token-file";
+			argv[n++] = d->token_file;
+		}
+	}
 	argv[n++] = "--socket";
 	argv[n++] = d->socket_path;
 	argv[n++] = "--log-level";

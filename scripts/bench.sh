@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The benchmarks in one command: build an optimised tree, run tests/bench/bench, print the
+# table and write it (with the command and the machine) to doc/BENCHMARKS.md.
+#   scripts/bench.sh [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh --test
+build=build/bench
+if [ ! -f "$build/build.ninja" ]; then
+	meson setup "$build" -Dbuildtype=release -Db_ndebug=true >/dev/null
+fi
+ninja -C "$build" >/dev/null
+table=$(mktemp)
+TR_SIM=$build/tests/sim/taskrouter-sim TR_DAEMON=$build/daemon/taskrouterd \
+	"$build/tests/bench/bench" --markdown "$table" "$@"
+if [ -x tests/bench/sdk-compare.sh ]; then
+	bash tests/bench/sdk-compare.sh "$build" >>"$table" || echo "(SDK comparison failed)" >>"$table"
+fi
+{
+	echo "# Benchmarks"
+	echo
+	echo "Produced by \`bash scripts/bench.sh $*\` on $(date -u +%Y-%m-%d), $(nproc) cores,"
+	echo "$(uname -sr). Each figure is a ratio to a baseline measured in the same run."
+	echo
+	cat "$table"
+} >doc/BENCHMARKS.md
+rm -f "$table"
+echo "written to doc/BENCHMARKS.md"
