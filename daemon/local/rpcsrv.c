@@ -9,9 +9,7 @@
 #include "../rpcsrv.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,8 +416,17 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
 
 /* ---- accept ---- */
 
-static bool peer_allowed(struct tr_rpcsrv *s, const struct ucred *cr) {
+/*
+ * Who may talk to the daemon: its own uid, root, and with --allow-group the members of that
+ * group. Membership is what the kernel says about the connecting process (its primary gid
+ * and SO_PEERGROUPS, its supplementary groups at connect time), not a lookup in /etc/group:
+ * that would block the loop (NSS may be LDAP or sssd) and can disagree with the process.
+ */
+static bool peer_allowed(struct tr_rpcsrv *s, int fd, const struct ucred *cr) {
 	const struct tr_config *cfg = s->d->cfg;
+	gid_t small[64], *groups = small;
+	socklen_t len = sizeof(small);
+	bool found = false;
 
 	if (cr->uid == getuid() || cr->uid == 0) {
 		return true;
@@ -429,25 +436,24 @@ static bool peer_allowed(struct tr_rpcsrv *s, const struct ucred *cr) {
 	}
 	if (cr->gid == cfg->allow_group) {
 		return true;
-	} else {
-		struct passwd pw, *res = NULL;
-		char pwbuf[4096];
-		gid_t groups[256];
-		int ng = 256;
-
-		if (getpwuid_r(cr->uid, &pw, pwbuf, sizeof(pwbuf), &res) != 0 || !res) {
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+		if (errno != ERANGE || len == 0) {
 			return false;
 		}
-		if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &ng) < 0) {
+		groups = malloc(len);
+		if (!groups || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+			free(groups);
 			return false;
-		}
-		for (int i = 0; i < ng; i++) {
-			if (groups[i] == cfg->allow_group) {
-				return true;
-			}
 		}
 	}
-	return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++) {
+		found = found || groups[i] == cfg->allow_group;
+	}
+	if (groups != small) {
+		free(groups);
+	}
+	return found;
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -494,7 +500,7 @@ static void on_connection(uv_stream_t *server, int status) {
 	}
 	c->pid = (long)cr.pid;
 	c->uid = (long)cr.uid;
-	if (!peer_allowed(s, &cr)) {
+	if (!peer_allowed(s, fd, &cr)) {
 		tr_log_warning("refused connection from pid %ld uid %ld: not allowed", c->pid, c->uid);
 		s->cnt.refused_cred++;
 		conn_close(c);

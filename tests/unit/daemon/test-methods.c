@@ -1048,12 +1048,16 @@ static int nobody_child(const char *path) {
 		return 1;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		return 1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		return 1;
 	}
-	(void)!write(fd, hdr, sizeof(hdr));
-	(void)!write(fd, req, sizeof(req) - 1);
+	/* the daemon may already have closed it: no SIGPIPE */
+	(void)send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL);
+	(void)send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL);
 	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
 	if (poll(&pfd, 1, 5000) <= 0) {
 		return 3;
