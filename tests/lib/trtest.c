@@ -26,6 +26,10 @@
 
 extern char **environ;
 
+/* The daemon whose NOTIFY_SOCKET we hold. Its datagram queue is short (net.unix.max_dgram_qlen,
+ * 10 by default), so every wait in this file drains it, as systemd's manager would. */
+static struct trt_daemon *g_notify;
+
 bool trt_under_valgrind(void) {
 	const char *v = getenv("TR_UNDER_VALGRIND");
 	return v && *v && strcmp(v, "0") != 0;
@@ -260,6 +264,9 @@ void trt_env_done(struct trt_env *env) {
 	if (env->daemon.notify_fd >= 0) {
 		close(env->daemon.notify_fd);
 	}
+	if (g_notify == &env->daemon) {
+		g_notify = NULL;
+	}
 	free(env->daemon.socket_path);
 	free(env->daemon.token_file);
 	free(env->daemon.notify_path);
@@ -356,6 +363,30 @@ int trt_sim_stop(struct trt_env *env) {
 
 /* ---- daemon ---- */
 
+
+static void notify_drain(struct trt_daemon *d) {
+	char buf[4096];
+	ssize_t k;
+	if (!d || d->notify_fd < 0) {
+		return;
+	}
+	while ((k = recv(d->notify_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+		buf[k] = '\0';
+		for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l;
+			l = strtok_r(NULL, "\n", &save)) {
+			if (strcmp(l, "READY=1") == 0) {
+				d->ready_seen = true;
+			} else if (strncmp(l, "STATUS=", 7) == 0) {
+				snprintf(d->last_status, sizeof(d->last_status), "%s", l + 7);
+				if (d->n_statuses < sizeof(d->statuses) / sizeof(d->statuses[0])) {
+					snprintf(d->statuses[d->n_statuses++], sizeof(d->statuses[0]),
+						"%s", l + 7);
+				}
+			}
+		}
+	}
+}
+
 int trt_daemon_start(struct trt_env *env, const char *worker, const char *const *extra) {
 	struct trt_daemon *d = &env->daemon;
 	const char *bin = getenv("TR_DAEMON");
@@ -386,6 +417,8 @@ int trt_daemon_start(struct trt_env *env, const char *worker, const char *const 
 	}
 	d->ready_seen = false;
 	d->last_status[0] = '\0';
+	d->n_statuses = 0;
+	g_notify = d;
 
 	snprintf(ws, sizeof(ws), "ws://127.0.0.1:%d/v1/wschannels", env->sim.port);
 	snprintf(eb, sizeof(eb), "http://127.0.0.1:%d/v1/wschannels", env->sim.port);
@@ -431,22 +464,32 @@ int trt_daemon_start(struct trt_env *env, const char *worker, const char *const 
 	return r;
 }
 
-/* Read notifications; needle NULL waits for READY=1. */
+/* Has any STATUS= since the last call contained needle? Consumes the history. */
+static bool status_seen(struct trt_daemon *d, const char *needle) {
+	bool seen = false;
+	for (size_t i = 0; i < d->n_statuses; i++) {
+		seen = seen || strcasestr(d->statuses[i], needle) != NULL;
+	}
+	d->n_statuses = 0;
+	return seen;
+}
+
+/* Read notifications; needle NULL waits for READY=1. A STATUS= that went by since the last
+ * wait counts (statuses are kept until a wait looks at them). */
 int trt_daemon_wait_status(struct trt_env *env, const char *needle, int timeout_ms) {
 	struct trt_daemon *d = &env->daemon;
 	int64_t deadline = now_ms() + timeout_ms;
 
-	if (!needle && d->ready_seen) {
-		return 0;
-	}
-	if (needle && strcasestr(d->last_status, needle)) {
-		return 0;
-	}
 	for (;;) {
 		struct pollfd p[2] = {{.fd = d->notify_fd, .events = POLLIN},
 			{.fd = d->proc.pidfd, .events = POLLIN}};
-		char buf[4096];
-		ssize_t k;
+		notify_drain(d);
+		if (!needle && d->ready_seen) {
+			return 0;
+		}
+		if (needle && status_seen(d, needle)) {
+			return 0;
+		}
 		if (poll(p, 2, remaining(deadline)) <= 0) {
 			return -ETIMEDOUT;
 		}
@@ -455,25 +498,6 @@ int trt_daemon_wait_status(struct trt_env *env, const char *needle, int timeout_
 				needle ? needle : "READY=1");
 			(void)proc_wait(&d->proc, 1000);
 			return -ECHILD;
-		}
-		k = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
-		if (k <= 0) {
-			continue;
-		}
-		buf[k] = '\0';
-		for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l;
-			l = strtok_r(NULL, "\n", &save)) {
-			if (strcmp(l, "READY=1") == 0) {
-				d->ready_seen = true;
-			} else if (strncmp(l, "STATUS=", 7) == 0) {
-				snprintf(d->last_status, sizeof(d->last_status), "%s", l + 7);
-			}
-		}
-		if (!needle && d->ready_seen) {
-			return 0;
-		}
-		if (needle && strcasestr(d->last_status, needle)) {
-			return 0;
 		}
 	}
 }
@@ -711,13 +735,20 @@ int trt_read_frame(struct trt_conn *c, int timeout_ms, struct tr_json **ret) {
 	int64_t deadline = now_ms() + timeout_ms;
 	for (;;) {
 		int r = take_frame(c, ret);
-		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
+			{.fd = g_notify ? g_notify->notify_fd : -1, .events = POLLIN}};
 		ssize_t k;
 		if (r != 0) {
 			return r < 0 ? r : 0;
 		}
-		if (poll(&p, 1, remaining(deadline)) <= 0) {
+		if (poll(p, 2, remaining(deadline)) <= 0) {
 			return -ETIMEDOUT;
+		}
+		if (p[1].revents) {
+			notify_drain(g_notify);
+		}
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			continue;
 		}
 		if (c->rcap - c->rlen < 65536) {
 			size_t cap = c->rcap ? c->rcap * 2 : 131072;

@@ -45,6 +45,8 @@ struct trt_daemon {
 	int notify_fd;        /* NOTIFY_SOCKET datagram socket we read */
 	char *notify_path;
 	char last_status[256]; /* last STATUS= seen */
+	char statuses[32][256]; /* STATUS= seen since the last trt_daemon_wait_status */
+	size_t n_statuses;
 	bool ready_seen;
 };
 
@@ -72,7 +74,8 @@ int trt_sim_stop(struct trt_env *env);
 /* Start taskrouterd against the simulator as worker `worker` (token file from the sim's token
  * dir), with extra args. Waits for READY=1 (socket listening). Returns 0 or -errno. */
 int trt_daemon_start(struct trt_env *env, const char *worker, const char *const *extra);
-/* Wait until a STATUS= notification contains `needle` (e.g. "ready"). 0 or -ETIMEDOUT. */
+/* Wait until a STATUS= notification contains `needle` (e.g. "ready"), counting those that
+ * arrived since the previous wait. 0 or -ETIMEDOUT. */
 int trt_daemon_wait_status(struct trt_env *env, const char *needle, int timeout_ms);
 /* SIGTERM and wait; returns the exit status (0 clean) or -ETIMEDOUT. */
 int trt_daemon_stop(struct trt_env *env);

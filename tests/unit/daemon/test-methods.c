@@ -206,7 +206,7 @@ static void test_bad_params(void **state) {
 		struct tr_methods_err e = { 0 };
 		const struct tr_cache_task *t = tr_cache_get(c, tr_json_get_string(p, "sid"));
 
-		print_message("case %zu: %s %s\n", i, cases[i].method, cases[i].params);
+		print_message("# case %zu: %s %s\n", i, cases[i].method, cases[i].params);
 		assert_int_equal(tr_methods_build(cases[i].method, p, t, WS, WK, true, &r, &e), -EINVAL);
 		assert_int_equal(e.code, cases[i].code);
 		assert_string_equal(e.param, cases[i].param);
@@ -291,7 +291,7 @@ static void test_requests(void **state) {
 		struct tr_methods_req r = { 0 };
 		struct tr_methods_err e = { 0 };
 
-		print_message("case %zu: %s %s\n", i, cases[i].method, cases[i].params);
+		print_message("# case %zu: %s %s\n", i, cases[i].method, cases[i].params);
 		assert_int_equal(tr_methods_build(cases[i].method, p, tr_cache_get(c, WT), WS, WK,
 			cases[i].version_check, &r, &e), 0);
 		assert_string_equal(r.path, cases[i].path);
