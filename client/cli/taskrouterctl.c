@@ -359,10 +359,12 @@ static int parse_opts(struct ctx *x, const struct cmd *c, int argc, char **argv,
 	}
 	opts[n] = (struct option){0};
 
-	optind = 0; /* 0 makes glibc reinitialise its scanner after main()'s getopt */
+	/* 0 makes glibc reinitialise its scanner after main()'s getopt. Options may follow the
+	 * positional arguments (wrapup SID --reason R); "--" ends them. */
+	optind = 0;
 	opterr = 0;
 	for (;;) {
-		int opt = getopt_long(argc, argv, "+h", opts, NULL);
+		int opt = getopt_long(argc, argv, "h", opts, NULL);
 		int r;
 
 		if (opt == -1) {
