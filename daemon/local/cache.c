@@ -653,9 +653,16 @@ static int apply_task_event(struct tr_cache *c, const char *type, const struct t
 		c->counters.ignored_unknown_task++;
 		return -ENOENT;
 	}
+	/* The server does not order reservation.completed and task.completed: when the last
+	 * reservation's cleanup already published this final event, the task event that follows
+	 * in the grace period refreshes the record but is not published a second time. */
+	bool duplicate = t->closed && t->final_sent && strcmp(t->status, name) == 0;
 	r = task_apply_payload(c, t, p);
 	if (r < 0) {
 		return r;
+	}
+	if (duplicate) {
+		return 0;
 	}
 	if (r == 1) {
 		flags |= TR_CACHE_EV_STALE;
