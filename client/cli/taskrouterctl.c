@@ -923,6 +923,12 @@ static int cmd_update_token(struct ctx *x, int argc, char **argv) {
 		len--;
 	}
 	tok[len] = '\0';
+	{
+		/* surrounding white space is ignored, leading too */
+		size_t lead = strspn(tok, " \t\r\n");
+		memmove(tok, tok + lead, len - lead + 1);
+		len -= lead;
+	}
 	if (len == 0 || strlen(tok) != len || strpbrk(tok, " \t\r\n")) {
 		explicit_bzero(tok, TOKEN_MAX + 1);
 		free(tok);
