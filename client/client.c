@@ -25,7 +25,7 @@
 #include "client-private.h"
 #include "frame.h"
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "rpc.h"
 
 struct pending {

@@ -12,23 +12,6 @@
  */
 #include "bridge.h"
 
-/*
- * proto/limits.h shadows the system <limits.h> on our include path, and OpenSSL (through
- * libwebsockets.h) needs INT_MAX from it. Supply the few macros from the compiler's own
- * definitions. (Renaming proto/limits.h would remove the need; reported to the lead.)
- */
-#include "limits.h"
-#ifndef INT_MAX
-#define INT_MAX __INT_MAX__
-#define INT_MIN (-__INT_MAX__ - 1)
-#define UINT_MAX (__INT_MAX__ * 2U + 1U)
-#define LONG_MAX __LONG_MAX__
-#define LONG_MIN (-__LONG_MAX__ - 1L)
-#define ULONG_MAX (__LONG_MAX__ * 2UL + 1UL)
-#define CHAR_BIT __CHAR_BIT__
-#define SHRT_MAX __SHRT_MAX__
-#endif
-
 #include <errno.h>
 #include <inttypes.h>
 #include <libwebsockets.h>
@@ -42,7 +25,7 @@
 
 #include "config.h"
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "log.h"
 #include "rest.h"
 #include "token.h"

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "daemon-build.h" /* TR_VERSION, TR_SYSCONFDIR: the top-level config.h, renamed */
-#include "limits.h"
+#include "tr-limits.h"
 #include "log.h"
 
 #define TIMEOUT_MAX_MS (24 * 3600 * 1000)

@@ -21,10 +21,13 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+/*
+ * Our own sd_notify: libsystemd's sends on a blocking socket, so a manager (or a test harness)
+ * that does not drain its datagram queue (net.unix.max_dgram_qlen, 10 by default) would stall
+ * the loop. Send without blocking; an update that does not fit is dropped (-EAGAIN) and the
+ * next state change sends a fresh one.
+ */
 int tr_loop_notify(const char *state) {
-#if TR_HAVE_SYSTEMD
-	return sd_notify(0, state);
-#else
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	socklen_t sl;
@@ -42,14 +45,13 @@ int tr_loop_notify(const char *state) {
 		sa.sun_path[0] = '\0';
 	}
 	sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		return -errno;
 	}
-	k = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, sl);
+	k = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, sl);
 	close(fd);
 	return k < 0 ? -errno : 1;
-#endif
 }
 
 static void on_signal(uv_signal_t *s, int signum) {

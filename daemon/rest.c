@@ -17,7 +17,7 @@
 
 #include "daemon-build.h"
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "log.h"
 
 struct rest_poll {

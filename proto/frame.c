@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "limits.h"
+#include "tr-limits.h"
 
 static uint32_t effective_max(uint32_t max_payload) {
 	return max_payload ? max_payload : TR_FRAME_MAX_PAYLOAD_DEFAULT;

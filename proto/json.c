@@ -24,7 +24,7 @@
 #include <sys/types.h>
 #include <yajl/yajl_parse.h>
 
-#include "limits.h"
+#include "tr-limits.h"
 
 /* ---------------------------------------------------------------- helpers */
 

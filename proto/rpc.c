@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "frame.h"
-#include "limits.h"
+#include "tr-limits.h"
 
 static char *str_dup(const char *s) {
 	size_t n = strlen(s);

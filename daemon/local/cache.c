@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 
 struct tr_cache_pending {
 	char *event_type;

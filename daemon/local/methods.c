@@ -19,7 +19,7 @@
 #include "cache.h"
 #include "daemon-build.h"
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "rpc.h"
 #include "subs.h"
 

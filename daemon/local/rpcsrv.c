@@ -25,7 +25,7 @@
 #include "../log.h"
 #include "frame.h"
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "methods.h"
 #include "rpc.h"
 

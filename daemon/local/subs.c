@@ -12,7 +12,7 @@
 #include "cache.h"
 #include "frame.h"
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 
 struct ring_entry {
 	uint64_t seq; /* 0: empty */

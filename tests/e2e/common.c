@@ -8,13 +8,14 @@ int e2e_start(struct trt_env *env, const char *const *sim_extra, const char *con
 	if (r < 0) {
 		return r;
 	}
-	if ((r = trt_sim_start(env, sim_extra)) < 0) {
+	if ((r = trt_sim_start(env, sim_extra)) < 0 ||
+		(r = trt_daemon_start(env, "alice", daemon_extra)) < 0 ||
+		(r = trt_daemon_wait_status(env, "ready", E2E_WAIT)) < 0) {
+		/* cmocka does not run the teardown of a failed setup: clean up here */
+		trt_env_done(env);
 		return r;
 	}
-	if ((r = trt_daemon_start(env, "alice", daemon_extra)) < 0) {
-		return r;
-	}
-	return trt_daemon_wait_status(env, "ready", E2E_WAIT);
+	return 0;
 }
 
 /* The worker token must never show up in the daemon's log. */

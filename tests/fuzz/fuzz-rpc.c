@@ -22,7 +22,7 @@
 
 #include "frame.h"
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "rpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "frame.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "rpc.h"
 
 extern char **environ;
@@ -63,6 +63,43 @@ const char *trt_fmt(const char *fmt, ...) {
 }
 
 /* ---- processes ---- */
+
+/* Every child still running when the test program exits is killed: cmocka skips a group's
+ * teardown when its setup fails, and a leaked daemon or simulator must not outlive the test. */
+#define MAX_CHILDREN 64
+static pid_t children[MAX_CHILDREN];
+
+static void kill_children(void) {
+	for (size_t i = 0; i < MAX_CHILDREN; i++) {
+		if (children[i] > 0) {
+			kill(children[i], SIGKILL);
+			(void)waitpid(children[i], NULL, 0);
+			children[i] = 0;
+		}
+	}
+}
+
+static void child_add(pid_t pid) {
+	static bool registered;
+	if (!registered) {
+		atexit(kill_children);
+		registered = true;
+	}
+	for (size_t i = 0; i < MAX_CHILDREN; i++) {
+		if (children[i] == 0) {
+			children[i] = pid;
+			return;
+		}
+	}
+}
+
+static void child_del(pid_t pid) {
+	for (size_t i = 0; i < MAX_CHILDREN; i++) {
+		if (children[i] == pid) {
+			children[i] = 0;
+		}
+	}
+}
 
 static int proc_spawn(struct trt_proc *p, const char *name, const char *const *argv,
 	const char *const *env_extra, const char *log_path, int stdout_fd) {
@@ -114,6 +151,7 @@ static int proc_spawn(struct trt_proc *p, const char *name, const char *const *a
 		p->pid = -1;
 		return -r;
 	}
+	child_add(p->pid);
 	p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
 	if (p->pidfd < 0) {
 		return -errno;
@@ -142,6 +180,7 @@ static int proc_wait(struct trt_proc *p, int timeout_ms) {
 	if (waitpid(p->pid, &st, 0) < 0) {
 		return -errno;
 	}
+	child_del(p->pid);
 	if (WIFEXITED(st)) {
 		p->status = WEXITSTATUS(st);
 	} else if (WIFSIGNALED(st)) {

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "frame.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "proto-alloc.h"
 
 /* A growable byte stream of frames. */

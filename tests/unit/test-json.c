@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "proto-alloc.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

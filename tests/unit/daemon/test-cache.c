@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "local/cache.h"
 #include "local/subs.h"
 

@@ -27,7 +27,7 @@
 #include "daemon.h"
 #include "daemon/config.h"
 #include "json.h"
-#include "limits.h"
+#include "tr-limits.h"
 #include "local/cache.h"
 #include "local/methods.h"
 #include "local/subs.h"

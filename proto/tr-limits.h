@@ -1,5 +1,5 @@
 /*
- * limits.h — every limit of taskrouterd in one place.
+ * tr-limits.h — every limit of taskrouterd in one place.
  *
  * Each limit has a name here, a log line when it is hit, a counter in
  * daemon.status and a test that hits it. doc/PROTOCOL.md lists the ones a
