@@ -6,6 +6,7 @@
 #include "../core.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -32,12 +33,35 @@ static void on_cache_event(void *userdata, const struct tr_cache_event *ev) {
 	}
 }
 
+/* Is there anything for the expiry timer to do: a recently-closed task, or transfer events
+ * waiting for their POST reply? */
+static bool cache_needs_expiry(const struct tr_cache *c) {
+	for (const struct tr_cache_task *t = tr_cache_first(c); t; t = t->next) {
+		if (t->closed || t->pending) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void on_timer(uv_timer_t *t) {
 	struct tr_daemon *d = t->data;
 	int n = tr_cache_expire(d->cache, uv_now(d->loop));
 
 	if (n > 0) {
 		tr_log_debug("dropped %d transfer event(s) whose transfer reply never matched", n);
+	}
+	/* An idle daemon must not wake up every second: the timer runs only while there is
+	 * something to expire, and the next change that may need it starts it again. */
+	if (!cache_needs_expiry(d->cache)) {
+		(void)uv_timer_stop(t);
+	}
+}
+
+/* After a change to the cache: make sure the expiry timer runs if it has work. */
+static void arm_expiry(struct tr_daemon *d) {
+	if (core.timer && !uv_is_active((uv_handle_t *)core.timer) && cache_needs_expiry(d->cache)) {
+		(void)uv_timer_start(core.timer, on_timer, 1000, 1000);
 	}
 }
 
@@ -60,7 +84,6 @@ int tr_core_init(struct tr_daemon *d) {
 		goto fail;
 	}
 	core.timer->data = d;
-	(void)uv_timer_start(core.timer, on_timer, 1000, 1000);
 	core.last = TR_BRIDGE_CONNECTING;
 	core.in_resync = false;
 	return 0;
@@ -148,6 +171,10 @@ static void ev_resync_end(void *userdata, int err) {
 	if (r < 0) {
 		tr_log_warning("resync: the cache could not take every reservation (%d)", r);
 	}
+	arm_expiry(d);
+	/* A resync parses pages of up to 1000 reservations: give the transient trees' memory
+	 * back to the system instead of keeping the peak for the months the daemon runs. */
+	(void)malloc_trim(0);
 }
 
 static void ev_event(void *userdata, const char *event_type, const struct tr_json *payload) {
@@ -166,6 +193,7 @@ static void ev_event(void *userdata, const char *event_type, const struct tr_jso
 	} else if (r < 0) {
 		tr_log_warning("%s: not applied: out of memory", event_type);
 	}
+	arm_expiry(d);
 }
 
 static void ev_token(void *userdata, const char *what, int64_t expires_at) {

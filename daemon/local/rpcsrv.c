@@ -171,6 +171,8 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 /* Queue a framed buffer; takes ownership. */
+static void on_timer(uv_timer_t *t);
+
 static int conn_send(struct conn *c, char *buf, size_t len) {
 	struct tr_rpcsrv *s = c->srv;
 	struct wreq *w;
@@ -211,6 +213,9 @@ static int conn_send(struct conn *c, char *buf, size_t len) {
 	}
 	if (q > TR_OUTQ_SOFT_LIMIT && c->over_soft_since == 0) {
 		c->over_soft_since = uv_now(s->d->loop);
+		if (!uv_is_active((uv_handle_t *)&s->timer)) {
+			(void)uv_timer_start(&s->timer, on_timer, 1000, 1000);
+		}
 	}
 	return 0;
 }
@@ -541,9 +546,11 @@ static void on_connection(uv_stream_t *server, int status) {
 	}
 }
 
+/* Runs once a second only while some client is over the soft output limit. */
 static void on_timer(uv_timer_t *t) {
 	struct tr_rpcsrv *s = t->data;
 	uint64_t now = uv_now(s->d->loop);
+	bool over = false;
 
 	for (struct conn *c = s->conns; c; c = c->next) {
 		if (c->closing || c->over_soft_since == 0) {
@@ -557,7 +564,12 @@ static void on_timer(uv_timer_t *t) {
 				TR_OUTQ_SOFT_SECONDS);
 			s->cnt.slow++;
 			conn_close(c);
+		} else {
+			over = true;
 		}
+	}
+	if (!over) {
+		(void)uv_timer_stop(t);
 	}
 }
 
@@ -689,7 +701,6 @@ int tr_rpcsrv_new(struct tr_daemon *d, int listen_fd, struct tr_rpcsrv **ret) {
 	}
 	s->timer.data = s;
 	s->handles++;
-	(void)uv_timer_start(&s->timer, on_timer, 1000, 1000);
 	tr_log_info("listening on %s", s->bound_path ? s->bound_path : "the activated socket");
 	*ret = s;
 	return 0;
