@@ -1351,31 +1351,69 @@ int tr_task_list_parse(const char *json, struct tr_task ***ret_tasks, size_t *re
 
 int tr_client_task_list(struct tr_client *c, const char *status, int timeout_ms,
 	struct tr_task ***ret_tasks, size_t *ret_n, struct tr_client_error *ret_err) {
-	struct tr_json *params, *result = NULL;
-	struct tr_task **v = NULL;
-	size_t n = 0;
-	int r;
+	struct tr_task **all = NULL;
+	size_t n_all = 0;
+	char *after = NULL;
+	int r = 0;
 
 	if (!c || !ret_tasks || !ret_n) {
 		return invalid(ret_err);
 	}
-	params = tr_json_new_object();
-	if (!params || put_str(params, "status", status)) {
+	/* task.list answers a page at a time (a reply must fit in a frame): follow `next`. */
+	for (;;) {
+		struct tr_json *params = tr_json_new_object(), *result = NULL;
+		const struct tr_json *next;
+		struct tr_task **v = NULL, **grown;
+		size_t n = 0;
+
+		if (!params || put_str(params, "status", status) || put_str(params, "after", after)) {
+			tr_json_free(params);
+			r = set_local_error(ret_err, -ENOMEM);
+			break;
+		}
+		r = tr_client_call_tree(c, "task.list", params, timeout_ms, &result, ret_err);
 		tr_json_free(params);
-		return set_local_error(ret_err, -ENOMEM);
+		if (r < 0) {
+			break;
+		}
+		r = tasks_from_result(result, &v, &n);
+		if (r < 0) {
+			tr_json_free(result);
+			r = set_local_error(ret_err, r);
+			break;
+		}
+		grown = realloc(all, (n_all + n + 1) * sizeof(*all));
+		if (!grown) {
+			tr_task_list_free(v, n);
+			tr_json_free(result);
+			r = set_local_error(ret_err, -ENOMEM);
+			break;
+		}
+		all = grown;
+		memcpy(all + n_all, v, n * sizeof(*v));
+		n_all += n;
+		free(v);
+		next = tr_json_get(result, "next");
+		free(after);
+		after = tr_json_is(next, TR_JSON_STRING) && n > 0 ? strdup(next->u.str.s) : NULL;
+		tr_json_free(result);
+		if (!after) {
+			break;
+		}
 	}
-	r = tr_client_call_tree(c, "task.list", params, timeout_ms, &result, ret_err);
-	tr_json_free(params);
+	free(after);
 	if (r < 0) {
+		tr_task_list_free(all, n_all);
 		return r;
 	}
-	r = tasks_from_result(result, &v, &n);
-	tr_json_free(result);
-	if (r < 0) {
-		return set_local_error(ret_err, r);
+	if (!all) {
+		all = calloc(1, sizeof(*all));
+		if (!all) {
+			return set_local_error(ret_err, -ENOMEM);
+		}
 	}
-	*ret_tasks = v;
-	*ret_n = n;
+	*ret_tasks = all;
+	*ret_n = n_all;
 	return 0;
 }
 

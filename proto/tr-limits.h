@@ -24,6 +24,9 @@
 #define TR_MAX_CONNECTIONS_DEFAULT 1024
 #define TR_EVENT_RING_SIZE 4096                    /* events kept for events.subscribe{since} */
 #define TR_RPC_IDLE_TIMEOUT_MS 0                   /* 0: clients may stay idle (subscribers) */
+#define TR_LIST_PAGE_DEFAULT 200                   /* tasks per task.list page / subscribe snapshot */
+#define TR_LIST_PAGE_MAX 1000                      /* largest `limit` a client may ask for */
+#define TR_LIST_PAGE_BYTES (768u * 1024u)          /* JSON per page: a reply always fits a frame */
 
 /* Upstream. */
 #define TR_REST_MAX_CONCURRENCY 8 /* CURLMOPT_MAX_TOTAL_CONNECTIONS; more requests queue */

@@ -443,7 +443,6 @@ static int cmd_list(struct ctx *x, int argc, char **argv) {
 	struct tr_client_error e = {0};
 	struct tr_task **tasks = NULL;
 	size_t n = 0;
-	char *result = NULL;
 	int r;
 
 	r = parse_opts(x, c, argc, argv, o, list_opt, &lo);
@@ -453,39 +452,24 @@ static int cmd_list(struct ctx *x, int argc, char **argv) {
 	if ((r = positional(c, argc, 0, 0)) || (r = connect_ctx(x))) {
 		return r;
 	}
-	if (x->json) {
-		char params[512];
-
-		if (lo.status) {
-			char *q = NULL;
-			size_t len = 0, cap = 0;
-
-			if (tr_json_quote_append(lo.status, strlen(lo.status), &q, &len, &cap) <
-					0 ||
-				len > 400) {
-				free(q);
-				return usage_error(c->name, "invalid --status");
-			}
-			snprintf(params, sizeof(params), "{\"status\":%.*s}", (int)len, q);
-			free(q);
-		} else {
-			snprintf(params, sizeof(params), "{}");
-		}
-		r = tr_client_call(x->c, "task.list", params, x->timeout_ms, &result, &e);
-		if (r < 0) {
-			r = report(x, "task.list", r, &e);
-		} else {
-			printf("%s\n", result);
-		}
-		free(result);
-		tr_client_error_done(&e);
-		return r < 0 ? EXIT_OTHER : r;
-	}
+	/* every page (the library follows task.list's `next`) */
 	r = tr_client_task_list(x->c, lo.status, x->timeout_ms, &tasks, &n, &e);
 	if (r < 0) {
 		r = report(x, "task.list", r, &e);
 		tr_client_error_done(&e);
 		return r;
+	}
+	if (x->json) {
+		/* one document: {"tasks":[…],"next":null}, the shape of a last page */
+		fputs("{\"tasks\":[", stdout);
+		for (size_t i = 0; i < n; i++) {
+			char *t = tr_task_to_json(tasks[i]);
+			printf("%s%s", i ? "," : "", t ? t : "null");
+			free(t);
+		}
+		fputs("],\"next\":null}\n", stdout);
+		tr_task_list_free(tasks, n);
+		return EXIT_OK;
 	}
 	print_table_header();
 	for (size_t i = 0; i < n; i++) {

@@ -388,7 +388,8 @@ static void m_describe(struct tr_daemon *, struct tr_call *, const char *, const
 
 #define SID { "sid", "string", true }
 static const struct mdesc methods[] = {
-	{ "task.list", m_task_list, { { "status", "string", false } }, "{tasks: [Task]}" },
+	{ "task.list", m_task_list, { { "status", "string", false }, { "after", "string", false },
+		{ "limit", "integer", false } }, "{tasks: [Task], next}" },
 	{ "task.get", m_task_get, { SID }, "Task" },
 	{ "task.complete", m_task_request, { SID, { "reason", "string", true } }, "Task" },
 	{ "task.wrapUp", m_task_request, { SID, { "reason", "string", false } }, "Task" },
@@ -407,8 +408,9 @@ static const struct mdesc methods[] = {
 	{ "task.updateParticipant", m_task_request, { SID, { "hold", "boolean", false },
 		{ "holdUrl", "string", false }, { "holdMethod", "string", false } }, "Task" },
 	{ "events.subscribe", m_subscribe, { { "events", "array", false },
-		{ "tasks", "array", false }, { "since", "integer", false } },
-		"{subscription, seq, tasks: [Task]}" },
+		{ "tasks", "array", false }, { "since", "integer", false },
+		{ "limit", "integer", false } },
+		"{subscription, seq, tasks: [Task], next}" },
 	{ "events.unsubscribe", m_unsubscribe, { { "subscription", "string", true } }, "{ok}" },
 	{ "daemon.status", m_status, { { NULL, NULL, false } }, "Status" },
 	{ "daemon.updateToken", m_update_token, { { "token", "string", true } }, "{ok, expiresAt}" },
@@ -521,38 +523,123 @@ static void reply_task(struct tr_call *call, const struct tr_cache_task *t) {
 	tr_call_result(call, j);
 }
 
+/* ---- pages of tasks (task.list, the events.subscribe snapshot) ---- */
+
+static int cmp_task_sid(const void *a, const void *b) {
+	const struct tr_cache_task *x = *(const struct tr_cache_task *const *)a;
+	const struct tr_cache_task *y = *(const struct tr_cache_task *const *)b;
+
+	return strcmp(x->sid, y->sid);
+}
+
+/* The optional `limit` member: 1 … TR_LIST_PAGE_MAX, default TR_LIST_PAGE_DEFAULT. */
+static int want_limit(const struct tr_json *p, int64_t *ret, struct tr_methods_err *err) {
+	const struct tr_json *v = tr_json_get(p, "limit");
+
+	*ret = TR_LIST_PAGE_DEFAULT;
+	if (absent(v)) {
+		return 0;
+	}
+	if (!tr_json_is_int(v) || v->u.num.i < 1 || v->u.num.i > TR_LIST_PAGE_MAX) {
+		return fail(err, TR_RPC_INVALID_PARAMS, "limit", "must be an integer from 1 to 1000");
+	}
+	*ret = v->u.num.i;
+	return 0;
+}
+
+/*
+ * One page of the open tasks, in SID order: those after `after` (NULL: from the start) that
+ * pass the filters, at most `limit` of them and at most TR_LIST_PAGE_BYTES of JSON, so that a
+ * reply always fits in a frame whatever the number of tasks. *ret_next is the SID to pass as
+ * `after` for the next page, or NULL on the last one (it points into the cache: use it before
+ * the cache changes). Returns the array, or NULL on ENOMEM.
+ */
+static struct tr_json *task_page(struct tr_daemon *d, const char *status,
+	const struct tr_json *sids, const char *after, int64_t limit, const char **ret_next) {
+	const struct tr_cache_task **all;
+	struct tr_json *arr = tr_json_new_array();
+	size_t n = 0, cap = 0, bytes = 0;
+	int64_t taken = 0;
+
+	*ret_next = NULL;
+	for (const struct tr_cache_task *t = tr_cache_first(d->cache); t; t = t->next) {
+		cap++;
+	}
+	all = calloc(cap ? cap : 1, sizeof(*all));
+	if (!arr || !all) {
+		free(all);
+		return tr_json_free(arr);
+	}
+	for (const struct tr_cache_task *t = tr_cache_first(d->cache); t; t = t->next) {
+		bool want = !t->closed && (!after || strcmp(t->sid, after) > 0);
+
+		if (want && status && strcmp(status, t->status) != 0 &&
+			strcmp(status, tr_cache_task_status(t)) != 0) {
+			want = false;
+		}
+		if (want && sids) {
+			want = false;
+			for (size_t i = 0; i < sids->u.arr.n; i++) {
+				want = want || strcmp(sids->u.arr.items[i]->u.str.s, t->sid) == 0;
+			}
+		}
+		if (want) {
+			all[n++] = t;
+		}
+	}
+	qsort(all, n, sizeof(*all), cmp_task_sid);
+	for (size_t i = 0; i < n; i++) {
+		struct tr_json *j = tr_cache_task_json(all[i]);
+		char *text = NULL;
+		size_t len = 0;
+
+		if (!j || tr_json_dump(j, &text, &len) < 0) {
+			tr_json_free(j);
+			free(all);
+			return tr_json_free(arr);
+		}
+		free(text);
+		if (taken == limit || (taken > 0 && bytes + len > TR_LIST_PAGE_BYTES)) {
+			*ret_next = all[i - 1]->sid;
+			tr_json_free(j);
+			break;
+		}
+		bytes += len + 1;
+		taken++;
+		if (tr_json_array_append(arr, j) < 0) {
+			free(all);
+			return tr_json_free(arr);
+		}
+	}
+	free(all);
+	return arr;
+}
+
 static void m_task_list(struct tr_daemon *d, struct tr_call *call, const char *name,
 	const struct tr_json *params) {
 	struct tr_json *o, *arr;
-	const char *status;
+	const char *status, *after, *next;
 	struct tr_methods_err err;
+	int64_t limit;
 	int e = 0;
 
 	(void)name;
-	if (want_string(params, "status", false, false, &status, &err) < 0) {
+	if (want_string(params, "status", false, false, &status, &err) < 0 ||
+		want_string(params, "after", false, true, &after, &err) < 0 ||
+		want_limit(params, &limit, &err) < 0) {
 		invalid_param(call, err.param, err.reason);
 		return;
 	}
 	o = tr_json_new_object();
-	arr = tr_json_new_array();
-	for (const struct tr_cache_task *t = tr_cache_first(d->cache); arr && t; t = t->next) {
-		if (t->closed) {
-			continue;
-		}
-		if (status && strcmp(status, t->status) != 0 &&
-			strcmp(status, tr_cache_task_status(t)) != 0) {
-			continue;
-		}
-		if (tr_json_array_append(arr, tr_cache_task_json(t)) < 0) {
-			e = -ENOMEM;
-		}
-	}
-	if (!o) {
+	arr = task_page(d, status, NULL, after, limit, &next);
+	if (!o || !arr) {
+		tr_json_free(o);
 		tr_json_free(arr);
-		tr_call_result(call, NULL);
+		tr_call_error(call, TR_RPC_INTERNAL_ERROR, "out of memory", NULL);
 		return;
 	}
 	put(o, "tasks", arr, &e);
+	put(o, "next", next ? tr_json_new_string(next) : tr_json_new_null(), &e);
 	tr_call_result(call, e ? tr_json_free(o) : o);
 }
 
@@ -848,11 +935,18 @@ static void m_subscribe(struct tr_daemon *d, struct tr_call *call, const char *n
 	const struct tr_json *since = tr_json_get(params, "since");
 	void *owner = tr_call_owner(call);
 	struct tr_json *o, *arr;
+	struct tr_methods_err err;
+	const char *next = NULL;
 	uint64_t since_v = 0;
+	int64_t limit;
 	char id[24];
 	int r, e = 0;
 
 	(void)name;
+	if (want_limit(params, &limit, &err) < 0) {
+		invalid_param(call, err.param, err.reason);
+		return;
+	}
 	if (absent(events)) {
 		events = NULL;
 	}
@@ -903,27 +997,7 @@ static void m_subscribe(struct tr_daemon *d, struct tr_call *call, const char *n
 		return;
 	}
 	o = tr_json_new_object();
-	arr = tr_json_new_array();
-	for (const struct tr_cache_task *t = tr_cache_first(d->cache); arr && t; t = t->next) {
-		if (t->closed) {
-			continue;
-		}
-		if (tasks) {
-			bool want = false;
-
-			for (size_t i = 0; i < tasks->u.arr.n; i++) {
-				if (strcmp(tasks->u.arr.items[i]->u.str.s, t->sid) == 0) {
-					want = true;
-				}
-			}
-			if (!want) {
-				continue;
-			}
-		}
-		if (tr_json_array_append(arr, tr_cache_task_json(t)) < 0) {
-			e = -ENOMEM;
-		}
-	}
+	arr = task_page(d, NULL, tasks, NULL, limit, &next);
 	if (!o || !arr || e) {
 		tr_json_free(o);
 		tr_json_free(arr);
@@ -940,6 +1014,9 @@ static void m_subscribe(struct tr_daemon *d, struct tr_call *call, const char *n
 	put(o, "subscription", tr_json_new_string(id), &e);
 	put(o, "seq", tr_json_new_int((int64_t)tr_subs_seq(d->subs)), &e);
 	put(o, "tasks", arr, &e);
+	/* more tasks than fit in one reply: the rest with task.list {after: next}; changes
+	 * to them after `seq` arrive as events on this subscription */
+	put(o, "next", next ? tr_json_new_string(next) : tr_json_new_null(), &e);
 	if (e) {
 		(void)tr_subs_remove(d->subs, id, owner);
 		tr_json_free(o);

@@ -48,6 +48,9 @@ struct tr_json *e2e_last_request(struct trt_env *env);
 
 #define E2E_WAIT trt_ms(TRT_DEADLINE_MS)
 
+/* Every open task, following task.list's pages: {"tasks":[…]} (caller frees). */
+struct tr_json *e2e_list_all(struct trt_conn *c);
+
 /* The daemon's cache (task.list) must hold exactly the tasks of alice's live reservations in
  * the simulator (pending, accepted, wrapping), with the same versions and wire statuses.
  * Tasks the daemon keeps in its recently-closed area (final status) are ignored. */

@@ -272,7 +272,7 @@ static void test_against_fake(void **state) {
 
 	ctl(&r, NULL, "--socket", s->path, "--json", "list", NULL);
 	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "{\"tasks\":[" TASK_JSON "]}\n");
+	assert_string_equal(r.out, "{\"tasks\":[" TASK_JSON "],\"next\":null}\n");
 
 	ctl(&r, NULL, "--socket", s->path, "get", "WT1", NULL);
 	assert_int_equal(r.status, 0);

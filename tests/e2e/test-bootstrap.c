@@ -1,0 +1,114 @@
+/*
+ * test-bootstrap.c — the daemon's first resync with 0, 1 and 2500 active
+ * reservations (three pages of 1000) gives a cache equal to the simulator's
+ * state, fetched with the SDK's paginated requests.
+ */
+#include "common.h"
+
+#include "tr-limits.h"
+
+/* Count the simulator's recorded reservation-list GETs, and those carrying AfterSid. */
+static void count_pages(struct trt_env *env, int *pages, int *with_after) {
+	struct tr_json *r = NULL;
+	const struct tr_json *list;
+	*pages = *with_after = 0;
+	assert_int_equal(trt_sim_http(env, "GET", "/sim/requests", NULL, &r), 200);
+	list = tr_json_get(r, "requests");
+	assert_true(tr_json_is(list, TR_JSON_ARRAY));
+	for (size_t i = 0; i < list->u.arr.n; i++) {
+		const struct tr_json *q = list->u.arr.items[i];
+		const char *url = tr_json_get_string(q, "url");
+		const struct tr_json *p = tr_json_get(q, "params");
+		size_t n = url ? strlen(url) : 0;
+		if (n < 13 || strcmp(url + n - 13, "/Reservations") != 0) {
+			continue;
+		}
+		/* exactly the SDK's filter: Active as the string "true", PageSize 1000 */
+		assert_string_equal(e2e_str(q, "apiVersion"), "v2");
+		assert_string_equal(e2e_str(p, "Active"), "true");
+		assert_int_equal(e2e_int(p, "PageSize"), 1000);
+		(*pages)++;
+		if (tr_json_get_string(p, "AfterSid")) {
+			(*with_after)++;
+		}
+	}
+	tr_json_free(r);
+}
+
+static void bootstrap(int n, int want_pages) {
+	struct trt_env env;
+	struct trt_conn *c = NULL;
+	struct tr_json *list;
+	int pages, with_after;
+
+	assert_int_equal(trt_env_init(&env), 0);
+	assert_int_equal(trt_sim_start(&env, NULL), 0);
+	if (n > 0) {
+		/* half accepted, half pending: both are "active" */
+		assert_int_equal(trt_sim_http(&env, "POST", "/sim/bulk-tasks",
+					 trt_fmt("{\"worker\":\"alice\",\"count\":%d,\"accept\":true}",
+						 (n + 1) / 2),
+					 NULL),
+			200);
+		if (n / 2) {
+			assert_int_equal(trt_sim_http(&env, "POST", "/sim/bulk-tasks",
+						 trt_fmt("{\"worker\":\"alice\",\"count\":%d}", n / 2),
+						 NULL),
+				200);
+		}
+	}
+	assert_int_equal(trt_daemon_start(&env, "alice", NULL), 0);
+	assert_int_equal(trt_daemon_wait_status(&env, "ready", trt_ms(60000)), 0);
+	assert_int_equal(trt_connect(env.daemon.socket_path, &c), 0);
+	list = e2e_list_all(c);
+	assert_int_equal(tr_json_get(list, "tasks")->u.arr.n, n);
+	tr_json_free(list);
+	if (n > TR_LIST_PAGE_DEFAULT) {
+		/* one page: the default size, in SID order, with a cursor */
+		struct tr_json *page = trt_call_ok(c, "task.list", "{}");
+		const struct tr_json *t = tr_json_get(page, "tasks");
+		assert_int_equal(t->u.arr.n, TR_LIST_PAGE_DEFAULT);
+		for (size_t i = 1; i < t->u.arr.n; i++) {
+			assert_true(strcmp(e2e_str(t->u.arr.items[i - 1], "sid"),
+					e2e_str(t->u.arr.items[i], "sid")) < 0);
+		}
+		assert_string_equal(e2e_str(page, "next"),
+			e2e_str(t->u.arr.items[t->u.arr.n - 1], "sid"));
+		tr_json_free(page);
+		/* and a subscription's snapshot pages the same way */
+		page = trt_call_ok(c, "events.subscribe", "{\"limit\":10}");
+		assert_int_equal(tr_json_get(page, "tasks")->u.arr.n, 10);
+		assert_non_null(tr_json_get_string(page, "next"));
+		tr_json_free(page);
+	}
+	e2e_assert_cache_matches(&env, c);
+	count_pages(&env, &pages, &with_after);
+	assert_int_equal(pages, want_pages);
+	assert_int_equal(with_after, want_pages - 1);
+	trt_conn_free(c);
+	assert_int_equal(e2e_stop(&env), 0);
+}
+
+static void test_bootstrap_empty(void **state) {
+	(void)state;
+	bootstrap(0, 1);
+}
+
+static void test_bootstrap_one(void **state) {
+	(void)state;
+	bootstrap(1, 1);
+}
+
+static void test_bootstrap_2500(void **state) {
+	(void)state;
+	bootstrap(2500, 3);
+}
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bootstrap_empty),
+		cmocka_unit_test(test_bootstrap_one),
+		cmocka_unit_test(test_bootstrap_2500),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
