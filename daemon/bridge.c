@@ -1272,6 +1272,15 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		b->wsi = NULL;
 		snprintf(text, sizeof(text), "%s", in ? (const char *)in : "connection failed");
 		tr_log_info("upstream: connection failed: %s", text);
+		if (strstr(text, "unauthorized")) {
+			/* HTTP 401 on the upgrade: the server no longer accepts this token (revoked,
+			 * or expired by its clock). Retrying with it would loop for ever, as SDK
+			 * clients do; wait for a new one (a token command is asked at once). */
+			token_expire(b);
+			if (b->cfg->token_command && !b->cmd) {
+				run_token_command(b);
+			}
+		}
 		session_lost(b, text, false);
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:

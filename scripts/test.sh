@@ -60,8 +60,8 @@ run_pass() { # name, dir, setup-args, test-extra-args, suites...
 
 for p in $passes; do
 	case $p in
-	1) run_pass normal build/ci-normal "" "" unit sim e2e systemd compat fuzz ;;
-	2) run_pass asan build/ci-asan "-Db_sanitize=address,undefined -Db_lundef=false" "" unit sim e2e systemd compat ;;
+	1) run_pass normal build/ci-normal "" "" unit sim e2e faults systemd compat fuzz ;;
+	2) run_pass asan build/ci-asan "-Db_sanitize=address,undefined -Db_lundef=false" "" unit sim e2e faults systemd compat ;;
 	3) if command -v valgrind >/dev/null; then
 		run_pass valgrind build/ci-normal "" "--setup=valgrind" valgrind
 	   fi ;;

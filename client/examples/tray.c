@@ -166,6 +166,9 @@ static void on_subscribed(struct tr_client *c, const char *result,
 	const struct tr_client_error *err, void *userdata) {
 	struct app *a = userdata;
 
+	if (err && a->done) {
+		return; /* we are leaving on purpose: closing the client cancelled the call */
+	}
 	if (err) {
 		fprintf(stderr, "tray: events.subscribe failed: %s\n",
 			err->message ? err->message : "?");

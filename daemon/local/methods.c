@@ -841,6 +841,10 @@ static void on_reply(void *userdata, const struct tr_upstream_reply *reply) {
 			return;
 		}
 		finish_conflict(op);
+	} else if (reply->http_status == 401) {
+		/* the proxy no longer accepts the token (expired or revoked) */
+		tr_call_error(op->call, TR_RPC_TOKEN_EXPIRED, "the worker token is not accepted",
+			upstream_data(401, reply->twilio_code, reply->message));
 	} else if (reply->http_status == 429) {
 		tr_call_error(op->call, TR_RPC_RATE_LIMITED, "rate limited",
 			upstream_data(429, reply->twilio_code, reply->message));

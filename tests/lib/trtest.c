@@ -208,10 +208,19 @@ static int proc_stop(struct trt_proc *p, int timeout_ms) {
 		return -ETIMEDOUT;
 	}
 	if (p->status != 0) {
+		char cmd[1200], vg[512];
+		size_t n = strlen(p->log_path);
 		fprintf(stderr, "# %s exited with status %d; its log follows\n", p->name, p->status);
-		char cmd[512];
 		snprintf(cmd, sizeof(cmd), "tail -n 40 '%s' | sed 's/^/#   /' >&2", p->log_path);
 		(void)!system(cmd);
+		/* under valgrind (status 99), its report: dir/NAME.log -> dir/NAME.valgrind.log */
+		if (n > 4 && n < sizeof(vg) - 16) {
+			snprintf(vg, sizeof(vg), "%.*s.valgrind.log", (int)(n - 4), p->log_path);
+			if (access(vg, R_OK) == 0) {
+				snprintf(cmd, sizeof(cmd), "head -n 60 '%s' | sed 's/^/#   /' >&2", vg);
+				(void)!system(cmd);
+			}
+		}
 	}
 	return r < 0 ? r : p->status;
 }

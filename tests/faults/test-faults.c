@@ -1,0 +1,884 @@
+/*
+ * test-faults.c — the fault matrix (issue 8): every fault the simulator can
+ * inject, each case on its own simulator + daemon, each followed by the same
+ * after-checks:
+ *   - the daemon process is alive;
+ *   - every call made during the case got an answer (a result or an error);
+ *   - the daemon's cache equals the simulator's state (e2e_assert_cache_matches);
+ *   - every tracked subscriber saw contiguous seqs, or an explicit gap
+ *     (TR_RPC_REPLAY_GONE when resubscribing with since).
+ * A summary table is printed on stderr as TAP comments at the end.
+ */
+#include "../e2e/common.h"
+
+#include <errno.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* ---- per-case state ---- */
+
+struct fsub {
+	struct trt_conn *c;
+	int64_t last;          /* last seq seen (0: none yet) */
+	unsigned events;       /* events seen */
+	unsigned violations;   /* seq jumps without an explicit gap */
+	unsigned gaps;         /* explicit gaps (replay gone) */
+	unsigned disconnects;  /* "disconnected" events seen */
+};
+
+#define MAX_SUBS 520
+
+static struct trt_env env;
+static struct trt_conn *rpc;
+static struct fsub subs[MAX_SUBS]; /* subs[0] is the main subscriber */
+static size_t n_subs;
+static unsigned calls_made, calls_answered;
+
+enum stage { ST_BODY, ST_AFTER, ST_DONE };
+static enum stage stage;
+
+struct row {
+	const char *name;
+	const char *result;
+	const char *after;
+	char note[160];
+};
+static struct row rows[32];
+static size_t n_rows;
+static struct row *cur;
+
+static const char *const sim_args[] = {"--heartbeat-ms", "200", NULL};
+static const char *const daemon_args[] = {"--heartbeat-timeout-ms", "1500", "--rest-timeout-ms",
+	"2000", NULL};
+
+#define NOTE(...) snprintf(cur->note + strlen(cur->note), sizeof(cur->note) - strlen(cur->note), \
+	__VA_ARGS__)
+
+/* ---- calls: every one must be answered ---- */
+
+static int fcall(struct trt_conn *c, const char *method, const char *params,
+	struct tr_json **ret_result, struct tr_json **ret_error) {
+	int r;
+	calls_made++;
+	r = trt_call(c, method, params, E2E_WAIT, ret_result, ret_error);
+	if (r >= 0) {
+		calls_answered++;
+	} else {
+		fprintf(stderr, "# call %s got no answer: %s\n", method, strerror(-r));
+	}
+	return r;
+}
+
+static struct tr_json *fcall_ok(struct trt_conn *c, const char *method, const char *params) {
+	struct tr_json *res = NULL, *err = NULL;
+	int r = fcall(c, method, params, &res, &err);
+	if (r == 1) {
+		char *text = NULL;
+		if (tr_json_dump(err, &text, NULL) == 0) {
+			fprintf(stderr, "# %s failed: %s\n", method, text);
+		}
+		free(text);
+	}
+	tr_json_free(err);
+	return r == 0 ? res : NULL;
+}
+
+/* Expect an error; returns its code (0 on success, -errno when unanswered). */
+static int fcall_err(struct trt_conn *c, const char *method, const char *params,
+	struct tr_json **ret_error) {
+	struct tr_json *res = NULL, *err = NULL;
+	int64_t code = 0;
+	int r = fcall(c, method, params, &res, &err);
+	tr_json_free(res);
+	if (r == 1) {
+		(void)tr_json_get_int(err, "code", &code);
+	} else if (r < 0) {
+		code = r;
+	}
+	if (ret_error) {
+		*ret_error = err;
+	} else {
+		tr_json_free(err);
+	}
+	return (int)code;
+}
+
+static void send_request(struct trt_conn *c, int64_t id, const char *method, const char *params) {
+	const char *req = trt_fmt("{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\",\"params\":%s}",
+		(long long)id, method, params);
+	size_t n = strlen(req);
+	uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+	assert_int_equal(trt_send_raw(c, h, 4), 0);
+	assert_int_equal(trt_send_raw(c, req, n), 0);
+	calls_made++;
+}
+
+/* Read the reply to a raw request with this id (the connection is not subscribed). */
+static struct tr_json *read_reply(struct trt_conn *c, int64_t id) {
+	for (;;) {
+		struct tr_json *msg = NULL;
+		int64_t got = 0;
+		int r = trt_read_frame(c, E2E_WAIT, &msg);
+		if (r < 0) {
+			fprintf(stderr, "# no reply to request %lld: %s\n", (long long)id, strerror(-r));
+			return NULL;
+		}
+		if (tr_json_get_int(msg, "id", &got) == 0 && got == id) {
+			calls_answered++;
+			return msg;
+		}
+		tr_json_free(msg);
+	}
+}
+
+/* ---- subscribers: seqs contiguous or an explicit gap ---- */
+
+static void sub_note(struct fsub *s, const struct tr_json *p) {
+	int64_t seq = 0;
+	const char *ev = tr_json_get_string(p, "event");
+	if (tr_json_get_int(p, "seq", &seq) < 0) {
+		fprintf(stderr, "# event without seq\n");
+		s->violations++;
+		return;
+	}
+	if (s->last && seq != s->last + 1) {
+		fprintf(stderr, "# subscriber %td: seq %lld after %lld (%s)\n", s - subs,
+			(long long)seq, (long long)s->last, ev ? ev : "?");
+		s->violations++;
+	}
+	s->last = seq;
+	s->events++;
+	if (ev && strcmp(ev, "disconnected") == 0) {
+		s->disconnects++;
+	}
+}
+
+static int sub_next(struct fsub *s, int timeout_ms, struct tr_json **ret) {
+	int r = trt_next_event(s->c, timeout_ms, ret);
+	if (r == 0) {
+		sub_note(s, *ret);
+	}
+	return r;
+}
+
+static int sub_wait(struct fsub *s, const char *name, const char *sid, struct tr_json **ret) {
+	for (;;) {
+		struct tr_json *p = NULL;
+		const char *ev, *ts;
+		int r = sub_next(s, E2E_WAIT, &p);
+		if (r < 0) {
+			fprintf(stderr, "# waiting for %s: %s\n", name, strerror(-r));
+			return r;
+		}
+		ev = tr_json_get_string(p, "event");
+		ts = tr_json_get_string(p, "taskSid");
+		if (ev && strcmp(ev, name) == 0 && (!sid || (ts && strcmp(ts, sid) == 0))) {
+			if (ret) {
+				*ret = p;
+			} else {
+				tr_json_free(p);
+			}
+			return 0;
+		}
+		tr_json_free(p);
+	}
+}
+
+/* Subscribe to everything (since > 0: resume). Returns 0, or 1 for an explicit gap (then
+ * subscribed afresh), or -1. */
+static int sub_subscribe(struct fsub *s, int64_t since) {
+	struct tr_json *res = NULL, *err = NULL;
+	int64_t code = 0, seq = 0;
+	int r = fcall(s->c, "events.subscribe",
+		since > 0 ? trt_fmt("{\"since\":%lld}", (long long)since) : "{}", &res, &err);
+	if (r == 1) {
+		(void)tr_json_get_int(err, "code", &code);
+		tr_json_free(err);
+		if (code != TR_RPC_REPLAY_GONE || since <= 0) {
+			fprintf(stderr, "# events.subscribe failed with %lld\n", (long long)code);
+			return -1;
+		}
+		s->gaps++;
+		r = sub_subscribe(s, 0);
+		return r < 0 ? r : 1;
+	}
+	if (r < 0 || tr_json_get_int(res, "seq", &seq) < 0) {
+		tr_json_free(res);
+		return -1;
+	}
+	tr_json_free(res);
+	/* replayed events start at since; live ones after seq */
+	s->last = since > 0 ? since - 1 : seq;
+	return 0;
+}
+
+static struct fsub *sub_add(void) {
+	struct fsub *s;
+	assert_true(n_subs < MAX_SUBS);
+	s = &subs[n_subs];
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(trt_connect(env.daemon.socket_path, &s->c), 0);
+	n_subs++;
+	assert_int_equal(sub_subscribe(s, 0), 0);
+	return s;
+}
+
+static void wait_reconnected(struct fsub *s, const char *why) {
+	if (sub_wait(s, "disconnected", NULL, NULL) != 0) {
+		fprintf(stderr, "# no disconnected event after %s\n", why);
+		fail();
+	}
+	if (sub_wait(s, "ready", NULL, NULL) != 0) {
+		fprintf(stderr, "# no ready event after %s\n", why);
+		fail();
+	}
+}
+
+/* A task for alice, seen by subs[0]; optionally accepted. */
+static void new_task(bool accept, char sid[35], char res[35]) {
+	assert_int_equal(trt_sim_create_task(&env, "alice", "voice", "{\"type\":\"support\"}", false,
+				 sid, res),
+		0);
+	assert_int_equal(sub_wait(&subs[0], "reservationCreated", sid, NULL), 0);
+	if (accept) {
+		assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/reservations/%s/accept", res),
+					 NULL, NULL),
+			200);
+		assert_int_equal(sub_wait(&subs[0], "reservationAccepted", sid, NULL), 0);
+	}
+}
+
+/* REST calls recorded by the simulator with this method whose url contains `sub`. */
+static int count_requests(const char *method, const char *sub) {
+	struct tr_json *r = NULL;
+	const struct tr_json *list;
+	int n = 0;
+	assert_int_equal(trt_sim_http(&env, "GET", "/sim/requests", NULL, &r), 200);
+	list = tr_json_is(r, TR_JSON_ARRAY) ? r : tr_json_get(r, "requests");
+	assert_true(tr_json_is(list, TR_JSON_ARRAY));
+	for (size_t i = 0; i < list->u.arr.n; i++) {
+		const char *m = tr_json_get_string(list->u.arr.items[i], "method");
+		const char *u = tr_json_get_string(list->u.arr.items[i], "url");
+		if (m && u && strcasecmp(m, method) == 0 && strstr(u, sub)) {
+			n++;
+		}
+	}
+	tr_json_free(r);
+	return n;
+}
+
+static const char *set_attrs(const char *sid, const char *attrs) {
+	return trt_fmt("{\"sid\":\"%s\",\"attributes\":%s}", sid, attrs);
+}
+
+/* The reply to a raw request on a subscribed connection; events read meanwhile are tracked
+ * (and then dropped: use only where no event is awaited). */
+static struct tr_json *sub_read_reply(struct fsub *s, int64_t id) {
+	for (;;) {
+		struct tr_json *msg = NULL;
+		int64_t got = 0;
+		int r = trt_read_frame(s->c, E2E_WAIT, &msg);
+		if (r < 0) {
+			fprintf(stderr, "# no reply to request %lld: %s\n", (long long)id, strerror(-r));
+			return NULL;
+		}
+		if (tr_json_get_string(msg, "method")) {
+			sub_note(s, tr_json_get(msg, "params"));
+		} else if (tr_json_get_int(msg, "id", &got) == 0 && got == id) {
+			calls_answered++;
+			return msg;
+		}
+		tr_json_free(msg);
+	}
+}
+
+/* ---- the after-checks ---- */
+
+static void after_checks(void) {
+	stage = ST_AFTER;
+	if (!trt_proc_alive(&env.daemon.proc)) {
+		fprintf(stderr, "# after: the daemon is not alive\n");
+		fail();
+	}
+	/* a call on each subscriber orders it after what the daemon already sent */
+	for (size_t i = 0; i < n_subs; i++) {
+		struct tr_json *p = NULL, *st;
+		if (!subs[i].c) {
+			continue;
+		}
+		st = fcall_ok(subs[i].c, "daemon.status", NULL);
+		assert_non_null(st);
+		tr_json_free(st);
+		while (sub_next(&subs[i], 0, &p) == 0) {
+			tr_json_free(p);
+		}
+	}
+	if (calls_made != calls_answered) {
+		fprintf(stderr, "# after: %u calls, %u answered\n", calls_made, calls_answered);
+		fail();
+	}
+	e2e_assert_cache_matches(&env, rpc);
+	{
+		unsigned v = 0, g = 0;
+		for (size_t i = 0; i < n_subs; i++) {
+			v += subs[i].violations;
+			g += subs[i].gaps;
+		}
+		NOTE("calls %u/%u, subs %zu, gaps %u", calls_answered, calls_made, n_subs, g);
+		if (v) {
+			fprintf(stderr, "# after: %u seq discontinuities without a gap notice\n", v);
+			fail();
+		}
+	}
+	stage = ST_DONE;
+}
+
+/* ---- setup / teardown ---- */
+
+static int start_case(const char *name, const char *const *sim_extra,
+	const char *const *daemon_extra) {
+	struct fsub *s;
+	cur = &rows[n_rows++];
+	cur->name = name;
+	cur->result = "FAIL";
+	cur->after = "-";
+	cur->note[0] = '\0';
+	stage = ST_BODY;
+	calls_made = calls_answered = 0;
+	n_subs = 0;
+	rpc = NULL;
+	if (e2e_start(&env, sim_extra, daemon_extra) < 0) {
+		fprintf(stderr, "# %s: could not start the simulator and the daemon\n", name);
+		goto fail;
+	}
+	if (trt_connect(env.daemon.socket_path, &rpc) < 0) {
+		goto fail;
+	}
+	s = &subs[n_subs++];
+	memset(s, 0, sizeof(*s));
+	if (trt_connect(env.daemon.socket_path, &s->c) < 0 || sub_subscribe(s, 0) < 0) {
+		goto fail;
+	}
+	return 0;
+fail:
+	cur->after = "not run (setup)";
+	for (size_t i = 0; i < n_subs; i++) {
+		trt_conn_free(subs[i].c);
+		subs[i].c = NULL;
+	}
+	n_subs = 0;
+	trt_conn_free(rpc);
+	rpc = NULL;
+	(void)e2e_stop(&env);
+	return -1;
+}
+
+static int teardown(void **state) {
+	(void)state;
+	if (strcmp(cur->result, "SKIP") != 0) {
+		cur->result = stage >= ST_AFTER ? "pass" : "FAIL";
+	}
+	cur->after = stage == ST_DONE ? "ok" : stage == ST_AFTER ? "FAIL" : "not run";
+	for (size_t i = 0; i < n_subs; i++) {
+		trt_conn_free(subs[i].c);
+		subs[i].c = NULL;
+	}
+	n_subs = 0;
+	trt_conn_free(rpc);
+	rpc = NULL;
+	if (e2e_stop(&env) != 0) {
+		cur->after = "FAIL (exit status)";
+		return -1;
+	}
+	return 0;
+}
+
+#define SETUP(fn, name, sim, daemon)                                                  \
+	static int setup_##fn(void **state) {                                          \
+		(void)state;                                                           \
+		return start_case(name, sim, daemon);                                  \
+	}
+
+/* ---- websocket ---- */
+
+static void drop_case(const char *body) {
+	char sid[35], res[35];
+	int r;
+	struct tr_json *x = NULL, *e = NULL;
+	new_task(true, sid, res);
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/drop", body, NULL), 200);
+	/* a write during the drop: a result or an error, never silence */
+	r = fcall(rpc, "task.setAttributes", set_attrs(sid, "{\"during\":\"drop\"}"), &x, &e);
+	assert_true(r >= 0);
+	NOTE("write during drop: %s; ", r == 0 ? "ok" : "error");
+	tr_json_free(x);
+	tr_json_free(e);
+	wait_reconnected(&subs[0], body);
+	after_checks();
+}
+
+SETUP(drop_close, "ws drop, close frame", sim_args, daemon_args)
+static void test_drop_close(void **state) {
+	(void)state;
+	drop_case("{\"close\":true,\"code\":1011,\"reason\":\"maintenance\"}");
+}
+
+SETUP(drop_noclose, "ws drop, no close frame", sim_args, daemon_args)
+static void test_drop_noclose(void **state) {
+	(void)state;
+	drop_case("{\"close\":false}");
+}
+
+SETUP(half_open, "half-open (heartbeats stop)", sim_args, daemon_args)
+static void test_half_open(void **state) {
+	char sid[35], res[35];
+	struct tr_json *t;
+	(void)state;
+	new_task(true, sid, res);
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/heartbeats", "{\"paused\":true}",
+				 NULL),
+		200);
+	/* reads are served from the cache meanwhile */
+	t = fcall_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	assert_non_null(t);
+	tr_json_free(t);
+	/* nothing closes: only the watchdog (1.5 s) notices */
+	assert_int_equal(sub_wait(&subs[0], "disconnected", NULL, NULL), 0);
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/heartbeats", "{\"paused\":false}",
+				 NULL),
+		200);
+	assert_int_equal(sub_wait(&subs[0], "ready", NULL, NULL), 0);
+	after_checks();
+}
+
+SETUP(sim_restart, "simulator restart", sim_args, daemon_args)
+static void test_sim_restart(void **state) {
+	char sid[35], res[35];
+	int code;
+	(void)state;
+	new_task(true, sid, res);
+	env.sim.want_port = env.sim.port;
+	assert_int_equal(trt_sim_stop(&env), 0);
+	assert_int_equal(sub_wait(&subs[0], "disconnected", NULL, NULL), 0);
+	code = fcall_err(rpc, "task.setAttributes", set_attrs(sid, "{\"during\":\"restart\"}"), NULL);
+	assert_true(code == TR_RPC_NOT_CONNECTED || code == TR_RPC_NETWORK_ERROR);
+	assert_int_equal(trt_sim_start(&env, sim_args), 0);
+	assert_int_equal(sub_wait(&subs[0], "ready", NULL, NULL), 0);
+	after_checks();
+}
+
+/* ---- REST faults: during bootstrap, then during a method call ---- */
+
+static void rest_case(int status, int hang_ms) {
+	char sid[35], res[35];
+	struct tr_json *err = NULL;
+	const char *fault;
+	int before, after, code, expect;
+	int64_t http = 0;
+
+	new_task(true, sid, res);
+	/* bootstrap: the first REST calls after a reconnect fail; the daemon retries them */
+	fault = hang_ms ? trt_fmt("{\"count\":1,\"hang_ms\":%d}", hang_ms)
+			: trt_fmt("{\"count\":2,\"status\":%d}", status);
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest", fault, NULL), 200);
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/drop", "{\"close\":true}", NULL),
+		200);
+	wait_reconnected(&subs[0], fault);
+	e2e_assert_cache_matches(&env, rpc);
+
+	/* method call: exactly one POST, the documented error */
+	before = count_requests("POST", sid);
+	fault = hang_ms ? trt_fmt("{\"count\":1,\"hang_ms\":%d,\"match\":\"%s\"}", hang_ms, sid)
+			: trt_fmt("{\"count\":1,\"status\":%d,\"match\":\"%s\"}", status, sid);
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest", fault, NULL), 200);
+	code = fcall_err(rpc, "task.setAttributes", set_attrs(sid, "{\"during\":\"fault\"}"), &err);
+	expect = hang_ms ? TR_RPC_TIMEOUT : status == 429 ? TR_RPC_RATE_LIMITED
+							  : TR_RPC_UPSTREAM_ERROR;
+	if (code != expect) {
+		fprintf(stderr, "# setAttributes under %s: code %d, expected %d\n", fault, code,
+			expect);
+		fail();
+	}
+	if (!hang_ms) {
+		assert_int_equal(tr_json_get_int(tr_json_get(err, "data"), "httpStatus", &http), 0);
+		assert_int_equal(http, status);
+	}
+	tr_json_free(err);
+	if (hang_ms) {
+		/* the simulator applied the change before hanging: its event still arrives */
+		assert_int_equal(sub_wait(&subs[0], "updated", sid, NULL), 0);
+	}
+	after = count_requests("POST", sid);
+	NOTE("POSTs %d; ", after - before);
+	if (after - before != 1) {
+		fprintf(stderr, "# the POST was sent %d times (no retry allowed)\n", after - before);
+		fail();
+	}
+	after_checks();
+}
+
+SETUP(rest_500, "REST 500 (bootstrap + call)", sim_args, daemon_args)
+static void test_rest_500(void **state) {
+	(void)state;
+	rest_case(500, 0);
+}
+
+SETUP(rest_503, "REST 503 (bootstrap + call)", sim_args, daemon_args)
+static void test_rest_503(void **state) {
+	(void)state;
+	rest_case(503, 0);
+}
+
+SETUP(rest_429, "REST 429 (bootstrap + call)", sim_args, daemon_args)
+static void test_rest_429(void **state) {
+	(void)state;
+	rest_case(429, 0);
+}
+
+SETUP(rest_hang, "REST hang > timeout (b + call)", sim_args, daemon_args)
+static void test_rest_hang(void **state) {
+	(void)state;
+	rest_case(0, 3000);
+}
+
+/* ---- 412 from a concurrent writer ---- */
+
+SETUP(conflict, "412 concurrent writer", sim_args, daemon_args)
+static void test_conflict(void **state) {
+	char sid[35], res[35];
+	struct tr_json *err = NULL, *simtask;
+	const char *cv;
+	int code;
+	(void)state;
+	new_task(true, sid, res);
+	/* another writer changes the task; its event is still "in flight" */
+	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/update", sid),
+				 "{\"attributes\":{\"writer\":\"other\"},\"silent\":true}", NULL),
+		200);
+	simtask = trt_sim_task(&env, sid);
+	assert_non_null(simtask);
+	code = fcall_err(rpc, "task.setAttributes", set_attrs(sid, "{\"writer\":\"us\"}"), &err);
+	assert_int_equal(code, TR_RPC_VERSION_CONFLICT);
+	cv = tr_json_get_string(tr_json_get(err, "data"), "currentVersion");
+	assert_non_null(cv);
+	assert_int_equal(strtoll(cv, NULL, 10), e2e_int(simtask, "version"));
+	tr_json_free(err);
+	tr_json_free(simtask);
+	after_checks();
+}
+
+/* ---- token expiry in the middle of a call ---- */
+
+/* Give the daemon a fresh token for alice valid ttl seconds. */
+static void update_token(int ttl) {
+	struct tr_json *tok = NULL, *r;
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/tokens",
+				 trt_fmt("{\"worker\":\"alice\",\"ttl\":%d}", ttl), &tok),
+		200);
+	r = fcall_ok(rpc, "daemon.updateToken", trt_fmt("{\"token\":\"%s\"}", e2e_str(tok, "token")));
+	assert_non_null(r);
+	tr_json_free(r);
+	tr_json_free(tok);
+}
+
+/* After the token expired: writes fail fast, a new token brings the session back. */
+static void recover_token(const char *sid) {
+	int code;
+	struct tr_json *r;
+	code = fcall_err(rpc, "task.setAttributes", set_attrs(sid, "{\"after\":\"expiry\"}"), NULL);
+	NOTE("write after expiry %d; ", code);
+	assert_true(code == TR_RPC_TOKEN_EXPIRED || code == TR_RPC_NOT_CONNECTED);
+	update_token(3600);
+	assert_int_equal(sub_wait(&subs[0], "ready", NULL, NULL), 0);
+	r = fcall_ok(rpc, "task.setAttributes", set_attrs(sid, "{\"after\":\"new token\"}"));
+	assert_non_null(r);
+	tr_json_free(r);
+	assert_int_equal(sub_wait(&subs[0], "updated", sid, NULL), 0);
+}
+
+/* The token's own lifetime ends while a call hangs upstream. */
+static const char *const token_daemon_args[] = {"--heartbeat-timeout-ms", "1500",
+	"--rest-timeout-ms", "8000", NULL};
+SETUP(token_mid_call, "token expiry mid-call", sim_args, token_daemon_args)
+static void test_token_mid_call(void **state) {
+	char sid[35], res[35];
+	struct tr_json *x = NULL, *e = NULL;
+	int r;
+	(void)state;
+	update_token(4); /* expires 3..4 s from now */
+	new_task(true, sid, res);
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest",
+				 trt_fmt("{\"count\":1,\"hang_ms\":5000,\"match\":\"%s\"}", sid), NULL),
+		200);
+	r = fcall(rpc, "task.setAttributes", set_attrs(sid, "{\"during\":\"expiry\"}"), &x, &e);
+	assert_true(r >= 0);
+	NOTE("call across expiry: %s; ", r == 0 ? "ok" : "error");
+	tr_json_free(x);
+	tr_json_free(e);
+	assert_int_equal(sub_wait(&subs[0], "tokenExpired", NULL, NULL), 0);
+	recover_token(sid);
+	after_checks();
+}
+
+/* The server revokes the token (close 4001, REST 401) while a call hangs. */
+SETUP(token_revoked, "token revoked mid-call (4001)", sim_args, daemon_args)
+static void test_token_revoked(void **state) {
+	char sid[35], res[35];
+	struct tr_json *reply, *p = NULL;
+	int64_t code = 0;
+	bool expired = false;
+	(void)state;
+	new_task(true, sid, res);
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest",
+				 trt_fmt("{\"count\":1,\"hang_ms\":1000,\"match\":\"%s\"}", sid), NULL),
+		200);
+	send_request(rpc, 1000, "task.setAttributes", set_attrs(sid, "{\"during\":\"revoke\"}"));
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/expire-token",
+				 "{\"worker\":\"alice\"}", NULL),
+		200);
+	reply = read_reply(rpc, 1000);
+	assert_non_null(reply);
+	if (tr_json_get(reply, "error")) {
+		(void)tr_json_get_int(tr_json_get(reply, "error"), "code", &code);
+	}
+	NOTE("call: %lld; ", (long long)code);
+	tr_json_free(reply);
+	/* the daemon should stop reconnecting and say tokenExpired */
+	while (sub_next(&subs[0], trt_ms(5000), &p) == 0) {
+		const char *ev = tr_json_get_string(p, "event");
+		expired = ev && strcmp(ev, "tokenExpired") == 0;
+		tr_json_free(p);
+		if (expired) {
+			break;
+		}
+	}
+	if (!expired) {
+		fprintf(stderr, "# no tokenExpired after the server revoked the token\n");
+	}
+	assert_true(expired);
+	/* the call that raced the revocation got an answer; a REST 401 is token-expired */
+	assert_true(code == 0 || code == TR_RPC_TOKEN_EXPIRED || code == TR_RPC_TIMEOUT);
+	recover_token(sid);
+	after_checks();
+}
+
+/* ---- malformed and oversize websocket messages ---- */
+
+SETUP(ws_malformed, "ws message malformed", sim_args, daemon_args)
+static void test_ws_malformed(void **state) {
+	char sid[35], res[35], sid2[35], res2[35];
+	struct tr_json *st;
+	int64_t n = -1;
+	(void)state;
+	new_task(true, sid, res);
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/ws-message",
+				 "{\"kind\":\"malformed\"}", NULL),
+		200);
+	/* the next event travels behind the malformed one on the same socket */
+	new_task(false, sid2, res2);
+	assert_int_equal(subs[0].disconnects, 0);
+	st = fcall_ok(rpc, "daemon.status", NULL);
+	assert_non_null(st);
+	(void)tr_json_get_int(tr_json_get(tr_json_get(st, "upstream"), "websocket"), "malformed", &n);
+	NOTE("upstream.websocket.malformed %lld; ", (long long)n);
+	tr_json_free(st);
+	assert_true(n >= 1);
+	after_checks();
+}
+
+SETUP(ws_oversize, "ws message oversize", sim_args, daemon_args)
+static void test_ws_oversize(void **state) {
+	char sid[35], res[35];
+	(void)state;
+	new_task(true, sid, res);
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/ws-message",
+				 "{\"kind\":\"oversize\",\"bytes\":2000000}", NULL),
+		200);
+	/* over TR_WS_MAX_MESSAGE: the session is dropped and reconnected */
+	wait_reconnected(&subs[0], "an oversize message");
+	after_checks();
+}
+
+/* ---- clients ---- */
+
+SETUP(client_gone, "client gone mid-call", sim_args, daemon_args)
+static void test_client_gone(void **state) {
+	char sid[35], res[35];
+	struct trt_conn *gone = NULL;
+	struct tr_json *r;
+	(void)state;
+	new_task(true, sid, res);
+	/* both calls hang as long: the simulator answers them in order */
+	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest",
+				 trt_fmt("{\"count\":2,\"hang_ms\":600,\"match\":\"%s\"}", sid), NULL),
+		200);
+	assert_int_equal(trt_connect(env.daemon.socket_path, &gone), 0);
+	send_request(gone, 1, "task.setAttributes", set_attrs(sid, "{\"by\":\"gone\"}"));
+	calls_made--; /* its reply has nowhere to go, by design */
+	assert_int_equal(sub_wait(&subs[0], "updated", sid, NULL), 0);
+	trt_conn_free(gone);
+	/* our call returns after the orphaned reply was handled */
+	r = fcall_ok(rpc, "task.setAttributes", set_attrs(sid, "{\"by\":\"us\"}"));
+	assert_non_null(r);
+	tr_json_free(r);
+	assert_int_equal(sub_wait(&subs[0], "updated", sid, NULL), 0);
+	after_checks();
+}
+
+SETUP(slow_sub, "subscriber never reads", sim_args, daemon_args)
+static void test_slow_sub(void **state) {
+	char sid[35], res[35];
+	struct trt_conn *slow = NULL;
+	struct tr_json *r;
+	char *big, *params = NULL;
+	size_t big_len = 600 * 1024;
+	(void)state;
+	new_task(true, sid, res);
+	assert_int_equal(trt_connect(env.daemon.socket_path, &slow), 0);
+	r = trt_call_ok(slow, "events.subscribe", "{}");
+	assert_non_null(r);
+	tr_json_free(r);
+	big = malloc(big_len + 1);
+	assert_non_null(big);
+	memset(big, 'y', big_len);
+	big[big_len] = '\0';
+	for (int i = 0; i < 20; i++) {
+		assert_true(asprintf(&params, "{\"sid\":\"%s\",\"attributes\":{\"i\":%d,\"b\":\"%s\"}}",
+				    sid, i, big) > 0);
+		r = fcall_ok(rpc, "task.setAttributes", params);
+		free(params);
+		assert_non_null(r);
+		tr_json_free(r);
+		assert_int_equal(sub_wait(&subs[0], "updated", sid, NULL), 0);
+	}
+	free(big);
+	assert_true(trt_wait_closed(slow, E2E_WAIT));
+	trt_conn_free(slow);
+	after_checks();
+}
+
+#define N_CLIENTS 500
+
+SETUP(many, "500 concurrent clients", sim_args, daemon_args)
+static void test_many(void **state) {
+	char sid[35], res[35];
+	struct tr_json *r;
+	(void)state;
+	new_task(true, sid, res);
+	for (int i = 0; i < N_CLIENTS; i++) {
+		(void)sub_add();
+	}
+	/* all of them call at once: every request is sent before any reply is read */
+	for (size_t i = 1; i < n_subs; i++) {
+		send_request(subs[i].c, 7000, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	}
+	for (size_t i = 1; i < n_subs; i++) {
+		r = sub_read_reply(&subs[i], 7000);
+		assert_non_null(r);
+		assert_string_equal(e2e_str(tr_json_get(r, "result"), "sid"), sid);
+		tr_json_free(r);
+	}
+	r = fcall_ok(rpc, "task.setAttributes", set_attrs(sid, "{\"fanout\":500}"));
+	assert_non_null(r);
+	tr_json_free(r);
+	for (size_t i = 0; i < n_subs; i++) {
+		assert_int_equal(sub_wait(&subs[i], "updated", sid, NULL), 0);
+	}
+	after_checks();
+}
+
+/* ---- daemon restart while clients are subscribed ---- */
+
+SETUP(daemon_restart, "daemon restart, subscribed", sim_args, daemon_args)
+static void test_daemon_restart(void **state) {
+	char sid[35], res[35];
+	struct tr_json *r;
+	int gaps = 0;
+	(void)state;
+	(void)sub_add();
+	(void)sub_add();
+	new_task(true, sid, res);
+	/* move seq forward so that the old position is ahead of the restarted daemon's */
+	for (int i = 0; i < 5; i++) {
+		r = fcall_ok(rpc, "task.setAttributes", set_attrs(sid, trt_fmt("{\"n\":%d}", i)));
+		assert_non_null(r);
+		tr_json_free(r);
+		for (size_t k = 0; k < n_subs; k++) {
+			assert_int_equal(sub_wait(&subs[k], "updated", sid, NULL), 0);
+		}
+	}
+	assert_int_equal(trt_daemon_stop(&env), 0);
+	for (size_t k = 0; k < n_subs; k++) {
+		assert_true(trt_wait_closed(subs[k].c, E2E_WAIT));
+		trt_conn_free(subs[k].c);
+		subs[k].c = NULL;
+	}
+	trt_conn_free(rpc);
+	rpc = NULL;
+	assert_int_equal(trt_daemon_start(&env, "alice", daemon_args), 0);
+	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
+	assert_int_equal(trt_connect(env.daemon.socket_path, &rpc), 0);
+	for (size_t k = 0; k < n_subs; k++) {
+		int g;
+		assert_int_equal(trt_connect(env.daemon.socket_path, &subs[k].c), 0);
+		g = sub_subscribe(&subs[k], subs[k].last + 1);
+		assert_true(g >= 0);
+		gaps += g;
+	}
+	NOTE("replay gone %d/%zu; ", gaps, n_subs);
+	/* the stream goes on after the resubscription */
+	r = fcall_ok(rpc, "task.setAttributes", set_attrs(sid, "{\"after\":\"restart\"}"));
+	assert_non_null(r);
+	tr_json_free(r);
+	for (size_t k = 0; k < n_subs; k++) {
+		assert_int_equal(sub_wait(&subs[k], "updated", sid, NULL), 0);
+	}
+	after_checks();
+}
+
+static void raise_nofile(void) {
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			fprintf(stderr, "# setrlimit: %s\n", strerror(errno));
+		}
+	}
+}
+
+#define CASE(fn) cmocka_unit_test_setup_teardown(test_##fn, setup_##fn, teardown)
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		CASE(drop_close),
+		CASE(drop_noclose),
+		CASE(half_open),
+		CASE(sim_restart),
+		CASE(rest_500),
+		CASE(rest_503),
+		CASE(rest_429),
+		CASE(rest_hang),
+		CASE(conflict),
+		CASE(token_mid_call),
+		CASE(token_revoked),
+		CASE(ws_malformed),
+		CASE(ws_oversize),
+		CASE(client_gone),
+		CASE(slow_sub),
+		CASE(many),
+		CASE(daemon_restart),
+	};
+	int r;
+	raise_nofile();
+	if (getenv("TR_FAULTS_FILTER")) { /* e.g. TR_FAULTS_FILTER='test_token*' */
+		cmocka_set_test_filter(getenv("TR_FAULTS_FILTER"));
+	}
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	fprintf(stderr, "# %-32s | %-6s | %-18s | %s\n", "case", "result", "after-checks", "notes");
+	for (size_t i = 0; i < n_rows; i++) {
+		fprintf(stderr, "# %-32s | %-6s | %-18s | %s\n", rows[i].name, rows[i].result,
+			rows[i].after, rows[i].note);
+	}
+	return r;
+}
