@@ -38,6 +38,8 @@ struct sub {
 
 struct tr_subs {
 	uint64_t seq;
+	uint64_t oldest_kept; /* lowest seq still in the ring (0 before the first event) */
+	size_t ring_bytes;    /* bytes held by the ring, bounded by TR_EVENT_RING_BYTES */
 	uint64_t published;
 	uint64_t next_id;
 	struct ring_entry ring[TR_EVENT_RING_SIZE];
@@ -150,10 +152,7 @@ uint64_t tr_subs_seq(const struct tr_subs *s) {
 }
 
 uint64_t tr_subs_oldest(const struct tr_subs *s) {
-	if (s->seq < TR_EVENT_RING_SIZE) {
-		return 1;
-	}
-	return s->seq - TR_EVENT_RING_SIZE + 1;
+	return s->oldest_kept ? s->oldest_kept : 1;
 }
 
 size_t tr_subs_count(const struct tr_subs *s) {
@@ -229,6 +228,7 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid,
 		return r;
 	}
 	e = &s->ring[(s->seq + 1) % TR_EVENT_RING_SIZE];
+	s->ring_bytes -= e->body_len;
 	entry_clear(e);
 	e->name = strdup(name);
 	e->task_sid = task_sid ? strdup(task_sid) : NULL;
@@ -242,6 +242,20 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid,
 	e->body = text;
 	e->body_len = len - 1;
 	e->seq = ++s->seq;
+	s->ring_bytes += e->body_len;
+	if (s->oldest_kept == 0 || s->seq - s->oldest_kept >= TR_EVENT_RING_SIZE) {
+		s->oldest_kept = s->seq >= TR_EVENT_RING_SIZE ? s->seq - TR_EVENT_RING_SIZE + 1 : 1;
+	}
+	/* The ring is bounded in bytes too (events carry whole tasks, whose attributes can be
+	 * large): drop the oldest events beyond the budget, always keeping the newest. */
+	while (s->ring_bytes > TR_EVENT_RING_BYTES && s->oldest_kept < s->seq) {
+		struct ring_entry *old = &s->ring[s->oldest_kept % TR_EVENT_RING_SIZE];
+		if (old->seq == s->oldest_kept) {
+			s->ring_bytes -= old->body_len;
+			entry_clear(old);
+		}
+		s->oldest_kept++;
+	}
 	s->published++;
 	deliver(s, e);
 	return 0;

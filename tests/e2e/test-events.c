@@ -201,6 +201,50 @@ static void test_since_replay(void **state) {
 	sub = NULL;
 }
 
+/* The replay ring is bounded in bytes (TR_EVENT_RING_BYTES, 4 MiB): after a few large
+ * events, a `since` from before them is refused with replay-gone and its data, and a
+ * subscriber that kept up missed nothing. */
+static void test_replay_gone(void **state) {
+	char sid[35], res[35], *big, *params = NULL;
+	struct tr_json *ev = NULL, *err = NULL, *r;
+	size_t big_len = 700 * 1024;
+	int64_t first;
+	int code;
+	(void)state;
+
+	e2e_new_task(&env, all, true, sid, res);
+	r = trt_call_ok(rpc, "task.setAttributes",
+		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"k\":0}}", sid));
+	tr_json_free(r);
+	assert_int_equal(trt_wait_event(all, "updated", sid, E2E_WAIT, &ev), 0);
+	first = e2e_int(ev, "seq");
+	tr_json_free(ev);
+	big = malloc(big_len + 1);
+	assert_non_null(big);
+	memset(big, 'b', big_len);
+	big[big_len] = '\0';
+	for (int i = 0; i < 8; i++) {
+		assert_true(asprintf(&params, "{\"sid\":\"%s\",\"attributes\":{\"i\":%d,\"b\":\"%s\"}}",
+				    sid, i, big) > 0);
+		r = trt_call_ok(rpc, "task.setAttributes", params);
+		free(params);
+		assert_non_null(r);
+		tr_json_free(r);
+		assert_int_equal(trt_wait_event(all, "updated", sid, E2E_WAIT, &ev), 0);
+		tr_json_free(ev);
+	}
+	free(big);
+	assert_int_equal(trt_connect(env.daemon.socket_path, &sub), 0);
+	code = trt_call_err(sub, "events.subscribe", trt_fmt("{\"since\":%lld}", (long long)first),
+		&err);
+	assert_int_equal(code, TR_RPC_REPLAY_GONE);
+	assert_true(e2e_int(tr_json_get(err, "data"), "oldestSeq") > first);
+	assert_true(e2e_int(tr_json_get(err, "data"), "currentSeq") >= first + 8);
+	tr_json_free(err);
+	trt_conn_free(sub);
+	sub = NULL;
+}
+
 static void test_unsubscribe(void **state) {
 	char sid[35], res[35];
 	struct tr_json *r, *ev = NULL;
@@ -240,6 +284,7 @@ int main(void) {
 		cmocka_unit_test(test_snapshot_then_stream),
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_since_replay),
+		cmocka_unit_test(test_replay_gone),
 		cmocka_unit_test(test_unsubscribe),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
