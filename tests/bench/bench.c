@@ -189,62 +189,40 @@ static ssize_t read_frame_raw(int fd, char **buf, size_t *cap) {
 	return (ssize_t)n + 4;
 }
 
-/* Private_Dirty from smaps_rollup: the daemon's own memory, without shared libraries. */
-static long private_kb(pid_t pid) {
+/* The first "Key: N" line of /proc/PID/FILE (N in kB or a count), or -1. */
+static long proc_field(pid_t pid, const char *file, const char *key) {
 	char path[64], line[256];
-	long kb = -1;
+	size_t klen = strlen(key);
+	long v = -1;
 	FILE *f;
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
 	f = fopen(path, "r");
 	if (!f) {
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Private_Dirty: %ld kB", &kb) == 1) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			v = strtol(line + klen + 1, NULL, 10);
 			break;
 		}
 	}
 	fclose(f);
-	return kb;
+	return v;
+}
+
+/* Private_Dirty: the daemon's own memory, without shared libraries. */
+static long private_kb(pid_t pid) {
+	return proc_field(pid, "smaps_rollup", "Private_Dirty");
 }
 
 static long rss_kb(pid_t pid) {
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (!f) {
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) {
-			break;
-		}
-	}
-	fclose(f);
-	return kb;
+	return proc_field(pid, "status", "VmRSS");
 }
 
+/* Voluntary + involuntary context switches of the main thread's process entry. */
 static long ctx_switches(pid_t pid) {
-	char path[64], line[256];
-	long v = 0, nv = 0, x;
-	FILE *f;
-	/* all threads of the process (curl's resolver threads included) */
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (!f) {
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &x) == 1) {
-			v = x;
-		} else if (sscanf(line, "nonvoluntary_ctxt_switches: %ld", &x) == 1) {
-			nv = x;
-		}
-	}
-	fclose(f);
-	return v + nv;
+	return proc_field(pid, "status", "voluntary_ctxt_switches") +
+	       proc_field(pid, "status", "nonvoluntary_ctxt_switches");
 }
 
 static const char *fmt_us(int64_t ns) {
