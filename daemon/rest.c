@@ -204,6 +204,26 @@ static int map_curl(int cc, bool *ret_maybe_sent) {
 	}
 }
 
+/* A message cut at the buffer size may end inside a UTF-8 sequence: drop that partial
+ * sequence so the text stays valid UTF-8 (it is sent to clients in JSON strings). Found by
+ * tests/fuzz/fuzz-rest.c (seed tests/data/fuzz-rest/long-message). */
+static void cut_partial_utf8(char *s) {
+	size_t n = strlen(s), i = n, need;
+	unsigned char c;
+
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+		i--;
+	}
+	if (i == 0) {
+		return;
+	}
+	c = (unsigned char)s[i - 1];
+	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	if (n - (i - 1) < need) {
+		s[i - 1] = '\0';
+	}
+}
+
 void tr_rest_classify(int curl_code, long status, const char *body, size_t len,
 	const char *curl_text, struct tr_rest_outcome *o) {
 	struct tr_upstream_reply *r = &o->reply;
@@ -252,8 +272,9 @@ void tr_rest_classify(int curl_code, long status, const char *body, size_t len,
 		if (tr_json_get_int(doc, "code", &code) == 0) {
 			r->twilio_code = code;
 		}
-		if (m) {
-			snprintf(o->message, sizeof(o->message), "%s", m);
+		if (m && (size_t)snprintf(o->message, sizeof(o->message), "%s", m) >=
+			sizeof(o->message)) {
+			cut_partial_utf8(o->message);
 		}
 	}
 	if (!o->message[0]) {
