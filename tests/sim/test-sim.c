@@ -607,6 +607,12 @@ static void test_faults(void) {
 	/* heartbeats paused */
 	CHECK(ctl("/sim/faults/heartbeats", "{\"paused\":true}") == 200, "pause heartbeats");
 	st = ws_next(a, 700, &f);
+	if (st == 0 && f.opcode == WS_TEXT && strcmp(f.data, " ") == 0) {
+		/* one heartbeat may already have been queued before the pause (a slow run, e.g.
+		 * under valgrind, writes it after answering the control call) */
+		ws_frame_done(&f);
+		st = ws_next(a, 700, &f);
+	}
 	CHECK(st == -ETIMEDOUT, "no frame for 3 intervals while paused");
 	if (st == 0) {
 		ws_frame_done(&f);
