@@ -163,6 +163,26 @@ static bool final_status(const char *s) {
 	return s && (strcmp(s, "completed") == 0 || strcmp(s, "canceled") == 0);
 }
 
+void e2e_big_updates(struct trt_conn *rpc, struct trt_conn *watcher, const char *sid, int count,
+	size_t blob_len) {
+	char *big = malloc(blob_len + 1), *params = NULL;
+	assert_non_null(big);
+	memset(big, 'b', blob_len);
+	big[blob_len] = '\0';
+	for (int i = 0; i < count; i++) {
+		struct tr_json *r, *ev = NULL;
+		assert_true(asprintf(&params, "{\"sid\":\"%s\",\"attributes\":{\"i\":%d,\"b\":\"%s\"}}",
+				    sid, i, big) > 0);
+		r = trt_call_ok(rpc, "task.setAttributes", params);
+		free(params);
+		assert_non_null(r);
+		tr_json_free(r);
+		assert_int_equal(trt_wait_event(watcher, "updated", sid, E2E_WAIT, &ev), 0);
+		tr_json_free(ev);
+	}
+	free(big);
+}
+
 struct tr_json *e2e_list_all(struct trt_conn *c) {
 	struct tr_json *all = tr_json_new_object(), *arr = tr_json_new_array();
 	char after[64] = "";

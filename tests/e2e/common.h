@@ -48,6 +48,11 @@ struct tr_json *e2e_last_request(struct trt_env *env);
 
 #define E2E_WAIT trt_ms(TRT_DEADLINE_MS)
 
+/* Set `count` large attribute objects (a blob of blob_len bytes each) on task sid through rpc,
+ * waiting after each for its `updated` event on watcher (a subscriber that keeps up). */
+void e2e_big_updates(struct trt_conn *rpc, struct trt_conn *watcher, const char *sid, int count,
+	size_t blob_len);
+
 /* Every open task, following task.list's pages: {"tasks":[…]} (caller frees). */
 struct tr_json *e2e_list_all(struct trt_conn *c);
 

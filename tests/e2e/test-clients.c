@@ -100,9 +100,7 @@ static void test_many_clients(void **state) {
 static void test_slow_subscriber(void **state) {
 	char sid[35], res[35];
 	struct trt_conn *slow = NULL;
-	struct tr_json *r, *ev = NULL;
-	char *big, *params = NULL;
-	size_t big_len = 600 * 1024;
+	struct tr_json *r;
 	(void)state;
 
 	e2e_new_task(&env, all, true, sid, res);
@@ -110,23 +108,9 @@ static void test_slow_subscriber(void **state) {
 	r = e2e_subscribe(slow, NULL);
 	tr_json_free(r);
 
-	big = malloc(big_len + 1);
-	assert_non_null(big);
-	memset(big, 'x', big_len);
-	big[big_len] = '\0';
 	/* ~600 KiB per update event: 20 of them pass the 8 MiB hard limit (plus what the
 	 * socket buffers hold). The other subscriber reads each one as it comes. */
-	for (int i = 0; i < 20; i++) {
-		assert_true(asprintf(&params, "{\"sid\":\"%s\",\"attributes\":{\"i\":%d,\"blob\":\"%s\"}}",
-				    sid, i, big) > 0);
-		r = trt_call_ok(rpc, "task.setAttributes", params);
-		free(params);
-		assert_non_null(r);
-		tr_json_free(r);
-		assert_int_equal(trt_wait_event(all, "updated", sid, E2E_WAIT, &ev), 0);
-		tr_json_free(ev);
-	}
-	free(big);
+	e2e_big_updates(rpc, all, sid, 20, 600 * 1024);
 	/* the slow one was cut off: after what was buffered, EOF */
 	assert_true(trt_wait_closed(slow, E2E_WAIT));
 	trt_conn_free(slow);

@@ -205,9 +205,8 @@ static void test_since_replay(void **state) {
  * events, a `since` from before them is refused with replay-gone and its data, and a
  * subscriber that kept up missed nothing. */
 static void test_replay_gone(void **state) {
-	char sid[35], res[35], *big, *params = NULL;
+	char sid[35], res[35];
 	struct tr_json *ev = NULL, *err = NULL, *r;
-	size_t big_len = 700 * 1024;
 	int64_t first;
 	int code;
 	(void)state;
@@ -219,21 +218,7 @@ static void test_replay_gone(void **state) {
 	assert_int_equal(trt_wait_event(all, "updated", sid, E2E_WAIT, &ev), 0);
 	first = e2e_int(ev, "seq");
 	tr_json_free(ev);
-	big = malloc(big_len + 1);
-	assert_non_null(big);
-	memset(big, 'b', big_len);
-	big[big_len] = '\0';
-	for (int i = 0; i < 8; i++) {
-		assert_true(asprintf(&params, "{\"sid\":\"%s\",\"attributes\":{\"i\":%d,\"b\":\"%s\"}}",
-				    sid, i, big) > 0);
-		r = trt_call_ok(rpc, "task.setAttributes", params);
-		free(params);
-		assert_non_null(r);
-		tr_json_free(r);
-		assert_int_equal(trt_wait_event(all, "updated", sid, E2E_WAIT, &ev), 0);
-		tr_json_free(ev);
-	}
-	free(big);
+	e2e_big_updates(rpc, all, sid, 8, 700 * 1024);
 	assert_int_equal(trt_connect(env.daemon.socket_path, &sub), 0);
 	code = trt_call_err(sub, "events.subscribe", trt_fmt("{\"since\":%lld}", (long long)first),
 		&err);
