@@ -95,6 +95,7 @@ struct tr_json *tr_json_free(struct tr_json *v) {
 	}
 	switch (v->type) {
 	case TR_JSON_STRING:
+	case TR_JSON_RAW:
 		free(v->u.str.s);
 		break;
 	case TR_JSON_NUMBER:
@@ -205,6 +206,22 @@ struct tr_json *tr_json_new_string(const char *s) {
 	return tr_json_new_stringn(s, s ? strlen(s) : 0);
 }
 
+struct tr_json *tr_json_new_raw_take(char *text, size_t len) {
+	struct tr_json *v;
+
+	if (!text) {
+		return NULL;
+	}
+	v = node_new(TR_JSON_RAW);
+	if (!v) {
+		free(text);
+		return NULL;
+	}
+	v->u.str.s = text;
+	v->u.str.len = len;
+	return v;
+}
+
 struct tr_json *tr_json_new_object(void) {
 	return node_new(TR_JSON_OBJECT);
 }
@@ -305,6 +322,7 @@ struct tr_json *tr_json_dup(const struct tr_json *v) {
 	}
 	switch (v->type) {
 	case TR_JSON_STRING:
+	case TR_JSON_RAW:
 		c->u.str.s = mem_dup(v->u.str.s, v->u.str.len);
 		if (!c->u.str.s) {
 			return tr_json_free(c);
@@ -371,6 +389,7 @@ bool tr_json_equal(const struct tr_json *a, const struct tr_json *b) {
 	}
 	switch (a->type) {
 	case TR_JSON_STRING:
+	case TR_JSON_RAW:
 		return a->u.str.len == b->u.str.len &&
 		       memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
 	case TR_JSON_NUMBER:
@@ -918,6 +937,10 @@ static int put(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
 	return 0;
 }
 
+int tr_json_text_append(const char *s, size_t n, char **buf, size_t *len, size_t *cap) {
+	return put(buf, len, cap, s, n);
+}
+
 /* 0: copy as is; 1: needs an escape; 2: non-ASCII, check the UTF-8 sequence. */
 static inline int esc_class(unsigned char c) {
 	if (c >= 0x80) {
@@ -1033,6 +1056,8 @@ int tr_json_dump_append(const struct tr_json *v, char **buf, size_t *len, size_t
 		return put(buf, len, cap, v->u.num.raw, strlen(v->u.num.raw));
 	case TR_JSON_STRING:
 		return tr_json_quote_append(v->u.str.s, v->u.str.len, buf, len, cap);
+	case TR_JSON_RAW:
+		return put(buf, len, cap, v->u.str.s, v->u.str.len);
 	case TR_JSON_ARRAY:
 		if (put(buf, len, cap, "[", 1) < 0) {
 			return -ENOMEM;

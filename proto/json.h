@@ -26,6 +26,7 @@ enum tr_json_type {
 	TR_JSON_STRING,
 	TR_JSON_ARRAY,
 	TR_JSON_OBJECT,
+	TR_JSON_RAW, /* pre-serialised JSON text; output only, the parser never makes one */
 	_TR_JSON_TYPE_MAX,
 };
 
@@ -35,7 +36,7 @@ struct tr_json {
 		struct {
 			char *s; /* NUL-terminated, valid UTF-8, no embedded NUL */
 			size_t len;
-		} str;
+		} str; /* TR_JSON_STRING, and TR_JSON_RAW (s holds the JSON text) */
 		struct {
 			char *raw; /* the number's text as written */
 			bool is_int; /* raw is an integer that fits int64_t */
@@ -95,6 +96,14 @@ struct tr_json *tr_json_new_string(const char *s);          /* copies s */
 struct tr_json *tr_json_new_stringn(const char *s, size_t n); /* copies n bytes */
 struct tr_json *tr_json_new_object(void);
 struct tr_json *tr_json_new_array(void);
+/*
+ * A node holding text that is already serialised JSON (one complete value), written out as
+ * is by the dump functions. It lets a caller splice a value it keeps as text (a cached Task)
+ * into a tree without parsing it back. Takes ownership of text (malloc'd, NUL-terminated,
+ * len bytes) in all cases. The text must be valid JSON: nothing checks it. Lookups see a raw
+ * node as an opaque value; tr_json_equal compares two raw nodes byte for byte.
+ */
+struct tr_json *tr_json_new_raw_take(char *text, size_t len);
 
 /*
  * Set obj[key] = val, replacing an existing member. Takes ownership of val in all cases
@@ -145,3 +154,6 @@ int tr_json_dump_append(const struct tr_json *v, char **buf, size_t *len, size_t
  * The buffer is kept NUL-terminated (cap > len) by both append functions. On -ENOMEM the
  * buffer may hold a partial value; the caller frees *buf in any case. */
 int tr_json_quote_append(const char *s, size_t n, char **buf, size_t *len, size_t *cap);
+
+/* Append s[0..n) verbatim (JSON text the caller already built). Returns 0 or -ENOMEM. */
+int tr_json_text_append(const char *s, size_t n, char **buf, size_t *len, size_t *cap);

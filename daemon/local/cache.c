@@ -5,6 +5,7 @@
 #include "cache.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,10 @@ struct tr_cache_pending {
 };
 
 struct tr_cache {
-	struct tr_cache_task *tasks;
+	struct tr_cache_task *tasks;  /* in arrival order */
+	struct tr_cache_task **tailp; /* &last->next, or &tasks */
+	struct tr_cache_task **buckets; /* sid index: chains through hnext */
+	size_t n_buckets, n_indexed;
 	uint64_t grace_ms;
 	tr_cache_event_cb cb;
 	void *userdata;
@@ -160,9 +164,8 @@ static bool transfer_final(const char *status) {
 static void task_wire_done(struct tr_cache_task *t) {
 	free(t->sid);
 	free(t->status);
-	free(t->attributes_raw);
-	tr_json_free(t->attributes);
-	tr_json_free(t->addons);
+	free(t->attributes_json);
+	free(t->addons_json);
 	free(t->reason);
 	free(t->queue_sid);
 	free(t->queue_name);
@@ -207,42 +210,48 @@ static void task_free(struct tr_cache_task *t) {
 	free(t);
 }
 
-/* A JSON string member holding JSON ("attributes", "addons"); an object is taken as is. */
-static int parse_embedded(const struct tr_json *p, const char *key, char **ret_raw,
-	struct tr_json **ret) {
+/*
+ * A JSON string member holding JSON ("attributes", "addons"); an object is taken as is.
+ * The value is checked by parsing it, then kept as its compact serialisation.
+ */
+static int parse_embedded(const struct tr_json *p, const char *key, char **ret,
+	size_t *ret_len) {
 	const struct tr_json *v = tr_json_get(p, key);
 	struct tr_json *tree = NULL;
-	char *raw = NULL;
+	char *text = NULL;
+	size_t len = 0;
 	int r;
 
 	if (!v || v->type == TR_JSON_NULL || (v->type == TR_JSON_STRING && v->u.str.len == 0)) {
-		tree = tr_json_new_object();
-		raw = strdup("{}");
+		text = strdup("{}");
+		len = 2;
 	} else if (v->type == TR_JSON_STRING) {
 		r = tr_json_parse(v->u.str.s, v->u.str.len, &tree, NULL);
 		if (r < 0) {
 			return r == -ENOMEM ? -ENOMEM : -EBADMSG;
 		}
-		raw = strdup(v->u.str.s);
+		if (tr_json_dump(tree, &text, &len) < 0) {
+			text = NULL;
+		}
+		tr_json_free(tree);
 	} else if (v->type == TR_JSON_OBJECT) {
-		tree = tr_json_dup(v);
-		if (tree && tr_json_dump(tree, &raw, NULL) < 0) {
-			raw = NULL;
+		if (tr_json_dump(v, &text, &len) < 0) {
+			text = NULL;
 		}
 	} else {
 		return -EBADMSG;
 	}
-	if (!tree || !raw) {
-		tr_json_free(tree);
-		free(raw);
+	if (!text) {
 		return -ENOMEM;
 	}
-	if (ret_raw) {
-		*ret_raw = raw;
-	} else {
-		free(raw);
+	/* The dump buffer grows by doubling: give back the slack, the text stays for the
+	 * task's lifetime. */
+	{
+		char *fit = realloc(text, len + 1);
+		text = fit ? fit : text;
 	}
-	*ret = tree;
+	*ret = text;
+	*ret_len = len;
 	return 0;
 }
 
@@ -256,11 +265,11 @@ static int task_parse(const struct tr_json *p, struct tr_cache_task *t) {
 		return -EBADMSG;
 	}
 	t->version = v;
-	r = parse_embedded(p, "attributes", &t->attributes_raw, &t->attributes);
+	r = parse_embedded(p, "attributes", &t->attributes_json, &t->attributes_len);
 	if (r < 0) {
 		goto fail;
 	}
-	r = parse_embedded(p, "addons", NULL, &t->addons);
+	r = parse_embedded(p, "addons", &t->addons_json, &t->addons_len);
 	if (r < 0) {
 		goto fail;
 	}
@@ -292,10 +301,75 @@ fail:
 	return r;
 }
 
+/* ---- the sid index: a chained hash table, so lookups stay O(1) with 10,000 tasks ---- */
+
+static size_t sid_hash(const char *s) {
+	size_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	for (; *s; s++) {
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	}
+	return h;
+}
+
+/* Double the table once it holds more tasks than buckets. If that allocation fails the
+ * chains just get longer: lookups stay correct. */
+static void index_grow(struct tr_cache *c) {
+	size_t nb = c->n_buckets * 2;
+	struct tr_cache_task **b = calloc(nb, sizeof(*b));
+
+	if (!b) {
+		return;
+	}
+	for (size_t i = 0; i < c->n_buckets; i++) {
+		struct tr_cache_task *t = c->buckets[i];
+
+		while (t) {
+			struct tr_cache_task *n = t->hnext;
+			size_t k = sid_hash(t->sid) & (nb - 1);
+
+			t->hnext = b[k];
+			b[k] = t;
+			t = n;
+		}
+	}
+	free(c->buckets);
+	c->buckets = b;
+	c->n_buckets = nb;
+}
+
+static void index_add(struct tr_cache *c, struct tr_cache_task *t) {
+	size_t k;
+
+	if (c->n_indexed >= c->n_buckets) {
+		index_grow(c);
+	}
+	k = sid_hash(t->sid) & (c->n_buckets - 1);
+	t->hnext = c->buckets[k];
+	c->buckets[k] = t;
+	c->n_indexed++;
+}
+
+static void index_del(struct tr_cache *c, struct tr_cache_task *t) {
+	struct tr_cache_task **pp;
+
+	if (!t->sid) {
+		return; /* never indexed: its first payload failed */
+	}
+	for (pp = &c->buckets[sid_hash(t->sid) & (c->n_buckets - 1)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == t) {
+			*pp = t->hnext;
+			c->n_indexed--;
+			return;
+		}
+	}
+}
+
 /* Apply a Task payload to t under the version rule. 0 applied, 1 stale, <0 error. */
 static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const struct tr_json *p) {
 	struct tr_cache_task n = { 0 };
 	int64_t keep_created;
+	bool first;
 	int r;
 
 	r = task_parse(p, &n);
@@ -316,12 +390,14 @@ static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const
 	}
 	/* The SDK never changes dateCreated once known. */
 	keep_created = t->sid ? t->date_created : n.date_created;
+	first = !t->sid;
 	task_wire_done(t);
 	t->sid = n.sid;
 	t->status = n.status;
-	t->attributes_raw = n.attributes_raw;
-	t->attributes = n.attributes;
-	t->addons = n.addons;
+	t->attributes_json = n.attributes_json;
+	t->attributes_len = n.attributes_len;
+	t->addons_json = n.addons_json;
+	t->addons_len = n.addons_len;
 	t->age = n.age;
 	t->priority = n.priority;
 	t->timeout = n.timeout;
@@ -337,6 +413,9 @@ static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const
 	t->date_updated = n.date_updated;
 	t->virtual_start_time = n.virtual_start_time;
 	t->version = n.version;
+	if (first) {
+		index_add(c, t);
+	}
 	return 0;
 }
 
@@ -344,7 +423,8 @@ static struct tr_cache_task *find_task(const struct tr_cache *c, const char *sid
 	if (!sid) {
 		return NULL;
 	}
-	for (struct tr_cache_task *t = c->tasks; t; t = t->next) {
+	for (struct tr_cache_task *t = c->buckets[sid_hash(sid) & (c->n_buckets - 1)]; t;
+		t = t->hnext) {
 		if (strcmp(t->sid, sid) == 0) {
 			return t;
 		}
@@ -461,6 +541,13 @@ struct tr_cache *tr_cache_new(int closed_grace_ms, tr_cache_event_cb cb, void *u
 	if (!c) {
 		return NULL;
 	}
+	c->n_buckets = 64;
+	c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
+	if (!c->buckets) {
+		free(c);
+		return NULL;
+	}
+	c->tailp = &c->tasks;
 	c->grace_ms = closed_grace_ms > 0 ? (uint64_t)closed_grace_ms : TR_TASK_CLOSED_GRACE_MS_DEFAULT;
 	c->cb = cb;
 	c->userdata = userdata;
@@ -487,27 +574,38 @@ struct tr_cache *tr_cache_free(struct tr_cache *c) {
 		c->tasks = n;
 	}
 	staged_clear(c);
+	free(c->buckets);
 	free(c);
 	return NULL;
 }
 
 static struct tr_cache_task *task_new(struct tr_cache *c) {
-	struct tr_cache_task *t = calloc(1, sizeof(*t)), **pp;
+	struct tr_cache_task *t = calloc(1, sizeof(*t));
 
 	if (!t) {
 		return NULL;
 	}
-	for (pp = &c->tasks; *pp; pp = &(*pp)->next) {
-	}
-	*pp = t;
+	*c->tailp = t;
+	c->tailp = &t->next;
 	return t;
+}
+
+/* Remove *pp (a link of the task list) from the list and the index, and free it. */
+static void task_drop_at(struct tr_cache *c, struct tr_cache_task **pp) {
+	struct tr_cache_task *t = *pp;
+
+	*pp = t->next;
+	if (c->tailp == &t->next) {
+		c->tailp = pp;
+	}
+	index_del(c, t);
+	task_free(t);
 }
 
 static void task_unlink(struct tr_cache *c, struct tr_cache_task *t) {
 	for (struct tr_cache_task **pp = &c->tasks; *pp; pp = &(*pp)->next) {
 		if (*pp == t) {
-			*pp = t->next;
-			task_free(t);
+			task_drop_at(c, pp);
 			return;
 		}
 	}
@@ -893,8 +991,7 @@ int tr_cache_expire(struct tr_cache *c, uint64_t now_ms) {
 			}
 		}
 		if (t->closed && now_ms - t->closed_at_ms >= c->grace_ms && !c->in_resync) {
-			*pp = t->next;
-			task_free(t);
+			task_drop_at(c, pp);
 		} else {
 			pp = &t->next;
 		}
@@ -1091,116 +1188,289 @@ const char *tr_cache_task_reservation(const struct tr_cache_task *t) {
 	return t->last_res_sid;
 }
 
+/* Days since 1970-01-01 → civil date (proleptic Gregorian), valid for any int64 day count
+ * that fits; the usual era-of-400-years arithmetic, so no gmtime() and no tz lock. */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
+	int64_t era;
+	unsigned doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static char *put2(char *p, unsigned v) {
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
+	return p + 2;
+}
+
 void tr_cache_iso_time(int64_t epoch, char *buf, size_t size) {
-	struct tm tm;
-	time_t tt = (time_t)epoch;
+	int64_t days, secs, y;
+	unsigned m, d;
+	char tmp[24], *p = tmp;
 
-	if (!gmtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-		snprintf(buf, size, "1970-01-01T00:00:00Z");
+	/* Years 0000–9999 only, the range the ISO form can show. */
+	if (epoch < -62167219200LL || epoch > 253402300799LL) {
+		epoch = 0;
+	}
+	days = epoch / 86400;
+	secs = epoch % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	civil_from_days(days, &y, &m, &d);
+	p = put2(p, (unsigned)(y / 100));
+	p = put2(p, (unsigned)(y % 100));
+	*p++ = '-';
+	p = put2(p, m);
+	*p++ = '-';
+	p = put2(p, d);
+	*p++ = 'T';
+	p = put2(p, (unsigned)(secs / 3600));
+	*p++ = ':';
+	p = put2(p, (unsigned)(secs / 60 % 60));
+	*p++ = ':';
+	p = put2(p, (unsigned)(secs % 60));
+	*p++ = 'Z';
+	if (size) {
+		size_t n = (size_t)(p - tmp) < size ? (size_t)(p - tmp) : size - 1;
+
+		memcpy(buf, tmp, n);
+		buf[n] = '\0';
 	}
 }
 
-static void put(struct tr_json *o, const char *k, struct tr_json *v, int *err) {
-	if (tr_json_object_set(o, k, v) < 0) {
-		*err = -ENOMEM;
+/* ---- the RPC shapes, written straight to text ---- */
+
+/* A growing buffer that remembers the first failure, so the writers below stay flat. */
+struct tbuf {
+	char **buf;
+	size_t *len, *cap;
+	int err;
+	bool first; /* no member written yet in the current object */
+};
+
+static void tb_text(struct tbuf *b, const char *s, size_t n) {
+	if (!b->err && tr_json_text_append(s, n, b->buf, b->len, b->cap) < 0) {
+		b->err = -ENOMEM;
 	}
 }
 
-static struct tr_json *str_or_null(const char *s) {
-	return s ? tr_json_new_string(s) : tr_json_new_null();
+/* `"key":` (keys here are plain ASCII literals), with the comma when needed. Written by
+ * hand, not with snprintf: this runs some 30 times per Task and printf dominated. */
+static void tb_key(struct tbuf *b, const char *k) {
+	char tmp[48];
+	size_t n = 0, kl = strlen(k);
+
+	if (kl > sizeof(tmp) - 4) {
+		b->err = -EINVAL;
+		return;
+	}
+	if (!b->first) {
+		tmp[n++] = ',';
+	}
+	tmp[n++] = '"';
+	memcpy(tmp + n, k, kl);
+	n += kl;
+	tmp[n++] = '"';
+	tmp[n++] = ':';
+	b->first = false;
+	tb_text(b, tmp, n);
 }
 
-static void put_time(struct tr_json *o, const char *k, const char *kiso, int64_t v, int *err) {
-	char buf[40];
-
-	tr_cache_iso_time(v, buf, sizeof(buf));
-	put(o, k, tr_json_new_int(v), err);
-	put(o, kiso, tr_json_new_string(buf), err);
+static void tb_str(struct tbuf *b, const char *k, const char *v) {
+	tb_key(b, k);
+	if (!v) {
+		tb_text(b, "null", 4);
+	} else if (!b->err && tr_json_quote_append(v, strlen(v), b->buf, b->len, b->cap) < 0) {
+		b->err = -ENOMEM;
+	}
 }
 
-struct tr_json *tr_cache_transfer_json(const struct tr_cache_transfer *x) {
-	struct tr_json *o;
-	int err = 0;
+/* Decimal text of v into tmp (>= 21 bytes); returns the length. */
+static size_t fmt_int(char *tmp, int64_t v) {
+	char rev[20];
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	size_t n = 0, r = 0;
 
+	do {
+		rev[r++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0) {
+		tmp[n++] = '-';
+	}
+	while (r) {
+		tmp[n++] = rev[--r];
+	}
+	return n;
+}
+
+static void tb_int(struct tbuf *b, const char *k, int64_t v) {
+	char tmp[24];
+
+	tb_key(b, k);
+	tb_text(b, tmp, fmt_int(tmp, v));
+}
+
+static void tb_time(struct tbuf *b, const char *k, const char *kiso, int64_t v) {
+	char iso[40];
+
+	tr_cache_iso_time(v, iso, sizeof(iso));
+	tb_int(b, k, v);
+	tb_str(b, kiso, iso);
+}
+
+static void tb_open(struct tbuf *b) {
+	tb_text(b, "{", 1);
+	b->first = true;
+}
+
+static void tb_close(struct tbuf *b) {
+	tb_text(b, "}", 1);
+	b->first = false;
+}
+
+static void transfer_text(struct tbuf *b, const struct tr_cache_transfer *x) {
 	if (!x) {
-		return tr_json_new_null();
+		tb_text(b, "null", 4);
+		return;
 	}
-	o = tr_json_new_object();
-	if (!o) {
+	tb_open(b);
+	tb_str(b, "sid", x->sid);
+	tb_str(b, "type", x->type);
+	tb_str(b, "mode", x->mode);
+	tb_str(b, "to", x->to);
+	tb_str(b, "status", x->status);
+	tb_str(b, "failedReason", x->failed_reason);
+	tb_str(b, "reservationSid", x->reservation_sid);
+	tb_str(b, "workerSid", x->worker_sid);
+	tb_str(b, "queueSid", x->queue_sid);
+	tb_str(b, "workflowSid", x->workflow_sid);
+	tb_str(b, "taskSid", x->task_sid);
+	tb_int(b, "dateCreated", x->date_created);
+	tb_int(b, "dateUpdated", x->date_updated);
+	tb_close(b);
+}
+
+int tr_cache_transfer_text(const struct tr_cache_transfer *x, char **buf, size_t *len,
+	size_t *cap) {
+	struct tbuf b = { buf, len, cap, 0, false };
+
+	transfer_text(&b, x);
+	return b.err;
+}
+
+int tr_cache_task_text(const struct tr_cache_task *t, char **buf, size_t *len, size_t *cap) {
+	struct tbuf b = { buf, len, cap, 0, false };
+	char ver[24];
+
+	ver[fmt_int(ver, t->version)] = '\0';
+	tb_open(&b);
+	tb_str(&b, "sid", t->sid);
+	tb_str(&b, "status", tr_cache_task_status(t));
+	tb_str(&b, "wireStatus", t->status);
+	tb_key(&b, "attributes");
+	tb_text(&b, t->attributes_json ? t->attributes_json : "{}",
+		t->attributes_json ? t->attributes_len : 2);
+	tb_key(&b, "addOns");
+	tb_text(&b, t->addons_json ? t->addons_json : "{}", t->addons_json ? t->addons_len : 2);
+	tb_int(&b, "age", t->age);
+	tb_int(&b, "priority", t->priority);
+	tb_str(&b, "reason", t->reason);
+	tb_int(&b, "timeout", t->timeout);
+	tb_str(&b, "queueSid", t->queue_sid);
+	tb_str(&b, "queueName", t->queue_name);
+	tb_str(&b, "workflowSid", t->workflow_sid);
+	tb_str(&b, "workflowName", t->workflow_name);
+	tb_str(&b, "taskChannelSid", t->task_channel_sid);
+	tb_str(&b, "taskChannelUniqueName", t->task_channel_unique_name);
+	tb_str(&b, "routingTarget", t->routing_target);
+	tb_time(&b, "dateCreated", "dateCreatedIso", t->date_created);
+	tb_time(&b, "dateUpdated", "dateUpdatedIso", t->date_updated);
+	tb_time(&b, "virtualStartTime", "virtualStartTimeIso", t->virtual_start_time);
+	tb_str(&b, "version", ver);
+	tb_str(&b, "reservationSid", tr_cache_task_reservation(t));
+	tb_key(&b, "reservations");
+	tb_text(&b, "[", 1);
+	for (size_t i = 0; i < t->n_res; i++) {
+		if (i) {
+			tb_text(&b, ",", 1);
+		}
+		tb_open(&b);
+		tb_str(&b, "sid", t->res[i].sid);
+		tb_str(&b, "status", t->res[i].status);
+		tb_close(&b);
+	}
+	tb_text(&b, "]", 1);
+	tb_key(&b, "transfers");
+	tb_open(&b);
+	tb_key(&b, "incoming");
+	transfer_text(&b, t->incoming);
+	tb_key(&b, "outgoing");
+	transfer_text(&b, t->outgoing);
+	tb_close(&b);
+	tb_close(&b);
+	return b.err;
+}
+
+/* Wrap a writer's text in a raw node, or parse it back into a tree. */
+static struct tr_json *wrap_text(int r, char *buf, size_t len, bool tree) {
+	struct tr_json *j = NULL;
+
+	if (r < 0 || !buf) {
+		free(buf);
 		return NULL;
 	}
-	put(o, "sid", str_or_null(x->sid), &err);
-	put(o, "type", str_or_null(x->type), &err);
-	put(o, "mode", str_or_null(x->mode), &err);
-	put(o, "to", str_or_null(x->to), &err);
-	put(o, "status", str_or_null(x->status), &err);
-	put(o, "failedReason", str_or_null(x->failed_reason), &err);
-	put(o, "reservationSid", str_or_null(x->reservation_sid), &err);
-	put(o, "workerSid", str_or_null(x->worker_sid), &err);
-	put(o, "queueSid", str_or_null(x->queue_sid), &err);
-	put(o, "workflowSid", str_or_null(x->workflow_sid), &err);
-	put(o, "taskSid", str_or_null(x->task_sid), &err);
-	put(o, "dateCreated", tr_json_new_int(x->date_created), &err);
-	put(o, "dateUpdated", tr_json_new_int(x->date_updated), &err);
-	if (err) {
-		return tr_json_free(o);
+	if (!tree) {
+		return tr_json_new_raw_take(buf, len);
 	}
-	return o;
+	if (tr_json_parse(buf, len, &j, NULL) < 0) {
+		j = NULL;
+	}
+	free(buf);
+	return j;
+}
+
+struct tr_json *tr_cache_task_raw(const struct tr_cache_task *t) {
+	/* Room for the usual Task in one allocation: its two JSON texts plus the fixed part. */
+	size_t cap = t->attributes_len + t->addons_len + 1024, len = 0;
+	char *buf = malloc(cap);
+	int r = buf ? tr_cache_task_text(t, &buf, &len, &cap) : -ENOMEM;
+
+	return wrap_text(r, buf, len, false);
 }
 
 struct tr_json *tr_cache_task_json(const struct tr_cache_task *t) {
-	struct tr_json *o = tr_json_new_object(), *arr, *tr;
-	char ver[32];
-	int err = 0;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int r = tr_cache_task_text(t, &buf, &len, &cap);
 
-	if (!o) {
-		return NULL;
-	}
-	snprintf(ver, sizeof(ver), "%lld", (long long)t->version);
-	put(o, "sid", tr_json_new_string(t->sid), &err);
-	put(o, "status", tr_json_new_string(tr_cache_task_status(t)), &err);
-	put(o, "wireStatus", tr_json_new_string(t->status), &err);
-	put(o, "attributes", tr_json_dup(t->attributes), &err);
-	put(o, "addOns", tr_json_dup(t->addons), &err);
-	put(o, "age", tr_json_new_int(t->age), &err);
-	put(o, "priority", tr_json_new_int(t->priority), &err);
-	put(o, "reason", str_or_null(t->reason), &err);
-	put(o, "timeout", tr_json_new_int(t->timeout), &err);
-	put(o, "queueSid", str_or_null(t->queue_sid), &err);
-	put(o, "queueName", str_or_null(t->queue_name), &err);
-	put(o, "workflowSid", str_or_null(t->workflow_sid), &err);
-	put(o, "workflowName", str_or_null(t->workflow_name), &err);
-	put(o, "taskChannelSid", str_or_null(t->task_channel_sid), &err);
-	put(o, "taskChannelUniqueName", str_or_null(t->task_channel_unique_name), &err);
-	put(o, "routingTarget", str_or_null(t->routing_target), &err);
-	put_time(o, "dateCreated", "dateCreatedIso", t->date_created, &err);
-	put_time(o, "dateUpdated", "dateUpdatedIso", t->date_updated, &err);
-	put_time(o, "virtualStartTime", "virtualStartTimeIso", t->virtual_start_time, &err);
-	put(o, "version", tr_json_new_string(ver), &err);
-	put(o, "reservationSid", str_or_null(tr_cache_task_reservation(t)), &err);
-	arr = tr_json_new_array();
-	for (size_t i = 0; arr && i < t->n_res; i++) {
-		struct tr_json *r = tr_json_new_object();
+	return wrap_text(r, buf, len, true);
+}
 
-		if (r) {
-			put(r, "sid", tr_json_new_string(t->res[i].sid), &err);
-			put(r, "status", tr_json_new_string(t->res[i].status), &err);
-		}
-		if (tr_json_array_append(arr, r) < 0) {
-			err = -ENOMEM;
-		}
-	}
-	put(o, "reservations", arr, &err);
-	tr = tr_json_new_object();
-	if (tr) {
-		put(tr, "incoming", tr_cache_transfer_json(t->incoming), &err);
-		put(tr, "outgoing", tr_cache_transfer_json(t->outgoing), &err);
-	}
-	put(o, "transfers", tr, &err);
-	if (err) {
-		return tr_json_free(o);
-	}
-	return o;
+struct tr_json *tr_cache_transfer_raw(const struct tr_cache_transfer *x) {
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int r = tr_cache_transfer_text(x, &buf, &len, &cap);
+
+	return wrap_text(r, buf, len, false);
+}
+
+struct tr_json *tr_cache_transfer_json(const struct tr_cache_transfer *x) {
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int r = tr_cache_transfer_text(x, &buf, &len, &cap);
+
+	return wrap_text(r, buf, len, true);
 }
 
 bool tr_cache_transfer_is_final(const struct tr_cache_transfer *x) {

@@ -29,9 +29,12 @@ struct tr_cache_pending; /* transfer events waiting for the POST reply */
 struct tr_cache_task {
 	char *sid;
 	char *status; /* wire assignment_status */
-	char *attributes_raw;
-	struct tr_json *attributes; /* object (or whatever the string held) */
-	struct tr_json *addons;
+	/* Compact JSON text, validated once on the way in: kept as text (not a tree) because it
+	 * is only ever written out, and a tree costs several times the memory. */
+	char *attributes_json;
+	size_t attributes_len;
+	char *addons_json;
+	size_t addons_len;
 	int64_t age, priority, timeout;
 	char *reason; /* NULL: null */
 	char *queue_sid, *queue_name, *workflow_sid, *workflow_name;
@@ -53,6 +56,7 @@ struct tr_cache_task {
 	int64_t resync_version;
 	char resync_status[16];
 	struct tr_cache_task *next;
+	struct tr_cache_task *hnext; /* the sid index's bucket chain */
 };
 
 enum {
@@ -138,7 +142,18 @@ const char *tr_cache_task_reservation(const struct tr_cache_task *t);
 /* complete, failed or canceled. */
 bool tr_cache_transfer_is_final(const struct tr_cache_transfer *x);
 
-/* RPC shapes (doc/PROTOCOL.md): caller owns the result; NULL on ENOMEM. */
+/*
+ * RPC shapes (doc/PROTOCOL.md). The Task and the transfer are written straight to text
+ * (appended to the growing buffer buf, len, cap; 0 or -ENOMEM), which is what replies and events need. The
+ * _raw forms wrap that text in a TR_JSON_RAW node to splice into a reply tree; the _json
+ * forms parse it back into a tree for callers that look inside (tests, tools). The caller
+ * owns the result; NULL on ENOMEM.
+ */
+int tr_cache_task_text(const struct tr_cache_task *t, char **buf, size_t *len, size_t *cap);
+int tr_cache_transfer_text(const struct tr_cache_transfer *x, char **buf, size_t *len,
+	size_t *cap);
+struct tr_json *tr_cache_task_raw(const struct tr_cache_task *t);
+struct tr_json *tr_cache_transfer_raw(const struct tr_cache_transfer *x);
 struct tr_json *tr_cache_task_json(const struct tr_cache_task *t);
 struct tr_json *tr_cache_transfer_json(const struct tr_cache_transfer *x);
 

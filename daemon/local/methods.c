@@ -518,7 +518,7 @@ void tr_methods_conn_closed(struct tr_daemon *d, void *owner) {
 }
 
 static void reply_task(struct tr_call *call, const struct tr_cache_task *t) {
-	struct tr_json *j = tr_cache_task_json(t);
+	struct tr_json *j = tr_cache_task_raw(t);
 
 	tr_call_result(call, j);
 }
@@ -589,16 +589,14 @@ static struct tr_json *task_page(struct tr_daemon *d, const char *status,
 	}
 	qsort(all, n, sizeof(*all), cmp_task_sid);
 	for (size_t i = 0; i < n; i++) {
-		struct tr_json *j = tr_cache_task_json(all[i]);
-		char *text = NULL;
-		size_t len = 0;
+		struct tr_json *j = tr_cache_task_raw(all[i]);
+		size_t len;
 
-		if (!j || tr_json_dump(j, &text, &len) < 0) {
-			tr_json_free(j);
+		if (!j) {
 			free(all);
 			return tr_json_free(arr);
 		}
-		free(text);
+		len = j->u.str.len; /* a raw node: the Task's text */
 		if (taken == limit || (taken > 0 && bytes + len > TR_LIST_PAGE_BYTES)) {
 			*ret_next = all[i - 1]->sid;
 			tr_json_free(j);

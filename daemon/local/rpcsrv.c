@@ -32,6 +32,9 @@
 #define READ_BUF_SIZE (64u * 1024u)
 /* At shutdown, queued replies and events get this long to drain. */
 #define CLOSE_FLUSH_MS 1000
+/* A client's batch is written at once when it reaches this size, so a big burst starts
+ * draining into the socket right away rather than piling up until the iteration ends. */
+#define OUT_BATCH_BYTES (64u * 1024u)
 
 struct conn {
 	struct tr_rpcsrv *srv; /* NULL once the handle is closed */
@@ -46,6 +49,16 @@ struct conn {
 	char *stash;     /* unread input while paused */
 	size_t stash_len;
 	uint64_t over_soft_since;
+	/* Frames sent during this loop iteration, written with one writev when the iteration's
+	 * callbacks are done (see flush_all): a burst of events or pipelined replies costs one
+	 * system call per client instead of one per frame. */
+	struct {
+		char **bufs;
+		uv_buf_t *iov;
+		size_t n, cap, bytes;
+	} out;
+	bool dirty; /* on the server's dirty list */
+	struct conn *dirty_next;
 	struct conn *next;
 };
 
@@ -57,7 +70,8 @@ struct tr_call {
 struct wreq {
 	uv_write_t req;
 	struct conn *c;
-	char *buf;
+	size_t n;
+	char *bufs[]; /* n framed buffers, freed once written */
 };
 
 struct counters {
@@ -68,7 +82,12 @@ struct tr_rpcsrv {
 	struct tr_daemon *d;
 	uv_pipe_t listener;
 	uv_timer_t timer;
-	unsigned handles; /* open handles: listener, timer, connections */
+	/* Flush the batched output after the poll phase's callbacks (check) and before the
+	 * loop blocks again (prepare: catches frames sent from timer callbacks). */
+	uv_check_t flush_check;
+	uv_prepare_t flush_prepare;
+	struct conn *dirty; /* connections with batched output, each holding a reference */
+	unsigned handles; /* open handles: listener, timer, flushers, connections */
 	char *bound_path;
 	struct conn *conns;
 	size_t n_conns; /* counted (accepted) connections */
@@ -89,16 +108,29 @@ static void on_handle_closed(uv_handle_t *h);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 static void process(struct conn *c, const char *data, size_t len);
+static void flush_all(struct tr_rpcsrv *s);
 
 static struct conn *conn_ref(struct conn *c) {
 	c->refs++;
 	return c;
 }
 
+/* Drop batched output that will not be written (the connection is closing). */
+static void out_clear(struct conn *c) {
+	for (size_t i = 0; i < c->out.n; i++) {
+		free(c->out.bufs[i]);
+	}
+	c->out.n = 0;
+	c->out.bytes = 0;
+}
+
 static void conn_unref(struct conn *c) {
 	if (--c->refs > 0) {
 		return;
 	}
+	out_clear(c);
+	free(c->out.bufs);
+	free(c->out.iov);
 	tr_frame_decoder_done(&c->dec);
 	free(c->stash);
 	free(c);
@@ -111,6 +143,15 @@ static void maybe_done(struct tr_rpcsrv *s) {
 		s->done = NULL;
 		done(s->done_userdata);
 	}
+}
+
+/* The server's own handles besides the listener, closed once no connection is left. */
+static void close_timers(struct tr_rpcsrv *s) {
+	flush_all(s); /* drops what closed connections still had batched, and their references */
+	s->timer_closed = true;
+	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&s->flush_check, on_handle_closed);
+	uv_close((uv_handle_t *)&s->flush_prepare, on_handle_closed);
 }
 
 static void on_conn_closed(uv_handle_t *h) {
@@ -134,8 +175,7 @@ static void on_conn_closed(uv_handle_t *h) {
 	s->handles--;
 	conn_unref(c);
 	if (s->closing && !s->conns && !s->timer_closed) {
-		s->timer_closed = true;
-		uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+		close_timers(s);
 	}
 	maybe_done(s);
 }
@@ -149,25 +189,92 @@ static void conn_close(struct conn *c) {
 	uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
+/* Bytes waiting for this client: handed to libuv, and batched in this iteration. */
+static size_t out_queued(const struct conn *c) {
+	return uv_stream_get_write_queue_size((const uv_stream_t *)&c->pipe) + c->out.bytes;
+}
+
 static void on_write(uv_write_t *req, int status) {
 	struct wreq *w = req->data;
 	struct conn *c = w->c;
 
 	(void)status;
-	free(w->buf);
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->bufs[i]);
+	}
 	free(w);
 	c->writes--;
 	if (!c->closing) {
-		size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
-
-		if (q <= TR_OUTQ_SOFT_LIMIT) {
+		if (out_queued(c) <= TR_OUTQ_SOFT_LIMIT) {
 			c->over_soft_since = 0;
 		}
-		if (c->flush_close && c->writes == 0) {
+		if (c->flush_close && c->writes == 0 && c->out.n == 0) {
 			conn_close(c);
 		}
 	}
 	conn_unref(c);
+}
+
+/* Hand c's batch to libuv as one write request (one writev). */
+static void flush_conn(struct conn *c) {
+	struct wreq *w;
+	int r;
+
+	if (c->out.n == 0) {
+		return;
+	}
+	if (c->closing || !c->srv) {
+		out_clear(c);
+		return;
+	}
+	w = malloc(sizeof(*w) + c->out.n * sizeof(char *));
+	if (!w) {
+		out_clear(c);
+		tr_log_warning("client %" PRIu64 ": out of memory writing, closing", c->id);
+		conn_close(c);
+		return;
+	}
+	w->c = conn_ref(c);
+	w->n = c->out.n;
+	w->req.data = w;
+	memcpy(w->bufs, c->out.bufs, w->n * sizeof(char *));
+	/* libuv copies the uv_buf_t array, so c->out.iov is free for the next batch. */
+	r = uv_write(&w->req, (uv_stream_t *)&c->pipe, c->out.iov, (unsigned)w->n, on_write);
+	c->out.n = 0;
+	c->out.bytes = 0;
+	if (r < 0) {
+		for (size_t i = 0; i < w->n; i++) {
+			free(w->bufs[i]);
+		}
+		free(w);
+		conn_unref(c);
+		tr_log_debug("client %" PRIu64 ": write failed: %s, closing", c->id, uv_strerror(r));
+		conn_close(c);
+		return;
+	}
+	c->writes++;
+}
+
+static void flush_all(struct tr_rpcsrv *s) {
+	while (s->dirty) {
+		struct conn *c = s->dirty;
+
+		s->dirty = c->dirty_next;
+		c->dirty = false;
+		c->dirty_next = NULL;
+		flush_conn(c);
+		conn_unref(c);
+	}
+	(void)uv_check_stop(&s->flush_check);
+	(void)uv_prepare_stop(&s->flush_prepare);
+}
+
+static void on_flush_check(uv_check_t *h) {
+	flush_all(h->data);
+}
+
+static void on_flush_prepare(uv_prepare_t *h) {
+	flush_all(h->data);
 }
 
 /* Queue a framed buffer; takes ownership. */
@@ -175,35 +282,47 @@ static void on_timer(uv_timer_t *t);
 
 static int conn_send(struct conn *c, char *buf, size_t len) {
 	struct tr_rpcsrv *s = c->srv;
-	struct wreq *w;
-	uv_buf_t b;
 	size_t q;
-	int r;
 
 	if (c->closing || !s) {
 		free(buf);
 		return -EPIPE;
 	}
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		free(buf);
-		return -ENOMEM;
+	if (c->out.n == c->out.cap) {
+		size_t ncap = c->out.cap ? c->out.cap * 2 : 8;
+		char **nb = realloc(c->out.bufs, ncap * sizeof(*nb));
+		uv_buf_t *ni;
+
+		if (!nb) {
+			free(buf);
+			return -ENOMEM;
+		}
+		c->out.bufs = nb;
+		ni = realloc(c->out.iov, ncap * sizeof(*ni));
+		if (!ni) {
+			free(buf);
+			return -ENOMEM;
+		}
+		c->out.iov = ni;
+		c->out.cap = ncap;
 	}
-	w->buf = buf;
-	w->c = conn_ref(c);
-	w->req.data = w;
-	b = uv_buf_init(buf, (unsigned)len);
-	r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_write);
-	if (r < 0) {
-		free(buf);
-		free(w);
-		conn_unref(c);
-		tr_log_debug("client %" PRIu64 ": write failed: %s, closing", c->id, uv_strerror(r));
-		conn_close(c);
-		return r;
+	c->out.bufs[c->out.n] = buf;
+	c->out.iov[c->out.n] = uv_buf_init(buf, (unsigned)len);
+	c->out.n++;
+	c->out.bytes += len;
+	if (c->out.bytes >= OUT_BATCH_BYTES) {
+		flush_conn(c);
+		if (c->closing) {
+			return -EPIPE;
+		}
+	} else if (!c->dirty) {
+		c->dirty = true;
+		c->dirty_next = s->dirty;
+		s->dirty = conn_ref(c);
+		(void)uv_check_start(&s->flush_check, on_flush_check);
+		(void)uv_prepare_start(&s->flush_prepare, on_flush_prepare);
 	}
-	c->writes++;
-	q = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+	q = out_queued(c);
 	if (q > TR_OUTQ_HARD_LIMIT) {
 		tr_log_warning("client %" PRIu64 " (pid %ld) too slow, disconnecting (%zu bytes queued)",
 			c->id, c->pid, q);
@@ -556,7 +675,7 @@ static void on_timer(uv_timer_t *t) {
 		if (c->closing || c->over_soft_since == 0) {
 			continue;
 		}
-		if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) <= TR_OUTQ_SOFT_LIMIT) {
+		if (out_queued(c) <= TR_OUTQ_SOFT_LIMIT) {
 			c->over_soft_since = 0;
 		} else if (now - c->over_soft_since >= TR_OUTQ_SOFT_SECONDS * 1000u) {
 			tr_log_warning("client %" PRIu64 " (pid %ld) too slow, disconnecting "
@@ -701,6 +820,13 @@ int tr_rpcsrv_new(struct tr_daemon *d, int listen_fd, struct tr_rpcsrv **ret) {
 	}
 	s->timer.data = s;
 	s->handles++;
+	/* Neither fails on Linux (they only link the handle into the loop). */
+	(void)uv_check_init(d->loop, &s->flush_check);
+	s->flush_check.data = s;
+	s->handles++;
+	(void)uv_prepare_init(d->loop, &s->flush_prepare);
+	s->flush_prepare.data = s;
+	s->handles++;
 	tr_log_info("listening on %s", s->bound_path ? s->bound_path : "the activated socket");
 	*ret = s;
 	return 0;
@@ -750,7 +876,7 @@ void tr_rpcsrv_close(struct tr_rpcsrv *s, void (*done)(void *userdata), void *us
 	uv_close((uv_handle_t *)&s->listener, on_handle_closed);
 	/* Connections with queued output get CLOSE_FLUSH_MS to drain; the others close now. */
 	for (struct conn *c = s->conns; c; c = c->next) {
-		if (c->writes > 0 && !c->closing) {
+		if ((c->writes > 0 || c->out.n > 0) && !c->closing) {
 			c->flush_close = true;
 			(void)uv_read_stop((uv_stream_t *)&c->pipe);
 		} else {
@@ -760,8 +886,7 @@ void tr_rpcsrv_close(struct tr_rpcsrv *s, void (*done)(void *userdata), void *us
 	if (s->conns) {
 		(void)uv_timer_start(&s->timer, on_close_deadline, CLOSE_FLUSH_MS, 0);
 	} else {
-		s->timer_closed = true;
-		uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+		close_timers(s);
 	}
 	if (s->bound_path) {
 		(void)unlink(s->bound_path);

@@ -237,8 +237,14 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid,
 		entry_clear(e);
 		return -ENOMEM;
 	}
-	/* Keep the text after '{': each subscriber's frame adds its own head. */
+	/* Keep the text after '{': each subscriber's frame adds its own head. The ring keeps it
+	 * for a while, so give back the dump buffer's slack (up to half of it). */
 	memmove(text, text + 1, len);
+	{
+		char *fit = realloc(text, len);
+
+		text = fit ? fit : text;
+	}
 	e->body = text;
 	e->body_len = len - 1;
 	e->seq = ++s->seq;
@@ -281,9 +287,9 @@ int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
 	put(p, "reservationSid", ev->reservation_sid ? tr_json_new_string(ev->reservation_sid) :
 		tr_json_new_null(), &err);
 	put(p, "eventType", tr_json_new_string(ev->event_type ? ev->event_type : ""), &err);
-	put(p, "task", tr_cache_task_json(ev->task), &err);
+	put(p, "task", tr_cache_task_raw(ev->task), &err);
 	if (ev->transfer) {
-		put(p, "transfer", tr_cache_transfer_json(ev->transfer), &err);
+		put(p, "transfer", tr_cache_transfer_raw(ev->transfer), &err);
 	}
 	put(p, "version", tr_json_new_string(ver), &err);
 	if (ev->flags & TR_CACHE_EV_RESYNC) {

@@ -12,7 +12,7 @@
  *   rss        daemon RSS with 0, 1,000 and 10,000 cached tasks
  *   idle       idle wake-ups per minute (context switches of the daemon)
  *
- * Usage: bench [--quick] [--markdown FILE]   (TR_SIM and TR_DAEMON point at the binaries)
+ * Usage: bench [--quick] [--only GROUP] [--markdown FILE]   (TR_SIM and TR_DAEMON point at the binaries)
  */
 #include <errno.h>
 #include <poll.h>
@@ -30,6 +30,11 @@
 
 static bool quick;
 static FILE *md;
+static const char *only; /* --only rtt|fanout|idle|rss: run one group (for profiling) */
+
+static bool want(const char *group) {
+	return !only || strcmp(only, group) == 0;
+}
 
 static int64_t now_ns(void) {
 	struct timespec ts;
@@ -457,10 +462,12 @@ int main(int argc, char **argv) {
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			quick = true;
+		} else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+			only = argv[++i];
 		} else if (strcmp(argv[i], "--markdown") == 0 && i + 1 < argc) {
 			md = fopen(argv[++i], "w");
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--markdown FILE]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--only rtt|fanout|idle|rss] [--markdown FILE]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -494,15 +501,16 @@ int main(int argc, char **argv) {
 		}
 		trt_conn_free(c);
 	}
-	if (bench_rtt_pipeline(&env, sid) < 0 || bench_fanout(&env, sid, 1) < 0 ||
-		bench_fanout(&env, sid, 8) < 0 || bench_fanout(&env, sid, 100) < 0 ||
-		bench_idle(&env) < 0) {
+	if ((want("rtt") && bench_rtt_pipeline(&env, sid) < 0) ||
+		(want("fanout") && (bench_fanout(&env, sid, 1) < 0 || bench_fanout(&env, sid, 8) < 0 ||
+					   bench_fanout(&env, sid, 100) < 0)) ||
+		(want("idle") && bench_idle(&env) < 0)) {
 		fprintf(stderr, "bench: a measurement failed\n");
 		trt_env_done(&env);
 		return 1;
 	}
 	trt_env_done(&env);
-	if (bench_rss(daemon_args) < 0) {
+	if (want("rss") && bench_rss(daemon_args) < 0) {
 		fprintf(stderr, "bench: the RSS measurement failed\n");
 		return 1;
 	}
