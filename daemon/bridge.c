@@ -1549,7 +1549,14 @@ int tr_bridge_new(uv_loop_t *loop, const struct tr_config *cfg, const struct tr_
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
 	log_bridge = b;
-	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* TLS only for wss://: with the SSL init option lws builds the client context at once
+	 * and loads the whole system CA bundle into it (a quarter of a billion instructions at
+	 * startup and about 0.5 MB of heap, plus the libcrypto pages it touches), which a
+	 * ws:// session (the simulator, a local proxy) never uses. */
+	info.options = LWS_SERVER_OPTION_LIBUV;
+	if (b->ws_tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	}
 	info.foreign_loops = foreign;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;

@@ -26,12 +26,18 @@ struct tr_cache {
 	struct tr_cache_task **tailp; /* &last->next, or &tasks */
 	struct tr_cache_task **buckets; /* sid index: chains through hnext */
 	size_t n_buckets, n_indexed;
+	bool expiry_hint; /* a task closed or an event was parked since the last look */
 	uint64_t grace_ms;
 	tr_cache_event_cb cb;
 	void *userdata;
 	struct tr_cache_counters counters;
 	bool in_resync;
-	struct tr_json **staged;
+	/* Reservations fetched by the resync, kept as compact text until it ends: a page's
+	 * tree costs several times its text, and 10,000 of them made a peak of tens of MB. */
+	struct staged {
+		char *text;
+		size_t len;
+	} *staged;
 	size_t n_staged, cap_staged;
 };
 
@@ -531,6 +537,7 @@ static void task_close(struct tr_cache *c, struct tr_cache_task *t, uint64_t now
 	}
 	t->closed = true;
 	t->closed_at_ms = now_ms;
+	c->expiry_hint = true;
 }
 
 /* ---- public ---- */
@@ -556,7 +563,7 @@ struct tr_cache *tr_cache_new(int closed_grace_ms, tr_cache_event_cb cb, void *u
 
 static void staged_clear(struct tr_cache *c) {
 	for (size_t i = 0; i < c->n_staged; i++) {
-		tr_json_free(c->staged[i]);
+		free(c->staged[i].text);
 	}
 	free(c->staged);
 	c->staged = NULL;
@@ -846,6 +853,7 @@ static int apply_transfer_event(struct tr_cache *c, const char *type, const stru
 	for (pp = &t->pending; *pp; pp = &(*pp)->next) {
 	}
 	*pp = pe;
+	c->expiry_hint = true;
 	return 0;
 }
 
@@ -1007,7 +1015,7 @@ void tr_cache_resync_begin(struct tr_cache *c) {
 }
 
 int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation) {
-	struct tr_json *d;
+	struct staged st = { NULL, 0 };
 
 	if (!c->in_resync) {
 		return -EINVAL;
@@ -1019,7 +1027,7 @@ int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation) {
 	}
 	if (c->n_staged == c->cap_staged) {
 		size_t cap = c->cap_staged ? c->cap_staged * 2 : 8;
-		struct tr_json **n = realloc(c->staged, cap * sizeof(*n));
+		struct staged *n = realloc(c->staged, cap * sizeof(*n));
 
 		if (!n) {
 			return -ENOMEM;
@@ -1027,11 +1035,15 @@ int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation) {
 		c->staged = n;
 		c->cap_staged = cap;
 	}
-	d = tr_json_dup(reservation);
-	if (!d) {
+	if (tr_json_dump(reservation, &st.text, &st.len) < 0) {
 		return -ENOMEM;
 	}
-	c->staged[c->n_staged++] = d;
+	{
+		char *fit = realloc(st.text, st.len + 1);
+
+		st.text = fit ? fit : st.text;
+	}
+	c->staged[c->n_staged++] = st;
 	return 0;
 }
 
@@ -1078,25 +1090,38 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 		snprintf(t->resync_status, sizeof(t->resync_status), "%s", t->status);
 	}
 	for (size_t i = 0; i < c->n_staged; i++) {
-		const struct tr_json *rp = c->staged[i];
-		const struct tr_json *tp = tr_json_get(rp, "task");
-		const char *rstatus = tr_json_get_string(rp, "reservation_status");
+		struct tr_json *rp = NULL;
+		const struct tr_json *tp;
+		const char *rstatus;
 		struct tr_cache_task *t;
 		int r;
 
+		/* Our own dump of a tree that parsed: only ENOMEM can fail here. */
+		r = tr_json_parse(c->staged[i].text, c->staged[i].len, &rp, NULL);
+		free(c->staged[i].text);
+		c->staged[i].text = NULL;
+		if (r < 0) {
+			ret = -ENOMEM;
+			continue;
+		}
+		tp = tr_json_get(rp, "task");
+		rstatus = tr_json_get_string(rp, "reservation_status");
 		if (rstatus && !res_live(rstatus)) {
+			tr_json_free(rp);
 			continue;
 		}
 		t = find_task(c, tr_json_get_string(tp, "sid"));
 		if (!t) {
 			t = task_new(c);
 			if (!t) {
+				tr_json_free(rp);
 				ret = -ENOMEM;
 				break;
 			}
 			r = task_apply_payload(c, t, tp);
 			if (r < 0) {
 				task_unlink(c, t);
+				tr_json_free(rp);
 				ret = r;
 				continue;
 			}
@@ -1119,6 +1144,7 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 		if (r < 0) {
 			ret = r;
 		}
+		tr_json_free(rp);
 	}
 	staged_clear(c);
 	for (struct tr_cache_task *t = c->tasks; t; t = t->next) {
@@ -1138,6 +1164,7 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 				TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED, "resync");
 			t->closed = true;
 			t->closed_at_ms = now_ms;
+			c->expiry_hint = true;
 		}
 	}
 	return ret;
@@ -1162,6 +1189,13 @@ size_t tr_cache_count(const struct tr_cache *c, bool closed) {
 		}
 	}
 	return n;
+}
+
+bool tr_cache_take_expiry_hint(struct tr_cache *c) {
+	bool h = c->expiry_hint;
+
+	c->expiry_hint = false;
+	return h;
 }
 
 const struct tr_cache_counters *tr_cache_get_counters(const struct tr_cache *c) {

@@ -132,6 +132,9 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms);
 const struct tr_cache_task *tr_cache_get(const struct tr_cache *c, const char *sid);
 const struct tr_cache_task *tr_cache_first(const struct tr_cache *c);
 size_t tr_cache_count(const struct tr_cache *c, bool closed);
+/* True (once) if a task closed or a transfer event was parked since the last call: then
+ * tr_cache_expire has work. O(1), so the caller can ask after every event. */
+bool tr_cache_take_expiry_hint(struct tr_cache *c);
 const struct tr_cache_counters *tr_cache_get_counters(const struct tr_cache *c);
 
 /* "transferring" while the outgoing transfer is initiated, else the wire status. */

@@ -21,6 +21,7 @@
 
 static struct {
 	uv_timer_t *timer;
+	uv_timer_t *trim; /* one-shot: malloc_trim once the resync's last page is freed */
 	enum tr_bridge_state last;
 	bool in_resync;
 } core = { .last = TR_BRIDGE_CONNECTING };
@@ -58,9 +59,12 @@ static void on_timer(uv_timer_t *t) {
 	}
 }
 
-/* After a change to the cache: make sure the expiry timer runs if it has work. */
+/* After a change to the cache: make sure the expiry timer runs if it has work. The hint is
+ * O(1); walking every task after every event cost more than the event itself at 10,000
+ * tasks. The timer's own full check (once a second, while running) stops it. */
 static void arm_expiry(struct tr_daemon *d) {
-	if (core.timer && !uv_is_active((uv_handle_t *)core.timer) && cache_needs_expiry(d->cache)) {
+	if (tr_cache_take_expiry_hint(d->cache) && core.timer &&
+		!uv_is_active((uv_handle_t *)core.timer)) {
 		(void)uv_timer_start(core.timer, on_timer, 1000, 1000);
 	}
 }
@@ -69,27 +73,34 @@ static void on_timer_closed(uv_handle_t *h) {
 	free(h);
 }
 
+static void on_trim(uv_timer_t *t) {
+	(void)t;
+	(void)malloc_trim(0);
+}
+
 int tr_core_init(struct tr_daemon *d) {
 	int r;
 
 	d->cache = tr_cache_new(d->cfg->closed_grace_ms, on_cache_event, d);
 	d->subs = tr_subs_new();
 	core.timer = calloc(1, sizeof(*core.timer));
-	if (!d->cache || !d->subs || !core.timer) {
+	core.trim = calloc(1, sizeof(*core.trim));
+	if (!d->cache || !d->subs || !core.timer || !core.trim) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = uv_timer_init(d->loop, core.timer);
-	if (r < 0) {
-		goto fail;
-	}
+	/* uv_timer_init cannot fail on Linux (it only fills the struct). */
+	(void)uv_timer_init(d->loop, core.timer);
+	(void)uv_timer_init(d->loop, core.trim);
 	core.timer->data = d;
 	core.last = TR_BRIDGE_CONNECTING;
 	core.in_resync = false;
 	return 0;
 fail:
 	free(core.timer);
+	free(core.trim);
 	core.timer = NULL;
+	core.trim = NULL;
 	d->cache = tr_cache_free(d->cache);
 	d->subs = tr_subs_free(d->subs);
 	return r;
@@ -99,6 +110,10 @@ void tr_core_done(struct tr_daemon *d) {
 	if (core.timer) {
 		uv_close((uv_handle_t *)core.timer, on_timer_closed);
 		core.timer = NULL;
+	}
+	if (core.trim) {
+		uv_close((uv_handle_t *)core.trim, on_timer_closed);
+		core.trim = NULL;
 	}
 	d->cache = tr_cache_free(d->cache);
 	d->subs = tr_subs_free(d->subs);
@@ -173,8 +188,9 @@ static void ev_resync_end(void *userdata, int err) {
 	}
 	arm_expiry(d);
 	/* A resync parses pages of up to 1000 reservations: give the transient trees' memory
-	 * back to the system instead of keeping the peak for the months the daemon runs. */
-	(void)malloc_trim(0);
+	 * back to the system instead of keeping the peak for the months the daemon runs. From
+	 * a timer, because the last page's tree is freed only after this callback returns. */
+	(void)uv_timer_start(core.trim, on_trim, 0, 0);
 }
 
 static void ev_event(void *userdata, const char *event_type, const struct tr_json *payload) {

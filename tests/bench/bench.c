@@ -310,7 +310,8 @@ static int bench_rtt_pipeline(struct trt_env *env, const char *sid) {
  * inside it) to the last subscriber having the event; p99 over the rounds. */
 static int bench_fanout(struct trt_env *env, const char *sid, int n) {
 	struct trt_conn **subs = calloc((size_t)n, sizeof(*subs));
-	int k = quick ? 100 : 500, rounds = quick ? 20 : 100;
+	int k = quick ? 100 : 500, rounds = quick ? 20 : 100, bursts = quick ? 3 : 7;
+	int64_t burst_ns[7];
 	int64_t *lat = calloc((size_t)rounds, sizeof(int64_t));
 	char *buf = NULL;
 	size_t cap = 0, ev_len = 0;
@@ -327,21 +328,27 @@ static int bench_fanout(struct trt_env *env, const char *sid, int n) {
 		}
 		tr_json_free(r);
 	}
-	t0 = now_ns();
-	if (trt_sim_http(env, "POST", "/sim/bulk-tasks",
-		    trt_fmt("{\"worker\":\"alice\",\"count\":%d,\"accept\":false}", k), NULL) != 200) {
-		return -1;
-	}
-	for (int i = 0; i < n; i++) {
-		for (int j = 0; j < k; j++) {
-			ssize_t len = read_frame_raw(subs[i]->fd, &buf, &cap);
-			if (len < 0) {
-				return -1;
-			}
-			ev_len = (size_t)len;
+	/* Several bursts: the median is the throughput, the slowest burst is shown too (an
+	 * occasional burst stalls for about 200 ms, see doc/BENCHMARKS.md). */
+	for (int r = 0; r < bursts; r++) {
+		t0 = now_ns();
+		if (trt_sim_http(env, "POST", "/sim/bulk-tasks",
+			    trt_fmt("{\"worker\":\"alice\",\"count\":%d,\"accept\":false}", k),
+			    NULL) != 200) {
+			return -1;
 		}
+		for (int i = 0; i < n; i++) {
+			for (int j = 0; j < k; j++) {
+				ssize_t len = read_frame_raw(subs[i]->fd, &buf, &cap);
+				if (len < 0) {
+					return -1;
+				}
+				ev_len = (size_t)len;
+			}
+		}
+		t1 = now_ns();
+		burst_ns[r] = t1 - t0;
 	}
-	t1 = now_ns();
 	for (int j = 0; j < rounds; j++) {
 		int64_t s0 = now_ns();
 		if (trt_sim_http(env, "POST", trt_fmt("/sim/tasks/%s/update", sid),
@@ -356,7 +363,9 @@ static int bench_fanout(struct trt_env *env, const char *sid, int n) {
 		lat[j] = now_ns() - s0;
 	}
 	{
-		double dps = (double)n * k / ((double)(t1 - t0) / 1e9);
+		int64_t med = pct(burst_ns, (size_t)bursts, 0.5), worst = burst_ns[bursts - 1];
+		double dps = (double)n * k / ((double)med / 1e9);
+		double wdps = (double)n * k / ((double)worst / 1e9);
 		int (*sv)[2] = calloc((size_t)n, sizeof(*sv));
 		char *msg = calloc(1, ev_len);
 		int64_t b0, bns;
@@ -381,9 +390,12 @@ static int bench_fanout(struct trt_env *env, const char *sid, int n) {
 		}
 		free(sv);
 		free(msg);
-		row(trt_fmt("fan-out to %d subscriber(s): deliveries/s", n), trt_fmt("%.0f/s", dps),
+		row(trt_fmt("fan-out to %d subscriber(s): deliveries/s (median burst)", n),
+			trt_fmt("%.0f/s", dps),
 			trt_fmt("%.0f/s", bdps), ratio(dps, bdps), n == 8 ? ">= 200000/s" : "-",
 			n == 8 ? (dps >= 200000 ? "met" : "NOT met") : "-");
+		row(trt_fmt("fan-out to %d: slowest of %d bursts", n, bursts), trt_fmt("%.0f/s", wdps),
+			"-", "-", "-", "-");
 		row(trt_fmt("fan-out to %d: p99 update -> last subscriber", n),
 			fmt_us(pct(lat, (size_t)rounds, 0.99)), "-", "-", "-", "-");
 	}
@@ -420,6 +432,20 @@ static int bench_rss(const char *const *daemon_args) {
 			trt_daemon_wait_status(&env, "ready", 120000) < 0) {
 			trt_env_done(&env);
 			return -1;
+		}
+		/* Measure the steady state, not the instant of "ready": one round trip lets the loop
+		 * run the post-resync malloc_trim (a 0 ms timer) first. */
+		{
+			struct trt_conn *c = NULL;
+			struct tr_json *r = NULL;
+
+			if (trt_connect(env.daemon.socket_path, &c) < 0 ||
+				!(r = trt_call_ok(c, "daemon.status", "{}"))) {
+				trt_env_done(&env);
+				return -1;
+			}
+			tr_json_free(r);
+			trt_conn_free(c);
 		}
 		kb = rss_kb(env.daemon.proc.pid);
 		if (n == 0) {

@@ -595,6 +595,35 @@ static void test_locale(void **state) {
 	tr_json_free(v);
 }
 
+/* A raw node is written out verbatim, copied by dup, compared byte for byte, and owns
+ * its text (freed with the tree). */
+static void test_raw(void **state) {
+	struct tr_json *o = tr_json_new_object(), *d, *r2;
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_null(tr_json_new_raw_take(NULL, 0));
+	assert_int_equal(tr_json_object_set(o, "a", tr_json_new_int(1)), 0);
+	assert_int_equal(tr_json_object_set(o, "task", tr_json_new_raw_take(strdup("{\"x\":[1,\"\\u00e9\"]}"), 18)), 0);
+	assert_int_equal(tr_json_dump(o, &text, &len), 0);
+	assert_string_equal(text, "{\"a\":1,\"task\":{\"x\":[1,\"\\u00e9\"]}}");
+	assert_int_equal(len, strlen(text));
+	free(text);
+	d = tr_json_dup(o);
+	assert_non_null(d);
+	assert_int_equal(tr_json_get(d, "task")->type, TR_JSON_RAW);
+	assert_true(tr_json_equal(o, d));
+	r2 = tr_json_new_raw_take(strdup("{\"x\":[1]}"), 9);
+	assert_int_equal(tr_json_object_set(d, "task", r2), 0);
+	assert_false(tr_json_equal(o, d));
+	/* lookups treat it as an opaque value */
+	assert_null(tr_json_get_string(o, "task"));
+	assert_null(tr_json_get(tr_json_get(o, "task"), "x"));
+	tr_json_free(d);
+	tr_json_free(o);
+}
+
 static void test_equal(void **state) {
 	static const struct {
 		const char *a, *b;
@@ -703,6 +732,7 @@ int main(void) {
 		cmocka_unit_test(test_doubles),
 		cmocka_unit_test(test_locale),
 		cmocka_unit_test(test_equal),
+		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_error_str),
 		cmocka_unit_test(test_enomem),
 	};
