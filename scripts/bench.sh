@@ -23,6 +23,8 @@ fi
 	echo "$(uname -sr). Each figure is a ratio to a baseline measured in the same run."
 	echo
 	cat "$table"
+	echo
+	cat tests/bench/NOTES.md
 } >doc/BENCHMARKS.md
 rm -f "$table"
 echo "written to doc/BENCHMARKS.md"
