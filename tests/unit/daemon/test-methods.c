@@ -957,6 +957,58 @@ static void test_slow_subscriber(void **state) {
 	client_free(o);
 }
 
+/* The soft output limit: a subscriber over TR_OUTQ_SOFT_LIMIT (but under the hard limit)
+ * is kept for TR_OUTQ_SOFT_SECONDS, then disconnected and counted; the others stay. */
+static void test_soft_output_limit(void **state) {
+	struct env *e = *state;
+	struct client *s = client_new(e), *o = client_new(e);
+	struct tr_json *m, *data = tr_json_new_object();
+	char *blob = malloc(64 * 1024 + 1);
+	uint64_t t0, deadline;
+	bool gone = false;
+
+	assert_non_null(blob);
+	memset(blob, 'z', 64 * 1024);
+	blob[64 * 1024] = '\0';
+	assert_int_equal(tr_json_object_set(data, "blob", tr_json_new_string(blob)), 0);
+	free(blob);
+	m = call(e, s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\","
+		"\"params\":{\"events\":[\"tokenUpdated\"]}}");
+	tr_json_free(m);
+	/* 40 x 64 KiB: over the 1 MiB soft limit once the socket buffers are full, well under
+	 * the 8 MiB hard one */
+	for (int i = 0; i < 40; i++) {
+		assert_int_equal(tr_subs_publish_daemon(e->d.subs, "tokenUpdated", data), 0);
+		(void)uv_run(&e->loop, UV_RUN_NOWAIT);
+	}
+	tr_json_free(data);
+	t0 = uv_hrtime();
+	m = call(e, o, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\"}");
+	assert_int_equal(tr_json_get(tr_json_get(tr_json_get(m, "result"), "counters"),
+		"slowClientsDisconnected")->u.num.i, 0);
+	assert_int_equal(tr_json_get(tr_json_get(m, "result"), "connections")->u.num.i, 2);
+	tr_json_free(m);
+	/* wait for the disconnect (an event with a deadline), without reading s */
+	deadline = t0 + (uint64_t)(TR_OUTQ_SOFT_SECONDS + 5) * 1000000000ull;
+	while (!gone) {
+		struct pollfd p = { .fd = s->fd, .events = POLLRDHUP };
+
+		assert_true(uv_hrtime() < deadline);
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+		gone = poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP));
+	}
+	/* tolerated for the whole soft period first (a lower bound only: not a timing test) */
+	assert_true(uv_hrtime() - t0 >= (uint64_t)(TR_OUTQ_SOFT_SECONDS - 1) * 1000000000ull);
+	(void)uv_run(&e->loop, UV_RUN_NOWAIT); /* the close callback */
+	m = call(e, o, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.status\"}");
+	assert_int_equal(tr_json_get(tr_json_get(tr_json_get(m, "result"), "counters"),
+		"slowClientsDisconnected")->u.num.i, 1);
+	assert_int_equal(tr_json_get(tr_json_get(m, "result"), "connections")->u.num.i, 1);
+	tr_json_free(m);
+	client_free(s);
+	client_free(o);
+}
+
 /* Shutdown drains queued output (bounded) before closing. */
 static void test_close_flushes(void **state) {
 	struct env *e = *state;
@@ -1141,6 +1193,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_events, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_limits, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_soft_output_limit, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_close_flushes, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_live_and_stale_socket, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_credentials, env_setup, env_teardown),

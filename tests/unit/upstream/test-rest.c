@@ -128,6 +128,41 @@ static void test_classify(void **state) {
 	}
 }
 
+/* An error message longer than the buffer is cut at a character boundary: whatever the
+ * offset of the cut inside a 2-, 3- or 4-byte sequence, the text stays valid UTF-8 and is a
+ * prefix of the original. (fuzz-rest found the cut mid-sequence.) */
+static void test_classify_long_message(void **state) {
+	static const char *const chars[] = { "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80" };
+
+	(void)state;
+	for (size_t c = 0; c < 3; c++) {
+		for (size_t lead = 0; lead < 4; lead++) {
+			char msg[1200] = "", body[1400], quoted[700];
+			struct tr_rest_outcome o;
+			struct tr_json *j = NULL;
+			size_t n;
+
+			memset(msg, 'a', lead);
+			msg[lead] = '\0';
+			while (strlen(msg) < 700) {
+				strcat(msg, chars[c]);
+			}
+			snprintf(body, sizeof(body), "{\"message\":\"%s\",\"code\":20001}", msg);
+			tr_rest_classify(CURLE_OK, 400, body, strlen(body), "detail", &o);
+			assert_non_null(o.reply.message);
+			n = strlen(o.reply.message);
+			assert_true(n < sizeof(o.message) && n + 4 >= sizeof(o.message) - 1);
+			assert_memory_equal(o.reply.message, msg, n);
+			snprintf(quoted, sizeof(quoted), "\"%s\"", o.reply.message);
+			if (tr_json_parse(quoted, strlen(quoted), &j, NULL) != 0) {
+				fail_msg("char %zu lead %zu: cut message is not valid UTF-8", c, lead);
+			}
+			tr_json_free(j);
+			tr_rest_outcome_done(&o);
+		}
+	}
+}
+
 static void test_backoff(void **state) {
 	static const uint64_t max[] = {0, 1000, 3000, 7000, 15000, 30000, 30000, 30000, 30000, 30000, 30000};
 	uint32_t rng = 12345;
@@ -612,6 +647,7 @@ int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_classify_long_message),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_post_ok),
 		cmocka_unit_test(test_post_500_not_retried),
