@@ -51,8 +51,8 @@ static struct tr_json *node_new(enum tr_json_type t) {
 /*
  * A string or number node with its text in the same allocation, right after the node: one
  * malloc per leaf instead of two (parsing a Task payload makes hundreds of leaves). The
- * text is NUL-terminated. tr_json_free tells inline text from a separate one (a raw node's,
- * taken from the caller) by its address.
+ * text is NUL-terminated. Every string and number node is made here, so their text is
+ * always inline; a raw node's text is always a separate allocation taken from the caller.
  */
 static struct tr_json *node_new_text(enum tr_json_type t, const char *s, size_t n) {
 	struct tr_json *v;
@@ -77,10 +77,6 @@ static struct tr_json *node_new_text(enum tr_json_type t, const char *s, size_t 
 		v->u.str.len = n;
 	}
 	return v;
-}
-
-static bool text_inline(const struct tr_json *v, const char *text) {
-	return text == (const char *)(v + 1);
 }
 
 /* Smallest capacity a container of n elements may have: 0, then 4, 8, 16, ... */
@@ -129,16 +125,8 @@ struct tr_json *tr_json_free(struct tr_json *v) {
 		return NULL;
 	}
 	switch (v->type) {
-	case TR_JSON_STRING:
 	case TR_JSON_RAW:
-		if (!text_inline(v, v->u.str.s)) {
-			free(v->u.str.s);
-		}
-		break;
-	case TR_JSON_NUMBER:
-		if (!text_inline(v, v->u.num.raw)) {
-			free(v->u.num.raw);
-		}
+		free(v->u.str.s);
 		break;
 	case TR_JSON_ARRAY:
 		for (i = 0; i < v->u.arr.n; i++) {

@@ -190,7 +190,9 @@ static void ev_resync_end(void *userdata, int err) {
 	/* A resync parses pages of up to 1000 reservations: give the transient trees' memory
 	 * back to the system instead of keeping the peak for the months the daemon runs. From
 	 * a timer, because the last page's tree is freed only after this callback returns. */
-	(void)uv_timer_start(core.trim, on_trim, 0, 0);
+	if (err == 0 && core.trim) {
+		(void)uv_timer_start(core.trim, on_trim, 0, 0);
+	}
 }
 
 static void ev_event(void *userdata, const char *event_type, const struct tr_json *payload) {

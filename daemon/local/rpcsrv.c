@@ -284,7 +284,9 @@ static int conn_send(struct conn *c, char *buf, size_t len) {
 	struct tr_rpcsrv *s = c->srv;
 	size_t q;
 
-	if (c->closing || !s) {
+	/* A connection being closed after an error gets nothing more (events would keep it
+	 * open); at shutdown, flush_close only means "drain, then close". */
+	if (c->closing || !s || (c->flush_close && !s->closing)) {
 		free(buf);
 		return -EPIPE;
 	}
