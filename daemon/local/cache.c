@@ -216,6 +216,21 @@ static void task_free(struct tr_cache_task *t) {
 	free(t);
 }
 
+/* Dump v as compact text that is kept for a long time: the dump buffer grows by doubling,
+ * so give back its slack. 0 or -ENOMEM. */
+static int dump_kept(const struct tr_json *v, char **ret, size_t *ret_len) {
+	char *text = NULL, *fit;
+	size_t len = 0;
+
+	if (tr_json_dump(v, &text, &len) < 0) {
+		return -ENOMEM;
+	}
+	fit = realloc(text, len + 1);
+	*ret = fit ? fit : text;
+	*ret_len = len;
+	return 0;
+}
+
 /*
  * A JSON string member holding JSON ("attributes", "addons"); an object is taken as is.
  * The value is checked by parsing it, then kept as its compact serialisation.
@@ -224,41 +239,26 @@ static int parse_embedded(const struct tr_json *p, const char *key, char **ret,
 	size_t *ret_len) {
 	const struct tr_json *v = tr_json_get(p, key);
 	struct tr_json *tree = NULL;
-	char *text = NULL;
-	size_t len = 0;
 	int r;
 
 	if (!v || v->type == TR_JSON_NULL || (v->type == TR_JSON_STRING && v->u.str.len == 0)) {
-		text = strdup("{}");
-		len = 2;
-	} else if (v->type == TR_JSON_STRING) {
-		r = tr_json_parse(v->u.str.s, v->u.str.len, &tree, NULL);
-		if (r < 0) {
-			return r == -ENOMEM ? -ENOMEM : -EBADMSG;
-		}
-		if (tr_json_dump(tree, &text, &len) < 0) {
-			text = NULL;
-		}
-		tr_json_free(tree);
-	} else if (v->type == TR_JSON_OBJECT) {
-		if (tr_json_dump(v, &text, &len) < 0) {
-			text = NULL;
-		}
-	} else {
+		*ret = strdup("{}");
+		*ret_len = 2;
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (v->type == TR_JSON_OBJECT) {
+		return dump_kept(v, ret, ret_len);
+	}
+	if (v->type != TR_JSON_STRING) {
 		return -EBADMSG;
 	}
-	if (!text) {
-		return -ENOMEM;
+	r = tr_json_parse(v->u.str.s, v->u.str.len, &tree, NULL);
+	if (r < 0) {
+		return r == -ENOMEM ? -ENOMEM : -EBADMSG;
 	}
-	/* The dump buffer grows by doubling: give back the slack, the text stays for the
-	 * task's lifetime. */
-	{
-		char *fit = realloc(text, len + 1);
-		text = fit ? fit : text;
-	}
-	*ret = text;
-	*ret_len = len;
-	return 0;
+	r = dump_kept(tree, ret, ret_len);
+	tr_json_free(tree);
+	return r;
 }
 
 /* Parse a Task payload into t's wire fields (t zeroed by the caller). */
@@ -1035,13 +1035,8 @@ int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation) {
 		c->staged = n;
 		c->cap_staged = cap;
 	}
-	if (tr_json_dump(reservation, &st.text, &st.len) < 0) {
+	if (dump_kept(reservation, &st.text, &st.len) < 0) {
 		return -ENOMEM;
-	}
-	{
-		char *fit = realloc(st.text, st.len + 1);
-
-		st.text = fit ? fit : st.text;
 	}
 	c->staged[c->n_staged++] = st;
 	return 0;
@@ -1456,21 +1451,23 @@ int tr_cache_task_text(const struct tr_cache_task *t, char **buf, size_t *len, s
 	return b.err;
 }
 
-/* Wrap a writer's text in a raw node, or parse it back into a tree. */
-static struct tr_json *wrap_text(int r, char *buf, size_t len, bool tree) {
-	struct tr_json *j = NULL;
-
+/* A writer's text (r its result) as a raw node. */
+static struct tr_json *raw_node(int r, char *buf, size_t len) {
 	if (r < 0 || !buf) {
 		free(buf);
 		return NULL;
 	}
-	if (!tree) {
-		return tr_json_new_raw_take(buf, len);
-	}
-	if (tr_json_parse(buf, len, &j, NULL) < 0) {
+	return tr_json_new_raw_take(buf, len);
+}
+
+/* A raw node's text parsed back into a tree; frees the raw node. */
+static struct tr_json *raw_to_tree(struct tr_json *raw) {
+	struct tr_json *j = NULL;
+
+	if (raw && tr_json_parse(raw->u.str.s, raw->u.str.len, &j, NULL) < 0) {
 		j = NULL;
 	}
-	free(buf);
+	tr_json_free(raw);
 	return j;
 }
 
@@ -1480,15 +1477,11 @@ struct tr_json *tr_cache_task_raw(const struct tr_cache_task *t) {
 	char *buf = malloc(cap);
 	int r = buf ? tr_cache_task_text(t, &buf, &len, &cap) : -ENOMEM;
 
-	return wrap_text(r, buf, len, false);
+	return raw_node(r, buf, len);
 }
 
 struct tr_json *tr_cache_task_json(const struct tr_cache_task *t) {
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int r = tr_cache_task_text(t, &buf, &len, &cap);
-
-	return wrap_text(r, buf, len, true);
+	return raw_to_tree(tr_cache_task_raw(t));
 }
 
 struct tr_json *tr_cache_transfer_raw(const struct tr_cache_transfer *x) {
@@ -1496,15 +1489,11 @@ struct tr_json *tr_cache_transfer_raw(const struct tr_cache_transfer *x) {
 	size_t len = 0, cap = 0;
 	int r = tr_cache_transfer_text(x, &buf, &len, &cap);
 
-	return wrap_text(r, buf, len, false);
+	return raw_node(r, buf, len);
 }
 
 struct tr_json *tr_cache_transfer_json(const struct tr_cache_transfer *x) {
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int r = tr_cache_transfer_text(x, &buf, &len, &cap);
-
-	return wrap_text(r, buf, len, true);
+	return raw_to_tree(tr_cache_transfer_raw(x));
 }
 
 bool tr_cache_transfer_is_final(const struct tr_cache_transfer *x) {

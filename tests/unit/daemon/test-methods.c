@@ -919,19 +919,27 @@ static void test_limits(void **state) {
 	client_free(c[2]);
 }
 
-/* A subscriber that never reads is cut off at the hard limit; the others carry on. */
-static void test_slow_subscriber(void **state) {
-	struct env *e = *state;
-	struct client *s = client_new(e), *o = client_new(e);
-	struct tr_json *m, *data = tr_json_new_object();
+/* Event data of about 64 KiB ({"blob":"xxx..."}), to fill a client's output queue fast. */
+static struct tr_json *blob_data(void) {
+	struct tr_json *data = tr_json_new_object();
 	char *blob = malloc(64 * 1024 + 1);
-	int frames = 0;
 
+	assert_non_null(data);
 	assert_non_null(blob);
 	memset(blob, 'x', 64 * 1024);
 	blob[64 * 1024] = '\0';
 	assert_int_equal(tr_json_object_set(data, "blob", tr_json_new_string(blob)), 0);
 	free(blob);
+	return data;
+}
+
+/* A subscriber that never reads is cut off at the hard limit; the others carry on. */
+static void test_slow_subscriber(void **state) {
+	struct env *e = *state;
+	struct client *s = client_new(e), *o = client_new(e);
+	struct tr_json *m, *data = blob_data();
+	int frames = 0;
+
 	m = call(e, s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
 	tr_json_free(m);
 	m = call(e, o, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\","
@@ -962,16 +970,10 @@ static void test_slow_subscriber(void **state) {
 static void test_soft_output_limit(void **state) {
 	struct env *e = *state;
 	struct client *s = client_new(e), *o = client_new(e);
-	struct tr_json *m, *data = tr_json_new_object();
-	char *blob = malloc(64 * 1024 + 1);
+	struct tr_json *m, *data = blob_data();
 	uint64_t t0, deadline;
 	bool gone = false;
 
-	assert_non_null(blob);
-	memset(blob, 'z', 64 * 1024);
-	blob[64 * 1024] = '\0';
-	assert_int_equal(tr_json_object_set(data, "blob", tr_json_new_string(blob)), 0);
-	free(blob);
 	m = call(e, s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\","
 		"\"params\":{\"events\":[\"tokenUpdated\"]}}");
 	tr_json_free(m);
@@ -1013,15 +1015,9 @@ static void test_soft_output_limit(void **state) {
 static void test_close_flushes(void **state) {
 	struct env *e = *state;
 	struct client *s = client_new(e);
-	struct tr_json *m, *data = tr_json_new_object();
-	char *blob = malloc(64 * 1024 + 1);
+	struct tr_json *m, *data = blob_data();
 	int frames = 0;
 
-	assert_non_null(blob);
-	memset(blob, 'y', 64 * 1024);
-	blob[64 * 1024] = '\0';
-	assert_int_equal(tr_json_object_set(data, "blob", tr_json_new_string(blob)), 0);
-	free(blob);
 	m = call(e, s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
 	tr_json_free(m);
 	for (int i = 0; i < 20; i++) {
