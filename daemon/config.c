@@ -18,7 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "daemon-build.h" /* TR_VERSION, TR_SYSCONFDIR: the top-level config.h, renamed */
+#include "tr-build.h"
 #include "tr-limits.h"
 #include "log.h"
 

@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon-build.h"
+#include "tr-build.h"
 #include "log.h"
 
 #if TR_HAVE_SYSTEMD

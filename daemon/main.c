@@ -17,7 +17,7 @@
 #include "bridge.h"
 #include "config.h"
 #include "core.h"
-#include "daemon-build.h"
+#include "tr-build.h"
 #include "daemon.h"
 #include "log.h"
 #include "loop.h"

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon-build.h"
+#include "tr-build.h"
 #include "json.h"
 #include "tr-limits.h"
 #include "log.h"

@@ -19,7 +19,7 @@
 
 #include <taskrouter/client.h>
 
-#include "config.h"
+#include "tr-build.h"
 #include "json.h"
 
 enum {

@@ -1,5 +1,5 @@
 /*
- * fuzz-cache.c — libFuzzer target for the task cache (daemon/local/cache.c): websocket event
+ * fuzz-cache.c — libFuzzer target for the task cache (daemon/cache.c): websocket event
  * payloads, resyncs, transfer replies and expiry in an order chosen by the input.
  *
  * Input layout: records separated by '\n'. The first byte of a record is the operation

@@ -1,6 +1,6 @@
 /*
  * fuzz-dispatch.c — libFuzzer target for request dispatch with arbitrary params: the
- * method validation and upstream request building of daemon/local/methods.c
+ * method validation and upstream request building of daemon/methods.c
  * (tr_methods_build, the pure part of tr_methods_dispatch) and tr_methods_parse_time.
  *
  * Input layout: byte 0 picks the method name from the method table (plus names that are

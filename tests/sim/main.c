@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "tr-build.h"
 #include "server.h"
 #include "sim.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests of daemon/local/cache.c and subs.c: pure, no loop. */
+/* Unit tests of daemon/cache.c and subs.c: pure, no loop. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +13,8 @@
 
 #include "json.h"
 #include "tr-limits.h"
-#include "local/cache.h"
-#include "local/subs.h"
+#include "cache.h"
+#include "subs.h"
 
 #define WT "WT0fbc4e6335fcc52ed96c632c85599ed7"
 #define WT2 "WT22222222222222222222222222222222"

@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/local/methods.c (pure request builders, table-driven) and, over a
+ * Unit tests of daemon/methods.c (pure request builders, table-driven) and, over a
  * real Unix socket on a real loop, rpcsrv.c + core.c + subs.c with the bridge stubbed.
  */
 #include <errno.h>
@@ -25,12 +25,12 @@
 #include "bridge.h"
 #include "core.h"
 #include "daemon.h"
-#include "daemon/config.h"
+#include "config.h"
 #include "json.h"
 #include "tr-limits.h"
-#include "local/cache.h"
-#include "local/methods.h"
-#include "local/subs.h"
+#include "cache.h"
+#include "methods.h"
+#include "subs.h"
 #include "rpc.h"
 #include "rpcsrv.h"
 

@@ -3,7 +3,7 @@
  *
  * One daemon per process: the expiry timer and the last bridge state live here.
  */
-#include "../core.h"
+#include "core.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <uv.h>
 
-#include "../bridge.h"
-#include "../config.h"
-#include "../daemon.h"
-#include "../log.h"
+#include "bridge.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
 #include "cache.h"
 #include "json.h"
 #include "subs.h"

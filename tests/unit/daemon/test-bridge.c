@@ -25,7 +25,7 @@
 #include <uv.h>
 
 #include "bridge.h"
-#include "daemon/config.h"
+#include "config.h"
 #include "json.h"
 
 struct t {

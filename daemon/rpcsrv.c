@@ -6,7 +6,7 @@
  * and each queued write one more, so an upstream reply that arrives after the client left
  * finds its connection still allocated (and closing) and is dropped.
  */
-#include "../rpcsrv.h"
+#include "rpcsrv.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,9 +20,9 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "../config.h"
-#include "../daemon.h"
-#include "../log.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
 #include "frame.h"
 #include "json.h"
 #include "tr-limits.h"

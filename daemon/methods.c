@@ -12,12 +12,12 @@
 #include <time.h>
 #include <uv.h>
 
-#include "../bridge.h"
-#include "../config.h"
-#include "../daemon.h"
-#include "../log.h"
+#include "bridge.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
 #include "cache.h"
-#include "daemon-build.h"
+#include "tr-build.h"
 #include "json.h"
 #include "tr-limits.h"
 #include "rpc.h"

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/config.h" /* not the generated top-level config.h */
+#include "config.h"
 #include "log.h"
 
 static char dir[64];
