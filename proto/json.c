@@ -318,6 +318,30 @@ int tr_json_array_append(struct tr_json *arr, struct tr_json *val) {
 	return 0;
 }
 
+static int sticky_fail(struct tr_json *val, int r, int *err) {
+	tr_json_free(val);
+	if (*err >= 0) {
+		*err = r;
+	}
+	return *err;
+}
+
+int tr_json_put(struct tr_json *obj, const char *key, struct tr_json *val, int *err) {
+	if (*err < 0 || !obj || !val) {
+		return sticky_fail(val, -ENOMEM, err);
+	}
+	int r = tr_json_object_set(obj, key, val);
+	return r < 0 ? sticky_fail(NULL, r, err) : *err;
+}
+
+int tr_json_push(struct tr_json *arr, struct tr_json *val, int *err) {
+	if (*err < 0 || !arr || !val) {
+		return sticky_fail(val, -ENOMEM, err);
+	}
+	int r = tr_json_array_append(arr, val);
+	return r < 0 ? sticky_fail(NULL, r, err) : *err;
+}
+
 struct tr_json *tr_json_dup(const struct tr_json *v) {
 	struct tr_json *c;
 	size_t i, n, cap;

@@ -117,6 +117,23 @@ int tr_json_object_remove(struct tr_json *obj, const char *key);
 /* Append val to arr; takes ownership in all cases. Returns 0, -EINVAL or -ENOMEM. */
 int tr_json_array_append(struct tr_json *arr, struct tr_json *val);
 
+/*
+ * Builders with a sticky error, for filling an object or array member by member without a
+ * check after every line:
+ *
+ *	int err = 0;
+ *	tr_json_put(o, "sid", tr_json_new_string(sid), &err);
+ *	tr_json_put(o, "age", tr_json_new_int(age), &err);
+ *	if (err < 0) ...
+ *
+ * Each takes ownership of val in all cases. When *err is already negative, or obj is NULL
+ * (a constructor that failed), or val is NULL, val is freed and *err is set (-ENOMEM for a
+ * NULL node, else the tr_json_object_set/tr_json_array_append error); a first error is
+ * never overwritten. Returns *err.
+ */
+int tr_json_put(struct tr_json *obj, const char *key, struct tr_json *val, int *err);
+int tr_json_push(struct tr_json *arr, struct tr_json *val, int *err);
+
 /* Lookups. All return borrowed pointers, or NULL when absent or of another type. */
 const struct tr_json *tr_json_get(const struct tr_json *obj, const char *key);
 const char *tr_json_get_string(const struct tr_json *obj, const char *key);

@@ -719,6 +719,52 @@ static void test_enomem(void **state) {
 	tr_json_free(tree);
 }
 
+/* Build {"sid":"WT1","n":[1,2,{"ok":true}],"s":null} with the sticky builders. */
+static int build_sticky(struct tr_json **ret) {
+	struct tr_json *o = tr_json_new_object(), *arr = tr_json_new_array(), *in = tr_json_new_object();
+	int err = 0;
+
+	tr_json_put(o, "sid", tr_json_new_string("WT1"), &err);
+	tr_json_push(arr, tr_json_new_int(1), &err);
+	tr_json_push(arr, tr_json_new_int(2), &err);
+	tr_json_put(in, "ok", tr_json_new_bool(true), &err);
+	tr_json_push(arr, in, &err);
+	tr_json_put(o, "n", arr, &err);
+	tr_json_put(o, "s", tr_json_new_null(), &err);
+	if (err < 0) {
+		tr_json_free(o);
+		return err;
+	}
+	*ret = o;
+	return 0;
+}
+
+static void test_sticky_builders(void **state) {
+	struct tr_json *o = NULL, *want;
+	int err = 0;
+
+	assert_int_equal(build_sticky(&o), 0);
+	assert_int_equal(tr_json_parse("{\"sid\":\"WT1\",\"n\":[1,2,{\"ok\":true}],\"s\":null}",
+				 44, &want, NULL), 0);
+	assert_true(tr_json_equal(o, want));
+	tr_json_free(want);
+	o = tr_json_free(o);
+	/* Every allocation along the way fails once: -ENOMEM, nothing leaked. */
+	ALLOC_FAIL_LOOP(build_sticky(&o), (o = tr_json_free(o)));
+
+	/* A first error sticks; later members are freed, not added. */
+	o = tr_json_new_object();
+	assert_int_equal(tr_json_put(o, "a", NULL, &err), -ENOMEM);
+	assert_int_equal(tr_json_put(o, "b", tr_json_new_int(1), &err), -ENOMEM);
+	assert_int_equal(o->u.obj.n, 0);
+	err = 0;
+	assert_int_equal(tr_json_put(NULL, "a", tr_json_new_int(1), &err), -ENOMEM);
+	err = 0;
+	assert_int_equal(tr_json_push(o, tr_json_new_int(1), &err), -EINVAL); /* not an array */
+	assert_int_equal(tr_json_put(o, "c", tr_json_new_int(1), &err), -EINVAL);
+	tr_json_free(o);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
@@ -735,6 +781,7 @@ int main(void) {
 		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_error_str),
 		cmocka_unit_test(test_enomem),
+		cmocka_unit_test(test_sticky_builders),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
