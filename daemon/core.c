@@ -1,7 +1,6 @@
 /*
- * core.c — bridge callbacks → cache → subscribers (see ../core.h).
- *
- * One daemon per process: the expiry timer and the last bridge state live here.
+ * core.c — bridge callbacks → cache → subscribers (see core.h). Its timers and the last
+ * bridge state live in struct tr_core, which the daemon holds (d->core).
  */
 #include "core.h"
 
@@ -19,12 +18,13 @@
 #include "json.h"
 #include "subs.h"
 
-static struct {
-	uv_timer_t *timer;
-	uv_timer_t *trim; /* one-shot: malloc_trim once the resync's last page is freed */
+/* The glue's own state, owned by the daemon (d->core). */
+struct tr_core {
+	uv_timer_t expiry;
+	uv_timer_t trim; /* one-shot: malloc_trim once the resync's last page is freed */
+	unsigned open_timers;
 	enum tr_bridge_state last;
-	bool in_resync;
-} core = { .last = TR_BRIDGE_CONNECTING };
+};
 
 static void on_cache_event(void *userdata, const struct tr_cache_event *ev) {
 	struct tr_daemon *d = userdata;
@@ -63,14 +63,18 @@ static void on_timer(uv_timer_t *t) {
  * O(1); walking every task after every event cost more than the event itself at 10,000
  * tasks. The timer's own full check (once a second, while running) stops it. */
 static void arm_expiry(struct tr_daemon *d) {
-	if (tr_cache_take_expiry_hint(d->cache) && core.timer &&
-		!uv_is_active((uv_handle_t *)core.timer)) {
-		(void)uv_timer_start(core.timer, on_timer, 1000, 1000);
+	if (tr_cache_take_expiry_hint(d->cache) && d->core &&
+		!uv_is_active((uv_handle_t *)&d->core->expiry)) {
+		(void)uv_timer_start(&d->core->expiry, on_timer, 1000, 1000);
 	}
 }
 
 static void on_timer_closed(uv_handle_t *h) {
-	free(h);
+	struct tr_core *core = h->data;
+
+	if (--core->open_timers == 0) {
+		free(core);
+	}
 }
 
 static void on_trim(uv_timer_t *t) {
@@ -79,41 +83,33 @@ static void on_trim(uv_timer_t *t) {
 }
 
 int tr_core_init(struct tr_daemon *d) {
-	int r;
-
 	d->cache = tr_cache_new(d->cfg->closed_grace_ms, on_cache_event, d);
 	d->subs = tr_subs_new();
-	core.timer = calloc(1, sizeof(*core.timer));
-	core.trim = calloc(1, sizeof(*core.trim));
-	if (!d->cache || !d->subs || !core.timer || !core.trim) {
-		r = -ENOMEM;
-		goto fail;
+	d->core = calloc(1, sizeof(*d->core));
+	if (!d->cache || !d->subs || !d->core) {
+		free(d->core);
+		d->core = NULL;
+		d->cache = tr_cache_free(d->cache);
+		d->subs = tr_subs_free(d->subs);
+		return -ENOMEM;
 	}
 	/* uv_timer_init cannot fail on Linux (it only fills the struct). */
-	(void)uv_timer_init(d->loop, core.timer);
-	(void)uv_timer_init(d->loop, core.trim);
-	core.timer->data = d;
-	core.last = TR_BRIDGE_CONNECTING;
-	core.in_resync = false;
+	(void)uv_timer_init(d->loop, &d->core->expiry);
+	(void)uv_timer_init(d->loop, &d->core->trim);
+	d->core->expiry.data = d;
+	d->core->open_timers = 2;
+	d->core->last = TR_BRIDGE_CONNECTING;
 	return 0;
-fail:
-	free(core.timer);
-	free(core.trim);
-	core.timer = NULL;
-	core.trim = NULL;
-	d->cache = tr_cache_free(d->cache);
-	d->subs = tr_subs_free(d->subs);
-	return r;
 }
 
 void tr_core_done(struct tr_daemon *d) {
-	if (core.timer) {
-		uv_close((uv_handle_t *)core.timer, on_timer_closed);
-		core.timer = NULL;
-	}
-	if (core.trim) {
-		uv_close((uv_handle_t *)core.trim, on_timer_closed);
-		core.trim = NULL;
+	if (d->core) {
+		/* freed by the last close callback */
+		d->core->expiry.data = d->core;
+		d->core->trim.data = d->core;
+		uv_close((uv_handle_t *)&d->core->expiry, on_timer_closed);
+		uv_close((uv_handle_t *)&d->core->trim, on_timer_closed);
+		d->core = NULL;
 	}
 	d->cache = tr_cache_free(d->cache);
 	d->subs = tr_subs_free(d->subs);
@@ -132,10 +128,14 @@ static bool up(enum tr_bridge_state s) {
 
 static void ev_state(void *userdata, enum tr_bridge_state state, const char *reason) {
 	struct tr_daemon *d = userdata;
-	enum tr_bridge_state prev = core.last;
+	enum tr_bridge_state prev;
 
-	core.last = state;
-	if (!d->subs || state == prev) {
+	if (!d->core || !d->subs) {
+		return;
+	}
+	prev = d->core->last;
+	d->core->last = state;
+	if (state == prev) {
 		return;
 	}
 	if (state == TR_BRIDGE_OPEN) {
@@ -157,7 +157,6 @@ static void ev_state(void *userdata, enum tr_bridge_state state, const char *rea
 static void ev_resync_begin(void *userdata) {
 	struct tr_daemon *d = userdata;
 
-	core.in_resync = true;
 	tr_cache_resync_begin(d->cache);
 }
 
@@ -181,7 +180,6 @@ static void ev_resync_end(void *userdata, int err) {
 	struct tr_daemon *d = userdata;
 	int r;
 
-	core.in_resync = false;
 	r = tr_cache_resync_end(d->cache, err, uv_now(d->loop));
 	if (r < 0) {
 		tr_log_warning("resync: the cache could not take every reservation (%d)", r);
@@ -190,8 +188,8 @@ static void ev_resync_end(void *userdata, int err) {
 	/* A resync parses pages of up to 1000 reservations: give the transient trees' memory
 	 * back to the system instead of keeping the peak for the months the daemon runs. From
 	 * a timer, because the last page's tree is freed only after this callback returns. */
-	if (err == 0 && core.trim) {
-		(void)uv_timer_start(core.trim, on_trim, 0, 0);
+	if (err == 0 && d->core) {
+		(void)uv_timer_start(&d->core->trim, on_trim, 0, 0);
 	}
 }
 

@@ -8,9 +8,9 @@
 struct tr_daemon;
 struct tr_bridge_events;
 
-/* Create d->cache and d->subs. Returns 0 or negative errno. */
+/* Create d->cache, d->subs and d->core. Returns 0 or negative errno. */
 int tr_core_init(struct tr_daemon *d);
 /* The callbacks to hand to tr_bridge_new, with d as userdata. */
 const struct tr_bridge_events *tr_core_bridge_events(void);
-/* Free d->cache and d->subs (after the rpcsrv and bridge are closed). */
+/* Free d->cache and d->subs, close d->core's timers (after the rpcsrv and bridge are closed). */
 void tr_core_done(struct tr_daemon *d);

@@ -8,7 +8,6 @@
  */
 #pragma once
 
-#include <stdint.h>
 #include <uv.h>
 
 struct tr_config;
@@ -16,6 +15,7 @@ struct tr_bridge;
 struct tr_cache;
 struct tr_subs;
 struct tr_rpcsrv;
+struct tr_core;
 
 struct tr_daemon {
 	uv_loop_t *loop;
@@ -24,6 +24,5 @@ struct tr_daemon {
 	struct tr_cache *cache;    /* created by tr_core_init; cache.c */
 	struct tr_subs *subs;      /* created by tr_core_init; subs.c */
 	struct tr_rpcsrv *rpcsrv;  /* rpcsrv.c */
-	uint64_t started_ms;       /* uv_now() at start */
-	int shutting_down;
+	struct tr_core *core;      /* created by tr_core_init; core.c */
 };

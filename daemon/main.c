@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "loop.h"
+#include "methods.h"
 #include "rpcsrv.h"
 
 #if TR_HAVE_SYSTEMD
@@ -109,7 +110,6 @@ static void begin_shutdown(struct app *a) {
 		return;
 	}
 	a->stopping = true;
-	a->d.shutting_down = 1;
 	(void)tr_loop_notify("STOPPING=1\nSTATUS=stopping");
 	if (a->d.rpcsrv) {
 		tr_rpcsrv_close(a->d.rpcsrv, on_rpcsrv_closed, a);
@@ -215,7 +215,6 @@ int main(int argc, char **argv) {
 	}
 	a->d.loop = &a->lp.loop;
 	a->d.cfg = &a->cfg;
-	a->d.started_ms = uv_now(&a->lp.loop);
 	tr_log_info("taskrouterd %s starting", TR_VERSION);
 
 	r = tr_core_init(&a->d);
@@ -241,7 +240,23 @@ int main(int argc, char **argv) {
 		a->exit_code = TR_EXIT_STARTUP;
 		goto stop;
 	}
-	r = tr_rpcsrv_new(&a->d, listen_fd, &a->d.rpcsrv);
+	{
+		const struct tr_rpcsrv_options opts = {
+			.socket_path = a->cfg.socket_path,
+			.listen_fd = listen_fd,
+			.max_connections = a->cfg.max_connections > 0 ?
+				(size_t)a->cfg.max_connections : 0,
+			.allow_group_set = a->cfg.allow_group_set,
+			.allow_group = a->cfg.allow_group,
+		};
+		const struct tr_rpcsrv_handlers handlers = {
+			.dispatch = tr_methods_dispatch,
+			.closed = tr_methods_conn_closed,
+			.userdata = &a->d,
+		};
+
+		r = tr_rpcsrv_new(&a->lp.loop, &opts, &handlers, &a->d.rpcsrv);
+	}
 	if (r < 0) {
 		a->d.rpcsrv = NULL;
 		a->exit_code = TR_EXIT_STARTUP;

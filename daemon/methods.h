@@ -1,9 +1,13 @@
 /*
- * methods.h — the JSON-RPC method table: validation, the exact upstream request of each
- * Task method (spec §4.2), reply handling, events.*, daemon.* and rpc.describe.
+ * methods.h — the JSON-RPC method table: one row per method (name, parameters, result, and
+ * the handler or, for a method that sends one upstream request, its request builder). The
+ * dispatcher validates every request's parameters from its row and names the bad parameter;
+ * rpc.describe is generated from the same rows.
  *
- * The request builders are pure (tr_methods_build) so tests check them without a loop.
- * Replies go back through struct tr_call, which rpcsrv.c implements.
+ * The rows live with the code that serves them: task-methods.c (the Task methods that go
+ * upstream) and methods.c (task.list, task.get, events.*, daemon.*, rpc.describe).
+ * Depends on rpcsrv.h (struct tr_call), the cache, the subscriptions and the bridge through
+ * struct tr_daemon; rpcsrv.c does not depend on this module.
  */
 #pragma once
 
@@ -12,36 +16,36 @@
 #include <stdint.h>
 
 struct tr_json;
+struct tr_call;
 struct tr_daemon;
-struct tr_rpcsrv;
 struct tr_cache_task;
 
-/* ---- implemented by rpcsrv.c ---- */
+enum tr_param_type {
+	TR_PARAM_STRING,
+	TR_PARAM_BOOLEAN,
+	TR_PARAM_INTEGER, /* within [min, max] */
+	TR_PARAM_OBJECT,
+	TR_PARAM_STRINGS, /* an array of strings */
+	TR_PARAM_TIME,    /* an RFC 3339 string or integer epoch seconds, within [min, max] */
+	_TR_PARAM_TYPE_MAX,
+};
 
-/* One request being answered. Exactly one of result/error ends it (and frees it). */
-struct tr_call;
-/* Takes ownership of result (NULL: internal error). */
-void tr_call_result(struct tr_call *call, struct tr_json *result);
-/* Takes ownership of data (may be NULL). */
-void tr_call_error(struct tr_call *call, int code, const char *message, struct tr_json *data);
-/* The connection, for subscriptions; NULL when it is closing. Valid until the call ends. */
-void *tr_call_owner(struct tr_call *call);
-/* tr_subs_send_cb for connections: queue a framed buffer (takes ownership). */
-int tr_rpcsrv_send(void *owner, char *buf, size_t len);
-/* Add "connections" to status and the server's counters to counters. s may be NULL. */
-void tr_rpcsrv_fill_status(const struct tr_rpcsrv *s, struct tr_json *status,
-	struct tr_json *counters);
+/* One parameter. A member that is absent or null is "absent". */
+struct tr_param {
+	const char *name;
+	enum tr_param_type type;
+	bool required;
+	bool nonempty;    /* TR_PARAM_STRING: "" is refused */
+	int64_t min, max; /* TR_PARAM_INTEGER, TR_PARAM_TIME: inclusive bounds */
+	/* TR_PARAM_STRING: NULL, or the allowed values (NULL-terminated, any letter case), and
+	 * the reason given for another value */
+	const char *const *values;
+	const char *values_reason;
+};
 
-/* ---- methods.c ---- */
+#define TR_METHOD_MAX_PARAMS 8
 
-/* Handle one request. Always ends call (now or when the upstream answers). params is
- * borrowed (NULL when absent). */
-void tr_methods_dispatch(struct tr_daemon *d, struct tr_call *call, const char *method,
-	const struct tr_json *params);
-
-/* A connection closed: drop its subscriptions. */
-void tr_methods_conn_closed(struct tr_daemon *d, void *owner);
-
+/* What a validated request's upstream call is about. */
 enum tr_methods_kind {
 	TR_METHODS_TASK,     /* the reply is a Task */
 	TR_METHODS_TRANSFER, /* the reply is a Transfer (transfer, cancelTransfer) */
@@ -58,23 +62,79 @@ struct tr_methods_req {
 
 struct tr_methods_err {
 	int code;           /* TR_RPC_INVALID_PARAMS, TR_RPC_NOT_FOUND, TR_RPC_INVALID_STATE, ... */
-	const char *param;  /* for invalid params */
-	const char *reason; /* static text */
+	const char *param;  /* the parameter at fault */
+	const char *reason; /* static text, or text in buf */
+	char buf[64];
 };
 
+/* What a request builder sees: validated params and the task they name (never NULL). */
+struct tr_methods_ctx {
+	const struct tr_json *params;
+	const struct tr_cache_task *task;
+	const char *workspace_sid, *worker_sid; /* "" when unknown */
+	bool version_check;
+};
+
+struct tr_method {
+	const char *name;
+	struct tr_param params[TR_METHOD_MAX_PARAMS]; /* ends at the first row without a name */
+	const char *result; /* for rpc.describe */
+	/* Serves a request whose params passed the row's checks (params is an object or NULL).
+	 * Must end call. Rows with a builder use the upstream round trip of task-methods.c. */
+	void (*handle)(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
+		const struct tr_json *params);
+	/* Builds the upstream request into r (path, method, params object already allocated in
+	 * r->params). Returns 0, -EINVAL with err filled in (the checks the row cannot say), or
+	 * -ENOMEM. */
+	int (*build)(const struct tr_methods_ctx *ctx, struct tr_methods_req *r,
+		struct tr_methods_err *err);
+};
+
+/* A table slice: the rows of one module. */
+struct tr_method_table {
+	const struct tr_method *rows;
+	size_t n;
+};
+
+/* Every slice, in describe order; NULL-terminated. */
+extern const struct tr_method_table *const tr_method_tables[];
+
+/* The row named name, or NULL. */
+const struct tr_method *tr_methods_find(const char *name);
+
+/* Check params (an object, or NULL when absent) against m's parameter rows, in order.
+ * Returns 0, or -EINVAL with err filled in (code TR_RPC_INVALID_PARAMS). */
+int tr_methods_validate(const struct tr_method *m, const struct tr_json *params,
+	struct tr_methods_err *err);
+
 /*
- * Validate a Task method's params and build its upstream request. task is the cached task
- * named by params.sid (NULL when unknown): params are checked first, then the task.
- * Returns 0 and fills ret, -EINVAL with err filled in, -ENOENT when method is not a Task
- * method that sends a request, or -ENOMEM.
+ * The rpcsrv dispatch handler (userdata: struct tr_daemon *). Always ends call, now or when
+ * the upstream answers.
+ */
+void tr_methods_dispatch(void *userdata, struct tr_call *call, const char *method,
+	const struct tr_json *params);
+
+/* The rpcsrv closed handler (userdata: struct tr_daemon *): drop owner's subscriptions. */
+void tr_methods_conn_closed(void *userdata, void *owner);
+
+/*
+ * Validate a method's params from its row and build its upstream request. task is the cached
+ * task named by params.sid (NULL when unknown): params are checked first, then the task.
+ * Returns 0 and fills ret, -EINVAL with err filled in, -ENOENT when method is not a method
+ * that sends a request, or -ENOMEM. Pure: tests and the fuzz target call it directly.
  */
 int tr_methods_build(const char *method, const struct tr_json *params,
 	const struct tr_cache_task *task, const char *workspace_sid, const char *worker_sid,
 	bool version_check, struct tr_methods_req *ret, struct tr_methods_err *err);
 void tr_methods_req_done(struct tr_methods_req *r);
 
+/* Reply to call with an invalid-params error naming param (data: {param, reason}). */
+void tr_methods_invalid_param(struct tr_call *call, const char *param, const char *reason);
+/* Reply with TR_RPC_NOT_FOUND "unknown task" and data {sid}. */
+void tr_methods_unknown_task(struct tr_call *call, const char *sid);
+
 /* RFC 3339 (fractional seconds cut, Z or ±HH:MM) → epoch seconds. 0 or -EINVAL. */
 int tr_methods_parse_time(const char *s, int64_t *ret);
 
-/* The rpc.describe result. Caller owns it. */
+/* The rpc.describe result, generated from the table. Caller owns it; NULL on ENOMEM. */
 struct tr_json *tr_methods_describe(void);

@@ -1,5 +1,5 @@
 /*
- * rpcsrv.c — the Unix-socket JSON-RPC server (see ../rpcsrv.h): listening socket, peer
+ * rpcsrv.c — the Unix-socket JSON-RPC server (see rpcsrv.h): listening socket, peer
  * credentials, connection limit, per-connection framing, in-flight and output-queue limits.
  *
  * Connections are refcounted: the pipe handle holds one reference, each request in flight
@@ -20,14 +20,11 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "config.h"
-#include "daemon.h"
-#include "log.h"
 #include "frame.h"
 #include "json.h"
-#include "tr-limits.h"
-#include "methods.h"
+#include "log.h"
 #include "rpc.h"
+#include "tr-limits.h"
 
 #define READ_BUF_SIZE (64u * 1024u)
 /* At shutdown, queued replies and events get this long to drain. */
@@ -74,12 +71,10 @@ struct wreq {
 	char *bufs[]; /* n framed buffers, freed once written */
 };
 
-struct counters {
-	uint64_t refused_limit, refused_cred, slow, pauses, frame_errors, parse_errors;
-};
-
 struct tr_rpcsrv {
-	struct tr_daemon *d;
+	uv_loop_t *loop;
+	struct tr_rpcsrv_options opts; /* socket_path not kept: see bound_path */
+	struct tr_rpcsrv_handlers h;
 	uv_pipe_t listener;
 	uv_timer_t timer;
 	/* Flush the batched output after the poll phase's callbacks (check) and before the
@@ -93,7 +88,7 @@ struct tr_rpcsrv {
 	size_t n_conns; /* counted (accepted) connections */
 	size_t max_conns;
 	uint64_t next_id;
-	struct counters cnt;
+	struct tr_rpcsrv_stats cnt; /* .connections is filled from n_conns */
 	bool refusing; /* a refusal burst has been logged */
 	bool closing;
 	bool timer_closed;
@@ -158,7 +153,9 @@ static void on_conn_closed(uv_handle_t *h) {
 	struct conn *c = h->data;
 	struct tr_rpcsrv *s = c->srv;
 
-	tr_methods_conn_closed(s->d, c);
+	if (s->h.closed) {
+		s->h.closed(s->h.userdata, c);
+	}
 	for (struct conn **pp = &s->conns; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -333,7 +330,7 @@ static int conn_send(struct conn *c, char *buf, size_t len) {
 		return -ENOBUFS;
 	}
 	if (q > TR_OUTQ_SOFT_LIMIT && c->over_soft_since == 0) {
-		c->over_soft_since = uv_now(s->d->loop);
+		c->over_soft_since = uv_now(s->loop);
 		if (!uv_is_active((uv_handle_t *)&s->timer)) {
 			(void)uv_timer_start(&s->timer, on_timer, 1000, 1000);
 		}
@@ -458,7 +455,7 @@ static void handle_message(struct conn *c, const char *payload, size_t len) {
 	}
 	call->c = conn_ref(c);
 	c->inflight++;
-	tr_methods_dispatch(c->srv->d, call, m->method, m->params);
+	c->srv->h.dispatch(c->srv->h.userdata, call, m->method, m->params);
 	tr_rpc_msg_free(m);
 }
 
@@ -489,7 +486,7 @@ static void process(struct conn *c, const char *data, size_t len) {
 			free(payload);
 			if (c->inflight >= TR_RPC_MAX_INFLIGHT && !c->closing) {
 				c->paused = true;
-				c->srv->cnt.pauses++;
+				c->srv->cnt.inflight_pauses++;
 				(void)uv_read_stop((uv_stream_t *)&c->pipe);
 				if (len > 0) {
 					c->stash = malloc(len);
@@ -549,7 +546,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
  * that would block the loop (NSS may be LDAP or sssd) and can disagree with the process.
  */
 static bool peer_allowed(struct tr_rpcsrv *s, int fd, const struct ucred *cr) {
-	const struct tr_config *cfg = s->d->cfg;
+	const struct tr_rpcsrv_options *cfg = &s->opts;
 	gid_t small[64], *groups = small;
 	socklen_t len = sizeof(small);
 	bool found = false;
@@ -598,7 +595,7 @@ static void on_connection(uv_stream_t *server, int status) {
 	if (!c) {
 		return; /* the pending connection stays in the backlog */
 	}
-	r = uv_pipe_init(s->d->loop, &c->pipe, 0);
+	r = uv_pipe_init(s->loop, &c->pipe, 0);
 	if (r < 0) {
 		free(c);
 		return;
@@ -670,7 +667,7 @@ static void on_connection(uv_stream_t *server, int status) {
 /* Runs once a second only while some client is over the soft output limit. */
 static void on_timer(uv_timer_t *t) {
 	struct tr_rpcsrv *s = t->data;
-	uint64_t now = uv_now(s->d->loop);
+	uint64_t now = uv_now(s->loop);
 	bool over = false;
 
 	for (struct conn *c = s->conns; c; c = c->next) {
@@ -745,22 +742,30 @@ static void free_cb(void *userdata) {
 	(void)tr_rpcsrv_free(userdata);
 }
 
-int tr_rpcsrv_new(struct tr_daemon *d, int listen_fd, struct tr_rpcsrv **ret) {
-	struct tr_rpcsrv *s = calloc(1, sizeof(*s));
+int tr_rpcsrv_new(uv_loop_t *loop, const struct tr_rpcsrv_options *opts,
+	const struct tr_rpcsrv_handlers *h, struct tr_rpcsrv **ret) {
+	struct tr_rpcsrv *s;
+	int listen_fd = opts->listen_fd;
 	char *path = NULL;
 	struct stat st;
 	mode_t old;
 	int r;
 
+	if (!h->dispatch || (listen_fd < 0 && !opts->socket_path)) {
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
 	if (!s) {
 		return -ENOMEM;
 	}
-	s->d = d;
-	s->max_conns = d->cfg->max_connections > 0 ? (size_t)d->cfg->max_connections :
+	s->loop = loop;
+	s->opts = *opts;
+	s->opts.socket_path = NULL;
+	s->h = *h;
+	s->max_conns = opts->max_connections > 0 ? opts->max_connections :
 		TR_MAX_CONNECTIONS_DEFAULT;
 	if (listen_fd < 0) {
-		path = d->cfg->socket_path ? strdup(d->cfg->socket_path) :
-			tr_config_default_socket(d->cfg->system_service);
+		path = strdup(opts->socket_path);
 		if (!path) {
 			free(s);
 			return -ENOMEM;
@@ -788,7 +793,7 @@ int tr_rpcsrv_new(struct tr_daemon *d, int listen_fd, struct tr_rpcsrv **ret) {
 			tr_log_info("removed stale socket %s", path);
 		}
 	}
-	r = uv_pipe_init(d->loop, &s->listener, 0);
+	r = uv_pipe_init(loop, &s->listener, 0);
 	if (r < 0) {
 		goto fail;
 	}
@@ -816,17 +821,17 @@ int tr_rpcsrv_new(struct tr_daemon *d, int listen_fd, struct tr_rpcsrv **ret) {
 			(path ? path : "the activated socket"), uv_strerror(r));
 		goto fail_handle;
 	}
-	r = uv_timer_init(d->loop, &s->timer);
+	r = uv_timer_init(loop, &s->timer);
 	if (r < 0) {
 		goto fail_handle;
 	}
 	s->timer.data = s;
 	s->handles++;
 	/* Neither fails on Linux (they only link the handle into the loop). */
-	(void)uv_check_init(d->loop, &s->flush_check);
+	(void)uv_check_init(loop, &s->flush_check);
 	s->flush_check.data = s;
 	s->handles++;
-	(void)uv_prepare_init(d->loop, &s->flush_prepare);
+	(void)uv_prepare_init(loop, &s->flush_prepare);
 	s->flush_prepare.data = s;
 	s->handles++;
 	tr_log_info("listening on %s", s->bound_path ? s->bound_path : "the activated socket");
@@ -904,21 +909,10 @@ struct tr_rpcsrv *tr_rpcsrv_free(struct tr_rpcsrv *s) {
 	return NULL;
 }
 
-void tr_rpcsrv_fill_status(const struct tr_rpcsrv *s, struct tr_json *status,
-	struct tr_json *counters) {
-	if (!s) {
-		return;
+void tr_rpcsrv_get_stats(const struct tr_rpcsrv *s, struct tr_rpcsrv_stats *ret) {
+	*ret = (struct tr_rpcsrv_stats){ 0 };
+	if (s) {
+		*ret = s->cnt;
+		ret->connections = s->n_conns;
 	}
-	(void)tr_json_object_set(status, "connections", tr_json_new_int((int64_t)s->n_conns));
-	(void)tr_json_object_set(counters, "connectionsRefusedLimit",
-		tr_json_new_int((int64_t)s->cnt.refused_limit));
-	(void)tr_json_object_set(counters, "connectionsRefusedCred",
-		tr_json_new_int((int64_t)s->cnt.refused_cred));
-	(void)tr_json_object_set(counters, "slowClientsDisconnected",
-		tr_json_new_int((int64_t)s->cnt.slow));
-	(void)tr_json_object_set(counters, "inflightPauses", tr_json_new_int((int64_t)s->cnt.pauses));
-	(void)tr_json_object_set(counters, "frameErrors",
-		tr_json_new_int((int64_t)s->cnt.frame_errors));
-	(void)tr_json_object_set(counters, "parseErrors",
-		tr_json_new_int((int64_t)s->cnt.parse_errors));
 }

@@ -88,9 +88,8 @@ int tr_rpcsrv_send(void *owner, char *buf, size_t len) {
 	(void)owner, (void)buf, (void)len;
 	abort();
 }
-void tr_rpcsrv_fill_status(const struct tr_rpcsrv *s, struct tr_json *status,
-	struct tr_json *counters) {
-	(void)s, (void)status, (void)counters;
+void tr_rpcsrv_get_stats(const struct tr_rpcsrv *s, struct tr_rpcsrv_stats *ret) {
+	(void)s, (void)ret;
 	abort();
 }
 

@@ -18,7 +18,7 @@
 
 #include "frame.h"
 #include "tr-limits.h"
-#include "proto-alloc.h"
+#include "alloc-fail.h"
 
 /* A growable byte stream of frames. */
 struct stream {

@@ -20,7 +20,7 @@
 
 #include "json.h"
 #include "tr-limits.h"
-#include "proto-alloc.h"
+#include "alloc-fail.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -18,7 +18,7 @@
 
 #include "frame.h"
 #include "tr-limits.h"
-#include "proto-alloc.h"
+#include "alloc-fail.h"
 #include "rpc.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

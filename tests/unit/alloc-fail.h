@@ -1,8 +1,8 @@
 /*
- * proto-alloc.h — allocation hooks for the proto unit tests.
+ * alloc-fail.h — allocation hooks for the unit tests that inject allocation failures.
  *
  * The tests link with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc, so every allocation
- * made by the proto library (and the test itself) goes through these functions: they count
+ * made by the sources compiled into the test (and the test itself) goes through these functions: they count
  * allocations and can make the Nth one fail. Allocations inside shared libraries (yajl,
  * cmocka, libc's strdup) are not affected. Include from exactly one file per test binary.
  */

@@ -1,0 +1,556 @@
+/*
+ * task-methods.c — the Task methods that go upstream (see task-methods.h).
+ *
+ * Each row's builder turns validated params into the exact request of the official SDK; the
+ * shared round trip sends it through the bridge and maps the reply: the Task (or Transfer)
+ * applied to the cache and returned, a 412 answered with the current version after a GET, a
+ * reply that cannot be applied answered "refresh pending" while a GET brings the cache up.
+ */
+#include "task-methods.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "bridge.h"
+#include "cache.h"
+#include "config.h"
+#include "daemon.h"
+#include "json.h"
+#include "log.h"
+#include "rpc.h"
+#include "rpcsrv.h"
+
+/* ---- request builders ---- */
+
+static int fail(struct tr_methods_err *err, int code, const char *param, const char *reason) {
+	err->code = code;
+	err->param = param;
+	err->reason = reason;
+	return -EINVAL;
+}
+
+static bool present(const struct tr_json *v) {
+	return v && v->type != TR_JSON_NULL;
+}
+
+/* v1 Task update: POST (or GET) Workspaces/WS/Tasks/WT, If-Match with the version check. */
+static void task_path(const struct tr_methods_ctx *x, struct tr_methods_req *r, bool if_match) {
+	snprintf(r->path, sizeof(r->path), "Workspaces/%s/Tasks/%s", x->workspace_sid,
+		x->task->sid);
+	r->api_version = "v1";
+	r->if_match = if_match && x->version_check ? x->task->version : -1;
+}
+
+/* v2 worker participant calls: POST Workspaces/WS/Workers/WK/<tail>. */
+static void worker_path(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	const char *tail) {
+	snprintf(r->path, sizeof(r->path), "Workspaces/%s/Workers/%s/%s", x->workspace_sid,
+		x->worker_sid, tail);
+	r->api_version = "v2";
+}
+
+/* Copy the optional string params[name] to o[key]. */
+static void put_opt_string(struct tr_json *o, const char *key, const struct tr_json *params,
+	const char *name, int *e) {
+	const char *s = tr_json_get_string(params, name);
+
+	if (s) {
+		tr_json_put(o, key, tr_json_new_string(s), e);
+	}
+}
+
+static int build_close(const struct tr_methods_ctx *x, struct tr_methods_req *r, bool complete) {
+	const char *reason = tr_json_get_string(x->params, "reason");
+	int e = 0;
+
+	task_path(x, r, true);
+	tr_json_put(r->params, "AssignmentStatus",
+		tr_json_new_string(complete ? "completed" : "wrapping"), &e);
+	if (complete || (reason && *reason)) {
+		tr_json_put(r->params, "Reason", tr_json_new_string(reason), &e);
+	}
+	return e;
+}
+
+static int build_complete(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	struct tr_methods_err *err) {
+	return build_close(x, r, true);
+}
+
+static int build_wrapup(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	struct tr_methods_err *err) {
+	return build_close(x, r, false);
+}
+
+static int build_set_attributes(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	struct tr_methods_err *err) {
+	int e = 0;
+
+	task_path(x, r, true);
+	tr_json_put(r->params, "Attributes", tr_json_dup(tr_json_get(x->params, "attributes")), &e);
+	return e;
+}
+
+static int build_set_vst(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	struct tr_methods_err *err) {
+	const struct tr_json *v = tr_json_get(x->params, "time");
+	int64_t when = 0;
+	char buf[40];
+	int e = 0;
+
+	/* the row checked that it parses and is in range */
+	if (tr_json_is_int(v)) {
+		when = v->u.num.i;
+	} else {
+		(void)tr_methods_parse_time(v->u.str.s, &when);
+	}
+	task_path(x, r, true);
+	tr_cache_iso_time(when, buf, sizeof(buf));
+	tr_json_put(r->params, "VirtualStartTime", tr_json_new_string(buf), &e);
+	return e;
+}
+
+static int build_fetch(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	struct tr_methods_err *err) {
+	task_path(x, r, false);
+	r->method = "GET";
+	return 0;
+}
+
+static int build_hold(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	struct tr_methods_err *err) {
+	bool on = false;
+	int e = 0;
+
+	(void)tr_json_get_bool(x->params, "onHold", &on);
+	worker_path(x, r, "HoldWorkerParticipant");
+	tr_json_put(r->params, "TaskSid", tr_json_new_string(x->task->sid), &e);
+	tr_json_put(r->params, "TargetWorkerSid",
+		tr_json_new_string(tr_json_get_string(x->params, "targetWorkerSid")), &e);
+	tr_json_put(r->params, "Hold", tr_json_new_bool(on), &e);
+	put_opt_string(r->params, "HoldUrl", x->params, "holdUrl", &e);
+	put_opt_string(r->params, "HoldMethod", x->params, "holdMethod", &e);
+	return e;
+}
+
+static int build_kick(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	struct tr_methods_err *err) {
+	int e = 0;
+
+	worker_path(x, r, "KickWorkerParticipant");
+	tr_json_put(r->params, "TaskSid", tr_json_new_string(x->task->sid), &e);
+	tr_json_put(r->params, "TargetWorkerSid",
+		tr_json_new_string(tr_json_get_string(x->params, "workerSid")), &e);
+	return e;
+}
+
+static int build_update_participant(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	struct tr_methods_err *err) {
+	bool hold;
+	int e = 0;
+
+	worker_path(x, r, "CustomerParticipant");
+	tr_json_put(r->params, "TaskSid", tr_json_new_string(x->task->sid), &e);
+	if (tr_json_get_bool(x->params, "hold", &hold) == 0) {
+		tr_json_put(r->params, "Hold", tr_json_new_bool(hold), &e);
+	}
+	put_opt_string(r->params, "HoldUrl", x->params, "holdUrl", &e);
+	put_opt_string(r->params, "HoldMethod", x->params, "holdMethod", &e);
+	return e;
+}
+
+static int build_transfer(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	struct tr_methods_err *err) {
+	const char *res = tr_cache_task_reservation(x->task);
+	const char *mode_in = tr_json_get_string(x->params, "mode");
+	const struct tr_json *v;
+	char mode[8] = "";
+	int64_t prio;
+	int e = 0;
+
+	if (mode_in) { /* WARM or COLD in any case (the row checked): the SDK sends capitals */
+		for (size_t i = 0; mode_in[i] && i < sizeof(mode) - 1; i++) {
+			mode[i] = (char)toupper((unsigned char)mode_in[i]);
+		}
+	}
+	if (!res || x->task->n_res == 0) {
+		return fail(err, TR_RPC_INVALID_STATE, "sid", "no live reservation for this task");
+	}
+	worker_path(x, r, "Transfers");
+	r->kind = TR_METHODS_TRANSFER;
+	tr_json_put(r->params, "ReservationSid", tr_json_new_string(res), &e);
+	tr_json_put(r->params, "TaskSid", tr_json_new_string(x->task->sid), &e);
+	tr_json_put(r->params, "To", tr_json_new_string(tr_json_get_string(x->params, "to")), &e);
+	if (mode[0]) {
+		tr_json_put(r->params, "Mode", tr_json_new_string(mode), &e);
+	}
+	if (tr_json_get_int(x->params, "priority", &prio) == 0) {
+		tr_json_put(r->params, "Priority", tr_json_new_int(prio), &e);
+	}
+	v = tr_json_get(x->params, "attributes");
+	if (present(v)) {
+		tr_json_put(r->params, "Attributes", tr_json_dup(v), &e);
+	}
+	return e;
+}
+
+static int build_cancel_transfer(const struct tr_methods_ctx *x, struct tr_methods_req *r,
+	struct tr_methods_err *err) {
+	const struct tr_cache_transfer *out = x->task->outgoing;
+	char tail[128];
+	int e = 0;
+
+	if (!out || !out->sid) {
+		return fail(err, TR_RPC_INVALID_STATE, "sid", "no outgoing transfer");
+	}
+	if (tr_cache_transfer_is_final(out)) {
+		return fail(err, TR_RPC_INVALID_STATE, "sid", "the outgoing transfer has ended");
+	}
+	snprintf(tail, sizeof(tail), "Transfers/%s", out->sid);
+	worker_path(x, r, tail);
+	r->kind = TR_METHODS_TRANSFER;
+	tr_json_put(r->params, "TaskSid",
+		tr_json_new_string(out->task_sid ? out->task_sid : x->task->sid), &e);
+	tr_json_put(r->params, "TransferStatus", tr_json_new_string("canceled"), &e);
+	return e;
+}
+
+void tr_methods_req_done(struct tr_methods_req *r) {
+	r->params = tr_json_free(r->params);
+}
+
+int tr_methods_build(const char *method, const struct tr_json *params,
+	const struct tr_cache_task *task, const char *ws, const char *wk, bool version_check,
+	struct tr_methods_req *ret, struct tr_methods_err *err) {
+	const struct tr_method *m = tr_methods_find(method);
+	struct tr_methods_req r = { .method = "POST", .if_match = -1, .kind = TR_METHODS_TASK };
+	struct tr_methods_ctx x = {
+		.params = params,
+		.task = task,
+		.workspace_sid = ws ? ws : "",
+		.worker_sid = wk ? wk : "",
+		.version_check = version_check,
+	};
+	int rc;
+
+	if (!m || !m->build) {
+		return -ENOENT;
+	}
+	if (tr_methods_validate(m, params, err) < 0) {
+		return -EINVAL;
+	}
+	if (!task) {
+		return fail(err, TR_RPC_NOT_FOUND, "sid", "unknown task");
+	}
+	r.params = tr_json_new_object();
+	if (!r.params) {
+		return -ENOMEM;
+	}
+	rc = m->build(&x, &r, err);
+	if (rc < 0) {
+		tr_methods_req_done(&r);
+		return rc == -EINVAL ? -EINVAL : -ENOMEM;
+	}
+	*ret = r;
+	return 0;
+}
+
+/* ---- the upstream round trip ---- */
+
+enum op_kind {
+	OP_TASK,
+	OP_TRANSFER,
+	OP_CONFLICT_GET, /* the GET after a 412 */
+	OP_REFRESH,      /* background GET, no caller */
+};
+
+struct op {
+	struct tr_daemon *d;
+	struct tr_call *call; /* NULL for OP_REFRESH */
+	enum op_kind kind;
+	char task_sid[64];
+	bool new_transfer; /* task.transfer: counted in tr_cache_transfer_in_flight */
+	int64_t twilio_code;
+	char *message;
+};
+
+static void op_free(struct op *op) {
+	free(op->message);
+	free(op);
+}
+
+static void on_reply(void *userdata, const struct tr_upstream_reply *reply);
+
+static int bridge_err_code(int r) {
+	switch (r) {
+	case -EKEYEXPIRED:
+		return TR_RPC_TOKEN_EXPIRED;
+	case -ENOTCONN:
+	case -ESHUTDOWN:
+		return TR_RPC_NOT_CONNECTED;
+	default:
+		return TR_RPC_INTERNAL_ERROR;
+	}
+}
+
+/* A GET of the task, for a 412 or a refresh. Takes op; returns the bridge's error. */
+static int send_get(struct op *op) {
+	const char *ws = tr_bridge_workspace_sid(op->d->bridge);
+	struct tr_upstream_request req = {
+		.method = "GET",
+		.api_version = "v1",
+		.if_match = -1,
+		.retry_transient = op->kind == OP_REFRESH,
+	};
+	char path[256];
+
+	snprintf(path, sizeof(path), "Workspaces/%s/Tasks/%s", ws ? ws : "", op->task_sid);
+	req.path = path;
+	return tr_bridge_request(op->d->bridge, &req, on_reply, op);
+}
+
+static void start_refresh(struct tr_daemon *d, const char *task_sid) {
+	struct op *op = calloc(1, sizeof(*op));
+
+	if (!op) {
+		return;
+	}
+	op->d = d;
+	op->kind = OP_REFRESH;
+	snprintf(op->task_sid, sizeof(op->task_sid), "%s", task_sid);
+	if (send_get(op) < 0) {
+		tr_log_debug("task %s: refresh not sent, ignoring", task_sid);
+		op_free(op);
+	}
+}
+
+static struct tr_json *upstream_data(long status, int64_t code, const char *message) {
+	struct tr_json *o = tr_json_new_object();
+	int e = 0;
+
+	tr_json_put(o, "httpStatus", tr_json_new_int(status), &e);
+	if (code) {
+		tr_json_put(o, "twilioCode", tr_json_new_int(code), &e);
+	}
+	if (message) {
+		tr_json_put(o, "message", tr_json_new_string(message), &e);
+	}
+	return e < 0 ? tr_json_free(o) : o;
+}
+
+static void refresh_pending(struct op *op, long status, const char *message) {
+	tr_call_error(op->call, TR_RPC_REFRESH_PENDING,
+		"applied upstream, local refresh pending", upstream_data(status, 0, message));
+	start_refresh(op->d, op->task_sid);
+}
+
+static void finish_conflict(struct op *op) {
+	const struct tr_cache_task *t = tr_cache_get(op->d->cache, op->task_sid);
+	struct tr_json *data = upstream_data(412, op->twilio_code, op->message);
+	char ver[32];
+	int e = 0;
+
+	if (data && t) {
+		snprintf(ver, sizeof(ver), "%" PRId64, t->version);
+		if (tr_json_put(data, "currentVersion", tr_json_new_string(ver), &e) < 0) {
+			data = tr_json_free(data);
+		}
+	}
+	tr_call_error(op->call, TR_RPC_VERSION_CONFLICT, "version conflict", data);
+}
+
+static void reply_applied(struct op *op, const struct tr_upstream_reply *reply) {
+	struct tr_daemon *d = op->d;
+	const struct tr_cache_task *t;
+	int r;
+
+	if (op->kind == OP_TRANSFER) {
+		r = tr_cache_apply_transfer_response(d->cache, op->task_sid, reply->payload,
+			uv_now(d->loop));
+	} else {
+		r = tr_cache_apply_task(d->cache, reply->payload);
+	}
+	t = tr_cache_get(d->cache, op->task_sid);
+	if (r < 0 && r != -ENOMEM && t) {
+		refresh_pending(op, reply->http_status, "the reply could not be applied");
+	} else if (!t) {
+		tr_call_error(op->call, TR_RPC_REFRESH_PENDING,
+			"applied upstream; the task is no longer cached",
+			upstream_data(reply->http_status, 0, NULL));
+	} else if (r == -ENOMEM) {
+		tr_call_error(op->call, TR_RPC_INTERNAL_ERROR, "out of memory", NULL);
+	} else {
+		tr_call_result(op->call, tr_cache_task_raw(t));
+	}
+}
+
+static void reply_network_error(struct op *op, const struct tr_upstream_reply *reply) {
+	struct tr_json *data = tr_json_new_object();
+	int e = 0;
+
+	tr_json_put(data, "message",
+		tr_json_new_string(reply->message ? reply->message : "network error"), &e);
+	tr_json_put(data, "maybeSent", tr_json_new_bool(reply->maybe_sent), &e);
+	tr_call_error(op->call, TR_RPC_NETWORK_ERROR, "network error",
+		e < 0 ? tr_json_free(data) : data);
+}
+
+static void on_reply(void *userdata, const struct tr_upstream_reply *reply) {
+	struct op *op = userdata;
+	struct tr_daemon *d = op->d;
+	bool ok = reply->err == 0 && reply->http_status >= 200 && reply->http_status < 300;
+
+	if (op->kind == OP_REFRESH || op->kind == OP_CONFLICT_GET) {
+		if (ok) {
+			(void)tr_cache_apply_task(d->cache, reply->payload);
+		}
+		if (op->kind == OP_CONFLICT_GET) {
+			finish_conflict(op);
+		}
+		op_free(op);
+		return;
+	}
+	if (op->new_transfer) {
+		tr_cache_transfer_in_flight(d->cache, op->task_sid, -1);
+	}
+	if (!ok && op->kind == OP_TRANSFER && reply->err != -ETIMEDOUT) {
+		tr_cache_drop_pending(d->cache, op->task_sid);
+	}
+	if (reply->err == -ETIMEDOUT) {
+		tr_call_error(op->call, TR_RPC_TIMEOUT, "upstream timeout; outcome unknown", NULL);
+	} else if (reply->err == -EBADMSG) {
+		refresh_pending(op, reply->http_status, reply->message);
+	} else if (reply->err < 0) {
+		reply_network_error(op, reply);
+	} else if (ok) {
+		reply_applied(op, reply);
+	} else if (reply->http_status == 412) {
+		op->kind = OP_CONFLICT_GET;
+		op->twilio_code = reply->twilio_code;
+		op->message = reply->message ? strdup(reply->message) : NULL;
+		if (send_get(op) == 0) {
+			return;
+		}
+		finish_conflict(op);
+	} else if (reply->http_status == 401) {
+		/* the proxy no longer accepts the token (expired or revoked) */
+		tr_call_error(op->call, TR_RPC_TOKEN_EXPIRED, "the worker token is not accepted",
+			upstream_data(401, reply->twilio_code, reply->message));
+	} else if (reply->http_status == 429) {
+		tr_call_error(op->call, TR_RPC_RATE_LIMITED, "rate limited",
+			upstream_data(429, reply->twilio_code, reply->message));
+	} else {
+		tr_call_error(op->call, TR_RPC_UPSTREAM_ERROR,
+			reply->message ? reply->message : "upstream error",
+			upstream_data(reply->http_status, reply->twilio_code, reply->message));
+	}
+	op_free(op);
+}
+
+/* The handler of every row below: build, check the session, send. */
+static void task_request(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
+	const struct tr_json *params) {
+	const char *sid = tr_json_get_string(params, "sid");
+	const struct tr_cache_task *t = tr_cache_get(d->cache, sid);
+	struct tr_methods_req req = { 0 };
+	struct tr_methods_err err = { 0 };
+	struct tr_upstream_request up;
+	enum tr_bridge_state st;
+	struct op *op;
+	int r;
+
+	r = tr_methods_build(m->name, params, t, tr_bridge_workspace_sid(d->bridge),
+		tr_bridge_worker_sid(d->bridge), d->cfg->version_check, &req, &err);
+	if (r == -EINVAL) {
+		if (err.code == TR_RPC_INVALID_PARAMS) {
+			tr_methods_invalid_param(call, err.param, err.reason);
+		} else if (err.code == TR_RPC_NOT_FOUND) {
+			tr_methods_unknown_task(call, sid);
+		} else {
+			tr_call_error(call, err.code, err.reason, NULL);
+		}
+		return;
+	}
+	if (r < 0) {
+		tr_call_error(call, TR_RPC_INTERNAL_ERROR, "internal error", NULL);
+		return;
+	}
+	st = tr_bridge_get_state(d->bridge);
+	if (st != TR_BRIDGE_READY) {
+		tr_methods_req_done(&req);
+		if (st == TR_BRIDGE_TOKEN_EXPIRED) {
+			tr_call_error(call, TR_RPC_TOKEN_EXPIRED, "the worker token expired", NULL);
+		} else {
+			tr_call_error(call, TR_RPC_NOT_CONNECTED, "not connected", NULL);
+		}
+		return;
+	}
+	op = calloc(1, sizeof(*op));
+	if (!op) {
+		tr_methods_req_done(&req);
+		tr_call_error(call, TR_RPC_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
+	op->d = d;
+	op->call = call;
+	op->kind = req.kind == TR_METHODS_TRANSFER ? OP_TRANSFER : OP_TASK;
+	snprintf(op->task_sid, sizeof(op->task_sid), "%s", t->sid);
+	up = (struct tr_upstream_request){
+		.path = req.path,
+		.method = req.method,
+		.api_version = req.api_version,
+		.params = req.params,
+		.if_match = req.if_match,
+		.retry_transient = strcmp(req.method, "GET") == 0,
+	};
+	op->new_transfer = m->build == build_transfer;
+	r = tr_bridge_request(d->bridge, &up, on_reply, op);
+	tr_methods_req_done(&req);
+	if (r >= 0 && op->new_transfer) {
+		tr_cache_transfer_in_flight(d->cache, op->task_sid, +1);
+	}
+	if (r < 0) {
+		tr_call_error(call, bridge_err_code(r), r == -EKEYEXPIRED ? "the worker token expired" :
+			"not connected", NULL);
+		op_free(op);
+	}
+}
+
+/* ---- the rows ---- */
+
+#define SID { "sid", TR_PARAM_STRING, .required = true, .nonempty = true }
+#define STR(n, req) { n, TR_PARAM_STRING, .required = req }
+#define NONEMPTY(n) { n, TR_PARAM_STRING, .required = true, .nonempty = true }
+#define BOOL(n, req) { n, TR_PARAM_BOOLEAN, .required = req }
+#define OBJECT(n, req) { n, TR_PARAM_OBJECT, .required = req }
+/* The SDK's range for a virtual start time: 1900-01-01 to 9999-12-31T23:59:59Z. */
+#define TIME(n) { n, TR_PARAM_TIME, .required = true, .min = -2208988800LL, .max = 253402300799LL }
+#define ROW(name, b, ...) { name, { SID, __VA_ARGS__ }, "Task", task_request, b }
+
+static const char *const transfer_modes[] = { "WARM", "COLD", NULL };
+
+static const struct tr_method rows[] = {
+	ROW("task.complete", build_complete, STR("reason", true)),
+	ROW("task.wrapUp", build_wrapup, STR("reason", false)),
+	ROW("task.setAttributes", build_set_attributes, OBJECT("attributes", true)),
+	ROW("task.setVirtualStartTime", build_set_vst, TIME("time")),
+	ROW("task.fetchLatestVersion", build_fetch),
+	ROW("task.hold", build_hold, NONEMPTY("targetWorkerSid"), BOOL("onHold", true),
+		STR("holdUrl", false), STR("holdMethod", false)),
+	ROW("task.kick", build_kick, NONEMPTY("workerSid")),
+	ROW("task.transfer", build_transfer, NONEMPTY("to"),
+		{ "mode", TR_PARAM_STRING, .values = transfer_modes,
+			.values_reason = "must be WARM or COLD" },
+		{ "priority", TR_PARAM_INTEGER, .min = 0, .max = INT32_MAX },
+		OBJECT("attributes", false)),
+	ROW("task.cancelTransfer", build_cancel_transfer),
+	ROW("task.updateParticipant", build_update_participant, BOOL("hold", false),
+		STR("holdUrl", false), STR("holdMethod", false)),
+};
+
+const struct tr_method_table tr_task_methods = { rows, sizeof(rows) / sizeof(rows[0]) };

@@ -1,0 +1,35 @@
+/*
+ * rpc-client.h — a blocking test client for the daemon's socket, for unit tests that run the
+ * server on their own loop: every receive runs that loop until a frame arrives (5 s deadline).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct tr_json;
+
+struct rpc_client {
+	uv_loop_t *loop;
+	int fd;
+	char *buf;
+	size_t have;
+};
+
+/* Connect to path; asserts on failure. */
+struct rpc_client *rpc_client_new(uv_loop_t *loop, const char *path);
+void rpc_client_free(struct rpc_client *c);
+void rpc_client_send_raw(struct rpc_client *c, const void *data, size_t len);
+/* Send json as one frame. */
+void rpc_client_send(struct rpc_client *c, const char *json);
+/* Run the loop until a frame arrives; NULL on EOF. The caller owns the tree. */
+struct tr_json *rpc_client_recv(struct rpc_client *c);
+/* send + recv */
+struct tr_json *rpc_client_call(struct rpc_client *c, const char *json);
+/* error.code of a reply (asserts it has one) */
+int64_t rpc_err_code(const struct tr_json *m);
+/* error.data.param of a reply, or NULL */
+const char *rpc_err_param(const struct tr_json *m);
+/* Run the loop until fd sees the peer hang up; asserts within deadline_ms. */
+void rpc_client_wait_hangup(struct rpc_client *c, uint64_t deadline_ms);
