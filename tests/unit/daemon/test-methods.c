@@ -32,89 +32,12 @@
 #include "methods.h"
 #include "subs.h"
 #include "rpc.h"
+#include "bridge-stub.h"
 #include "rpc-client.h"
 #include "rpcsrv.h"
 
-#define WS "WS0acbd5dc35263341780bd09152200e87"
-#define WK "WKe26e96b8336b262c51a660cfb175a96b"
 #define WT "WT0fbc4e6335fcc52ed96c632c85599ed7"
 #define WR "WR8a81d7d820fcf01ee85c778912a385f0"
-
-/* ---- bridge stubs ---- */
-
-static enum tr_bridge_state stub_state = TR_BRIDGE_READY;
-static int stub_request_ret;
-static int stub_resyncs;
-static struct {
-	char path[256];
-	char method[8];
-	char api[4];
-	char *params;
-	int64_t if_match;
-	tr_upstream_cb cb;
-	void *userdata;
-} reqs[32];
-static size_t n_reqs;
-
-const char *tr_bridge_state_str(enum tr_bridge_state s) {
-	return s == TR_BRIDGE_READY ? "ready" : "other";
-}
-enum tr_bridge_state tr_bridge_get_state(const struct tr_bridge *b) {
-	(void)b;
-	return stub_state;
-}
-const char *tr_bridge_workspace_sid(const struct tr_bridge *b) {
-	(void)b;
-	return WS;
-}
-const char *tr_bridge_worker_sid(const struct tr_bridge *b) {
-	(void)b;
-	return WK;
-}
-int tr_bridge_request(struct tr_bridge *b, const struct tr_upstream_request *req, tr_upstream_cb cb,
-	void *userdata) {
-	(void)b;
-	if (stub_request_ret < 0) {
-		return stub_request_ret;
-	}
-	assert_true(n_reqs < 32);
-	snprintf(reqs[n_reqs].path, sizeof(reqs[n_reqs].path), "%s", req->path);
-	snprintf(reqs[n_reqs].method, sizeof(reqs[n_reqs].method), "%s", req->method);
-	snprintf(reqs[n_reqs].api, sizeof(reqs[n_reqs].api), "%s", req->api_version);
-	assert_int_equal(tr_json_dump(req->params, &reqs[n_reqs].params, NULL), 0);
-	reqs[n_reqs].if_match = req->if_match;
-	reqs[n_reqs].cb = cb;
-	reqs[n_reqs].userdata = userdata;
-	n_reqs++;
-	return 0;
-}
-void tr_bridge_request_resync(struct tr_bridge *b) {
-	(void)b;
-	stub_resyncs++;
-}
-int tr_bridge_update_token(struct tr_bridge *b, const char *token) {
-	(void)b;
-	if (strcmp(token, "expired") == 0) {
-		return -EKEYEXPIRED;
-	}
-	return strcmp(token, "good") == 0 ? 0 : -EINVAL;
-}
-struct tr_json *tr_bridge_status(const struct tr_bridge *b) {
-	(void)b;
-	return tr_json_new_object();
-}
-int64_t tr_bridge_token_expires_at(const struct tr_bridge *b) {
-	(void)b;
-	return 1900000000;
-}
-
-static void reqs_clear(void) {
-	for (size_t i = 0; i < n_reqs; i++) {
-		assert_null(reqs[i].cb); /* every request was answered */
-		free(reqs[i].params);
-	}
-	n_reqs = 0;
-}
 
 /* ---- fixtures ---- */
 
@@ -382,6 +305,45 @@ static void test_describe(void **state) {
 	assert_true(found);
 	assert_int_equal(tr_json_get(d, "events")->u.arr.n, 23);
 	tr_json_free(d);
+}
+
+/* Every row of the method table is in rpc.describe, in order, with the same parameters; and
+ * the dispatcher's parameter checks come from the same rows. */
+static void test_describe_is_the_table(void **state) {
+	static const char *const types[] = { "string", "boolean", "integer", "object", "array",
+		"string|integer" };
+	struct tr_json *d = tr_methods_describe();
+	const struct tr_json *ms = tr_json_get(d, "methods");
+	size_t k = 0;
+
+	(void)state;
+	for (const struct tr_method_table *const *t = tr_method_tables; *t; t++) {
+		for (size_t i = 0; i < (*t)->n; i++, k++) {
+			const struct tr_method *m = &(*t)->rows[i];
+			const struct tr_json *dm = ms->u.arr.items[k], *ps = tr_json_get(dm, "params");
+			size_t np = 0;
+
+			assert_true(k < ms->u.arr.n);
+			assert_string_equal(tr_json_get_string(dm, "name"), m->name);
+			assert_ptr_equal(tr_methods_find(m->name), m);
+			assert_non_null(m->handle);
+			for (; np < TR_METHOD_MAX_PARAMS && m->params[np].name; np++) {
+				const struct tr_json *dp = ps->u.arr.items[np];
+				bool req = false;
+
+				assert_true(np < ps->u.arr.n);
+				assert_string_equal(tr_json_get_string(dp, "name"), m->params[np].name);
+				assert_string_equal(tr_json_get_string(dp, "type"),
+					types[m->params[np].type]);
+				assert_int_equal(tr_json_get_bool(dp, "required", &req), 0);
+				assert_int_equal(req, m->params[np].required);
+			}
+			assert_int_equal(ps->u.arr.n, np);
+		}
+	}
+	assert_int_equal(k, ms->u.arr.n);
+	tr_json_free(d);
+	assert_null(tr_methods_find("task.nope"));
 }
 
 /* ---- over the socket ---- */
@@ -823,6 +785,7 @@ int main(void) {
 		cmocka_unit_test(test_cancel_transfer_request),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_describe_is_the_table),
 		cmocka_unit_test_setup_teardown(test_socket_basics, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_replies, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_events, env_setup, env_teardown),
