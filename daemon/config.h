@@ -32,7 +32,6 @@ struct tr_config {
 	bool allow_group_set;   /* --allow-group NAME|GID */
 	gid_t allow_group;
 	bool system_service;    /* --system: default socket /run/taskrouterd/socket */
-	/* Added by the upstream helper. */
 	int token_command_timeout_ms; /* --token-command-timeout-ms (default 30000) */
 	bool token_from_credential;   /* token_file was derived from $CREDENTIALS_DIRECTORY */
 };

@@ -27,8 +27,6 @@
 #include "tr-limits.h"
 
 #define READ_BUF_SIZE (64u * 1024u)
-/* At shutdown, queued replies and events get this long to drain. */
-#define CLOSE_FLUSH_MS 1000
 /* A client's batch is written at once when it reaches this size, so a big burst starts
  * draining into the socket right away rather than piling up until the iteration ends. */
 #define OUT_BATCH_BYTES (64u * 1024u)
@@ -881,7 +879,7 @@ void tr_rpcsrv_close(struct tr_rpcsrv *s, void (*done)(void *userdata), void *us
 	}
 	s->closing = true;
 	uv_close((uv_handle_t *)&s->listener, on_handle_closed);
-	/* Connections with queued output get CLOSE_FLUSH_MS to drain; the others close now. */
+	/* Connections with queued output get TR_CLOSE_FLUSH_MS to drain; the others close now. */
 	for (struct conn *c = s->conns; c; c = c->next) {
 		if ((c->writes > 0 || c->out.n > 0) && !c->closing) {
 			c->flush_close = true;
@@ -891,7 +889,7 @@ void tr_rpcsrv_close(struct tr_rpcsrv *s, void (*done)(void *userdata), void *us
 		}
 	}
 	if (s->conns) {
-		(void)uv_timer_start(&s->timer, on_close_deadline, CLOSE_FLUSH_MS, 0);
+		(void)uv_timer_start(&s->timer, on_close_deadline, TR_CLOSE_FLUSH_MS, 0);
 	} else {
 		close_timers(s);
 	}

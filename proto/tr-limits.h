@@ -1,9 +1,12 @@
 /*
- * tr-limits.h — every limit of taskrouterd in one place.
+ * tr-limits.h — every bound on what a client or the upstream can make taskrouterd hold or
+ * wait for: frame and message sizes, JSON shape, requests in flight, output queues,
+ * connections, pages, timeouts and deadlines.
  *
- * Each limit has a name here, a log line when it is hit, a counter in
- * daemon.status and a test that hits it. doc/PROTOCOL.md lists the ones a
- * client can observe. No dependencies.
+ * Each limit a peer can hit has a name here, a log line when it is hit, a counter in
+ * daemon.status and a test that hits it. doc/PROTOCOL.md lists the ones a client can
+ * observe. Internal buffer sizes that bound nothing a peer controls (a read buffer, a write
+ * batch, a log line) stay with their module. No dependencies.
  */
 #pragma once
 
@@ -39,3 +42,6 @@
 #define TR_RECONNECT_MAX_MS 30000
 #define TR_TASK_CLOSED_GRACE_MS_DEFAULT 5000 /* recently-closed area, spec §6.3 */
 #define TR_TRANSFER_PENDING_MS 10000         /* transfer events waiting for a POST reply */
+
+/* At shutdown, queued replies and events get this long to drain before connections close. */
+#define TR_CLOSE_FLUSH_MS 1000
