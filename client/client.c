@@ -1184,11 +1184,14 @@ static int array_of_strings(const char *const *v, struct tr_json **ret) {
 	if (!a) {
 		return -ENOMEM;
 	}
+	int e = 0;
+
 	for (; v && *v; v++) {
-		if (tr_json_array_append(a, tr_json_new_string(*v)) < 0) {
-			tr_json_free(a);
-			return -ENOMEM;
-		}
+		tr_json_push(a, tr_json_new_string(*v), &e);
+	}
+	if (e < 0) {
+		tr_json_free(a);
+		return e;
 	}
 	*ret = a;
 	return 0;
@@ -1197,23 +1200,18 @@ static int array_of_strings(const char *const *v, struct tr_json **ret) {
 int tr_client_subscribe(struct tr_client *c, const char *const *events, const char *const *tasks,
 	int64_t since, int timeout_ms, char **ret_result, struct tr_client_error *ret_err) {
 	struct tr_json *params = tr_json_new_object(), *a = NULL, *result = NULL;
-	int r = -ENOMEM;
+	int r = -ENOMEM, e = 0;
 
-	if (!params) {
-		goto fail;
-	}
 	if (events && *events) {
-		if (array_of_strings(events, &a) < 0 ||
-			tr_json_object_set(params, "events", a) < 0) {
-			goto fail;
-		}
+		tr_json_put(params, "events", array_of_strings(events, &a) < 0 ? NULL : a, &e);
 	}
 	if (tasks && *tasks) {
-		if (array_of_strings(tasks, &a) < 0 || tr_json_object_set(params, "tasks", a) < 0) {
-			goto fail;
-		}
+		tr_json_put(params, "tasks", array_of_strings(tasks, &a) < 0 ? NULL : a, &e);
 	}
-	if (since >= 0 && tr_json_object_set(params, "since", tr_json_new_int(since)) < 0) {
+	if (since >= 0) {
+		tr_json_put(params, "since", tr_json_new_int(since), &e);
+	}
+	if (!params || e < 0) {
 		goto fail;
 	}
 	r = tr_client_call_tree(c, "events.subscribe", params, timeout_ms, &result, ret_err);
@@ -1242,10 +1240,10 @@ fail:
 	return set_local_error(ret_err, r);
 }
 
-/* Call a method whose result is a Task. Consumes params (may be NULL after an ENOMEM in
- * the caller's building, which is reported as such). */
+/* Call a method whose result is a Task. Consumes params (NULL, or build_err < 0: an ENOMEM
+ * in the caller's building, reported as such). */
 static int task_call(struct tr_client *c, const char *method, struct tr_json *params,
-	bool build_failed, int timeout_ms, struct tr_task **ret_task,
+	int build_err, int timeout_ms, struct tr_task **ret_task,
 	struct tr_client_error *ret_err) {
 	struct tr_json *result = NULL;
 	struct tr_task *t;
@@ -1254,7 +1252,7 @@ static int task_call(struct tr_client *c, const char *method, struct tr_json *pa
 	if (ret_err) {
 		tr_client_error_done(ret_err);
 	}
-	if (!params || build_failed) {
+	if (!params || build_err < 0) {
 		tr_json_free(params);
 		return set_local_error(ret_err, -ENOMEM);
 	}
@@ -1279,28 +1277,16 @@ static int task_call(struct tr_client *c, const char *method, struct tr_json *pa
 	return 0;
 }
 
-/* Helpers to build params; each returns true on failure so failures can be or-ed. */
-static bool put_str(struct tr_json *o, const char *key, const char *v) {
-	if (!o) {
-		return true;
-	}
-	if (!v) {
-		return false;
-	}
-	return tr_json_object_set(o, key, tr_json_new_string(v)) < 0;
-}
-
-static bool put_bool(struct tr_json *o, const char *key, bool v) {
-	return !o || tr_json_object_set(o, key, tr_json_new_bool(v)) < 0;
+/* o[key] = v when v is not NULL (tr_json_put's sticky error in *e). Returns *e. */
+static int put_str(struct tr_json *o, const char *key, const char *v, int *e) {
+	return v ? tr_json_put(o, key, tr_json_new_string(v), e) : *e;
 }
 
 static struct tr_json *sid_params(const char *sid) {
 	struct tr_json *o = tr_json_new_object();
+	int e = 0;
 
-	if (o && put_str(o, "sid", sid)) {
-		return tr_json_free(o);
-	}
-	return o;
+	return put_str(o, "sid", sid, &e) < 0 ? tr_json_free(o) : o;
 }
 
 #define CHECK_ARGS(c, sid, err)                                                                    \
@@ -1387,8 +1373,11 @@ int tr_client_task_list(struct tr_client *c, const char *status, int timeout_ms,
 		const struct tr_json *next;
 		struct tr_task **v = NULL, **grown;
 		size_t n = 0;
+		int e = 0;
 
-		if (!params || put_str(params, "status", status) || put_str(params, "after", after)) {
+		put_str(params, "status", status, &e);
+		put_str(params, "after", after, &e);
+		if (!params || e < 0) {
 			tr_json_free(params);
 			r = set_local_error(ret_err, -ENOMEM);
 			break;
@@ -1442,36 +1431,38 @@ int tr_client_task_list(struct tr_client *c, const char *status, int timeout_ms,
 int tr_client_task_get(struct tr_client *c, const char *sid, int timeout_ms,
 	struct tr_task **ret_task, struct tr_client_error *ret_err) {
 	CHECK_ARGS(c, sid, ret_err);
-	return task_call(c, "task.get", sid_params(sid), false, timeout_ms, ret_task, ret_err);
+	return task_call(c, "task.get", sid_params(sid), 0, timeout_ms, ret_task, ret_err);
 }
 
 int tr_client_task_complete(struct tr_client *c, const char *sid, const char *reason,
 	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err) {
 	struct tr_json *p;
+	int e = 0;
 
 	CHECK_ARGS(c, sid, ret_err);
 	if (!reason) {
 		return invalid(ret_err);
 	}
 	p = sid_params(sid);
-	return task_call(
-		c, "task.complete", p, put_str(p, "reason", reason), timeout_ms, ret_task, ret_err);
+	return task_call(c, "task.complete", p, put_str(p, "reason", reason, &e), timeout_ms,
+		ret_task, ret_err);
 }
 
 int tr_client_task_wrap_up(struct tr_client *c, const char *sid, const char *reason, int timeout_ms,
 	struct tr_task **ret_task, struct tr_client_error *ret_err) {
 	struct tr_json *p;
+	int e = 0;
 
 	CHECK_ARGS(c, sid, ret_err);
 	p = sid_params(sid);
-	return task_call(
-		c, "task.wrapUp", p, put_str(p, "reason", reason), timeout_ms, ret_task, ret_err);
+	return task_call(c, "task.wrapUp", p, put_str(p, "reason", reason, &e), timeout_ms,
+		ret_task, ret_err);
 }
 
 int tr_client_task_set_attributes(struct tr_client *c, const char *sid, const char *attributes_json,
 	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err) {
 	struct tr_json *p, *attrs = NULL;
-	int r;
+	int r, e = 0;
 
 	CHECK_ARGS(c, sid, ret_err);
 	r = parse_params(attributes_json, &attrs);
@@ -1479,11 +1470,8 @@ int tr_client_task_set_attributes(struct tr_client *c, const char *sid, const ch
 		return r == -ENOMEM ? set_local_error(ret_err, r) : invalid(ret_err);
 	}
 	p = sid_params(sid);
-	if (!p) {
-		tr_json_free(attrs);
-	}
-	return task_call(c, "task.setAttributes", p,
-		p && tr_json_object_set(p, "attributes", attrs) < 0, timeout_ms, ret_task, ret_err);
+	return task_call(c, "task.setAttributes", p, tr_json_put(p, "attributes", attrs, &e),
+		timeout_ms, ret_task, ret_err);
 }
 
 static bool all_digits(const char *s) {
@@ -1501,6 +1489,7 @@ static bool all_digits(const char *s) {
 int tr_client_task_set_virtual_start_time(struct tr_client *c, const char *sid, const char *time,
 	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err) {
 	struct tr_json *p, *v;
+	int e = 0;
 
 	CHECK_ARGS(c, sid, ret_err);
 	if (!time || !*time) {
@@ -1518,17 +1507,14 @@ int tr_client_task_set_virtual_start_time(struct tr_client *c, const char *sid, 
 		v = tr_json_new_string(time);
 	}
 	p = sid_params(sid);
-	if (!p) {
-		tr_json_free(v);
-	}
-	return task_call(c, "task.setVirtualStartTime", p,
-		p && tr_json_object_set(p, "time", v) < 0, timeout_ms, ret_task, ret_err);
+	return task_call(c, "task.setVirtualStartTime", p, tr_json_put(p, "time", v, &e),
+		timeout_ms, ret_task, ret_err);
 }
 
 int tr_client_task_fetch_latest_version(struct tr_client *c, const char *sid, int timeout_ms,
 	struct tr_task **ret_task, struct tr_client_error *ret_err) {
 	CHECK_ARGS(c, sid, ret_err);
-	return task_call(c, "task.fetchLatestVersion", sid_params(sid), false, timeout_ms, ret_task,
+	return task_call(c, "task.fetchLatestVersion", sid_params(sid), 0, timeout_ms, ret_task,
 		ret_err);
 }
 
@@ -1536,30 +1522,31 @@ int tr_client_task_hold(struct tr_client *c, const char *sid, const char *target
 	bool on_hold, const char *hold_url, const char *hold_method, int timeout_ms,
 	struct tr_task **ret_task, struct tr_client_error *ret_err) {
 	struct tr_json *p;
-	bool f;
+	int e = 0;
 
 	CHECK_ARGS(c, sid, ret_err);
 	if (!target_worker_sid) {
 		return invalid(ret_err);
 	}
 	p = sid_params(sid);
-	f = put_str(p, "targetWorkerSid", target_worker_sid);
-	f = f || put_bool(p, "onHold", on_hold);
-	f = f || put_str(p, "holdUrl", hold_url);
-	f = f || put_str(p, "holdMethod", hold_method);
-	return task_call(c, "task.hold", p, f, timeout_ms, ret_task, ret_err);
+	put_str(p, "targetWorkerSid", target_worker_sid, &e);
+	tr_json_put(p, "onHold", tr_json_new_bool(on_hold), &e);
+	put_str(p, "holdUrl", hold_url, &e);
+	put_str(p, "holdMethod", hold_method, &e);
+	return task_call(c, "task.hold", p, e, timeout_ms, ret_task, ret_err);
 }
 
 int tr_client_task_kick(struct tr_client *c, const char *sid, const char *worker_sid,
 	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err) {
 	struct tr_json *p;
+	int e = 0;
 
 	CHECK_ARGS(c, sid, ret_err);
 	if (!worker_sid) {
 		return invalid(ret_err);
 	}
 	p = sid_params(sid);
-	return task_call(c, "task.kick", p, put_str(p, "workerSid", worker_sid), timeout_ms,
+	return task_call(c, "task.kick", p, put_str(p, "workerSid", worker_sid, &e), timeout_ms,
 		ret_task, ret_err);
 }
 
@@ -1567,8 +1554,7 @@ int tr_client_task_transfer(struct tr_client *c, const char *sid, const char *to
 	int64_t priority, const char *attributes_json, int timeout_ms, struct tr_task **ret_task,
 	struct tr_client_error *ret_err) {
 	struct tr_json *p, *attrs = NULL;
-	bool f;
-	int r;
+	int r, e = 0;
 
 	CHECK_ARGS(c, sid, ret_err);
 	if (!to) {
@@ -1579,38 +1565,35 @@ int tr_client_task_transfer(struct tr_client *c, const char *sid, const char *to
 		return r == -ENOMEM ? set_local_error(ret_err, r) : invalid(ret_err);
 	}
 	p = sid_params(sid);
-	f = put_str(p, "to", to);
-	f = f || put_str(p, "mode", mode);
-	if (!f && priority >= 0) {
-		f = tr_json_object_set(p, "priority", tr_json_new_int(priority)) < 0;
+	put_str(p, "to", to, &e);
+	put_str(p, "mode", mode, &e);
+	if (priority >= 0) {
+		tr_json_put(p, "priority", tr_json_new_int(priority), &e);
 	}
-	if (!f && attrs) {
-		f = tr_json_object_set(p, "attributes", attrs) < 0;
-		attrs = NULL;
+	if (attrs) {
+		tr_json_put(p, "attributes", attrs, &e);
 	}
-	tr_json_free(attrs);
-	return task_call(c, "task.transfer", p, f, timeout_ms, ret_task, ret_err);
+	return task_call(c, "task.transfer", p, e, timeout_ms, ret_task, ret_err);
 }
 
 int tr_client_task_cancel_transfer(struct tr_client *c, const char *sid, int timeout_ms,
 	struct tr_task **ret_task, struct tr_client_error *ret_err) {
 	CHECK_ARGS(c, sid, ret_err);
-	return task_call(
-		c, "task.cancelTransfer", sid_params(sid), false, timeout_ms, ret_task, ret_err);
+	return task_call(c, "task.cancelTransfer", sid_params(sid), 0, timeout_ms, ret_task, ret_err);
 }
 
 int tr_client_task_update_participant(struct tr_client *c, const char *sid, int hold,
 	const char *hold_url, const char *hold_method, int timeout_ms, struct tr_task **ret_task,
 	struct tr_client_error *ret_err) {
 	struct tr_json *p;
-	bool f = false;
+	int e = 0;
 
 	CHECK_ARGS(c, sid, ret_err);
 	p = sid_params(sid);
 	if (hold >= 0) {
-		f = put_bool(p, "hold", hold != 0);
+		tr_json_put(p, "hold", tr_json_new_bool(hold != 0), &e);
 	}
-	f = f || put_str(p, "holdUrl", hold_url);
-	f = f || put_str(p, "holdMethod", hold_method);
-	return task_call(c, "task.updateParticipant", p, f, timeout_ms, ret_task, ret_err);
+	put_str(p, "holdUrl", hold_url, &e);
+	put_str(p, "holdMethod", hold_method, &e);
+	return task_call(c, "task.updateParticipant", p, e, timeout_ms, ret_task, ret_err);
 }

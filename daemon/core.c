@@ -145,12 +145,10 @@ static void ev_state(void *userdata, enum tr_bridge_state state, const char *rea
 	} else if (up(prev) && (state == TR_BRIDGE_RECONNECTING ||
 		state == TR_BRIDGE_TOKEN_EXPIRED || state == TR_BRIDGE_STOPPED)) {
 		struct tr_json *o = tr_json_new_object();
+		int e = 0;
 
-		if (o && tr_json_object_set(o, "reason", reason ? tr_json_new_string(reason) :
-			tr_json_new_null()) < 0) {
-			o = NULL;
-		}
-		publish(d, "disconnected", o);
+		tr_json_put(o, "reason", reason ? tr_json_new_string(reason) : tr_json_new_null(), &e);
+		publish(d, "disconnected", e < 0 ? tr_json_free(o) : o);
 	}
 }
 
@@ -215,11 +213,12 @@ static void ev_event(void *userdata, const char *event_type, const struct tr_jso
 static void ev_token(void *userdata, const char *what, int64_t expires_at) {
 	struct tr_daemon *d = userdata;
 	struct tr_json *o = NULL;
+	int e = 0;
 
 	if (expires_at > 0) {
 		o = tr_json_new_object();
-		if (o && tr_json_object_set(o, "expiresAt", tr_json_new_int(expires_at)) < 0) {
-			o = NULL;
+		if (tr_json_put(o, "expiresAt", tr_json_new_int(expires_at), &e) < 0) {
+			o = tr_json_free(o);
 		}
 	}
 	if (d->subs) {

@@ -629,25 +629,21 @@ static void on_connection(uv_stream_t *server, int status) {
 	}
 	if (s->n_conns >= s->max_conns) {
 		struct tr_json *data = tr_json_new_object();
+		struct tr_rpc_id nid = { .type = TR_RPC_ID_NULL };
 		char *buf = NULL;
 		size_t len = 0;
+		int e = 0;
 
 		s->cnt.refused_limit++;
 		if (!s->refusing) {
 			s->refusing = true;
 			tr_log_warning("connection limit (%zu) reached, refusing clients", s->max_conns);
 		}
-		if (data && (tr_json_object_set(data, "limit", tr_json_new_int((int64_t)s->max_conns)) < 0 ||
-			tr_json_object_set(data, "value", tr_json_new_int((int64_t)s->n_conns + 1)) < 0)) {
-			data = NULL;
-		}
-		{
-			struct tr_rpc_id nid = { .type = TR_RPC_ID_NULL };
-
-			if (tr_rpc_build_error_framed(&nid, TR_RPC_OVERLOADED, "too many connections",
-				data, 0, &buf, &len) < 0) {
-				buf = NULL;
-			}
+		tr_json_put(data, "limit", tr_json_new_int((int64_t)s->max_conns), &e);
+		tr_json_put(data, "value", tr_json_new_int((int64_t)s->n_conns + 1), &e);
+		if (e < 0 || tr_rpc_build_error_framed(&nid, TR_RPC_OVERLOADED, "too many connections",
+			data, 0, &buf, &len) < 0) {
+			buf = NULL;
 		}
 		tr_json_free(data);
 		conn_fail(c, buf, len);

@@ -226,8 +226,8 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid,
 	if (!params) {
 		return -ENOMEM;
 	}
-	r = tr_json_object_set(params, "seq", tr_json_new_int((int64_t)(s->seq + 1)));
-	if (r >= 0) {
+	r = 0;
+	if (tr_json_put(params, "seq", tr_json_new_int((int64_t)(s->seq + 1)), &r) >= 0) {
 		r = tr_json_dump(params, &text, &len);
 	}
 	tr_json_free(params);
@@ -274,12 +274,6 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid,
 	return 0;
 }
 
-static void put(struct tr_json *o, const char *k, struct tr_json *v, int *err) {
-	if (tr_json_object_set(o, k, v) < 0) {
-		*err = -ENOMEM;
-	}
-}
-
 int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
 	struct tr_json *p = tr_json_new_object();
 	char ver[32];
@@ -289,24 +283,24 @@ int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
 		return -ENOMEM;
 	}
 	snprintf(ver, sizeof(ver), "%" PRId64, ev->task->version);
-	put(p, "event", tr_json_new_string(ev->name), &err);
-	put(p, "taskSid", tr_json_new_string(ev->task->sid), &err);
-	put(p, "reservationSid", ev->reservation_sid ? tr_json_new_string(ev->reservation_sid) :
+	tr_json_put(p, "event", tr_json_new_string(ev->name), &err);
+	tr_json_put(p, "taskSid", tr_json_new_string(ev->task->sid), &err);
+	tr_json_put(p, "reservationSid", ev->reservation_sid ? tr_json_new_string(ev->reservation_sid) :
 		tr_json_new_null(), &err);
-	put(p, "eventType", tr_json_new_string(ev->event_type ? ev->event_type : ""), &err);
-	put(p, "task", tr_cache_task_raw(ev->task), &err);
+	tr_json_put(p, "eventType", tr_json_new_string(ev->event_type ? ev->event_type : ""), &err);
+	tr_json_put(p, "task", tr_cache_task_raw(ev->task), &err);
 	if (ev->transfer) {
-		put(p, "transfer", tr_cache_transfer_raw(ev->transfer), &err);
+		tr_json_put(p, "transfer", tr_cache_transfer_raw(ev->transfer), &err);
 	}
-	put(p, "version", tr_json_new_string(ver), &err);
+	tr_json_put(p, "version", tr_json_new_string(ver), &err);
 	if (ev->flags & TR_CACHE_EV_RESYNC) {
-		put(p, "resync", tr_json_new_bool(true), &err);
+		tr_json_put(p, "resync", tr_json_new_bool(true), &err);
 	}
 	if (ev->flags & TR_CACHE_EV_STALE) {
-		put(p, "stale", tr_json_new_bool(true), &err);
+		tr_json_put(p, "stale", tr_json_new_bool(true), &err);
 	}
 	if (ev->flags & TR_CACHE_EV_VANISHED) {
-		put(p, "vanished", tr_json_new_bool(true), &err);
+		tr_json_put(p, "vanished", tr_json_new_bool(true), &err);
 	}
 	if (err) {
 		tr_json_free(p);
@@ -322,10 +316,10 @@ int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_
 	if (!p) {
 		return -ENOMEM;
 	}
-	put(p, "event", tr_json_new_string(name), &err);
+	tr_json_put(p, "event", tr_json_new_string(name), &err);
 	if (tr_json_is(data, TR_JSON_OBJECT)) {
 		for (size_t i = 0; i < data->u.obj.n; i++) {
-			put(p, data->u.obj.keys[i], tr_json_dup(data->u.obj.vals[i]), &err);
+			tr_json_put(p, data->u.obj.keys[i], tr_json_dup(data->u.obj.vals[i]), &err);
 		}
 	}
 	if (err) {
