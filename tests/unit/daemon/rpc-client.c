@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -115,4 +116,24 @@ void rpc_client_wait_hangup(struct rpc_client *c, uint64_t deadline_ms) {
 			return;
 		}
 	}
+}
+
+void rpc_test_dir(const char *prefix, char *dir, size_t dir_size, char *path, size_t path_size) {
+	snprintf(dir, dir_size, "/tmp/%s-XXXXXX", prefix);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, path_size, "%s/run/socket", dir);
+}
+
+void rpc_test_finish(uv_loop_t *loop, const char *dir, const char *path) {
+	char run[256];
+	struct stat st;
+
+	assert_int_not_equal(stat(path, &st), 0); /* unlinked */
+	assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(loop), 0);
+	snprintf(run, sizeof(run), "%s/run", dir);
+	assert_int_equal(stat(run, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(rmdir(run), 0);
+	assert_int_equal(rmdir(dir), 0);
 }

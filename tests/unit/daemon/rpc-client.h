@@ -33,3 +33,9 @@ int64_t rpc_err_code(const struct tr_json *m);
 const char *rpc_err_param(const struct tr_json *m);
 /* Run the loop until fd sees the peer hang up; asserts within deadline_ms. */
 void rpc_client_wait_hangup(struct rpc_client *c, uint64_t deadline_ms);
+
+/* A fresh directory /tmp/<prefix>-XXXXXX in dir, and the socket path dir/run/socket. */
+void rpc_test_dir(const char *prefix, char *dir, size_t dir_size, char *path, size_t path_size);
+/* After the server closed: drain the loop (it must have no handle left) and close it; check
+ * that the socket was unlinked and its directory was 0700; remove the directories. */
+void rpc_test_finish(uv_loop_t *loop, const char *dir, const char *path);

@@ -362,9 +362,7 @@ static int env_setup(void **state) {
 	struct env *e = calloc(1, sizeof(*e));
 
 	assert_non_null(e);
-	snprintf(e->dir, sizeof(e->dir), "/tmp/tr-methods-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	snprintf(e->path, sizeof(e->path), "%s/run/socket", e->dir);
+	rpc_test_dir("tr-methods", e->dir, sizeof(e->dir), e->path, sizeof(e->path));
 	assert_int_equal(uv_loop_init(&e->loop), 0);
 	e->cfg.socket_path = e->path;
 	e->cfg.version_check = true;
@@ -402,14 +400,11 @@ static void on_closed(void *userdata) {
 
 static int env_teardown(void **state) {
 	struct env *e = *state;
-	char run[160];
-	struct stat st;
 
 	tr_rpcsrv_close(e->d.rpcsrv, on_closed, e);
 	while (!e->closed) {
 		assert_int_equal(uv_run(&e->loop, UV_RUN_ONCE) >= 0, 1);
 	}
-	assert_int_not_equal(stat(e->path, &st), 0); /* unlinked */
 	/* requests still pending upstream answer with -ECANCELED, as the bridge would */
 	for (size_t i = 0; i < n_reqs; i++) {
 		struct tr_upstream_reply rep = { .err = -ECANCELED, .message = "shutting down" };
@@ -424,13 +419,7 @@ static int env_teardown(void **state) {
 	reqs_clear();
 	tr_core_done(&e->d);
 	e->d.rpcsrv = tr_rpcsrv_free(e->d.rpcsrv);
-	assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
-	assert_int_equal(uv_loop_close(&e->loop), 0);
-	snprintf(run, sizeof(run), "%s/run", e->dir);
-	assert_int_equal(stat(run, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0700);
-	rmdir(run);
-	rmdir(e->dir);
+	rpc_test_finish(&e->loop, e->dir, e->path);
 	free(e);
 	return 0;
 }

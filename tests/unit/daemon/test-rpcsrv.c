@@ -107,9 +107,7 @@ static int env_setup(void **state) {
 	struct env *e = calloc(1, sizeof(*e));
 
 	assert_non_null(e);
-	snprintf(e->dir, sizeof(e->dir), "/tmp/tr-rpcsrv-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	snprintf(e->path, sizeof(e->path), "%s/run/socket", e->dir);
+	rpc_test_dir("tr-rpcsrv", e->dir, sizeof(e->dir), e->path, sizeof(e->path));
 	assert_int_equal(uv_loop_init(&e->loop), 0);
 	e->opts = (struct tr_rpcsrv_options){
 		.socket_path = e->path,
@@ -123,22 +121,13 @@ static int env_setup(void **state) {
 
 static int env_teardown(void **state) {
 	struct env *e = *state;
-	char run[160];
-	struct stat st;
 
 	/* calls still held end now: their replies are dropped by closed connections */
 	for (size_t i = 0; i < e->n_held; i++) {
 		tr_call_error(e->held[i], TR_RPC_INTERNAL_ERROR, "test over", NULL);
 	}
 	stop_server(e);
-	assert_int_not_equal(stat(e->path, &st), 0); /* unlinked */
-	assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
-	assert_int_equal(uv_loop_close(&e->loop), 0);
-	snprintf(run, sizeof(run), "%s/run", e->dir);
-	assert_int_equal(stat(run, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0700);
-	rmdir(run);
-	rmdir(e->dir);
+	rpc_test_finish(&e->loop, e->dir, e->path);
 	free(e);
 	return 0;
 }
