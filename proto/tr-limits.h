@@ -27,7 +27,6 @@
 #define TR_MAX_CONNECTIONS_DEFAULT 1024
 #define TR_EVENT_RING_SIZE 4096                    /* events kept for events.subscribe{since} */
 #define TR_EVENT_RING_BYTES (4u * 1024u * 1024u)   /* ... and at most this many bytes of them */
-#define TR_RPC_IDLE_TIMEOUT_MS 0                   /* 0: clients may stay idle (subscribers) */
 #define TR_LIST_PAGE_DEFAULT 200                   /* tasks per task.list page / subscribe snapshot */
 #define TR_LIST_PAGE_MAX 1000                      /* largest `limit` a client may ask for */
 #define TR_LIST_PAGE_BYTES (768u * 1024u)          /* JSON per page: a reply always fits a frame */
