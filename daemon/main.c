@@ -21,7 +21,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "loop.h"
-#include "methods.h"
+#include "local-methods.h"
 #include "rpcsrv.h"
 
 #if TR_HAVE_SYSTEMD
@@ -250,8 +250,8 @@ int main(int argc, char **argv) {
 			.allow_group = a->cfg.allow_group,
 		};
 		const struct tr_rpcsrv_handlers handlers = {
-			.dispatch = tr_methods_dispatch,
-			.closed = tr_methods_conn_closed,
+			.dispatch = tr_local_methods_dispatch,
+			.closed = tr_local_methods_conn_closed,
 			.userdata = &a->d,
 		};
 

@@ -4,10 +4,11 @@
  * dispatcher validates every request's parameters from its row and names the bad parameter;
  * rpc.describe is generated from the same rows.
  *
- * The rows live with the code that serves them: task-methods.c (the Task methods that go
- * upstream) and methods.c (task.list, task.get, events.*, daemon.*, rpc.describe).
- * Depends on rpcsrv.h (struct tr_call), the cache, the subscriptions and the bridge through
- * struct tr_daemon; rpcsrv.c does not depend on this module.
+ * This is the engine: row types, lookup, validation, dispatch and describe over a list of
+ * table slices. The rows live with the code that serves them: task-methods.c (the Task
+ * methods that go upstream) and local-methods.c (the rest, and the daemon's whole table).
+ * Depends on rpcsrv.h (struct tr_call) and proto only; handlers get the daemon as an opaque
+ * struct tr_daemon.
  */
 #pragma once
 
@@ -96,37 +97,20 @@ struct tr_method_table {
 	size_t n;
 };
 
-/* Every slice, in describe order; NULL-terminated. */
-extern const struct tr_method_table *const tr_method_tables[];
-
-/* The row named name, or NULL. */
-const struct tr_method *tr_methods_find(const char *name);
+/* The row named name in tables (NULL-terminated), or NULL. */
+const struct tr_method *tr_methods_find(const struct tr_method_table *const *tables,
+	const char *name);
 
 /* Check params (an object, or NULL when absent) against m's parameter rows, in order.
  * Returns 0, or -EINVAL with err filled in (code TR_RPC_INVALID_PARAMS). */
 int tr_methods_validate(const struct tr_method *m, const struct tr_json *params,
 	struct tr_methods_err *err);
 
-/*
- * The rpcsrv dispatch handler (userdata: struct tr_daemon *). Always ends call, now or when
- * the upstream answers.
- */
-void tr_methods_dispatch(void *userdata, struct tr_call *call, const char *method,
-	const struct tr_json *params);
-
-/* The rpcsrv closed handler (userdata: struct tr_daemon *): drop owner's subscriptions. */
-void tr_methods_conn_closed(void *userdata, void *owner);
-
-/*
- * Validate a method's params from its row and build its upstream request. task is the cached
- * task named by params.sid (NULL when unknown): params are checked first, then the task.
- * Returns 0 and fills ret, -EINVAL with err filled in, -ENOENT when method is not a method
- * that sends a request, or -ENOMEM. Pure: tests and the fuzz target call it directly.
- */
-int tr_methods_build(const char *method, const struct tr_json *params,
-	const struct tr_cache_task *task, const char *workspace_sid, const char *worker_sid,
-	bool version_check, struct tr_methods_req *ret, struct tr_methods_err *err);
-void tr_methods_req_done(struct tr_methods_req *r);
+/* Find method in tables, validate params from its row (an object, or NULL when absent; any
+ * other type is refused as "params must be an object") and call its handler with d. Always
+ * ends call, now or later. */
+void tr_methods_dispatch(const struct tr_method_table *const *tables, struct tr_daemon *d,
+	struct tr_call *call, const char *method, const struct tr_json *params);
 
 /* Reply to call with an invalid-params error naming param (data: {param, reason}). */
 void tr_methods_invalid_param(struct tr_call *call, const char *param, const char *reason);
@@ -136,5 +120,5 @@ void tr_methods_unknown_task(struct tr_call *call, const char *sid);
 /* RFC 3339 (fractional seconds cut, Z or ±HH:MM) → epoch seconds. 0 or -EINVAL. */
 int tr_methods_parse_time(const char *s, int64_t *ret);
 
-/* The rpc.describe result, generated from the table. Caller owns it; NULL on ENOMEM. */
-struct tr_json *tr_methods_describe(void);
+/* The rpc.describe result, generated from tables. Caller owns it; NULL on ENOMEM. */
+struct tr_json *tr_methods_describe(const struct tr_method_table *const *tables);

@@ -220,14 +220,16 @@ static int build_cancel_transfer(const struct tr_methods_ctx *x, struct tr_metho
 	return e;
 }
 
-void tr_methods_req_done(struct tr_methods_req *r) {
+void tr_task_methods_req_done(struct tr_methods_req *r) {
 	r->params = tr_json_free(r->params);
 }
 
-int tr_methods_build(const char *method, const struct tr_json *params,
+static const struct tr_method *find_row(const char *method);
+
+int tr_task_methods_build(const char *method, const struct tr_json *params,
 	const struct tr_cache_task *task, const char *ws, const char *wk, bool version_check,
 	struct tr_methods_req *ret, struct tr_methods_err *err) {
-	const struct tr_method *m = tr_methods_find(method);
+	const struct tr_method *m = find_row(method);
 	struct tr_methods_req r = { .method = "POST", .if_match = -1, .kind = TR_METHODS_TASK };
 	struct tr_methods_ctx x = {
 		.params = params,
@@ -253,7 +255,7 @@ int tr_methods_build(const char *method, const struct tr_json *params,
 	}
 	rc = m->build(&x, &r, err);
 	if (rc < 0) {
-		tr_methods_req_done(&r);
+		tr_task_methods_req_done(&r);
 		return rc == -EINVAL ? -EINVAL : -ENOMEM;
 	}
 	*ret = r;
@@ -464,7 +466,7 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 	struct op *op;
 	int r;
 
-	r = tr_methods_build(m->name, params, t, tr_bridge_workspace_sid(d->bridge),
+	r = tr_task_methods_build(m->name, params, t, tr_bridge_workspace_sid(d->bridge),
 		tr_bridge_worker_sid(d->bridge), d->cfg->version_check, &req, &err);
 	if (r == -EINVAL) {
 		if (err.code == TR_RPC_INVALID_PARAMS) {
@@ -482,7 +484,7 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 	}
 	st = tr_bridge_get_state(d->bridge);
 	if (st != TR_BRIDGE_READY) {
-		tr_methods_req_done(&req);
+		tr_task_methods_req_done(&req);
 		if (st == TR_BRIDGE_TOKEN_EXPIRED) {
 			tr_call_error(call, TR_RPC_TOKEN_EXPIRED, "the worker token expired", NULL);
 		} else {
@@ -492,7 +494,7 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 	}
 	op = calloc(1, sizeof(*op));
 	if (!op) {
-		tr_methods_req_done(&req);
+		tr_task_methods_req_done(&req);
 		tr_call_error(call, TR_RPC_INTERNAL_ERROR, "out of memory", NULL);
 		return;
 	}
@@ -510,7 +512,7 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 	};
 	op->new_transfer = m->build == build_transfer;
 	r = tr_bridge_request(d->bridge, &up, on_reply, op);
-	tr_methods_req_done(&req);
+	tr_task_methods_req_done(&req);
 	if (r >= 0 && op->new_transfer) {
 		tr_cache_transfer_in_flight(d->cache, op->task_sid, +1);
 	}
@@ -554,3 +556,9 @@ static const struct tr_method rows[] = {
 };
 
 const struct tr_method_table tr_task_methods = { rows, sizeof(rows) / sizeof(rows[0]) };
+
+static const struct tr_method *find_row(const char *method) {
+	const struct tr_method_table *const tables[] = { &tr_task_methods, NULL };
+
+	return tr_methods_find(tables, method);
+}

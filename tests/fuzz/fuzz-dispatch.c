@@ -1,7 +1,7 @@
 /*
  * fuzz-dispatch.c — libFuzzer target for request dispatch with arbitrary params: the
  * method validation and upstream request building of daemon/methods.c
- * (tr_methods_build, the pure part of tr_methods_dispatch) and tr_methods_parse_time.
+ * (tr_task_methods_build, the pure part of tr_methods_dispatch) and tr_methods_parse_time.
  *
  * Input layout: byte 0 picks the method name from the method table (plus names that are
  * not Task request methods); byte 1 holds flags: bit 0 version_check, bit 1 no
@@ -26,7 +26,7 @@
 #include "bridge.h"
 #include "cache.h"
 #include "json.h"
-#include "methods.h"
+#include "task-methods.h"
 #include "rpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,7 +37,7 @@ static void check(int cond) {
 	}
 }
 
-/* ---- stubs: never reached from tr_methods_build ---- */
+/* ---- stubs: never reached from tr_task_methods_build ---- */
 
 const char *tr_bridge_state_str(enum tr_bridge_state s) {
 	(void)s;
@@ -86,10 +86,6 @@ void *tr_call_owner(struct tr_call *call) {
 }
 int tr_rpcsrv_send(void *owner, char *buf, size_t len) {
 	(void)owner, (void)buf, (void)len;
-	abort();
-}
-void tr_rpcsrv_get_stats(const struct tr_rpcsrv *s, struct tr_rpcsrv_stats *ret) {
-	(void)s, (void)ret;
 	abort();
 }
 
@@ -220,10 +216,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	t = tr_cache_get((flags & 4) ? empty : cache, tr_json_get_string(params, "sid"));
 	memset(&req, 0, sizeof(req));
 	memset(&err, 0, sizeof(err));
-	r = tr_methods_build(method, params, t, ws, wk, vc, &req, &err);
+	r = tr_task_methods_build(method, params, t, ws, wk, vc, &req, &err);
 	if (r == 0) {
 		check_req(&req, vc);
-		tr_methods_req_done(&req);
+		tr_task_methods_req_done(&req);
 		check(req.params == NULL);
 	} else if (r == -EINVAL) {
 		check(err.code != 0 && err.reason != NULL);

@@ -27,7 +27,7 @@
 #include "core.h"
 #include "daemon.h"
 #include "json.h"
-#include "methods.h"
+#include "local-methods.h"
 #include "rpc.h"
 #include "rpcsrv.h"
 #include "subs.h"
@@ -138,7 +138,7 @@ static void call_method(struct env *e, const char *method, const char *params) {
 		alloc_fail_at = at;
 		alloc_count = count;
 	}
-	tr_methods_dispatch(&e->d, &call, method, p);
+	tr_local_methods_dispatch(&e->d, &call, method, p);
 	alloc_fail_at = -1; /* keep alloc_count: the caller reads it */
 	tr_json_free(p);
 	assert_int_equal(call.ended, 1);

@@ -29,7 +29,8 @@
 #include "json.h"
 #include "tr-limits.h"
 #include "cache.h"
-#include "methods.h"
+#include "local-methods.h"
+#include "task-methods.h"
 #include "subs.h"
 #include "rpc.h"
 #include "bridge-stub.h"
@@ -127,7 +128,7 @@ static void test_bad_params(void **state) {
 		const struct tr_cache_task *t = tr_cache_get(c, tr_json_get_string(p, "sid"));
 
 		print_message("# case %zu: %s %s\n", i, cases[i].method, cases[i].params);
-		assert_int_equal(tr_methods_build(cases[i].method, p, t, WS, WK, true, &r, &e), -EINVAL);
+		assert_int_equal(tr_task_methods_build(cases[i].method, p, t, WS, WK, true, &r, &e), -EINVAL);
 		assert_int_equal(e.code, cases[i].code);
 		assert_string_equal(e.param, cases[i].param);
 		assert_non_null(e.reason);
@@ -139,7 +140,7 @@ static void test_bad_params(void **state) {
 		struct tr_methods_req r = { 0 };
 		struct tr_methods_err e = { 0 };
 
-		assert_int_equal(tr_methods_build("task.get", p, tr_cache_get(c, WT), WS, WK, true, &r,
+		assert_int_equal(tr_task_methods_build("task.get", p, tr_cache_get(c, WT), WS, WK, true, &r,
 			&e), -ENOENT);
 		tr_json_free(p);
 	}
@@ -212,7 +213,7 @@ static void test_requests(void **state) {
 		struct tr_methods_err e = { 0 };
 
 		print_message("# case %zu: %s %s\n", i, cases[i].method, cases[i].params);
-		assert_int_equal(tr_methods_build(cases[i].method, p, tr_cache_get(c, WT), WS, WK,
+		assert_int_equal(tr_task_methods_build(cases[i].method, p, tr_cache_get(c, WT), WS, WK,
 			cases[i].version_check, &r, &e), 0);
 		assert_string_equal(r.path, cases[i].path);
 		assert_string_equal(r.method, cases[i].http);
@@ -229,7 +230,7 @@ static void test_requests(void **state) {
 			free(a);
 			free(b);
 		}
-		tr_methods_req_done(&r);
+		tr_task_methods_req_done(&r);
 		tr_json_free(p);
 		tr_json_free(want);
 	}
@@ -249,7 +250,7 @@ static void test_cancel_transfer_request(void **state) {
 		"\"initiating_reservation_sid\":\"" WR "\",\"date_created\":1,\"date_updated\":1}");
 	assert_int_equal(tr_cache_apply_transfer_response(c, WT, x, 0), 0);
 	tr_json_free(x);
-	assert_int_equal(tr_methods_build("task.cancelTransfer", p, tr_cache_get(c, WT), WS, WK, true,
+	assert_int_equal(tr_task_methods_build("task.cancelTransfer", p, tr_cache_get(c, WT), WS, WK, true,
 		&r, &e), 0);
 	assert_string_equal(r.path, "Workspaces/" WS "/Workers/" WK "/Transfers/TT1");
 	assert_string_equal(r.api_version, "v2");
@@ -257,12 +258,12 @@ static void test_cancel_transfer_request(void **state) {
 	assert_int_equal(tr_json_dump(r.params, &text, NULL), 0);
 	assert_string_equal(text, "{\"TaskSid\":\"" WT "\",\"TransferStatus\":\"canceled\"}");
 	free(text);
-	tr_methods_req_done(&r);
+	tr_task_methods_req_done(&r);
 	/* a final transfer cannot be canceled */
 	x = parse("{\"sid\":\"TT1\",\"transfer_status\":\"canceled\"}");
 	assert_int_equal(tr_cache_apply_transfer_response(c, WT, x, 0), 0);
 	tr_json_free(x);
-	assert_int_equal(tr_methods_build("task.cancelTransfer", p, tr_cache_get(c, WT), WS, WK, true,
+	assert_int_equal(tr_task_methods_build("task.cancelTransfer", p, tr_cache_get(c, WT), WS, WK, true,
 		&r, &e), -EINVAL);
 	assert_int_equal(e.code, TR_RPC_INVALID_STATE);
 	tr_json_free(p);
@@ -284,7 +285,7 @@ static void test_parse_time(void **state) {
 }
 
 static void test_describe(void **state) {
-	struct tr_json *d = tr_methods_describe();
+	struct tr_json *d = tr_methods_describe(tr_daemon_methods);
 	const struct tr_json *ms;
 	bool found = false;
 
@@ -312,12 +313,12 @@ static void test_describe(void **state) {
 static void test_describe_is_the_table(void **state) {
 	static const char *const types[] = { "string", "boolean", "integer", "object", "array",
 		"string|integer" };
-	struct tr_json *d = tr_methods_describe();
+	struct tr_json *d = tr_methods_describe(tr_daemon_methods);
 	const struct tr_json *ms = tr_json_get(d, "methods");
 	size_t k = 0;
 
 	(void)state;
-	for (const struct tr_method_table *const *t = tr_method_tables; *t; t++) {
+	for (const struct tr_method_table *const *t = tr_daemon_methods; *t; t++) {
 		for (size_t i = 0; i < (*t)->n; i++, k++) {
 			const struct tr_method *m = &(*t)->rows[i];
 			const struct tr_json *dm = ms->u.arr.items[k], *ps = tr_json_get(dm, "params");
@@ -325,7 +326,7 @@ static void test_describe_is_the_table(void **state) {
 
 			assert_true(k < ms->u.arr.n);
 			assert_string_equal(tr_json_get_string(dm, "name"), m->name);
-			assert_ptr_equal(tr_methods_find(m->name), m);
+			assert_ptr_equal(tr_methods_find(tr_daemon_methods, m->name), m);
 			assert_non_null(m->handle);
 			for (; np < TR_METHOD_MAX_PARAMS && m->params[np].name; np++) {
 				const struct tr_json *dp = ps->u.arr.items[np];
@@ -343,7 +344,7 @@ static void test_describe_is_the_table(void **state) {
 	}
 	assert_int_equal(k, ms->u.arr.n);
 	tr_json_free(d);
-	assert_null(tr_methods_find("task.nope"));
+	assert_null(tr_methods_find(tr_daemon_methods, "task.nope"));
 }
 
 /* ---- over the socket ---- */
@@ -378,8 +379,8 @@ static int env_setup(void **state) {
 			.max_connections = 3,
 		};
 		const struct tr_rpcsrv_handlers h = {
-			.dispatch = tr_methods_dispatch,
-			.closed = tr_methods_conn_closed,
+			.dispatch = tr_local_methods_dispatch,
+			.closed = tr_local_methods_conn_closed,
 			.userdata = &e->d,
 		};
 
