@@ -3,7 +3,8 @@
  * reservations, updated from wire events, REST replies and resyncs.
  *
  * Plain data plus one observer callback: no I/O, no loop, no logging. Time is
- * passed in (now_ms) so tests drive it. Depends on proto/json.h only.
+ * passed in (now_ms) so tests drive it. Depends on proto/json.h only: the RPC text of
+ * the records is task-json's, which reads this header, never the other way round.
  */
 #pragma once
 
@@ -144,21 +145,3 @@ const char *tr_cache_task_reservation(const struct tr_cache_task *t);
 
 /* complete, failed or canceled. */
 bool tr_cache_transfer_is_final(const struct tr_cache_transfer *x);
-
-/*
- * RPC shapes (doc/PROTOCOL.md). The Task and the transfer are written straight to text
- * (appended to the growing buffer buf, len, cap; 0 or -ENOMEM), which is what replies and events need. The
- * _raw forms wrap that text in a TR_JSON_RAW node to splice into a reply tree; the _json
- * forms parse it back into a tree for callers that look inside (tests, tools). The caller
- * owns the result; NULL on ENOMEM.
- */
-int tr_cache_task_text(const struct tr_cache_task *t, char **buf, size_t *len, size_t *cap);
-int tr_cache_transfer_text(const struct tr_cache_transfer *x, char **buf, size_t *len,
-	size_t *cap);
-struct tr_json *tr_cache_task_raw(const struct tr_cache_task *t);
-struct tr_json *tr_cache_transfer_raw(const struct tr_cache_transfer *x);
-struct tr_json *tr_cache_task_json(const struct tr_cache_task *t);
-struct tr_json *tr_cache_transfer_json(const struct tr_cache_transfer *x);
-
-/* Epoch seconds → "YYYY-MM-DDTHH:MM:SSZ" (buf >= 32). */
-void tr_cache_iso_time(int64_t epoch, char *buf, size_t size);

@@ -22,6 +22,7 @@
 #include "tr-limits.h"
 #include "rpc.h"
 #include "subs.h"
+#include "task-json.h"
 
 /* ---- small helpers ---- */
 
@@ -277,7 +278,7 @@ int tr_methods_build(const char *method, const struct tr_json *params,
 		char buf[40];
 
 		task_path(&r, ws, task);
-		tr_cache_iso_time(when, buf, sizeof(buf));
+		tr_task_json_time_format(when, buf, sizeof(buf));
 		put(o, "VirtualStartTime", tr_json_new_string(buf), &e);
 		r.if_match = version_check ? task->version : -1;
 	} else if (strcmp(method, "task.fetchLatestVersion") == 0) {
@@ -518,7 +519,7 @@ void tr_methods_conn_closed(struct tr_daemon *d, void *owner) {
 }
 
 static void reply_task(struct tr_call *call, const struct tr_cache_task *t) {
-	struct tr_json *j = tr_cache_task_raw(t);
+	struct tr_json *j = tr_task_json_task_raw(t);
 
 	tr_call_result(call, j);
 }
@@ -589,7 +590,7 @@ static struct tr_json *task_page(struct tr_daemon *d, const char *status,
 	}
 	qsort(all, n, sizeof(*all), cmp_task_sid);
 	for (size_t i = 0; i < n; i++) {
-		struct tr_json *j = tr_cache_task_raw(all[i]);
+		struct tr_json *j = tr_task_json_task_raw(all[i]);
 		size_t len;
 
 		if (!j) {
