@@ -73,8 +73,5 @@ int tr_methods_build(const char *method, const struct tr_json *params,
 	bool version_check, struct tr_methods_req *ret, struct tr_methods_err *err);
 void tr_methods_req_done(struct tr_methods_req *r);
 
-/* RFC 3339 (fractional seconds cut, Z or ±HH:MM) → epoch seconds. 0 or -EINVAL. */
-int tr_methods_parse_time(const char *s, int64_t *ret);
-
 /* The rpc.describe result. Caller owns it. */
 struct tr_json *tr_methods_describe(void);

@@ -3,10 +3,13 @@
  */
 #include "task-json.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "json.h"
@@ -71,6 +74,63 @@ void tr_task_json_time_format(int64_t epoch, char *buf, size_t size) {
 		memcpy(buf, tmp, n);
 		buf[n] = '\0';
 	}
+}
+
+int tr_task_json_time_parse(const char *s, int64_t *ret_epoch) {
+	struct tm tm = { 0 };
+	int y, mo, d, h, mi, sec, n = 0;
+	const char *p;
+	int64_t off = 0;
+	time_t t;
+
+	if (!s || sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10 ||
+		(s[10] != 'T' && s[10] != 't' && s[10] != ' ')) {
+		return -EINVAL;
+	}
+	n = 0;
+	if (sscanf(s + 11, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8) {
+		return -EINVAL;
+	}
+	p = s + 19;
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p)) {
+			return -EINVAL;
+		}
+		while (isdigit((unsigned char)*p)) {
+			p++;
+		}
+	}
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+		off = 0;
+	} else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
+		isdigit((unsigned char)p[2]) && p[3] == ':' && isdigit((unsigned char)p[4]) &&
+		isdigit((unsigned char)p[5]) && p[6] == '\0') {
+		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+			((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+		if (*p == '-') {
+			off = -off;
+		}
+	} else {
+		return -EINVAL;
+	}
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || h < 0 ||
+		mi < 0 || sec < 0) {
+		return -EINVAL;
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	/* -1 is timegm's error, and also 1969-12-31T23:59:59Z, which is refused with it. */
+	if (t == (time_t)-1) {
+		return -EINVAL;
+	}
+	*ret_epoch = (int64_t)t - off;
+	return 0;
 }
 
 /* ---- the RPC shapes, written straight to text ---- */

@@ -1,10 +1,10 @@
 /*
  * task-json.h — the task model as the RPC protocol shows it (doc/PROTOCOL.md): the Task and
- * Transfer objects written as JSON text, and the ISO time format.
+ * Transfer objects written as JSON text, and the ISO time format, written and read.
  *
  * Owns those objects' member names, order and text, and the one time format of the daemon
- * (the *Iso fields, the time sent upstream). It reads the cache's records and never
- * changes them; the cache does not know this module.
+ * (the *Iso fields, the time sent upstream, the time a client sends). It reads the cache's
+ * records and never changes them; the cache does not know this module.
  *
  * Pure: no I/O, no loop, no logging, no globals. Depends on cache.h (the records) and
  * proto/json.h only.
@@ -46,3 +46,10 @@ struct tr_json *tr_task_json_transfer_tree(const struct tr_cache_transfer *x);
  * it all.
  */
 void tr_task_json_time_format(int64_t epoch, char *buf, size_t size);
+
+/*
+ * RFC 3339 → epoch seconds: "YYYY-MM-DD", 'T', 't' or ' ', "HH:MM:SS", an optional
+ * fraction (cut), then 'Z', 'z' or ±HH:MM. The numbers are read with sscanf, so one may
+ * also start with blanks or a sign. Returns 0 and sets *ret_epoch, or -EINVAL.
+ */
+int tr_task_json_time_parse(const char *s, int64_t *ret_epoch);
