@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "task-wire.h"
 #include "tr-limits.h"
 
 struct tr_cache_pending {
@@ -39,146 +40,7 @@ struct tr_cache {
 	size_t n_staged, cap_staged;
 };
 
-/* Copy a string member into *dst (NULL when absent or null). -ENOMEM on failure. */
-static int take_str(char **dst, const struct tr_json *o, const char *key) {
-	const char *s = tr_json_get_string(o, key);
-	char *n = NULL;
-
-	if (s) {
-		n = strdup(s);
-		if (!n) {
-			return -ENOMEM;
-		}
-	}
-	free(*dst);
-	*dst = n;
-	return 0;
-}
-
-static int64_t get_int(const struct tr_json *o, const char *key, int64_t dflt) {
-	int64_t v;
-
-	if (tr_json_get_int(o, key, &v) < 0) {
-		return dflt;
-	}
-	return v;
-}
-
-/* ---- transfers ---- */
-
-static struct tr_cache_transfer *transfer_free(struct tr_cache_transfer *x) {
-	if (!x) {
-		return NULL;
-	}
-	free(x->sid);
-	free(x->type);
-	free(x->mode);
-	free(x->to);
-	free(x->status);
-	free(x->failed_reason);
-	free(x->reservation_sid);
-	free(x->worker_sid);
-	free(x->queue_sid);
-	free(x->workflow_sid);
-	free(x->task_sid);
-	free(x);
-	return NULL;
-}
-
-/* Update x from a Transfer payload: every field (full) or only status, reason and date. */
-static int transfer_update(struct tr_cache_transfer *x, const struct tr_json *p, bool full,
-	const char *task_sid) {
-	int r = 0;
-
-	if (full) {
-		r |= take_str(&x->sid, p, "sid");
-		r |= take_str(&x->type, p, "transfer_type");
-		r |= take_str(&x->mode, p, "transfer_mode");
-		r |= take_str(&x->to, p, "transfer_to");
-		r |= take_str(&x->reservation_sid, p, "initiating_reservation_sid");
-		r |= take_str(&x->worker_sid, p, "initiating_worker_sid");
-		r |= take_str(&x->queue_sid, p, "initiating_queue_sid");
-		r |= take_str(&x->workflow_sid, p, "initiating_workflow_sid");
-		if (tr_json_get_string(p, "task_sid")) {
-			r |= take_str(&x->task_sid, p, "task_sid");
-		} else if (!x->task_sid && task_sid) {
-			/* Embedded transfers lack task_sid: the enclosing task's. */
-			x->task_sid = strdup(task_sid);
-			if (!x->task_sid) {
-				r = -ENOMEM;
-			}
-		}
-		x->date_created = get_int(p, "date_created", x->date_created);
-	}
-	r |= take_str(&x->status, p, "transfer_status");
-	r |= take_str(&x->failed_reason, p, "transfer_failed_reason");
-	x->date_updated = get_int(p, "date_updated", x->date_updated);
-	return r ? -ENOMEM : 0;
-}
-
-static int transfer_parse(const struct tr_json *p, const char *task_sid,
-	struct tr_cache_transfer **ret) {
-	struct tr_cache_transfer *x;
-
-	if (!tr_json_is(p, TR_JSON_OBJECT) || !tr_json_get_string(p, "sid") ||
-		!tr_json_get_string(p, "transfer_status")) {
-		return -EBADMSG;
-	}
-	x = calloc(1, sizeof(*x));
-	if (!x) {
-		return -ENOMEM;
-	}
-	if (transfer_update(x, p, true, task_sid) < 0) {
-		transfer_free(x);
-		return -ENOMEM;
-	}
-	*ret = x;
-	return 0;
-}
-
-/* Set *slot from an embedded transfer: same sid → update in place, else replace. */
-static int transfer_set(struct tr_cache_transfer **slot, const struct tr_json *p,
-	const char *task_sid) {
-	struct tr_cache_transfer *x;
-	int r;
-
-	if (!tr_json_is(p, TR_JSON_OBJECT)) {
-		return 0;
-	}
-	if (*slot && (*slot)->sid && tr_json_get_string(p, "sid") &&
-		strcmp((*slot)->sid, tr_json_get_string(p, "sid")) == 0) {
-		return transfer_update(*slot, p, true, task_sid);
-	}
-	r = transfer_parse(p, task_sid, &x);
-	if (r < 0) {
-		return r;
-	}
-	transfer_free(*slot);
-	*slot = x;
-	return 0;
-}
-
-static bool transfer_final(const char *status) {
-	return status && (strcmp(status, "complete") == 0 || strcmp(status, "failed") == 0 ||
-		strcmp(status, "canceled") == 0);
-}
-
 /* ---- tasks ---- */
-
-static void task_wire_done(struct tr_cache_task *t) {
-	free(t->sid);
-	free(t->status);
-	free(t->attributes_json);
-	free(t->addons_json);
-	free(t->reason);
-	free(t->queue_sid);
-	free(t->queue_name);
-	free(t->workflow_sid);
-	free(t->workflow_name);
-	free(t->task_channel_sid);
-	free(t->task_channel_unique_name);
-	free(t->routing_target);
-}
 
 static void pending_free_all(struct tr_cache_pending *p) {
 	while (p) {
@@ -205,104 +67,13 @@ static void task_free(struct tr_cache_task *t) {
 	if (!t) {
 		return;
 	}
-	task_wire_done(t);
+	tr_task_wire_task_done(t);
 	res_clear(t);
 	free(t->last_res_sid);
-	transfer_free(t->incoming);
-	transfer_free(t->outgoing);
+	tr_task_wire_transfer_free(t->incoming);
+	tr_task_wire_transfer_free(t->outgoing);
 	pending_free_all(t->pending);
 	free(t);
-}
-
-/* Dump v as compact text that is kept for a long time: the dump buffer grows by doubling,
- * so give back its slack. 0 or -ENOMEM. */
-static int dump_kept(const struct tr_json *v, char **ret, size_t *ret_len) {
-	char *text = NULL, *fit;
-	size_t len = 0;
-
-	if (tr_json_dump(v, &text, &len) < 0) {
-		return -ENOMEM;
-	}
-	fit = realloc(text, len + 1);
-	*ret = fit ? fit : text;
-	*ret_len = len;
-	return 0;
-}
-
-/*
- * A JSON string member holding JSON ("attributes", "addons"); an object is taken as is.
- * The value is checked by parsing it, then kept as its compact serialisation.
- */
-static int parse_embedded(const struct tr_json *p, const char *key, char **ret,
-	size_t *ret_len) {
-	const struct tr_json *v = tr_json_get(p, key);
-	struct tr_json *tree = NULL;
-	int r;
-
-	if (!v || v->type == TR_JSON_NULL || (v->type == TR_JSON_STRING && v->u.str.len == 0)) {
-		*ret = strdup("{}");
-		*ret_len = 2;
-		return *ret ? 0 : -ENOMEM;
-	}
-	if (v->type == TR_JSON_OBJECT) {
-		return dump_kept(v, ret, ret_len);
-	}
-	if (v->type != TR_JSON_STRING) {
-		return -EBADMSG;
-	}
-	r = tr_json_parse(v->u.str.s, v->u.str.len, &tree, NULL);
-	if (r < 0) {
-		return r == -ENOMEM ? -ENOMEM : -EBADMSG;
-	}
-	r = dump_kept(tree, ret, ret_len);
-	tr_json_free(tree);
-	return r;
-}
-
-/* Parse a Task payload into t's wire fields (t zeroed by the caller). */
-static int task_parse(const struct tr_json *p, struct tr_cache_task *t) {
-	int64_t v;
-	int r;
-
-	if (!tr_json_is(p, TR_JSON_OBJECT) || !tr_json_get_string(p, "sid") ||
-		!tr_json_get_string(p, "assignment_status") || tr_json_get_int(p, "version", &v) < 0) {
-		return -EBADMSG;
-	}
-	t->version = v;
-	r = parse_embedded(p, "attributes", &t->attributes_json, &t->attributes_len);
-	if (r < 0) {
-		goto fail;
-	}
-	r = parse_embedded(p, "addons", &t->addons_json, &t->addons_len);
-	if (r < 0) {
-		goto fail;
-	}
-	r = 0;
-	r |= take_str(&t->sid, p, "sid");
-	r |= take_str(&t->status, p, "assignment_status");
-	r |= take_str(&t->reason, p, "reason");
-	r |= take_str(&t->queue_sid, p, "queue_sid");
-	r |= take_str(&t->queue_name, p, "queue_name");
-	r |= take_str(&t->workflow_sid, p, "workflow_sid");
-	r |= take_str(&t->workflow_name, p, "workflow_name");
-	r |= take_str(&t->task_channel_sid, p, "task_channel_sid");
-	r |= take_str(&t->task_channel_unique_name, p, "task_channel_unique_name");
-	r |= take_str(&t->routing_target, p, "routing_target");
-	if (r) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	t->age = get_int(p, "age", 0);
-	t->priority = get_int(p, "priority", 0);
-	t->timeout = get_int(p, "timeout", 0);
-	t->date_created = get_int(p, "date_created", 0);
-	t->date_updated = get_int(p, "date_updated", 0);
-	t->virtual_start_time = get_int(p, "virtual_start_time", t->date_created);
-	return 0;
-fail:
-	task_wire_done(t);
-	memset(t, 0, sizeof(*t));
-	return r;
 }
 
 /* ---- the sid index: a chained hash table, so lookups stay O(1) with 10,000 tasks ---- */
@@ -376,7 +147,7 @@ static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const
 	bool first;
 	int r;
 
-	r = task_parse(p, &n);
+	r = tr_task_wire_task_read(p, &n);
 	if (r < 0) {
 		if (r == -EBADMSG) {
 			c->counters.malformed++;
@@ -384,39 +155,19 @@ static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const
 		return r;
 	}
 	if (t->sid && strcmp(n.sid, t->sid) != 0) {
-		task_wire_done(&n);
+		tr_task_wire_task_done(&n);
 		return -EBADMSG;
 	}
 	if (t->sid && n.version < t->version) {
 		c->counters.stale_payloads++;
-		task_wire_done(&n);
+		tr_task_wire_task_done(&n);
 		return 1;
 	}
 	/* The SDK never changes dateCreated once known. */
 	keep_created = t->sid ? t->date_created : n.date_created;
 	first = !t->sid;
-	task_wire_done(t);
-	t->sid = n.sid;
-	t->status = n.status;
-	t->attributes_json = n.attributes_json;
-	t->attributes_len = n.attributes_len;
-	t->addons_json = n.addons_json;
-	t->addons_len = n.addons_len;
-	t->age = n.age;
-	t->priority = n.priority;
-	t->timeout = n.timeout;
-	t->reason = n.reason;
-	t->queue_sid = n.queue_sid;
-	t->queue_name = n.queue_name;
-	t->workflow_sid = n.workflow_sid;
-	t->workflow_name = n.workflow_name;
-	t->task_channel_sid = n.task_channel_sid;
-	t->task_channel_unique_name = n.task_channel_unique_name;
-	t->routing_target = n.routing_target;
+	tr_task_wire_task_move(t, &n);
 	t->date_created = keep_created;
-	t->date_updated = n.date_updated;
-	t->virtual_start_time = n.virtual_start_time;
-	t->version = n.version;
 	if (first) {
 		index_add(c, t);
 	}
@@ -623,12 +374,13 @@ static bool res_live(const char *status) {
 
 /* Embedded transfers of a reservation payload. */
 static int apply_res_transfers(struct tr_cache_task *t, const struct tr_json *rp) {
-	int r = transfer_set(&t->incoming, tr_json_get(rp, "task_transfer"), t->sid);
+	int r = tr_task_wire_transfer_set(&t->incoming, tr_json_get(rp, "task_transfer"), t->sid);
 
 	if (r < 0 && r != -EBADMSG) {
 		return r;
 	}
-	r = transfer_set(&t->outgoing, tr_json_get(rp, "active_outgoing_task_transfer"), t->sid);
+	r = tr_task_wire_transfer_set(&t->outgoing, tr_json_get(rp, "active_outgoing_task_transfer"),
+		t->sid);
 	if (r < 0 && r != -EBADMSG) {
 		return r;
 	}
@@ -805,7 +557,7 @@ static int transfer_deliver(struct tr_cache *c, struct tr_cache_task *t, const c
 	const struct tr_json *p) {
 	bool initiated = strcmp(type, "task.transfer-initiated") == 0;
 	const char *rsid = tr_json_get_string(p, "initiating_reservation_sid");
-	int r = transfer_update(t->outgoing, p, initiated, t->sid);
+	int r = tr_task_wire_transfer_update(t->outgoing, p, initiated, t->sid);
 
 	if (r < 0) {
 		return r;
@@ -923,7 +675,7 @@ int tr_cache_apply_transfer_response(struct tr_cache *c, const char *task_sid,
 	if (!t) {
 		return -ENOENT;
 	}
-	r = transfer_set(&t->outgoing, payload, t->sid);
+	r = tr_task_wire_transfer_set(&t->outgoing, payload, t->sid);
 	if (r < 0) {
 		return r;
 	}
@@ -964,7 +716,7 @@ static void adopt_expired(struct tr_cache *c, struct tr_cache_task *t, uint64_t 
 		if (now_ms - pe->at_ms >= TR_TRANSFER_PENDING_MS &&
 			strcmp(pe->event_type, "task.transfer-initiated") == 0 &&
 			find_res(t, tr_json_get_string(pe->payload, "initiating_reservation_sid"))) {
-			if (transfer_set(&t->outgoing, pe->payload, t->sid) == 0) {
+			if (tr_task_wire_transfer_set(&t->outgoing, pe->payload, t->sid) == 0) {
 				(void)flush_pending(c, t);
 			}
 			return;
@@ -1033,7 +785,7 @@ int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation) {
 		c->staged = n;
 		c->cap_staged = cap;
 	}
-	if (dump_kept(reservation, &st.text, &st.len) < 0) {
+	if (tr_task_wire_keep(reservation, &st.text, &st.len) < 0) {
 		return -ENOMEM;
 	}
 	c->staged[c->n_staged++] = st;
@@ -1216,5 +968,6 @@ const char *tr_cache_task_reservation(const struct tr_cache_task *t) {
 }
 
 bool tr_cache_transfer_is_final(const struct tr_cache_transfer *x) {
-	return x && transfer_final(x->status);
+	return x && x->status && (strcmp(x->status, "complete") == 0 ||
+		strcmp(x->status, "failed") == 0 || strcmp(x->status, "canceled") == 0);
 }

@@ -3,8 +3,9 @@
  * reservations, updated from wire events, REST replies and resyncs.
  *
  * Plain data plus one observer callback: no I/O, no loop, no logging. Time is
- * passed in (now_ms) so tests drive it. Depends on proto/json.h only: the RPC text of
- * the records is task-json's, which reads this header, never the other way round.
+ * passed in (now_ms) so tests drive it. Depends on task-wire (a payload's members read
+ * into a record) and proto/json.h only; never on task-json (a record's RPC text), which
+ * reads this header.
  */
 #pragma once
 
@@ -28,6 +29,7 @@ struct tr_cache_res {
 struct tr_cache_pending; /* transfer events waiting for the POST reply */
 
 struct tr_cache_task {
+	/* The wire fields, sid through version: what a Task payload sets (task-wire.h). */
 	char *sid;
 	char *status; /* wire assignment_status */
 	/* Compact JSON text, validated once on the way in: kept as text (not a tree) because it
@@ -43,6 +45,7 @@ struct tr_cache_task {
 	char *routing_target; /* NULL: null */
 	int64_t date_created, date_updated, virtual_start_time, version;
 
+	/* The cache's own. */
 	struct tr_cache_res *res; /* this worker's live reservations, in insertion order */
 	size_t n_res;
 	char *last_res_sid; /* the last reservation seen, kept after the task closed */
