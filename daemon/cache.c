@@ -1,17 +1,16 @@
 /*
- * cache.c — the task model (see cache.h). Tasks live in a short insertion-ordered
- * list: a worker holds a handful of tasks, so lookups are linear.
+ * cache.c — the task model (see cache.h). Tasks live in a list in arrival order, which
+ * task.list and expiry walk, and in a sid index for the lookup every event does.
  */
 #include "cache.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "json.h"
+#include "task-wire.h"
 #include "tr-limits.h"
 
 struct tr_cache_pending {
@@ -41,146 +40,7 @@ struct tr_cache {
 	size_t n_staged, cap_staged;
 };
 
-/* Copy a string member into *dst (NULL when absent or null). -ENOMEM on failure. */
-static int take_str(char **dst, const struct tr_json *o, const char *key) {
-	const char *s = tr_json_get_string(o, key);
-	char *n = NULL;
-
-	if (s) {
-		n = strdup(s);
-		if (!n) {
-			return -ENOMEM;
-		}
-	}
-	free(*dst);
-	*dst = n;
-	return 0;
-}
-
-static int64_t get_int(const struct tr_json *o, const char *key, int64_t dflt) {
-	int64_t v;
-
-	if (tr_json_get_int(o, key, &v) < 0) {
-		return dflt;
-	}
-	return v;
-}
-
-/* ---- transfers ---- */
-
-static struct tr_cache_transfer *transfer_free(struct tr_cache_transfer *x) {
-	if (!x) {
-		return NULL;
-	}
-	free(x->sid);
-	free(x->type);
-	free(x->mode);
-	free(x->to);
-	free(x->status);
-	free(x->failed_reason);
-	free(x->reservation_sid);
-	free(x->worker_sid);
-	free(x->queue_sid);
-	free(x->workflow_sid);
-	free(x->task_sid);
-	free(x);
-	return NULL;
-}
-
-/* Update x from a Transfer payload: every field (full) or only status, reason and date. */
-static int transfer_update(struct tr_cache_transfer *x, const struct tr_json *p, bool full,
-	const char *task_sid) {
-	int r = 0;
-
-	if (full) {
-		r |= take_str(&x->sid, p, "sid");
-		r |= take_str(&x->type, p, "transfer_type");
-		r |= take_str(&x->mode, p, "transfer_mode");
-		r |= take_str(&x->to, p, "transfer_to");
-		r |= take_str(&x->reservation_sid, p, "initiating_reservation_sid");
-		r |= take_str(&x->worker_sid, p, "initiating_worker_sid");
-		r |= take_str(&x->queue_sid, p, "initiating_queue_sid");
-		r |= take_str(&x->workflow_sid, p, "initiating_workflow_sid");
-		if (tr_json_get_string(p, "task_sid")) {
-			r |= take_str(&x->task_sid, p, "task_sid");
-		} else if (!x->task_sid && task_sid) {
-			/* Embedded transfers lack task_sid: the enclosing task's. */
-			x->task_sid = strdup(task_sid);
-			if (!x->task_sid) {
-				r = -ENOMEM;
-			}
-		}
-		x->date_created = get_int(p, "date_created", x->date_created);
-	}
-	r |= take_str(&x->status, p, "transfer_status");
-	r |= take_str(&x->failed_reason, p, "transfer_failed_reason");
-	x->date_updated = get_int(p, "date_updated", x->date_updated);
-	return r ? -ENOMEM : 0;
-}
-
-static int transfer_parse(const struct tr_json *p, const char *task_sid,
-	struct tr_cache_transfer **ret) {
-	struct tr_cache_transfer *x;
-
-	if (!tr_json_is(p, TR_JSON_OBJECT) || !tr_json_get_string(p, "sid") ||
-		!tr_json_get_string(p, "transfer_status")) {
-		return -EBADMSG;
-	}
-	x = calloc(1, sizeof(*x));
-	if (!x) {
-		return -ENOMEM;
-	}
-	if (transfer_update(x, p, true, task_sid) < 0) {
-		transfer_free(x);
-		return -ENOMEM;
-	}
-	*ret = x;
-	return 0;
-}
-
-/* Set *slot from an embedded transfer: same sid → update in place, else replace. */
-static int transfer_set(struct tr_cache_transfer **slot, const struct tr_json *p,
-	const char *task_sid) {
-	struct tr_cache_transfer *x;
-	int r;
-
-	if (!tr_json_is(p, TR_JSON_OBJECT)) {
-		return 0;
-	}
-	if (*slot && (*slot)->sid && tr_json_get_string(p, "sid") &&
-		strcmp((*slot)->sid, tr_json_get_string(p, "sid")) == 0) {
-		return transfer_update(*slot, p, true, task_sid);
-	}
-	r = transfer_parse(p, task_sid, &x);
-	if (r < 0) {
-		return r;
-	}
-	transfer_free(*slot);
-	*slot = x;
-	return 0;
-}
-
-static bool transfer_final(const char *status) {
-	return status && (strcmp(status, "complete") == 0 || strcmp(status, "failed") == 0 ||
-		strcmp(status, "canceled") == 0);
-}
-
 /* ---- tasks ---- */
-
-static void task_wire_done(struct tr_cache_task *t) {
-	free(t->sid);
-	free(t->status);
-	free(t->attributes_json);
-	free(t->addons_json);
-	free(t->reason);
-	free(t->queue_sid);
-	free(t->queue_name);
-	free(t->workflow_sid);
-	free(t->workflow_name);
-	free(t->task_channel_sid);
-	free(t->task_channel_unique_name);
-	free(t->routing_target);
-}
 
 static void pending_free_all(struct tr_cache_pending *p) {
 	while (p) {
@@ -207,104 +67,13 @@ static void task_free(struct tr_cache_task *t) {
 	if (!t) {
 		return;
 	}
-	task_wire_done(t);
+	tr_task_wire_task_done(t);
 	res_clear(t);
 	free(t->last_res_sid);
-	transfer_free(t->incoming);
-	transfer_free(t->outgoing);
+	tr_task_wire_transfer_free(t->incoming);
+	tr_task_wire_transfer_free(t->outgoing);
 	pending_free_all(t->pending);
 	free(t);
-}
-
-/* Dump v as compact text that is kept for a long time: the dump buffer grows by doubling,
- * so give back its slack. 0 or -ENOMEM. */
-static int dump_kept(const struct tr_json *v, char **ret, size_t *ret_len) {
-	char *text = NULL, *fit;
-	size_t len = 0;
-
-	if (tr_json_dump(v, &text, &len) < 0) {
-		return -ENOMEM;
-	}
-	fit = realloc(text, len + 1);
-	*ret = fit ? fit : text;
-	*ret_len = len;
-	return 0;
-}
-
-/*
- * A JSON string member holding JSON ("attributes", "addons"); an object is taken as is.
- * The value is checked by parsing it, then kept as its compact serialisation.
- */
-static int parse_embedded(const struct tr_json *p, const char *key, char **ret,
-	size_t *ret_len) {
-	const struct tr_json *v = tr_json_get(p, key);
-	struct tr_json *tree = NULL;
-	int r;
-
-	if (!v || v->type == TR_JSON_NULL || (v->type == TR_JSON_STRING && v->u.str.len == 0)) {
-		*ret = strdup("{}");
-		*ret_len = 2;
-		return *ret ? 0 : -ENOMEM;
-	}
-	if (v->type == TR_JSON_OBJECT) {
-		return dump_kept(v, ret, ret_len);
-	}
-	if (v->type != TR_JSON_STRING) {
-		return -EBADMSG;
-	}
-	r = tr_json_parse(v->u.str.s, v->u.str.len, &tree, NULL);
-	if (r < 0) {
-		return r == -ENOMEM ? -ENOMEM : -EBADMSG;
-	}
-	r = dump_kept(tree, ret, ret_len);
-	tr_json_free(tree);
-	return r;
-}
-
-/* Parse a Task payload into t's wire fields (t zeroed by the caller). */
-static int task_parse(const struct tr_json *p, struct tr_cache_task *t) {
-	int64_t v;
-	int r;
-
-	if (!tr_json_is(p, TR_JSON_OBJECT) || !tr_json_get_string(p, "sid") ||
-		!tr_json_get_string(p, "assignment_status") || tr_json_get_int(p, "version", &v) < 0) {
-		return -EBADMSG;
-	}
-	t->version = v;
-	r = parse_embedded(p, "attributes", &t->attributes_json, &t->attributes_len);
-	if (r < 0) {
-		goto fail;
-	}
-	r = parse_embedded(p, "addons", &t->addons_json, &t->addons_len);
-	if (r < 0) {
-		goto fail;
-	}
-	r = 0;
-	r |= take_str(&t->sid, p, "sid");
-	r |= take_str(&t->status, p, "assignment_status");
-	r |= take_str(&t->reason, p, "reason");
-	r |= take_str(&t->queue_sid, p, "queue_sid");
-	r |= take_str(&t->queue_name, p, "queue_name");
-	r |= take_str(&t->workflow_sid, p, "workflow_sid");
-	r |= take_str(&t->workflow_name, p, "workflow_name");
-	r |= take_str(&t->task_channel_sid, p, "task_channel_sid");
-	r |= take_str(&t->task_channel_unique_name, p, "task_channel_unique_name");
-	r |= take_str(&t->routing_target, p, "routing_target");
-	if (r) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	t->age = get_int(p, "age", 0);
-	t->priority = get_int(p, "priority", 0);
-	t->timeout = get_int(p, "timeout", 0);
-	t->date_created = get_int(p, "date_created", 0);
-	t->date_updated = get_int(p, "date_updated", 0);
-	t->virtual_start_time = get_int(p, "virtual_start_time", t->date_created);
-	return 0;
-fail:
-	task_wire_done(t);
-	memset(t, 0, sizeof(*t));
-	return r;
 }
 
 /* ---- the sid index: a chained hash table, so lookups stay O(1) with 10,000 tasks ---- */
@@ -378,7 +147,7 @@ static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const
 	bool first;
 	int r;
 
-	r = task_parse(p, &n);
+	r = tr_task_wire_task_read(p, &n);
 	if (r < 0) {
 		if (r == -EBADMSG) {
 			c->counters.malformed++;
@@ -386,39 +155,19 @@ static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const
 		return r;
 	}
 	if (t->sid && strcmp(n.sid, t->sid) != 0) {
-		task_wire_done(&n);
+		tr_task_wire_task_done(&n);
 		return -EBADMSG;
 	}
 	if (t->sid && n.version < t->version) {
 		c->counters.stale_payloads++;
-		task_wire_done(&n);
+		tr_task_wire_task_done(&n);
 		return 1;
 	}
 	/* The SDK never changes dateCreated once known. */
 	keep_created = t->sid ? t->date_created : n.date_created;
 	first = !t->sid;
-	task_wire_done(t);
-	t->sid = n.sid;
-	t->status = n.status;
-	t->attributes_json = n.attributes_json;
-	t->attributes_len = n.attributes_len;
-	t->addons_json = n.addons_json;
-	t->addons_len = n.addons_len;
-	t->age = n.age;
-	t->priority = n.priority;
-	t->timeout = n.timeout;
-	t->reason = n.reason;
-	t->queue_sid = n.queue_sid;
-	t->queue_name = n.queue_name;
-	t->workflow_sid = n.workflow_sid;
-	t->workflow_name = n.workflow_name;
-	t->task_channel_sid = n.task_channel_sid;
-	t->task_channel_unique_name = n.task_channel_unique_name;
-	t->routing_target = n.routing_target;
+	tr_task_wire_task_move(t, &n);
 	t->date_created = keep_created;
-	t->date_updated = n.date_updated;
-	t->virtual_start_time = n.virtual_start_time;
-	t->version = n.version;
 	if (first) {
 		index_add(c, t);
 	}
@@ -625,12 +374,13 @@ static bool res_live(const char *status) {
 
 /* Embedded transfers of a reservation payload. */
 static int apply_res_transfers(struct tr_cache_task *t, const struct tr_json *rp) {
-	int r = transfer_set(&t->incoming, tr_json_get(rp, "task_transfer"), t->sid);
+	int r = tr_task_wire_transfer_set(&t->incoming, tr_json_get(rp, "task_transfer"), t->sid);
 
 	if (r < 0 && r != -EBADMSG) {
 		return r;
 	}
-	r = transfer_set(&t->outgoing, tr_json_get(rp, "active_outgoing_task_transfer"), t->sid);
+	r = tr_task_wire_transfer_set(&t->outgoing, tr_json_get(rp, "active_outgoing_task_transfer"),
+		t->sid);
 	if (r < 0 && r != -EBADMSG) {
 		return r;
 	}
@@ -807,7 +557,7 @@ static int transfer_deliver(struct tr_cache *c, struct tr_cache_task *t, const c
 	const struct tr_json *p) {
 	bool initiated = strcmp(type, "task.transfer-initiated") == 0;
 	const char *rsid = tr_json_get_string(p, "initiating_reservation_sid");
-	int r = transfer_update(t->outgoing, p, initiated, t->sid);
+	int r = tr_task_wire_transfer_update(t->outgoing, p, initiated, t->sid);
 
 	if (r < 0) {
 		return r;
@@ -925,7 +675,7 @@ int tr_cache_apply_transfer_response(struct tr_cache *c, const char *task_sid,
 	if (!t) {
 		return -ENOENT;
 	}
-	r = transfer_set(&t->outgoing, payload, t->sid);
+	r = tr_task_wire_transfer_set(&t->outgoing, payload, t->sid);
 	if (r < 0) {
 		return r;
 	}
@@ -966,7 +716,7 @@ static void adopt_expired(struct tr_cache *c, struct tr_cache_task *t, uint64_t 
 		if (now_ms - pe->at_ms >= TR_TRANSFER_PENDING_MS &&
 			strcmp(pe->event_type, "task.transfer-initiated") == 0 &&
 			find_res(t, tr_json_get_string(pe->payload, "initiating_reservation_sid"))) {
-			if (transfer_set(&t->outgoing, pe->payload, t->sid) == 0) {
+			if (tr_task_wire_transfer_set(&t->outgoing, pe->payload, t->sid) == 0) {
 				(void)flush_pending(c, t);
 			}
 			return;
@@ -1035,7 +785,7 @@ int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation) {
 		c->staged = n;
 		c->cap_staged = cap;
 	}
-	if (dump_kept(reservation, &st.text, &st.len) < 0) {
+	if (tr_task_wire_keep(reservation, &st.text, &st.len) < 0) {
 		return -ENOMEM;
 	}
 	c->staged[c->n_staged++] = st;
@@ -1165,7 +915,7 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 	return ret;
 }
 
-/* ---- lookups and JSON ---- */
+/* ---- lookups ---- */
 
 const struct tr_cache_task *tr_cache_get(const struct tr_cache *c, const char *sid) {
 	return find_task(c, sid);
@@ -1217,285 +967,7 @@ const char *tr_cache_task_reservation(const struct tr_cache_task *t) {
 	return t->last_res_sid;
 }
 
-/* Days since 1970-01-01 → civil date (proleptic Gregorian), valid for any int64 day count
- * that fits; the usual era-of-400-years arithmetic, so no gmtime() and no tz lock. */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
-	int64_t era;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static char *put2(char *p, unsigned v) {
-	p[0] = (char)('0' + v / 10 % 10);
-	p[1] = (char)('0' + v % 10);
-	return p + 2;
-}
-
-void tr_cache_iso_time(int64_t epoch, char *buf, size_t size) {
-	int64_t days, secs, y;
-	unsigned m, d;
-	char tmp[24], *p = tmp;
-
-	/* Years 0000–9999 only, the range the ISO form can show. */
-	if (epoch < -62167219200LL || epoch > 253402300799LL) {
-		epoch = 0;
-	}
-	days = epoch / 86400;
-	secs = epoch % 86400;
-	if (secs < 0) {
-		secs += 86400;
-		days--;
-	}
-	civil_from_days(days, &y, &m, &d);
-	p = put2(p, (unsigned)(y / 100));
-	p = put2(p, (unsigned)(y % 100));
-	*p++ = '-';
-	p = put2(p, m);
-	*p++ = '-';
-	p = put2(p, d);
-	*p++ = 'T';
-	p = put2(p, (unsigned)(secs / 3600));
-	*p++ = ':';
-	p = put2(p, (unsigned)(secs / 60 % 60));
-	*p++ = ':';
-	p = put2(p, (unsigned)(secs % 60));
-	*p++ = 'Z';
-	if (size) {
-		size_t n = (size_t)(p - tmp) < size ? (size_t)(p - tmp) : size - 1;
-
-		memcpy(buf, tmp, n);
-		buf[n] = '\0';
-	}
-}
-
-/* ---- the RPC shapes, written straight to text ---- */
-
-/* A growing buffer that remembers the first failure, so the writers below stay flat. */
-struct tbuf {
-	char **buf;
-	size_t *len, *cap;
-	int err;
-	bool first; /* no member written yet in the current object */
-};
-
-static void tb_text(struct tbuf *b, const char *s, size_t n) {
-	if (!b->err && tr_json_text_append(s, n, b->buf, b->len, b->cap) < 0) {
-		b->err = -ENOMEM;
-	}
-}
-
-/* `"key":` (keys here are plain ASCII literals), with the comma when needed. Written by
- * hand, not with snprintf: this runs some 30 times per Task and printf dominated. */
-static void tb_key(struct tbuf *b, const char *k) {
-	char tmp[48];
-	size_t n = 0, kl = strlen(k);
-
-	if (kl > sizeof(tmp) - 4) {
-		b->err = -EINVAL;
-		return;
-	}
-	if (!b->first) {
-		tmp[n++] = ',';
-	}
-	tmp[n++] = '"';
-	memcpy(tmp + n, k, kl);
-	n += kl;
-	tmp[n++] = '"';
-	tmp[n++] = ':';
-	b->first = false;
-	tb_text(b, tmp, n);
-}
-
-static void tb_str(struct tbuf *b, const char *k, const char *v) {
-	tb_key(b, k);
-	if (!v) {
-		tb_text(b, "null", 4);
-	} else if (!b->err && tr_json_quote_append(v, strlen(v), b->buf, b->len, b->cap) < 0) {
-		b->err = -ENOMEM;
-	}
-}
-
-/* Decimal text of v into tmp (>= 21 bytes); returns the length. */
-static size_t fmt_int(char *tmp, int64_t v) {
-	char rev[20];
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	size_t n = 0, r = 0;
-
-	do {
-		rev[r++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0) {
-		tmp[n++] = '-';
-	}
-	while (r) {
-		tmp[n++] = rev[--r];
-	}
-	return n;
-}
-
-static void tb_int(struct tbuf *b, const char *k, int64_t v) {
-	char tmp[24];
-
-	tb_key(b, k);
-	tb_text(b, tmp, fmt_int(tmp, v));
-}
-
-static void tb_time(struct tbuf *b, const char *k, const char *kiso, int64_t v) {
-	char iso[40];
-
-	tr_cache_iso_time(v, iso, sizeof(iso));
-	tb_int(b, k, v);
-	tb_str(b, kiso, iso);
-}
-
-static void tb_open(struct tbuf *b) {
-	tb_text(b, "{", 1);
-	b->first = true;
-}
-
-static void tb_close(struct tbuf *b) {
-	tb_text(b, "}", 1);
-	b->first = false;
-}
-
-static void transfer_text(struct tbuf *b, const struct tr_cache_transfer *x) {
-	if (!x) {
-		tb_text(b, "null", 4);
-		return;
-	}
-	tb_open(b);
-	tb_str(b, "sid", x->sid);
-	tb_str(b, "type", x->type);
-	tb_str(b, "mode", x->mode);
-	tb_str(b, "to", x->to);
-	tb_str(b, "status", x->status);
-	tb_str(b, "failedReason", x->failed_reason);
-	tb_str(b, "reservationSid", x->reservation_sid);
-	tb_str(b, "workerSid", x->worker_sid);
-	tb_str(b, "queueSid", x->queue_sid);
-	tb_str(b, "workflowSid", x->workflow_sid);
-	tb_str(b, "taskSid", x->task_sid);
-	tb_int(b, "dateCreated", x->date_created);
-	tb_int(b, "dateUpdated", x->date_updated);
-	tb_close(b);
-}
-
-int tr_cache_transfer_text(const struct tr_cache_transfer *x, char **buf, size_t *len,
-	size_t *cap) {
-	struct tbuf b = { buf, len, cap, 0, false };
-
-	transfer_text(&b, x);
-	return b.err;
-}
-
-int tr_cache_task_text(const struct tr_cache_task *t, char **buf, size_t *len, size_t *cap) {
-	struct tbuf b = { buf, len, cap, 0, false };
-	char ver[24];
-
-	ver[fmt_int(ver, t->version)] = '\0';
-	tb_open(&b);
-	tb_str(&b, "sid", t->sid);
-	tb_str(&b, "status", tr_cache_task_status(t));
-	tb_str(&b, "wireStatus", t->status);
-	tb_key(&b, "attributes");
-	tb_text(&b, t->attributes_json ? t->attributes_json : "{}",
-		t->attributes_json ? t->attributes_len : 2);
-	tb_key(&b, "addOns");
-	tb_text(&b, t->addons_json ? t->addons_json : "{}", t->addons_json ? t->addons_len : 2);
-	tb_int(&b, "age", t->age);
-	tb_int(&b, "priority", t->priority);
-	tb_str(&b, "reason", t->reason);
-	tb_int(&b, "timeout", t->timeout);
-	tb_str(&b, "queueSid", t->queue_sid);
-	tb_str(&b, "queueName", t->queue_name);
-	tb_str(&b, "workflowSid", t->workflow_sid);
-	tb_str(&b, "workflowName", t->workflow_name);
-	tb_str(&b, "taskChannelSid", t->task_channel_sid);
-	tb_str(&b, "taskChannelUniqueName", t->task_channel_unique_name);
-	tb_str(&b, "routingTarget", t->routing_target);
-	tb_time(&b, "dateCreated", "dateCreatedIso", t->date_created);
-	tb_time(&b, "dateUpdated", "dateUpdatedIso", t->date_updated);
-	tb_time(&b, "virtualStartTime", "virtualStartTimeIso", t->virtual_start_time);
-	tb_str(&b, "version", ver);
-	tb_str(&b, "reservationSid", tr_cache_task_reservation(t));
-	tb_key(&b, "reservations");
-	tb_text(&b, "[", 1);
-	for (size_t i = 0; i < t->n_res; i++) {
-		if (i) {
-			tb_text(&b, ",", 1);
-		}
-		tb_open(&b);
-		tb_str(&b, "sid", t->res[i].sid);
-		tb_str(&b, "status", t->res[i].status);
-		tb_close(&b);
-	}
-	tb_text(&b, "]", 1);
-	tb_key(&b, "transfers");
-	tb_open(&b);
-	tb_key(&b, "incoming");
-	transfer_text(&b, t->incoming);
-	tb_key(&b, "outgoing");
-	transfer_text(&b, t->outgoing);
-	tb_close(&b);
-	tb_close(&b);
-	return b.err;
-}
-
-/* A writer's text (r its result) as a raw node. */
-static struct tr_json *raw_node(int r, char *buf, size_t len) {
-	if (r < 0 || !buf) {
-		free(buf);
-		return NULL;
-	}
-	return tr_json_new_raw_take(buf, len);
-}
-
-/* A raw node's text parsed back into a tree; frees the raw node. */
-static struct tr_json *raw_to_tree(struct tr_json *raw) {
-	struct tr_json *j = NULL;
-
-	if (raw && tr_json_parse(raw->u.str.s, raw->u.str.len, &j, NULL) < 0) {
-		j = NULL;
-	}
-	tr_json_free(raw);
-	return j;
-}
-
-struct tr_json *tr_cache_task_raw(const struct tr_cache_task *t) {
-	/* Room for the usual Task in one allocation: its two JSON texts plus the fixed part. */
-	size_t cap = t->attributes_len + t->addons_len + 1024, len = 0;
-	char *buf = malloc(cap);
-	int r = buf ? tr_cache_task_text(t, &buf, &len, &cap) : -ENOMEM;
-
-	return raw_node(r, buf, len);
-}
-
-struct tr_json *tr_cache_task_json(const struct tr_cache_task *t) {
-	return raw_to_tree(tr_cache_task_raw(t));
-}
-
-struct tr_json *tr_cache_transfer_raw(const struct tr_cache_transfer *x) {
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int r = tr_cache_transfer_text(x, &buf, &len, &cap);
-
-	return raw_node(r, buf, len);
-}
-
-struct tr_json *tr_cache_transfer_json(const struct tr_cache_transfer *x) {
-	return raw_to_tree(tr_cache_transfer_raw(x));
-}
-
 bool tr_cache_transfer_is_final(const struct tr_cache_transfer *x) {
-	return x && transfer_final(x->status);
+	return x && x->status && (strcmp(x->status, "complete") == 0 ||
+		strcmp(x->status, "failed") == 0 || strcmp(x->status, "canceled") == 0);
 }

@@ -3,7 +3,9 @@
  * reservations, updated from wire events, REST replies and resyncs.
  *
  * Plain data plus one observer callback: no I/O, no loop, no logging. Time is
- * passed in (now_ms) so tests drive it. Depends on proto/json.h only.
+ * passed in (now_ms) so tests drive it. Depends on task-wire (a payload's members read
+ * into a record) and proto/json.h only; never on task-json (a record's RPC text), which
+ * reads this header.
  */
 #pragma once
 
@@ -27,6 +29,7 @@ struct tr_cache_res {
 struct tr_cache_pending; /* transfer events waiting for the POST reply */
 
 struct tr_cache_task {
+	/* The wire fields, sid through version: what a Task payload sets (task-wire.h). */
 	char *sid;
 	char *status; /* wire assignment_status */
 	/* Compact JSON text, validated once on the way in: kept as text (not a tree) because it
@@ -42,6 +45,7 @@ struct tr_cache_task {
 	char *routing_target; /* NULL: null */
 	int64_t date_created, date_updated, virtual_start_time, version;
 
+	/* The cache's own. */
 	struct tr_cache_res *res; /* this worker's live reservations, in insertion order */
 	size_t n_res;
 	char *last_res_sid; /* the last reservation seen, kept after the task closed */
@@ -144,21 +148,3 @@ const char *tr_cache_task_reservation(const struct tr_cache_task *t);
 
 /* complete, failed or canceled. */
 bool tr_cache_transfer_is_final(const struct tr_cache_transfer *x);
-
-/*
- * RPC shapes (doc/PROTOCOL.md). The Task and the transfer are written straight to text
- * (appended to the growing buffer buf, len, cap; 0 or -ENOMEM), which is what replies and events need. The
- * _raw forms wrap that text in a TR_JSON_RAW node to splice into a reply tree; the _json
- * forms parse it back into a tree for callers that look inside (tests, tools). The caller
- * owns the result; NULL on ENOMEM.
- */
-int tr_cache_task_text(const struct tr_cache_task *t, char **buf, size_t *len, size_t *cap);
-int tr_cache_transfer_text(const struct tr_cache_transfer *x, char **buf, size_t *len,
-	size_t *cap);
-struct tr_json *tr_cache_task_raw(const struct tr_cache_task *t);
-struct tr_json *tr_cache_transfer_raw(const struct tr_cache_transfer *x);
-struct tr_json *tr_cache_task_json(const struct tr_cache_task *t);
-struct tr_json *tr_cache_transfer_json(const struct tr_cache_transfer *x);
-
-/* Epoch seconds → "YYYY-MM-DDTHH:MM:SSZ" (buf >= 32). */
-void tr_cache_iso_time(int64_t epoch, char *buf, size_t size);

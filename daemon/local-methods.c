@@ -19,6 +19,7 @@
 #include "rpc.h"
 #include "rpcsrv.h"
 #include "subs.h"
+#include "task-json.h"
 #include "task-methods.h"
 #include "tr-build.h"
 #include "tr-limits.h"
@@ -82,7 +83,7 @@ static struct tr_json *task_page(struct tr_daemon *d, const char *status,
 	}
 	qsort(all, n, sizeof(*all), cmp_task_sid);
 	for (size_t i = 0; i < n; i++) {
-		struct tr_json *j = tr_cache_task_raw(all[i]);
+		struct tr_json *j = tr_task_json_task_raw(all[i]);
 		size_t len;
 
 		if (!j) {
@@ -130,7 +131,7 @@ static void m_task_get(struct tr_daemon *d, struct tr_call *call, const struct t
 		tr_methods_unknown_task(call, sid);
 		return;
 	}
-	tr_call_result(call, tr_cache_task_raw(t));
+	tr_call_result(call, tr_task_json_task_raw(t));
 }
 
 static void replay_gone(struct tr_daemon *d, struct tr_call *call) {

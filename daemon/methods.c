@@ -4,73 +4,17 @@
  */
 #include "methods.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "json.h"
 #include "rpc.h"
 #include "rpcsrv.h"
-
-int tr_methods_parse_time(const char *s, int64_t *ret) {
-	struct tm tm = { 0 };
-	int y, mo, d, h, mi, sec, n = 0;
-	const char *p;
-	int64_t off = 0;
-	time_t t;
-
-	if (!s || sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10 ||
-		(s[10] != 'T' && s[10] != 't' && s[10] != ' ')) {
-		return -EINVAL;
-	}
-	n = 0;
-	if (sscanf(s + 11, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8) {
-		return -EINVAL;
-	}
-	p = s + 19;
-	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char)*p)) {
-			return -EINVAL;
-		}
-		while (isdigit((unsigned char)*p)) {
-			p++;
-		}
-	}
-	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-		off = 0;
-	} else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
-		isdigit((unsigned char)p[2]) && p[3] == ':' && isdigit((unsigned char)p[4]) &&
-		isdigit((unsigned char)p[5]) && p[6] == '\0') {
-		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 + ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
-		if (*p == '-') {
-			off = -off;
-		}
-	} else {
-		return -EINVAL;
-	}
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || h < 0 ||
-		mi < 0 || sec < 0) {
-		return -EINVAL;
-	}
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1) {
-		return -EINVAL;
-	}
-	*ret = (int64_t)t - off;
-	return 0;
-}
+#include "task-json.h"
 
 /* ---- validation from the rows ---- */
 
@@ -139,7 +83,7 @@ static int check_param(const struct tr_param *p, const struct tr_json *v,
 	case TR_PARAM_TIME:
 		if (tr_json_is_int(v)) {
 			when = v->u.num.i;
-		} else if (v->type != TR_JSON_STRING || tr_methods_parse_time(v->u.str.s, &when) < 0) {
+		} else if (v->type != TR_JSON_STRING || tr_task_json_time_parse(v->u.str.s, &when) < 0) {
 			return fail(err, p->name, "must be an RFC 3339 time or integer epoch seconds");
 		}
 		return when < p->min || when > p->max ? fail(err, p->name, "out of range") : 0;

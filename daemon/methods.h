@@ -117,8 +117,5 @@ void tr_methods_invalid_param(struct tr_call *call, const char *param, const cha
 /* Reply with TR_RPC_NOT_FOUND "unknown task" and data {sid}. */
 void tr_methods_unknown_task(struct tr_call *call, const char *sid);
 
-/* RFC 3339 (fractional seconds cut, Z or ±HH:MM) → epoch seconds. 0 or -EINVAL. */
-int tr_methods_parse_time(const char *s, int64_t *ret);
-
 /* The rpc.describe result, generated from tables. Caller owns it; NULL on ENOMEM. */
 struct tr_json *tr_methods_describe(const struct tr_method_table *const *tables);

@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "frame.h"
 #include "json.h"
+#include "task-json.h"
 #include "tr-limits.h"
 
 struct ring_entry {
@@ -288,9 +289,9 @@ int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
 	tr_json_put(p, "reservationSid", ev->reservation_sid ? tr_json_new_string(ev->reservation_sid) :
 		tr_json_new_null(), &err);
 	tr_json_put(p, "eventType", tr_json_new_string(ev->event_type ? ev->event_type : ""), &err);
-	tr_json_put(p, "task", tr_cache_task_raw(ev->task), &err);
+	tr_json_put(p, "task", tr_task_json_task_raw(ev->task), &err);
 	if (ev->transfer) {
-		tr_json_put(p, "transfer", tr_cache_transfer_raw(ev->transfer), &err);
+		tr_json_put(p, "transfer", tr_task_json_transfer_raw(ev->transfer), &err);
 	}
 	tr_json_put(p, "version", tr_json_new_string(ver), &err);
 	if (ev->flags & TR_CACHE_EV_RESYNC) {

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "rpcsrv.h"
+#include "task-json.h"
 
 /* ---- request builders ---- */
 
@@ -107,10 +108,10 @@ static int build_set_vst(const struct tr_methods_ctx *x, struct tr_methods_req *
 	if (tr_json_is_int(v)) {
 		when = v->u.num.i;
 	} else {
-		(void)tr_methods_parse_time(v->u.str.s, &when);
+		(void)tr_task_json_time_parse(v->u.str.s, &when);
 	}
 	task_path(x, r, true);
-	tr_cache_iso_time(when, buf, sizeof(buf));
+	tr_task_json_time_format(when, buf, sizeof(buf));
 	tr_json_put(r->params, "VirtualStartTime", tr_json_new_string(buf), &e);
 	return e;
 }
@@ -387,7 +388,7 @@ static void reply_applied(struct op *op, const struct tr_upstream_reply *reply) 
 	} else if (r == -ENOMEM) {
 		tr_call_error(op->call, TR_RPC_INTERNAL_ERROR, "out of memory", NULL);
 	} else {
-		tr_call_result(op->call, tr_cache_task_raw(t));
+		tr_call_result(op->call, tr_task_json_task_raw(t));
 	}
 }
 

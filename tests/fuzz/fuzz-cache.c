@@ -1,6 +1,7 @@
 /*
- * fuzz-cache.c — libFuzzer target for the task cache (daemon/cache.c): websocket event
- * payloads, resyncs, transfer replies and expiry in an order chosen by the input.
+ * fuzz-cache.c — libFuzzer target for the task cache (daemon/cache.c) and the RPC text of
+ * its records (daemon/task-json.c): websocket event payloads, resyncs, transfer replies and
+ * expiry in an order chosen by the input.
  *
  * Input layout: records separated by '\n'. The first byte of a record is the operation
  * (low 3 bits) and an argument (high 5 bits); the rest of the record is JSON text.
@@ -24,6 +25,7 @@
 
 #include "cache.h"
 #include "json.h"
+#include "task-json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -78,12 +80,12 @@ static void check_cache(const struct tr_cache *c) {
 		check(tr_cache_task_status(t) != NULL);
 		check(t->transfers_in_flight >= 0);
 		(void)tr_cache_task_reservation(t);
-		check_roundtrip(tr_cache_task_json(t));
+		check_roundtrip(tr_task_json_task_tree(t));
 		if (t->incoming) {
-			check_roundtrip(tr_cache_transfer_json(t->incoming));
+			check_roundtrip(tr_task_json_transfer_tree(t->incoming));
 		}
 		if (t->outgoing) {
-			check_roundtrip(tr_cache_transfer_json(t->outgoing));
+			check_roundtrip(tr_task_json_transfer_tree(t->outgoing));
 		}
 	}
 	check(tr_cache_count(c, false) + tr_cache_count(c, true) == n);

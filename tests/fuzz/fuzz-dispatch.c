@@ -1,7 +1,8 @@
 /*
  * fuzz-dispatch.c — libFuzzer target for request dispatch with arbitrary params: the
  * method validation and upstream request building of daemon/methods.c
- * (tr_task_methods_build, the pure part of tr_methods_dispatch) and tr_methods_parse_time.
+ * (tr_task_methods_build, the pure part of tr_methods_dispatch) and the RFC 3339 time
+ * parser it uses (tr_task_json_time_parse, daemon/task-json.c).
  *
  * Input layout: byte 0 picks the method name from the method table (plus names that are
  * not Task request methods); byte 1 holds flags: bit 0 version_check, bit 1 no
@@ -28,6 +29,7 @@
 #include "json.h"
 #include "task-methods.h"
 #include "rpc.h"
+#include "task-json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -200,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 		memcpy(buf, data + 2, n);
 		buf[n] = '\0';
-		r = tr_methods_parse_time(buf, &when);
+		r = tr_task_json_time_parse(buf, &when);
 		check(r == 0 || r == -EINVAL);
 	}
 	if (tr_json_parse((const char *)data + 2, size - 2, &params, NULL) != 0) {

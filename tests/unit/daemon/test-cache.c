@@ -1,4 +1,5 @@
-/* Unit tests of daemon/cache.c and subs.c: pure, no loop. */
+/* Unit tests of daemon/cache.c and subs.c: pure, no loop. The Task text itself is
+ * test-task-json.c's; here it only shows what the cache holds. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -15,6 +15,7 @@
 #include "tr-limits.h"
 #include "cache.h"
 #include "subs.h"
+#include "task-json.h"
 
 #define WT "WT0fbc4e6335fcc52ed96c632c85599ed7"
 #define WT2 "WT22222222222222222222222222222222"
@@ -147,7 +148,7 @@ static void test_created_accepted_json(void **state) {
 	assert_string_equal(t->status, "assigned");
 	assert_string_equal(tr_cache_task_reservation(t), WR1);
 
-	j = tr_cache_task_json(t);
+	j = tr_task_json_task_tree(t);
 	assert_non_null(j);
 	assert_string_equal(tr_json_get_string(j, "version"), "2");
 	assert_string_equal(tr_json_get_string(j, "status"), "assigned");
@@ -392,7 +393,7 @@ static void test_embedded_transfers(void **state) {
 	assert_int_equal(apply_res(c, "reservation.accepted", WR1, "accepted", WT, "assigned", 6, extra, 0), 0);
 	assert_string_equal(t->outgoing->sid, "TT2");
 	assert_string_equal(t->outgoing->task_sid, WT);
-	j = tr_cache_task_json(t);
+	j = tr_task_json_task_tree(t);
 	tr = tr_json_get(j, "transfers") ? (struct tr_json *)tr_json_get(tr_json_get(j, "transfers"),
 		"outgoing") : NULL;
 	assert_non_null(tr);
@@ -565,95 +566,6 @@ static void test_many_tasks(void **state) {
 	tr_cache_free(c);
 }
 
-/* The hand-written ISO time equals gmtime + strftime, across leap years, centuries and
- * negative epochs; outside years 0000-9999 it gives the epoch. */
-static void test_iso_time(void **state) {
-	static const int64_t fixed[] = { 0, -1, 59, 86399, 86400, 951782400, 951868799,
-		4107542399LL, 4107542400LL, -2208988800LL, -62167219200LL, 253402300799LL,
-		1735819200, 1709164800 };
-	char got[40], want[40];
-	uint64_t x = 88172645463325252ULL;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) + 20000; i++) {
-		int64_t e;
-		struct tm tm;
-		time_t tt;
-
-		if (i < sizeof(fixed) / sizeof(fixed[0])) {
-			e = fixed[i];
-		} else {
-			x ^= x << 13; /* xorshift: a reproducible spread over the valid range */
-			x ^= x >> 7;
-			x ^= x << 17;
-			e = (int64_t)(x % (253402300799ULL + 62167219200ULL)) - 62167219200LL;
-		}
-		tt = (time_t)e;
-		assert_non_null(gmtime_r(&tt, &tm));
-		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		if (tm.tm_year + 1900 < 1000) {
-			/* glibc's %Y does not pad years below 1000 */
-			snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-				tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-		}
-		tr_cache_iso_time(e, got, sizeof(got));
-		assert_string_equal(got, want);
-	}
-	tr_cache_iso_time(253402300800LL, got, sizeof(got));
-	assert_string_equal(got, "1970-01-01T00:00:00Z");
-	tr_cache_iso_time(-62167219201LL, got, sizeof(got));
-	assert_string_equal(got, "1970-01-01T00:00:00Z");
-	tr_cache_iso_time(0, got, 5);
-	assert_string_equal(got, "1970");
-}
-
-/* The Task text keeps attributes exactly (escapes, non-ASCII, nesting) and is valid JSON. */
-static void test_task_text(void **state) {
-	struct tr_cache *c = *state;
-	const struct tr_cache_task *t;
-	struct tr_json *j, *attrs, *want;
-	char buf[4096], *text = NULL;
-	size_t len = 0, cap = 0;
-
-	snprintf(buf, sizeof(buf), "{\"sid\":\"%s\",\"worker_sid\":\"WK1\",\"reservation_status\":"
-		"\"pending\",\"task\":{\"sid\":\"%s\",\"assignment_status\":\"reserved\","
-		"\"attributes\":\"{\\\"name\\\":\\\"Ren\\u00e9e \\\\\\\"R\\\\\\\"\\\",\\\"n\\\":[1,2.5,"
-		"{\\\"deep\\\":null}],\\\"ok\\\":true}\",\"addons\":null,\"version\":3}}", WR1, WT);
-	j = parse(buf);
-	assert_int_equal(tr_cache_apply(c, "reservation.created", j, 0), 0);
-	tr_json_free(j);
-	t = tr_cache_get(c, WT);
-	assert_non_null(t);
-	assert_int_equal(tr_cache_task_text(t, &text, &len, &cap), 0);
-	assert_int_equal(strlen(text), len);
-	j = parse(text);
-	free(text);
-	attrs = (struct tr_json *)tr_json_get(j, "attributes");
-	want = parse("{\"name\":\"Ren\\u00e9e \\\"R\\\"\",\"n\":[1,2.5,{\"deep\":null}],\"ok\":true}");
-	assert_true(tr_json_equal(attrs, want));
-	assert_true(tr_json_is(tr_json_get(j, "addOns"), TR_JSON_OBJECT));
-	assert_string_equal(tr_json_get_string(j, "version"), "3");
-	assert_true(tr_json_is(tr_json_get(tr_json_get(j, "transfers"), "incoming"), TR_JSON_NULL));
-	tr_json_free(want);
-	tr_json_free(j);
-	/* the raw node dumps to the same text */
-	j = tr_cache_task_raw(t);
-	assert_non_null(j);
-	assert_int_equal(j->type, TR_JSON_RAW);
-	assert_int_equal(tr_json_dump(j, &text, &len), 0);
-	{
-		char *again = NULL;
-		size_t alen = 0, acap = 0;
-
-		assert_int_equal(tr_cache_task_text(t, &again, &alen, &acap), 0);
-		assert_int_equal(alen, len);
-		assert_memory_equal(again, text, len);
-		free(again);
-	}
-	free(text);
-	tr_json_free(j);
-}
-
 static void test_subs(void **state) {
 	struct tr_subs *s = tr_subs_new();
 	struct tr_cache *c = *state;
@@ -756,8 +668,6 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subs, setup, teardown),
 		cmocka_unit_test(test_many_tasks),
-		cmocka_unit_test(test_iso_time),
-		cmocka_unit_test_setup_teardown(test_task_text, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -270,20 +270,6 @@ static void test_cancel_transfer_request(void **state) {
 	tr_cache_free(c);
 }
 
-static void test_parse_time(void **state) {
-	int64_t t;
-
-	(void)state;
-	assert_int_equal(tr_methods_parse_time("2025-01-02T12:00:00Z", &t), 0);
-	assert_int_equal(t, 1735819200);
-	assert_int_equal(tr_methods_parse_time("2025-01-02t11:00:00.5-01:00", &t), 0);
-	assert_int_equal(t, 1735819200);
-	assert_int_equal(tr_methods_parse_time("2025-01-02T12:00:00.Z", &t), -EINVAL);
-	assert_int_equal(tr_methods_parse_time("2025-01-02T12:00:00Zx", &t), -EINVAL);
-	assert_int_equal(tr_methods_parse_time("2025-1-02T12:00:00Z", &t), -EINVAL);
-	assert_int_equal(tr_methods_parse_time("", &t), -EINVAL);
-}
-
 static void test_describe(void **state) {
 	struct tr_json *d = tr_methods_describe(tr_daemon_methods);
 	const struct tr_json *ms;
@@ -773,7 +759,6 @@ int main(void) {
 		cmocka_unit_test(test_bad_params),
 		cmocka_unit_test(test_requests),
 		cmocka_unit_test(test_cancel_transfer_request),
-		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_describe_is_the_table),
 		cmocka_unit_test_setup_teardown(test_socket_basics, env_setup, env_teardown),

@@ -1,0 +1,259 @@
+/*
+ * task-wire.c — Task and Transfer payloads into the cache's records (see task-wire.h).
+ */
+#include "task-wire.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "json.h"
+
+/* Copy a string member into *dst (NULL when absent or null). -ENOMEM on failure. */
+static int take_str(char **dst, const struct tr_json *o, const char *key) {
+	const char *s = tr_json_get_string(o, key);
+	char *n = NULL;
+
+	if (s) {
+		n = strdup(s);
+		if (!n) {
+			return -ENOMEM;
+		}
+	}
+	free(*dst);
+	*dst = n;
+	return 0;
+}
+
+static int64_t get_int(const struct tr_json *o, const char *key, int64_t dflt) {
+	int64_t v;
+
+	if (tr_json_get_int(o, key, &v) < 0) {
+		return dflt;
+	}
+	return v;
+}
+
+/* ---- transfers ---- */
+
+struct tr_cache_transfer *tr_task_wire_transfer_free(struct tr_cache_transfer *x) {
+	if (!x) {
+		return NULL;
+	}
+	free(x->sid);
+	free(x->type);
+	free(x->mode);
+	free(x->to);
+	free(x->status);
+	free(x->failed_reason);
+	free(x->reservation_sid);
+	free(x->worker_sid);
+	free(x->queue_sid);
+	free(x->workflow_sid);
+	free(x->task_sid);
+	free(x);
+	return NULL;
+}
+
+int tr_task_wire_transfer_update(struct tr_cache_transfer *x, const struct tr_json *p, bool full,
+	const char *task_sid) {
+	int r = 0;
+
+	if (full) {
+		r |= take_str(&x->sid, p, "sid");
+		r |= take_str(&x->type, p, "transfer_type");
+		r |= take_str(&x->mode, p, "transfer_mode");
+		r |= take_str(&x->to, p, "transfer_to");
+		r |= take_str(&x->reservation_sid, p, "initiating_reservation_sid");
+		r |= take_str(&x->worker_sid, p, "initiating_worker_sid");
+		r |= take_str(&x->queue_sid, p, "initiating_queue_sid");
+		r |= take_str(&x->workflow_sid, p, "initiating_workflow_sid");
+		if (tr_json_get_string(p, "task_sid")) {
+			r |= take_str(&x->task_sid, p, "task_sid");
+		} else if (!x->task_sid && task_sid) {
+			/* Embedded transfers lack task_sid: the enclosing task's. */
+			x->task_sid = strdup(task_sid);
+			if (!x->task_sid) {
+				r = -ENOMEM;
+			}
+		}
+		x->date_created = get_int(p, "date_created", x->date_created);
+	}
+	r |= take_str(&x->status, p, "transfer_status");
+	r |= take_str(&x->failed_reason, p, "transfer_failed_reason");
+	x->date_updated = get_int(p, "date_updated", x->date_updated);
+	return r ? -ENOMEM : 0;
+}
+
+static int transfer_parse(const struct tr_json *p, const char *task_sid,
+	struct tr_cache_transfer **ret) {
+	struct tr_cache_transfer *x;
+
+	if (!tr_json_is(p, TR_JSON_OBJECT) || !tr_json_get_string(p, "sid") ||
+		!tr_json_get_string(p, "transfer_status")) {
+		return -EBADMSG;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		return -ENOMEM;
+	}
+	if (tr_task_wire_transfer_update(x, p, true, task_sid) < 0) {
+		tr_task_wire_transfer_free(x);
+		return -ENOMEM;
+	}
+	*ret = x;
+	return 0;
+}
+
+int tr_task_wire_transfer_set(struct tr_cache_transfer **slot, const struct tr_json *p,
+	const char *task_sid) {
+	struct tr_cache_transfer *x;
+	int r;
+
+	if (!tr_json_is(p, TR_JSON_OBJECT)) {
+		return 0;
+	}
+	if (*slot && (*slot)->sid && tr_json_get_string(p, "sid") &&
+		strcmp((*slot)->sid, tr_json_get_string(p, "sid")) == 0) {
+		return tr_task_wire_transfer_update(*slot, p, true, task_sid);
+	}
+	r = transfer_parse(p, task_sid, &x);
+	if (r < 0) {
+		return r;
+	}
+	tr_task_wire_transfer_free(*slot);
+	*slot = x;
+	return 0;
+}
+
+/* ---- tasks ---- */
+
+void tr_task_wire_task_done(struct tr_cache_task *t) {
+	free(t->sid);
+	free(t->status);
+	free(t->attributes_json);
+	free(t->addons_json);
+	free(t->reason);
+	free(t->queue_sid);
+	free(t->queue_name);
+	free(t->workflow_sid);
+	free(t->workflow_name);
+	free(t->task_channel_sid);
+	free(t->task_channel_unique_name);
+	free(t->routing_target);
+}
+
+int tr_task_wire_keep(const struct tr_json *v, char **ret_text, size_t *ret_len) {
+	char *text = NULL, *fit;
+	size_t len = 0;
+
+	if (tr_json_dump(v, &text, &len) < 0) {
+		return -ENOMEM;
+	}
+	fit = realloc(text, len + 1);
+	*ret_text = fit ? fit : text;
+	*ret_len = len;
+	return 0;
+}
+
+/*
+ * A JSON string member holding JSON ("attributes", "addons"); an object is taken as is.
+ * The value is checked by parsing it, then kept as its compact serialisation.
+ */
+static int parse_embedded(const struct tr_json *p, const char *key, char **ret,
+	size_t *ret_len) {
+	const struct tr_json *v = tr_json_get(p, key);
+	struct tr_json *tree = NULL;
+	int r;
+
+	if (!v || v->type == TR_JSON_NULL || (v->type == TR_JSON_STRING && v->u.str.len == 0)) {
+		*ret = strdup("{}");
+		*ret_len = 2;
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (v->type == TR_JSON_OBJECT) {
+		return tr_task_wire_keep(v, ret, ret_len);
+	}
+	if (v->type != TR_JSON_STRING) {
+		return -EBADMSG;
+	}
+	r = tr_json_parse(v->u.str.s, v->u.str.len, &tree, NULL);
+	if (r < 0) {
+		return r == -ENOMEM ? -ENOMEM : -EBADMSG;
+	}
+	r = tr_task_wire_keep(tree, ret, ret_len);
+	tr_json_free(tree);
+	return r;
+}
+
+int tr_task_wire_task_read(const struct tr_json *p, struct tr_cache_task *t) {
+	int64_t v;
+	int r;
+
+	if (!tr_json_is(p, TR_JSON_OBJECT) || !tr_json_get_string(p, "sid") ||
+		!tr_json_get_string(p, "assignment_status") || tr_json_get_int(p, "version", &v) < 0) {
+		return -EBADMSG;
+	}
+	t->version = v;
+	r = parse_embedded(p, "attributes", &t->attributes_json, &t->attributes_len);
+	if (r < 0) {
+		goto fail;
+	}
+	r = parse_embedded(p, "addons", &t->addons_json, &t->addons_len);
+	if (r < 0) {
+		goto fail;
+	}
+	r = 0;
+	r |= take_str(&t->sid, p, "sid");
+	r |= take_str(&t->status, p, "assignment_status");
+	r |= take_str(&t->reason, p, "reason");
+	r |= take_str(&t->queue_sid, p, "queue_sid");
+	r |= take_str(&t->queue_name, p, "queue_name");
+	r |= take_str(&t->workflow_sid, p, "workflow_sid");
+	r |= take_str(&t->workflow_name, p, "workflow_name");
+	r |= take_str(&t->task_channel_sid, p, "task_channel_sid");
+	r |= take_str(&t->task_channel_unique_name, p, "task_channel_unique_name");
+	r |= take_str(&t->routing_target, p, "routing_target");
+	if (r) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	t->age = get_int(p, "age", 0);
+	t->priority = get_int(p, "priority", 0);
+	t->timeout = get_int(p, "timeout", 0);
+	t->date_created = get_int(p, "date_created", 0);
+	t->date_updated = get_int(p, "date_updated", 0);
+	t->virtual_start_time = get_int(p, "virtual_start_time", t->date_created);
+	return 0;
+fail:
+	tr_task_wire_task_done(t);
+	memset(t, 0, sizeof(*t));
+	return r;
+}
+
+void tr_task_wire_task_move(struct tr_cache_task *dst, struct tr_cache_task *src) {
+	tr_task_wire_task_done(dst);
+	dst->sid = src->sid;
+	dst->status = src->status;
+	dst->attributes_json = src->attributes_json;
+	dst->attributes_len = src->attributes_len;
+	dst->addons_json = src->addons_json;
+	dst->addons_len = src->addons_len;
+	dst->age = src->age;
+	dst->priority = src->priority;
+	dst->timeout = src->timeout;
+	dst->reason = src->reason;
+	dst->queue_sid = src->queue_sid;
+	dst->queue_name = src->queue_name;
+	dst->workflow_sid = src->workflow_sid;
+	dst->workflow_name = src->workflow_name;
+	dst->task_channel_sid = src->task_channel_sid;
+	dst->task_channel_unique_name = src->task_channel_unique_name;
+	dst->routing_target = src->routing_target;
+	dst->date_created = src->date_created;
+	dst->date_updated = src->date_updated;
+	dst->virtual_start_time = src->virtual_start_time;
+	dst->version = src->version;
+}
