@@ -5,12 +5,25 @@
  * event); --json prints one compact JSON document per result and one JSON line per event.
  * Exit status: 0 ok, 1 other failure, 2 usage, 3 connection failure, 4 RPC/upstream error,
  * 5 timeout (see taskrouterctl(1)).
+ *
+ * Each command is one row of cmds[]: its positional arguments and options (rows of
+ * params[]), its JSON-RPC method, the library call and the printer. One runner, run(),
+ * parses, checks, connects, calls and prints for all of them, and the usage lines are
+ * made from the same rows, so they cannot drift apart.
+ *
+ * Return convention: a function here that can fail returns 0 (EXIT_OK) or the exit status
+ * to end with, after it has told the user why. The library calls in the rows return what
+ * libtaskrouter returns, 0 or a negative errno; report() is the one place that turns those
+ * into an exit status.
  */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,22 +50,174 @@ enum {
 #define WATCH_GIVE_UP_MS (5 * 60 * 1000)
 #define TOKEN_MAX 65536
 #define MAX_FILTERS 64
+#define MAX_ARGS 3
 
+/* A repeatable option (watch --event, --task), NULL-terminated as the library wants it. */
+struct filter {
+	const char *v[MAX_FILTERS + 1];
+	size_t n;
+};
+
+/*
+ * Everything one run knows: the common options, the command's arguments and options
+ * (strings NULL and numbers -1 when not given), and the connection.
+ */
 struct ctx {
+	const struct cmd *cmd; /* NULL while parsing the options before the command name */
 	const char *socket;
 	int timeout_ms;
-	bool json;
+	bool json, help, version;
+
+	const char *sid, *worker, *to, *reason, *attributes, *time;
+	const char *status, *hold_url, *hold_method, *mode;
+	int hold; /* 1 on, 0 off */
+	int64_t priority, since, count;
+	struct filter events, tasks;
+	const char *method, *params;
+	char *secret_params; /* params that hold the token: wiped before they are freed */
+
+	int64_t last_seq; /* watch: the seq the next event follows */
 	struct tr_client *c;
 };
 
-struct cmd {
-	const char *name;
-	int (*run)(struct ctx *x, int argc, char **argv);
-	const char *args;
-	const char *help;
+/* What a call returns; the row's printer reads the member its call fills. */
+struct result {
+	struct tr_task *task;
+	struct tr_task **tasks;
+	size_t n_tasks;
+	char *json;
+	struct tr_client_event *event;
+	struct tr_client_error err;
 };
 
-static const struct cmd *find_cmd(const char *name);
+/* ------------------------------------------------------------------ arguments and options */
+
+/* How a value is checked and what it is stored as. */
+enum type {
+	T_FLAG,     /* bool, takes no value */
+	T_STRING,   /* const char * */
+	T_NONEMPTY, /* const char *, not "" */
+	T_OBJECT,   /* const char *, the text of a JSON object */
+	T_MODE,     /* const char *: warm or cold in any case, stored as "WARM" or "COLD" */
+	T_ON_OFF,   /* int: 1 for on, 0 for off */
+	T_SECONDS,  /* int: milliseconds, from seconds with fractions */
+	T_NUMBER,   /* int64_t >= 0 */
+	T_COUNT,    /* int64_t > 0 */
+	T_FILTER,   /* struct filter: one more value each time */
+};
+
+enum param_id {
+	P_NONE, /* ends a command's positional arguments */
+	P_SID,
+	P_WORKER,
+	P_ON_OFF,
+	P_TO,
+	P_REASON,
+	P_ATTRIBUTES,
+	P_TIME,
+	P_METHOD,
+	P_PARAMS,
+	/* A command's own options, in the order of its usage line. */
+	O_STATUS,
+	O_REASON,
+	O_HOLD,
+	O_HOLD_URL,
+	O_HOLD_METHOD,
+	O_MODE,
+	O_PRIORITY,
+	O_ATTRIBUTES,
+	O_EVENT,
+	O_TASK,
+	O_SINCE,
+	O_COUNT,
+	/* Options every command takes, and --version before the command name. */
+	O_JSON,
+	O_SOCKET,
+	O_TIMEOUT,
+	O_HELP,
+	O_VERSION,
+	_PARAM_MAX,
+};
+
+struct param {
+	const char *name; /* an option's long name; NULL for a positional argument */
+	const char *arg;  /* the value in usage lines; NULL for an option without one */
+	enum type type;
+	size_t offset;   /* the struct ctx member the value goes to */
+	const char *bad; /* what to say when a value does not fit; NULL: "invalid --NAME 'VALUE'" */
+	char short_name;
+	bool optional; /* a positional argument that may be left out (only the last ones) */
+};
+
+/*
+ * Positional arguments and options share one table because they are checked and stored
+ * the same way, and some fill the same member: complete's REASON and wrapup's --reason.
+ */
+#define AT(member) offsetof(struct ctx, member)
+static const struct param params[_PARAM_MAX] = {
+	[P_SID] = {NULL, "SID", T_STRING, AT(sid)},
+	[P_WORKER] = {NULL, "WORKER", T_STRING, AT(worker)},
+	[P_ON_OFF] = {NULL, "on|off", T_ON_OFF, AT(hold),
+		"the third argument must be 'on' or 'off'"},
+	[P_TO] = {NULL, "TO", T_STRING, AT(to)},
+	[P_REASON] = {NULL, "REASON", T_STRING, AT(reason)},
+	[P_ATTRIBUTES] = {NULL, "JSON", T_OBJECT, AT(attributes), "JSON must be a JSON object"},
+	[P_TIME] = {NULL, "TIME", T_NONEMPTY, AT(time), "empty TIME"},
+	[P_METHOD] = {NULL, "METHOD", T_STRING, AT(method)},
+	[P_PARAMS] = {NULL, "PARAMS-JSON", T_OBJECT, AT(params),
+		"PARAMS-JSON must be a JSON object", .optional = true},
+	[O_STATUS] = {"status", "S", T_STRING, AT(status)},
+	[O_REASON] = {"reason", "R", T_STRING, AT(reason)},
+	[O_HOLD] = {"hold", "on|off", T_ON_OFF, AT(hold), "--hold takes 'on' or 'off'"},
+	[O_HOLD_URL] = {"hold-url", "U", T_STRING, AT(hold_url)},
+	[O_HOLD_METHOD] = {"hold-method", "M", T_STRING, AT(hold_method)},
+	[O_MODE] = {"mode", "warm|cold", T_MODE, AT(mode), "--mode takes 'warm' or 'cold'"},
+	[O_PRIORITY] = {"priority", "N", T_NUMBER, AT(priority)},
+	[O_ATTRIBUTES] = {"attributes", "JSON", T_OBJECT, AT(attributes),
+		"--attributes must be a JSON object"},
+	[O_EVENT] = {"event", "E", T_FILTER, AT(events), "too many --event options"},
+	[O_TASK] = {"task", "SID", T_FILTER, AT(tasks), "too many --task options"},
+	[O_SINCE] = {"since", "SEQ", T_NUMBER, AT(since)},
+	[O_COUNT] = {"count", "N", T_COUNT, AT(count)},
+	[O_JSON] = {"json", NULL, T_FLAG, AT(json)},
+	[O_SOCKET] = {"socket", "PATH", T_STRING, AT(socket)},
+	[O_TIMEOUT] = {"timeout", "SECONDS", T_SECONDS, AT(timeout_ms)},
+	[O_HELP] = {"help", NULL, T_FLAG, AT(help), .short_name = 'h'},
+	[O_VERSION] = {"version", NULL, T_FLAG, AT(version), .short_name = 'V'},
+};
+#undef AT
+
+#define OPT(id) (UINT64_C(1) << (id))
+#define COMMON_OPTS (OPT(O_JSON) | OPT(O_SOCKET) | OPT(O_TIMEOUT) | OPT(O_HELP))
+#define MAIN_OPTS (COMMON_OPTS | OPT(O_VERSION))
+/* getopt_long returns GETOPT_VAL + a row's index, above every short option character. */
+#define GETOPT_VAL 256
+
+/* libtaskrouter's typed task calls that take the sid, or the sid and one more string. */
+typedef int task_sid_fn(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_task **ret_task, struct tr_client_error *ret_err);
+typedef int task_sid_str_fn(struct tr_client *c, const char *sid, const char *s, int timeout_ms,
+	struct tr_task **ret_task, struct tr_client_error *ret_err);
+
+struct cmd {
+	const char *name;
+	enum param_id args[MAX_ARGS]; /* positional arguments, in order */
+	uint64_t opts;                /* the command's own options, OPT() bits */
+	const char *method;           /* the JSON-RPC method; NULL: the METHOD argument */
+	/* Sets x->params before connecting, when they do not come from the arguments. */
+	int (*build_params)(struct ctx *x);
+	/* The call, one of: a typed task call taking the sid, one taking the sid and the value
+	 * of .str, or anything else. Each returns 0 or a negative errno with res->err set. */
+	task_sid_fn *task;
+	task_sid_str_fn *task_str;
+	enum param_id str;
+	int (*call)(struct ctx *x, struct result *res);
+	/* Prints what the call returned; print_result shows a JSON result through .human. */
+	int (*print)(struct ctx *x, const struct result *res);
+	void (*human)(const struct tr_json *j);
+	bool follow; /* print events as they come, reconnecting, instead of one result */
+	const char *help;
+};
 
 /* ------------------------------------------------------------------ output helpers */
 
@@ -94,7 +259,7 @@ static void print_json_string(FILE *f, const char *s) {
 	free(buf);
 }
 
-/* Report a failure; returns the exit status. */
+/* Report a failed library call (r < 0); returns the exit status for it. */
 static int report(struct ctx *x, const char *what, int r, const struct tr_client_error *e) {
 	const char *msg = e && e->message ? e->message : strerror(-r);
 
@@ -119,8 +284,20 @@ static int report(struct ctx *x, const char *what, int r, const struct tr_client
 	return exit_for(r, e);
 }
 
+/* Report a failed connection attempt; returns EXIT_TIMEOUT or EXIT_CONNECT. */
+static int connect_failed(struct ctx *x, const char *what, int r) {
+	struct tr_client_error e = {.errnum = r, .message = strerror(-r)};
+
+	return report(x, what, r, &e) == EXIT_TIMEOUT ? EXIT_TIMEOUT : EXIT_CONNECT;
+}
+
+/* --socket, or the default path; malloc'd, NULL on ENOMEM. */
+static char *socket_path(const struct ctx *x) {
+	return x->socket ? strdup(x->socket) : tr_client_default_socket_path();
+}
+
 static int connect_ctx(struct ctx *x) {
-	char *path = x->socket ? strdup(x->socket) : tr_client_default_socket_path();
+	char *path = socket_path(x);
 	int r;
 
 	if (!path) {
@@ -129,17 +306,16 @@ static int connect_ctx(struct ctx *x) {
 	}
 	r = tr_client_connect(path, x->timeout_ms, &x->c);
 	if (r < 0) {
-		struct tr_client_error e = {.errnum = r, .message = strerror(-r)};
 		char what[4200];
 
 		snprintf(what, sizeof(what), "cannot connect to %s", path);
-		free(path);
-		r = report(x, what, r, &e);
-		return r == EXIT_TIMEOUT ? EXIT_TIMEOUT : EXIT_CONNECT;
+		r = connect_failed(x, what, r);
 	}
 	free(path);
-	return EXIT_OK;
+	return r;
 }
+
+/* ------------------------------------------------------------------ printers */
 
 /* Print a scalar JSON value for humans (strings unquoted). */
 static void print_scalar(const struct tr_json *v) {
@@ -218,25 +394,29 @@ static void print_task_human(const struct tr_task *t) {
 	}
 }
 
-static int print_task(struct ctx *x, const struct tr_task *t) {
-	if (x->json) {
-		char *s = tr_task_to_json(t);
+/* The task a task method returns. */
+static int print_task(struct ctx *x, const struct result *res) {
+	char *s;
 
-		if (!s) {
-			fprintf(stderr, "taskrouterctl: out of memory\n");
-			return EXIT_OTHER;
-		}
-		printf("%s\n", s);
-		free(s);
-	} else {
-		print_task_human(t);
+	if (!x->json) {
+		print_task_human(res->task);
+		return EXIT_OK;
 	}
+	s = tr_task_to_json(res->task);
+	if (!s) {
+		fprintf(stderr, "taskrouterctl: out of memory\n");
+		return EXIT_OTHER;
+	}
+	printf("%s\n", s);
+	free(s);
 	return EXIT_OK;
 }
 
 static const char *dash(const char *s) {
 	return s && *s ? s : "-";
 }
+
+#define ROW_FORMAT "%-34s %-13s %8s %7s %-20s %s\n"
 
 static void print_task_row(const struct tr_task *t) {
 	char prio[24] = "-", age[24] = "-";
@@ -248,549 +428,31 @@ static void print_task_row(const struct tr_task *t) {
 	if (tr_task_get_int(t, "age", &n) == 0) {
 		snprintf(age, sizeof(age), "%" PRId64, n);
 	}
-	printf("%-34s %-13s %8s %7s %-20s %s\n", dash(tr_task_sid(t)), dash(tr_task_status(t)),
-		prio, age, dash(tr_task_queue_name(t)), dash(tr_task_channel(t)));
+	printf(ROW_FORMAT, dash(tr_task_sid(t)), dash(tr_task_status(t)), prio, age,
+		dash(tr_task_queue_name(t)), dash(tr_task_channel(t)));
 }
 
-static void print_table_header(void) {
-	printf("%-34s %-13s %8s %7s %-20s %s\n", "SID", "STATUS", "PRIORITY", "AGE", "QUEUE",
-		"CHANNEL");
-}
-
-/* ------------------------------------------------------------------ option parsing */
-
-enum {
-	OPT_JSON = 1000,
-	OPT_SOCKET,
-	OPT_TIMEOUT,
-	OPT_HELP,
-	OPT_REASON,
-	OPT_HOLD_URL,
-	OPT_HOLD_METHOD,
-	OPT_HOLD,
-	OPT_MODE,
-	OPT_PRIORITY,
-	OPT_ATTRIBUTES,
-	OPT_EVENT,
-	OPT_TASK,
-	OPT_SINCE,
-	OPT_COUNT,
-	OPT_STATUS,
-};
-
-static int parse_timeout(const char *s, int *ret) {
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(s, &end);
-	if (errno || end == s || *end || !(d >= 0) || d > 86400.0 * 365) {
-		return -EINVAL;
-	}
-	*ret = (int)(d * 1000.0 + 0.5);
-	return 0;
-}
-
-static int parse_int64(const char *s, int64_t *ret) {
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < 0) {
-		return -EINVAL;
-	}
-	*ret = v;
-	return 0;
-}
-
-static void cmd_help(const struct cmd *c) {
-	printf("Usage: taskrouterctl [--json] [--socket PATH] [--timeout SECONDS] %s %s\n\n%s\n",
-		c->name, c->args, c->help);
-	printf("\nCommon options: --json, --socket PATH, --timeout SECONDS, --help.\n"
-	       "Exit status: 0 ok, 1 other failure, 2 usage error, 3 connection failure,\n"
-	       "4 RPC or upstream error, 5 timeout.\n");
-}
-
-/* Handle the options common to every subcommand. Returns 1 handled, 0 not, <0 exit code. */
-static int common_opt(struct ctx *x, const struct cmd *c, int opt, const char *arg) {
-	switch (opt) {
-	case OPT_JSON:
-		x->json = true;
-		return 1;
-	case OPT_SOCKET:
-		x->socket = arg;
-		return 1;
-	case OPT_TIMEOUT:
-		if (parse_timeout(arg, &x->timeout_ms) < 0) {
-			return -usage_error(c->name, "invalid --timeout '%s'", arg);
-		}
-		return 1;
-	case OPT_HELP:
-		cmd_help(c);
-		return -1000; /* exit 0 */
-	default:
-		return 0;
-	}
-}
-
-#define COMMON_LONGOPTS                                                                            \
-	{"json", no_argument, NULL, OPT_JSON}, {"socket", required_argument, NULL, OPT_SOCKET},    \
-		{"timeout", required_argument, NULL, OPT_TIMEOUT}, {                               \
-		"help", no_argument, NULL, OPT_HELP                                                \
-	}
-
-/*
- * Parse a subcommand's options. handle(opt, arg, user) returns 0 or an exit code.
- * Returns -1 to continue (positional arguments start at optind), or an exit code.
- */
-static int parse_opts(struct ctx *x, const struct cmd *c, int argc, char **argv,
-	const struct option *extra,
-	int (*handle)(struct ctx *, const struct cmd *, int, const char *, void *), void *user) {
-	struct option opts[24];
-	size_t n = 0;
-	static const struct option common[] = {COMMON_LONGOPTS};
-
-	for (size_t i = 0; extra && extra[i].name; i++) {
-		opts[n++] = extra[i];
-	}
-	for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++) {
-		opts[n++] = common[i];
-	}
-	opts[n] = (struct option){0};
-
-	/* 0 makes glibc reinitialise its scanner after main()'s getopt. Options may follow the
-	 * positional arguments (wrapup SID --reason R); "--" ends them. */
-	optind = 0;
-	opterr = 0;
-	for (;;) {
-		int opt = getopt_long(argc, argv, "h", opts, NULL);
-		int r;
-
-		if (opt == -1) {
-			break;
-		}
-		if (opt == 'h') {
-			opt = OPT_HELP;
-		}
-		if (opt == '?' || opt == ':') {
-			if (optopt) {
-				return usage_error(c->name, "invalid option");
-			}
-			return usage_error(c->name, "unknown option '%s'", argv[optind - 1]);
-		}
-		r = common_opt(x, c, opt, optarg);
-		if (r == -1000) {
-			return EXIT_OK;
-		}
-		if (r < 0) {
-			return -r;
-		}
-		if (r == 1) {
-			continue;
-		}
-		r = handle ? handle(x, c, opt, optarg, user)
-			   : usage_error(c->name, "invalid option");
-		if (r != 0) {
-			return r;
-		}
-	}
-	return -1;
-}
-
-static int positional(const struct cmd *c, int argc, int min, int max) {
-	int n = argc - optind;
-
-	if (n < min) {
-		return usage_error(c->name, "missing argument (usage: %s %s)", c->name, c->args);
-	}
-	if (n > max) {
-		return usage_error(c->name, "too many arguments (usage: %s %s)", c->name, c->args);
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------ task commands */
-
-/* Run a typed task call and print the resulting task. */
-static int finish_task(
-	struct ctx *x, const char *what, int r, struct tr_task *t, struct tr_client_error *e) {
-	int ret;
-
-	if (r < 0) {
-		ret = report(x, what, r, e);
-	} else {
-		ret = print_task(x, t);
-	}
-	tr_task_free(t);
-	tr_client_error_done(e);
-	return ret;
-}
-
-struct list_opts {
-	const char *status;
-};
-
-static int list_opt(struct ctx *x, const struct cmd *c, int opt, const char *arg, void *user) {
-	((struct list_opts *)user)->status = arg;
-	return 0;
-}
-
-static int cmd_list(struct ctx *x, int argc, char **argv) {
-	static const struct option o[] = {{"status", required_argument, NULL, OPT_STATUS}, {0}};
-	const struct cmd *c = find_cmd("list");
-	struct list_opts lo = {0};
-	struct tr_client_error e = {0};
-	struct tr_task **tasks = NULL;
-	size_t n = 0;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, o, list_opt, &lo);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 0, 0)) || (r = connect_ctx(x))) {
-		return r;
-	}
-	/* every page (the library follows task.list's `next`) */
-	r = tr_client_task_list(x->c, lo.status, x->timeout_ms, &tasks, &n, &e);
-	if (r < 0) {
-		r = report(x, "task.list", r, &e);
-		tr_client_error_done(&e);
-		return r;
-	}
+/* Every page of task.list: a table, or with --json one document shaped like a last page. */
+static int print_list(struct ctx *x, const struct result *res) {
 	if (x->json) {
-		/* one document: {"tasks":[…],"next":null}, the shape of a last page */
 		fputs("{\"tasks\":[", stdout);
-		for (size_t i = 0; i < n; i++) {
-			char *t = tr_task_to_json(tasks[i]);
+		for (size_t i = 0; i < res->n_tasks; i++) {
+			char *t = tr_task_to_json(res->tasks[i]);
+
 			printf("%s%s", i ? "," : "", t ? t : "null");
 			free(t);
 		}
 		fputs("],\"next\":null}\n", stdout);
-		tr_task_list_free(tasks, n);
 		return EXIT_OK;
 	}
-	print_table_header();
-	for (size_t i = 0; i < n; i++) {
-		print_task_row(tasks[i]);
+	printf(ROW_FORMAT, "SID", "STATUS", "PRIORITY", "AGE", "QUEUE", "CHANNEL");
+	for (size_t i = 0; i < res->n_tasks; i++) {
+		print_task_row(res->tasks[i]);
 	}
-	tr_task_list_free(tasks, n);
 	return EXIT_OK;
 }
 
-/* Commands taking SID and nothing else. */
-static int cmd_sid_only(struct ctx *x, int argc, char **argv, const char *name,
-	int (*fn)(
-		struct tr_client *, const char *, int, struct tr_task **, struct tr_client_error *),
-	const char *method) {
-	const struct cmd *c = find_cmd(name);
-	struct tr_client_error e = {0};
-	struct tr_task *t = NULL;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, NULL, NULL, NULL);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 1, 1)) || (r = connect_ctx(x))) {
-		return r;
-	}
-	r = fn(x->c, argv[optind], x->timeout_ms, &t, &e);
-	return finish_task(x, method, r, t, &e);
-}
-
-static int cmd_get(struct ctx *x, int argc, char **argv) {
-	return cmd_sid_only(x, argc, argv, "get", tr_client_task_get, "task.get");
-}
-
-static int cmd_fetch(struct ctx *x, int argc, char **argv) {
-	return cmd_sid_only(x, argc, argv, "fetch", tr_client_task_fetch_latest_version,
-		"task.fetchLatestVersion");
-}
-
-static int cmd_cancel_transfer(struct ctx *x, int argc, char **argv) {
-	return cmd_sid_only(x, argc, argv, "cancel-transfer", tr_client_task_cancel_transfer,
-		"task.cancelTransfer");
-}
-
-static int cmd_complete(struct ctx *x, int argc, char **argv) {
-	const struct cmd *c = find_cmd("complete");
-	struct tr_client_error e = {0};
-	struct tr_task *t = NULL;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, NULL, NULL, NULL);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 2, 2)) || (r = connect_ctx(x))) {
-		return r;
-	}
-	r = tr_client_task_complete(x->c, argv[optind], argv[optind + 1], x->timeout_ms, &t, &e);
-	return finish_task(x, "task.complete", r, t, &e);
-}
-
-struct str_opts {
-	const char *reason, *hold_url, *hold_method, *mode, *attributes;
-	int hold;
-	int64_t priority;
-};
-
-static int on_off(const char *s) {
-	if (strcmp(s, "on") == 0) {
-		return 1;
-	}
-	if (strcmp(s, "off") == 0) {
-		return 0;
-	}
-	return -1;
-}
-
-static bool is_json_object(const char *s) {
-	struct tr_json *j = NULL;
-	bool ok;
-
-	if (tr_json_parse(s, strlen(s), &j, NULL) < 0) {
-		return false;
-	}
-	ok = tr_json_is(j, TR_JSON_OBJECT);
-	tr_json_free(j);
-	return ok;
-}
-
-static int str_opt(struct ctx *x, const struct cmd *c, int opt, const char *arg, void *user) {
-	struct str_opts *so = user;
-
-	switch (opt) {
-	case OPT_REASON:
-		so->reason = arg;
-		break;
-	case OPT_HOLD_URL:
-		so->hold_url = arg;
-		break;
-	case OPT_HOLD_METHOD:
-		so->hold_method = arg;
-		break;
-	case OPT_HOLD:
-		so->hold = on_off(arg);
-		if (so->hold < 0) {
-			return usage_error(c->name, "--hold takes 'on' or 'off'");
-		}
-		break;
-	case OPT_MODE:
-		if (strcasecmp(arg, "warm") == 0) {
-			so->mode = "WARM";
-		} else if (strcasecmp(arg, "cold") == 0) {
-			so->mode = "COLD";
-		} else {
-			return usage_error(c->name, "--mode takes 'warm' or 'cold'");
-		}
-		break;
-	case OPT_PRIORITY:
-		if (parse_int64(arg, &so->priority) < 0) {
-			return usage_error(c->name, "invalid --priority '%s'", arg);
-		}
-		break;
-	case OPT_ATTRIBUTES:
-		if (!is_json_object(arg)) {
-			return usage_error(c->name, "--attributes must be a JSON object");
-		}
-		so->attributes = arg;
-		break;
-	default:
-		return usage_error(c->name, "invalid option");
-	}
-	return 0;
-}
-
-static int cmd_wrapup(struct ctx *x, int argc, char **argv) {
-	static const struct option o[] = {{"reason", required_argument, NULL, OPT_REASON}, {0}};
-	const struct cmd *c = find_cmd("wrapup");
-	struct str_opts so = {.hold = -1, .priority = -1};
-	struct tr_client_error e = {0};
-	struct tr_task *t = NULL;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, o, str_opt, &so);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 1, 1)) || (r = connect_ctx(x))) {
-		return r;
-	}
-	r = tr_client_task_wrap_up(x->c, argv[optind], so.reason, x->timeout_ms, &t, &e);
-	return finish_task(x, "task.wrapUp", r, t, &e);
-}
-
-static int cmd_set_attributes(struct ctx *x, int argc, char **argv) {
-	const struct cmd *c = find_cmd("set-attributes");
-	struct tr_client_error e = {0};
-	struct tr_task *t = NULL;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, NULL, NULL, NULL);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 2, 2))) {
-		return r;
-	}
-	if (!is_json_object(argv[optind + 1])) {
-		return usage_error(c->name, "JSON must be a JSON object");
-	}
-	if ((r = connect_ctx(x))) {
-		return r;
-	}
-	r = tr_client_task_set_attributes(
-		x->c, argv[optind], argv[optind + 1], x->timeout_ms, &t, &e);
-	return finish_task(x, "task.setAttributes", r, t, &e);
-}
-
-static int cmd_set_vst(struct ctx *x, int argc, char **argv) {
-	const struct cmd *c = find_cmd("set-virtual-start-time");
-	struct tr_client_error e = {0};
-	struct tr_task *t = NULL;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, NULL, NULL, NULL);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 2, 2))) {
-		return r;
-	}
-	if (!*argv[optind + 1]) {
-		return usage_error(c->name, "empty TIME");
-	}
-	if ((r = connect_ctx(x))) {
-		return r;
-	}
-	r = tr_client_task_set_virtual_start_time(
-		x->c, argv[optind], argv[optind + 1], x->timeout_ms, &t, &e);
-	return finish_task(x, "task.setVirtualStartTime", r, t, &e);
-}
-
-static int cmd_hold(struct ctx *x, int argc, char **argv) {
-	static const struct option o[] = {{"hold-url", required_argument, NULL, OPT_HOLD_URL},
-		{"hold-method", required_argument, NULL, OPT_HOLD_METHOD}, {0}};
-	const struct cmd *c = find_cmd("hold");
-	struct str_opts so = {.hold = -1, .priority = -1};
-	struct tr_client_error e = {0};
-	struct tr_task *t = NULL;
-	int r, on;
-
-	r = parse_opts(x, c, argc, argv, o, str_opt, &so);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 3, 3))) {
-		return r;
-	}
-	on = on_off(argv[optind + 2]);
-	if (on < 0) {
-		return usage_error(c->name, "the third argument must be 'on' or 'off'");
-	}
-	if ((r = connect_ctx(x))) {
-		return r;
-	}
-	r = tr_client_task_hold(x->c, argv[optind], argv[optind + 1], on == 1, so.hold_url,
-		so.hold_method, x->timeout_ms, &t, &e);
-	return finish_task(x, "task.hold", r, t, &e);
-}
-
-static int cmd_kick(struct ctx *x, int argc, char **argv) {
-	const struct cmd *c = find_cmd("kick");
-	struct tr_client_error e = {0};
-	struct tr_task *t = NULL;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, NULL, NULL, NULL);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 2, 2)) || (r = connect_ctx(x))) {
-		return r;
-	}
-	r = tr_client_task_kick(x->c, argv[optind], argv[optind + 1], x->timeout_ms, &t, &e);
-	return finish_task(x, "task.kick", r, t, &e);
-}
-
-static int cmd_update_participant(struct ctx *x, int argc, char **argv) {
-	static const struct option o[] = {{"hold", required_argument, NULL, OPT_HOLD},
-		{"hold-url", required_argument, NULL, OPT_HOLD_URL},
-		{"hold-method", required_argument, NULL, OPT_HOLD_METHOD}, {0}};
-	const struct cmd *c = find_cmd("update-participant");
-	struct str_opts so = {.hold = -1, .priority = -1};
-	struct tr_client_error e = {0};
-	struct tr_task *t = NULL;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, o, str_opt, &so);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 1, 1)) || (r = connect_ctx(x))) {
-		return r;
-	}
-	r = tr_client_task_update_participant(
-		x->c, argv[optind], so.hold, so.hold_url, so.hold_method, x->timeout_ms, &t, &e);
-	return finish_task(x, "task.updateParticipant", r, t, &e);
-}
-
-static int cmd_transfer(struct ctx *x, int argc, char **argv) {
-	static const struct option o[] = {{"mode", required_argument, NULL, OPT_MODE},
-		{"priority", required_argument, NULL, OPT_PRIORITY},
-		{"attributes", required_argument, NULL, OPT_ATTRIBUTES}, {0}};
-	const struct cmd *c = find_cmd("transfer");
-	struct str_opts so = {.hold = -1, .priority = -1};
-	struct tr_client_error e = {0};
-	struct tr_task *t = NULL;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, o, str_opt, &so);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 2, 2)) || (r = connect_ctx(x))) {
-		return r;
-	}
-	r = tr_client_task_transfer(x->c, argv[optind], argv[optind + 1], so.mode, so.priority,
-		so.attributes, x->timeout_ms, &t, &e);
-	return finish_task(x, "task.transfer", r, t, &e);
-}
-
-/* ------------------------------------------------------------------ generic calls */
-
-/* Call and print: JSON as is, or flattened "key: value" lines for people. */
-static int call_print(struct ctx *x, const char *method, const char *params, bool always_json,
-	void (*human)(const struct tr_json *)) {
-	struct tr_client_error e = {0};
-	char *result = NULL;
-	int r;
-
-	r = tr_client_call(x->c, method, params, x->timeout_ms, &result, &e);
-	if (r < 0) {
-		r = report(x, method, r, &e);
-		tr_client_error_done(&e);
-		return r;
-	}
-	if (x->json || always_json || !human) {
-		printf("%s\n", result);
-	} else {
-		struct tr_json *j = NULL;
-
-		if (tr_json_parse(result, strlen(result), &j, NULL) < 0) {
-			printf("%s\n", result);
-		} else {
-			human(j);
-		}
-		tr_json_free(j);
-	}
-	free(result);
-	return EXIT_OK;
-}
-
+/* daemon.status for people: "key: value" lines, nested members joined with dots. */
 static void human_flat(const struct tr_json *j) {
 	if (tr_json_is(j, TR_JSON_OBJECT)) {
 		print_flat("", j);
@@ -826,171 +488,27 @@ static void human_ok(const struct tr_json *j) {
 	printf("ok\n");
 }
 
-static int cmd_simple(struct ctx *x, int argc, char **argv, const char *name, const char *method,
-	void (*human)(const struct tr_json *)) {
-	const struct cmd *c = find_cmd(name);
-	int r;
+/*
+ * A JSON result: as is with --json and for rows without a human form (call), else through
+ * the row's human form. Text that does not parse is printed as is too.
+ */
+static int print_result(struct ctx *x, const struct result *res) {
+	void (*human)(const struct tr_json *j) = x->cmd->human;
+	struct tr_json *j = NULL;
 
-	r = parse_opts(x, c, argc, argv, NULL, NULL, NULL);
-	if (r >= 0) {
-		return r;
+	if (x->json || !human || tr_json_parse(res->json, strlen(res->json), &j, NULL) < 0) {
+		printf("%s\n", res->json);
+	} else {
+		human(j);
 	}
-	if ((r = positional(c, argc, 0, 0)) || (r = connect_ctx(x))) {
-		return r;
-	}
-	return call_print(x, method, NULL, false, human);
+	tr_json_free(j);
+	return EXIT_OK;
 }
 
-static int cmd_status(struct ctx *x, int argc, char **argv) {
-	return cmd_simple(x, argc, argv, "status", "daemon.status", human_flat);
-}
+/* One event: its params object with --json, else "SEQ EVENT task=… status=…". */
+static int print_event(struct ctx *x, const struct result *res) {
+	const struct tr_client_event *ev = res->event;
 
-static int cmd_describe(struct ctx *x, int argc, char **argv) {
-	return cmd_simple(x, argc, argv, "describe", "rpc.describe", human_describe);
-}
-
-static int cmd_call(struct ctx *x, int argc, char **argv) {
-	const struct cmd *c = find_cmd("call");
-	const char *params = NULL;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, NULL, NULL, NULL);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 1, 2))) {
-		return r;
-	}
-	if (argc - optind == 2) {
-		params = argv[optind + 1];
-		if (!is_json_object(params)) {
-			return usage_error(c->name, "PARAMS-JSON must be a JSON object");
-		}
-	}
-	if ((r = connect_ctx(x))) {
-		return r;
-	}
-	return call_print(x, argv[optind], params, true, NULL);
-}
-
-static int cmd_update_token(struct ctx *x, int argc, char **argv) {
-	const struct cmd *c = find_cmd("update-token");
-	char *tok, *params = NULL;
-	size_t len = 0;
-	int r;
-
-	r = parse_opts(x, c, argc, argv, NULL, NULL, NULL);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 0, 0))) {
-		return r;
-	}
-	tok = malloc(TOKEN_MAX + 1);
-	if (!tok) {
-		return EXIT_OTHER;
-	}
-	while (len < TOKEN_MAX) {
-		size_t n = fread(tok + len, 1, TOKEN_MAX - len, stdin);
-
-		if (n == 0) {
-			break;
-		}
-		len += n;
-	}
-	if (len == TOKEN_MAX && fgetc(stdin) != EOF) {
-		free(tok);
-		return usage_error(c->name, "the token on stdin is too long");
-	}
-	while (len > 0 && (tok[len - 1] == '\n' || tok[len - 1] == '\r' || tok[len - 1] == ' ' ||
-				  tok[len - 1] == '\t')) {
-		len--;
-	}
-	tok[len] = '\0';
-	{
-		/* surrounding white space is ignored, leading too */
-		size_t lead = strspn(tok, " \t\r\n");
-		memmove(tok, tok + lead, len - lead + 1);
-		len -= lead;
-	}
-	if (len == 0 || strlen(tok) != len || strpbrk(tok, " \t\r\n")) {
-		explicit_bzero(tok, TOKEN_MAX + 1);
-		free(tok);
-		return usage_error(c->name, "expected one token on stdin");
-	}
-	r = -ENOMEM;
-	{
-		char *q = NULL;
-		size_t qlen = 0, qcap = 0;
-
-		if (tr_json_quote_append(tok, len, &q, &qlen, &qcap) == 0 &&
-			asprintf(&params, "{\"token\":%.*s}", (int)qlen, q) >= 0) {
-			r = 0;
-		}
-		if (q) {
-			explicit_bzero(q, qlen);
-		}
-		free(q);
-	}
-	explicit_bzero(tok, TOKEN_MAX + 1);
-	free(tok);
-	if (r < 0) {
-		fprintf(stderr, "taskrouterctl: out of memory\n");
-		return EXIT_OTHER;
-	}
-	r = connect_ctx(x);
-	if (r == EXIT_OK) {
-		r = call_print(x, "daemon.updateToken", params, false, human_ok);
-	}
-	explicit_bzero(params, strlen(params));
-	free(params);
-	return r;
-}
-
-/* ------------------------------------------------------------------ watch */
-
-struct watch_opts {
-	const char *events[MAX_FILTERS + 1];
-	size_t n_events;
-	const char *tasks[MAX_FILTERS + 1];
-	size_t n_tasks;
-	int64_t since;
-	int64_t count;
-};
-
-static int watch_opt(struct ctx *x, const struct cmd *c, int opt, const char *arg, void *user) {
-	struct watch_opts *w = user;
-
-	switch (opt) {
-	case OPT_EVENT:
-		if (w->n_events >= MAX_FILTERS) {
-			return usage_error(c->name, "too many --event options");
-		}
-		w->events[w->n_events++] = arg;
-		break;
-	case OPT_TASK:
-		if (w->n_tasks >= MAX_FILTERS) {
-			return usage_error(c->name, "too many --task options");
-		}
-		w->tasks[w->n_tasks++] = arg;
-		break;
-	case OPT_SINCE:
-		if (parse_int64(arg, &w->since) < 0) {
-			return usage_error(c->name, "invalid --since '%s'", arg);
-		}
-		break;
-	case OPT_COUNT:
-		if (parse_int64(arg, &w->count) < 0 || w->count == 0) {
-			return usage_error(c->name, "invalid --count '%s'", arg);
-		}
-		break;
-	default:
-		return usage_error(c->name, "invalid option");
-	}
-	return 0;
-}
-
-static void print_event(struct ctx *x, const struct tr_client_event *ev) {
 	if (x->json) {
 		printf("%s\n", ev->json);
 	} else {
@@ -1013,9 +531,10 @@ static void print_event(struct ctx *x, const struct tr_client_event *ev) {
 		putchar('\n');
 	}
 	fflush(stdout);
+	return EXIT_OK;
 }
 
-/* The subscribe result: remember its seq and, after a gap, print the snapshot. */
+/* The seq of an events.subscribe result, -1 when it has none. */
 static int64_t subscribe_seq(const char *result) {
 	struct tr_json *j = NULL;
 	int64_t seq = -1;
@@ -1029,8 +548,8 @@ static int64_t subscribe_seq(const char *result) {
 	return seq;
 }
 
-static void print_gap(struct ctx *x, int64_t wanted, const struct tr_client_error *gone,
-	const char *result, int64_t seq) {
+/* The events since x->since are gone: say so, and list the tasks of the new subscription. */
+static void print_gap(struct ctx *x, const struct tr_client_error *gone, const char *result) {
 	struct tr_json *j = NULL;
 	const struct tr_json *tasks;
 
@@ -1038,14 +557,14 @@ static void print_gap(struct ctx *x, int64_t wanted, const struct tr_client_erro
 		"taskrouterctl: watch: skipped events: seq %" PRId64
 		" is gone, resubscribed from seq "
 		"%" PRId64 ", re-listing\n",
-		wanted, seq + 1);
+		x->since, x->last_seq + 1);
 	if (tr_json_parse(result, strlen(result), &j, NULL) < 0) {
 		j = NULL;
 	}
 	tasks = tr_json_get(j, "tasks");
 	if (x->json) {
-		printf("{\"gap\":{\"since\":%" PRId64 ",\"resubscribedFrom\":%" PRId64, wanted,
-			seq + 1);
+		printf("{\"gap\":{\"since\":%" PRId64 ",\"resubscribedFrom\":%" PRId64, x->since,
+			x->last_seq + 1);
 		if (gone && gone->data) {
 			printf(",\"data\":%s", gone->data);
 		}
@@ -1064,7 +583,8 @@ static void print_gap(struct ctx *x, int64_t wanted, const struct tr_client_erro
 		}
 		printf("}\n");
 	} else {
-		printf("skipped events: resubscribed from seq %" PRId64 ", re-listing\n", seq + 1);
+		printf("skipped events: resubscribed from seq %" PRId64 ", re-listing\n",
+			x->last_seq + 1);
 		for (size_t i = 0; tr_json_is(tasks, TR_JSON_ARRAY) && i < tasks->u.arr.n; i++) {
 			const struct tr_json *t = tasks->u.arr.items[i];
 			const char *sid = tr_json_get_string(t, "sid");
@@ -1077,27 +597,53 @@ static void print_gap(struct ctx *x, int64_t wanted, const struct tr_client_erro
 	tr_json_free(j);
 }
 
-/* Subscribe (resuming at since when >= 0). Returns 0 and sets *last_seq, or a negative
- * errno (with e filled in). */
-static int watch_subscribe(struct ctx *x, struct watch_opts *w, int64_t since, int64_t *last_seq,
-	struct tr_client_error *e) {
-	char *result = NULL;
+/* ------------------------------------------------------------------ calls */
+
+static int call_list(struct ctx *x, struct result *res) {
+	/* every page (the library follows task.list's `next`) */
+	return tr_client_task_list(
+		x->c, x->status, x->timeout_ms, &res->tasks, &res->n_tasks, &res->err);
+}
+
+static int call_hold(struct ctx *x, struct result *res) {
+	return tr_client_task_hold(x->c, x->sid, x->worker, x->hold == 1, x->hold_url,
+		x->hold_method, x->timeout_ms, &res->task, &res->err);
+}
+
+static int call_update_participant(struct ctx *x, struct result *res) {
+	return tr_client_task_update_participant(x->c, x->sid, x->hold, x->hold_url, x->hold_method,
+		x->timeout_ms, &res->task, &res->err);
+}
+
+static int call_transfer(struct ctx *x, struct result *res) {
+	return tr_client_task_transfer(x->c, x->sid, x->to, x->mode, x->priority, x->attributes,
+		x->timeout_ms, &res->task, &res->err);
+}
+
+static int call_method(struct ctx *x, struct result *res) {
+	return tr_client_call(x->c, x->method, x->params, x->timeout_ms, &res->json, &res->err);
+}
+
+/*
+ * events.subscribe, resuming at x->since when that is >= 0, and set x->last_seq. When the
+ * daemon no longer has those events (REPLAY_GONE), subscribe from now and print the gap.
+ */
+static int call_subscribe(struct ctx *x, struct result *res) {
+	struct tr_client_error gone;
 	int r;
 
-	r = tr_client_subscribe(x->c, w->events, w->tasks, since, x->timeout_ms, &result, e);
-	if (r == -EREMOTEIO && e->code == TR_CLIENT_REPLAY_GONE) {
-		struct tr_client_error gone = *e;
-
-		*e = (struct tr_client_error){0};
-		r = tr_client_subscribe(x->c, w->events, w->tasks, -1, x->timeout_ms, &result, e);
+	r = tr_client_subscribe(
+		x->c, x->events.v, x->tasks.v, x->since, x->timeout_ms, &res->json, &res->err);
+	if (r == -EREMOTEIO && res->err.code == TR_CLIENT_REPLAY_GONE) {
+		gone = res->err;
+		res->err = (struct tr_client_error){0};
+		r = tr_client_subscribe(
+			x->c, x->events.v, x->tasks.v, -1, x->timeout_ms, &res->json, &res->err);
 		if (r == 0) {
-			int64_t seq = subscribe_seq(result);
-
-			print_gap(x, since, &gone, result, seq);
-			*last_seq = seq;
+			x->last_seq = subscribe_seq(res->json);
+			print_gap(x, &gone, res->json);
 		}
 		tr_client_error_done(&gone);
-		free(result);
 		return r;
 	}
 	if (r < 0) {
@@ -1105,14 +651,415 @@ static int watch_subscribe(struct ctx *x, struct watch_opts *w, int64_t since, i
 	}
 	/* Without since, events after the returned seq follow. With since, the replayed
 	 * events carry their own seq, so keep since - 1 until they arrive. */
-	if (since < 0) {
-		*last_seq = subscribe_seq(result);
-	} else {
-		*last_seq = since - 1;
-	}
-	free(result);
+	x->last_seq = x->since < 0 ? subscribe_seq(res->json) : x->since - 1;
 	return 0;
 }
+
+/* The row's call. Returns what libtaskrouter returns: 0, or a negative errno and res->err. */
+static int invoke(struct ctx *x, struct result *res) {
+	const struct cmd *c = x->cmd;
+
+	if (c->task) {
+		return c->task(x->c, x->sid, x->timeout_ms, &res->task, &res->err);
+	}
+	if (c->task_str) {
+		const char *s = *(const char *const *)((const char *)x + params[c->str].offset);
+
+		return c->task_str(x->c, x->sid, s, x->timeout_ms, &res->task, &res->err);
+	}
+	return c->call(x, res);
+}
+
+static void result_done(struct result *res) {
+	tr_task_free(res->task);
+	tr_task_list_free(res->tasks, res->n_tasks);
+	free(res->json);
+	tr_client_event_free(res->event);
+	tr_client_error_done(&res->err);
+	*res = (struct result){0};
+}
+
+static void free_secret(char *s, size_t len) {
+	if (s) {
+		explicit_bzero(s, len);
+		free(s);
+	}
+}
+
+static bool is_blank(char ch) {
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/*
+ * update-token's params: {"token":…} with the token read from stdin, never from argv where
+ * ps and shell histories would see it. White space around it is ignored. Every copy of the
+ * token is wiped before it is freed, and none is ever printed.
+ */
+static int token_params(struct ctx *x) {
+	char *tok, *q = NULL;
+	size_t len = 0, lead, qlen = 0, qcap = 0;
+	int r = EXIT_OK;
+
+	tok = malloc(TOKEN_MAX + 1);
+	if (!tok) {
+		return EXIT_OTHER;
+	}
+	while (len < TOKEN_MAX) {
+		size_t n = fread(tok + len, 1, TOKEN_MAX - len, stdin);
+
+		if (n == 0) {
+			break;
+		}
+		len += n;
+	}
+	if (len == TOKEN_MAX && fgetc(stdin) != EOF) {
+		free_secret(tok, TOKEN_MAX + 1);
+		return usage_error(x->cmd->name, "the token on stdin is too long");
+	}
+	while (len > 0 && is_blank(tok[len - 1])) {
+		len--;
+	}
+	tok[len] = '\0';
+	lead = strspn(tok, " \t\r\n");
+	len -= lead;
+	if (len == 0 || strlen(tok + lead) != len || strpbrk(tok + lead, " \t\r\n")) {
+		r = usage_error(x->cmd->name, "expected one token on stdin");
+	} else if (tr_json_quote_append(tok + lead, len, &q, &qlen, &qcap) < 0 ||
+		   asprintf(&x->secret_params, "{\"token\":%.*s}", (int)qlen, q) < 0) {
+		x->secret_params = NULL;
+		fprintf(stderr, "taskrouterctl: out of memory\n");
+		r = EXIT_OTHER;
+	}
+	x->params = x->secret_params;
+	free_secret(q, qlen);
+	free_secret(tok, TOKEN_MAX + 1);
+	return r;
+}
+
+/* ------------------------------------------------------------------ parsing */
+
+static bool is_json_object(const char *s) {
+	struct tr_json *j = NULL;
+	bool ok;
+
+	if (tr_json_parse(s, strlen(s), &j, NULL) < 0) {
+		return false;
+	}
+	ok = tr_json_is(j, TR_JSON_OBJECT);
+	tr_json_free(j);
+	return ok;
+}
+
+static int bad_value(const struct ctx *x, const struct param *p, const char *v) {
+	const char *cmd = x->cmd ? x->cmd->name : NULL;
+
+	if (p->bad) {
+		return usage_error(cmd, "%s", p->bad);
+	}
+	return usage_error(cmd, "invalid --%s '%s'", p->name, v);
+}
+
+/* Check the value v of an argument or option against its row and store it in x. */
+static int set_param(struct ctx *x, const struct param *p, const char *v) {
+	char *dst = (char *)x + p->offset;
+	struct filter *f;
+	char *end;
+	int64_t n;
+	double d;
+
+	switch (p->type) {
+	case T_FLAG:
+		*(bool *)dst = true;
+		return EXIT_OK;
+	case T_STRING:
+		break;
+	case T_NONEMPTY:
+		if (!*v) {
+			return bad_value(x, p, v);
+		}
+		break;
+	case T_OBJECT:
+		if (!is_json_object(v)) {
+			return bad_value(x, p, v);
+		}
+		break;
+	case T_MODE:
+		if (strcasecmp(v, "warm") == 0) {
+			v = "WARM";
+		} else if (strcasecmp(v, "cold") == 0) {
+			v = "COLD";
+		} else {
+			return bad_value(x, p, v);
+		}
+		break;
+	case T_ON_OFF:
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+			return bad_value(x, p, v);
+		}
+		*(int *)dst = strcmp(v, "on") == 0;
+		return EXIT_OK;
+	case T_SECONDS:
+		errno = 0;
+		d = strtod(v, &end);
+		if (errno || end == v || *end || !(d >= 0) || d > 86400.0 * 365) {
+			return bad_value(x, p, v);
+		}
+		*(int *)dst = (int)(d * 1000.0 + 0.5);
+		return EXIT_OK;
+	case T_NUMBER:
+	case T_COUNT:
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno || end == v || *end || n < (p->type == T_COUNT ? 1 : 0)) {
+			return bad_value(x, p, v);
+		}
+		*(int64_t *)dst = n;
+		return EXIT_OK;
+	case T_FILTER:
+		f = (struct filter *)(void *)dst;
+		if (f->n >= MAX_FILTERS) {
+			return bad_value(x, p, v);
+		}
+		f->v[f->n++] = v;
+		return EXIT_OK;
+	}
+	*(const char **)dst = v;
+	return EXIT_OK;
+}
+
+/* The row of what getopt_long returned: GETOPT_VAL + the row's index, or a short option. */
+static const struct param *param_of(int opt) {
+	if (opt >= GETOPT_VAL) {
+		return &params[opt - GETOPT_VAL];
+	}
+	for (int id = 0; id < _PARAM_MAX; id++) {
+		if (params[id].short_name == opt) {
+			return &params[id];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Parse the options in argv: before the command name (x->cmd NULL) the common ones and
+ * --version, up to the first argument; after it the command's own and the common ones,
+ * anywhere among its arguments ("wrapup SID --reason R"), which glibc moves to
+ * argv[optind...]; "--" ends them. Stops at --help or --version, leaving x->help or
+ * x->version set.
+ */
+static int parse_options(struct ctx *x, int argc, char **argv) {
+	uint64_t mask = x->cmd ? x->cmd->opts | COMMON_OPTS : MAIN_OPTS;
+	struct option longopts[_PARAM_MAX + 1];
+	char shortopts[_PARAM_MAX + 2];
+	size_t n = 0, ns = 0;
+
+	if (!x->cmd) {
+		shortopts[ns++] = '+';
+	}
+	for (int id = 0; id < _PARAM_MAX; id++) {
+		if (mask & OPT(id)) {
+			longopts[n++] = (struct option){params[id].name,
+				params[id].arg ? required_argument : no_argument, NULL,
+				GETOPT_VAL + id};
+			if (params[id].short_name) {
+				shortopts[ns++] = params[id].short_name;
+			}
+		}
+	}
+	longopts[n] = (struct option){0};
+	shortopts[ns] = '\0';
+
+	/* 0 makes glibc reinitialise its scanner for the command after main()'s pass. */
+	optind = 0;
+	opterr = 0;
+	while (!x->help && !x->version) {
+		int opt = getopt_long(argc, argv, shortopts, longopts, NULL);
+		const struct param *p;
+		int r;
+
+		if (opt == -1) {
+			break;
+		}
+		if (opt == '?') {
+			if (x->cmd && optopt) {
+				return usage_error(x->cmd->name, "invalid option");
+			}
+			return usage_error(x->cmd ? x->cmd->name : NULL, "unknown option '%s'",
+				argv[optind - 1]);
+		}
+		p = param_of(opt);
+		assert(p);
+		r = set_param(x, p, optarg);
+		if (r != EXIT_OK) {
+			return r;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* Append to the string in buf (of size bytes, len used); returns the new length. */
+static size_t append(char *buf, size_t size, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static size_t append(char *buf, size_t size, size_t len, const char *fmt, ...) {
+	va_list ap;
+	int n;
+
+	if (len >= size) {
+		return len;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+	return n < 0 ? len : len + (size_t)n;
+}
+
+/* The usage line of c's arguments and own options: "SID WORKER on|off [--hold-url U] ...". */
+static void synopsis(const struct cmd *c, char *buf, size_t size) {
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < MAX_ARGS && c->args[i]; i++) {
+		const struct param *p = &params[c->args[i]];
+
+		len = append(buf, size, len, "%s%s%s%s", len ? " " : "", p->optional ? "[" : "",
+			p->arg, p->optional ? "]" : "");
+	}
+	for (int id = 0; id < _PARAM_MAX; id++) {
+		if (c->opts & OPT(id)) {
+			len = append(buf, size, len, "%s[--%s %s]%s", len ? " " : "",
+				params[id].name, params[id].arg,
+				params[id].type == T_FILTER ? "..." : "");
+		}
+	}
+}
+
+/* Check the number and the values of the positional arguments, argv[optind...]. */
+static int parse_args(struct ctx *x, int argc, char **argv) {
+	const struct cmd *c = x->cmd;
+	size_t n = (size_t)(argc - optind), min = 0, max = 0;
+
+	for (; max < MAX_ARGS && c->args[max]; max++) {
+		min += !params[c->args[max]].optional;
+	}
+	if (n < min || n > max) {
+		char line[256];
+
+		synopsis(c, line, sizeof(line));
+		return usage_error(c->name, "%s (usage: %s %s)",
+			n < min ? "missing argument" : "too many arguments", c->name, line);
+	}
+	for (size_t i = 0; i < n; i++) {
+		int r = set_param(x, &params[c->args[i]], argv[optind + i]);
+
+		if (r != EXIT_OK) {
+			return r;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ commands */
+
+static const struct cmd cmds[] = {
+	{"list", {0}, OPT(O_STATUS), "task.list", .call = call_list, .print = print_list,
+		.help = "List the cached tasks (task.list)."},
+	{"get", {P_SID}, 0, "task.get", .task = tr_client_task_get, .print = print_task,
+		.help = "Show one task (task.get)."},
+	{"complete", {P_SID, P_REASON}, 0, "task.complete", .task_str = tr_client_task_complete,
+		.str = P_REASON, .print = print_task, .help = "Complete a task (task.complete)."},
+	{"wrapup", {P_SID}, OPT(O_REASON), "task.wrapUp", .task_str = tr_client_task_wrap_up,
+		.str = O_REASON, .print = print_task,
+		.help = "Move a task to wrapping (task.wrapUp)."},
+	{"set-attributes", {P_SID, P_ATTRIBUTES}, 0, "task.setAttributes",
+		.task_str = tr_client_task_set_attributes, .str = P_ATTRIBUTES, .print = print_task,
+		.help = "Replace a task's attributes with the JSON object (task.setAttributes)."},
+	{"set-virtual-start-time", {P_SID, P_TIME}, 0, "task.setVirtualStartTime",
+		.task_str = tr_client_task_set_virtual_start_time, .str = P_TIME,
+		.print = print_task,
+		.help = "Set the virtual start time: RFC 3339 or epoch seconds "
+			"(task.setVirtualStartTime)."},
+	{"fetch", {P_SID}, 0, "task.fetchLatestVersion",
+		.task = tr_client_task_fetch_latest_version, .print = print_task,
+		.help = "Fetch the latest version from upstream (task.fetchLatestVersion)."},
+	{"hold", {P_SID, P_WORKER, P_ON_OFF}, OPT(O_HOLD_URL) | OPT(O_HOLD_METHOD), "task.hold",
+		.call = call_hold, .print = print_task,
+		.help = "Put a worker's leg on or off hold (task.hold)."},
+	{"kick", {P_SID, P_WORKER}, 0, "task.kick", .task_str = tr_client_task_kick,
+		.str = P_WORKER, .print = print_task,
+		.help = "Remove a worker from a conference (task.kick)."},
+	{"update-participant", {P_SID}, OPT(O_HOLD) | OPT(O_HOLD_URL) | OPT(O_HOLD_METHOD),
+		"task.updateParticipant", .call = call_update_participant, .print = print_task,
+		.help = "Update this worker's participant (task.updateParticipant)."},
+	{"transfer", {P_SID, P_TO}, OPT(O_MODE) | OPT(O_PRIORITY) | OPT(O_ATTRIBUTES),
+		"task.transfer", .call = call_transfer, .print = print_task,
+		.help = "Transfer a task to a worker or queue (task.transfer)."},
+	{"cancel-transfer", {P_SID}, 0, "task.cancelTransfer",
+		.task = tr_client_task_cancel_transfer, .print = print_task,
+		.help = "Cancel the outgoing transfer (task.cancelTransfer)."},
+	{"watch", {0}, OPT(O_EVENT) | OPT(O_TASK) | OPT(O_SINCE) | OPT(O_COUNT), "events.subscribe",
+		.call = call_subscribe, .print = print_event, .follow = true,
+		.help = "Print events as they come, one per line. Reconnects when the daemon "
+			"restarts and\n"
+			"resumes after the last seen seq; reports a gap when events were lost.\n"
+			"--count N exits after N events."},
+	{"status", {0}, 0, "daemon.status", .call = call_method, .print = print_result,
+		.human = human_flat, .help = "Show the daemon status (daemon.status)."},
+	{"update-token", {0}, 0, "daemon.updateToken", .build_params = token_params,
+		.call = call_method, .print = print_result, .human = human_ok,
+		.help = "Give the daemon a new worker token, read from stdin "
+			"(daemon.updateToken)."},
+	{"describe", {0}, 0, "rpc.describe", .call = call_method, .print = print_result,
+		.human = human_describe,
+		.help = "List the methods and events of the daemon (rpc.describe)."},
+	{"call", {P_METHOD, P_PARAMS}, 0, NULL, .call = call_method, .print = print_result,
+		.help = "Call any method and print the result JSON."},
+};
+
+static const struct cmd *find_cmd(const char *name) {
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(cmds[i].name, name) == 0) {
+			return &cmds[i];
+		}
+	}
+	return NULL;
+}
+
+static const char exit_help[] = "Exit status: 0 ok, 1 other failure, 2 usage error, "
+				"3 connection failure,\n"
+				"4 RPC or upstream error, 5 timeout.\n";
+
+static void cmd_help(const struct cmd *c) {
+	char line[256];
+
+	synopsis(c, line, sizeof(line));
+	printf("Usage: taskrouterctl [--json] [--socket PATH] [--timeout SECONDS] %s %s\n\n%s\n",
+		c->name, line, c->help);
+	printf("\nCommon options: --json, --socket PATH, --timeout SECONDS, --help.\n%s",
+		exit_help);
+}
+
+static void main_help(void) {
+	char line[256];
+
+	printf("Usage: taskrouterctl [--json] [--socket PATH] [--timeout SECONDS] COMMAND "
+	       "[ARGS]\n\n"
+	       "Commands:\n");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		synopsis(&cmds[i], line, sizeof(line));
+		printf("  %s %s\n", cmds[i].name, line);
+	}
+	printf("\nOptions:\n"
+	       "  --json             one JSON document per result, one JSON line per event\n"
+	       "  --socket PATH      daemon socket (default: $TASKROUTERD_SOCKET,\n"
+	       "                     $XDG_RUNTIME_DIR/taskrouterd/socket, "
+	       "/run/taskrouterd/socket)\n"
+	       "  --timeout SECONDS  per-call timeout (default 30)\n"
+	       "  --help             this text; 'taskrouterctl COMMAND --help' for a command\n"
+	       "  --version          print the version\n\n%s",
+		exit_help);
+}
+
+/* ------------------------------------------------------------------ the runner */
 
 static int64_t mono_ms(void) {
 	struct timespec ts;
@@ -1121,58 +1068,38 @@ static int64_t mono_ms(void) {
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int cmd_watch(struct ctx *x, int argc, char **argv) {
-	static const struct option o[] = {{"event", required_argument, NULL, OPT_EVENT},
-		{"task", required_argument, NULL, OPT_TASK},
-		{"since", required_argument, NULL, OPT_SINCE},
-		{"count", required_argument, NULL, OPT_COUNT}, {0}};
-	const struct cmd *c = find_cmd("watch");
-	struct watch_opts w = {.since = -1, .count = -1};
-	struct tr_client_error e = {0};
-	int64_t last_seq = -1, seen = 0, lost_at = -1;
+/*
+ * Print events until --count of them. When the connection is lost (the daemon restarts),
+ * reconnect with a growing delay and subscribe again after the last seq seen, for up to
+ * WATCH_GIVE_UP_MS. Only the first connection and subscription, and a subscription the
+ * daemon refuses, end it with their error.
+ */
+static int follow(struct ctx *x) {
+	const struct cmd *c = x->cmd;
+	struct result res = {0};
+	int64_t seen = 0, lost_at = -1;
 	int backoff = WATCH_BACKOFF_MIN_MS;
 	bool first = true;
+	char *path;
 	int r;
 
-	r = parse_opts(x, c, argc, argv, o, watch_opt, &w);
-	if (r >= 0) {
-		return r;
-	}
-	if ((r = positional(c, argc, 0, 0))) {
-		return r;
-	}
 	for (;;) {
-		int64_t since = first ? w.since : (last_seq >= 0 ? last_seq + 1 : -1);
-
-		if (!x->c) {
-			char *path =
-				x->socket ? strdup(x->socket) : tr_client_default_socket_path();
-
-			if (!path) {
-				return EXIT_OTHER;
-			}
-			r = tr_client_connect(path, x->timeout_ms, &x->c);
-			free(path);
-			if (r < 0 && first) {
-				struct tr_client_error ce = {.errnum = r, .message = strerror(-r)};
-
-				r = report(x, "cannot connect", r, &ce);
-				return r == EXIT_TIMEOUT ? EXIT_TIMEOUT : EXIT_CONNECT;
-			}
-		} else {
-			r = 0;
+		path = socket_path(x);
+		if (!path) {
+			return EXIT_OTHER;
+		}
+		r = tr_client_connect(path, x->timeout_ms, &x->c);
+		free(path);
+		if (r < 0 && first) {
+			return connect_failed(x, "cannot connect", r);
 		}
 		if (r == 0) {
-			r = watch_subscribe(x, &w, since, &last_seq, &e);
-			if (r == -EREMOTEIO && e.code != TR_CLIENT_TIMEOUT) {
-				/* The daemon refused the subscription itself: not transient. */
-				r = report(x, "events.subscribe", r, &e);
-				tr_client_error_done(&e);
-				return r;
-			}
-			if (r < 0 && first) {
-				r = report(x, "events.subscribe", r, &e);
-				tr_client_error_done(&e);
+			r = invoke(x, &res);
+			if (r < 0 &&
+				(first || (r == -EREMOTEIO && res.err.code != TR_CLIENT_TIMEOUT))) {
+				/* Not transient: the daemon refused the subscription itself. */
+				r = report(x, x->method, r, &res.err);
+				result_done(&res);
 				return r;
 			}
 		}
@@ -1181,27 +1108,22 @@ static int cmd_watch(struct ctx *x, int argc, char **argv) {
 				fprintf(stderr,
 					"taskrouterctl: watch: reconnected, resuming after seq "
 					"%" PRId64 "\n",
-					last_seq);
+					x->last_seq);
 			}
 			first = false;
 			lost_at = -1;
 			backoff = WATCH_BACKOFF_MIN_MS;
-			for (;;) {
-				struct tr_client_event *ev = NULL;
-
-				r = tr_client_next_event(x->c, -1, &ev);
-				if (r < 0) {
-					break;
-				}
+			result_done(&res);
+			while ((r = tr_client_next_event(x->c, -1, &res.event)) >= 0) {
 				if (r == 0) {
 					continue;
 				}
-				if (ev->seq > last_seq) {
-					last_seq = ev->seq;
+				if (res.event->seq > x->last_seq) {
+					x->last_seq = res.event->seq;
 				}
-				print_event(x, ev);
-				tr_client_event_free(ev);
-				if (w.count > 0 && ++seen >= w.count) {
+				(void)c->print(x, &res);
+				res.event = tr_client_event_free(res.event);
+				if (x->count > 0 && ++seen >= x->count) {
 					return EXIT_OK;
 				}
 			}
@@ -1209,7 +1131,7 @@ static int cmd_watch(struct ctx *x, int argc, char **argv) {
 				"taskrouterctl: watch: connection lost (%s), reconnecting\n",
 				strerror(-r));
 		}
-		tr_client_error_done(&e);
+		result_done(&res);
 		x->c = tr_client_close(x->c);
 		if (lost_at < 0) {
 			lost_at = mono_ms();
@@ -1222,118 +1144,79 @@ static int cmd_watch(struct ctx *x, int argc, char **argv) {
 		}
 		(void)poll(NULL, 0, backoff);
 		backoff = backoff * 2 > WATCH_BACKOFF_MAX_MS ? WATCH_BACKOFF_MAX_MS : backoff * 2;
+		x->since = x->last_seq >= 0 ? x->last_seq + 1 : -1;
 	}
 }
 
-/* ------------------------------------------------------------------ main */
+/* Run x->cmd with its argv (argv[0] is the command name). */
+static int run(struct ctx *x, int argc, char **argv) {
+	const struct cmd *c = x->cmd;
+	struct result res = {0};
+	int r;
 
-static const struct cmd cmds[] = {
-	{"list", cmd_list, "[--status S]", "List the cached tasks (task.list)."},
-	{"get", cmd_get, "SID", "Show one task (task.get)."},
-	{"complete", cmd_complete, "SID REASON", "Complete a task (task.complete)."},
-	{"wrapup", cmd_wrapup, "SID [--reason R]", "Move a task to wrapping (task.wrapUp)."},
-	{"set-attributes", cmd_set_attributes, "SID JSON",
-		"Replace a task's attributes with the JSON object (task.setAttributes)."},
-	{"set-virtual-start-time", cmd_set_vst, "SID TIME",
-		"Set the virtual start time: RFC 3339 or epoch seconds "
-		"(task.setVirtualStartTime)."},
-	{"fetch", cmd_fetch, "SID",
-		"Fetch the latest version from upstream (task.fetchLatestVersion)."},
-	{"hold", cmd_hold, "SID WORKER on|off [--hold-url U] [--hold-method M]",
-		"Put a worker's leg on or off hold (task.hold)."},
-	{"kick", cmd_kick, "SID WORKER", "Remove a worker from a conference (task.kick)."},
-	{"update-participant", cmd_update_participant,
-		"SID [--hold on|off] [--hold-url U] [--hold-method M]",
-		"Update this worker's participant (task.updateParticipant)."},
-	{"transfer", cmd_transfer, "SID TO [--mode warm|cold] [--priority N] [--attributes JSON]",
-		"Transfer a task to a worker or queue (task.transfer)."},
-	{"cancel-transfer", cmd_cancel_transfer, "SID",
-		"Cancel the outgoing transfer (task.cancelTransfer)."},
-	{"watch", cmd_watch, "[--event E]... [--task SID]... [--since SEQ] [--count N]",
-		"Print events as they come, one per line. Reconnects when the daemon restarts and\n"
-		"resumes after the last seen seq; reports a gap when events were lost.\n"
-		"--count N exits after N events."},
-	{"status", cmd_status, "", "Show the daemon status (daemon.status)."},
-	{"update-token", cmd_update_token, "",
-		"Give the daemon a new worker token, read from stdin (daemon.updateToken)."},
-	{"describe", cmd_describe, "", "List the methods and events of the daemon (rpc.describe)."},
-	{"call", cmd_call, "METHOD [PARAMS-JSON]", "Call any method and print the result JSON."},
-};
-
-static const struct cmd *find_cmd(const char *name) {
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(cmds[i].name, name) == 0) {
-			return &cmds[i];
-		}
+	x->method = c->method;
+	r = parse_options(x, argc, argv);
+	if (r == EXIT_OK && x->help) {
+		cmd_help(c);
+		return EXIT_OK;
 	}
-	return NULL;
-}
-
-static void main_help(void) {
-	printf("Usage: taskrouterctl [--json] [--socket PATH] [--timeout SECONDS] COMMAND "
-	       "[ARGS]\n\n"
-	       "Commands:\n");
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		printf("  %s %s\n", cmds[i].name, cmds[i].args);
+	if (r == EXIT_OK) {
+		r = parse_args(x, argc, argv);
 	}
-	printf("\nOptions:\n"
-	       "  --json             one JSON document per result, one JSON line per event\n"
-	       "  --socket PATH      daemon socket (default: $TASKROUTERD_SOCKET,\n"
-	       "                     $XDG_RUNTIME_DIR/taskrouterd/socket, "
-	       "/run/taskrouterd/socket)\n"
-	       "  --timeout SECONDS  per-call timeout (default 30)\n"
-	       "  --help             this text; 'taskrouterctl COMMAND --help' for a command\n"
-	       "  --version          print the version\n\n"
-	       "Exit status: 0 ok, 1 other failure, 2 usage error, 3 connection failure,\n"
-	       "4 RPC or upstream error, 5 timeout.\n");
+	if (r == EXIT_OK && c->build_params) {
+		r = c->build_params(x);
+	}
+	if (r != EXIT_OK) {
+		return r;
+	}
+	if (c->follow) {
+		return follow(x);
+	}
+	r = connect_ctx(x);
+	if (r != EXIT_OK) {
+		return r;
+	}
+	r = invoke(x, &res);
+	r = r < 0 ? report(x, x->method, r, &res.err) : c->print(x, &res);
+	result_done(&res);
+	return r;
 }
 
 int main(int argc, char **argv) {
-	static const struct option o[] = {
-		COMMON_LONGOPTS, {"version", no_argument, NULL, 'V'}, {0}};
-	struct ctx x = {.timeout_ms = DEFAULT_TIMEOUT_MS};
-	const struct cmd *c;
+	struct ctx x = {
+		.timeout_ms = DEFAULT_TIMEOUT_MS,
+		.hold = -1,
+		.priority = -1,
+		.since = -1,
+		.count = -1,
+		.last_seq = -1,
+	};
 	int r;
 
-	opterr = 0;
-	for (;;) {
-		int opt = getopt_long(argc, argv, "+hV", o, NULL);
-
-		if (opt == -1) {
-			break;
-		}
-		switch (opt) {
-		case 'h':
-		case OPT_HELP:
-			main_help();
-			return EXIT_OK;
-		case 'V':
-			printf("taskrouterctl %s\n", TR_VERSION);
-			return EXIT_OK;
-		case OPT_JSON:
-			x.json = true;
-			break;
-		case OPT_SOCKET:
-			x.socket = optarg;
-			break;
-		case OPT_TIMEOUT:
-			if (parse_timeout(optarg, &x.timeout_ms) < 0) {
-				return usage_error(NULL, "invalid --timeout '%s'", optarg);
-			}
-			break;
-		default:
-			return usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
-		}
+	r = parse_options(&x, argc, argv);
+	if (r != EXIT_OK) {
+		return r;
+	}
+	if (x.help) {
+		main_help();
+		return EXIT_OK;
+	}
+	if (x.version) {
+		printf("taskrouterctl %s\n", TR_VERSION);
+		return EXIT_OK;
 	}
 	if (optind >= argc) {
 		return usage_error(NULL, "missing command");
 	}
-	c = find_cmd(argv[optind]);
-	if (!c) {
+	x.cmd = find_cmd(argv[optind]);
+	if (!x.cmd) {
 		return usage_error(NULL, "unknown command '%s'", argv[optind]);
 	}
-	r = c->run(&x, argc - optind, argv + optind);
+	r = run(&x, argc - optind, argv + optind);
 	x.c = tr_client_close(x.c);
+	if (x.secret_params) {
+		free_secret(x.secret_params, strlen(x.secret_params));
+	}
 	if (fflush(stdout) != 0 && r == EXIT_OK) {
 		r = EXIT_OTHER;
 	}

@@ -18,6 +18,29 @@ int e2e_start(struct trt_env *env, const char *const *sim_extra, const char *con
 	return 0;
 }
 
+int e2e_start_connected(struct trt_env *env, struct trt_conn **ret_rpc, struct trt_conn **ret_sub) {
+	struct trt_conn *rpc = NULL, *sub = NULL;
+	struct tr_json *r = NULL;
+
+	if (e2e_start(env, NULL, NULL) < 0) {
+		return -1;
+	}
+	if ((ret_rpc && trt_connect(env->daemon.socket_path, &rpc) < 0) ||
+		trt_connect(env->daemon.socket_path, &sub) < 0 ||
+		!(r = trt_call_ok(sub, "events.subscribe", "{}"))) {
+		trt_conn_free(rpc);
+		trt_conn_free(sub);
+		(void)e2e_stop(env);
+		return -1;
+	}
+	tr_json_free(r);
+	if (ret_rpc) {
+		*ret_rpc = rpc;
+	}
+	*ret_sub = sub;
+	return 0;
+}
+
 /* The worker token must never show up in the daemon's log. */
 static void check_token_not_logged(struct trt_env *env) {
 	char tok[8192];

@@ -22,6 +22,10 @@
 int e2e_start(struct trt_env *env, const char *const *sim_extra, const char *const *daemon_extra);
 /* Stop both; returns 0 when both exited cleanly (status 0: no leak under valgrind). */
 int e2e_stop(struct trt_env *env);
+/* The usual group setup: e2e_start() without extra arguments, then a connection for calls
+ * (*ret_rpc, unless ret_rpc is NULL) and one subscribed to every event (*ret_sub). Returns
+ * 0, or -1 after stopping everything again (cmocka runs no teardown for a failed setup). */
+int e2e_start_connected(struct trt_env *env, struct trt_conn **ret_rpc, struct trt_conn **ret_sub);
 
 /* The SID of a simulator worker by name ("alice", "bob"), from /sim/state. Static buffer. */
 const char *e2e_worker_sid(struct trt_env *env, const char *name);

@@ -24,26 +24,13 @@ static struct trt_conn *sub;
 static const char *ctl_bin;
 
 static int group_setup(void **state) {
-	struct tr_json *r;
 	(void)state;
 	ctl_bin = getenv("TR_CTL");
 	if (!ctl_bin) {
 		fprintf(stderr, "# TR_CTL not set\n");
 		return -1;
 	}
-	if (e2e_start(&env, NULL, NULL) < 0) {
-		return -1;
-	}
-	if (trt_connect(env.daemon.socket_path, &rpc) < 0 ||
-		trt_connect(env.daemon.socket_path, &sub) < 0) {
-		return -1;
-	}
-	r = trt_call_ok(sub, "events.subscribe", "{}");
-	if (!r) {
-		return -1;
-	}
-	tr_json_free(r);
-	return 0;
+	return e2e_start_connected(&env, &rpc, &sub);
 }
 
 static int group_teardown(void **state) {
@@ -54,16 +41,13 @@ static int group_teardown(void **state) {
 }
 
 /*
- * Run taskrouterctl --socket S [--json] ARGS... with stderr merged into stdout (through
- * sh, so messages on stderr can be checked too). Returns the exit status; *out is the
- * captured output (caller frees).
+ * Fill argv with taskrouterctl --socket S [--json] ARGS... (args NULL-terminated). With
+ * merge_err it runs through sh with stderr merged into stdout, so messages on stderr can
+ * be checked too.
  */
-static int ctl_v(bool json, bool merge_err, const char *socket, const char *input, char **out,
-	va_list ap) {
-	const char *argv[CTL_MAX_ARGS];
+static void ctl_argv(
+	const char **argv, bool merge_err, bool json, const char *socket, const char *const *args) {
 	size_t n = 0;
-	const char *a;
-	int r;
 
 	if (merge_err) {
 		argv[n++] = "/bin/sh";
@@ -76,10 +60,19 @@ static int ctl_v(bool json, bool merge_err, const char *socket, const char *inpu
 	if (json) {
 		argv[n++] = "--json";
 	}
-	while ((a = va_arg(ap, const char *)) && n < CTL_MAX_ARGS - 1) {
-		argv[n++] = a;
+	for (; *args && n < CTL_MAX_ARGS - 1; args++) {
+		argv[n++] = *args;
 	}
 	argv[n] = NULL;
+}
+
+/* Run it with input on stdin. Returns the exit status; *out is the output (caller frees). */
+static int ctl_run(bool json, bool merge_err, const char *socket, const char *input,
+	const char *const *args, char **out) {
+	const char *argv[CTL_MAX_ARGS];
+	int r;
+
+	ctl_argv(argv, merge_err, json, socket, args);
 	*out = NULL;
 	r = trt_run(argv, NULL, input, E2E_WAIT, out);
 	if (!*out) {
@@ -89,24 +82,38 @@ static int ctl_v(bool json, bool merge_err, const char *socket, const char *inpu
 	return r;
 }
 
+/* The NULL-terminated arguments that follow a variadic function's last named one. */
+static void collect_args(const char **args, va_list ap) {
+	size_t n = 0;
+
+	while (n < CTL_MAX_ARGS - 1 && (args[n] = va_arg(ap, const char *))) {
+		n++;
+	}
+	args[n] = NULL;
+}
+
 /* Human output, stderr merged. */
 static int ctl(char **out, ...) {
+	const char *args[CTL_MAX_ARGS];
 	va_list ap;
-	int r;
+
 	va_start(ap, out);
-	r = ctl_v(false, true, NULL, NULL, out, ap);
+	collect_args(args, ap);
 	va_end(ap);
-	return r;
+	return ctl_run(false, true, NULL, NULL, args, out);
 }
 
 /* --json output on stdout only; parsed into *ret (NULL when not one JSON document). */
 static int ctl_json(struct tr_json **ret, ...) {
+	const char *args[CTL_MAX_ARGS];
 	va_list ap;
 	char *out;
 	int r;
+
 	va_start(ap, ret);
-	r = ctl_v(true, false, NULL, NULL, &out, ap);
+	collect_args(args, ap);
 	va_end(ap);
+	r = ctl_run(true, false, NULL, NULL, args, &out);
 	*ret = NULL;
 	if (tr_json_parse(out, strlen(out), ret, NULL) < 0) {
 		fprintf(stderr, "# not one JSON document: %s\n", out);
@@ -116,11 +123,87 @@ static int ctl_json(struct tr_json **ret, ...) {
 	return r;
 }
 
+/*
+ * Run taskrouterctl ARGS... (human output, stderr merged) and check its exit status and,
+ * unless has is NULL, that the output holds has. On a mismatch, say what ran and what it
+ * printed. Returns whether it matched.
+ */
+static bool run_case(const char *const *args, int status, const char *has) {
+	char *out;
+	int r = ctl_run(false, true, NULL, NULL, args, &out);
+	bool ok = r == status && (!has || strstr(out, has));
+
+	if (!ok) {
+		fprintf(stderr, "#");
+		for (const char *const *a = args; *a; a++) {
+			fprintf(stderr, " %s", *a);
+		}
+		fprintf(stderr, ": exit %d, expected %d: %s\n", r, status, out);
+	}
+	free(out);
+	return ok;
+}
+
+/* run_case() on the NULL-terminated arguments after status; fails the test on a mismatch. */
+static void ctl_expect(int status, ...) {
+	const char *args[CTL_MAX_ARGS];
+	va_list ap;
+
+	va_start(ap, status);
+	collect_args(args, ap);
+	va_end(ap);
+	assert_true(run_case(args, status, NULL));
+}
+
+/* A run of which only the exit status, and maybe a piece of the output, matter. */
+struct ctl_case {
+	const char *argv[8];
+	int status;
+	const char *has; /* in stdout or stderr, or NULL */
+};
+
+/* Run every case, then fail if any did not match: one run reports them all. */
+static void check_cases(const struct ctl_case *cases, size_t n) {
+	int bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bad += !run_case(cases[i].argv, cases[i].status, cases[i].has);
+	}
+	assert_int_equal(bad, 0);
+}
+
 static void assert_contains(const char *hay, const char *needle) {
 	if (!strstr(hay, needle)) {
 		fprintf(stderr, "# expected '%s' in output:\n%s\n", needle, hay);
 		fail();
 	}
+}
+
+/* The simulator's task sid has assignment_status status. */
+static void assert_sim_status(const char *sid, const char *status) {
+	struct tr_json *sim = trt_sim_task(&env, sid);
+
+	assert_non_null(sim);
+	assert_string_equal(e2e_str(sim, "assignment_status"), status);
+	tr_json_free(sim);
+}
+
+/* The simulator's last REST request (caller frees), which must have gone to a URL holding
+ * url_part. */
+static struct tr_json *last_request_to(const char *url_part) {
+	struct tr_json *req = e2e_last_request(&env);
+
+	assert_non_null(req);
+	assert_contains(e2e_str(req, "url"), url_part);
+	return req;
+}
+
+/* ... and its "Hold" parameter is of type hold (TR_JSON_TRUE or TR_JSON_FALSE). */
+static void assert_hold_sent(const char *url_part, enum tr_json_type hold) {
+	struct tr_json *req = last_request_to(url_part);
+
+	assert_int_equal(tr_json_get(tr_json_get(req, "params"), "Hold")->type, hold);
+	tr_json_free(req);
 }
 
 /* A CLI task result must equal the daemon's own task.get (same sid/version/status/attrs). */
@@ -192,15 +275,13 @@ static void test_list_get(void **state) {
 	tr_json_free(j);
 
 	/* an unknown sid: the daemon's error, exit 4 */
-	assert_int_equal(ctl(&out, "get", "WT00000000000000000000000000000000", NULL), 4);
-	free(out);
-	assert_int_equal(ctl(&out, "call", "task.get", "{\"sid\":\"WTnope\"}", NULL), 4);
-	free(out);
+	ctl_expect(4, "get", "WT00000000000000000000000000000000", NULL);
+	ctl_expect(4, "call", "task.get", "{\"sid\":\"WTnope\"}", NULL);
 }
 
 static void test_wrapup_complete(void **state) {
 	char sid[35], res[35], *out;
-	struct tr_json *j, *ev = NULL, *sim;
+	struct tr_json *j, *ev = NULL;
 	(void)state;
 
 	e2e_new_task(&env, sub, true, sid, res);
@@ -211,26 +292,21 @@ static void test_wrapup_complete(void **state) {
 	tr_json_free(j);
 	assert_int_equal(trt_wait_event(sub, "wrapup", sid, E2E_WAIT, &ev), 0);
 	tr_json_free(ev);
-	sim = trt_sim_task(&env, sid);
-	assert_string_equal(e2e_str(sim, "assignment_status"), "wrapping");
-	tr_json_free(sim);
+	assert_sim_status(sid, "wrapping");
 
 	assert_int_equal(ctl(&out, "complete", sid, "resolved", NULL), 0);
 	assert_contains(out, "completed");
 	free(out);
 	assert_int_equal(trt_wait_event(sub, "completed", sid, E2E_WAIT, &ev), 0);
 	tr_json_free(ev);
-	sim = trt_sim_task(&env, sid);
-	assert_string_equal(e2e_str(sim, "assignment_status"), "completed");
-	tr_json_free(sim);
+	assert_sim_status(sid, "completed");
 
 	/* again: the server refuses, exit 4 */
-	assert_int_equal(ctl(&out, "complete", sid, "again", NULL), 4);
-	free(out);
+	ctl_expect(4, "complete", sid, "again", NULL);
 }
 
 static void test_set_attributes_vst_fetch(void **state) {
-	char sid[35], res[35], *out;
+	char sid[35], res[35];
 	struct tr_json *j, *sim, *attrs, *want;
 	(void)state;
 
@@ -257,21 +333,13 @@ static void test_set_attributes_vst_fetch(void **state) {
 	/* not a JSON object: usage error, nothing sent */
 	{
 		int before = trt_sim_request_count(&env);
-		assert_int_equal(ctl(&out, "set-attributes", sid, "[1,2", NULL), 2);
-		free(out);
+		ctl_expect(2, "set-attributes", sid, "[1,2", NULL);
 		assert_int_equal(trt_sim_request_count(&env), before);
 	}
 
-	assert_int_equal(ctl(&out, "set-virtual-start-time", sid, "2026-01-02T03:04:05Z", NULL), 0);
-	free(out);
-	{
-		struct tr_json *req = e2e_last_request(&env);
-		assert_non_null(req);
-		assert_contains(e2e_str(req, "url"), sid);
-		tr_json_free(req);
-	}
-	assert_int_equal(ctl(&out, "set-virtual-start-time", sid, "1767322800", NULL), 0);
-	free(out);
+	ctl_expect(0, "set-virtual-start-time", sid, "2026-01-02T03:04:05Z", NULL);
+	tr_json_free(last_request_to(sid));
+	ctl_expect(0, "set-virtual-start-time", sid, "1767322800", NULL);
 
 	/* fetch after an outside change brings the new version */
 	assert_int_equal(ctl_json(&j, "fetch", sid, NULL), 0);
@@ -291,31 +359,14 @@ static void test_hold_kick_participant(void **state) {
 	assert_true(alice[0] && bob[0]);
 
 	e2e_new_task(&env, sub, true, sid, res);
-	assert_int_equal(ctl(&out, "update-participant", "--hold", "on", sid, NULL), 0);
-	free(out);
-	{
-		struct tr_json *req = e2e_last_request(&env);
-		assert_non_null(req);
-		assert_contains(e2e_str(req, "url"), "CustomerParticipant");
-		assert_int_equal(tr_json_get(tr_json_get(req, "params"), "Hold")->type, TR_JSON_TRUE);
-		tr_json_free(req);
-	}
-	assert_int_equal(ctl(&out, "hold", sid, alice, "on", NULL), 0);
-	free(out);
-	assert_int_equal(ctl(&out, "hold", "--hold-url", "https://example.org/hold",
-				 "--hold-method", "GET", sid, alice, "off", NULL),
-		0);
-	free(out);
-	{
-		struct tr_json *req = e2e_last_request(&env);
-		assert_non_null(req);
-		assert_contains(e2e_str(req, "url"), "HoldWorkerParticipant");
-		assert_int_equal(tr_json_get(tr_json_get(req, "params"), "Hold")->type, TR_JSON_FALSE);
-		tr_json_free(req);
-	}
+	ctl_expect(0, "update-participant", "--hold", "on", sid, NULL);
+	assert_hold_sent("CustomerParticipant", TR_JSON_TRUE);
+	ctl_expect(0, "hold", sid, alice, "on", NULL);
+	ctl_expect(0, "hold", "--hold-url", "https://example.org/hold", "--hold-method", "GET", sid,
+		alice, "off", NULL);
+	assert_hold_sent("HoldWorkerParticipant", TR_JSON_FALSE);
 	/* hold with neither on nor off: usage */
-	assert_int_equal(ctl(&out, "hold", sid, alice, "maybe", NULL), 2);
-	free(out);
+	ctl_expect(2, "hold", sid, alice, "maybe", NULL);
 
 	/* bob is not in the conference: exit 4 and the server's message on stderr */
 	assert_int_equal(ctl(&out, "kick", sid, bob, NULL), 4);
@@ -329,7 +380,7 @@ static void test_hold_kick_participant(void **state) {
 }
 
 static void test_transfer_cancel(void **state) {
-	char sid[35], res[35], bob[64], *out;
+	char sid[35], res[35], bob[64];
 	struct tr_json *j, *ev = NULL;
 	const struct tr_json *o;
 	(void)state;
@@ -355,16 +406,13 @@ static void test_transfer_cancel(void **state) {
 	assert_int_equal(trt_wait_event(sub, "transferInitiated", sid, E2E_WAIT, &ev), 0);
 	tr_json_free(ev);
 
-	assert_int_equal(ctl(&out, "transfer", "--mode", "lukewarm", sid, bob, NULL), 2);
-	free(out);
+	ctl_expect(2, "transfer", "--mode", "lukewarm", sid, bob, NULL);
 
-	assert_int_equal(ctl(&out, "cancel-transfer", sid, NULL), 0);
-	free(out);
+	ctl_expect(0, "cancel-transfer", sid, NULL);
 	assert_int_equal(trt_wait_event(sub, "transferCanceled", sid, E2E_WAIT, &ev), 0);
 	tr_json_free(ev);
 	/* nothing left to cancel: the daemon's refusal, exit 4 */
-	assert_int_equal(ctl(&out, "cancel-transfer", sid, NULL), 4);
-	free(out);
+	ctl_expect(4, "cancel-transfer", sid, NULL);
 }
 
 /* ---- watch: a child process with its stdout on a pipe ---- */
@@ -377,22 +425,26 @@ struct watcher {
 	size_t len;
 };
 
+/*
+ * Start taskrouterctl [--json] watch ARGS... with --since the daemon's current seq + 1, so
+ * that nothing the test does afterwards can be missed.
+ */
 static void watch_start(struct watcher *w, bool json, const char *const *args) {
-	int p[2];
-	const char *argv[CTL_MAX_ARGS];
+	struct tr_json *st = trt_call_ok(rpc, "daemon.status", "{}");
+	const char *wargs[CTL_MAX_ARGS], *argv[CTL_MAX_ARGS];
 	size_t n = 0;
+	int p[2];
 
-	argv[n++] = ctl_bin;
-	argv[n++] = "--socket";
-	argv[n++] = env.daemon.socket_path;
-	if (json) {
-		argv[n++] = "--json";
-	}
-	argv[n++] = "watch";
+	assert_non_null(st);
+	wargs[n++] = "watch";
+	wargs[n++] = "--since";
+	wargs[n++] = trt_fmt("%" PRId64, e2e_int(st, "seq") + 1);
+	tr_json_free(st);
 	for (; *args && n < CTL_MAX_ARGS - 1; args++) {
-		argv[n++] = *args;
+		wargs[n++] = *args;
 	}
-	argv[n] = NULL;
+	wargs[n] = NULL;
+	ctl_argv(argv, false, json, NULL, wargs);
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	w->len = 0;
 	w->pid = fork();
@@ -491,21 +543,14 @@ static int watch_check_lines(const char *text, const char *sid, int *n_gap) {
 	return hits;
 }
 
-/* Human watch lines: "SEQ EVENT task=SID status=S reservation=R", filtered by --task. */
+/* Human watch lines: "SEQ EVENT task=SID status=S reservation=R", filtered by --event. */
 static void test_watch_human(void **state) {
+	static const char *const args[] = {"--event", "reservationCreated", "--count", "1", NULL};
 	char sid[35], res[35];
-	struct tr_json *st;
 	struct watcher w;
 	(void)state;
 
-	st = trt_call_ok(rpc, "daemon.status", "{}");
-	assert_non_null(st);
-	{
-		const char *args[] = {"--since", trt_fmt("%" PRId64, e2e_int(st, "seq") + 1), "--event",
-			"reservationCreated", "--count", "1", NULL};
-		watch_start(&w, false, args);
-	}
-	tr_json_free(st);
+	watch_start(&w, false, args);
 	e2e_new_task(&env, sub, false, sid, res);
 	assert_int_equal(watch_wait_exit(&w, E2E_WAIT), 0);
 	assert_contains(w.buf, trt_fmt(" reservationCreated task=%s status=reserved reservation=%s\n",
@@ -515,21 +560,14 @@ static void test_watch_human(void **state) {
 }
 
 static void test_watch_count(void **state) {
+	static const char *const args[] = {"--event", "reservationCreated", "--event",
+		"reservationAccepted", "--count", "2", NULL};
 	char sid[35], res[35];
-	struct tr_json *st;
 	struct watcher w;
 	int gaps;
 	(void)state;
 
-	/* from the daemon's current seq on, so nothing created below can be missed */
-	st = trt_call_ok(rpc, "daemon.status", "{}");
-	assert_non_null(st);
-	{
-		const char *args[] = {"--since", trt_fmt("%" PRId64, e2e_int(st, "seq") + 1), "--event",
-			"reservationCreated", "--event", "reservationAccepted", "--count", "2", NULL};
-		watch_start(&w, true, args);
-	}
-	tr_json_free(st);
+	watch_start(&w, true, args);
 	e2e_new_task(&env, sub, true, sid, res);
 	assert_int_equal(watch_wait_exit(&w, E2E_WAIT), 0);
 	assert_int_equal(watch_check_lines(w.buf, sid, &gaps), 2);
@@ -556,20 +594,14 @@ static void wait_subscriptions(struct trt_conn *c, int64_t n) {
 }
 
 static void test_watch_restart(void **state) {
+	static const char *const args[] = {"--event", "reservationCreated", "--count", "2", NULL};
 	char a[35], ra[35], b[35], rb[35];
 	struct tr_json *st;
 	struct watcher w;
 	int gaps, status;
 	(void)state;
 
-	st = trt_call_ok(rpc, "daemon.status", "{}");
-	assert_non_null(st);
-	{
-		const char *args[] = {"--since", trt_fmt("%" PRId64, e2e_int(st, "seq") + 1), "--event",
-			"reservationCreated", "--count", "2", NULL};
-		watch_start(&w, true, args);
-	}
-	tr_json_free(st);
+	watch_start(&w, true, args);
 	e2e_new_task(&env, sub, false, a, ra);
 	assert_true(watch_wait_output(&w, a, E2E_WAIT));
 
@@ -642,9 +674,8 @@ static void test_status_describe_call(void **state) {
 }
 
 static void test_update_token(void **state) {
+	static const char *const update_token[] = {"update-token", NULL};
 	struct tr_json *t = NULL, *ev = NULL;
-	const char *argv[] = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", ctl_bin, "--socket",
-		env.daemon.socket_path, "update-token", NULL};
 	char *out = NULL, *tok, *input;
 	(void)state;
 
@@ -656,8 +687,7 @@ static void test_update_token(void **state) {
 	assert_non_null(tok);
 	tr_json_free(t);
 	assert_true(asprintf(&input, "%s\n", tok) > 0);
-	assert_int_equal(trt_run(argv, NULL, input, E2E_WAIT, &out), 0);
-	assert_non_null(out);
+	assert_int_equal(ctl_run(false, true, NULL, input, update_token, &out), 0);
 	assert_contains(out, "ok");
 	assert_null(strstr(out, tok));
 	free(out);
@@ -667,13 +697,13 @@ static void test_update_token(void **state) {
 	assert_false(trt_proc_log_contains(&env.daemon.proc, tok));
 
 	/* an empty token: a usage error */
-	assert_int_equal(trt_run(argv, NULL, "\n", E2E_WAIT, &out), 2);
+	assert_int_equal(ctl_run(false, true, NULL, "\n", update_token, &out), 2);
 	free(out);
 
 	/* "surrounding white space is ignored" (taskrouterctl(1)): leading blanks too */
 	assert_true(asprintf(&input, " \t%s \n", tok) > 0);
 	{
-		int r = trt_run(argv, NULL, input, E2E_WAIT, &out);
+		int r = ctl_run(false, true, NULL, input, update_token, &out);
 		if (r != 0) {
 			fprintf(stderr, "# token with leading blanks: exit %d: %s", r, out);
 		}
@@ -686,33 +716,26 @@ static void test_update_token(void **state) {
 	}
 }
 
+static const struct ctl_case usage_cases[] = {
+	{{"frobnicate"}, .status = 2, .has = "unknown command"},
+	{{"get"}, .status = 2},
+	{{"list", "--bogus"}, .status = 2},
+	{{"watch", "--count", "0"}, .status = 2},
+	{{"get", "--help"}, .status = 0, .has = "Usage"},
+};
+
 static void test_usage_and_connection_errors(void **state) {
+	static const char *const status[] = {"status", NULL};
 	char *out, *bad;
 	(void)state;
 
-	assert_int_equal(ctl(&out, "frobnicate", NULL), 2);
-	assert_contains(out, "unknown command");
-	free(out);
-	assert_int_equal(ctl(&out, "get", NULL), 2);
-	free(out);
-	assert_int_equal(ctl(&out, "list", "--bogus", NULL), 2);
-	free(out);
-	assert_int_equal(ctl(&out, "watch", "--count", "0", NULL), 2);
-	free(out);
-	assert_int_equal(ctl(&out, "get", "--help", NULL), 0);
-	assert_contains(out, "Usage");
-	free(out);
+	check_cases(usage_cases, sizeof(usage_cases) / sizeof(usage_cases[0]));
 
 	/* a socket nobody listens on: exit 3 */
 	assert_true(asprintf(&bad, "%s/nobody.sock", env.dir) > 0);
-	{
-		const char *argv[] = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", ctl_bin, "--socket",
-			bad, "status", NULL};
-		assert_int_equal(trt_run(argv, NULL, NULL, E2E_WAIT, &out), 3);
-		assert_non_null(out);
-		assert_contains(out, "nobody.sock");
-		free(out);
-	}
+	assert_int_equal(ctl_run(false, true, bad, NULL, status, &out), 3);
+	assert_contains(out, "nobody.sock");
+	free(out);
 	free(bad);
 }
 
@@ -721,26 +744,19 @@ static void test_usage_and_connection_errors(void **state) {
  * ("wrapup SID [--reason R]"). With an unknown sid the daemon answers not found (exit 4);
  * a usage error (exit 2) means the CLI refused the documented syntax.
  */
+#define NOPE "WT00000000000000000000000000000000"
+static const struct ctl_case options_after_positionals[] = {
+	{{"wrapup", NOPE, "--reason", "x"}, .status = 4},
+	{{"transfer", NOPE, "WKbob", "--mode", "warm", "--priority", "0"}, .status = 4},
+	{{"hold", NOPE, "WKbob", "on", "--hold-url", "https://example.org/h"}, .status = 4},
+	{{"update-participant", NOPE, "--hold", "on"}, .status = 4},
+};
+#undef NOPE
+
 static void test_options_after_positionals(void **state) {
-	const char *nope = "WT00000000000000000000000000000000";
-	char *out;
-	int bad = 0;
 	(void)state;
-#define TRY(...)                                                                                   \
-	do {                                                                                       \
-		int r_ = ctl(&out, __VA_ARGS__, NULL);                                             \
-		if (r_ != 4) {                                                                     \
-			fprintf(stderr, "# %s: exit %d, expected 4: %s", #__VA_ARGS__, r_, out);   \
-			bad++;                                                                     \
-		}                                                                                  \
-		free(out);                                                                         \
-	} while (0)
-	TRY("wrapup", nope, "--reason", "x");
-	TRY("transfer", nope, "WKbob", "--mode", "warm", "--priority", "0");
-	TRY("hold", nope, "WKbob", "on", "--hold-url", "https://example.org/h");
-	TRY("update-participant", nope, "--hold", "on");
-#undef TRY
-	assert_int_equal(bad, 0);
+	check_cases(options_after_positionals,
+		sizeof(options_after_positionals) / sizeof(options_after_positionals[0]));
 }
 
 int main(void) {

@@ -1,14 +1,15 @@
 /*
  * test-ctl.c — taskrouterctl against the fake server: usage errors (exit 2), connection
  * failure (3), RPC errors (4), timeouts (5), human and --json output, update-token from
- * stdin, watch --count. The binary comes from $TR_CTL.
+ * stdin, watch --count, and the tray example. Each run is a row of a case table: the
+ * arguments, stdin, the exit status and what stdout and stderr must (not) hold. The
+ * binaries come from $TR_CTL and $TR_TRAY.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,180 +73,200 @@ static void collect(pid_t pid, int ofd, int efd, struct run *r) {
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Run taskrouterctl with the NULL-terminated argument list; stdin gets input (or nothing). */
-static void run_prog(struct run *r, const char *env, const char *input, va_list ap) {
-	const char *ctl_path = getenv(env);
-	const char *argv[32];
-	int in[2], out[2], err[2];
-	size_t n = 0;
+struct child {
 	pid_t pid;
+	int in, out, err; /* our ends of its stdin, stdout and stderr */
+};
 
-	assert_non_null(ctl_path);
-	argv[n++] = ctl_path;
-	while (n < 31 && (argv[n] = va_arg(ap, const char *))) {
-		n++;
-	}
-	argv[n] = NULL;
+/*
+ * Start argv[0] with pipes for stdin, stdout and stderr, and with no daemon socket in its
+ * environment: only --socket, or a default path that does not exist, reaches a server.
+ */
+static void spawn(struct child *ch, const char *const *argv) {
+	int in[2], out[2], err[2];
+
 	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
+	ch->pid = fork();
+	assert_true(ch->pid >= 0);
+	if (ch->pid == 0) {
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
 		unsetenv("TASKROUTERD_SOCKET");
 		setenv("XDG_RUNTIME_DIR", "/nonexistent-runtime-dir", 1);
-		execv(ctl_path, (char *const *)argv);
+		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);
-	if (input) {
-		/* A pipe: write(2), not the socket helper's send(2). */
-		assert_int_equal(write(in[1], input, strlen(input)), (ssize_t)strlen(input));
+	ch->in = in[1];
+	ch->out = out[0];
+	ch->err = err[0];
+}
+
+/* Stands in a case's argv for the fake server's socket path. */
+#define SOCKET "@socket"
+
+/* One run of taskrouterctl (or of the tray example) and what it must print. */
+struct ctl_case {
+	const char *argv[12];
+	const char *input; /* on stdin; NULL: nothing */
+	int status;
+	const char *out;        /* all of stdout, or NULL */
+	const char *out_has[4]; /* pieces of stdout */
+	const char *err_has[2]; /* pieces of stderr */
+	const char *hidden;     /* on neither stdout nor stderr */
+	bool tray;              /* run the tray example instead of taskrouterctl */
+};
+
+static bool has_all(const char *text, const char *const *pieces, size_t n) {
+	for (size_t i = 0; i < n && pieces[i]; i++) {
+		if (!strstr(text, pieces[i])) {
+			return false;
+		}
 	}
-	close(in[1]);
-	collect(pid, out[0], err[0], r);
+	return true;
 }
 
-static void ctl(struct run *r, const char *input, ...) {
-	va_list ap;
+/* Run c (socket replaces SOCKET in its argv) and check its exit status and output. */
+static void check(const struct ctl_case *c, const char *socket) {
+	const char *prog = getenv(c->tray ? "TR_TRAY" : "TR_CTL");
+	const char *argv[16];
+	struct child ch;
+	struct run r;
+	size_t n = 0;
+	bool ok;
 
-	va_start(ap, input);
-	run_prog(r, "TR_CTL", input, ap);
-	va_end(ap);
+	assert_non_null(prog);
+	argv[n++] = prog;
+	for (size_t i = 0; c->argv[i]; i++) {
+		argv[n++] = strcmp(c->argv[i], SOCKET) == 0 ? socket : c->argv[i];
+	}
+	argv[n] = NULL;
+	spawn(&ch, argv);
+	if (c->input) {
+		/* A pipe: write(2), not the socket helper's send(2). */
+		assert_int_equal(
+			write(ch.in, c->input, strlen(c->input)), (ssize_t)strlen(c->input));
+	}
+	close(ch.in);
+	collect(ch.pid, ch.out, ch.err, &r);
+
+	ok = r.status == c->status && (!c->out || strcmp(r.out, c->out) == 0) &&
+	     has_all(r.out, c->out_has, 4) && has_all(r.err, c->err_has, 2) &&
+	     (!c->hidden || (!strstr(r.out, c->hidden) && !strstr(r.err, c->hidden)));
+	if (!ok) {
+		fprintf(stderr, "#");
+		for (size_t i = 1; i < n; i++) {
+			fprintf(stderr, " %s", argv[i]);
+		}
+		fprintf(stderr, "\n# exit %d, expected %d\n# stdout: %s\n# stderr: %s\n", r.status,
+			c->status, r.out, r.err);
+		fail();
+	}
 }
 
-static void tray(struct run *r, ...) {
-	va_list ap;
-
-	va_start(ap, r);
-	run_prog(r, "TR_TRAY", NULL, ap);
-	va_end(ap);
+static void check_all(const struct ctl_case *cases, size_t n, const char *socket) {
+	for (size_t i = 0; i < n; i++) {
+		check(&cases[i], socket);
+	}
 }
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct ctl_case usage_cases[] = {
+	{{NULL}, .status = 2},
+	{{"frobnicate"}, .status = 2, .err_has = {"unknown command"}},
+	{{"get"}, .status = 2},
+	{{"get", "A", "B"}, .status = 2},
+	{{"hold", "WT1", "WK1", "maybe"}, .status = 2},
+	{{"set-attributes", "WT1", "[1]"}, .status = 2},
+	{{"transfer", "WT1", "WK1", "--mode", "lukewarm"}, .status = 2},
+	{{"--timeout", "soon", "list"}, .status = 2},
+	{{"list", "--bogus"}, .status = 2},
+	{{"watch", "--since", "-4"}, .status = 2},
+	{{"update-token"}, .input = "", .status = 2},
+	{{"update-token"}, .input = "two tokens\n", .status = 2},
+	{{"call", "x", "nope"}, .status = 2},
+	{{"--help"}, .status = 0, .out_has = {"Exit status"}},
+	{{"watch", "--help"}, .status = 0, .out_has = {"--since SEQ"}},
+};
 
 static void test_usage(void **state) {
-	struct run r;
-
-	ctl(&r, NULL, NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, NULL, "frobnicate", NULL);
-	assert_int_equal(r.status, 2);
-	assert_non_null(strstr(r.err, "unknown command"));
-	ctl(&r, NULL, "get", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, NULL, "get", "A", "B", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, NULL, "hold", "WT1", "WK1", "maybe", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, NULL, "set-attributes", "WT1", "[1]", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, NULL, "transfer", "WT1", "WK1", "--mode", "lukewarm", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, NULL, "--timeout", "soon", "list", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, NULL, "list", "--bogus", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, NULL, "watch", "--since", "-4", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, "", "update-token", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, "two tokens\n", "update-token", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, NULL, "call", "x", "nope", NULL);
-	assert_int_equal(r.status, 2);
-	ctl(&r, NULL, "--help", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "Exit status"));
-	ctl(&r, NULL, "watch", "--help", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "--since SEQ"));
+	check_all(usage_cases, ARRAY_SIZE(usage_cases), NULL);
 }
 
-static void test_connect_failure(void **state) {
-	struct run r;
+static const struct ctl_case connect_cases[] = {
+	{{"--socket", "/nonexistent-dir/socket", "list"}, .status = 3,
+		.err_has = {"cannot connect"}},
+	/* The default path (spawn() sets $XDG_RUNTIME_DIR to a missing directory). */
+	{{"status"}, .status = 3, .err_has = {"/nonexistent-runtime-dir/taskrouterd/socket"}},
+	{{"--json", "--socket", "/nonexistent-dir/socket", "watch"}, .status = 3,
+		.out_has = {"{\"error\":"}},
+};
 
-	ctl(&r, NULL, "--socket", "/nonexistent-dir/socket", "list", NULL);
-	assert_int_equal(r.status, 3);
-	assert_non_null(strstr(r.err, "cannot connect"));
-	/* The default path ($XDG_RUNTIME_DIR is set to a missing directory by ctl()). */
-	ctl(&r, NULL, "status", NULL);
-	assert_int_equal(r.status, 3);
-	assert_non_null(strstr(r.err, "/nonexistent-runtime-dir/taskrouterd/socket"));
-	ctl(&r, NULL, "--json", "--socket", "/nonexistent-dir/socket", "watch", NULL);
-	assert_int_equal(r.status, 3);
-	assert_non_null(strstr(r.out, "{\"error\":"));
+static void test_connect_failure(void **state) {
+	check_all(connect_cases, ARRAY_SIZE(connect_cases), NULL);
 }
 
 #define TASK_JSON                                                                                  \
 	"{\"sid\":\"WT1\",\"status\":\"assigned\",\"priority\":5,\"age\":10,\"queueName\":\"Q1\"," \
 	"\"taskChannelUniqueName\":\"voice\",\"attributes\":{\"a\":1}}"
 
+/* Answer request id with member, "\"result\":…" or "\"error\":…". */
+static void reply(int fd, long long id, const char *member) {
+	srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,%s}", id, member);
+}
+
+static void notify(int fd, const char *params) {
+	srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":%s}", params);
+}
+
 /* Answers one request by method. Returns false when the connection is finished. */
 static bool answer(struct server *s, int fd, char *req) {
 	long long id = req_id(req);
 	bool more = true;
+
 	if (strstr(req, "\"task.list\"")) {
-		srv_sendf(fd,
-			"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tasks\":[" TASK_JSON "]}}",
-			id);
+		reply(fd, id, "\"result\":{\"tasks\":[" TASK_JSON "]}");
 	} else if (strstr(req, "\"task.get\"") && strstr(req, "WTnotfound")) {
-		srv_sendf(fd,
-			"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32001,\"message\":"
-			"\"no such task\",\"data\":{\"sid\":\"WTnotfound\"}}}",
-			id);
+		reply(fd, id,
+			"\"error\":{\"code\":-32001,\"message\":\"no such task\","
+			"\"data\":{\"sid\":\"WTnotfound\"}}");
 	} else if (strstr(req, "\"task.get\"") && strstr(req, "WTslow")) {
 		srv_wait_eof(fd);
 		more = false;
 	} else if (strstr(req, "\"task.get\"")) {
-		srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":" TASK_JSON "}", id);
+		reply(fd, id, "\"result\":" TASK_JSON);
 	} else if (strstr(req, "\"task.complete\"")) {
-		srv_sendf(fd,
-			"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32005,\"message\":"
-			"\"upstream timeout\"}}",
-			id);
+		reply(fd, id, "\"error\":{\"code\":-32005,\"message\":\"upstream timeout\"}");
 	} else if (strstr(req, "\"daemon.status\"")) {
-		srv_sendf(fd,
-			"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"connected\":true,"
-			"\"counters\":"
-			"{\"a\":1}}}",
-			id);
+		reply(fd, id, "\"result\":{\"connected\":true,\"counters\":{\"a\":1}}");
 	} else if (strstr(req, "\"daemon.updateToken\"")) {
 		if (!strstr(req, "\"token\":\"tok.123\"")) {
 			s->failures++;
 		}
-		srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{}}", id);
+		reply(fd, id, "\"result\":{}");
 	} else if (strstr(req, "\"rpc.describe\"")) {
-		srv_sendf(fd,
-			"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"methods\":[\"task.list\"],"
-			"\"events\":[{\"name\":\"task.created\"}]}}",
-			id);
+		reply(fd, id,
+			"\"result\":{\"methods\":[\"task.list\"],"
+			"\"events\":[{\"name\":\"task.created\"}]}");
 	} else if (strstr(req, "\"events.subscribe\"")) {
 		if (strstr(req, "\"events\":") && !strstr(req, "\"events\":[\"task.created\"]")) {
 			s->failures++;
 		}
-		srv_sendf(fd,
-			"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"subscription\":1,\"seq\":"
-			"10,"
-			"\"tasks\":[]}}",
-			id);
-		srv_send(fd,
-			"{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":{\"subscription\":1,"
-			"\"seq\":11,\"event\":\"task.created\",\"taskSid\":\"WT1\","
-			"\"task\":" TASK_JSON "}}");
-		srv_send(fd,
-			"{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":{\"subscription\":1,"
-			"\"seq\":12,\"event\":\"task.created\",\"taskSid\":\"WT2\"}}");
+		reply(fd, id, "\"result\":{\"subscription\":1,\"seq\":10,\"tasks\":[]}");
+		notify(fd, "{\"subscription\":1,\"seq\":11,\"event\":\"task.created\","
+			   "\"taskSid\":\"WT1\",\"task\":" TASK_JSON "}");
+		notify(fd, "{\"subscription\":1,\"seq\":12,\"event\":\"task.created\","
+			   "\"taskSid\":\"WT2\"}");
 		srv_wait_eof(fd);
 		more = false;
 	} else {
-		srv_sendf(fd,
-			"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32601,"
-			"\"message\":\"unknown method\"}}",
-			id);
+		reply(fd, id, "\"error\":{\"code\":-32601,\"message\":\"unknown method\"}");
 	}
 	free(req);
 	return more;
@@ -259,189 +280,156 @@ static void script_daemon(struct server *s, int fd) {
 	}
 }
 
-static void test_against_fake(void **state) {
-	struct server *s = server_start_n(script_daemon, 13, NULL);
-	struct run r;
-
-	ctl(&r, NULL, "--socket", s->path, "list", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "SID"));
-	assert_non_null(strstr(r.out, "WT1"));
-	assert_non_null(strstr(r.out, "assigned"));
-	assert_non_null(strstr(r.out, "voice"));
-
-	ctl(&r, NULL, "--socket", s->path, "--json", "list", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "{\"tasks\":[" TASK_JSON "],\"next\":null}\n");
-
-	ctl(&r, NULL, "--socket", s->path, "get", "WT1", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "sid: WT1\nstatus: assigned\n"));
-	assert_non_null(strstr(r.out, "priority: 5\n"));
-	assert_non_null(strstr(r.out, "attributes: {\"a\":1}\n"));
-
+static const struct ctl_case fake_cases[] = {
+	{{"--socket", SOCKET, "list"}, .status = 0, .out_has = {"SID", "WT1", "assigned", "voice"}},
+	{{"--socket", SOCKET, "--json", "list"}, .status = 0,
+		.out = "{\"tasks\":[" TASK_JSON "],\"next\":null}\n"},
+	{{"--socket", SOCKET, "get", "WT1"}, .status = 0,
+		.out_has = {"sid: WT1\nstatus: assigned\n", "priority: 5\n",
+			"attributes: {\"a\":1}\n"}},
 	/* Options after the subcommand work too. */
-	ctl(&r, NULL, "get", "--json", "--socket", s->path, "WT1", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, TASK_JSON "\n");
+	{{"get", "--json", "--socket", SOCKET, "WT1"}, .status = 0, .out = TASK_JSON "\n"},
+	{{"--socket", SOCKET, "--json", "get", "WTnotfound"}, .status = 4,
+		.err_has = {"code -32001"},
+		.out_has = {"{\"error\":{\"code\":-32001,\"message\":\"no such task\","
+			    "\"data\":{\"sid\":\"WTnotfound\"}"}},
+	{{"--socket", SOCKET, "--timeout", "0.3", "get", "WTslow"}, .status = 5},
+	{{"--socket", SOCKET, "complete", "WT1", "done"}, .status = 5},
+	{{"--socket", SOCKET, "status"}, .status = 0, .out = "connected: true\ncounters.a: 1\n"},
+	{{"--socket", SOCKET, "update-token"}, .input = "tok.123\n", .status = 0,
+		.hidden = "tok.123"},
+	{{"--socket", SOCKET, "describe"}, .status = 0,
+		.out = "methods:\n  task.list\nevents:\n  task.created\n"},
+	{{"--socket", SOCKET, "--json", "watch", "--event", "task.created", "--count", "2"},
+		.status = 0,
+		.out_has = {"\"seq\":11",
+			"\"seq\":12,\"event\":\"task.created\",\"taskSid\":\"WT2\"}\n"}},
+	{{"--socket", SOCKET, "call", "daemon.status", "{}"}, .status = 0,
+		.out = "{\"connected\":true,\"counters\":{\"a\":1}}\n"},
+	{{"--socket", SOCKET, "call", "no.such"}, .status = 4},
+};
 
-	ctl(&r, NULL, "--socket", s->path, "--json", "get", "WTnotfound", NULL);
-	assert_int_equal(r.status, 4);
-	assert_non_null(strstr(r.err, "code -32001"));
-	assert_non_null(strstr(r.out, "{\"error\":{\"code\":-32001,\"message\":\"no such task\","
-				      "\"data\":{\"sid\":\"WTnotfound\"}"));
+static void test_against_fake(void **state) {
+	struct server *s = server_start_n(script_daemon, ARRAY_SIZE(fake_cases), NULL);
 
-	ctl(&r, NULL, "--socket", s->path, "--timeout", "0.3", "get", "WTslow", NULL);
-	assert_int_equal(r.status, 5);
-
-	ctl(&r, NULL, "--socket", s->path, "complete", "WT1", "done", NULL);
-	assert_int_equal(r.status, 5);
-
-	ctl(&r, NULL, "--socket", s->path, "status", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "connected: true\ncounters.a: 1\n");
-
-	ctl(&r, "tok.123\n", "--socket", s->path, "update-token", NULL);
-	assert_int_equal(r.status, 0);
-	assert_null(strstr(r.out, "tok.123"));
-	assert_null(strstr(r.err, "tok.123"));
-
-	ctl(&r, NULL, "--socket", s->path, "describe", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "methods:\n  task.list\nevents:\n  task.created\n");
-
-	ctl(&r, NULL, "--socket", s->path, "--json", "watch", "--event", "task.created", "--count",
-		"2", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "\"seq\":11"));
-	assert_non_null(
-		strstr(r.out, "\"seq\":12,\"event\":\"task.created\",\"taskSid\":\"WT2\"}\n"));
-
-	ctl(&r, NULL, "--socket", s->path, "call", "daemon.status", "{}", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "{\"connected\":true,\"counters\":{\"a\":1}}\n");
-
-	ctl(&r, NULL, "--socket", s->path, "call", "no.such", NULL);
-	assert_int_equal(r.status, 4);
-
+	check_all(fake_cases, ARRAY_SIZE(fake_cases), s->path);
 	server_stop(s);
 }
+
+/* One request of a scripted connection: what it must (not) hold, the answer, notifications. */
+struct step {
+	int conn; /* the connection, counting from 0 */
+	const char *holds[2];
+	const char *lacks;
+	const char *reply; /* "\"result\":…" or "\"error\":…" */
+	const char *notes[2];
+	bool hang_up; /* after this step; otherwise a connection waits for the client to */
+};
 
 /*
  * watch across a daemon restart: the first connection delivers seq 11 and 12 and hangs
  * up; the second must resubscribe with since 13, gets REPLAY_GONE, resubscribes from now
  * and receives seq 51.
  */
+static const struct step restart[] = {
+	{.conn = 0,
+		.holds = {"\"events.subscribe\""},
+		.reply = "\"result\":{\"subscription\":1,\"seq\":10,\"tasks\":[]}",
+		.notes = {"{\"seq\":11,\"event\":\"task.updated\",\"taskSid\":\"WT1\"}",
+			"{\"seq\":12,\"event\":\"task.updated\",\"taskSid\":\"WT1\"}"},
+		.hang_up = true},
+	{.conn = 1,
+		.holds = {"\"events.subscribe\"", "\"since\":13"},
+		.reply = "\"error\":{\"code\":-32011,\"message\":\"replay gone\","
+			 "\"data\":{\"oldestSeq\":40,\"currentSeq\":50}}"},
+	{.conn = 1,
+		.holds = {"\"events.subscribe\""},
+		.lacks = "since",
+		.reply = "\"result\":{\"subscription\":2,\"seq\":50,\"tasks\":[" TASK_JSON "]}",
+		.notes = {"{\"seq\":51,\"event\":\"task.created\",\"taskSid\":\"WT7\"}"}},
+};
+
+#define RESTART_CONNECTIONS 2
+
 static void script_restart(struct server *s, int fd) {
 	int *conn = s->user;
-	char *req = srv_read(fd);
-	long long id = req_id(req);
 
-	if (!req || !strstr(req, "\"events.subscribe\"")) {
-		s->failures++;
-		free(req);
-		return;
-	}
-	if ((*conn)++ == 0) {
-		srv_sendf(fd,
-			"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"subscription\":1,"
-			"\"seq\":10,\"tasks\":[]}}",
-			id);
-		for (int seq = 11; seq <= 12; seq++) {
-			srv_sendf(fd,
-				"{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":{"
-				"\"seq\":%d,\"event\":\"task.updated\",\"taskSid\":\"WT1\"}}",
-				seq);
+	for (size_t i = 0; i < ARRAY_SIZE(restart); i++) {
+		const struct step *st = &restart[i];
+		char *req;
+
+		if (st->conn != *conn) {
+			continue;
+		}
+		req = srv_read(fd);
+		if (!req || !has_all(req, st->holds, 2) || (st->lacks && strstr(req, st->lacks))) {
+			fprintf(stderr, "# unexpected request: %s\n", req ? req : "(none)");
+			s->failures++;
+			free(req);
+			break;
+		}
+		reply(fd, req_id(req), st->reply);
+		for (size_t k = 0; k < ARRAY_SIZE(st->notes) && st->notes[k]; k++) {
+			notify(fd, st->notes[k]);
 		}
 		free(req);
-		return; /* hang up: the daemon "restarts" */
+		if (st->hang_up) {
+			(*conn)++;
+			return;
+		}
 	}
-	if (!strstr(req, "\"since\":13")) {
-		fprintf(stderr, "# resubscribe without since 13: %s\n", req);
-		s->failures++;
-	}
-	srv_sendf(fd,
-		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32011,\"message\":"
-		"\"replay gone\",\"data\":{\"oldestSeq\":40,\"currentSeq\":50}}}",
-		id);
-	free(req);
-	req = srv_read(fd);
-	if (!req || strstr(req, "since")) {
-		s->failures++;
-	}
-	srv_sendf(fd,
-		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"subscription\":2,"
-		"\"seq\":50,\"tasks\":[" TASK_JSON "]}}",
-		req_id(req));
-	srv_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":{\"seq\":51,"
-		     "\"event\":\"task.created\",\"taskSid\":\"WT7\"}}");
-	free(req);
+	(*conn)++;
 	srv_wait_eof(fd);
 }
 
-static void test_watch_restart(void **state) {
-	int conn = 0;
-	struct server *s = server_start_n(script_restart, 2, &conn);
-	struct run r;
-
-	ctl(&r, NULL, "--socket", s->path, "--json", "watch", "--count", "3", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "\"seq\":11,"));
-	assert_non_null(strstr(r.out, "\"seq\":12,"));
-	assert_non_null(strstr(r.out,
-		"{\"gap\":{\"since\":13,\"resubscribedFrom\":51,\"data\":"
-		"{\"oldestSeq\":40,\"currentSeq\":50}},\"tasks\":[" TASK_JSON "]}\n"));
-	assert_non_null(strstr(r.out, "\"seq\":51,"));
-	assert_non_null(strstr(r.err, "skipped events"));
-	assert_non_null(strstr(r.err, "reconnect"));
-	server_stop(s);
-	assert_int_equal(conn, 2);
-
+static const struct ctl_case restart_cases[] = {
+	{{"--socket", SOCKET, "--json", "watch", "--count", "3"}, .status = 0,
+		.out_has = {"\"seq\":11,", "\"seq\":12,",
+			"{\"gap\":{\"since\":13,\"resubscribedFrom\":51,\"data\":"
+			"{\"oldestSeq\":40,\"currentSeq\":50}},\"tasks\":[" TASK_JSON "]}\n",
+			"\"seq\":51,"},
+		.err_has = {"skipped events", "reconnect"}},
 	/* Human mode prints the notice and the re-listed tasks on stdout. */
-	conn = 0;
-	s = server_start_n(script_restart, 2, &conn);
-	ctl(&r, NULL, "--socket", s->path, "watch", "--count", "3", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "11 task.updated task=WT1\n12 task.updated task=WT1\n"
-				   "skipped events: resubscribed from seq 51, re-listing\n"
-				   "task WT1 status=assigned\n51 task.created task=WT7\n");
-	server_stop(s);
+	{{"--socket", SOCKET, "watch", "--count", "3"}, .status = 0,
+		.out = "11 task.updated task=WT1\n12 task.updated task=WT1\n"
+		       "skipped events: resubscribed from seq 51, re-listing\n"
+		       "task WT1 status=assigned\n51 task.created task=WT7\n"},
+};
+
+static void test_watch_restart(void **state) {
+	for (size_t i = 0; i < ARRAY_SIZE(restart_cases); i++) {
+		int conn = 0;
+		struct server *s = server_start_n(script_restart, RESTART_CONNECTIONS, &conn);
+
+		check(&restart_cases[i], s->path);
+		server_stop(s);
+		assert_int_equal(conn, RESTART_CONNECTIONS);
+	}
 }
 
 /* The tray example exits cleanly on SIGTERM, once it is up and subscribed. */
 static void test_tray_signal(void **state) {
 	struct server *s = server_start_n(script_daemon, 1, NULL);
-	const char *tray_path = getenv("TR_TRAY");
-	int out[2], err[2];
+	const char *argv[] = {getenv("TR_TRAY"), "--socket", s->path, NULL};
 	char buf[8192];
 	size_t n = 0;
 	int64_t deadline = now_ms() + 10000;
+	struct child ch;
 	struct run r;
-	pid_t pid;
 
-	assert_non_null(tray_path);
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		execl(tray_path, tray_path, "--socket", s->path, (char *)NULL);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
+	assert_non_null(argv[0]);
+	spawn(&ch, argv);
+	close(ch.in);
 	buf[0] = '\0';
 	/* Wait (on the pipe, with a deadline) until the second event has been printed. */
 	while (!strstr(buf, "event seq=12") && now_ms() < deadline) {
-		struct pollfd p = { .fd = out[0], .events = POLLIN };
+		struct pollfd p = {.fd = ch.out, .events = POLLIN};
 		ssize_t k;
 
 		if (poll(&p, 1, 500) <= 0) {
 			continue;
 		}
-		k = read(out[0], buf + n, sizeof(buf) - 1 - n);
+		k = read(ch.out, buf + n, sizeof(buf) - 1 - n);
 		if (k <= 0) {
 			break;
 		}
@@ -449,8 +437,8 @@ static void test_tray_signal(void **state) {
 		buf[n] = '\0';
 	}
 	assert_non_null(strstr(buf, "event seq=12"));
-	assert_int_equal(kill(pid, SIGTERM), 0);
-	collect(pid, out[0], err[0], &r);
+	assert_int_equal(kill(ch.pid, SIGTERM), 0);
+	collect(ch.pid, ch.out, ch.err, &r);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "signal, exiting"));
 	server_stop(s);
@@ -458,24 +446,21 @@ static void test_tray_signal(void **state) {
 
 /* The tray example: lists, subscribes, sees two events and exits 0 (--max-events), or
  * exits on the task it waits for. */
-static void test_tray(void **state) {
-	struct server *s = server_start_n(script_daemon, 3, NULL);
-	struct run r;
-
-	tray(&r, "--socket", s->path, "--max-events", "2", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "task WT1 status=assigned queue=Q1\ntasks: 1\n"));
-	assert_non_null(strstr(r.out, "subscribed\n"));
-	assert_non_null(strstr(r.out, "event seq=12 task.created task=WT2"));
-	tray(&r, "--socket", s->path, "--exit-on-task", "WT2", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "event seq=12 task.created task=WT2"));
-	assert_non_null(strstr(r.out, "saw task WT2, exiting"));
+static const struct ctl_case tray_cases[] = {
+	{{"--socket", SOCKET, "--max-events", "2"}, .tray = true, .status = 0,
+		.out_has = {"task WT1 status=assigned queue=Q1\ntasks: 1\n", "subscribed\n",
+			"event seq=12 task.created task=WT2"}},
+	{{"--socket", SOCKET, "--exit-on-task", "WT2"}, .tray = true, .status = 0,
+		.out_has = {"event seq=12 task.created task=WT2", "saw task WT2, exiting"}},
 	/* Already listed at start: exits without waiting for an event. */
-	tray(&r, "--socket", s->path, "--exit-on-task", "WT1", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "saw task WT1, exiting"));
-	assert_null(strstr(r.out, "event seq="));
+	{{"--socket", SOCKET, "--exit-on-task", "WT1"}, .tray = true, .status = 0,
+		.out_has = {"saw task WT1, exiting"}, .hidden = "event seq="},
+};
+
+static void test_tray(void **state) {
+	struct server *s = server_start_n(script_daemon, ARRAY_SIZE(tray_cases), NULL);
+
+	check_all(tray_cases, ARRAY_SIZE(tray_cases), s->path);
 	server_stop(s);
 }
 
