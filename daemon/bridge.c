@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "config.h"
 #include "json.h"
 #include "tr-limits.h"
@@ -393,7 +394,7 @@ static void resync_fail(struct tr_bridge *b, int err, const char *what) {
 		return;
 	}
 	{
-		uint64_t d = tr_backoff_ms(b->resync_failures, tr_rand_next(&b->rng));
+		uint64_t d = tr_backoff_ms(b->resync_failures, tr_backoff_rand_next(&b->rng));
 		tr_log_warning("upstream: resync failed (%s); retrying in %" PRIu64 " ms", what, d);
 		(void)uv_timer_start(&b->t_resync, on_resync_timer, d, 0);
 	}
@@ -827,7 +828,7 @@ static void on_token_cmd(void *userdata, int err, char *token) {
 		if (!b->token && !b->closing) {
 			/* Nothing to connect with yet: try again later. */
 			b->attempt++;
-			b->reconnect_delay = tr_backoff_ms(b->attempt, tr_rand_next(&b->rng));
+			b->reconnect_delay = tr_backoff_ms(b->attempt, tr_backoff_rand_next(&b->rng));
 			set_state(b, TR_BRIDGE_RECONNECTING, "token command failed");
 			(void)uv_timer_start(&b->t_reconnect, on_reconnect_timer, b->reconnect_delay, 0);
 		}
@@ -919,7 +920,7 @@ static void schedule_reconnect(struct tr_bridge *b, const char *reason, bool imm
 	}
 	b->attempt++;
 	b->reconnects++;
-	b->reconnect_delay = immediate ? 0 : tr_backoff_ms(b->attempt, tr_rand_next(&b->rng));
+	b->reconnect_delay = immediate ? 0 : tr_backoff_ms(b->attempt, tr_backoff_rand_next(&b->rng));
 	if (b->quick_closes >= DISPLACED_AFTER) {
 		snprintf(text, sizeof(text), "session displaced: %s", reason);
 		tr_log_warning("upstream: the server closed %u sessions in a row within %d s; another "

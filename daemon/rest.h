@@ -85,10 +85,3 @@ bool tr_rest_reply_is_transient(const struct tr_upstream_reply *r);
 
 /* Delay before retry number attempt (1-based) of a GET: exponential, half-jittered. */
 uint64_t tr_rest_retry_delay_ms(unsigned attempt, uint32_t rnd);
-
-/* Spec §2.7 reconnect backoff for attempt k >= 1 (k < 1 is treated as 1), full jitter over
- * [800, 1000 * min(30, 2^k - 1)] ms using the random number rnd. */
-uint64_t tr_backoff_ms(unsigned k, uint32_t rnd);
-
-/* A small xorshift32 PRNG (seed must not be 0; a 0 seed is replaced). */
-uint32_t tr_rand_next(uint32_t *state);
