@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "rest.h"
+
 struct tr_json;
 struct tr_config;
 
@@ -27,36 +29,6 @@ enum tr_bridge_state {
 
 /* "connecting", "open", "initializing", "ready", "reconnecting", "token_expired", "stopped" */
 const char *tr_bridge_state_str(enum tr_bridge_state s);
-
-/* What tr_bridge_request's callback gets. Everything is borrowed until the callback returns. */
-struct tr_upstream_reply {
-	/*
-	 * 0: an HTTP response arrived (http_status says which);
-	 * -ETIMEDOUT: no answer within the deadline (outcome unknown);
-	 * -ECONNREFUSED, -EHOSTUNREACH, -EIO: network failure (maybe_sent tells whether the
-	 *   request may have reached the server);
-	 * -EBADMSG: 2xx but the body is not {"payload": ...};
-	 * -ECANCELED: the daemon is shutting down.
-	 */
-	int err;
-	long http_status;
-	const struct tr_json *payload; /* 2xx: the body's "payload" member */
-	int64_t twilio_code;           /* error body "code", 0 when absent */
-	const char *message;           /* error body "message" or the failure's text; non-NULL when not 2xx */
-	bool maybe_sent;
-};
-
-typedef void (*tr_upstream_cb)(void *userdata, const struct tr_upstream_reply *reply);
-
-struct tr_upstream_request {
-	const char *path;        /* relative TaskRouter path: "Workspaces/WS…/Tasks/WT…" */
-	const char *method;      /* proxied method: "GET" or "POST" */
-	const char *api_version; /* "v1" or "v2" */
-	const struct tr_json *params; /* object (copied); NULL sends {} */
-	int64_t if_match;        /* >= 0: send If-Match: <n>; -1: no header */
-	int timeout_ms;          /* 0: the configured default (15 s) */
-	bool retry_transient;    /* GET only: retry network errors, 429 and 5xx with backoff */
-};
 
 /* Callbacks the bridge calls, all on the loop thread. userdata is given to tr_bridge_new. */
 struct tr_bridge_events {

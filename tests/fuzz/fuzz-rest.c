@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include "backoff.h"
-#include "bridge.h"
 #include "json.h"
 #include "rest.h"
 
