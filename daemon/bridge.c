@@ -1,12 +1,7 @@
 /*
  * bridge.c — one Event Bridge websocket session (libwebsockets on our uv loop),
  * the resync after every init, the token's lifecycle, and REST through rest.c.
- *
- * Session bookkeeping: b->wsi is the one live connection. When we give up on a
- * connection (silence, missing init, oversize message, suspend) we forget it at
- * once (b->wsi = NULL), ask lws to kill it asynchronously, and ignore whatever
- * it still reports. b->gen is bumped whenever a session or a resync ends, so
- * late REST replies for an old resync are dropped.
+ * struct tr_bridge is in bridge-internal.h.
  *
  * Never logs the token or the websocket URL (it carries the token).
  */
@@ -24,6 +19,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "bridge-internal.h"
 #include "config.h"
 #include "json.h"
 #include "tr-limits.h"
@@ -57,78 +53,9 @@ struct rs_ctx {
 	unsigned page;
 };
 
-struct pending_ev {
+struct buffered_event {
 	char *type;
 	struct tr_json *payload;
-};
-
-struct tr_bridge {
-	uv_loop_t *loop;
-	const struct tr_config *cfg;
-	const struct tr_bridge_events *ev;
-	void *ud;
-	enum tr_bridge_state state;
-	bool started, closing, expired, destroyed_once;
-
-	/* websocket */
-	struct lws_context *ctx;
-	struct lws *wsi;
-	bool established, send_close, resolving;
-	uv_getaddrinfo_t gai;
-	char *ws_address, *ws_path, *ws_host;
-	int ws_port;
-	bool ws_tls;
-	char *conn_path; /* holds the token: wiped */
-	uint16_t close_code;
-	char close_reason[128];
-	bool have_close;
-	char *rx;
-	size_t rx_len, rx_cap;
-	bool rx_drop;
-
-	/* timers */
-	uv_timer_t t_reconnect, t_silence, t_init, t_token, t_check, t_destroy, t_resync;
-	int pending_closes;
-	void (*done)(void *);
-	void *done_ud;
-
-	/* token */
-	struct tr_rest *rest;
-	char *token;
-	struct tr_jwt jwt;
-	uint64_t exp_loop;  /* loop time of expiry */
-	uint64_t warn_loop; /* loop time of the warning */
-	bool warned;
-	struct tr_token_cmd *cmd;
-	struct tr_token_watch *watch;
-
-	/* session */
-	uint64_t gen;
-	uint64_t open_ms;
-	bool session_ready;
-	unsigned attempt;
-	unsigned quick_closes;
-	uint64_t reconnect_delay;
-	char account_sid[40], workspace_sid[40], worker_sid[40];
-	bool have_init;     /* this session */
-	bool ever_init;     /* any session: the sids are known */
-
-	/* resync */
-	bool resyncing, resync_again, flushing;
-	int resync_pending;
-	unsigned resync_failures;
-	struct pending_ev *buf;
-	size_t buf_n, buf_cap;
-	struct tr_json *worker, *activities, *channels, *new_activities, *new_channels;
-
-	/* counters */
-	uint64_t reconnects, frames, heartbeats, events, malformed, oversize, unknown_events;
-	uint64_t buffer_overflows, resyncs, resync_errors, suspends;
-	uint64_t last_malformed_log;
-	char last_error[256];
-	uint64_t boot_ref, mono_ref;
-	uint64_t net_sig, net_changes;
-	uint32_t rng;
 };
 
 static struct tr_bridge *log_bridge; /* for scrubbing lws log lines */
@@ -270,21 +197,14 @@ static uint64_t boot_ms(void) {
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int64_t wall_ms(void) {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void set_state(struct tr_bridge *b, enum tr_bridge_state s, const char *reason) {
 	if (b->state == s && !reason) {
 		return;
 	}
 	b->state = s;
 	if (s == TR_BRIDGE_RECONNECTING) {
-		tr_log_info("upstream: reconnecting in %" PRIu64 " ms (%s)", b->reconnect_delay,
-			reason ? reason : "disconnected");
+		tr_log_info("upstream: reconnecting in %" PRIu64 " ms (%s)",
+			b->session.reconnect_delay, reason ? reason : "disconnected");
 	} else if (reason) {
 		tr_log_info("upstream: %s (%s)", tr_bridge_state_str(s), reason);
 	} else {
@@ -297,7 +217,7 @@ static void set_state(struct tr_bridge *b, enum tr_bridge_state s, const char *r
 
 static void emit_token(struct tr_bridge *b, const char *what) {
 	if (b->ev && b->ev->token) {
-		b->ev->token(b->ud, what, b->token ? b->jwt.exp : 0);
+		b->ev->token(b->ud, what, b->token.value ? b->token.jwt.exp : 0);
 	}
 }
 
@@ -319,7 +239,8 @@ static void lws_emit(int level, const char *line) {
 	if (p) {
 		snprintf(p, sizeof(buf) - (size_t)(p - buf), "token=<redacted>");
 	}
-	if (log_bridge && log_bridge->token && (t = strstr(buf, log_bridge->token)) != NULL) {
+	if (log_bridge && log_bridge->token.value &&
+		(t = strstr(buf, log_bridge->token.value)) != NULL) {
 		snprintf(buf, sizeof(buf), "libwebsockets: (line redacted)");
 	}
 	tr_log(level == LLL_ERR ? TR_LOG_ERR : TR_LOG_WARNING, "lws: %s", buf);
@@ -328,29 +249,29 @@ static void lws_emit(int level, const char *line) {
 /* ---- resync ---- */
 
 static void buf_clear(struct tr_bridge *b) {
-	for (size_t i = 0; i < b->buf_n; i++) {
-		free(b->buf[i].type);
-		tr_json_free(b->buf[i].payload);
+	for (size_t i = 0; i < b->resync.buf_n; i++) {
+		free(b->resync.buf[i].type);
+		tr_json_free(b->resync.buf[i].payload);
 	}
-	b->buf_n = 0;
+	b->resync.buf_n = 0;
 }
 
 static int buf_push(struct tr_bridge *b, const char *type, const struct tr_json *payload) {
-	struct pending_ev *e;
+	struct buffered_event *e;
 
-	if (b->buf_n >= RESYNC_BUFFER_MAX) {
+	if (b->resync.buf_n >= RESYNC_BUFFER_MAX) {
 		return -ENOBUFS;
 	}
-	if (b->buf_n == b->buf_cap) {
-		size_t c = b->buf_cap ? b->buf_cap * 2 : 64;
-		struct pending_ev *p = realloc(b->buf, c * sizeof(*p));
+	if (b->resync.buf_n == b->resync.buf_cap) {
+		size_t c = b->resync.buf_cap ? b->resync.buf_cap * 2 : 64;
+		struct buffered_event *p = realloc(b->resync.buf, c * sizeof(*p));
 		if (!p) {
 			return -ENOMEM;
 		}
-		b->buf = p;
-		b->buf_cap = c;
+		b->resync.buf = p;
+		b->resync.buf_cap = c;
 	}
-	e = &b->buf[b->buf_n];
+	e = &b->resync.buf[b->resync.buf_n];
 	e->type = strdup(type);
 	e->payload = payload ? tr_json_dup(payload) : NULL;
 	if (!e->type || (payload && !e->payload)) {
@@ -358,7 +279,7 @@ static int buf_push(struct tr_bridge *b, const char *type, const struct tr_json 
 		tr_json_free(e->payload);
 		return -ENOMEM;
 	}
-	b->buf_n++;
+	b->resync.buf_n++;
 	return 0;
 }
 
@@ -368,18 +289,18 @@ static void start_resync(struct tr_bridge *b);
 static void on_resync_timer(uv_timer_t *t) {
 	struct tr_bridge *b = t->data;
 
-	if (b->wsi && b->have_init && !b->resyncing) {
+	if (b->session.wsi && b->session.have_init && !b->resync.running) {
 		start_resync(b);
 	}
 }
 
 static void resync_fail(struct tr_bridge *b, int err, const char *what) {
-	b->resyncing = false;
-	b->gen++;
-	b->resync_errors++;
-	b->resync_failures++;
-	b->new_activities = tr_json_free(b->new_activities);
-	b->new_channels = tr_json_free(b->new_channels);
+	b->resync.running = false;
+	b->resync.gen++;
+	b->resync.errors++;
+	b->resync.failures++;
+	b->resync.new_activities = tr_json_free(b->resync.new_activities);
+	b->resync.new_channels = tr_json_free(b->resync.new_channels);
 	snprintf(b->last_error, sizeof(b->last_error), "resync failed: %s", what);
 	if (b->ev && b->ev->resync_end) {
 		b->ev->resync_end(b->ud, err);
@@ -387,29 +308,29 @@ static void resync_fail(struct tr_bridge *b, int err, const char *what) {
 	if (b->closing) {
 		return;
 	}
-	if (b->resync_failures >= RESYNC_MAX_FAILURES) {
-		tr_log_warning("upstream: resync failed %u times (%s); reconnecting", b->resync_failures,
-			what);
+	if (b->resync.failures >= RESYNC_MAX_FAILURES) {
+		tr_log_warning("upstream: resync failed %u times (%s); reconnecting",
+			b->resync.failures, what);
 		session_drop(b, "resync failed", false);
 		return;
 	}
 	{
-		uint64_t d = tr_backoff_ms(b->resync_failures, tr_backoff_rand_next(&b->rng));
+		uint64_t d = tr_backoff_ms(b->resync.failures, tr_backoff_rand_next(&b->rng));
 		tr_log_warning("upstream: resync failed (%s); retrying in %" PRIu64 " ms", what, d);
-		(void)uv_timer_start(&b->t_resync, on_resync_timer, d, 0);
+		(void)uv_timer_start(&b->resync.t_retry, on_resync_timer, d, 0);
 	}
 }
 
 /* Hand one wire event to the daemon, keeping our own worker snapshot (for status) current. */
 static void deliver_event(struct tr_bridge *b, const char *type, const struct tr_json *payload) {
-	b->events++;
+	b->resync.events++;
 	if (payload && strncmp(type, "worker.", 7) == 0 &&
 		(strcmp(type, "worker.activity.update") == 0 ||
 			strcmp(type, "worker.attributes.update") == 0)) {
 		struct tr_json *w = tr_json_dup(payload);
 		if (w) {
-			tr_json_free(b->worker);
-			b->worker = w;
+			tr_json_free(b->resync.worker);
+			b->resync.worker = w;
 		}
 	}
 	if (b->ev && b->ev->event) {
@@ -418,34 +339,34 @@ static void deliver_event(struct tr_bridge *b, const char *type, const struct tr
 }
 
 static void resync_complete(struct tr_bridge *b) {
-	b->resyncing = false;
-	b->resync_failures = 0;
-	b->resyncs++;
-	tr_json_free(b->activities);
-	tr_json_free(b->channels);
-	b->activities = b->new_activities;
-	b->channels = b->new_channels;
-	b->new_activities = b->new_channels = NULL;
+	b->resync.running = false;
+	b->resync.failures = 0;
+	b->resync.resyncs++;
+	tr_json_free(b->resync.activities);
+	tr_json_free(b->resync.channels);
+	b->resync.activities = b->resync.new_activities;
+	b->resync.channels = b->resync.new_channels;
+	b->resync.new_activities = b->resync.new_channels = NULL;
 	/* A resync asked for from inside these callbacks runs once they are done. */
-	b->flushing = true;
-	b->session_ready = true;
+	b->resync.flushing = true;
+	b->resync.synced = true;
 	if (b->ev && b->ev->resync_end) {
 		b->ev->resync_end(b->ud, 0);
 	}
 	/* Deliver what arrived meanwhile, in order. */
-	for (size_t i = 0; i < b->buf_n && !b->closing; i++) {
-		deliver_event(b, b->buf[i].type, b->buf[i].payload);
+	for (size_t i = 0; i < b->resync.buf_n && !b->closing; i++) {
+		deliver_event(b, b->resync.buf[i].type, b->resync.buf[i].payload);
 	}
-	b->flushing = false;
+	b->resync.flushing = false;
 	buf_clear(b);
 	if (b->closing) {
 		return;
 	}
-	if (!b->expired) {
+	if (!b->token.expired) {
 		set_state(b, TR_BRIDGE_READY, NULL);
 	}
-	if (b->resync_again) {
-		b->resync_again = false;
+	if (b->resync.again) {
+		b->resync.again = false;
 		start_resync(b);
 	}
 }
@@ -471,7 +392,7 @@ static void on_rs_reply(void *userdata, const struct tr_upstream_reply *rep) {
 	struct tr_bridge *b = c->b;
 	enum rs_kind kind = c->kind;
 	unsigned page = c->page;
-	bool stale = c->gen != b->gen || !b->resyncing || b->closing;
+	bool stale = c->gen != b->resync.gen || !b->resync.running || b->closing;
 	const struct tr_json *contents;
 	const char *after;
 	char what[300];
@@ -496,21 +417,21 @@ static void on_rs_reply(void *userdata, const struct tr_upstream_reply *rep) {
 			resync_fail(b, -EBADMSG, "worker: payload is not an object");
 			return;
 		}
-		tr_json_free(b->worker);
-		b->worker = tr_json_dup(rep->payload);
+		tr_json_free(b->resync.worker);
+		b->resync.worker = tr_json_dup(rep->payload);
 		if (b->ev && b->ev->resync_worker) {
 			b->ev->resync_worker(b->ud, rep->payload);
 		}
-		if (b->closing || !b->resyncing) {
+		if (b->closing || !b->resync.running) {
 			return;
 		}
-		b->new_activities = tr_json_new_array();
-		b->new_channels = tr_json_new_array();
-		if (!b->new_activities || !b->new_channels) {
+		b->resync.new_activities = tr_json_new_array();
+		b->resync.new_channels = tr_json_new_array();
+		if (!b->resync.new_activities || !b->resync.new_channels) {
 			resync_fail(b, -ENOMEM, "out of memory");
 			return;
 		}
-		b->resync_pending = 0;
+		b->resync.pending = 0;
 		for (enum rs_kind k = RS_ACTIVITIES; k <= RS_RESERVATIONS; k++) {
 			int e = rs_send(b, k, NULL, 0);
 			if (e < 0) {
@@ -518,7 +439,7 @@ static void on_rs_reply(void *userdata, const struct tr_upstream_reply *rep) {
 				resync_fail(b, e, what);
 				return;
 			}
-			b->resync_pending++;
+			b->resync.pending++;
 		}
 		return;
 	}
@@ -536,14 +457,15 @@ static void on_rs_reply(void *userdata, const struct tr_upstream_reply *rep) {
 			}
 		} else {
 			struct tr_json *d = tr_json_dup(it);
-			struct tr_json *arr = kind == RS_ACTIVITIES ? b->new_activities : b->new_channels;
+			struct tr_json *arr = kind == RS_ACTIVITIES ? b->resync.new_activities :
+								      b->resync.new_channels;
 			if (!d || !arr || tr_json_array_append(arr, d) < 0) {
 				resync_fail(b, -ENOMEM, "out of memory");
 				return;
 			}
 		}
 	}
-	if (b->closing || !b->resyncing) {
+	if (b->closing || !b->resync.running) {
 		return;
 	}
 	after = tr_json_get_string(rep->payload, "after_sid");
@@ -562,7 +484,7 @@ static void on_rs_reply(void *userdata, const struct tr_upstream_reply *rep) {
 		}
 		return;
 	}
-	if (--b->resync_pending == 0) {
+	if (--b->resync.pending == 0) {
 		resync_complete(b);
 	}
 }
@@ -577,19 +499,19 @@ static int rs_send(struct tr_bridge *b, enum rs_kind kind, const char *after_sid
 
 	switch (kind) {
 	case RS_WORKER:
-		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s", b->workspace_sid,
-			b->worker_sid);
+		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s", b->session.workspace_sid,
+			b->session.worker_sid);
 		break;
 	case RS_ACTIVITIES:
-		snprintf(path, sizeof(path), "Workspaces/%s/Activities", b->workspace_sid);
+		snprintf(path, sizeof(path), "Workspaces/%s/Activities", b->session.workspace_sid);
 		break;
 	case RS_CHANNELS:
 		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s/WorkerChannels",
-			b->workspace_sid, b->worker_sid);
+			b->session.workspace_sid, b->session.worker_sid);
 		break;
 	case RS_RESERVATIONS:
 		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s/Reservations",
-			b->workspace_sid, b->worker_sid);
+			b->session.workspace_sid, b->session.worker_sid);
 		req.api_version = "v2";
 		break;
 	}
@@ -613,7 +535,7 @@ static int rs_send(struct tr_bridge *b, enum rs_kind kind, const char *after_sid
 		return -ENOMEM;
 	}
 	c->b = b;
-	c->gen = b->gen;
+	c->gen = b->resync.gen;
 	c->kind = kind;
 	c->page = page;
 	req.path = path;
@@ -629,21 +551,21 @@ static int rs_send(struct tr_bridge *b, enum rs_kind kind, const char *after_sid
 static void start_resync(struct tr_bridge *b) {
 	int e;
 
-	(void)uv_timer_stop(&b->t_resync);
+	(void)uv_timer_stop(&b->resync.t_retry);
 	if (b->closing) {
 		return;
 	}
-	if (b->resyncing) {
-		b->resync_again = true;
+	if (b->resync.running) {
+		b->resync.again = true;
 		return;
 	}
-	b->gen++;
-	b->resyncing = true;
-	b->resync_again = false;
-	b->resync_pending = 1;
-	b->new_activities = tr_json_free(b->new_activities);
-	b->new_channels = tr_json_free(b->new_channels);
-	if (!b->expired) {
+	b->resync.gen++;
+	b->resync.running = true;
+	b->resync.again = false;
+	b->resync.pending = 1;
+	b->resync.new_activities = tr_json_free(b->resync.new_activities);
+	b->resync.new_channels = tr_json_free(b->resync.new_channels);
+	if (!b->token.expired) {
 		set_state(b, TR_BRIDGE_INITIALIZING, NULL);
 	}
 	if (b->ev && b->ev->resync_begin) {
@@ -669,37 +591,37 @@ static void on_token_timer(uv_timer_t *t) {
 	uint64_t now = uv_now(b->loop);
 	uint64_t next;
 
-	if (!b->token || b->expired || b->closing) {
+	if (!b->token.value || b->token.expired || b->closing) {
 		return;
 	}
-	if (now >= b->exp_loop) {
+	if (now >= b->token.exp_loop) {
 		token_expire(b);
 		return;
 	}
-	if (now >= b->warn_loop) {
+	if (now >= b->token.warn_loop) {
 		if (b->cfg->token_command) {
-			if (!b->cmd) {
+			if (!b->token.cmd) {
 				run_token_command(b);
 			}
-		} else if (!b->warned) {
-			b->warned = true;
+		} else if (!b->token.warned) {
+			b->token.warned = true;
 			tr_log_notice("upstream: the token expires in %" PRIu64 " s",
-				(b->exp_loop - now) / 1000);
+				(b->token.exp_loop - now) / 1000);
 			emit_token(b, "tokenWillExpire");
 		}
 	}
-	next = b->exp_loop;
-	if (now < b->warn_loop) {
-		next = b->warn_loop;
-	} else if (b->cfg->token_command && now + TOKEN_CMD_RETRY_MS < b->exp_loop) {
+	next = b->token.exp_loop;
+	if (now < b->token.warn_loop) {
+		next = b->token.warn_loop;
+	} else if (b->cfg->token_command && now + TOKEN_CMD_RETRY_MS < b->token.exp_loop) {
 		next = now + TOKEN_CMD_RETRY_MS;
 	}
-	(void)uv_timer_start(&b->t_token, on_token_timer, next - now, 0);
+	(void)uv_timer_start(&b->token.timer, on_token_timer, next - now, 0);
 }
 
 static void arm_token_timers(struct tr_bridge *b, int64_t lifetime_ms) {
 	uint64_t now = uv_now(b->loop);
-	int64_t remaining = b->jwt.exp * 1000 - wall_ms();
+	int64_t remaining = b->token.jwt.exp * 1000 - wall_ms();
 	uint64_t warn = (uint64_t)b->cfg->token_warn_s * 1000u;
 
 	if (remaining < 0) {
@@ -708,22 +630,22 @@ static void arm_token_timers(struct tr_bridge *b, int64_t lifetime_ms) {
 	if (lifetime_ms > 0 && lifetime_ms < remaining) {
 		remaining = lifetime_ms;
 	}
-	b->exp_loop = now + (uint64_t)remaining;
-	b->warn_loop = b->exp_loop > warn ? b->exp_loop - warn : 0;
-	if (b->warn_loop < now && b->warned) {
-		b->warn_loop = now;
+	b->token.exp_loop = now + (uint64_t)remaining;
+	b->token.warn_loop = b->token.exp_loop > warn ? b->token.exp_loop - warn : 0;
+	if (b->token.warn_loop < now && b->token.warned) {
+		b->token.warn_loop = now;
 	}
-	(void)uv_timer_start(&b->t_token, on_token_timer,
-		(b->warn_loop > now ? b->warn_loop : now) - now, 0);
+	(void)uv_timer_start(&b->token.timer, on_token_timer,
+		(b->token.warn_loop > now ? b->token.warn_loop : now) - now, 0);
 }
 
 static void token_expire(struct tr_bridge *b) {
-	if (b->expired) {
+	if (b->token.expired) {
 		return;
 	}
-	b->expired = true;
-	(void)uv_timer_stop(&b->t_reconnect);
-	(void)uv_timer_stop(&b->t_token);
+	b->token.expired = true;
+	(void)uv_timer_stop(&b->session.t_reconnect);
+	(void)uv_timer_stop(&b->token.timer);
 	snprintf(b->last_error, sizeof(b->last_error), "token expired");
 	tr_log_warning("upstream: the token has expired; not reconnecting until a new token "
 		       "arrives (file change, daemon.updateToken%s)",
@@ -740,18 +662,18 @@ static int install_token(struct tr_bridge *b, char *token, const struct tr_jwt *
 		tr_token_free(token);
 		return e;
 	}
-	tr_token_free(b->token);
-	b->token = token;
-	b->jwt = *jwt;
-	b->warned = false;
+	tr_token_free(b->token.value);
+	b->token.value = token;
+	b->token.jwt = *jwt;
+	b->token.warned = false;
 	arm_token_timers(b, 0);
 	return 0;
 }
 
 static int apply_new_token(struct tr_bridge *b, char *token) {
 	struct tr_jwt jwt;
-	bool was_expired = b->expired;
-	bool first = !b->token;
+	bool was_expired = b->token.expired;
+	bool first = !b->token.value;
 	int e;
 
 	e = tr_token_validate(token, wall_ms() / 1000, &jwt);
@@ -759,7 +681,7 @@ static int apply_new_token(struct tr_bridge *b, char *token) {
 		tr_token_free(token);
 		return e;
 	}
-	if (b->token && strcmp(b->token, token) == 0) {
+	if (b->token.value && strcmp(b->token.value, token) == 0) {
 		tr_token_free(token);
 		return 0;
 	}
@@ -767,7 +689,7 @@ static int apply_new_token(struct tr_bridge *b, char *token) {
 	if (e < 0) {
 		return e;
 	}
-	b->expired = false;
+	b->token.expired = false;
 	tr_log_info("upstream: token updated (expires in %" PRId64 " s)",
 		jwt.exp - wall_ms() / 1000);
 	if (!first) {
@@ -776,15 +698,16 @@ static int apply_new_token(struct tr_bridge *b, char *token) {
 	if (!b->started || b->closing) {
 		return 0;
 	}
-	if (!b->wsi) {
+	if (!b->session.wsi) {
 		/* Like the SDK: a closed socket reopens at once with the new token. */
-		(void)uv_timer_stop(&b->t_reconnect);
+		(void)uv_timer_stop(&b->session.t_reconnect);
 		connect_now(b);
 	} else if (was_expired) {
 		/* The socket stayed up: restore the state it had. */
-		set_state(b, b->resyncing || !b->have_init ? (b->have_init ? TR_BRIDGE_INITIALIZING :
-									    TR_BRIDGE_OPEN) :
-							      TR_BRIDGE_READY,
+		set_state(b,
+			b->resync.running || !b->session.have_init ?
+				(b->session.have_init ? TR_BRIDGE_INITIALIZING : TR_BRIDGE_OPEN) :
+				TR_BRIDGE_READY,
 			NULL);
 	}
 	return 0;
@@ -816,7 +739,7 @@ static void on_token_cmd(void *userdata, int err, char *token) {
 	struct tr_bridge *b = userdata;
 	int e;
 
-	b->cmd = NULL;
+	b->token.cmd = NULL;
 	if (err == -ECANCELED || b->closing) {
 		tr_token_free(token);
 		return;
@@ -825,12 +748,14 @@ static void on_token_cmd(void *userdata, int err, char *token) {
 		tr_log_warning("upstream: --token-command: %s", tr_token_strerror(err));
 		snprintf(b->last_error, sizeof(b->last_error), "token command: %s",
 			tr_token_strerror(err));
-		if (!b->token && !b->closing) {
+		if (!b->token.value && !b->closing) {
 			/* Nothing to connect with yet: try again later. */
-			b->attempt++;
-			b->reconnect_delay = tr_backoff_ms(b->attempt, tr_backoff_rand_next(&b->rng));
+			b->session.attempt++;
+			b->session.reconnect_delay =
+				tr_backoff_ms(b->session.attempt, tr_backoff_rand_next(&b->rng));
 			set_state(b, TR_BRIDGE_RECONNECTING, "token command failed");
-			(void)uv_timer_start(&b->t_reconnect, on_reconnect_timer, b->reconnect_delay, 0);
+			(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer,
+				b->session.reconnect_delay, 0);
 		}
 		return;
 	}
@@ -840,8 +765,8 @@ static void on_token_cmd(void *userdata, int err, char *token) {
 			tr_token_strerror(e));
 		return;
 	}
-	if (!b->wsi && b->state != TR_BRIDGE_CONNECTING && b->started && !b->closing) {
-		(void)uv_timer_stop(&b->t_reconnect);
+	if (!b->session.wsi && b->state != TR_BRIDGE_CONNECTING && b->started && !b->closing) {
+		(void)uv_timer_stop(&b->session.t_reconnect);
 		connect_now(b);
 	}
 }
@@ -849,14 +774,14 @@ static void on_token_cmd(void *userdata, int err, char *token) {
 static void run_token_command(struct tr_bridge *b) {
 	int e;
 
-	if (b->cmd || b->closing) {
+	if (b->token.cmd || b->closing) {
 		return;
 	}
 	tr_log_debug("upstream: running the token command");
 	e = tr_token_cmd_run(b->loop, b->cfg->token_command, b->cfg->token_command_timeout_ms,
-		on_token_cmd, b, &b->cmd);
+		on_token_cmd, b, &b->token.cmd);
 	if (e < 0) {
-		b->cmd = NULL;
+		b->token.cmd = NULL;
 		tr_log_warning("upstream: cannot run --token-command: %s", strerror(-e));
 	}
 }
@@ -910,70 +835,72 @@ static void schedule_reconnect(struct tr_bridge *b, const char *reason, bool imm
 	if (b->closing) {
 		return;
 	}
-	if (b->expired) {
+	if (b->token.expired) {
 		set_state(b, TR_BRIDGE_TOKEN_EXPIRED, reason);
 		return;
 	}
-	if (b->token && b->jwt.exp * 1000 - wall_ms() < EXPIRY_SLACK_MS) {
+	if (b->token.value && b->token.jwt.exp * 1000 - wall_ms() < EXPIRY_SLACK_MS) {
 		token_expire(b);
 		return;
 	}
-	b->attempt++;
-	b->reconnects++;
-	b->reconnect_delay = immediate ? 0 : tr_backoff_ms(b->attempt, tr_backoff_rand_next(&b->rng));
-	if (b->quick_closes >= DISPLACED_AFTER) {
+	b->session.attempt++;
+	b->session.reconnects++;
+	b->session.reconnect_delay =
+		immediate ? 0 : tr_backoff_ms(b->session.attempt, tr_backoff_rand_next(&b->rng));
+	if (b->session.quick_closes >= DISPLACED_AFTER) {
 		snprintf(text, sizeof(text), "session displaced: %s", reason);
-		tr_log_warning("upstream: the server closed %u sessions in a row within %d s; another "
-			       "session may be displacing this one (closeExistingSessions)",
-			b->quick_closes, QUICK_CLOSE_MS / 1000);
+		tr_log_warning(
+			"upstream: the server closed %u sessions in a row within %d s; another "
+			"session may be displacing this one (closeExistingSessions)",
+			b->session.quick_closes, QUICK_CLOSE_MS / 1000);
 	} else {
 		snprintf(text, sizeof(text), "%s", reason);
 	}
-	(void)uv_timer_start(&b->t_reconnect, on_reconnect_timer, b->reconnect_delay, 0);
+	(void)uv_timer_start(
+		&b->session.t_reconnect, on_reconnect_timer, b->session.reconnect_delay, 0);
 	set_state(b, TR_BRIDGE_RECONNECTING, text);
 }
 
 static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immediate,
 	bool by_server);
 
-/* The connection is gone (b->wsi already cleared); we ended it. */
+/* The connection is gone (b->session.wsi already cleared); we ended it. */
 static void session_lost(struct tr_bridge *b, const char *reason, bool immediate) {
 	session_lost_ex(b, reason, immediate, false);
 }
 
-/* The connection is gone (b->wsi already cleared). */
+/* The connection is gone (b->session.wsi already cleared). */
 static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immediate,
 	bool by_server) {
 	uint64_t now = uv_now(b->loop);
 
-	b->gen++;
-	(void)uv_timer_stop(&b->t_silence);
-	(void)uv_timer_stop(&b->t_init);
-	(void)uv_timer_stop(&b->t_resync);
-	b->rx_len = 0;
-	b->rx_drop = false;
-	if (b->resyncing) {
-		b->resyncing = false;
-		b->new_activities = tr_json_free(b->new_activities);
-		b->new_channels = tr_json_free(b->new_channels);
+	b->resync.gen++;
+	(void)uv_timer_stop(&b->session.t_silence);
+	(void)uv_timer_stop(&b->session.t_init);
+	(void)uv_timer_stop(&b->resync.t_retry);
+	b->session.rx_len = 0;
+	if (b->resync.running) {
+		b->resync.running = false;
+		b->resync.new_activities = tr_json_free(b->resync.new_activities);
+		b->resync.new_channels = tr_json_free(b->resync.new_channels);
 		if (b->ev && b->ev->resync_end) {
 			b->ev->resync_end(b->ud, -ECONNRESET);
 		}
 	}
 	buf_clear(b);
-	if (b->established) {
-		if (by_server && now - b->open_ms < QUICK_CLOSE_MS) {
-			b->quick_closes++;
-		} else if (b->session_ready) {
+	if (b->session.established) {
+		if (by_server && now - b->session.open_ms < QUICK_CLOSE_MS) {
+			b->session.quick_closes++;
+		} else if (b->resync.synced) {
 			/* A healthy session: the next retry comes quickly again (k = 1). */
-			b->attempt = 0;
-			b->quick_closes = 0;
+			b->session.attempt = 0;
+			b->session.quick_closes = 0;
 		}
 	}
-	b->established = false;
-	b->session_ready = false;
-	b->have_init = false;
-	b->resync_failures = 0;
+	b->session.established = false;
+	b->resync.synced = false;
+	b->session.have_init = false;
+	b->resync.failures = 0;
 	snprintf(b->last_error, sizeof(b->last_error), "%s", reason);
 	if (b->closing) {
 		return;
@@ -982,9 +909,9 @@ static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immedi
 }
 
 static void session_drop(struct tr_bridge *b, const char *reason, bool immediate) {
-	struct lws *wsi = b->wsi;
+	struct lws *wsi = b->session.wsi;
 
-	b->wsi = NULL;
+	b->session.wsi = NULL;
 	if (wsi) {
 		/* Do not wait for a close handshake on a dead network. */
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -1010,21 +937,21 @@ static void on_init_timeout(uv_timer_t *t) {
 static void connect_to(struct tr_bridge *b, const char *ip) {
 	struct lws_client_connect_info i = {0};
 
-	i.context = b->ctx;
+	i.context = b->session.ctx;
 	i.address = ip;
-	i.port = b->ws_port;
-	i.ssl_connection = b->ws_tls ? LCCSCF_USE_SSL : 0;
-	i.path = b->conn_path;
+	i.port = b->session.port;
+	i.ssl_connection = b->session.tls ? LCCSCF_USE_SSL : 0;
+	i.path = b->session.conn_path;
 	/* Host (also the TLS SNI name and the name the certificate is checked against). */
-	i.host = b->ws_host;
-	i.origin = b->ws_host;
+	i.host = b->session.host;
+	i.origin = b->session.host;
 	i.protocol = NULL; /* the SDK sends no subprotocol */
 	i.local_protocol_name = "tr-eventbridge";
 	i.ietf_version_or_minus_one = -1;
-	i.pwsi = &b->wsi;
+	i.pwsi = &b->session.wsi;
 	if (!lws_client_connect_via_info(&i)) {
 		/* A synchronous failure may already have gone through the callback. */
-		b->wsi = NULL;
+		b->session.wsi = NULL;
 		if (b->state == TR_BRIDGE_CONNECTING) {
 			session_lost(b, "cannot start the connection", false);
 		}
@@ -1036,14 +963,15 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	char ip[INET6_ADDRSTRLEN] = "";
 	char text[160];
 
-	b->resolving = false;
+	b->session.resolving = false;
 	if (status == UV_ECANCELED || b->closing) {
 		uv_freeaddrinfo(res);
 		return;
 	}
 	if (status < 0 || !res) {
 		uv_freeaddrinfo(res);
-		snprintf(text, sizeof(text), "cannot resolve %s: %s", b->ws_address, uv_strerror(status));
+		snprintf(text, sizeof(text), "cannot resolve %s: %s", b->session.address,
+			uv_strerror(status));
 		tr_log_info("upstream: %s", text);
 		session_lost(b, text, false);
 		return;
@@ -1063,14 +991,14 @@ static void connect_now(struct tr_bridge *b) {
 	size_t n;
 	int e;
 
-	if (b->closing || b->wsi || b->resolving) {
+	if (b->closing || b->session.wsi || b->session.resolving) {
 		return;
 	}
-	if (b->expired) {
+	if (b->token.expired) {
 		set_state(b, TR_BRIDGE_TOKEN_EXPIRED, NULL);
 		return;
 	}
-	if (!b->token) {
+	if (!b->token.value) {
 		if (b->cfg->token_command) {
 			set_state(b, TR_BRIDGE_CONNECTING, "waiting for the token command");
 			run_token_command(b);
@@ -1079,55 +1007,57 @@ static void connect_now(struct tr_bridge *b) {
 		token_expire(b);
 		return;
 	}
-	e = tr_bridge_ws_query(b->token, b->cfg->close_existing_sessions, b->cfg->client_version,
-		b->cfg->set_offline_on_disconnect, &query);
+	e = tr_bridge_ws_query(b->token.value, b->cfg->close_existing_sessions,
+		b->cfg->client_version, b->cfg->set_offline_on_disconnect, &query);
 	if (e < 0) {
 		schedule_reconnect(b, "out of memory", false);
 		return;
 	}
-	if (b->conn_path) {
-		explicit_bzero(b->conn_path, strlen(b->conn_path));
-		free(b->conn_path);
+	if (b->session.conn_path) {
+		explicit_bzero(b->session.conn_path, strlen(b->session.conn_path));
+		free(b->session.conn_path);
 	}
-	n = strlen(b->ws_path) + strlen(query) + 3;
-	b->conn_path = malloc(n);
-	if (!b->conn_path) {
+	n = strlen(b->session.path) + strlen(query) + 3;
+	b->session.conn_path = malloc(n);
+	if (!b->session.conn_path) {
 		explicit_bzero(query, strlen(query));
 		free(query);
 		schedule_reconnect(b, "out of memory", false);
 		return;
 	}
-	snprintf(b->conn_path, n, "%s?%s", b->ws_path, query);
+	snprintf(b->session.conn_path, n, "%s?%s", b->session.path, query);
 	explicit_bzero(query, strlen(query));
 	free(query);
 
-	b->established = false;
-	b->have_close = false;
-	b->close_code = 0;
-	b->close_reason[0] = '\0';
+	b->session.established = false;
+	b->session.have_close = false;
+	b->session.close_code = 0;
+	b->session.close_reason[0] = '\0';
 	set_state(b, TR_BRIDGE_CONNECTING, NULL);
 
 	/* This lws build resolves names synchronously (no LWS_WITH_SYS_ASYNC_DNS), which would
 	 * block the loop: resolve on libuv's thread pool and give lws a numeric address. */
-	b->gai.data = b;
-	e = uv_getaddrinfo(b->loop, &b->gai, on_resolved, b->ws_address, NULL, &hints);
+	b->session.gai.data = b;
+	e = uv_getaddrinfo(b->loop, &b->session.gai, on_resolved, b->session.address, NULL, &hints);
 	if (e < 0) {
 		char text[160];
-		snprintf(text, sizeof(text), "cannot resolve %s: %s", b->ws_address, uv_strerror(e));
+		snprintf(text, sizeof(text), "cannot resolve %s: %s", b->session.address,
+			uv_strerror(e));
 		session_lost(b, text, false);
 		return;
 	}
-	b->resolving = true;
+	b->session.resolving = true;
 }
 
 static void malformed(struct tr_bridge *b, const char *why) {
 	uint64_t now = uv_now(b->loop);
 
-	b->malformed++;
-	if (b->last_malformed_log == 0 || now - b->last_malformed_log >= MALFORMED_LOG_INTERVAL_MS) {
+	b->session.malformed++;
+	if (b->session.last_malformed_log == 0 ||
+		now - b->session.last_malformed_log >= MALFORMED_LOG_INTERVAL_MS) {
 		tr_log_warning("upstream: malformed frame (%s); %" PRIu64 " so far, ignoring", why,
-			b->malformed);
-		b->last_malformed_log = now;
+			b->session.malformed);
+		b->session.last_malformed_log = now;
 	}
 }
 
@@ -1137,24 +1067,26 @@ static void handle_init(struct tr_bridge *b, const struct tr_json *p) {
 	const char *ws = tr_json_get_string(p, "workspace_sid");
 	int64_t life = 0;
 
-	if (!ch || !ws || strlen(ch) >= sizeof(b->worker_sid) ||
-		strlen(ws) >= sizeof(b->workspace_sid) || (ac && strlen(ac) >= sizeof(b->account_sid)) ||
-		strchr(ch, '/') || strchr(ws, '/')) {
+	if (!ch || !ws || strlen(ch) >= sizeof(b->session.worker_sid) ||
+		strlen(ws) >= sizeof(b->session.workspace_sid) ||
+		(ac && strlen(ac) >= sizeof(b->session.account_sid)) || strchr(ch, '/') ||
+		strchr(ws, '/')) {
 		malformed(b, "init without valid channel_id/workspace_sid");
 		session_drop(b, "invalid init from the server", false);
 		return;
 	}
-	(void)uv_timer_stop(&b->t_init);
-	snprintf(b->worker_sid, sizeof(b->worker_sid), "%s", ch);
-	snprintf(b->workspace_sid, sizeof(b->workspace_sid), "%s", ws);
-	snprintf(b->account_sid, sizeof(b->account_sid), "%s", ac ? ac : "");
-	if ((b->jwt.worker_sid[0] && strcmp(b->jwt.worker_sid, ch) != 0) ||
-		(b->jwt.workspace_sid[0] && strcmp(b->jwt.workspace_sid, ws) != 0)) {
-		tr_log_warning("upstream: init names worker %s in %s, but the token's grant says %s in %s",
-			ch, ws, b->jwt.worker_sid, b->jwt.workspace_sid);
+	(void)uv_timer_stop(&b->session.t_init);
+	snprintf(b->session.worker_sid, sizeof(b->session.worker_sid), "%s", ch);
+	snprintf(b->session.workspace_sid, sizeof(b->session.workspace_sid), "%s", ws);
+	snprintf(b->session.account_sid, sizeof(b->session.account_sid), "%s", ac ? ac : "");
+	if ((b->token.jwt.worker_sid[0] && strcmp(b->token.jwt.worker_sid, ch) != 0) ||
+		(b->token.jwt.workspace_sid[0] && strcmp(b->token.jwt.workspace_sid, ws) != 0)) {
+		tr_log_warning(
+			"upstream: init names worker %s in %s, but the token's grant says %s in %s",
+			ch, ws, b->token.jwt.worker_sid, b->token.jwt.workspace_sid);
 	}
-	b->have_init = true;
-	b->ever_init = true;
+	b->session.have_init = true;
+	b->session.ever_init = true;
 	if (tr_json_get_int(p, "token_lifetime", &life) == 0 && life > 0) {
 		arm_token_timers(b, life);
 	}
@@ -1173,7 +1105,7 @@ static void handle_message(struct tr_bridge *b, const char *msg, size_t len) {
 		a++;
 	}
 	if (a == len) {
-		b->heartbeats++;
+		b->session.heartbeats++;
 		return;
 	}
 	e = tr_json_parse(msg, len, &doc, NULL);
@@ -1195,25 +1127,25 @@ static void handle_message(struct tr_bridge *b, const char *msg, size_t len) {
 	if (strcmp(type, "init") == 0) {
 		handle_init(b, payload);
 	} else if (!tr_bridge_event_known(type)) {
-		b->unknown_events++;
+		b->session.unknown_events++;
 		tr_log_debug("upstream: unknown event type %s, ignoring", type);
-	} else if (b->resyncing || (b->have_init && !b->session_ready)) {
+	} else if (b->resync.running || (b->session.have_init && !b->resync.synced)) {
 		e = buf_push(b, type, payload);
 		if (e < 0) {
-			b->buffer_overflows++;
+			b->resync.buffer_overflows++;
 			tr_log_warning("upstream: %s events buffered during the resync; restarting it",
 				e == -ENOBUFS ? "too many" : "cannot keep");
 			buf_clear(b);
-			if (b->resyncing) {
-				b->resyncing = false;
-				b->gen++;
+			if (b->resync.running) {
+				b->resync.running = false;
+				b->resync.gen++;
 				if (b->ev && b->ev->resync_end) {
 					b->ev->resync_end(b->ud, -ENOBUFS);
 				}
 			}
 			start_resync(b);
 		}
-	} else if (b->session_ready) {
+	} else if (b->resync.synced) {
 		deliver_event(b, type, payload);
 	} else {
 		tr_log_debug("upstream: %s before init, ignoring", type);
@@ -1223,32 +1155,33 @@ static void handle_message(struct tr_bridge *b, const char *msg, size_t len) {
 
 static int on_receive(struct tr_bridge *b, struct lws *wsi, const char *in, size_t len) {
 	if (lws_is_first_fragment(wsi)) {
-		b->rx_len = 0;
-		b->rx_drop = false;
+		b->session.rx_len = 0;
 	}
-	(void)uv_timer_start(&b->t_silence, on_silence, (uint64_t)b->cfg->silence_timeout_ms, 0);
-	if (b->rx_len + len > TR_WS_MAX_MESSAGE) {
-		b->oversize++;
-		if (b->oversize == 1) {
+	(void)uv_timer_start(
+		&b->session.t_silence, on_silence, (uint64_t)b->cfg->silence_timeout_ms, 0);
+	if (b->session.rx_len + len > TR_WS_MAX_MESSAGE) {
+		b->session.oversize++;
+		if (b->session.oversize == 1) {
 			tr_log_warning("upstream: websocket message larger than %u bytes; dropping the "
 				       "session",
 				TR_WS_MAX_MESSAGE);
 		} else {
-			tr_log_debug("upstream: oversize websocket message #%" PRIu64, b->oversize);
+			tr_log_debug("upstream: oversize websocket message #%" PRIu64,
+				b->session.oversize);
 		}
-		b->wsi = NULL;
+		b->session.wsi = NULL;
 		session_lost(b, "message too large", false);
 		return -1;
 	}
-	if (append(&b->rx, &b->rx_len, &b->rx_cap, in, len) < 0) {
-		b->wsi = NULL;
+	if (append(&b->session.rx, &b->session.rx_len, &b->session.rx_cap, in, len) < 0) {
+		b->session.wsi = NULL;
 		session_lost(b, "out of memory", false);
 		return -1;
 	}
 	if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
-		b->frames++;
-		handle_message(b, b->rx, b->rx_len);
-		b->rx_len = 0;
+		b->session.frames++;
+		handle_message(b, b->session.rx, b->session.rx_len);
+		b->session.rx_len = 0;
 	}
 	return 0;
 }
@@ -1267,10 +1200,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	}
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		if (wsi != b->wsi) {
+		if (wsi != b->session.wsi) {
 			return 0;
 		}
-		b->wsi = NULL;
+		b->session.wsi = NULL;
 		snprintf(text, sizeof(text), "%s", in ? (const char *)in : "connection failed");
 		tr_log_info("upstream: connection failed: %s", text);
 		if (strstr(text, "unauthorized")) {
@@ -1278,74 +1211,77 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			 * or expired by its clock). Retrying with it would loop for ever, as SDK
 			 * clients do; wait for a new one (a token command is asked at once). */
 			token_expire(b);
-			if (b->cfg->token_command && !b->cmd) {
+			if (b->cfg->token_command && !b->token.cmd) {
 				run_token_command(b);
 			}
 		}
 		session_lost(b, text, false);
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		if (wsi != b->wsi) {
+		if (wsi != b->session.wsi) {
 			return -1;
 		}
-		b->established = true;
-		b->open_ms = uv_now(b->loop);
-		b->rx_len = 0;
-		(void)uv_timer_start(&b->t_silence, on_silence, (uint64_t)b->cfg->silence_timeout_ms, 0);
-		(void)uv_timer_start(&b->t_init, on_init_timeout, TR_WS_INIT_TIMEOUT_MS, 0);
-		if (!b->expired) {
+		b->session.established = true;
+		b->session.open_ms = uv_now(b->loop);
+		b->session.rx_len = 0;
+		(void)uv_timer_start(
+			&b->session.t_silence, on_silence, (uint64_t)b->cfg->silence_timeout_ms, 0);
+		(void)uv_timer_start(&b->session.t_init, on_init_timeout, TR_WS_INIT_TIMEOUT_MS, 0);
+		if (!b->token.expired) {
 			set_state(b, TR_BRIDGE_OPEN, NULL);
 		}
 		if (b->closing) {
-			b->send_close = true;
+			b->session.send_close = true;
 			lws_callback_on_writable(wsi);
 		}
 		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
-		if (wsi != b->wsi || b->closing) {
+		if (wsi != b->session.wsi || b->closing) {
 			return b->closing ? 0 : -1;
 		}
 		return on_receive(b, wsi, in, len);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		tr_log_debug("upstream: close frame from the server (%zu bytes)", len);
-		if (wsi == b->wsi && len >= 2) {
+		if (wsi == b->session.wsi && len >= 2) {
 			const unsigned char *p = in;
-			size_t n = len - 2 < sizeof(b->close_reason) - 1 ? len - 2 :
-									 sizeof(b->close_reason) - 1;
-			b->close_code = (uint16_t)(p[0] << 8 | p[1]);
-			memcpy(b->close_reason, p + 2, n);
-			b->close_reason[n] = '\0';
-			b->have_close = true;
+			size_t n = len - 2 < sizeof(b->session.close_reason) - 1 ?
+					   len - 2 :
+					   sizeof(b->session.close_reason) - 1;
+			b->session.close_code = (uint16_t)(p[0] << 8 | p[1]);
+			memcpy(b->session.close_reason, p + 2, n);
+			b->session.close_reason[n] = '\0';
+			b->session.have_close = true;
 		}
 		return 0;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		if (wsi == b->wsi && b->send_close) {
+		if (wsi == b->session.wsi && b->session.send_close) {
 			unsigned char buf[LWS_PRE + 16];
 			static const char why[] = "shutdown";
 			buf[LWS_PRE] = 1000 >> 8;
 			buf[LWS_PRE + 1] = 1000 & 0xff;
 			memcpy(buf + LWS_PRE + 2, why, sizeof(why) - 1);
 			(void)lws_write(wsi, buf + LWS_PRE, 2 + sizeof(why) - 1, (enum lws_write_protocol)4 /* LWS_WRITE_CLOSE, not in the public enum of 4.1 */);
-			b->send_close = false;
+			b->session.send_close = false;
 		}
 		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (wsi != b->wsi) {
+		if (wsi != b->session.wsi) {
 			return 0;
 		}
-		b->wsi = NULL;
+		b->session.wsi = NULL;
 		if (b->closing) {
 			/* The close handshake is done: destroy the context now. */
-			(void)uv_timer_start(&b->t_destroy, on_destroy_timer, 0, 0);
+			(void)uv_timer_start(&b->session.t_destroy, on_destroy_timer, 0, 0);
 			return 0;
 		}
-		if (b->have_close && b->close_reason[0]) {
-			snprintf(text, sizeof(text), "%s", b->close_reason);
+		if (b->session.have_close && b->session.close_reason[0]) {
+			snprintf(text, sizeof(text), "%s", b->session.close_reason);
 		} else {
 			snprintf(text, sizeof(text), "Websocket closed with errorCode=%u",
-				b->have_close ? b->close_code : 1006);
+				b->session.have_close ? b->session.close_code : 1006);
 		}
-		tr_log_info("upstream: websocket closed (code %u)", b->have_close ? b->close_code : 1006);
+		tr_log_info("upstream: websocket closed (code %u)",
+			b->session.have_close ? b->session.close_code : 1006);
 		session_lost_ex(b, text, false, true);
 		return 0;
 	default:
@@ -1397,7 +1333,7 @@ static bool local_address_alive(struct tr_bridge *b) {
 	int fd, n = 0;
 	bool alive = false;
 
-	fd = b->wsi ? (int)lws_get_socket_fd(b->wsi) : -1;
+	fd = b->session.wsi ? (int)lws_get_socket_fd(b->session.wsi) : -1;
 	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
 		return true; /* cannot tell: assume fine */
 	}
@@ -1421,30 +1357,31 @@ static bool local_address_alive(struct tr_bridge *b) {
 static void check_network(struct tr_bridge *b) {
 	uint64_t sig = net_signature();
 
-	if (sig == b->net_sig) {
+	if (sig == b->session.net_sig) {
 		return;
 	}
-	b->net_sig = sig;
-	b->net_changes++;
-	if (b->wsi && !local_address_alive(b)) {
+	b->session.net_sig = sig;
+	b->session.net_changes++;
+	if (b->session.wsi && !local_address_alive(b)) {
 		tr_log_notice("upstream: the network changed and our address is gone; reconnecting now");
-		b->attempt = 0;
+		b->session.attempt = 0;
 		session_drop(b, "network changed", true);
 	} else if (b->state == TR_BRIDGE_RECONNECTING) {
 		tr_log_info("upstream: the network changed; retrying now");
-		b->attempt = 0;
-		b->reconnect_delay = 0;
-		(void)uv_timer_start(&b->t_reconnect, on_reconnect_timer, 0, 0);
+		b->session.attempt = 0;
+		b->session.reconnect_delay = 0;
+		(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer, 0, 0);
 	}
 }
 
 static void on_check(uv_timer_t *t) {
 	struct tr_bridge *b = t->data;
 	uint64_t boot = boot_ms(), mono = uv_hrtime() / 1000000u;
-	int64_t jump = (int64_t)(boot - b->boot_ref) - (int64_t)(mono - b->mono_ref);
+	int64_t jump =
+		(int64_t)(boot - b->session.boot_ref) - (int64_t)(mono - b->session.mono_ref);
 
-	b->boot_ref = boot;
-	b->mono_ref = mono;
+	b->session.boot_ref = boot;
+	b->session.mono_ref = mono;
 	if (b->closing) {
 		return;
 	}
@@ -1452,15 +1389,15 @@ static void on_check(uv_timer_t *t) {
 		check_network(b);
 		return;
 	}
-	b->suspends++;
+	b->session.suspends++;
 	tr_log_notice("upstream: the system was suspended for about %" PRId64 " s; reconnecting now",
 		jump / 1000);
-	b->attempt = 0;
-	if (b->wsi) {
+	b->session.attempt = 0;
+	if (b->session.wsi) {
 		session_drop(b, "system resumed", true);
 	} else if (b->state == TR_BRIDGE_RECONNECTING) {
-		b->reconnect_delay = 0;
-		(void)uv_timer_start(&b->t_reconnect, on_reconnect_timer, 0, 0);
+		b->session.reconnect_delay = 0;
+		(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer, 0, 0);
 	}
 }
 
@@ -1478,35 +1415,37 @@ static int parse_ws_url(struct tr_bridge *b, const char *url) {
 		free(copy);
 		return -EINVAL;
 	}
-	b->ws_tls = strcmp(prot, "wss") == 0;
-	if (!b->ws_tls && strcmp(prot, "ws") != 0) {
+	b->session.tls = strcmp(prot, "wss") == 0;
+	if (!b->session.tls && strcmp(prot, "ws") != 0) {
 		free(copy);
 		return -EINVAL;
 	}
-	b->ws_address = strdup(ads);
-	b->ws_port = port;
-	if (asprintf(&b->ws_path, "/%s", path) < 0) {
-		b->ws_path = NULL;
+	b->session.address = strdup(ads);
+	b->session.port = port;
+	if (asprintf(&b->session.path, "/%s", path) < 0) {
+		b->session.path = NULL;
 	}
 	{
 		bool v6 = strchr(ads, ':') != NULL; /* an IPv6 literal needs its brackets back */
-		bool default_port = (b->ws_tls && port == 443) || (!b->ws_tls && port == 80);
-		int r = default_port ? asprintf(&b->ws_host, v6 ? "[%s]" : "%s", ads) :
-				       asprintf(&b->ws_host, v6 ? "[%s]:%d" : "%s:%d", ads, port);
+		bool default_port =
+			(b->session.tls && port == 443) || (!b->session.tls && port == 80);
+		int r = default_port ?
+				asprintf(&b->session.host, v6 ? "[%s]" : "%s", ads) :
+				asprintf(&b->session.host, v6 ? "[%s]:%d" : "%s:%d", ads, port);
 		if (r < 0) {
-			b->ws_host = NULL;
+			b->session.host = NULL;
 		}
 	}
 	free(copy);
-	if (!b->ws_address || !b->ws_path || !b->ws_host) {
+	if (!b->session.address || !b->session.path || !b->session.host) {
 		return -ENOMEM;
 	}
 	return 0;
 }
 
 static uv_timer_t *timers(struct tr_bridge *b, size_t i) {
-	uv_timer_t *all[] = {&b->t_reconnect, &b->t_silence, &b->t_init, &b->t_token, &b->t_check,
-		&b->t_destroy, &b->t_resync};
+	uv_timer_t *all[] = {&b->session.t_reconnect, &b->session.t_silence, &b->session.t_init,
+		&b->token.timer, &b->session.t_check, &b->session.t_destroy, &b->resync.t_retry};
 	return i < sizeof(all) / sizeof(all[0]) ? all[i] : NULL;
 }
 
@@ -1555,7 +1494,7 @@ int tr_bridge_new(uv_loop_t *loop, const struct tr_config *cfg, const struct tr_
 	 * startup and about 0.5 MB of heap, plus the libcrypto pages it touches), which a
 	 * ws:// session (the simulator, a local proxy) never uses. */
 	info.options = LWS_SERVER_OPTION_LIBUV;
-	if (b->ws_tls) {
+	if (b->session.tls) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	}
 	info.foreign_loops = foreign;
@@ -1568,24 +1507,24 @@ int tr_bridge_new(uv_loop_t *loop, const struct tr_config *cfg, const struct tr_
 	if (cfg->ca_file) {
 		info.client_ssl_ca_filepath = cfg->ca_file;
 	}
-	b->ctx = lws_create_context(&info);
-	if (!b->ctx) {
+	b->session.ctx = lws_create_context(&info);
+	if (!b->session.ctx) {
 		tr_log_err("upstream: cannot create the libwebsockets context (is the libuv plugin, "
 			   "package libwebsockets-evlib-uv, installed?)");
 		/* The timers and REST exist: the caller must still tr_bridge_close + run the loop. */
 		*ret = b;
 		return -EIO;
 	}
-	b->boot_ref = boot_ms();
-	b->mono_ref = uv_hrtime() / 1000000u;
-	b->net_sig = net_signature();
-	(void)uv_timer_start(&b->t_check, on_check, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
+	b->session.boot_ref = boot_ms();
+	b->session.mono_ref = uv_hrtime() / 1000000u;
+	b->session.net_sig = net_signature();
+	(void)uv_timer_start(&b->session.t_check, on_check, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
 	*ret = b;
 	return 0;
 fail_mem:
-	free(b->ws_address);
-	free(b->ws_path);
-	free(b->ws_host);
+	free(b->session.address);
+	free(b->session.path);
+	free(b->session.host);
 	free(b);
 	return e;
 }
@@ -1595,7 +1534,7 @@ int tr_bridge_start(struct tr_bridge *b) {
 	struct tr_jwt jwt;
 	int e;
 
-	if (b->closing || b->started || !b->ctx) {
+	if (b->closing || b->started || !b->session.ctx) {
 		return -EINVAL;
 	}
 	if (b->cfg->token_command) {
@@ -1624,9 +1563,10 @@ int tr_bridge_start(struct tr_bridge *b) {
 		return e;
 	}
 	if (!b->cfg->token_from_credential) {
-		e = tr_token_watch_new(b->loop, b->cfg->token_file, on_token_file_changed, b, &b->watch);
+		e = tr_token_watch_new(
+			b->loop, b->cfg->token_file, on_token_file_changed, b, &b->token.watch);
 		if (e < 0) {
-			b->watch = NULL;
+			b->token.watch = NULL;
 			tr_log_warning("upstream: cannot watch %s: %s, ignoring", b->cfg->token_file,
 				strerror(-e));
 		}
@@ -1655,15 +1595,15 @@ static void close_one(struct tr_bridge *b) {
 static void on_destroy_timer(uv_timer_t *t) {
 	struct tr_bridge *b = t->data;
 
-	if (b->destroyed_once) {
+	if (b->session.destroyed_once) {
 		return;
 	}
-	b->destroyed_once = true;
-	b->wsi = NULL;
+	b->session.destroyed_once = true;
+	b->session.wsi = NULL;
 	/* First destroy on a foreign loop: lws closes its handles asynchronously; the second
 	 * lws_context_destroy in tr_bridge_free frees it after the loop drained. */
-	if (b->ctx) {
-		lws_context_destroy(b->ctx);
+	if (b->session.ctx) {
+		lws_context_destroy(b->session.ctx);
 	}
 	for (size_t i = 0; timers(b, i); i++) {
 		b->pending_closes++;
@@ -1683,36 +1623,36 @@ void tr_bridge_close(struct tr_bridge *b, void (*done)(void *userdata), void *us
 	for (size_t i = 0; timers(b, i); i++) {
 		(void)uv_timer_stop(timers(b, i));
 	}
-	if (b->resyncing) {
-		b->resyncing = false;
+	if (b->resync.running) {
+		b->resync.running = false;
 		if (b->ev && b->ev->resync_end) {
 			b->ev->resync_end(b->ud, -ECANCELED);
 		}
 	}
 	buf_clear(b);
-	b->gen++;
-	if (b->cmd) {
-		tr_token_cmd_cancel(b->cmd);
-		b->cmd = NULL;
+	b->resync.gen++;
+	if (b->token.cmd) {
+		tr_token_cmd_cancel(b->token.cmd);
+		b->token.cmd = NULL;
 	}
-	if (b->resolving) {
-		(void)uv_cancel((uv_req_t *)&b->gai);
+	if (b->session.resolving) {
+		(void)uv_cancel((uv_req_t *)&b->session.gai);
 	}
 	set_state(b, TR_BRIDGE_STOPPED, "shutdown");
 	b->pending_closes++;
 	tr_rest_close(b->rest, on_sub_closed, b);
-	if (b->watch) {
+	if (b->token.watch) {
 		b->pending_closes++;
-		tr_token_watch_close(b->watch, on_sub_closed, b);
-		b->watch = NULL;
+		tr_token_watch_close(b->token.watch, on_sub_closed, b);
+		b->token.watch = NULL;
 	}
-	if (b->wsi && b->established) {
+	if (b->session.wsi && b->session.established) {
 		/* A clean close frame, then wait (bounded) for the server's answer. */
-		b->send_close = true;
-		lws_callback_on_writable(b->wsi);
-		(void)uv_timer_start(&b->t_destroy, on_destroy_timer, CLOSE_GRACE_MS, 0);
+		b->session.send_close = true;
+		lws_callback_on_writable(b->session.wsi);
+		(void)uv_timer_start(&b->session.t_destroy, on_destroy_timer, CLOSE_GRACE_MS, 0);
 	} else {
-		(void)uv_timer_start(&b->t_destroy, on_destroy_timer, 0, 0);
+		(void)uv_timer_start(&b->session.t_destroy, on_destroy_timer, 0, 0);
 	}
 }
 
@@ -1720,30 +1660,30 @@ struct tr_bridge *tr_bridge_free(struct tr_bridge *b) {
 	if (!b) {
 		return NULL;
 	}
-	if (b->ctx) {
-		lws_context_destroy(b->ctx);
-		b->ctx = NULL;
+	if (b->session.ctx) {
+		lws_context_destroy(b->session.ctx);
+		b->session.ctx = NULL;
 	}
 	if (log_bridge == b) {
 		log_bridge = NULL;
 	}
 	b->rest = tr_rest_free(b->rest);
-	b->token = tr_token_free(b->token);
-	if (b->conn_path) {
-		explicit_bzero(b->conn_path, strlen(b->conn_path));
-		free(b->conn_path);
+	b->token.value = tr_token_free(b->token.value);
+	if (b->session.conn_path) {
+		explicit_bzero(b->session.conn_path, strlen(b->session.conn_path));
+		free(b->session.conn_path);
 	}
 	buf_clear(b);
-	free(b->buf);
-	free(b->rx);
-	free(b->ws_address);
-	free(b->ws_path);
-	free(b->ws_host);
-	tr_json_free(b->worker);
-	tr_json_free(b->activities);
-	tr_json_free(b->channels);
-	tr_json_free(b->new_activities);
-	tr_json_free(b->new_channels);
+	free(b->resync.buf);
+	free(b->session.rx);
+	free(b->session.address);
+	free(b->session.path);
+	free(b->session.host);
+	tr_json_free(b->resync.worker);
+	tr_json_free(b->resync.activities);
+	tr_json_free(b->resync.channels);
+	tr_json_free(b->resync.new_activities);
+	tr_json_free(b->resync.new_channels);
 	free(b);
 	return NULL;
 }
@@ -1757,10 +1697,10 @@ int tr_bridge_request(struct tr_bridge *b, const struct tr_upstream_request *req
 	if (b->closing) {
 		return -ESHUTDOWN;
 	}
-	if (!b->ever_init) {
+	if (!b->session.ever_init) {
 		return -ENOTCONN;
 	}
-	if (b->expired || !b->token) {
+	if (b->token.expired || !b->token.value) {
 		return -EKEYEXPIRED;
 	}
 	e = tr_rest_send(b->rest, req, cb, userdata);
@@ -1775,32 +1715,32 @@ enum tr_bridge_state tr_bridge_get_state(const struct tr_bridge *b) {
 }
 
 const char *tr_bridge_workspace_sid(const struct tr_bridge *b) {
-	return b->ever_init ? b->workspace_sid : NULL;
+	return b->session.ever_init ? b->session.workspace_sid : NULL;
 }
 
 const char *tr_bridge_worker_sid(const struct tr_bridge *b) {
-	return b->ever_init ? b->worker_sid : NULL;
+	return b->session.ever_init ? b->session.worker_sid : NULL;
 }
 
 void tr_bridge_request_resync(struct tr_bridge *b) {
 	if (b->closing) {
 		return;
 	}
-	if (b->resyncing || b->flushing) {
-		b->resync_again = true;
+	if (b->resync.running || b->resync.flushing) {
+		b->resync.again = true;
 		return;
 	}
-	if (b->wsi && b->have_init && b->session_ready) {
+	if (b->session.wsi && b->session.have_init && b->resync.synced) {
 		start_resync(b);
 	}
 }
 
 uint64_t tr_bridge_reconnect_delay_ms(const struct tr_bridge *b) {
-	return b->reconnect_delay;
+	return b->session.reconnect_delay;
 }
 
 int64_t tr_bridge_token_expires_at(const struct tr_bridge *b) {
-	return b->token ? b->jwt.exp : 0;
+	return b->token.value ? b->token.jwt.exp : 0;
 }
 
 static int set_int(struct tr_json *o, const char *k, int64_t v) {
@@ -1825,34 +1765,35 @@ struct tr_json *tr_bridge_status(const struct tr_bridge *b) {
 	}
 	tr_rest_get_stats(b->rest, &rs);
 	e |= set_str(o, "state", tr_bridge_state_str(b->state));
-	e |= set_str(o, "accountSid", b->ever_init ? b->account_sid : NULL);
-	e |= set_str(o, "workspaceSid", b->ever_init ? b->workspace_sid : NULL);
-	e |= set_str(o, "workerSid", b->ever_init ? b->worker_sid : NULL);
-	e |= set_str(o, "activityName", tr_json_get_string(b->worker, "activity_name"));
-	e |= set_str(o, "activitySid", tr_json_get_string(b->worker, "activity_sid"));
-	e |= set_int(o, "reconnects", (int64_t)b->reconnects);
-	e |= set_int(o, "reconnectAttempt", b->attempt);
+	e |= set_str(o, "accountSid", b->session.ever_init ? b->session.account_sid : NULL);
+	e |= set_str(o, "workspaceSid", b->session.ever_init ? b->session.workspace_sid : NULL);
+	e |= set_str(o, "workerSid", b->session.ever_init ? b->session.worker_sid : NULL);
+	e |= set_str(o, "activityName", tr_json_get_string(b->resync.worker, "activity_name"));
+	e |= set_str(o, "activitySid", tr_json_get_string(b->resync.worker, "activity_sid"));
+	e |= set_int(o, "reconnects", (int64_t)b->session.reconnects);
+	e |= set_int(o, "reconnectAttempt", b->session.attempt);
 	e |= set_int(o, "reconnectDelayMs",
-		b->state == TR_BRIDGE_RECONNECTING ? (int64_t)b->reconnect_delay : 0);
+		b->state == TR_BRIDGE_RECONNECTING ? (int64_t)b->session.reconnect_delay : 0);
 	e |= tr_json_object_set(o, "sessionDisplaced",
-		tr_json_new_bool(b->quick_closes >= DISPLACED_AFTER));
+		tr_json_new_bool(b->session.quick_closes >= DISPLACED_AFTER));
 	e |= set_str(o, "lastError", b->last_error[0] ? b->last_error : NULL);
-	e |= set_int(o, "tokenExpiresAt", b->token ? b->jwt.exp : 0);
-	e |= tr_json_object_set(o, "tokenExpired", tr_json_new_bool(b->expired));
-	e |= set_int(o, "resyncs", (int64_t)b->resyncs);
-	e |= set_int(o, "resyncErrors", (int64_t)b->resync_errors);
-	e |= set_int(o, "activities", b->activities ? (int64_t)b->activities->u.arr.n : 0);
-	e |= set_int(o, "channels", b->channels ? (int64_t)b->channels->u.arr.n : 0);
-	e |= set_int(o, "suspendsDetected", (int64_t)b->suspends);
-	e |= set_int(o, "networkChanges", (int64_t)b->net_changes);
-	e |= set_int(ws, "frames", (int64_t)b->frames);
-	e |= set_int(ws, "heartbeats", (int64_t)b->heartbeats);
-	e |= set_int(ws, "events", (int64_t)b->events);
-	e |= set_int(ws, "malformed", (int64_t)b->malformed);
-	e |= set_int(ws, "oversize", (int64_t)b->oversize);
-	e |= set_int(ws, "unknownEvents", (int64_t)b->unknown_events);
-	e |= set_int(ws, "buffered", (int64_t)b->buf_n);
-	e |= set_int(ws, "bufferOverflows", (int64_t)b->buffer_overflows);
+	e |= set_int(o, "tokenExpiresAt", b->token.value ? b->token.jwt.exp : 0);
+	e |= tr_json_object_set(o, "tokenExpired", tr_json_new_bool(b->token.expired));
+	e |= set_int(o, "resyncs", (int64_t)b->resync.resyncs);
+	e |= set_int(o, "resyncErrors", (int64_t)b->resync.errors);
+	e |= set_int(
+		o, "activities", b->resync.activities ? (int64_t)b->resync.activities->u.arr.n : 0);
+	e |= set_int(o, "channels", b->resync.channels ? (int64_t)b->resync.channels->u.arr.n : 0);
+	e |= set_int(o, "suspendsDetected", (int64_t)b->session.suspends);
+	e |= set_int(o, "networkChanges", (int64_t)b->session.net_changes);
+	e |= set_int(ws, "frames", (int64_t)b->session.frames);
+	e |= set_int(ws, "heartbeats", (int64_t)b->session.heartbeats);
+	e |= set_int(ws, "events", (int64_t)b->resync.events);
+	e |= set_int(ws, "malformed", (int64_t)b->session.malformed);
+	e |= set_int(ws, "oversize", (int64_t)b->session.oversize);
+	e |= set_int(ws, "unknownEvents", (int64_t)b->session.unknown_events);
+	e |= set_int(ws, "buffered", (int64_t)b->resync.buf_n);
+	e |= set_int(ws, "bufferOverflows", (int64_t)b->resync.buffer_overflows);
 	e |= set_int(ws, "maxMessage", TR_WS_MAX_MESSAGE);
 	e |= set_int(rest, "inFlight", rs.in_flight);
 	e |= set_int(rest, "requests", (int64_t)rs.requests);

@@ -1,0 +1,118 @@
+/*
+ * bridge-internal.h — struct tr_bridge, shared by the files of the bridge module
+ * (daemon/bridge*.c) and by nothing else.
+ *
+ * The struct has a shared part and one sub-struct per concern: the websocket
+ * session, the resync after each init, the token's lifecycle. Each sub-struct
+ * is written by the code that owns it; the rest of the module only reads it.
+ *
+ * Depends on bridge.h, token.h and libuv. Holds no lws or curl types, so that
+ * only the session code includes libwebsockets.h.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <uv.h>
+
+#include "bridge.h"
+#include "token.h"
+
+struct lws;
+struct lws_context;
+struct tr_json;
+struct tr_rest;
+
+/* The websocket session: connect, receive, reconnect, suspend and network checks. */
+struct tr_bridge_session {
+	struct lws_context *ctx;
+	/* The one live connection. A connection we give up on is forgotten at once (NULL) and
+	 * killed asynchronously; whatever lws still reports about it is ignored. */
+	struct lws *wsi;
+	bool established, send_close, resolving, destroyed_once;
+	uv_getaddrinfo_t gai;
+	/* From the websocket URL. */
+	char *address, *path, *host;
+	int port;
+	bool tls;
+	char *conn_path; /* path and query; holds the token: wiped */
+	uint16_t close_code;
+	char close_reason[128];
+	bool have_close;
+	char *rx; /* the message being reassembled from its fragments */
+	size_t rx_len, rx_cap;
+
+	uv_timer_t t_reconnect, t_silence, t_init, t_check, t_destroy;
+	uint64_t open_ms;
+	unsigned attempt;
+	unsigned quick_closes;
+	uint64_t reconnect_delay;
+	char account_sid[40], workspace_sid[40], worker_sid[40];
+	bool have_init; /* this session */
+	bool ever_init; /* any session: the sids are known */
+
+	uint64_t reconnects, frames, heartbeats, malformed, oversize, unknown_events;
+	uint64_t suspends, net_changes;
+	uint64_t last_malformed_log;
+	uint64_t boot_ref, mono_ref; /* suspend detection: boot-time and loop clocks last seen */
+	uint64_t net_sig;            /* signature of the machine's addresses last seen */
+};
+
+/* The resync after each init, and the events that arrive meanwhile. */
+struct tr_bridge_resync {
+	bool running, again, flushing;
+	bool synced; /* a resync completed in this session: events are delivered as they come */
+	int pending; /* lists still being fetched */
+	unsigned failures;
+	/* Bumped whenever a session or a resync ends, so late REST replies of an old resync are
+	 * recognised and dropped. */
+	uint64_t gen;
+	uv_timer_t t_retry;
+	struct buffered_event *buf;
+	size_t buf_n, buf_cap;
+	/* The last snapshot, for the status; new_* fill up during a resync. */
+	struct tr_json *worker, *activities, *channels, *new_activities, *new_channels;
+	uint64_t events, buffer_overflows, resyncs, errors;
+};
+
+/* The token: the current one, its expiry timers, the token command and the file watch. */
+struct tr_bridge_token {
+	char *value; /* wiped when replaced */
+	struct tr_jwt jwt;
+	bool expired;
+	uint64_t exp_loop;  /* loop time of expiry */
+	uint64_t warn_loop; /* loop time of the warning */
+	bool warned;
+	uv_timer_t timer;
+	struct tr_token_cmd *cmd;
+	struct tr_token_watch *watch;
+};
+
+struct tr_bridge {
+	uv_loop_t *loop;
+	const struct tr_config *cfg;
+	const struct tr_bridge_events *ev;
+	void *ud;
+	enum tr_bridge_state state;
+	bool started, closing;
+	struct tr_rest *rest;
+	uint32_t rng; /* jitter for the backoffs */
+	char last_error[256];
+	/* tr_bridge_close: the handles and sub-objects still closing, and who to tell. */
+	int pending_closes;
+	void (*done)(void *);
+	void *done_ud;
+
+	struct tr_bridge_session session;
+	struct tr_bridge_resync resync;
+	struct tr_bridge_token token;
+};
+
+static inline int64_t wall_ms(void) {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
