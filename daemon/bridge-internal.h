@@ -110,6 +110,39 @@ struct tr_bridge {
 	struct tr_bridge_token token;
 };
 
+/* ---- bridge.c: the object, its state and its public queries ---- */
+
+/* Change the state, log it and tell the daemon. The same state again is reported only with a
+ * reason. */
+void tr_bridge_set_state(struct tr_bridge *b, enum tr_bridge_state s, const char *reason);
+
+/* ---- the websocket session ---- */
+
+/* Connect now, dropping a pending reconnect. Does nothing while connecting or connected. */
+void tr_bridge_session_connect(struct tr_bridge *b);
+/* No token to connect with yet: state "reconnecting", and connect after the next backoff. */
+void tr_bridge_session_backoff(struct tr_bridge *b, const char *reason);
+/* Drop a pending reconnect (the token expired: only a new one reconnects). */
+void tr_bridge_session_cancel_reconnect(struct tr_bridge *b);
+
+/* ---- bridge-token.c: the token's lifecycle ---- */
+
+/* Read and validate the token file or credential, hand the token to REST, arm the expiry
+ * timers and watch the file. Returns 0 or a negative errno (logged here). */
+int tr_bridge_token_load(struct tr_bridge *b);
+/* The token is no longer usable: state "token_expired", no reconnects until a new one. */
+void tr_bridge_token_expire(struct tr_bridge *b);
+/* Run the token command, unless it is running already or the bridge is closing. */
+void tr_bridge_token_run_command(struct tr_bridge *b);
+/* Rearm the warning and expiry timers; lifetime_ms > 0 (init's token_lifetime) brings the
+ * expiry forward when it comes before the token's exp. */
+void tr_bridge_token_set_lifetime(struct tr_bridge *b, int64_t lifetime_ms);
+/* Cancel the token command and close the file watch; done(b) fires once the watch is closed
+ * (at once when there is none). */
+void tr_bridge_token_close(struct tr_bridge *b, void (*done)(void *userdata));
+/* Wipe and free the token. */
+void tr_bridge_token_done(struct tr_bridge *b);
+
 static inline int64_t wall_ms(void) {
 	struct timespec ts;
 

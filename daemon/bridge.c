@@ -35,7 +35,6 @@
 #define RESYNC_BUFFER_MAX 10000     /* events buffered during a resync; overflow restarts it */
 #define RESYNC_MAX_PAGES 1000       /* per list */
 #define RESYNC_MAX_FAILURES 3       /* then drop the session and reconnect */
-#define TOKEN_CMD_RETRY_MS 5000
 #define EXPIRY_SLACK_MS 1500        /* a close this close to expiry counts as expiry */
 #define MALFORMED_LOG_INTERVAL_MS 10000
 
@@ -197,7 +196,7 @@ static uint64_t boot_ms(void) {
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void set_state(struct tr_bridge *b, enum tr_bridge_state s, const char *reason) {
+void tr_bridge_set_state(struct tr_bridge *b, enum tr_bridge_state s, const char *reason) {
 	if (b->state == s && !reason) {
 		return;
 	}
@@ -212,12 +211,6 @@ static void set_state(struct tr_bridge *b, enum tr_bridge_state s, const char *r
 	}
 	if (b->ev && b->ev->state) {
 		b->ev->state(b->ud, s, reason);
-	}
-}
-
-static void emit_token(struct tr_bridge *b, const char *what) {
-	if (b->ev && b->ev->token) {
-		b->ev->token(b->ud, what, b->token.value ? b->token.jwt.exp : 0);
 	}
 }
 
@@ -363,7 +356,7 @@ static void resync_complete(struct tr_bridge *b) {
 		return;
 	}
 	if (!b->token.expired) {
-		set_state(b, TR_BRIDGE_READY, NULL);
+		tr_bridge_set_state(b, TR_BRIDGE_READY, NULL);
 	}
 	if (b->resync.again) {
 		b->resync.again = false;
@@ -566,7 +559,7 @@ static void start_resync(struct tr_bridge *b) {
 	b->resync.new_activities = tr_json_free(b->resync.new_activities);
 	b->resync.new_channels = tr_json_free(b->resync.new_channels);
 	if (!b->token.expired) {
-		set_state(b, TR_BRIDGE_INITIALIZING, NULL);
+		tr_bridge_set_state(b, TR_BRIDGE_INITIALIZING, NULL);
 	}
 	if (b->ev && b->ev->resync_begin) {
 		b->ev->resync_begin(b->ud);
@@ -579,249 +572,9 @@ static void start_resync(struct tr_bridge *b) {
 	}
 }
 
-/* ---- token lifecycle ---- */
-
-static void token_expire(struct tr_bridge *b);
-static void run_token_command(struct tr_bridge *b);
-static void connect_now(struct tr_bridge *b);
-static void on_reconnect_timer(uv_timer_t *t);
-
-static void on_token_timer(uv_timer_t *t) {
-	struct tr_bridge *b = t->data;
-	uint64_t now = uv_now(b->loop);
-	uint64_t next;
-
-	if (!b->token.value || b->token.expired || b->closing) {
-		return;
-	}
-	if (now >= b->token.exp_loop) {
-		token_expire(b);
-		return;
-	}
-	if (now >= b->token.warn_loop) {
-		if (b->cfg->token_command) {
-			if (!b->token.cmd) {
-				run_token_command(b);
-			}
-		} else if (!b->token.warned) {
-			b->token.warned = true;
-			tr_log_notice("upstream: the token expires in %" PRIu64 " s",
-				(b->token.exp_loop - now) / 1000);
-			emit_token(b, "tokenWillExpire");
-		}
-	}
-	next = b->token.exp_loop;
-	if (now < b->token.warn_loop) {
-		next = b->token.warn_loop;
-	} else if (b->cfg->token_command && now + TOKEN_CMD_RETRY_MS < b->token.exp_loop) {
-		next = now + TOKEN_CMD_RETRY_MS;
-	}
-	(void)uv_timer_start(&b->token.timer, on_token_timer, next - now, 0);
-}
-
-static void arm_token_timers(struct tr_bridge *b, int64_t lifetime_ms) {
-	uint64_t now = uv_now(b->loop);
-	int64_t remaining = b->token.jwt.exp * 1000 - wall_ms();
-	uint64_t warn = (uint64_t)b->cfg->token_warn_s * 1000u;
-
-	if (remaining < 0) {
-		remaining = 0;
-	}
-	if (lifetime_ms > 0 && lifetime_ms < remaining) {
-		remaining = lifetime_ms;
-	}
-	b->token.exp_loop = now + (uint64_t)remaining;
-	b->token.warn_loop = b->token.exp_loop > warn ? b->token.exp_loop - warn : 0;
-	if (b->token.warn_loop < now && b->token.warned) {
-		b->token.warn_loop = now;
-	}
-	(void)uv_timer_start(&b->token.timer, on_token_timer,
-		(b->token.warn_loop > now ? b->token.warn_loop : now) - now, 0);
-}
-
-static void token_expire(struct tr_bridge *b) {
-	if (b->token.expired) {
-		return;
-	}
-	b->token.expired = true;
-	(void)uv_timer_stop(&b->session.t_reconnect);
-	(void)uv_timer_stop(&b->token.timer);
-	snprintf(b->last_error, sizeof(b->last_error), "token expired");
-	tr_log_warning("upstream: the token has expired; not reconnecting until a new token "
-		       "arrives (file change, daemon.updateToken%s)",
-		b->cfg->token_command ? ", token command" : "");
-	set_state(b, TR_BRIDGE_TOKEN_EXPIRED, "token expired");
-	emit_token(b, "tokenExpired");
-}
-
-/* Install a validated token (takes ownership). */
-static int install_token(struct tr_bridge *b, char *token, const struct tr_jwt *jwt) {
-	int e = tr_rest_set_token(b->rest, token);
-
-	if (e < 0) {
-		tr_token_free(token);
-		return e;
-	}
-	tr_token_free(b->token.value);
-	b->token.value = token;
-	b->token.jwt = *jwt;
-	b->token.warned = false;
-	arm_token_timers(b, 0);
-	return 0;
-}
-
-static int apply_new_token(struct tr_bridge *b, char *token) {
-	struct tr_jwt jwt;
-	bool was_expired = b->token.expired;
-	bool first = !b->token.value;
-	int e;
-
-	e = tr_token_validate(token, wall_ms() / 1000, &jwt);
-	if (e < 0) {
-		tr_token_free(token);
-		return e;
-	}
-	if (b->token.value && strcmp(b->token.value, token) == 0) {
-		tr_token_free(token);
-		return 0;
-	}
-	e = install_token(b, token, &jwt);
-	if (e < 0) {
-		return e;
-	}
-	b->token.expired = false;
-	tr_log_info("upstream: token updated (expires in %" PRId64 " s)",
-		jwt.exp - wall_ms() / 1000);
-	if (!first) {
-		emit_token(b, "tokenUpdated");
-	}
-	if (!b->started || b->closing) {
-		return 0;
-	}
-	if (!b->session.wsi) {
-		/* Like the SDK: a closed socket reopens at once with the new token. */
-		(void)uv_timer_stop(&b->session.t_reconnect);
-		connect_now(b);
-	} else if (was_expired) {
-		/* The socket stayed up: restore the state it had. */
-		set_state(b,
-			b->resync.running || !b->session.have_init ?
-				(b->session.have_init ? TR_BRIDGE_INITIALIZING : TR_BRIDGE_OPEN) :
-				TR_BRIDGE_READY,
-			NULL);
-	}
-	return 0;
-}
-
-int tr_bridge_update_token(struct tr_bridge *b, const char *token) {
-	char *t;
-	struct tr_jwt jwt;
-	int e;
-
-	if (!token) {
-		return -EINVAL;
-	}
-	e = tr_token_validate(token, wall_ms() / 1000, &jwt);
-	if (e == -ENOENT) {
-		return -EINVAL;
-	}
-	if (e < 0) {
-		return e;
-	}
-	e = tr_token_from_buffer(token, strlen(token), &t);
-	if (e < 0) {
-		return -EINVAL;
-	}
-	return apply_new_token(b, t);
-}
-
-static void on_token_cmd(void *userdata, int err, char *token) {
-	struct tr_bridge *b = userdata;
-	int e;
-
-	b->token.cmd = NULL;
-	if (err == -ECANCELED || b->closing) {
-		tr_token_free(token);
-		return;
-	}
-	if (err < 0) {
-		tr_log_warning("upstream: --token-command: %s", tr_token_strerror(err));
-		snprintf(b->last_error, sizeof(b->last_error), "token command: %s",
-			tr_token_strerror(err));
-		if (!b->token.value && !b->closing) {
-			/* Nothing to connect with yet: try again later. */
-			b->session.attempt++;
-			b->session.reconnect_delay =
-				tr_backoff_ms(b->session.attempt, tr_backoff_rand_next(&b->rng));
-			set_state(b, TR_BRIDGE_RECONNECTING, "token command failed");
-			(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer,
-				b->session.reconnect_delay, 0);
-		}
-		return;
-	}
-	e = apply_new_token(b, token);
-	if (e < 0) {
-		tr_log_warning("upstream: --token-command printed an unusable token: %s",
-			tr_token_strerror(e));
-		return;
-	}
-	if (!b->session.wsi && b->state != TR_BRIDGE_CONNECTING && b->started && !b->closing) {
-		(void)uv_timer_stop(&b->session.t_reconnect);
-		connect_now(b);
-	}
-}
-
-static void run_token_command(struct tr_bridge *b) {
-	int e;
-
-	if (b->token.cmd || b->closing) {
-		return;
-	}
-	tr_log_debug("upstream: running the token command");
-	e = tr_token_cmd_run(b->loop, b->cfg->token_command, b->cfg->token_command_timeout_ms,
-		on_token_cmd, b, &b->token.cmd);
-	if (e < 0) {
-		b->token.cmd = NULL;
-		tr_log_warning("upstream: cannot run --token-command: %s", strerror(-e));
-	}
-}
-
-int tr_bridge_reload_token(struct tr_bridge *b) {
-	char *t = NULL;
-	int e;
-
-	if (b->closing) {
-		return -ESHUTDOWN;
-	}
-	if (b->cfg->token_command) {
-		run_token_command(b);
-		return 0;
-	}
-	if (!b->cfg->token_file) {
-		return -ENOENT;
-	}
-	e = tr_token_read_file(b->cfg->token_file, &t);
-	if (e < 0) {
-		tr_log_warning("upstream: token file %s: %s, ignoring", b->cfg->token_file,
-			tr_token_strerror(e));
-		return e;
-	}
-	e = apply_new_token(b, t);
-	if (e < 0) {
-		tr_log_warning("upstream: token file %s: %s, ignoring", b->cfg->token_file,
-			tr_token_strerror(e));
-	}
-	return e;
-}
-
-static void on_token_file_changed(void *userdata) {
-	struct tr_bridge *b = userdata;
-
-	tr_log_debug("upstream: token file changed");
-	(void)tr_bridge_reload_token(b);
-}
-
 /* ---- session ---- */
+
+static void connect_now(struct tr_bridge *b);
 
 static void on_reconnect_timer(uv_timer_t *t) {
 	struct tr_bridge *b = t->data;
@@ -836,11 +589,11 @@ static void schedule_reconnect(struct tr_bridge *b, const char *reason, bool imm
 		return;
 	}
 	if (b->token.expired) {
-		set_state(b, TR_BRIDGE_TOKEN_EXPIRED, reason);
+		tr_bridge_set_state(b, TR_BRIDGE_TOKEN_EXPIRED, reason);
 		return;
 	}
 	if (b->token.value && b->token.jwt.exp * 1000 - wall_ms() < EXPIRY_SLACK_MS) {
-		token_expire(b);
+		tr_bridge_token_expire(b);
 		return;
 	}
 	b->session.attempt++;
@@ -858,7 +611,25 @@ static void schedule_reconnect(struct tr_bridge *b, const char *reason, bool imm
 	}
 	(void)uv_timer_start(
 		&b->session.t_reconnect, on_reconnect_timer, b->session.reconnect_delay, 0);
-	set_state(b, TR_BRIDGE_RECONNECTING, text);
+	tr_bridge_set_state(b, TR_BRIDGE_RECONNECTING, text);
+}
+
+void tr_bridge_session_backoff(struct tr_bridge *b, const char *reason) {
+	b->session.attempt++;
+	b->session.reconnect_delay =
+		tr_backoff_ms(b->session.attempt, tr_backoff_rand_next(&b->rng));
+	tr_bridge_set_state(b, TR_BRIDGE_RECONNECTING, reason);
+	(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer,
+		b->session.reconnect_delay, 0);
+}
+
+void tr_bridge_session_cancel_reconnect(struct tr_bridge *b) {
+	(void)uv_timer_stop(&b->session.t_reconnect);
+}
+
+void tr_bridge_session_connect(struct tr_bridge *b) {
+	tr_bridge_session_cancel_reconnect(b);
+	connect_now(b);
 }
 
 static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immediate,
@@ -995,16 +766,16 @@ static void connect_now(struct tr_bridge *b) {
 		return;
 	}
 	if (b->token.expired) {
-		set_state(b, TR_BRIDGE_TOKEN_EXPIRED, NULL);
+		tr_bridge_set_state(b, TR_BRIDGE_TOKEN_EXPIRED, NULL);
 		return;
 	}
 	if (!b->token.value) {
 		if (b->cfg->token_command) {
-			set_state(b, TR_BRIDGE_CONNECTING, "waiting for the token command");
-			run_token_command(b);
+			tr_bridge_set_state(b, TR_BRIDGE_CONNECTING, "waiting for the token command");
+			tr_bridge_token_run_command(b);
 			return;
 		}
-		token_expire(b);
+		tr_bridge_token_expire(b);
 		return;
 	}
 	e = tr_bridge_ws_query(b->token.value, b->cfg->close_existing_sessions,
@@ -1033,7 +804,7 @@ static void connect_now(struct tr_bridge *b) {
 	b->session.have_close = false;
 	b->session.close_code = 0;
 	b->session.close_reason[0] = '\0';
-	set_state(b, TR_BRIDGE_CONNECTING, NULL);
+	tr_bridge_set_state(b, TR_BRIDGE_CONNECTING, NULL);
 
 	/* This lws build resolves names synchronously (no LWS_WITH_SYS_ASYNC_DNS), which would
 	 * block the loop: resolve on libuv's thread pool and give lws a numeric address. */
@@ -1088,7 +859,7 @@ static void handle_init(struct tr_bridge *b, const struct tr_json *p) {
 	b->session.have_init = true;
 	b->session.ever_init = true;
 	if (tr_json_get_int(p, "token_lifetime", &life) == 0 && life > 0) {
-		arm_token_timers(b, life);
+		tr_bridge_token_set_lifetime(b, life);
 	}
 	tr_log_info("upstream: init for worker %s in workspace %s", ch, ws);
 	start_resync(b);
@@ -1210,9 +981,9 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			/* HTTP 401 on the upgrade: the server no longer accepts this token (revoked,
 			 * or expired by its clock). Retrying with it would loop for ever, as SDK
 			 * clients do; wait for a new one (a token command is asked at once). */
-			token_expire(b);
-			if (b->cfg->token_command && !b->token.cmd) {
-				run_token_command(b);
+			tr_bridge_token_expire(b);
+			if (b->cfg->token_command) {
+				tr_bridge_token_run_command(b);
 			}
 		}
 		session_lost(b, text, false);
@@ -1228,7 +999,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			&b->session.t_silence, on_silence, (uint64_t)b->cfg->silence_timeout_ms, 0);
 		(void)uv_timer_start(&b->session.t_init, on_init_timeout, TR_WS_INIT_TIMEOUT_MS, 0);
 		if (!b->token.expired) {
-			set_state(b, TR_BRIDGE_OPEN, NULL);
+			tr_bridge_set_state(b, TR_BRIDGE_OPEN, NULL);
 		}
 		if (b->closing) {
 			b->session.send_close = true;
@@ -1530,8 +1301,6 @@ fail_mem:
 }
 
 int tr_bridge_start(struct tr_bridge *b) {
-	char *t = NULL;
-	struct tr_jwt jwt;
 	int e;
 
 	if (b->closing || b->started || !b->session.ctx) {
@@ -1539,37 +1308,13 @@ int tr_bridge_start(struct tr_bridge *b) {
 	}
 	if (b->cfg->token_command) {
 		b->started = true;
-		set_state(b, TR_BRIDGE_CONNECTING, "waiting for the token command");
-		run_token_command(b);
+		tr_bridge_set_state(b, TR_BRIDGE_CONNECTING, "waiting for the token command");
+		tr_bridge_token_run_command(b);
 		return 0;
 	}
-	e = tr_token_read_file(b->cfg->token_file, &t);
-	if (e < 0) {
-		tr_log_err("upstream: token %s %s: %s",
-			b->cfg->token_from_credential ? "credential" : "file", b->cfg->token_file,
-			tr_token_strerror(e));
-		return e;
-	}
-	e = tr_token_validate(t, wall_ms() / 1000, &jwt);
-	if (e < 0) {
-		tr_log_err("upstream: token %s %s: %s",
-			b->cfg->token_from_credential ? "credential" : "file", b->cfg->token_file,
-			tr_token_strerror(e));
-		tr_token_free(t);
-		return e;
-	}
-	e = install_token(b, t, &jwt);
+	e = tr_bridge_token_load(b);
 	if (e < 0) {
 		return e;
-	}
-	if (!b->cfg->token_from_credential) {
-		e = tr_token_watch_new(
-			b->loop, b->cfg->token_file, on_token_file_changed, b, &b->token.watch);
-		if (e < 0) {
-			b->token.watch = NULL;
-			tr_log_warning("upstream: cannot watch %s: %s, ignoring", b->cfg->token_file,
-				strerror(-e));
-		}
 	}
 	b->started = true;
 	connect_now(b);
@@ -1631,21 +1376,14 @@ void tr_bridge_close(struct tr_bridge *b, void (*done)(void *userdata), void *us
 	}
 	buf_clear(b);
 	b->resync.gen++;
-	if (b->token.cmd) {
-		tr_token_cmd_cancel(b->token.cmd);
-		b->token.cmd = NULL;
-	}
+	b->pending_closes++;
+	tr_bridge_token_close(b, on_sub_closed);
 	if (b->session.resolving) {
 		(void)uv_cancel((uv_req_t *)&b->session.gai);
 	}
-	set_state(b, TR_BRIDGE_STOPPED, "shutdown");
+	tr_bridge_set_state(b, TR_BRIDGE_STOPPED, "shutdown");
 	b->pending_closes++;
 	tr_rest_close(b->rest, on_sub_closed, b);
-	if (b->token.watch) {
-		b->pending_closes++;
-		tr_token_watch_close(b->token.watch, on_sub_closed, b);
-		b->token.watch = NULL;
-	}
 	if (b->session.wsi && b->session.established) {
 		/* A clean close frame, then wait (bounded) for the server's answer. */
 		b->session.send_close = true;
@@ -1668,7 +1406,7 @@ struct tr_bridge *tr_bridge_free(struct tr_bridge *b) {
 		log_bridge = NULL;
 	}
 	b->rest = tr_rest_free(b->rest);
-	b->token.value = tr_token_free(b->token.value);
+	tr_bridge_token_done(b);
 	if (b->session.conn_path) {
 		explicit_bzero(b->session.conn_path, strlen(b->session.conn_path));
 		free(b->session.conn_path);
@@ -1737,10 +1475,6 @@ void tr_bridge_request_resync(struct tr_bridge *b) {
 
 uint64_t tr_bridge_reconnect_delay_ms(const struct tr_bridge *b) {
 	return b->session.reconnect_delay;
-}
-
-int64_t tr_bridge_token_expires_at(const struct tr_bridge *b) {
-	return b->token.value ? b->token.jwt.exp : 0;
 }
 
 static int set_int(struct tr_json *o, const char *k, int64_t v) {
