@@ -124,6 +124,24 @@ void tr_bridge_session_connect(struct tr_bridge *b);
 void tr_bridge_session_backoff(struct tr_bridge *b, const char *reason);
 /* Drop a pending reconnect (the token expired: only a new one reconnects). */
 void tr_bridge_session_cancel_reconnect(struct tr_bridge *b);
+/* Give up on the connection (lws kills it asynchronously) and schedule a reconnect, at once
+ * when immediate. */
+void tr_bridge_session_drop(struct tr_bridge *b, const char *reason, bool immediate);
+
+/* ---- bridge-resync.c: the resync after each init ---- */
+
+/* Start a resync (after init, or when asked). One already running is redone once it ends. */
+void tr_bridge_resync_start(struct tr_bridge *b);
+/* A known wire event arrived: delivered once the session's resync completed, buffered while
+ * one is due or running (an overflow restarts it), dropped before init. */
+void tr_bridge_resync_event(struct tr_bridge *b, const char *type, const struct tr_json *payload);
+/* The session ended or the bridge closes: end a running resync with err, drop the buffered
+ * events, and ignore replies still on their way. */
+void tr_bridge_resync_stop(struct tr_bridge *b, int err);
+/* A new session starts: no resync completed or failed in it yet. */
+void tr_bridge_resync_reset(struct tr_bridge *b);
+/* Free the buffer and the snapshots. */
+void tr_bridge_resync_done(struct tr_bridge *b);
 
 /* ---- bridge-token.c: the token's lifecycle ---- */
 

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bridge-internal.h"
@@ -282,8 +283,8 @@ int tr_bridge_token_load(struct tr_bridge *b) {
 			&b->token.watch);
 		if (e < 0) {
 			b->token.watch = NULL;
-			tr_log_warning("upstream: cannot watch %s: %s, ignoring", b->cfg->token_file,
-				strerror(-e));
+			tr_log_warning("upstream: cannot watch %s: %s, ignoring",
+				b->cfg->token_file, strerror(-e));
 		}
 	}
 	return 0;
