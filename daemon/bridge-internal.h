@@ -115,9 +115,22 @@ struct tr_bridge {
 /* Change the state, log it and tell the daemon. The same state again is reported only with a
  * reason. */
 void tr_bridge_set_state(struct tr_bridge *b, enum tr_bridge_state s, const char *reason);
+/* The lws context is on its way out (tr_bridge_close): close every timer, then release the
+ * close guard; done fires once all are closed. */
+void tr_bridge_close_handles(struct tr_bridge *b);
 
-/* ---- the websocket session ---- */
+/* ---- bridge-session.c: the websocket session ---- */
 
+/* Parse the websocket URL of the configuration. Returns 0, -EINVAL or -ENOMEM (logged here). */
+int tr_bridge_session_init(struct tr_bridge *b);
+/* Route lws logging to ours, create the lws context on our loop and start the suspend and
+ * network checks. The timers must be initialised. Returns 0 or -EIO (logged here). */
+int tr_bridge_session_create_context(struct tr_bridge *b);
+/* Teardown: cancel a name resolution, send a close frame and wait (bounded) for the answer,
+ * then destroy the lws context and tr_bridge_close_handles. */
+void tr_bridge_session_close(struct tr_bridge *b);
+/* Free the lws context (after the loop drained) and the session's memory. */
+void tr_bridge_session_done(struct tr_bridge *b);
 /* Connect now, dropping a pending reconnect. Does nothing while connecting or connected. */
 void tr_bridge_session_connect(struct tr_bridge *b);
 /* No token to connect with yet: state "reconnecting", and connect after the next backoff. */
@@ -127,6 +140,9 @@ void tr_bridge_session_cancel_reconnect(struct tr_bridge *b);
 /* Give up on the connection (lws kills it asynchronously) and schedule a reconnect, at once
  * when immediate. */
 void tr_bridge_session_drop(struct tr_bridge *b, const char *reason, bool immediate);
+/* Has the server closed so many sessions so quickly that another session seems to displace
+ * this one? */
+bool tr_bridge_session_displaced(const struct tr_bridge *b);
 
 /* ---- bridge-resync.c: the resync after each init ---- */
 
