@@ -1,9 +1,16 @@
 /*
  * bridge.h — the upstream side: one Event Bridge websocket session for the
- * worker (lws on the uv loop), REST over the Event Bridge proxy (rest.c, curl
- * multi on the uv loop), bootstrap/resync after every init, the token's
- * lifecycle. It knows nothing about RPC or the task cache: it reports to the
- * callbacks in struct tr_bridge_events and answers tr_bridge_request().
+ * worker (lws on the uv loop), the resync after every init, the token's
+ * lifecycle, and REST requests over the Event Bridge proxy (rest.h). It reports
+ * to the callbacks in struct tr_bridge_events and answers tr_bridge_request().
+ *
+ * Depends on libuv, libwebsockets, rest, token, backoff, config and proto/json.
+ * Knows nothing about RPC or the task cache: never includes rpcsrv, methods,
+ * subs, cache or core.
+ *
+ * bridge.c holds the object and the queries below; the work is split into
+ * bridge-session.c, bridge-resync.c and bridge-token.c around the struct in
+ * bridge-internal.h.
  */
 #pragma once
 
@@ -51,7 +58,8 @@ struct tr_bridge_events {
 
 struct tr_bridge;
 
-/* Create the bridge; nothing connects until tr_bridge_start. Returns 0 or negative errno. */
+/* Create the bridge; nothing connects until tr_bridge_start. Returns 0 or negative errno. On
+ * -EIO (no libwebsockets context) *ret is set all the same: close and free it as usual. */
 int tr_bridge_new(uv_loop_t *loop, const struct tr_config *cfg, const struct tr_bridge_events *ev,
 	void *userdata, struct tr_bridge **ret);
 
@@ -93,8 +101,6 @@ int tr_bridge_update_token(struct tr_bridge *b, const char *token);
  * REST in flight/queued, ws frames, malformed/oversize counters. Caller owns it. */
 struct tr_json *tr_bridge_status(const struct tr_bridge *b);
 
-/* ---- Added by the upstream helper (additive only). ---- */
-
 /* Delay of the pending reconnect in ms (meaningful in TR_BRIDGE_RECONNECTING), for STATUS=. */
 uint64_t tr_bridge_reconnect_delay_ms(const struct tr_bridge *b);
 
@@ -104,6 +110,8 @@ int64_t tr_bridge_token_expires_at(const struct tr_bridge *b);
 /* SIGHUP: re-read the token file (or run the token command). A changed valid token is
  * applied as by tr_bridge_update_token. Returns 0 or negative errno (logged here). */
 int tr_bridge_reload_token(struct tr_bridge *b);
+
+/* ---- pure helpers (unit-tested without a loop) ---- */
 
 /*
  * The websocket query string of spec §1.2, percent-encoded, in the SDK's order:

@@ -38,7 +38,8 @@ struct tr_upstream_reply {
 	long http_status;
 	const struct tr_json *payload; /* 2xx: the body's "payload" member */
 	int64_t twilio_code;           /* error body "code", 0 when absent */
-	const char *message;           /* error body "message" or the failure's text; non-NULL when not 2xx */
+	/* The error body's "message" or the failure's text; non-NULL when not 2xx. */
+	const char *message;
 	bool maybe_sent;
 };
 
