@@ -1,138 +1,23 @@
 /*
- * bridge.c — one Event Bridge websocket session (libwebsockets on our uv loop),
- * the resync after every init, the token's lifecycle, and REST through rest.c.
- *
- * Session bookkeeping: b->wsi is the one live connection. When we give up on a
- * connection (silence, missing init, oversize message, suspend) we forget it at
- * once (b->wsi = NULL), ask lws to kill it asynchronously, and ignore whatever
- * it still reports. b->gen is bumped whenever a session or a resync ends, so
- * late REST replies for an old resync are dropped.
- *
- * Never logs the token or the websocket URL (it carries the token).
+ * bridge.c — the bridge object: construction and asynchronous teardown (every
+ * timer of struct tr_bridge is initialised and closed here), the state, the
+ * public queries, REST requests and the status. The work is done in
+ * bridge-session.c, bridge-resync.c and bridge-token.c.
  */
 #include "bridge.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <libwebsockets.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bridge-internal.h"
 #include "config.h"
 #include "json.h"
 #include "tr-limits.h"
 #include "log.h"
 #include "rest.h"
-#include "token.h"
-
-#define QUICK_CLOSE_MS 5000         /* a session closed sooner than this counts as "quick" */
-#define DISPLACED_AFTER 3           /* quick closes in a row before "session displaced" */
-#define CLOSE_GRACE_MS 1000         /* wait this long for the close handshake at shutdown */
-#define CHECK_INTERVAL_MS 5000      /* suspend detection */
-#define JUMP_THRESHOLD_MS 3000      /* boot-time clock ahead of the loop clock by this much */
-#define RESYNC_BUFFER_MAX 10000     /* events buffered during a resync; overflow restarts it */
-#define RESYNC_MAX_PAGES 1000       /* per list */
-#define RESYNC_MAX_FAILURES 3       /* then drop the session and reconnect */
-#define TOKEN_CMD_RETRY_MS 5000
-#define EXPIRY_SLACK_MS 1500        /* a close this close to expiry counts as expiry */
-#define MALFORMED_LOG_INTERVAL_MS 10000
-
-enum rs_kind {
-	RS_WORKER,
-	RS_ACTIVITIES,
-	RS_CHANNELS,
-	RS_RESERVATIONS,
-};
-
-struct rs_ctx {
-	struct tr_bridge *b;
-	uint64_t gen;
-	enum rs_kind kind;
-	unsigned page;
-};
-
-struct pending_ev {
-	char *type;
-	struct tr_json *payload;
-};
-
-struct tr_bridge {
-	uv_loop_t *loop;
-	const struct tr_config *cfg;
-	const struct tr_bridge_events *ev;
-	void *ud;
-	enum tr_bridge_state state;
-	bool started, closing, expired, destroyed_once;
-
-	/* websocket */
-	struct lws_context *ctx;
-	struct lws *wsi;
-	bool established, send_close, resolving;
-	uv_getaddrinfo_t gai;
-	char *ws_address, *ws_path, *ws_host;
-	int ws_port;
-	bool ws_tls;
-	char *conn_path; /* holds the token: wiped */
-	uint16_t close_code;
-	char close_reason[128];
-	bool have_close;
-	char *rx;
-	size_t rx_len, rx_cap;
-	bool rx_drop;
-
-	/* timers */
-	uv_timer_t t_reconnect, t_silence, t_init, t_token, t_check, t_destroy, t_resync;
-	int pending_closes;
-	void (*done)(void *);
-	void *done_ud;
-
-	/* token */
-	struct tr_rest *rest;
-	char *token;
-	struct tr_jwt jwt;
-	uint64_t exp_loop;  /* loop time of expiry */
-	uint64_t warn_loop; /* loop time of the warning */
-	bool warned;
-	struct tr_token_cmd *cmd;
-	struct tr_token_watch *watch;
-
-	/* session */
-	uint64_t gen;
-	uint64_t open_ms;
-	bool session_ready;
-	unsigned attempt;
-	unsigned quick_closes;
-	uint64_t reconnect_delay;
-	char account_sid[40], workspace_sid[40], worker_sid[40];
-	bool have_init;     /* this session */
-	bool ever_init;     /* any session: the sids are known */
-
-	/* resync */
-	bool resyncing, resync_again, flushing;
-	int resync_pending;
-	unsigned resync_failures;
-	struct pending_ev *buf;
-	size_t buf_n, buf_cap;
-	struct tr_json *worker, *activities, *channels, *new_activities, *new_channels;
-
-	/* counters */
-	uint64_t reconnects, frames, heartbeats, events, malformed, oversize, unknown_events;
-	uint64_t buffer_overflows, resyncs, resync_errors, suspends;
-	uint64_t last_malformed_log;
-	char last_error[256];
-	uint64_t boot_ref, mono_ref;
-	uint64_t net_sig, net_changes;
-	uint32_t rng;
-};
-
-static struct tr_bridge *log_bridge; /* for scrubbing lws log lines */
-
-/* ---- helpers ---- */
 
 const char *tr_bridge_state_str(enum tr_bridge_state s) {
 	static const char *const names[] = {
@@ -150,140 +35,14 @@ const char *tr_bridge_state_str(enum tr_bridge_state s) {
 	return names[s];
 }
 
-bool tr_bridge_event_known(const char *t) {
-	static const char *const known[] = {
-		"worker.activity.update",
-		"worker.attributes.update",
-		"worker.capacity.update",
-		"worker.channel.availability.update",
-		"reservation.created",
-		"reservation.failed",
-		"reservation.accepted",
-		"reservation.wrapup",
-		"reservation.completed",
-		"reservation.rejected",
-		"reservation.timeout",
-		"reservation.canceled",
-		"reservation.rescinded",
-		"task.updated",
-		"task.canceled",
-		"task.completed",
-		"task.wrapup",
-		"task.transfer-initiated",
-		"task.transfer-attempt-failed",
-		"task.transfer-completed",
-		"task.transfer-failed",
-		"task.transfer-canceled",
-	};
-	if (!t) {
-		return false;
-	}
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-		if (strcmp(t, known[i]) == 0) {
-			return true;
-		}
-	}
-	return false;
-}
-
-static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
-	if (*len + n + 1 > *cap) {
-		size_t c = *cap ? *cap : 256;
-		char *p;
-		while (c < *len + n + 1) {
-			c *= 2;
-		}
-		p = realloc(*buf, c);
-		if (!p) {
-			return -ENOMEM;
-		}
-		*buf = p;
-		*cap = c;
-	}
-	memcpy(*buf + *len, s, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return 0;
-}
-
-static int append_enc(char **buf, size_t *len, size_t *cap, const char *s) {
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char e[3];
-		int r;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			c == '-' || c == '.' || c == '_' || c == '~') {
-			r = append(buf, len, cap, (const char *)&c, 1);
-		} else {
-			e[0] = '%';
-			e[1] = hex[c >> 4];
-			e[2] = hex[c & 15];
-			r = append(buf, len, cap, e, 3);
-		}
-		if (r < 0) {
-			return r;
-		}
-	}
-	return 0;
-}
-
-int tr_bridge_ws_query(const char *token, bool close_existing, const char *client_version,
-	int set_offline, char **ret) {
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int r = 0;
-
-#define A(s) (r = r < 0 ? r : append(&buf, &len, &cap, (s), strlen(s)))
-#define E(s) (r = r < 0 ? r : append_enc(&buf, &len, &cap, (s)))
-	A("token=");
-	E(token ? token : "");
-	A("&closeExistingSessions=");
-	A(close_existing ? "true" : "false");
-	A("&clientVersion=");
-	E(client_version ? client_version : "");
-	if (set_offline >= 0) {
-		A("&setWorkerOfflineIfDisconnected=");
-		A(set_offline ? "true" : "false");
-	}
-#undef A
-#undef E
-	if (r < 0) {
-		if (buf) {
-			explicit_bzero(buf, cap);
-		}
-		free(buf);
-		return r;
-	}
-	*ret = buf;
-	return 0;
-}
-
-static uint64_t boot_ms(void) {
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0) {
-		return 0;
-	}
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int64_t wall_ms(void) {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void set_state(struct tr_bridge *b, enum tr_bridge_state s, const char *reason) {
+void tr_bridge_set_state(struct tr_bridge *b, enum tr_bridge_state s, const char *reason) {
 	if (b->state == s && !reason) {
 		return;
 	}
 	b->state = s;
 	if (s == TR_BRIDGE_RECONNECTING) {
-		tr_log_info("upstream: reconnecting in %" PRIu64 " ms (%s)", b->reconnect_delay,
-			reason ? reason : "disconnected");
+		tr_log_info("upstream: reconnecting in %" PRIu64 " ms (%s)",
+			b->session.reconnect_delay, reason ? reason : "disconnected");
 	} else if (reason) {
 		tr_log_info("upstream: %s (%s)", tr_bridge_state_str(s), reason);
 	} else {
@@ -294,1226 +53,17 @@ static void set_state(struct tr_bridge *b, enum tr_bridge_state s, const char *r
 	}
 }
 
-static void emit_token(struct tr_bridge *b, const char *what) {
-	if (b->ev && b->ev->token) {
-		b->ev->token(b->ud, what, b->token ? b->jwt.exp : 0);
-	}
-}
-
-/* ---- lws logging: routed to our logger, tokens scrubbed ---- */
-
-static void lws_emit(int level, const char *line) {
-	char buf[512];
-	const char *t;
-	char *p;
-	size_t n;
-
-	snprintf(buf, sizeof(buf), "%s", line);
-	n = strlen(buf);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-		buf[--n] = '\0';
-	}
-	/* Never let a token through, even if lws prints a URL. */
-	p = strstr(buf, "token=");
-	if (p) {
-		snprintf(p, sizeof(buf) - (size_t)(p - buf), "token=<redacted>");
-	}
-	if (log_bridge && log_bridge->token && (t = strstr(buf, log_bridge->token)) != NULL) {
-		snprintf(buf, sizeof(buf), "libwebsockets: (line redacted)");
-	}
-	tr_log(level == LLL_ERR ? TR_LOG_ERR : TR_LOG_WARNING, "lws: %s", buf);
-}
-
-/* ---- resync ---- */
-
-static void buf_clear(struct tr_bridge *b) {
-	for (size_t i = 0; i < b->buf_n; i++) {
-		free(b->buf[i].type);
-		tr_json_free(b->buf[i].payload);
-	}
-	b->buf_n = 0;
-}
-
-static int buf_push(struct tr_bridge *b, const char *type, const struct tr_json *payload) {
-	struct pending_ev *e;
-
-	if (b->buf_n >= RESYNC_BUFFER_MAX) {
-		return -ENOBUFS;
-	}
-	if (b->buf_n == b->buf_cap) {
-		size_t c = b->buf_cap ? b->buf_cap * 2 : 64;
-		struct pending_ev *p = realloc(b->buf, c * sizeof(*p));
-		if (!p) {
-			return -ENOMEM;
-		}
-		b->buf = p;
-		b->buf_cap = c;
-	}
-	e = &b->buf[b->buf_n];
-	e->type = strdup(type);
-	e->payload = payload ? tr_json_dup(payload) : NULL;
-	if (!e->type || (payload && !e->payload)) {
-		free(e->type);
-		tr_json_free(e->payload);
-		return -ENOMEM;
-	}
-	b->buf_n++;
-	return 0;
-}
-
-static void session_drop(struct tr_bridge *b, const char *reason, bool immediate);
-static void start_resync(struct tr_bridge *b);
-
-static void on_resync_timer(uv_timer_t *t) {
-	struct tr_bridge *b = t->data;
-
-	if (b->wsi && b->have_init && !b->resyncing) {
-		start_resync(b);
-	}
-}
-
-static void resync_fail(struct tr_bridge *b, int err, const char *what) {
-	b->resyncing = false;
-	b->gen++;
-	b->resync_errors++;
-	b->resync_failures++;
-	b->new_activities = tr_json_free(b->new_activities);
-	b->new_channels = tr_json_free(b->new_channels);
-	snprintf(b->last_error, sizeof(b->last_error), "resync failed: %s", what);
-	if (b->ev && b->ev->resync_end) {
-		b->ev->resync_end(b->ud, err);
-	}
-	if (b->closing) {
-		return;
-	}
-	if (b->resync_failures >= RESYNC_MAX_FAILURES) {
-		tr_log_warning("upstream: resync failed %u times (%s); reconnecting", b->resync_failures,
-			what);
-		session_drop(b, "resync failed", false);
-		return;
-	}
-	{
-		uint64_t d = tr_backoff_ms(b->resync_failures, tr_rand_next(&b->rng));
-		tr_log_warning("upstream: resync failed (%s); retrying in %" PRIu64 " ms", what, d);
-		(void)uv_timer_start(&b->t_resync, on_resync_timer, d, 0);
-	}
-}
-
-/* Hand one wire event to the daemon, keeping our own worker snapshot (for status) current. */
-static void deliver_event(struct tr_bridge *b, const char *type, const struct tr_json *payload) {
-	b->events++;
-	if (payload && strncmp(type, "worker.", 7) == 0 &&
-		(strcmp(type, "worker.activity.update") == 0 ||
-			strcmp(type, "worker.attributes.update") == 0)) {
-		struct tr_json *w = tr_json_dup(payload);
-		if (w) {
-			tr_json_free(b->worker);
-			b->worker = w;
-		}
-	}
-	if (b->ev && b->ev->event) {
-		b->ev->event(b->ud, type, payload);
-	}
-}
-
-static void resync_complete(struct tr_bridge *b) {
-	b->resyncing = false;
-	b->resync_failures = 0;
-	b->resyncs++;
-	tr_json_free(b->activities);
-	tr_json_free(b->channels);
-	b->activities = b->new_activities;
-	b->channels = b->new_channels;
-	b->new_activities = b->new_channels = NULL;
-	/* A resync asked for from inside these callbacks runs once they are done. */
-	b->flushing = true;
-	b->session_ready = true;
-	if (b->ev && b->ev->resync_end) {
-		b->ev->resync_end(b->ud, 0);
-	}
-	/* Deliver what arrived meanwhile, in order. */
-	for (size_t i = 0; i < b->buf_n && !b->closing; i++) {
-		deliver_event(b, b->buf[i].type, b->buf[i].payload);
-	}
-	b->flushing = false;
-	buf_clear(b);
-	if (b->closing) {
-		return;
-	}
-	if (!b->expired) {
-		set_state(b, TR_BRIDGE_READY, NULL);
-	}
-	if (b->resync_again) {
-		b->resync_again = false;
-		start_resync(b);
-	}
-}
-
-static int rs_send(struct tr_bridge *b, enum rs_kind kind, const char *after_sid, unsigned page);
-
-static const char *rs_name(enum rs_kind k) {
-	switch (k) {
-	case RS_WORKER:
-		return "worker";
-	case RS_ACTIVITIES:
-		return "activities";
-	case RS_CHANNELS:
-		return "worker channels";
-	case RS_RESERVATIONS:
-		return "reservations";
-	}
-	return "?";
-}
-
-static void on_rs_reply(void *userdata, const struct tr_upstream_reply *rep) {
-	struct rs_ctx *c = userdata;
-	struct tr_bridge *b = c->b;
-	enum rs_kind kind = c->kind;
-	unsigned page = c->page;
-	bool stale = c->gen != b->gen || !b->resyncing || b->closing;
-	const struct tr_json *contents;
-	const char *after;
-	char what[300];
-
-	free(c);
-	if (stale) {
-		return;
-	}
-	if (rep->err != 0 || rep->http_status < 200 || rep->http_status >= 300) {
-		if (rep->err) {
-			snprintf(what, sizeof(what), "%s: %s", rs_name(kind),
-				rep->message ? rep->message : strerror(-rep->err));
-		} else {
-			snprintf(what, sizeof(what), "%s: HTTP %ld: %s", rs_name(kind), rep->http_status,
-				rep->message ? rep->message : "");
-		}
-		resync_fail(b, rep->err ? rep->err : -EIO, what);
-		return;
-	}
-	if (kind == RS_WORKER) {
-		if (!tr_json_is(rep->payload, TR_JSON_OBJECT)) {
-			resync_fail(b, -EBADMSG, "worker: payload is not an object");
-			return;
-		}
-		tr_json_free(b->worker);
-		b->worker = tr_json_dup(rep->payload);
-		if (b->ev && b->ev->resync_worker) {
-			b->ev->resync_worker(b->ud, rep->payload);
-		}
-		if (b->closing || !b->resyncing) {
-			return;
-		}
-		b->new_activities = tr_json_new_array();
-		b->new_channels = tr_json_new_array();
-		if (!b->new_activities || !b->new_channels) {
-			resync_fail(b, -ENOMEM, "out of memory");
-			return;
-		}
-		b->resync_pending = 0;
-		for (enum rs_kind k = RS_ACTIVITIES; k <= RS_RESERVATIONS; k++) {
-			int e = rs_send(b, k, NULL, 0);
-			if (e < 0) {
-				snprintf(what, sizeof(what), "%s: %s", rs_name(k), strerror(-e));
-				resync_fail(b, e, what);
-				return;
-			}
-			b->resync_pending++;
-		}
-		return;
-	}
-	contents = tr_json_get(rep->payload, "contents");
-	if (!tr_json_is(contents, TR_JSON_ARRAY)) {
-		snprintf(what, sizeof(what), "%s: page without contents", rs_name(kind));
-		resync_fail(b, -EBADMSG, what);
-		return;
-	}
-	for (size_t i = 0; i < contents->u.arr.n; i++) {
-		const struct tr_json *it = contents->u.arr.items[i];
-		if (kind == RS_RESERVATIONS) {
-			if (b->ev && b->ev->resync_reservation) {
-				b->ev->resync_reservation(b->ud, it);
-			}
-		} else {
-			struct tr_json *d = tr_json_dup(it);
-			struct tr_json *arr = kind == RS_ACTIVITIES ? b->new_activities : b->new_channels;
-			if (!d || !arr || tr_json_array_append(arr, d) < 0) {
-				resync_fail(b, -ENOMEM, "out of memory");
-				return;
-			}
-		}
-	}
-	if (b->closing || !b->resyncing) {
-		return;
-	}
-	after = tr_json_get_string(rep->payload, "after_sid");
-	if (after && *after) {
-		int e;
-		if (page + 1 >= RESYNC_MAX_PAGES) {
-			snprintf(what, sizeof(what), "%s: more than %d pages", rs_name(kind),
-				RESYNC_MAX_PAGES);
-			resync_fail(b, -E2BIG, what);
-			return;
-		}
-		e = rs_send(b, kind, after, page + 1);
-		if (e < 0) {
-			snprintf(what, sizeof(what), "%s: %s", rs_name(kind), strerror(-e));
-			resync_fail(b, e, what);
-		}
-		return;
-	}
-	if (--b->resync_pending == 0) {
-		resync_complete(b);
-	}
-}
-
-static int rs_send(struct tr_bridge *b, enum rs_kind kind, const char *after_sid, unsigned page) {
-	struct tr_upstream_request req = {.method = "GET", .api_version = "v1", .if_match = -1,
-		.retry_transient = true};
-	struct tr_json *params = NULL;
-	struct rs_ctx *c;
-	char path[256];
-	int e = 0;
-
-	switch (kind) {
-	case RS_WORKER:
-		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s", b->workspace_sid,
-			b->worker_sid);
-		break;
-	case RS_ACTIVITIES:
-		snprintf(path, sizeof(path), "Workspaces/%s/Activities", b->workspace_sid);
-		break;
-	case RS_CHANNELS:
-		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s/WorkerChannels",
-			b->workspace_sid, b->worker_sid);
-		break;
-	case RS_RESERVATIONS:
-		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s/Reservations",
-			b->workspace_sid, b->worker_sid);
-		req.api_version = "v2";
-		break;
-	}
-	params = tr_json_new_object();
-	if (!params) {
-		return -ENOMEM;
-	}
-	if (kind == RS_RESERVATIONS) {
-		e = tr_json_object_set(params, "Active", tr_json_new_string("true"));
-	}
-	if (e == 0 && kind != RS_WORKER) {
-		e = tr_json_object_set(params, "PageSize", tr_json_new_int(1000));
-	}
-	if (e == 0 && after_sid) {
-		e = tr_json_object_set(params, "AfterSid", tr_json_new_string(after_sid));
-	}
-	c = calloc(1, sizeof(*c));
-	if (e < 0 || !c) {
-		tr_json_free(params);
-		free(c);
-		return -ENOMEM;
-	}
-	c->b = b;
-	c->gen = b->gen;
-	c->kind = kind;
-	c->page = page;
-	req.path = path;
-	req.params = params;
-	e = tr_rest_send(b->rest, &req, on_rs_reply, c);
-	tr_json_free(params);
-	if (e < 0) {
-		free(c);
-	}
-	return e;
-}
-
-static void start_resync(struct tr_bridge *b) {
-	int e;
-
-	(void)uv_timer_stop(&b->t_resync);
-	if (b->closing) {
-		return;
-	}
-	if (b->resyncing) {
-		b->resync_again = true;
-		return;
-	}
-	b->gen++;
-	b->resyncing = true;
-	b->resync_again = false;
-	b->resync_pending = 1;
-	b->new_activities = tr_json_free(b->new_activities);
-	b->new_channels = tr_json_free(b->new_channels);
-	if (!b->expired) {
-		set_state(b, TR_BRIDGE_INITIALIZING, NULL);
-	}
-	if (b->ev && b->ev->resync_begin) {
-		b->ev->resync_begin(b->ud);
-	}
-	e = rs_send(b, RS_WORKER, NULL, 0);
-	if (e < 0) {
-		char what[128];
-		snprintf(what, sizeof(what), "worker: %s", strerror(-e));
-		resync_fail(b, e, what);
-	}
-}
-
-/* ---- token lifecycle ---- */
-
-static void token_expire(struct tr_bridge *b);
-static void run_token_command(struct tr_bridge *b);
-static void connect_now(struct tr_bridge *b);
-static void on_reconnect_timer(uv_timer_t *t);
-
-static void on_token_timer(uv_timer_t *t) {
-	struct tr_bridge *b = t->data;
-	uint64_t now = uv_now(b->loop);
-	uint64_t next;
-
-	if (!b->token || b->expired || b->closing) {
-		return;
-	}
-	if (now >= b->exp_loop) {
-		token_expire(b);
-		return;
-	}
-	if (now >= b->warn_loop) {
-		if (b->cfg->token_command) {
-			if (!b->cmd) {
-				run_token_command(b);
-			}
-		} else if (!b->warned) {
-			b->warned = true;
-			tr_log_notice("upstream: the token expires in %" PRIu64 " s",
-				(b->exp_loop - now) / 1000);
-			emit_token(b, "tokenWillExpire");
-		}
-	}
-	next = b->exp_loop;
-	if (now < b->warn_loop) {
-		next = b->warn_loop;
-	} else if (b->cfg->token_command && now + TOKEN_CMD_RETRY_MS < b->exp_loop) {
-		next = now + TOKEN_CMD_RETRY_MS;
-	}
-	(void)uv_timer_start(&b->t_token, on_token_timer, next - now, 0);
-}
-
-static void arm_token_timers(struct tr_bridge *b, int64_t lifetime_ms) {
-	uint64_t now = uv_now(b->loop);
-	int64_t remaining = b->jwt.exp * 1000 - wall_ms();
-	uint64_t warn = (uint64_t)b->cfg->token_warn_s * 1000u;
-
-	if (remaining < 0) {
-		remaining = 0;
-	}
-	if (lifetime_ms > 0 && lifetime_ms < remaining) {
-		remaining = lifetime_ms;
-	}
-	b->exp_loop = now + (uint64_t)remaining;
-	b->warn_loop = b->exp_loop > warn ? b->exp_loop - warn : 0;
-	if (b->warn_loop < now && b->warned) {
-		b->warn_loop = now;
-	}
-	(void)uv_timer_start(&b->t_token, on_token_timer,
-		(b->warn_loop > now ? b->warn_loop : now) - now, 0);
-}
-
-static void token_expire(struct tr_bridge *b) {
-	if (b->expired) {
-		return;
-	}
-	b->expired = true;
-	(void)uv_timer_stop(&b->t_reconnect);
-	(void)uv_timer_stop(&b->t_token);
-	snprintf(b->last_error, sizeof(b->last_error), "token expired");
-	tr_log_warning("upstream: the token has expired; not reconnecting until a new token "
-		       "arrives (file change, daemon.updateToken%s)",
-		b->cfg->token_command ? ", token command" : "");
-	set_state(b, TR_BRIDGE_TOKEN_EXPIRED, "token expired");
-	emit_token(b, "tokenExpired");
-}
-
-/* Install a validated token (takes ownership). */
-static int install_token(struct tr_bridge *b, char *token, const struct tr_jwt *jwt) {
-	int e = tr_rest_set_token(b->rest, token);
-
-	if (e < 0) {
-		tr_token_free(token);
-		return e;
-	}
-	tr_token_free(b->token);
-	b->token = token;
-	b->jwt = *jwt;
-	b->warned = false;
-	arm_token_timers(b, 0);
-	return 0;
-}
-
-static int apply_new_token(struct tr_bridge *b, char *token) {
-	struct tr_jwt jwt;
-	bool was_expired = b->expired;
-	bool first = !b->token;
-	int e;
-
-	e = tr_token_validate(token, wall_ms() / 1000, &jwt);
-	if (e < 0) {
-		tr_token_free(token);
-		return e;
-	}
-	if (b->token && strcmp(b->token, token) == 0) {
-		tr_token_free(token);
-		return 0;
-	}
-	e = install_token(b, token, &jwt);
-	if (e < 0) {
-		return e;
-	}
-	b->expired = false;
-	tr_log_info("upstream: token updated (expires in %" PRId64 " s)",
-		jwt.exp - wall_ms() / 1000);
-	if (!first) {
-		emit_token(b, "tokenUpdated");
-	}
-	if (!b->started || b->closing) {
-		return 0;
-	}
-	if (!b->wsi) {
-		/* Like the SDK: a closed socket reopens at once with the new token. */
-		(void)uv_timer_stop(&b->t_reconnect);
-		connect_now(b);
-	} else if (was_expired) {
-		/* The socket stayed up: restore the state it had. */
-		set_state(b, b->resyncing || !b->have_init ? (b->have_init ? TR_BRIDGE_INITIALIZING :
-									    TR_BRIDGE_OPEN) :
-							      TR_BRIDGE_READY,
-			NULL);
-	}
-	return 0;
-}
-
-int tr_bridge_update_token(struct tr_bridge *b, const char *token) {
-	char *t;
-	struct tr_jwt jwt;
-	int e;
-
-	if (!token) {
-		return -EINVAL;
-	}
-	e = tr_token_validate(token, wall_ms() / 1000, &jwt);
-	if (e == -ENOENT) {
-		return -EINVAL;
-	}
-	if (e < 0) {
-		return e;
-	}
-	e = tr_token_from_buffer(token, strlen(token), &t);
-	if (e < 0) {
-		return -EINVAL;
-	}
-	return apply_new_token(b, t);
-}
-
-static void on_token_cmd(void *userdata, int err, char *token) {
-	struct tr_bridge *b = userdata;
-	int e;
-
-	b->cmd = NULL;
-	if (err == -ECANCELED || b->closing) {
-		tr_token_free(token);
-		return;
-	}
-	if (err < 0) {
-		tr_log_warning("upstream: --token-command: %s", tr_token_strerror(err));
-		snprintf(b->last_error, sizeof(b->last_error), "token command: %s",
-			tr_token_strerror(err));
-		if (!b->token && !b->closing) {
-			/* Nothing to connect with yet: try again later. */
-			b->attempt++;
-			b->reconnect_delay = tr_backoff_ms(b->attempt, tr_rand_next(&b->rng));
-			set_state(b, TR_BRIDGE_RECONNECTING, "token command failed");
-			(void)uv_timer_start(&b->t_reconnect, on_reconnect_timer, b->reconnect_delay, 0);
-		}
-		return;
-	}
-	e = apply_new_token(b, token);
-	if (e < 0) {
-		tr_log_warning("upstream: --token-command printed an unusable token: %s",
-			tr_token_strerror(e));
-		return;
-	}
-	if (!b->wsi && b->state != TR_BRIDGE_CONNECTING && b->started && !b->closing) {
-		(void)uv_timer_stop(&b->t_reconnect);
-		connect_now(b);
-	}
-}
-
-static void run_token_command(struct tr_bridge *b) {
-	int e;
-
-	if (b->cmd || b->closing) {
-		return;
-	}
-	tr_log_debug("upstream: running the token command");
-	e = tr_token_cmd_run(b->loop, b->cfg->token_command, b->cfg->token_command_timeout_ms,
-		on_token_cmd, b, &b->cmd);
-	if (e < 0) {
-		b->cmd = NULL;
-		tr_log_warning("upstream: cannot run --token-command: %s", strerror(-e));
-	}
-}
-
-int tr_bridge_reload_token(struct tr_bridge *b) {
-	char *t = NULL;
-	int e;
-
-	if (b->closing) {
-		return -ESHUTDOWN;
-	}
-	if (b->cfg->token_command) {
-		run_token_command(b);
-		return 0;
-	}
-	if (!b->cfg->token_file) {
-		return -ENOENT;
-	}
-	e = tr_token_read_file(b->cfg->token_file, &t);
-	if (e < 0) {
-		tr_log_warning("upstream: token file %s: %s, ignoring", b->cfg->token_file,
-			tr_token_strerror(e));
-		return e;
-	}
-	e = apply_new_token(b, t);
-	if (e < 0) {
-		tr_log_warning("upstream: token file %s: %s, ignoring", b->cfg->token_file,
-			tr_token_strerror(e));
-	}
-	return e;
-}
-
-static void on_token_file_changed(void *userdata) {
-	struct tr_bridge *b = userdata;
-
-	tr_log_debug("upstream: token file changed");
-	(void)tr_bridge_reload_token(b);
-}
-
-/* ---- session ---- */
-
-static void on_reconnect_timer(uv_timer_t *t) {
-	struct tr_bridge *b = t->data;
-
-	connect_now(b);
-}
-
-static void schedule_reconnect(struct tr_bridge *b, const char *reason, bool immediate) {
-	char text[300];
-
-	if (b->closing) {
-		return;
-	}
-	if (b->expired) {
-		set_state(b, TR_BRIDGE_TOKEN_EXPIRED, reason);
-		return;
-	}
-	if (b->token && b->jwt.exp * 1000 - wall_ms() < EXPIRY_SLACK_MS) {
-		token_expire(b);
-		return;
-	}
-	b->attempt++;
-	b->reconnects++;
-	b->reconnect_delay = immediate ? 0 : tr_backoff_ms(b->attempt, tr_rand_next(&b->rng));
-	if (b->quick_closes >= DISPLACED_AFTER) {
-		snprintf(text, sizeof(text), "session displaced: %s", reason);
-		tr_log_warning("upstream: the server closed %u sessions in a row within %d s; another "
-			       "session may be displacing this one (closeExistingSessions)",
-			b->quick_closes, QUICK_CLOSE_MS / 1000);
-	} else {
-		snprintf(text, sizeof(text), "%s", reason);
-	}
-	(void)uv_timer_start(&b->t_reconnect, on_reconnect_timer, b->reconnect_delay, 0);
-	set_state(b, TR_BRIDGE_RECONNECTING, text);
-}
-
-static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immediate,
-	bool by_server);
-
-/* The connection is gone (b->wsi already cleared); we ended it. */
-static void session_lost(struct tr_bridge *b, const char *reason, bool immediate) {
-	session_lost_ex(b, reason, immediate, false);
-}
-
-/* The connection is gone (b->wsi already cleared). */
-static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immediate,
-	bool by_server) {
-	uint64_t now = uv_now(b->loop);
-
-	b->gen++;
-	(void)uv_timer_stop(&b->t_silence);
-	(void)uv_timer_stop(&b->t_init);
-	(void)uv_timer_stop(&b->t_resync);
-	b->rx_len = 0;
-	b->rx_drop = false;
-	if (b->resyncing) {
-		b->resyncing = false;
-		b->new_activities = tr_json_free(b->new_activities);
-		b->new_channels = tr_json_free(b->new_channels);
-		if (b->ev && b->ev->resync_end) {
-			b->ev->resync_end(b->ud, -ECONNRESET);
-		}
-	}
-	buf_clear(b);
-	if (b->established) {
-		if (by_server && now - b->open_ms < QUICK_CLOSE_MS) {
-			b->quick_closes++;
-		} else if (b->session_ready) {
-			/* A healthy session: the next retry comes quickly again (k = 1). */
-			b->attempt = 0;
-			b->quick_closes = 0;
-		}
-	}
-	b->established = false;
-	b->session_ready = false;
-	b->have_init = false;
-	b->resync_failures = 0;
-	snprintf(b->last_error, sizeof(b->last_error), "%s", reason);
-	if (b->closing) {
-		return;
-	}
-	schedule_reconnect(b, reason, immediate);
-}
-
-static void session_drop(struct tr_bridge *b, const char *reason, bool immediate) {
-	struct lws *wsi = b->wsi;
-
-	b->wsi = NULL;
-	if (wsi) {
-		/* Do not wait for a close handshake on a dead network. */
-		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-	}
-	session_lost(b, reason, immediate);
-}
-
-static void on_silence(uv_timer_t *t) {
-	struct tr_bridge *b = t->data;
-
-	tr_log_notice("upstream: nothing received for %d ms", b->cfg->silence_timeout_ms);
-	session_drop(b, "Connection lost", false);
-}
-
-static void on_init_timeout(uv_timer_t *t) {
-	struct tr_bridge *b = t->data;
-
-	tr_log_warning("upstream: no init within %d ms", TR_WS_INIT_TIMEOUT_MS);
-	session_drop(b, "no init from the server", false);
-}
-
-/* Step 2 of a connect: the address is known, hand the connection to lws. */
-static void connect_to(struct tr_bridge *b, const char *ip) {
-	struct lws_client_connect_info i = {0};
-
-	i.context = b->ctx;
-	i.address = ip;
-	i.port = b->ws_port;
-	i.ssl_connection = b->ws_tls ? LCCSCF_USE_SSL : 0;
-	i.path = b->conn_path;
-	/* Host (also the TLS SNI name and the name the certificate is checked against). */
-	i.host = b->ws_host;
-	i.origin = b->ws_host;
-	i.protocol = NULL; /* the SDK sends no subprotocol */
-	i.local_protocol_name = "tr-eventbridge";
-	i.ietf_version_or_minus_one = -1;
-	i.pwsi = &b->wsi;
-	if (!lws_client_connect_via_info(&i)) {
-		/* A synchronous failure may already have gone through the callback. */
-		b->wsi = NULL;
-		if (b->state == TR_BRIDGE_CONNECTING) {
-			session_lost(b, "cannot start the connection", false);
-		}
-	}
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-	struct tr_bridge *b = req->data;
-	char ip[INET6_ADDRSTRLEN] = "";
-	char text[160];
-
-	b->resolving = false;
-	if (status == UV_ECANCELED || b->closing) {
-		uv_freeaddrinfo(res);
-		return;
-	}
-	if (status < 0 || !res) {
-		uv_freeaddrinfo(res);
-		snprintf(text, sizeof(text), "cannot resolve %s: %s", b->ws_address, uv_strerror(status));
-		tr_log_info("upstream: %s", text);
-		session_lost(b, text, false);
-		return;
-	}
-	if (res->ai_family == AF_INET6) {
-		(void)uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
-	} else {
-		(void)uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
-	}
-	uv_freeaddrinfo(res);
-	connect_to(b, ip);
-}
-
-static void connect_now(struct tr_bridge *b) {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	char *query = NULL;
-	size_t n;
-	int e;
-
-	if (b->closing || b->wsi || b->resolving) {
-		return;
-	}
-	if (b->expired) {
-		set_state(b, TR_BRIDGE_TOKEN_EXPIRED, NULL);
-		return;
-	}
-	if (!b->token) {
-		if (b->cfg->token_command) {
-			set_state(b, TR_BRIDGE_CONNECTING, "waiting for the token command");
-			run_token_command(b);
-			return;
-		}
-		token_expire(b);
-		return;
-	}
-	e = tr_bridge_ws_query(b->token, b->cfg->close_existing_sessions, b->cfg->client_version,
-		b->cfg->set_offline_on_disconnect, &query);
-	if (e < 0) {
-		schedule_reconnect(b, "out of memory", false);
-		return;
-	}
-	if (b->conn_path) {
-		explicit_bzero(b->conn_path, strlen(b->conn_path));
-		free(b->conn_path);
-	}
-	n = strlen(b->ws_path) + strlen(query) + 3;
-	b->conn_path = malloc(n);
-	if (!b->conn_path) {
-		explicit_bzero(query, strlen(query));
-		free(query);
-		schedule_reconnect(b, "out of memory", false);
-		return;
-	}
-	snprintf(b->conn_path, n, "%s?%s", b->ws_path, query);
-	explicit_bzero(query, strlen(query));
-	free(query);
-
-	b->established = false;
-	b->have_close = false;
-	b->close_code = 0;
-	b->close_reason[0] = '\0';
-	set_state(b, TR_BRIDGE_CONNECTING, NULL);
-
-	/* This lws build resolves names synchronously (no LWS_WITH_SYS_ASYNC_DNS), which would
-	 * block the loop: resolve on libuv's thread pool and give lws a numeric address. */
-	b->gai.data = b;
-	e = uv_getaddrinfo(b->loop, &b->gai, on_resolved, b->ws_address, NULL, &hints);
-	if (e < 0) {
-		char text[160];
-		snprintf(text, sizeof(text), "cannot resolve %s: %s", b->ws_address, uv_strerror(e));
-		session_lost(b, text, false);
-		return;
-	}
-	b->resolving = true;
-}
-
-static void malformed(struct tr_bridge *b, const char *why) {
-	uint64_t now = uv_now(b->loop);
-
-	b->malformed++;
-	if (b->last_malformed_log == 0 || now - b->last_malformed_log >= MALFORMED_LOG_INTERVAL_MS) {
-		tr_log_warning("upstream: malformed frame (%s); %" PRIu64 " so far, ignoring", why,
-			b->malformed);
-		b->last_malformed_log = now;
-	}
-}
-
-static void handle_init(struct tr_bridge *b, const struct tr_json *p) {
-	const char *ch = tr_json_get_string(p, "channel_id");
-	const char *ac = tr_json_get_string(p, "account_sid");
-	const char *ws = tr_json_get_string(p, "workspace_sid");
-	int64_t life = 0;
-
-	if (!ch || !ws || strlen(ch) >= sizeof(b->worker_sid) ||
-		strlen(ws) >= sizeof(b->workspace_sid) || (ac && strlen(ac) >= sizeof(b->account_sid)) ||
-		strchr(ch, '/') || strchr(ws, '/')) {
-		malformed(b, "init without valid channel_id/workspace_sid");
-		session_drop(b, "invalid init from the server", false);
-		return;
-	}
-	(void)uv_timer_stop(&b->t_init);
-	snprintf(b->worker_sid, sizeof(b->worker_sid), "%s", ch);
-	snprintf(b->workspace_sid, sizeof(b->workspace_sid), "%s", ws);
-	snprintf(b->account_sid, sizeof(b->account_sid), "%s", ac ? ac : "");
-	if ((b->jwt.worker_sid[0] && strcmp(b->jwt.worker_sid, ch) != 0) ||
-		(b->jwt.workspace_sid[0] && strcmp(b->jwt.workspace_sid, ws) != 0)) {
-		tr_log_warning("upstream: init names worker %s in %s, but the token's grant says %s in %s",
-			ch, ws, b->jwt.worker_sid, b->jwt.workspace_sid);
-	}
-	b->have_init = true;
-	b->ever_init = true;
-	if (tr_json_get_int(p, "token_lifetime", &life) == 0 && life > 0) {
-		arm_token_timers(b, life);
-	}
-	tr_log_info("upstream: init for worker %s in workspace %s", ch, ws);
-	start_resync(b);
-}
-
-static void handle_message(struct tr_bridge *b, const char *msg, size_t len) {
-	struct tr_json *doc = NULL;
-	const struct tr_json *payload;
-	const char *type;
-	size_t a = 0;
-	int e;
-
-	while (a < len && (msg[a] == ' ' || msg[a] == '\t' || msg[a] == '\r' || msg[a] == '\n')) {
-		a++;
-	}
-	if (a == len) {
-		b->heartbeats++;
-		return;
-	}
-	e = tr_json_parse(msg, len, &doc, NULL);
-	if (e < 0 || !tr_json_is(doc, TR_JSON_OBJECT)) {
-		tr_json_free(doc);
-		malformed(b, "not a JSON object");
-		return;
-	}
-	type = tr_json_get_string(doc, "event_type");
-	if (!type) {
-		tr_json_free(doc);
-		malformed(b, "no event_type");
-		return;
-	}
-	payload = tr_json_get(doc, "payload");
-	if (payload && payload->type == TR_JSON_NULL) {
-		payload = NULL;
-	}
-	if (strcmp(type, "init") == 0) {
-		handle_init(b, payload);
-	} else if (!tr_bridge_event_known(type)) {
-		b->unknown_events++;
-		tr_log_debug("upstream: unknown event type %s, ignoring", type);
-	} else if (b->resyncing || (b->have_init && !b->session_ready)) {
-		e = buf_push(b, type, payload);
-		if (e < 0) {
-			b->buffer_overflows++;
-			tr_log_warning("upstream: %s events buffered during the resync; restarting it",
-				e == -ENOBUFS ? "too many" : "cannot keep");
-			buf_clear(b);
-			if (b->resyncing) {
-				b->resyncing = false;
-				b->gen++;
-				if (b->ev && b->ev->resync_end) {
-					b->ev->resync_end(b->ud, -ENOBUFS);
-				}
-			}
-			start_resync(b);
-		}
-	} else if (b->session_ready) {
-		deliver_event(b, type, payload);
-	} else {
-		tr_log_debug("upstream: %s before init, ignoring", type);
-	}
-	tr_json_free(doc);
-}
-
-static int on_receive(struct tr_bridge *b, struct lws *wsi, const char *in, size_t len) {
-	if (lws_is_first_fragment(wsi)) {
-		b->rx_len = 0;
-		b->rx_drop = false;
-	}
-	(void)uv_timer_start(&b->t_silence, on_silence, (uint64_t)b->cfg->silence_timeout_ms, 0);
-	if (b->rx_len + len > TR_WS_MAX_MESSAGE) {
-		b->oversize++;
-		if (b->oversize == 1) {
-			tr_log_warning("upstream: websocket message larger than %u bytes; dropping the "
-				       "session",
-				TR_WS_MAX_MESSAGE);
-		} else {
-			tr_log_debug("upstream: oversize websocket message #%" PRIu64, b->oversize);
-		}
-		b->wsi = NULL;
-		session_lost(b, "message too large", false);
-		return -1;
-	}
-	if (append(&b->rx, &b->rx_len, &b->rx_cap, in, len) < 0) {
-		b->wsi = NULL;
-		session_lost(b, "out of memory", false);
-		return -1;
-	}
-	if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
-		b->frames++;
-		handle_message(b, b->rx, b->rx_len);
-		b->rx_len = 0;
-	}
-	return 0;
-}
-
-static void on_destroy_timer(uv_timer_t *t);
-
-static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-	size_t len) {
-	struct lws_context *cx = lws_get_context(wsi);
-	struct tr_bridge *b = cx ? lws_context_user(cx) : NULL;
-	char text[300];
-
-	(void)user;
-	if (!b) {
-		return 0;
-	}
-	switch (reason) {
-	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		if (wsi != b->wsi) {
-			return 0;
-		}
-		b->wsi = NULL;
-		snprintf(text, sizeof(text), "%s", in ? (const char *)in : "connection failed");
-		tr_log_info("upstream: connection failed: %s", text);
-		if (strstr(text, "unauthorized")) {
-			/* HTTP 401 on the upgrade: the server no longer accepts this token (revoked,
-			 * or expired by its clock). Retrying with it would loop for ever, as SDK
-			 * clients do; wait for a new one (a token command is asked at once). */
-			token_expire(b);
-			if (b->cfg->token_command && !b->cmd) {
-				run_token_command(b);
-			}
-		}
-		session_lost(b, text, false);
-		return 0;
-	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		if (wsi != b->wsi) {
-			return -1;
-		}
-		b->established = true;
-		b->open_ms = uv_now(b->loop);
-		b->rx_len = 0;
-		(void)uv_timer_start(&b->t_silence, on_silence, (uint64_t)b->cfg->silence_timeout_ms, 0);
-		(void)uv_timer_start(&b->t_init, on_init_timeout, TR_WS_INIT_TIMEOUT_MS, 0);
-		if (!b->expired) {
-			set_state(b, TR_BRIDGE_OPEN, NULL);
-		}
-		if (b->closing) {
-			b->send_close = true;
-			lws_callback_on_writable(wsi);
-		}
-		return 0;
-	case LWS_CALLBACK_CLIENT_RECEIVE:
-		if (wsi != b->wsi || b->closing) {
-			return b->closing ? 0 : -1;
-		}
-		return on_receive(b, wsi, in, len);
-	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		tr_log_debug("upstream: close frame from the server (%zu bytes)", len);
-		if (wsi == b->wsi && len >= 2) {
-			const unsigned char *p = in;
-			size_t n = len - 2 < sizeof(b->close_reason) - 1 ? len - 2 :
-									 sizeof(b->close_reason) - 1;
-			b->close_code = (uint16_t)(p[0] << 8 | p[1]);
-			memcpy(b->close_reason, p + 2, n);
-			b->close_reason[n] = '\0';
-			b->have_close = true;
-		}
-		return 0;
-	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		if (wsi == b->wsi && b->send_close) {
-			unsigned char buf[LWS_PRE + 16];
-			static const char why[] = "shutdown";
-			buf[LWS_PRE] = 1000 >> 8;
-			buf[LWS_PRE + 1] = 1000 & 0xff;
-			memcpy(buf + LWS_PRE + 2, why, sizeof(why) - 1);
-			(void)lws_write(wsi, buf + LWS_PRE, 2 + sizeof(why) - 1, (enum lws_write_protocol)4 /* LWS_WRITE_CLOSE, not in the public enum of 4.1 */);
-			b->send_close = false;
-		}
-		return 0;
-	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (wsi != b->wsi) {
-			return 0;
-		}
-		b->wsi = NULL;
-		if (b->closing) {
-			/* The close handshake is done: destroy the context now. */
-			(void)uv_timer_start(&b->t_destroy, on_destroy_timer, 0, 0);
-			return 0;
-		}
-		if (b->have_close && b->close_reason[0]) {
-			snprintf(text, sizeof(text), "%s", b->close_reason);
-		} else {
-			snprintf(text, sizeof(text), "Websocket closed with errorCode=%u",
-				b->have_close ? b->close_code : 1006);
-		}
-		tr_log_info("upstream: websocket closed (code %u)", b->have_close ? b->close_code : 1006);
-		session_lost_ex(b, text, false, true);
-		return 0;
-	default:
-		break;
-	}
-	return 0;
-}
-
-static const struct lws_protocols protocols[] = {
-	{"tr-eventbridge", ws_callback, 0, 65536, 0, NULL, 0},
-	{NULL, NULL, 0, 0, 0, NULL, 0},
-};
-
-/* A cheap signature of the machine's addresses (getifaddrs does not block). */
-static uint64_t net_signature(void) {
-	uv_interface_address_t *ifs = NULL;
-	uint64_t h = 1469598103934665603ull;
-	int n = 0;
-
-	if (uv_interface_addresses(&ifs, &n) < 0) {
-		return 0;
-	}
-	for (int i = 0; i < n; i++) {
-		const unsigned char *p = (const unsigned char *)&ifs[i].address;
-		size_t len = ifs[i].address.address4.sin_family == AF_INET6 ?
-				     sizeof(struct sockaddr_in6) :
-				     sizeof(struct sockaddr_in);
-		if (ifs[i].is_internal) {
-			continue;
-		}
-		/* Order-independent: sum of per-address hashes. */
-		{
-			uint64_t x = 1469598103934665603ull;
-			for (size_t k = 0; k < len; k++) {
-				x = (x ^ p[k]) * 1099511628211ull;
-			}
-			h += x;
-		}
-	}
-	uv_free_interface_addresses(ifs, n);
-	return h;
-}
-
-/* Is the local address of our socket still configured on an interface? */
-static bool local_address_alive(struct tr_bridge *b) {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	uv_interface_address_t *ifs = NULL;
-	int fd, n = 0;
-	bool alive = false;
-
-	fd = b->wsi ? (int)lws_get_socket_fd(b->wsi) : -1;
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-		return true; /* cannot tell: assume fine */
-	}
-	if (uv_interface_addresses(&ifs, &n) < 0) {
-		return true;
-	}
-	for (int i = 0; i < n && !alive; i++) {
-		if (ss.ss_family == AF_INET && ifs[i].address.address4.sin_family == AF_INET) {
-			alive = ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
-				ifs[i].address.address4.sin_addr.s_addr;
-		} else if (ss.ss_family == AF_INET6 &&
-			   ifs[i].address.address6.sin6_family == AF_INET6) {
-			alive = memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr,
-					&ifs[i].address.address6.sin6_addr, 16) == 0;
-		}
-	}
-	uv_free_interface_addresses(ifs, n);
-	return alive;
-}
-
-static void check_network(struct tr_bridge *b) {
-	uint64_t sig = net_signature();
-
-	if (sig == b->net_sig) {
-		return;
-	}
-	b->net_sig = sig;
-	b->net_changes++;
-	if (b->wsi && !local_address_alive(b)) {
-		tr_log_notice("upstream: the network changed and our address is gone; reconnecting now");
-		b->attempt = 0;
-		session_drop(b, "network changed", true);
-	} else if (b->state == TR_BRIDGE_RECONNECTING) {
-		tr_log_info("upstream: the network changed; retrying now");
-		b->attempt = 0;
-		b->reconnect_delay = 0;
-		(void)uv_timer_start(&b->t_reconnect, on_reconnect_timer, 0, 0);
-	}
-}
-
-static void on_check(uv_timer_t *t) {
-	struct tr_bridge *b = t->data;
-	uint64_t boot = boot_ms(), mono = uv_hrtime() / 1000000u;
-	int64_t jump = (int64_t)(boot - b->boot_ref) - (int64_t)(mono - b->mono_ref);
-
-	b->boot_ref = boot;
-	b->mono_ref = mono;
-	if (b->closing) {
-		return;
-	}
-	if (jump < JUMP_THRESHOLD_MS) {
-		check_network(b);
-		return;
-	}
-	b->suspends++;
-	tr_log_notice("upstream: the system was suspended for about %" PRId64 " s; reconnecting now",
-		jump / 1000);
-	b->attempt = 0;
-	if (b->wsi) {
-		session_drop(b, "system resumed", true);
-	} else if (b->state == TR_BRIDGE_RECONNECTING) {
-		b->reconnect_delay = 0;
-		(void)uv_timer_start(&b->t_reconnect, on_reconnect_timer, 0, 0);
-	}
-}
-
 /* ---- construction and teardown ---- */
 
-static int parse_ws_url(struct tr_bridge *b, const char *url) {
-	char *copy = strdup(url);
-	const char *prot, *ads, *path;
-	int port;
-
-	if (!copy) {
-		return -ENOMEM;
-	}
-	if (lws_parse_uri(copy, &prot, &ads, &port, &path)) {
-		free(copy);
-		return -EINVAL;
-	}
-	b->ws_tls = strcmp(prot, "wss") == 0;
-	if (!b->ws_tls && strcmp(prot, "ws") != 0) {
-		free(copy);
-		return -EINVAL;
-	}
-	b->ws_address = strdup(ads);
-	b->ws_port = port;
-	if (asprintf(&b->ws_path, "/%s", path) < 0) {
-		b->ws_path = NULL;
-	}
-	{
-		bool v6 = strchr(ads, ':') != NULL; /* an IPv6 literal needs its brackets back */
-		bool default_port = (b->ws_tls && port == 443) || (!b->ws_tls && port == 80);
-		int r = default_port ? asprintf(&b->ws_host, v6 ? "[%s]" : "%s", ads) :
-				       asprintf(&b->ws_host, v6 ? "[%s]:%d" : "%s:%d", ads, port);
-		if (r < 0) {
-			b->ws_host = NULL;
-		}
-	}
-	free(copy);
-	if (!b->ws_address || !b->ws_path || !b->ws_host) {
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static uv_timer_t *timers(struct tr_bridge *b, size_t i) {
-	uv_timer_t *all[] = {&b->t_reconnect, &b->t_silence, &b->t_init, &b->t_token, &b->t_check,
-		&b->t_destroy, &b->t_resync};
+	uv_timer_t *all[] = {&b->session.t_reconnect, &b->session.t_silence, &b->session.t_init,
+		&b->token.timer, &b->session.t_check, &b->session.t_destroy, &b->resync.t_retry};
 	return i < sizeof(all) / sizeof(all[0]) ? all[i] : NULL;
 }
 
 int tr_bridge_new(uv_loop_t *loop, const struct tr_config *cfg, const struct tr_bridge_events *ev,
 	void *userdata, struct tr_bridge **ret) {
-	struct lws_context_creation_info info = {0};
 	struct tr_rest_opts ro = {0};
-	void *foreign[1] = {loop};
 	struct tr_bridge *b;
 	int e;
 
@@ -1527,10 +77,9 @@ int tr_bridge_new(uv_loop_t *loop, const struct tr_config *cfg, const struct tr_
 	b->ud = userdata;
 	b->state = TR_BRIDGE_STOPPED;
 	b->rng = (uint32_t)wall_ms() ^ ((uint32_t)getpid() << 12) ^ 0x2545f491u;
-	e = parse_ws_url(b, cfg->websocket_url);
+	e = tr_bridge_session_init(b);
 	if (e < 0) {
-		tr_log_err("upstream: cannot parse the websocket URL");
-		goto fail_mem;
+		goto fail;
 	}
 	ro.url = cfg->eventbridge_url;
 	ro.ca_file = cfg->ca_file;
@@ -1539,99 +88,42 @@ int tr_bridge_new(uv_loop_t *loop, const struct tr_config *cfg, const struct tr_
 	e = tr_rest_new(loop, &ro, &b->rest);
 	if (e < 0) {
 		tr_log_err("upstream: cannot set up libcurl: %s", strerror(-e));
-		goto fail_mem;
+		goto fail;
 	}
 	for (size_t i = 0; timers(b, i); i++) {
 		/* uv_timer_init cannot fail on Linux (it only fills the struct). */
 		(void)uv_timer_init(loop, timers(b, i));
 		timers(b, i)->data = b;
 	}
-
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
-	log_bridge = b;
-	/* TLS only for wss://: with the SSL init option lws builds the client context at once
-	 * and loads the whole system CA bundle into it (a quarter of a billion instructions at
-	 * startup and about 0.5 MB of heap, plus the libcrypto pages it touches), which a
-	 * ws:// session (the simulator, a local proxy) never uses. */
-	info.options = LWS_SERVER_OPTION_LIBUV;
-	if (b->ws_tls) {
-		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	}
-	info.foreign_loops = foreign;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = protocols;
-	info.gid = -1;
-	info.uid = -1;
-	info.user = b;
-	info.timeout_secs = 15;
-	if (cfg->ca_file) {
-		info.client_ssl_ca_filepath = cfg->ca_file;
-	}
-	b->ctx = lws_create_context(&info);
-	if (!b->ctx) {
-		tr_log_err("upstream: cannot create the libwebsockets context (is the libuv plugin, "
-			   "package libwebsockets-evlib-uv, installed?)");
-		/* The timers and REST exist: the caller must still tr_bridge_close + run the loop. */
-		*ret = b;
-		return -EIO;
-	}
-	b->boot_ref = boot_ms();
-	b->mono_ref = uv_hrtime() / 1000000u;
-	b->net_sig = net_signature();
-	(void)uv_timer_start(&b->t_check, on_check, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
+	e = tr_bridge_session_create_context(b);
+	/* Even without a context the timers and REST exist: the caller must still
+	 * tr_bridge_close and run the loop. */
 	*ret = b;
-	return 0;
-fail_mem:
-	free(b->ws_address);
-	free(b->ws_path);
-	free(b->ws_host);
+	return e;
+fail:
+	tr_bridge_session_done(b);
 	free(b);
 	return e;
 }
 
 int tr_bridge_start(struct tr_bridge *b) {
-	char *t = NULL;
-	struct tr_jwt jwt;
 	int e;
 
-	if (b->closing || b->started || !b->ctx) {
+	if (b->closing || b->started || !b->session.ctx) {
 		return -EINVAL;
 	}
 	if (b->cfg->token_command) {
 		b->started = true;
-		set_state(b, TR_BRIDGE_CONNECTING, "waiting for the token command");
-		run_token_command(b);
+		tr_bridge_set_state(b, TR_BRIDGE_CONNECTING, "waiting for the token command");
+		tr_bridge_token_run_command(b);
 		return 0;
 	}
-	e = tr_token_read_file(b->cfg->token_file, &t);
-	if (e < 0) {
-		tr_log_err("upstream: token %s %s: %s",
-			b->cfg->token_from_credential ? "credential" : "file", b->cfg->token_file,
-			tr_token_strerror(e));
-		return e;
-	}
-	e = tr_token_validate(t, wall_ms() / 1000, &jwt);
-	if (e < 0) {
-		tr_log_err("upstream: token %s %s: %s",
-			b->cfg->token_from_credential ? "credential" : "file", b->cfg->token_file,
-			tr_token_strerror(e));
-		tr_token_free(t);
-		return e;
-	}
-	e = install_token(b, t, &jwt);
+	e = tr_bridge_token_load(b);
 	if (e < 0) {
 		return e;
-	}
-	if (!b->cfg->token_from_credential) {
-		e = tr_token_watch_new(b->loop, b->cfg->token_file, on_token_file_changed, b, &b->watch);
-		if (e < 0) {
-			b->watch = NULL;
-			tr_log_warning("upstream: cannot watch %s: %s, ignoring", b->cfg->token_file,
-				strerror(-e));
-		}
 	}
 	b->started = true;
-	connect_now(b);
+	tr_bridge_session_connect(b);
 	return 0;
 }
 
@@ -1651,19 +143,7 @@ static void close_one(struct tr_bridge *b) {
 	}
 }
 
-static void on_destroy_timer(uv_timer_t *t) {
-	struct tr_bridge *b = t->data;
-
-	if (b->destroyed_once) {
-		return;
-	}
-	b->destroyed_once = true;
-	b->wsi = NULL;
-	/* First destroy on a foreign loop: lws closes its handles asynchronously; the second
-	 * lws_context_destroy in tr_bridge_free frees it after the loop drained. */
-	if (b->ctx) {
-		lws_context_destroy(b->ctx);
-	}
+void tr_bridge_close_handles(struct tr_bridge *b) {
 	for (size_t i = 0; timers(b, i); i++) {
 		b->pending_closes++;
 		uv_close((uv_handle_t *)timers(b, i), on_handle_closed);
@@ -1678,71 +158,27 @@ void tr_bridge_close(struct tr_bridge *b, void (*done)(void *userdata), void *us
 	b->closing = true;
 	b->done = done;
 	b->done_ud = userdata;
-	b->pending_closes = 1; /* released by on_destroy_timer */
+	b->pending_closes = 1; /* released by tr_bridge_close_handles */
 	for (size_t i = 0; timers(b, i); i++) {
 		(void)uv_timer_stop(timers(b, i));
 	}
-	if (b->resyncing) {
-		b->resyncing = false;
-		if (b->ev && b->ev->resync_end) {
-			b->ev->resync_end(b->ud, -ECANCELED);
-		}
-	}
-	buf_clear(b);
-	b->gen++;
-	if (b->cmd) {
-		tr_token_cmd_cancel(b->cmd);
-		b->cmd = NULL;
-	}
-	if (b->resolving) {
-		(void)uv_cancel((uv_req_t *)&b->gai);
-	}
-	set_state(b, TR_BRIDGE_STOPPED, "shutdown");
+	tr_bridge_resync_stop(b, -ECANCELED);
+	b->pending_closes++;
+	tr_bridge_token_close(b, on_sub_closed);
+	tr_bridge_set_state(b, TR_BRIDGE_STOPPED, "shutdown");
 	b->pending_closes++;
 	tr_rest_close(b->rest, on_sub_closed, b);
-	if (b->watch) {
-		b->pending_closes++;
-		tr_token_watch_close(b->watch, on_sub_closed, b);
-		b->watch = NULL;
-	}
-	if (b->wsi && b->established) {
-		/* A clean close frame, then wait (bounded) for the server's answer. */
-		b->send_close = true;
-		lws_callback_on_writable(b->wsi);
-		(void)uv_timer_start(&b->t_destroy, on_destroy_timer, CLOSE_GRACE_MS, 0);
-	} else {
-		(void)uv_timer_start(&b->t_destroy, on_destroy_timer, 0, 0);
-	}
+	tr_bridge_session_close(b);
 }
 
 struct tr_bridge *tr_bridge_free(struct tr_bridge *b) {
 	if (!b) {
 		return NULL;
 	}
-	if (b->ctx) {
-		lws_context_destroy(b->ctx);
-		b->ctx = NULL;
-	}
-	if (log_bridge == b) {
-		log_bridge = NULL;
-	}
+	tr_bridge_session_done(b);
 	b->rest = tr_rest_free(b->rest);
-	b->token = tr_token_free(b->token);
-	if (b->conn_path) {
-		explicit_bzero(b->conn_path, strlen(b->conn_path));
-		free(b->conn_path);
-	}
-	buf_clear(b);
-	free(b->buf);
-	free(b->rx);
-	free(b->ws_address);
-	free(b->ws_path);
-	free(b->ws_host);
-	tr_json_free(b->worker);
-	tr_json_free(b->activities);
-	tr_json_free(b->channels);
-	tr_json_free(b->new_activities);
-	tr_json_free(b->new_channels);
+	tr_bridge_token_done(b);
+	tr_bridge_resync_done(b);
 	free(b);
 	return NULL;
 }
@@ -1756,10 +192,10 @@ int tr_bridge_request(struct tr_bridge *b, const struct tr_upstream_request *req
 	if (b->closing) {
 		return -ESHUTDOWN;
 	}
-	if (!b->ever_init) {
+	if (!b->session.ever_init) {
 		return -ENOTCONN;
 	}
-	if (b->expired || !b->token) {
+	if (b->token.expired || !b->token.value) {
 		return -EKEYEXPIRED;
 	}
 	e = tr_rest_send(b->rest, req, cb, userdata);
@@ -1774,32 +210,15 @@ enum tr_bridge_state tr_bridge_get_state(const struct tr_bridge *b) {
 }
 
 const char *tr_bridge_workspace_sid(const struct tr_bridge *b) {
-	return b->ever_init ? b->workspace_sid : NULL;
+	return b->session.ever_init ? b->session.workspace_sid : NULL;
 }
 
 const char *tr_bridge_worker_sid(const struct tr_bridge *b) {
-	return b->ever_init ? b->worker_sid : NULL;
-}
-
-void tr_bridge_request_resync(struct tr_bridge *b) {
-	if (b->closing) {
-		return;
-	}
-	if (b->resyncing || b->flushing) {
-		b->resync_again = true;
-		return;
-	}
-	if (b->wsi && b->have_init && b->session_ready) {
-		start_resync(b);
-	}
+	return b->session.ever_init ? b->session.worker_sid : NULL;
 }
 
 uint64_t tr_bridge_reconnect_delay_ms(const struct tr_bridge *b) {
-	return b->reconnect_delay;
-}
-
-int64_t tr_bridge_token_expires_at(const struct tr_bridge *b) {
-	return b->token ? b->jwt.exp : 0;
+	return b->session.reconnect_delay;
 }
 
 static int set_int(struct tr_json *o, const char *k, int64_t v) {
@@ -1824,34 +243,35 @@ struct tr_json *tr_bridge_status(const struct tr_bridge *b) {
 	}
 	tr_rest_get_stats(b->rest, &rs);
 	e |= set_str(o, "state", tr_bridge_state_str(b->state));
-	e |= set_str(o, "accountSid", b->ever_init ? b->account_sid : NULL);
-	e |= set_str(o, "workspaceSid", b->ever_init ? b->workspace_sid : NULL);
-	e |= set_str(o, "workerSid", b->ever_init ? b->worker_sid : NULL);
-	e |= set_str(o, "activityName", tr_json_get_string(b->worker, "activity_name"));
-	e |= set_str(o, "activitySid", tr_json_get_string(b->worker, "activity_sid"));
-	e |= set_int(o, "reconnects", (int64_t)b->reconnects);
-	e |= set_int(o, "reconnectAttempt", b->attempt);
+	e |= set_str(o, "accountSid", b->session.ever_init ? b->session.account_sid : NULL);
+	e |= set_str(o, "workspaceSid", b->session.ever_init ? b->session.workspace_sid : NULL);
+	e |= set_str(o, "workerSid", b->session.ever_init ? b->session.worker_sid : NULL);
+	e |= set_str(o, "activityName", tr_json_get_string(b->resync.worker, "activity_name"));
+	e |= set_str(o, "activitySid", tr_json_get_string(b->resync.worker, "activity_sid"));
+	e |= set_int(o, "reconnects", (int64_t)b->session.reconnects);
+	e |= set_int(o, "reconnectAttempt", b->session.attempt);
 	e |= set_int(o, "reconnectDelayMs",
-		b->state == TR_BRIDGE_RECONNECTING ? (int64_t)b->reconnect_delay : 0);
+		b->state == TR_BRIDGE_RECONNECTING ? (int64_t)b->session.reconnect_delay : 0);
 	e |= tr_json_object_set(o, "sessionDisplaced",
-		tr_json_new_bool(b->quick_closes >= DISPLACED_AFTER));
+		tr_json_new_bool(tr_bridge_session_displaced(b)));
 	e |= set_str(o, "lastError", b->last_error[0] ? b->last_error : NULL);
-	e |= set_int(o, "tokenExpiresAt", b->token ? b->jwt.exp : 0);
-	e |= tr_json_object_set(o, "tokenExpired", tr_json_new_bool(b->expired));
-	e |= set_int(o, "resyncs", (int64_t)b->resyncs);
-	e |= set_int(o, "resyncErrors", (int64_t)b->resync_errors);
-	e |= set_int(o, "activities", b->activities ? (int64_t)b->activities->u.arr.n : 0);
-	e |= set_int(o, "channels", b->channels ? (int64_t)b->channels->u.arr.n : 0);
-	e |= set_int(o, "suspendsDetected", (int64_t)b->suspends);
-	e |= set_int(o, "networkChanges", (int64_t)b->net_changes);
-	e |= set_int(ws, "frames", (int64_t)b->frames);
-	e |= set_int(ws, "heartbeats", (int64_t)b->heartbeats);
-	e |= set_int(ws, "events", (int64_t)b->events);
-	e |= set_int(ws, "malformed", (int64_t)b->malformed);
-	e |= set_int(ws, "oversize", (int64_t)b->oversize);
-	e |= set_int(ws, "unknownEvents", (int64_t)b->unknown_events);
-	e |= set_int(ws, "buffered", (int64_t)b->buf_n);
-	e |= set_int(ws, "bufferOverflows", (int64_t)b->buffer_overflows);
+	e |= set_int(o, "tokenExpiresAt", b->token.value ? b->token.jwt.exp : 0);
+	e |= tr_json_object_set(o, "tokenExpired", tr_json_new_bool(b->token.expired));
+	e |= set_int(o, "resyncs", (int64_t)b->resync.resyncs);
+	e |= set_int(o, "resyncErrors", (int64_t)b->resync.errors);
+	e |= set_int(o, "activities",
+		b->resync.activities ? (int64_t)b->resync.activities->u.arr.n : 0);
+	e |= set_int(o, "channels", b->resync.channels ? (int64_t)b->resync.channels->u.arr.n : 0);
+	e |= set_int(o, "suspendsDetected", (int64_t)b->session.suspends);
+	e |= set_int(o, "networkChanges", (int64_t)b->session.net_changes);
+	e |= set_int(ws, "frames", (int64_t)b->session.frames);
+	e |= set_int(ws, "heartbeats", (int64_t)b->session.heartbeats);
+	e |= set_int(ws, "events", (int64_t)b->resync.events);
+	e |= set_int(ws, "malformed", (int64_t)b->session.malformed);
+	e |= set_int(ws, "oversize", (int64_t)b->session.oversize);
+	e |= set_int(ws, "unknownEvents", (int64_t)b->session.unknown_events);
+	e |= set_int(ws, "buffered", (int64_t)b->resync.buf_n);
+	e |= set_int(ws, "bufferOverflows", (int64_t)b->resync.buffer_overflows);
 	e |= set_int(ws, "maxMessage", TR_WS_MAX_MESSAGE);
 	e |= set_int(rest, "inFlight", rs.in_flight);
 	e |= set_int(rest, "requests", (int64_t)rs.requests);

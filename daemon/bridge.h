@@ -1,15 +1,24 @@
 /*
  * bridge.h — the upstream side: one Event Bridge websocket session for the
- * worker (lws on the uv loop), REST over the Event Bridge proxy (rest.c, curl
- * multi on the uv loop), bootstrap/resync after every init, the token's
- * lifecycle. It knows nothing about RPC or the task cache: it reports to the
- * callbacks in struct tr_bridge_events and answers tr_bridge_request().
+ * worker (lws on the uv loop), the resync after every init, the token's
+ * lifecycle, and REST requests over the Event Bridge proxy (rest.h). It reports
+ * to the callbacks in struct tr_bridge_events and answers tr_bridge_request().
+ *
+ * Depends on libuv, libwebsockets, rest, token, backoff, config and proto/json.
+ * Knows nothing about RPC or the task cache: never includes rpcsrv, methods,
+ * subs, cache or core.
+ *
+ * bridge.c holds the object and the queries below; the work is split into
+ * bridge-session.c, bridge-resync.c and bridge-token.c around the struct in
+ * bridge-internal.h.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "rest.h"
 
 struct tr_json;
 struct tr_config;
@@ -27,36 +36,6 @@ enum tr_bridge_state {
 
 /* "connecting", "open", "initializing", "ready", "reconnecting", "token_expired", "stopped" */
 const char *tr_bridge_state_str(enum tr_bridge_state s);
-
-/* What tr_bridge_request's callback gets. Everything is borrowed until the callback returns. */
-struct tr_upstream_reply {
-	/*
-	 * 0: an HTTP response arrived (http_status says which);
-	 * -ETIMEDOUT: no answer within the deadline (outcome unknown);
-	 * -ECONNREFUSED, -EHOSTUNREACH, -EIO: network failure (maybe_sent tells whether the
-	 *   request may have reached the server);
-	 * -EBADMSG: 2xx but the body is not {"payload": ...};
-	 * -ECANCELED: the daemon is shutting down.
-	 */
-	int err;
-	long http_status;
-	const struct tr_json *payload; /* 2xx: the body's "payload" member */
-	int64_t twilio_code;           /* error body "code", 0 when absent */
-	const char *message;           /* error body "message" or the failure's text; non-NULL when not 2xx */
-	bool maybe_sent;
-};
-
-typedef void (*tr_upstream_cb)(void *userdata, const struct tr_upstream_reply *reply);
-
-struct tr_upstream_request {
-	const char *path;        /* relative TaskRouter path: "Workspaces/WS…/Tasks/WT…" */
-	const char *method;      /* proxied method: "GET" or "POST" */
-	const char *api_version; /* "v1" or "v2" */
-	const struct tr_json *params; /* object (copied); NULL sends {} */
-	int64_t if_match;        /* >= 0: send If-Match: <n>; -1: no header */
-	int timeout_ms;          /* 0: the configured default (15 s) */
-	bool retry_transient;    /* GET only: retry network errors, 429 and 5xx with backoff */
-};
 
 /* Callbacks the bridge calls, all on the loop thread. userdata is given to tr_bridge_new. */
 struct tr_bridge_events {
@@ -79,7 +58,8 @@ struct tr_bridge_events {
 
 struct tr_bridge;
 
-/* Create the bridge; nothing connects until tr_bridge_start. Returns 0 or negative errno. */
+/* Create the bridge; nothing connects until tr_bridge_start. Returns 0 or negative errno. On
+ * -EIO (no libwebsockets context) *ret is set all the same: close and free it as usual. */
 int tr_bridge_new(uv_loop_t *loop, const struct tr_config *cfg, const struct tr_bridge_events *ev,
 	void *userdata, struct tr_bridge **ret);
 
@@ -121,8 +101,6 @@ int tr_bridge_update_token(struct tr_bridge *b, const char *token);
  * REST in flight/queued, ws frames, malformed/oversize counters. Caller owns it. */
 struct tr_json *tr_bridge_status(const struct tr_bridge *b);
 
-/* ---- Added by the upstream helper (additive only). ---- */
-
 /* Delay of the pending reconnect in ms (meaningful in TR_BRIDGE_RECONNECTING), for STATUS=. */
 uint64_t tr_bridge_reconnect_delay_ms(const struct tr_bridge *b);
 
@@ -132,6 +110,8 @@ int64_t tr_bridge_token_expires_at(const struct tr_bridge *b);
 /* SIGHUP: re-read the token file (or run the token command). A changed valid token is
  * applied as by tr_bridge_update_token. Returns 0 or negative errno (logged here). */
 int tr_bridge_reload_token(struct tr_bridge *b);
+
+/* ---- pure helpers (unit-tested without a loop) ---- */
 
 /*
  * The websocket query string of spec §1.2, percent-encoded, in the SDK's order:

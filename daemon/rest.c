@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "tr-build.h"
 #include "json.h"
 #include "tr-limits.h"
@@ -70,36 +71,6 @@ struct tr_rest {
 };
 
 /* ---- pure helpers ---- */
-
-uint32_t tr_rand_next(uint32_t *state) {
-	uint32_t x = *state ? *state : 0x9e3779b9u;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	*state = x;
-	return x;
-}
-
-uint64_t tr_backoff_ms(unsigned k, uint32_t rnd) {
-	uint64_t max;
-
-	if (k < 1) {
-		k = 1;
-	}
-	if (k >= 5) {
-		max = TR_RECONNECT_MAX_MS;
-	} else {
-		max = 1000u * ((1u << k) - 1u);
-		if (max > TR_RECONNECT_MAX_MS) {
-			max = TR_RECONNECT_MAX_MS;
-		}
-	}
-	if (max < TR_RECONNECT_MIN_MS) {
-		max = TR_RECONNECT_MIN_MS;
-	}
-	return TR_RECONNECT_MIN_MS + rnd % (max - TR_RECONNECT_MIN_MS + 1);
-}
 
 uint64_t tr_rest_retry_delay_ms(unsigned attempt, uint32_t rnd) {
 	uint64_t base;
@@ -556,7 +527,7 @@ static void req_attempt_done(struct rest_req *q, CURLcode cc) {
 
 	if (q->retry_transient && !r->closing && tr_rest_reply_is_transient(&o.reply) &&
 		q->attempt < TR_REST_MAX_ATTEMPTS) {
-		uint64_t delay = tr_rest_retry_delay_ms(q->attempt, tr_rand_next(&r->rng));
+		uint64_t delay = tr_rest_retry_delay_ms(q->attempt, tr_backoff_rand_next(&r->rng));
 		/* Stay within the request's own deadline: leave at least 200 ms for the retry. */
 		if (now + delay + 200 < q->deadline) {
 			int e = 0;

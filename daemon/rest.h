@@ -2,10 +2,12 @@
  * rest.h — REST over the Event Bridge proxy (spec §3): libcurl multi_socket on
  * the uv loop. Every call is an HTTP POST of {"url","method","params","token"}
  * with apiVersion/clientVersion/If-Match headers; replies are classified into
- * struct tr_upstream_reply (bridge.h).
+ * struct tr_upstream_reply. The upstream request and reply types live here so
+ * that the bridge and the methods share them without REST knowing the bridge.
  *
- * Depends on libuv, libcurl and proto/json. Knows nothing about the websocket.
- * Never logs bodies or the token: only method, path and status (debug).
+ * Depends on libuv, libcurl, proto/json and backoff (retry jitter). Knows nothing
+ * about the websocket. Never logs bodies or the token: only method, path and
+ * status (debug).
  */
 #pragma once
 
@@ -14,12 +16,44 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "bridge.h"
+struct tr_json;
 
 #define TR_REST_MAX_RESPONSE (64u * 1024u * 1024u) /* a larger body fails with -EBADMSG */
 #define TR_REST_MAX_ATTEMPTS 4                    /* GETs with retry_transient */
 #define TR_REST_RETRY_BASE_MS 250
 #define TR_REST_RETRY_CAP_MS 2000
+
+/* What a request's callback gets (tr_rest_send, tr_bridge_request). Everything is borrowed until
+ * the callback returns. */
+struct tr_upstream_reply {
+	/*
+	 * 0: an HTTP response arrived (http_status says which);
+	 * -ETIMEDOUT: no answer within the deadline (outcome unknown);
+	 * -ECONNREFUSED, -EHOSTUNREACH, -EIO: network failure (maybe_sent tells whether the
+	 *   request may have reached the server);
+	 * -EBADMSG: 2xx but the body is not {"payload": ...};
+	 * -ECANCELED: the daemon is shutting down.
+	 */
+	int err;
+	long http_status;
+	const struct tr_json *payload; /* 2xx: the body's "payload" member */
+	int64_t twilio_code;           /* error body "code", 0 when absent */
+	/* The error body's "message" or the failure's text; non-NULL when not 2xx. */
+	const char *message;
+	bool maybe_sent;
+};
+
+typedef void (*tr_upstream_cb)(void *userdata, const struct tr_upstream_reply *reply);
+
+struct tr_upstream_request {
+	const char *path;        /* relative TaskRouter path: "Workspaces/WS…/Tasks/WT…" */
+	const char *method;      /* proxied method: "GET" or "POST" */
+	const char *api_version; /* "v1" or "v2" */
+	const struct tr_json *params; /* object (copied); NULL sends {} */
+	int64_t if_match;        /* >= 0: send If-Match: <n>; -1: no header */
+	int timeout_ms;          /* 0: the configured default (15 s) */
+	bool retry_transient;    /* GET only: retry network errors, 429 and 5xx with backoff */
+};
 
 struct tr_rest;
 
@@ -85,10 +119,3 @@ bool tr_rest_reply_is_transient(const struct tr_upstream_reply *r);
 
 /* Delay before retry number attempt (1-based) of a GET: exponential, half-jittered. */
 uint64_t tr_rest_retry_delay_ms(unsigned attempt, uint32_t rnd);
-
-/* Spec §2.7 reconnect backoff for attempt k >= 1 (k < 1 is treated as 1), full jitter over
- * [800, 1000 * min(30, 2^k - 1)] ms using the random number rnd. */
-uint64_t tr_backoff_ms(unsigned k, uint32_t rnd);
-
-/* A small xorshift32 PRNG (seed must not be 0; a 0 seed is replaced). */
-uint32_t tr_rand_next(uint32_t *state);

@@ -2,7 +2,7 @@
  * fuzz-rest.c — libFuzzer target for REST response bodies: the classification of a proxy
  * response in daemon/rest.c (tr_rest_classify, the pure function the curl glue calls for
  * every attempt), then the request body built from what came back (tr_rest_build_body)
- * and the retry/backoff arithmetic.
+ * and the retry delays and reconnect backoff (daemon/backoff.c).
  *
  * Input layout: bytes 0-1 the HTTP status (big-endian, taken modulo 1000); byte 2 the curl
  * code (high bit set: the low 7 bits are a CURLcode, else 0, a response arrived); byte 3
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bridge.h"
+#include "backoff.h"
 #include "json.h"
 #include "rest.h"
 

@@ -1,5 +1,5 @@
-/* Unit tests of the pure parts of daemon/bridge.c: the websocket query string (order and
- * encoding), the event catalogue, the state names. */
+/* Unit tests of the pure parts of the bridge (daemon/bridge*.c): the websocket query string
+ * (order and encoding), the event catalogue, the state names. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

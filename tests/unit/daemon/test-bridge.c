@@ -1,8 +1,8 @@
 /*
- * Loop test of daemon/bridge.c against taskrouter-sim (spawned on 127.0.0.1, port 0, from
- * $TR_SIM; skipped with 77 when it is absent). The bridge runs in this process with recording
- * callbacks; the simulator's control API is driven with blocking libcurl calls (a test, not
- * the daemon). Scenario, each step triggered by the previous event, no sleeps:
+ * Loop test of the bridge (daemon/bridge*.c) against taskrouter-sim (spawned on 127.0.0.1,
+ * port 0, from $TR_SIM; skipped with 77 when it is absent). The bridge runs in this process
+ * with recording callbacks; the simulator's control API is driven with blocking libcurl calls
+ * (a test, not the daemon). Scenario, each step triggered by the previous event, no sleeps:
  *   ready → a REST GET through the bridge → two tasks created → their events →
  *   drop without close frame → reconnect + resync with both reservations → heartbeats
  *   paused → "Connection lost" → resumed → ready → malformed frame (session stays up) →

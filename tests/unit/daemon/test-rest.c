@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/rest.c: body building, classification, backoff formulas (pure), and
+ * Unit tests of daemon/rest.c: body building, classification, retry delays (pure), and
  * the curl-on-uv machinery against a tiny HTTP server in this process (127.0.0.1, port 0):
  * success with headers and body checked, 500 without retry for POST, 429 then 200 and 5xx
  * retries for GET, a hang → timeout, non-JSON bodies, connection refused, cancel on close.
@@ -163,36 +163,9 @@ static void test_classify_long_message(void **state) {
 	}
 }
 
-static void test_backoff(void **state) {
-	static const uint64_t max[] = {0, 1000, 3000, 7000, 15000, 30000, 30000, 30000, 30000, 30000, 30000};
-	uint32_t rng = 12345;
+/* REST retry delays: exponential with half jitter, capped. */
+static void test_retry_delay(void **state) {
 	(void)state;
-	for (unsigned k = 1; k <= 10; k++) {
-		uint64_t lo = UINT64_MAX, hi = 0;
-		/* the extremes are reachable */
-		assert_int_equal(tr_backoff_ms(k, 0), 800);
-		assert_int_equal(tr_backoff_ms(k, (uint32_t)(max[k] - 800)), max[k]);
-		for (int i = 0; i < 2000; i++) {
-			uint64_t d = tr_backoff_ms(k, tr_rand_next(&rng));
-			lo = d < lo ? d : lo;
-			hi = d > hi ? d : hi;
-		}
-		assert_true(lo >= 800);
-		assert_true(hi <= max[k]);
-		/* full jitter: the samples spread over most of the range */
-		assert_true(hi - lo > (max[k] - 800) / 2);
-	}
-	/* k = 0 behaves like k = 1; huge k stays capped */
-	assert_true(tr_backoff_ms(0, 0xffffffffu) <= 1000);
-	assert_true(tr_backoff_ms(1000, 0xffffffffu) <= 30000);
-	/* the PRNG is deterministic for a seed and never sticks at 0 */
-	rng = 0;
-	assert_int_not_equal(tr_rand_next(&rng), 0);
-	{
-		uint32_t a = 7, b = 7;
-		assert_int_equal(tr_rand_next(&a), tr_rand_next(&b));
-	}
-	/* REST retry delays: exponential with half jitter, capped */
 	for (unsigned a = 1; a <= 10; a++) {
 		uint64_t base = 250u << (a - 1 > 4 ? 4 : a - 1);
 		if (base > 2000) {
@@ -648,7 +621,7 @@ int main(void) {
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_classify_long_message),
-		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_retry_delay),
 		cmocka_unit_test(test_post_ok),
 		cmocka_unit_test(test_post_500_not_retried),
 		cmocka_unit_test(test_get_429_then_200),

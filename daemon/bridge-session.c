@@ -1,0 +1,908 @@
+/*
+ * bridge-session.c — the Event Bridge websocket session (struct tr_bridge_session):
+ * libwebsockets on our uv loop, name resolution on the uv thread pool, receiving
+ * and parsing messages, init, silence and init timeouts, reconnects with backoff,
+ * and reconnecting at once after a suspend or when our address goes away.
+ *
+ * A connection we give up on (silence, missing init, oversize message, suspend)
+ * is forgotten at once (session.wsi = NULL) and killed asynchronously; whatever
+ * lws still reports about it is ignored.
+ *
+ * Never logs the token or the websocket URL (it carries the token).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libwebsockets.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "bridge-internal.h"
+#include "config.h"
+#include "json.h"
+#include "tr-limits.h"
+#include "log.h"
+
+#define QUICK_CLOSE_MS 5000         /* a session closed sooner than this counts as "quick" */
+#define DISPLACED_AFTER 3           /* quick closes in a row before "session displaced" */
+#define CLOSE_GRACE_MS 1000         /* wait this long for the close handshake at shutdown */
+#define CHECK_INTERVAL_MS 5000      /* suspend detection */
+#define JUMP_THRESHOLD_MS 3000      /* boot-time clock ahead of the loop clock by this much */
+#define EXPIRY_SLACK_MS 1500        /* a close this close to expiry counts as expiry */
+#define MALFORMED_LOG_INTERVAL_MS 10000
+
+static struct tr_bridge *log_bridge; /* for scrubbing lws log lines */
+
+/* ---- pure helpers ---- */
+
+bool tr_bridge_event_known(const char *t) {
+	static const char *const known[] = {
+		"worker.activity.update",
+		"worker.attributes.update",
+		"worker.capacity.update",
+		"worker.channel.availability.update",
+		"reservation.created",
+		"reservation.failed",
+		"reservation.accepted",
+		"reservation.wrapup",
+		"reservation.completed",
+		"reservation.rejected",
+		"reservation.timeout",
+		"reservation.canceled",
+		"reservation.rescinded",
+		"task.updated",
+		"task.canceled",
+		"task.completed",
+		"task.wrapup",
+		"task.transfer-initiated",
+		"task.transfer-attempt-failed",
+		"task.transfer-completed",
+		"task.transfer-failed",
+		"task.transfer-canceled",
+	};
+	if (!t) {
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (strcmp(t, known[i]) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+	if (*len + n + 1 > *cap) {
+		size_t c = *cap ? *cap : 256;
+		char *p;
+		while (c < *len + n + 1) {
+			c *= 2;
+		}
+		p = realloc(*buf, c);
+		if (!p) {
+			return -ENOMEM;
+		}
+		*buf = p;
+		*cap = c;
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+static int append_enc(char **buf, size_t *len, size_t *cap, const char *s) {
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char e[3];
+		int r;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			c == '-' || c == '.' || c == '_' || c == '~') {
+			r = append(buf, len, cap, (const char *)&c, 1);
+		} else {
+			e[0] = '%';
+			e[1] = hex[c >> 4];
+			e[2] = hex[c & 15];
+			r = append(buf, len, cap, e, 3);
+		}
+		if (r < 0) {
+			return r;
+		}
+	}
+	return 0;
+}
+
+int tr_bridge_ws_query(const char *token, bool close_existing, const char *client_version,
+	int set_offline, char **ret) {
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int r = 0;
+
+#define A(s) (r = r < 0 ? r : append(&buf, &len, &cap, (s), strlen(s)))
+#define E(s) (r = r < 0 ? r : append_enc(&buf, &len, &cap, (s)))
+	A("token=");
+	E(token ? token : "");
+	A("&closeExistingSessions=");
+	A(close_existing ? "true" : "false");
+	A("&clientVersion=");
+	E(client_version ? client_version : "");
+	if (set_offline >= 0) {
+		A("&setWorkerOfflineIfDisconnected=");
+		A(set_offline ? "true" : "false");
+	}
+#undef A
+#undef E
+	if (r < 0) {
+		if (buf) {
+			explicit_bzero(buf, cap);
+		}
+		free(buf);
+		return r;
+	}
+	*ret = buf;
+	return 0;
+}
+
+static uint64_t boot_ms(void) {
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0) {
+		return 0;
+	}
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- lws logging: routed to our logger, tokens scrubbed ---- */
+
+static void lws_emit(int level, const char *line) {
+	char buf[512];
+	const char *t;
+	char *p;
+	size_t n;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+		buf[--n] = '\0';
+	}
+	/* Never let a token through, even if lws prints a URL. */
+	p = strstr(buf, "token=");
+	if (p) {
+		snprintf(p, sizeof(buf) - (size_t)(p - buf), "token=<redacted>");
+	}
+	if (log_bridge && log_bridge->token.value &&
+		(t = strstr(buf, log_bridge->token.value)) != NULL) {
+		snprintf(buf, sizeof(buf), "libwebsockets: (line redacted)");
+	}
+	tr_log(level == LLL_ERR ? TR_LOG_ERR : TR_LOG_WARNING, "lws: %s", buf);
+}
+
+/* ---- connecting and reconnecting ---- */
+
+static void connect_now(struct tr_bridge *b);
+
+static void on_reconnect_timer(uv_timer_t *t) {
+	struct tr_bridge *b = t->data;
+
+	connect_now(b);
+}
+
+static void schedule_reconnect(struct tr_bridge *b, const char *reason, bool immediate) {
+	char text[300];
+
+	if (b->closing) {
+		return;
+	}
+	if (b->token.expired) {
+		tr_bridge_set_state(b, TR_BRIDGE_TOKEN_EXPIRED, reason);
+		return;
+	}
+	if (b->token.value && b->token.jwt.exp * 1000 - wall_ms() < EXPIRY_SLACK_MS) {
+		tr_bridge_token_expire(b);
+		return;
+	}
+	b->session.attempt++;
+	b->session.reconnects++;
+	b->session.reconnect_delay =
+		immediate ? 0 : tr_backoff_ms(b->session.attempt, tr_backoff_rand_next(&b->rng));
+	if (b->session.quick_closes >= DISPLACED_AFTER) {
+		snprintf(text, sizeof(text), "session displaced: %s", reason);
+		tr_log_warning(
+			"upstream: the server closed %u sessions in a row within %d s; another "
+			"session may be displacing this one (closeExistingSessions)",
+			b->session.quick_closes, QUICK_CLOSE_MS / 1000);
+	} else {
+		snprintf(text, sizeof(text), "%s", reason);
+	}
+	(void)uv_timer_start(
+		&b->session.t_reconnect, on_reconnect_timer, b->session.reconnect_delay, 0);
+	tr_bridge_set_state(b, TR_BRIDGE_RECONNECTING, text);
+}
+
+void tr_bridge_session_backoff(struct tr_bridge *b, const char *reason) {
+	b->session.attempt++;
+	b->session.reconnect_delay =
+		tr_backoff_ms(b->session.attempt, tr_backoff_rand_next(&b->rng));
+	tr_bridge_set_state(b, TR_BRIDGE_RECONNECTING, reason);
+	(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer,
+		b->session.reconnect_delay, 0);
+}
+
+void tr_bridge_session_cancel_reconnect(struct tr_bridge *b) {
+	(void)uv_timer_stop(&b->session.t_reconnect);
+}
+
+void tr_bridge_session_connect(struct tr_bridge *b) {
+	tr_bridge_session_cancel_reconnect(b);
+	connect_now(b);
+}
+
+static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immediate,
+	bool by_server);
+
+/* The connection is gone (b->session.wsi already cleared); we ended it. */
+static void session_lost(struct tr_bridge *b, const char *reason, bool immediate) {
+	session_lost_ex(b, reason, immediate, false);
+}
+
+/* The connection is gone (b->session.wsi already cleared). */
+static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immediate,
+	bool by_server) {
+	uint64_t now = uv_now(b->loop);
+
+	(void)uv_timer_stop(&b->session.t_silence);
+	(void)uv_timer_stop(&b->session.t_init);
+	b->session.rx_len = 0;
+	tr_bridge_resync_stop(b, -ECONNRESET);
+	if (b->session.established) {
+		if (by_server && now - b->session.open_ms < QUICK_CLOSE_MS) {
+			b->session.quick_closes++;
+		} else if (b->resync.synced) {
+			/* A healthy session: the next retry comes quickly again (k = 1). */
+			b->session.attempt = 0;
+			b->session.quick_closes = 0;
+		}
+	}
+	b->session.established = false;
+	b->session.have_init = false;
+	tr_bridge_resync_reset(b);
+	snprintf(b->last_error, sizeof(b->last_error), "%s", reason);
+	if (b->closing) {
+		return;
+	}
+	schedule_reconnect(b, reason, immediate);
+}
+
+void tr_bridge_session_drop(struct tr_bridge *b, const char *reason, bool immediate) {
+	struct lws *wsi = b->session.wsi;
+
+	b->session.wsi = NULL;
+	if (wsi) {
+		/* Do not wait for a close handshake on a dead network. */
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
+	session_lost(b, reason, immediate);
+}
+
+static void on_silence(uv_timer_t *t) {
+	struct tr_bridge *b = t->data;
+
+	tr_log_notice("upstream: nothing received for %d ms", b->cfg->silence_timeout_ms);
+	tr_bridge_session_drop(b, "Connection lost", false);
+}
+
+static void on_init_timeout(uv_timer_t *t) {
+	struct tr_bridge *b = t->data;
+
+	tr_log_warning("upstream: no init within %d ms", TR_WS_INIT_TIMEOUT_MS);
+	tr_bridge_session_drop(b, "no init from the server", false);
+}
+
+/* Step 2 of a connect: the address is known, hand the connection to lws. */
+static void connect_to(struct tr_bridge *b, const char *ip) {
+	struct lws_client_connect_info i = {0};
+
+	i.context = b->session.ctx;
+	i.address = ip;
+	i.port = b->session.port;
+	i.ssl_connection = b->session.tls ? LCCSCF_USE_SSL : 0;
+	i.path = b->session.conn_path;
+	/* Host (also the TLS SNI name and the name the certificate is checked against). */
+	i.host = b->session.host;
+	i.origin = b->session.host;
+	i.protocol = NULL; /* the SDK sends no subprotocol */
+	i.local_protocol_name = "tr-eventbridge";
+	i.ietf_version_or_minus_one = -1;
+	i.pwsi = &b->session.wsi;
+	if (!lws_client_connect_via_info(&i)) {
+		/* A synchronous failure may already have gone through the callback. */
+		b->session.wsi = NULL;
+		if (b->state == TR_BRIDGE_CONNECTING) {
+			session_lost(b, "cannot start the connection", false);
+		}
+	}
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+	struct tr_bridge *b = req->data;
+	char ip[INET6_ADDRSTRLEN] = "";
+	char text[160];
+
+	b->session.resolving = false;
+	if (status == UV_ECANCELED || b->closing) {
+		uv_freeaddrinfo(res);
+		return;
+	}
+	if (status < 0 || !res) {
+		uv_freeaddrinfo(res);
+		snprintf(text, sizeof(text), "cannot resolve %s: %s", b->session.address,
+			uv_strerror(status));
+		tr_log_info("upstream: %s", text);
+		session_lost(b, text, false);
+		return;
+	}
+	if (res->ai_family == AF_INET6) {
+		(void)uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
+	} else {
+		(void)uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
+	}
+	uv_freeaddrinfo(res);
+	connect_to(b, ip);
+}
+
+static void connect_now(struct tr_bridge *b) {
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	char *query = NULL;
+	size_t n;
+	int e;
+
+	if (b->closing || b->session.wsi || b->session.resolving) {
+		return;
+	}
+	if (b->token.expired) {
+		tr_bridge_set_state(b, TR_BRIDGE_TOKEN_EXPIRED, NULL);
+		return;
+	}
+	if (!b->token.value) {
+		if (b->cfg->token_command) {
+			tr_bridge_set_state(b, TR_BRIDGE_CONNECTING,
+				"waiting for the token command");
+			tr_bridge_token_run_command(b);
+			return;
+		}
+		tr_bridge_token_expire(b);
+		return;
+	}
+	e = tr_bridge_ws_query(b->token.value, b->cfg->close_existing_sessions,
+		b->cfg->client_version, b->cfg->set_offline_on_disconnect, &query);
+	if (e < 0) {
+		schedule_reconnect(b, "out of memory", false);
+		return;
+	}
+	if (b->session.conn_path) {
+		explicit_bzero(b->session.conn_path, strlen(b->session.conn_path));
+		free(b->session.conn_path);
+	}
+	n = strlen(b->session.path) + strlen(query) + 3;
+	b->session.conn_path = malloc(n);
+	if (!b->session.conn_path) {
+		explicit_bzero(query, strlen(query));
+		free(query);
+		schedule_reconnect(b, "out of memory", false);
+		return;
+	}
+	snprintf(b->session.conn_path, n, "%s?%s", b->session.path, query);
+	explicit_bzero(query, strlen(query));
+	free(query);
+
+	b->session.established = false;
+	b->session.have_close = false;
+	b->session.close_code = 0;
+	b->session.close_reason[0] = '\0';
+	tr_bridge_set_state(b, TR_BRIDGE_CONNECTING, NULL);
+
+	/* This lws build resolves names synchronously (no LWS_WITH_SYS_ASYNC_DNS), which would
+	 * block the loop: resolve on libuv's thread pool and give lws a numeric address. */
+	b->session.gai.data = b;
+	e = uv_getaddrinfo(b->loop, &b->session.gai, on_resolved, b->session.address, NULL, &hints);
+	if (e < 0) {
+		char text[160];
+		snprintf(text, sizeof(text), "cannot resolve %s: %s", b->session.address,
+			uv_strerror(e));
+		session_lost(b, text, false);
+		return;
+	}
+	b->session.resolving = true;
+}
+
+/* ---- receiving ---- */
+
+static void malformed(struct tr_bridge *b, const char *why) {
+	uint64_t now = uv_now(b->loop);
+
+	b->session.malformed++;
+	if (b->session.last_malformed_log == 0 ||
+		now - b->session.last_malformed_log >= MALFORMED_LOG_INTERVAL_MS) {
+		tr_log_warning("upstream: malformed frame (%s); %" PRIu64 " so far, ignoring", why,
+			b->session.malformed);
+		b->session.last_malformed_log = now;
+	}
+}
+
+static void handle_init(struct tr_bridge *b, const struct tr_json *p) {
+	const char *ch = tr_json_get_string(p, "channel_id");
+	const char *ac = tr_json_get_string(p, "account_sid");
+	const char *ws = tr_json_get_string(p, "workspace_sid");
+	int64_t life = 0;
+
+	if (!ch || !ws || strlen(ch) >= sizeof(b->session.worker_sid) ||
+		strlen(ws) >= sizeof(b->session.workspace_sid) ||
+		(ac && strlen(ac) >= sizeof(b->session.account_sid)) || strchr(ch, '/') ||
+		strchr(ws, '/')) {
+		malformed(b, "init without valid channel_id/workspace_sid");
+		tr_bridge_session_drop(b, "invalid init from the server", false);
+		return;
+	}
+	(void)uv_timer_stop(&b->session.t_init);
+	snprintf(b->session.worker_sid, sizeof(b->session.worker_sid), "%s", ch);
+	snprintf(b->session.workspace_sid, sizeof(b->session.workspace_sid), "%s", ws);
+	snprintf(b->session.account_sid, sizeof(b->session.account_sid), "%s", ac ? ac : "");
+	if ((b->token.jwt.worker_sid[0] && strcmp(b->token.jwt.worker_sid, ch) != 0) ||
+		(b->token.jwt.workspace_sid[0] && strcmp(b->token.jwt.workspace_sid, ws) != 0)) {
+		tr_log_warning(
+			"upstream: init names worker %s in %s, but the token's grant says %s in %s",
+			ch, ws, b->token.jwt.worker_sid, b->token.jwt.workspace_sid);
+	}
+	b->session.have_init = true;
+	b->session.ever_init = true;
+	if (tr_json_get_int(p, "token_lifetime", &life) == 0 && life > 0) {
+		tr_bridge_token_set_lifetime(b, life);
+	}
+	tr_log_info("upstream: init for worker %s in workspace %s", ch, ws);
+	tr_bridge_resync_start(b);
+}
+
+static void handle_message(struct tr_bridge *b, const char *msg, size_t len) {
+	struct tr_json *doc = NULL;
+	const struct tr_json *payload;
+	const char *type;
+	size_t a = 0;
+	int e;
+
+	while (a < len && (msg[a] == ' ' || msg[a] == '\t' || msg[a] == '\r' || msg[a] == '\n')) {
+		a++;
+	}
+	if (a == len) {
+		b->session.heartbeats++;
+		return;
+	}
+	e = tr_json_parse(msg, len, &doc, NULL);
+	if (e < 0 || !tr_json_is(doc, TR_JSON_OBJECT)) {
+		tr_json_free(doc);
+		malformed(b, "not a JSON object");
+		return;
+	}
+	type = tr_json_get_string(doc, "event_type");
+	if (!type) {
+		tr_json_free(doc);
+		malformed(b, "no event_type");
+		return;
+	}
+	payload = tr_json_get(doc, "payload");
+	if (payload && payload->type == TR_JSON_NULL) {
+		payload = NULL;
+	}
+	if (strcmp(type, "init") == 0) {
+		handle_init(b, payload);
+	} else if (!tr_bridge_event_known(type)) {
+		b->session.unknown_events++;
+		tr_log_debug("upstream: unknown event type %s, ignoring", type);
+	} else {
+		tr_bridge_resync_event(b, type, payload);
+	}
+	tr_json_free(doc);
+}
+
+static int on_receive(struct tr_bridge *b, struct lws *wsi, const char *in, size_t len) {
+	if (lws_is_first_fragment(wsi)) {
+		b->session.rx_len = 0;
+	}
+	(void)uv_timer_start(
+		&b->session.t_silence, on_silence, (uint64_t)b->cfg->silence_timeout_ms, 0);
+	if (b->session.rx_len + len > TR_WS_MAX_MESSAGE) {
+		b->session.oversize++;
+		if (b->session.oversize == 1) {
+			tr_log_warning("upstream: websocket message larger than %u bytes; dropping the "
+				       "session",
+				TR_WS_MAX_MESSAGE);
+		} else {
+			tr_log_debug("upstream: oversize websocket message #%" PRIu64,
+				b->session.oversize);
+		}
+		b->session.wsi = NULL;
+		session_lost(b, "message too large", false);
+		return -1;
+	}
+	if (append(&b->session.rx, &b->session.rx_len, &b->session.rx_cap, in, len) < 0) {
+		b->session.wsi = NULL;
+		session_lost(b, "out of memory", false);
+		return -1;
+	}
+	if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
+		b->session.frames++;
+		handle_message(b, b->session.rx, b->session.rx_len);
+		b->session.rx_len = 0;
+	}
+	return 0;
+}
+
+static void on_destroy_timer(uv_timer_t *t);
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+	size_t len) {
+	struct lws_context *cx = lws_get_context(wsi);
+	struct tr_bridge *b = cx ? lws_context_user(cx) : NULL;
+	char text[300];
+
+	(void)user;
+	if (!b) {
+		return 0;
+	}
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (wsi != b->session.wsi) {
+			return 0;
+		}
+		b->session.wsi = NULL;
+		snprintf(text, sizeof(text), "%s", in ? (const char *)in : "connection failed");
+		tr_log_info("upstream: connection failed: %s", text);
+		if (strstr(text, "unauthorized")) {
+			/* HTTP 401 on the upgrade: the server no longer accepts this token
+			 * (revoked, or expired by its clock). Retrying with it would loop for
+			 * ever, as SDK clients do; wait for a new one (a token command is asked
+			 * at once). */
+			tr_bridge_token_expire(b);
+			if (b->cfg->token_command) {
+				tr_bridge_token_run_command(b);
+			}
+		}
+		session_lost(b, text, false);
+		return 0;
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		if (wsi != b->session.wsi) {
+			return -1;
+		}
+		b->session.established = true;
+		b->session.open_ms = uv_now(b->loop);
+		b->session.rx_len = 0;
+		(void)uv_timer_start(
+			&b->session.t_silence, on_silence, (uint64_t)b->cfg->silence_timeout_ms, 0);
+		(void)uv_timer_start(&b->session.t_init, on_init_timeout, TR_WS_INIT_TIMEOUT_MS, 0);
+		if (!b->token.expired) {
+			tr_bridge_set_state(b, TR_BRIDGE_OPEN, NULL);
+		}
+		if (b->closing) {
+			b->session.send_close = true;
+			lws_callback_on_writable(wsi);
+		}
+		return 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (wsi != b->session.wsi || b->closing) {
+			return b->closing ? 0 : -1;
+		}
+		return on_receive(b, wsi, in, len);
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		tr_log_debug("upstream: close frame from the server (%zu bytes)", len);
+		if (wsi == b->session.wsi && len >= 2) {
+			const unsigned char *p = in;
+			size_t n = len - 2 < sizeof(b->session.close_reason) - 1 ?
+					   len - 2 :
+					   sizeof(b->session.close_reason) - 1;
+			b->session.close_code = (uint16_t)(p[0] << 8 | p[1]);
+			memcpy(b->session.close_reason, p + 2, n);
+			b->session.close_reason[n] = '\0';
+			b->session.have_close = true;
+		}
+		return 0;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (wsi == b->session.wsi && b->session.send_close) {
+			unsigned char buf[LWS_PRE + 16];
+			static const char why[] = "shutdown";
+			buf[LWS_PRE] = 1000 >> 8;
+			buf[LWS_PRE + 1] = 1000 & 0xff;
+			memcpy(buf + LWS_PRE + 2, why, sizeof(why) - 1);
+			/* 4 is LWS_WRITE_CLOSE, not in the public enum of 4.1. */
+			(void)lws_write(wsi, buf + LWS_PRE, 2 + sizeof(why) - 1,
+				(enum lws_write_protocol)4);
+			b->session.send_close = false;
+		}
+		return 0;
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (wsi != b->session.wsi) {
+			return 0;
+		}
+		b->session.wsi = NULL;
+		if (b->closing) {
+			/* The close handshake is done: destroy the context now. */
+			(void)uv_timer_start(&b->session.t_destroy, on_destroy_timer, 0, 0);
+			return 0;
+		}
+		if (b->session.have_close && b->session.close_reason[0]) {
+			snprintf(text, sizeof(text), "%s", b->session.close_reason);
+		} else {
+			snprintf(text, sizeof(text), "Websocket closed with errorCode=%u",
+				b->session.have_close ? b->session.close_code : 1006);
+		}
+		tr_log_info("upstream: websocket closed (code %u)",
+			b->session.have_close ? b->session.close_code : 1006);
+		session_lost_ex(b, text, false, true);
+		return 0;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+	{"tr-eventbridge", ws_callback, 0, 65536, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---- suspend and network changes ---- */
+
+/* A cheap signature of the machine's addresses (getifaddrs does not block). */
+static uint64_t net_signature(void) {
+	uv_interface_address_t *ifs = NULL;
+	uint64_t h = 1469598103934665603ull;
+	int n = 0;
+
+	if (uv_interface_addresses(&ifs, &n) < 0) {
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		const unsigned char *p = (const unsigned char *)&ifs[i].address;
+		size_t len = ifs[i].address.address4.sin_family == AF_INET6 ?
+				     sizeof(struct sockaddr_in6) :
+				     sizeof(struct sockaddr_in);
+		if (ifs[i].is_internal) {
+			continue;
+		}
+		/* Order-independent: sum of per-address hashes. */
+		{
+			uint64_t x = 1469598103934665603ull;
+			for (size_t k = 0; k < len; k++) {
+				x = (x ^ p[k]) * 1099511628211ull;
+			}
+			h += x;
+		}
+	}
+	uv_free_interface_addresses(ifs, n);
+	return h;
+}
+
+/* Is the local address of our socket still configured on an interface? */
+static bool local_address_alive(struct tr_bridge *b) {
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	uv_interface_address_t *ifs = NULL;
+	int fd, n = 0;
+	bool alive = false;
+
+	fd = b->session.wsi ? (int)lws_get_socket_fd(b->session.wsi) : -1;
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		return true; /* cannot tell: assume fine */
+	}
+	if (uv_interface_addresses(&ifs, &n) < 0) {
+		return true;
+	}
+	for (int i = 0; i < n && !alive; i++) {
+		if (ss.ss_family == AF_INET && ifs[i].address.address4.sin_family == AF_INET) {
+			alive = ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
+				ifs[i].address.address4.sin_addr.s_addr;
+		} else if (ss.ss_family == AF_INET6 &&
+			   ifs[i].address.address6.sin6_family == AF_INET6) {
+			alive = memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr,
+					&ifs[i].address.address6.sin6_addr, 16) == 0;
+		}
+	}
+	uv_free_interface_addresses(ifs, n);
+	return alive;
+}
+
+static void check_network(struct tr_bridge *b) {
+	uint64_t sig = net_signature();
+
+	if (sig == b->session.net_sig) {
+		return;
+	}
+	b->session.net_sig = sig;
+	b->session.net_changes++;
+	if (b->session.wsi && !local_address_alive(b)) {
+		tr_log_notice("upstream: the network changed and our address is gone; reconnecting now");
+		b->session.attempt = 0;
+		tr_bridge_session_drop(b, "network changed", true);
+	} else if (b->state == TR_BRIDGE_RECONNECTING) {
+		tr_log_info("upstream: the network changed; retrying now");
+		b->session.attempt = 0;
+		b->session.reconnect_delay = 0;
+		(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer, 0, 0);
+	}
+}
+
+static void on_check(uv_timer_t *t) {
+	struct tr_bridge *b = t->data;
+	uint64_t boot = boot_ms(), mono = uv_hrtime() / 1000000u;
+	int64_t jump =
+		(int64_t)(boot - b->session.boot_ref) - (int64_t)(mono - b->session.mono_ref);
+
+	b->session.boot_ref = boot;
+	b->session.mono_ref = mono;
+	if (b->closing) {
+		return;
+	}
+	if (jump < JUMP_THRESHOLD_MS) {
+		check_network(b);
+		return;
+	}
+	b->session.suspends++;
+	tr_log_notice("upstream: the system was suspended for about %" PRId64 " s; reconnecting now",
+		jump / 1000);
+	b->session.attempt = 0;
+	if (b->session.wsi) {
+		tr_bridge_session_drop(b, "system resumed", true);
+	} else if (b->state == TR_BRIDGE_RECONNECTING) {
+		b->session.reconnect_delay = 0;
+		(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer, 0, 0);
+	}
+}
+
+
+/* ---- setting up and closing ---- */
+
+static int parse_ws_url(struct tr_bridge *b, const char *url) {
+	char *copy = strdup(url);
+	const char *prot, *ads, *path;
+	int port;
+
+	if (!copy) {
+		return -ENOMEM;
+	}
+	if (lws_parse_uri(copy, &prot, &ads, &port, &path)) {
+		free(copy);
+		return -EINVAL;
+	}
+	b->session.tls = strcmp(prot, "wss") == 0;
+	if (!b->session.tls && strcmp(prot, "ws") != 0) {
+		free(copy);
+		return -EINVAL;
+	}
+	b->session.address = strdup(ads);
+	b->session.port = port;
+	if (asprintf(&b->session.path, "/%s", path) < 0) {
+		b->session.path = NULL;
+	}
+	{
+		bool v6 = strchr(ads, ':') != NULL; /* an IPv6 literal needs its brackets back */
+		bool default_port =
+			(b->session.tls && port == 443) || (!b->session.tls && port == 80);
+		int r = default_port ?
+				asprintf(&b->session.host, v6 ? "[%s]" : "%s", ads) :
+				asprintf(&b->session.host, v6 ? "[%s]:%d" : "%s:%d", ads, port);
+		if (r < 0) {
+			b->session.host = NULL;
+		}
+	}
+	free(copy);
+	if (!b->session.address || !b->session.path || !b->session.host) {
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int tr_bridge_session_init(struct tr_bridge *b) {
+	int e = parse_ws_url(b, b->cfg->websocket_url);
+
+	if (e < 0) {
+		tr_log_err("upstream: cannot parse the websocket URL");
+	}
+	return e;
+}
+
+int tr_bridge_session_create_context(struct tr_bridge *b) {
+	struct lws_context_creation_info info = {0};
+	void *foreign[1] = {b->loop};
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
+	log_bridge = b;
+	/* TLS only for wss://: with the SSL init option lws builds the client context at once
+	 * and loads the whole system CA bundle into it (a quarter of a billion instructions at
+	 * startup and about 0.5 MB of heap, plus the libcrypto pages it touches), which a
+	 * ws:// session (the simulator, a local proxy) never uses. */
+	info.options = LWS_SERVER_OPTION_LIBUV;
+	if (b->session.tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	}
+	info.foreign_loops = foreign;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.gid = -1;
+	info.uid = -1;
+	info.user = b;
+	info.timeout_secs = 15;
+	if (b->cfg->ca_file) {
+		info.client_ssl_ca_filepath = b->cfg->ca_file;
+	}
+	b->session.ctx = lws_create_context(&info);
+	if (!b->session.ctx) {
+		tr_log_err("upstream: cannot create the libwebsockets context (is the libuv plugin, "
+			   "package libwebsockets-evlib-uv, installed?)");
+		return -EIO;
+	}
+	b->session.boot_ref = boot_ms();
+	b->session.mono_ref = uv_hrtime() / 1000000u;
+	b->session.net_sig = net_signature();
+	(void)uv_timer_start(&b->session.t_check, on_check, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
+	return 0;
+}
+
+static void on_destroy_timer(uv_timer_t *t) {
+	struct tr_bridge *b = t->data;
+
+	if (b->session.destroyed_once) {
+		return;
+	}
+	b->session.destroyed_once = true;
+	b->session.wsi = NULL;
+	/* First destroy on a foreign loop: lws closes its handles asynchronously; the second
+	 * lws_context_destroy in tr_bridge_session_done frees it after the loop drained. */
+	if (b->session.ctx) {
+		lws_context_destroy(b->session.ctx);
+	}
+	tr_bridge_close_handles(b);
+}
+
+void tr_bridge_session_close(struct tr_bridge *b) {
+	if (b->session.resolving) {
+		(void)uv_cancel((uv_req_t *)&b->session.gai);
+	}
+	if (b->session.wsi && b->session.established) {
+		/* A clean close frame, then wait (bounded) for the server's answer. */
+		b->session.send_close = true;
+		lws_callback_on_writable(b->session.wsi);
+		(void)uv_timer_start(&b->session.t_destroy, on_destroy_timer, CLOSE_GRACE_MS, 0);
+	} else {
+		(void)uv_timer_start(&b->session.t_destroy, on_destroy_timer, 0, 0);
+	}
+}
+
+void tr_bridge_session_done(struct tr_bridge *b) {
+	if (b->session.ctx) {
+		lws_context_destroy(b->session.ctx);
+		b->session.ctx = NULL;
+	}
+	if (log_bridge == b) {
+		log_bridge = NULL;
+	}
+	if (b->session.conn_path) {
+		explicit_bzero(b->session.conn_path, strlen(b->session.conn_path));
+		free(b->session.conn_path);
+		b->session.conn_path = NULL;
+	}
+	free(b->session.rx);
+	b->session.rx = NULL;
+	free(b->session.address);
+	free(b->session.path);
+	free(b->session.host);
+	b->session.address = b->session.path = b->session.host = NULL;
+}
+
+bool tr_bridge_session_displaced(const struct tr_bridge *b) {
+	return b->session.quick_closes >= DISPLACED_AFTER;
+}
