@@ -304,36 +304,28 @@ static int64_t task_int(const struct tr_task *t, const char *key) {
 	return tr_task_get_int(t, key, &v) < 0 ? -1 : v;
 }
 
-const char *tr_task_sid(const struct tr_task *t) {
-	return tr_task_get_string(t, "sid");
-}
-const char *tr_task_status(const struct tr_task *t) {
-	return tr_task_get_string(t, "status");
-}
-const char *tr_task_wire_status(const struct tr_task *t) {
-	return tr_task_get_string(t, "wireStatus");
-}
-const char *tr_task_queue_name(const struct tr_task *t) {
-	return tr_task_get_string(t, "queueName");
-}
-const char *tr_task_channel(const struct tr_task *t) {
-	return tr_task_get_string(t, "taskChannelUniqueName");
-}
-const char *tr_task_reason(const struct tr_task *t) {
-	return tr_task_get_string(t, "reason");
-}
-const char *tr_task_version(const struct tr_task *t) {
-	return tr_task_get_string(t, "version");
-}
-const char *tr_task_reservation_sid(const struct tr_task *t) {
-	return tr_task_get_string(t, "reservationSid");
-}
-int64_t tr_task_priority(const struct tr_task *t) {
-	return task_int(t, "priority");
-}
-int64_t tr_task_age(const struct tr_task *t) {
-	return task_int(t, "age");
-}
+/* The typed accessors: one line each, the member name as doc/PROTOCOL.md spells it. */
+#define STRING_MEMBER(fn, key)                                                                     \
+	const char *fn(const struct tr_task *t) {                                                  \
+		return tr_task_get_string(t, key);                                                 \
+	}
+#define INT_MEMBER(fn, key)                                                                        \
+	int64_t fn(const struct tr_task *t) {                                                      \
+		return task_int(t, key);                                                           \
+	}
+
+STRING_MEMBER(tr_task_sid, "sid")
+STRING_MEMBER(tr_task_status, "status")
+STRING_MEMBER(tr_task_wire_status, "wireStatus")
+STRING_MEMBER(tr_task_queue_name, "queueName")
+STRING_MEMBER(tr_task_channel, "taskChannelUniqueName")
+STRING_MEMBER(tr_task_reason, "reason")
+STRING_MEMBER(tr_task_version, "version")
+STRING_MEMBER(tr_task_reservation_sid, "reservationSid")
+INT_MEMBER(tr_task_priority, "priority")
+INT_MEMBER(tr_task_age, "age")
+#undef STRING_MEMBER
+#undef INT_MEMBER
 
 void tr_task_list_free(struct tr_task **tasks, size_t n) {
 	if (!tasks) {

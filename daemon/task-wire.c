@@ -4,6 +4,7 @@
 #include "task-wire.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,22 +37,73 @@ static int64_t get_int(const struct tr_json *o, const char *key, int64_t dflt) {
 	return v;
 }
 
+/* A record's string field and the wire member it is read from. */
+struct member {
+	size_t off;
+	const char *key;
+};
+
+#define MEMBER(type, field, key) { offsetof(type, field), key }
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static char **field(void *rec, const struct member *m) {
+	return (char **)((char *)rec + m->off);
+}
+
+static int take_members(void *rec, const struct member *m, size_t n, const struct tr_json *p) {
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		r |= take_str(field(rec, &m[i]), p, m[i].key);
+	}
+	return r ? -ENOMEM : 0;
+}
+
+static void free_members(void *rec, const struct member *m, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		free(*field(rec, &m[i]));
+	}
+}
+
+/* Read once, when the transfer is first seen (or replaced by a full payload). */
+static const struct member transfer_fixed[] = {
+	MEMBER(struct tr_cache_transfer, sid, "sid"),
+	MEMBER(struct tr_cache_transfer, type, "transfer_type"),
+	MEMBER(struct tr_cache_transfer, mode, "transfer_mode"),
+	MEMBER(struct tr_cache_transfer, to, "transfer_to"),
+	MEMBER(struct tr_cache_transfer, reservation_sid, "initiating_reservation_sid"),
+	MEMBER(struct tr_cache_transfer, worker_sid, "initiating_worker_sid"),
+	MEMBER(struct tr_cache_transfer, queue_sid, "initiating_queue_sid"),
+	MEMBER(struct tr_cache_transfer, workflow_sid, "initiating_workflow_sid"),
+};
+
+/* Read on every update. */
+static const struct member transfer_live[] = {
+	MEMBER(struct tr_cache_transfer, status, "transfer_status"),
+	MEMBER(struct tr_cache_transfer, failed_reason, "transfer_failed_reason"),
+};
+
+static const struct member task_strings[] = {
+	MEMBER(struct tr_cache_task, sid, "sid"),
+	MEMBER(struct tr_cache_task, status, "assignment_status"),
+	MEMBER(struct tr_cache_task, reason, "reason"),
+	MEMBER(struct tr_cache_task, queue_sid, "queue_sid"),
+	MEMBER(struct tr_cache_task, queue_name, "queue_name"),
+	MEMBER(struct tr_cache_task, workflow_sid, "workflow_sid"),
+	MEMBER(struct tr_cache_task, workflow_name, "workflow_name"),
+	MEMBER(struct tr_cache_task, task_channel_sid, "task_channel_sid"),
+	MEMBER(struct tr_cache_task, task_channel_unique_name, "task_channel_unique_name"),
+	MEMBER(struct tr_cache_task, routing_target, "routing_target"),
+};
+
 /* ---- transfers ---- */
 
 struct tr_cache_transfer *tr_task_wire_transfer_free(struct tr_cache_transfer *x) {
 	if (!x) {
 		return NULL;
 	}
-	free(x->sid);
-	free(x->type);
-	free(x->mode);
-	free(x->to);
-	free(x->status);
-	free(x->failed_reason);
-	free(x->reservation_sid);
-	free(x->worker_sid);
-	free(x->queue_sid);
-	free(x->workflow_sid);
+	free_members(x, transfer_fixed, N(transfer_fixed));
+	free_members(x, transfer_live, N(transfer_live));
 	free(x->task_sid);
 	free(x);
 	return NULL;
@@ -62,14 +114,7 @@ int tr_task_wire_transfer_update(struct tr_cache_transfer *x, const struct tr_js
 	int r = 0;
 
 	if (full) {
-		r |= take_str(&x->sid, p, "sid");
-		r |= take_str(&x->type, p, "transfer_type");
-		r |= take_str(&x->mode, p, "transfer_mode");
-		r |= take_str(&x->to, p, "transfer_to");
-		r |= take_str(&x->reservation_sid, p, "initiating_reservation_sid");
-		r |= take_str(&x->worker_sid, p, "initiating_worker_sid");
-		r |= take_str(&x->queue_sid, p, "initiating_queue_sid");
-		r |= take_str(&x->workflow_sid, p, "initiating_workflow_sid");
+		r |= take_members(x, transfer_fixed, N(transfer_fixed), p);
 		if (tr_json_get_string(p, "task_sid")) {
 			r |= take_str(&x->task_sid, p, "task_sid");
 		} else if (!x->task_sid && task_sid) {
@@ -81,8 +126,7 @@ int tr_task_wire_transfer_update(struct tr_cache_transfer *x, const struct tr_js
 		}
 		x->date_created = get_int(p, "date_created", x->date_created);
 	}
-	r |= take_str(&x->status, p, "transfer_status");
-	r |= take_str(&x->failed_reason, p, "transfer_failed_reason");
+	r |= take_members(x, transfer_live, N(transfer_live), p);
 	x->date_updated = get_int(p, "date_updated", x->date_updated);
 	return r ? -ENOMEM : 0;
 }
@@ -131,18 +175,9 @@ int tr_task_wire_transfer_set(struct tr_cache_transfer **slot, const struct tr_j
 /* ---- tasks ---- */
 
 void tr_task_wire_task_done(struct tr_cache_task *t) {
-	free(t->sid);
-	free(t->status);
+	free_members(t, task_strings, N(task_strings));
 	free(t->attributes_json);
 	free(t->addons_json);
-	free(t->reason);
-	free(t->queue_sid);
-	free(t->queue_name);
-	free(t->workflow_sid);
-	free(t->workflow_name);
-	free(t->task_channel_sid);
-	free(t->task_channel_unique_name);
-	free(t->routing_target);
 }
 
 int tr_task_wire_keep(const struct tr_json *v, char **ret_text, size_t *ret_len) {
@@ -205,19 +240,8 @@ int tr_task_wire_task_read(const struct tr_json *p, struct tr_cache_task *t) {
 	if (r < 0) {
 		goto fail;
 	}
-	r = 0;
-	r |= take_str(&t->sid, p, "sid");
-	r |= take_str(&t->status, p, "assignment_status");
-	r |= take_str(&t->reason, p, "reason");
-	r |= take_str(&t->queue_sid, p, "queue_sid");
-	r |= take_str(&t->queue_name, p, "queue_name");
-	r |= take_str(&t->workflow_sid, p, "workflow_sid");
-	r |= take_str(&t->workflow_name, p, "workflow_name");
-	r |= take_str(&t->task_channel_sid, p, "task_channel_sid");
-	r |= take_str(&t->task_channel_unique_name, p, "task_channel_unique_name");
-	r |= take_str(&t->routing_target, p, "routing_target");
-	if (r) {
-		r = -ENOMEM;
+	r = take_members(t, task_strings, N(task_strings), p);
+	if (r < 0) {
 		goto fail;
 	}
 	t->age = get_int(p, "age", 0);
@@ -235,8 +259,9 @@ fail:
 
 void tr_task_wire_task_move(struct tr_cache_task *dst, struct tr_cache_task *src) {
 	tr_task_wire_task_done(dst);
-	dst->sid = src->sid;
-	dst->status = src->status;
+	for (size_t i = 0; i < N(task_strings); i++) {
+		*field(dst, &task_strings[i]) = *field(src, &task_strings[i]);
+	}
 	dst->attributes_json = src->attributes_json;
 	dst->attributes_len = src->attributes_len;
 	dst->addons_json = src->addons_json;
@@ -244,14 +269,6 @@ void tr_task_wire_task_move(struct tr_cache_task *dst, struct tr_cache_task *src
 	dst->age = src->age;
 	dst->priority = src->priority;
 	dst->timeout = src->timeout;
-	dst->reason = src->reason;
-	dst->queue_sid = src->queue_sid;
-	dst->queue_name = src->queue_name;
-	dst->workflow_sid = src->workflow_sid;
-	dst->workflow_name = src->workflow_name;
-	dst->task_channel_sid = src->task_channel_sid;
-	dst->task_channel_unique_name = src->task_channel_unique_name;
-	dst->routing_target = src->routing_target;
 	dst->date_created = src->date_created;
 	dst->date_updated = src->date_updated;
 	dst->virtual_start_time = src->virtual_start_time;
