@@ -3,9 +3,9 @@
  * reservations, updated from wire events, REST replies and resyncs.
  *
  * Plain data plus one observer callback: no I/O, no loop, no logging. Time is
- * passed in (now_ms) so tests drive it. Depends on task-wire (a payload's members read
- * into a record) and proto/json.h only; never on task-json (a record's RPC text), which
- * reads this header.
+ * passed in (now_ms) so tests drive it. The records are task.h's. Depends on task-wire
+ * (a payload's members read into a record) and proto/json.h only; never on task-json (a
+ * record's RPC text), which reads this header.
  */
 #pragma once
 
@@ -13,55 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "task.h"
+
 struct tr_json;
-
-struct tr_cache_transfer {
-	char *sid, *type, *mode, *to, *status, *failed_reason;
-	char *reservation_sid, *worker_sid, *queue_sid, *workflow_sid, *task_sid;
-	int64_t date_created, date_updated;
-};
-
-struct tr_cache_res {
-	char *sid;
-	char *status;
-};
-
-struct tr_cache_pending; /* transfer events waiting for the POST reply */
-
-struct tr_cache_task {
-	/* The wire fields, sid through version: what a Task payload sets (task-wire.h). */
-	char *sid;
-	char *status; /* wire assignment_status */
-	/* Compact JSON text, validated once on the way in: kept as text (not a tree) because it
-	 * is only ever written out, and a tree costs several times the memory. */
-	char *attributes_json;
-	size_t attributes_len;
-	char *addons_json;
-	size_t addons_len;
-	int64_t age, priority, timeout;
-	char *reason; /* NULL: null */
-	char *queue_sid, *queue_name, *workflow_sid, *workflow_name;
-	char *task_channel_sid, *task_channel_unique_name;
-	char *routing_target; /* NULL: null */
-	int64_t date_created, date_updated, virtual_start_time, version;
-
-	/* The cache's own. */
-	struct tr_cache_res *res; /* this worker's live reservations, in insertion order */
-	size_t n_res;
-	char *last_res_sid; /* the last reservation seen, kept after the task closed */
-	struct tr_cache_transfer *incoming, *outgoing;
-	struct tr_cache_pending *pending;
-	bool closed;          /* in the recently-closed area */
-	uint64_t closed_at_ms;
-	bool final_sent;      /* completed/canceled already published */
-	int transfers_in_flight; /* POST Transfers sent, no reply yet */
-	/* resync bookkeeping */
-	bool seen, resync_new;
-	int64_t resync_version;
-	char resync_status[16];
-	struct tr_cache_task *next;
-	struct tr_cache_task *hnext; /* the sid index's bucket chain */
-};
 
 enum {
 	TR_CACHE_EV_RESYNC = 1 << 0,

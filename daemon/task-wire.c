@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
+#include "task.h"
 #include "json.h"
 
 /* Copy a string member into *dst (NULL when absent or null). -ENOMEM on failure. */

@@ -7,7 +7,7 @@
  * expiry are the cache's. The cache calls it; it calls nothing of the cache and never
  * sees struct tr_cache.
  *
- * Pure: no I/O, no loop, no logging, no globals. Depends on cache.h (the record types) and
+ * Pure: no I/O, no loop, no logging, no globals. Depends on task.h (the record types) and
  * proto/json.h only.
  */
 #pragma once
