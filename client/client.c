@@ -1426,28 +1426,31 @@ int tr_client_task_get(struct tr_client *c, const char *sid, int timeout_ms,
 	return task_call(c, "task.get", sid_params(sid), 0, timeout_ms, ret_task, ret_err);
 }
 
-int tr_client_task_complete(struct tr_client *c, const char *sid, const char *reason,
-	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err) {
-	struct tr_json *p;
-	int e = 0;
-
-	CHECK_ARGS(c, sid, ret_err);
-	if (!reason) {
-		return invalid(ret_err);
-	}
-	p = sid_params(sid);
-	return task_call(c, "task.complete", p, put_str(p, "reason", reason, &e), timeout_ms,
-		ret_task, ret_err);
-}
-
-int tr_client_task_wrap_up(struct tr_client *c, const char *sid, const char *reason, int timeout_ms,
+/* A Task method with the task's sid and one string parameter; a required one may not be
+ * NULL (an optional NULL is left out). */
+static int sid_string_call(struct tr_client *c, const char *method, const char *sid,
+	const char *key, const char *value, bool required, int timeout_ms,
 	struct tr_task **ret_task, struct tr_client_error *ret_err) {
 	struct tr_json *p;
 	int e = 0;
 
 	CHECK_ARGS(c, sid, ret_err);
+	if (required && !value) {
+		return invalid(ret_err);
+	}
 	p = sid_params(sid);
-	return task_call(c, "task.wrapUp", p, put_str(p, "reason", reason, &e), timeout_ms,
+	return task_call(c, method, p, put_str(p, key, value, &e), timeout_ms, ret_task, ret_err);
+}
+
+int tr_client_task_complete(struct tr_client *c, const char *sid, const char *reason,
+	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err) {
+	return sid_string_call(c, "task.complete", sid, "reason", reason, true, timeout_ms,
+		ret_task, ret_err);
+}
+
+int tr_client_task_wrap_up(struct tr_client *c, const char *sid, const char *reason, int timeout_ms,
+	struct tr_task **ret_task, struct tr_client_error *ret_err) {
+	return sid_string_call(c, "task.wrapUp", sid, "reason", reason, false, timeout_ms,
 		ret_task, ret_err);
 }
 
@@ -1530,15 +1533,7 @@ int tr_client_task_hold(struct tr_client *c, const char *sid, const char *target
 
 int tr_client_task_kick(struct tr_client *c, const char *sid, const char *worker_sid,
 	int timeout_ms, struct tr_task **ret_task, struct tr_client_error *ret_err) {
-	struct tr_json *p;
-	int e = 0;
-
-	CHECK_ARGS(c, sid, ret_err);
-	if (!worker_sid) {
-		return invalid(ret_err);
-	}
-	p = sid_params(sid);
-	return task_call(c, "task.kick", p, put_str(p, "workerSid", worker_sid, &e), timeout_ms,
+	return sid_string_call(c, "task.kick", sid, "workerSid", worker_sid, true, timeout_ms,
 		ret_task, ret_err);
 }
 

@@ -180,32 +180,28 @@ static int payload_end(struct call *c, struct jw *j) {
 	return 200;
 }
 
-static int reply_task(struct call *c, struct sim_task *t) {
-	struct jw j;
+/* A 200 reply whose payload is what `render` writes into j. */
+#define REPLY_WITH(render)                                                                         \
+	do {                                                                                       \
+		struct jw j;                                                                       \
+		render;                                                                            \
+		return payload_end(c, &j);                                                         \
+	} while (0)
 
-	render_task(c->w, payload_begin(c, &j), t);
-	return payload_end(c, &j);
+static int reply_task(struct call *c, struct sim_task *t) {
+	REPLY_WITH(render_task(c->w, payload_begin(c, &j), t));
 }
 
 static int reply_res(struct call *c, struct sim_reservation *r) {
-	struct jw j;
-
-	render_res(c->w, payload_begin(c, &j), r, false);
-	return payload_end(c, &j);
+	REPLY_WITH(render_res(c->w, payload_begin(c, &j), r, false));
 }
 
 static int reply_worker(struct call *c, struct sim_worker *k) {
-	struct jw j;
-
-	render_worker(c->w, payload_begin(c, &j), k);
-	return payload_end(c, &j);
+	REPLY_WITH(render_worker(c->w, payload_begin(c, &j), k));
 }
 
 static int reply_xfer(struct call *c, struct sim_transfer *x) {
-	struct jw j;
-
-	render_xfer(c->w, payload_begin(c, &j), x, true);
-	return payload_end(c, &j);
+	REPLY_WITH(render_xfer(c->w, payload_begin(c, &j), x, true));
 }
 
 /* Paging: PageSize (1..1000, default 50) and AfterSid. */

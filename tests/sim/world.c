@@ -399,6 +399,17 @@ void render_conf(struct sim_world *w, struct jw *j, const struct sim_task *t) {
 
 /* ---- lookups ---- */
 
+/* Return the element of arr[0..n) whose sid is sid (NULL: none). */
+#define FIND_BY_SID(arr, n, key)                                                                   \
+	do {                                                                                       \
+		for (size_t i_ = 0; (key) && i_ < (n); i_++) {                                     \
+			if (strcmp((arr)[i_]->sid, (key)) == 0) {                                  \
+				return (arr)[i_];                                                  \
+			}                                                                          \
+		}                                                                                  \
+		return NULL;                                                                       \
+	} while (0)
+
 struct sim_worker *world_worker(struct sim_world *w, const char *s) {
 	int i;
 
@@ -411,36 +422,15 @@ struct sim_worker *world_worker(struct sim_world *w, const char *s) {
 }
 
 struct sim_task *world_task(struct sim_world *w, const char *sid) {
-	size_t i;
-
-	for (i = 0; sid && i < w->n_tasks; i++) {
-		if (strcmp(w->tasks[i]->sid, sid) == 0) {
-			return w->tasks[i];
-		}
-	}
-	return NULL;
+	FIND_BY_SID(w->tasks, w->n_tasks, sid);
 }
 
 struct sim_reservation *world_res(struct sim_world *w, const char *sid) {
-	size_t i;
-
-	for (i = 0; sid && i < w->n_res; i++) {
-		if (strcmp(w->res[i]->sid, sid) == 0) {
-			return w->res[i];
-		}
-	}
-	return NULL;
+	FIND_BY_SID(w->res, w->n_res, sid);
 }
 
 struct sim_transfer *world_xfer(struct sim_world *w, const char *sid) {
-	size_t i;
-
-	for (i = 0; sid && i < w->n_xfers; i++) {
-		if (strcmp(w->xfers[i]->sid, sid) == 0) {
-			return w->xfers[i];
-		}
-	}
-	return NULL;
+	FIND_BY_SID(w->xfers, w->n_xfers, sid);
 }
 
 int world_activity(struct sim_world *w, const char *sid) {

@@ -446,10 +446,8 @@ static void test_socket_basics(void **state) {
 	struct env *e = *state;
 	struct rpc_client *c = client_new(e);
 	struct tr_json *m;
-	struct stat st;
 
-	assert_int_equal(stat(e->path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
+	/* the socket layer's own behaviour is test-rpcsrv's; here, dispatch through it */
 	m = rpc_client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"rpc.describe\"}");
 	assert_non_null(tr_json_get(tr_json_get(m, "result"), "methods"));
 	tr_json_free(m);
