@@ -253,8 +253,8 @@ static int bench_rtt_pipeline(struct trt_env *env, const char *sid) {
 	req = frame_request(1, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid), &req_len);
 	/* warm up and learn the reply size */
 	for (int i = 0; i < 200; i++) {
-		(void)!write(c->fd, req, req_len);
-		ssize_t k = read_frame_raw(c->fd, &buf, &cap);
+		(void)!write(c->sock.fd, req, req_len);
+		ssize_t k = read_frame_raw(c->sock.fd, &buf, &cap);
 		if (k < 0) {
 			return -1;
 		}
@@ -262,8 +262,8 @@ static int bench_rtt_pipeline(struct trt_env *env, const char *sid) {
 	}
 	for (int i = 0; i < iters; i++) {
 		int64_t t0 = now_ns();
-		(void)!write(c->fd, req, req_len);
-		if (read_frame_raw(c->fd, &buf, &cap) < 0) {
+		(void)!write(c->sock.fd, req, req_len);
+		if (read_frame_raw(c->sock.fd, &buf, &cap) < 0) {
 			return -1;
 		}
 		lat[i] = now_ns() - t0;
@@ -275,10 +275,10 @@ static int bench_rtt_pipeline(struct trt_env *env, const char *sid) {
 		int64_t t0 = now_ns();
 		while (recvd < n) {
 			while (sent < n && sent - recvd < 16) {
-				(void)!write(c->fd, req, req_len);
+				(void)!write(c->sock.fd, req, req_len);
 				sent++;
 			}
-			if (read_frame_raw(c->fd, &buf, &cap) < 0) {
+			if (read_frame_raw(c->sock.fd, &buf, &cap) < 0) {
 				return -1;
 			}
 			recvd++;
@@ -339,7 +339,7 @@ static int bench_fanout(struct trt_env *env, const char *sid, int n) {
 		}
 		for (int i = 0; i < n; i++) {
 			for (int j = 0; j < k; j++) {
-				ssize_t len = read_frame_raw(subs[i]->fd, &buf, &cap);
+				ssize_t len = read_frame_raw(subs[i]->sock.fd, &buf, &cap);
 				if (len < 0) {
 					return -1;
 				}
@@ -356,7 +356,7 @@ static int bench_fanout(struct trt_env *env, const char *sid, int n) {
 			return -1;
 		}
 		for (int i = 0; i < n; i++) {
-			if (read_frame_raw(subs[i]->fd, &buf, &cap) < 0) {
+			if (read_frame_raw(subs[i]->sock.fd, &buf, &cap) < 0) {
 				return -1;
 			}
 		}

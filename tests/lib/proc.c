@@ -79,7 +79,7 @@ void trt_proc_init(struct trt_proc *p) {
 	memset(p, 0, sizeof(*p));
 	p->pid = -1;
 	p->pidfd = -1;
-	p->out_fd = -1;
+	trt_rbuf_init(&p->out, -1);
 	p->status = -1;
 }
 
@@ -121,7 +121,7 @@ static void write_all(int fd, const char *s, size_t len) {
 int trt_proc_spawn(struct trt_proc *p, const char *name, const char *const *argv,
 	const struct trt_spawn_opts *opts) {
 	posix_spawn_file_actions_t fa;
-	int in[2] = {-1, -1}, out[2] = {-1, -1};
+	int stdin_pipe[2] = {-1, -1}, stdout_pipe[2] = {-1, -1};
 	char **envp = NULL;
 	int r;
 
@@ -133,15 +133,15 @@ int trt_proc_spawn(struct trt_proc *p, const char *name, const char *const *argv
 		free(envp);
 		return -ENOMEM;
 	}
-	if ((opts->input && pipe2(in, O_CLOEXEC) < 0) ||
-		(opts->pipe_stdout && pipe2(out, O_CLOEXEC) < 0)) {
+	if ((opts->input && pipe2(stdin_pipe, O_CLOEXEC) < 0) ||
+		(opts->pipe_stdout && pipe2(stdout_pipe, O_CLOEXEC) < 0)) {
 		r = -errno;
 		goto out;
 	}
 
 	posix_spawn_file_actions_init(&fa);
 	if (opts->input) {
-		posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+		posix_spawn_file_actions_adddup2(&fa, stdin_pipe[0], 0);
 	} else {
 		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	}
@@ -150,7 +150,7 @@ int trt_proc_spawn(struct trt_proc *p, const char *name, const char *const *argv
 			&fa, 2, opts->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	}
 	if (opts->pipe_stdout) {
-		posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+		posix_spawn_file_actions_adddup2(&fa, stdout_pipe[1], 1);
 	} else if (opts->log_path) {
 		posix_spawn_file_actions_adddup2(&fa, 2, 1);
 	}
@@ -169,22 +169,22 @@ int trt_proc_spawn(struct trt_proc *p, const char *name, const char *const *argv
 		goto out;
 	}
 	if (opts->pipe_stdout) {
-		p->out_fd = out[0];
-		out[0] = -1;
+		trt_rbuf_init(&p->out, stdout_pipe[0]);
+		stdout_pipe[0] = -1;
 	}
 	if (opts->input) {
-		close(in[0]);
-		in[0] = -1;
-		write_all(in[1], opts->input, strlen(opts->input));
+		close(stdin_pipe[0]);
+		stdin_pipe[0] = -1;
+		write_all(stdin_pipe[1], opts->input, strlen(opts->input));
 	}
 	r = 0;
 out:
 	for (size_t i = 0; i < 2; i++) {
-		if (in[i] >= 0) {
-			close(in[i]);
+		if (stdin_pipe[i] >= 0) {
+			close(stdin_pipe[i]);
 		}
-		if (out[i] >= 0) {
-			close(out[i]);
+		if (stdout_pipe[i] >= 0) {
+			close(stdout_pipe[i]);
 		}
 	}
 	free(envp);
@@ -193,54 +193,27 @@ out:
 
 /* ---- waiting ---- */
 
-/* One read from the piped stdout: 1 with data, 0 at EOF, -ETIMEDOUT, -errno. */
-static int read_output(struct trt_proc *p, int timeout_ms) {
-	struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
-	ssize_t k;
-
-	if (poll(&pfd, 1, timeout_ms) <= 0) {
-		return -ETIMEDOUT;
-	}
-	if (p->out_cap - p->out_len < 4096) {
-		size_t cap = p->out_cap ? p->out_cap * 2 : 16384;
-		char *b = realloc(p->out, cap);
-		if (!b) {
-			return -ENOMEM;
-		}
-		p->out = b;
-		p->out_cap = cap;
-	}
-	k = read(p->out_fd, p->out + p->out_len, p->out_cap - p->out_len - 1);
-	if (k < 0) {
-		return errno == EINTR || errno == EAGAIN ? 1 : -errno;
-	}
-	p->out_len += (size_t)k;
-	p->out[p->out_len] = '\0';
-	if (k == 0) {
-		/* EOF: the child is gone or closed its stdout; nothing more will come */
-		close(p->out_fd);
-		p->out_fd = -1;
-	}
-	return k > 0;
-}
-
 int trt_proc_wait_output(struct trt_proc *p, const char *needle, int timeout_ms) {
 	int64_t deadline = trt_now_ms() + timeout_ms;
 
-	if (p->out_fd < 0 && !p->out) {
+	if (p->out.fd < 0 && !p->out.data) {
 		return -EINVAL;
 	}
 	for (;;) {
-		int r;
-		if (needle && p->out && strstr(p->out, needle)) {
+		ssize_t r;
+		if (needle && p->out.data && strstr(p->out.data, needle)) {
 			return 0;
 		}
-		if (p->out_fd < 0) {
+		if (p->out.fd < 0) {
 			return needle ? -EPIPE : 0;
 		}
-		r = read_output(p, trt_remaining(deadline));
-		if (r < 0) {
-			return r;
+		r = trt_rbuf_read(&p->out, trt_remaining(deadline));
+		if (r == 0) {
+			/* EOF: the child is gone or closed its stdout; nothing more will come */
+			close(p->out.fd);
+			p->out.fd = -1;
+		} else if (r < 0) {
+			return (int)r;
 		}
 	}
 }
@@ -278,7 +251,7 @@ int trt_proc_wait_exit(struct trt_proc *p, int timeout_ms) {
 	int64_t deadline = trt_now_ms() + timeout_ms;
 	int r = 0;
 
-	if (p->out_fd >= 0) {
+	if (p->out.fd >= 0) {
 		/* drained, so that a child blocked on a full pipe can finish */
 		r = trt_proc_wait_output(p, NULL, timeout_ms);
 	}
@@ -328,10 +301,7 @@ void trt_proc_done(struct trt_proc *p) {
 	if (p->pidfd >= 0) {
 		close(p->pidfd);
 	}
-	if (p->out_fd >= 0) {
-		close(p->out_fd);
-	}
-	free(p->out);
+	trt_rbuf_done(&p->out);
 	free(p->name);
 	free(p->log_path);
 	trt_proc_init(p);
@@ -371,8 +341,9 @@ int trt_run(const char *const *argv, const char *const *env, const char *input, 
 		r = trt_proc_wait_exit(&p, timeout_ms);
 	}
 	if (ret_out) {
-		*ret_out = p.out ? p.out : strdup("");
-		p.out = NULL;
+		/* the output changes hands */
+		*ret_out = p.out.data ? p.out.data : strdup("");
+		p.out.data = NULL;
 	}
 	trt_proc_done(&p);
 	return r;

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "rbuf.h"
+
 #define TRT_DEADLINE_MS 20000 /* default wait for anything; x10 under valgrind */
 
 /* TR_UNDER_VALGRIND is set (the 'valgrind' test setup): children run under valgrind. */
@@ -28,10 +30,7 @@ int trt_remaining(int64_t deadline);
 struct trt_proc {
 	pid_t pid; /* -1 once reaped */
 	int pidfd;
-	int out_fd; /* read end of the child's stdout when piped, else -1 */
-	char *out;  /* what the child wrote on a piped stdout so far, NUL-terminated */
-	size_t out_len;
-	size_t out_cap;
+	struct trt_rbuf out; /* a piped stdout: what the child wrote; fd -1 after EOF */
 	char *name;     /* for messages */
 	char *log_path; /* the child's stderr (and unpiped stdout); NULL: ours */
 	int status;     /* exit status, 128 + signal when killed; -1 until reaped */

@@ -137,7 +137,7 @@ int trt_sim_start(struct trt_env *env, const char *const *extra) {
 			logp);
 		return r == -ETIMEDOUT ? r : -EIO;
 	}
-	line = sim->proc.out;
+	line = sim->proc.out.data;
 	colon = strrchr(line, ':');
 	if (!strstr(line, "listening on") || !colon) {
 		fprintf(stderr, "# unexpected first line from taskrouter-sim: %s", line);
@@ -510,7 +510,7 @@ int trt_connect(const char *socket_path, struct trt_conn **ret) {
 		close(fd);
 		return -ENOMEM;
 	}
-	c->fd = fd;
+	trt_rbuf_init(&c->sock, fd);
 	c->next_id = 1;
 	*ret = c;
 	return 0;
@@ -520,21 +520,18 @@ void trt_conn_free(struct trt_conn *c) {
 	if (!c) {
 		return;
 	}
-	if (c->fd >= 0) {
-		close(c->fd);
-	}
+	trt_rbuf_done(&c->sock);
 	for (size_t i = 0; i < c->n_events; i++) {
 		tr_json_free(c->events[i]);
 	}
 	free(c->events);
-	free(c->rbuf);
 	free(c);
 }
 
 int trt_send_raw(struct trt_conn *c, const void *data, size_t len) {
 	const char *p = data;
 	while (len) {
-		ssize_t k = send(c->fd, p, len, MSG_NOSIGNAL);
+		ssize_t k = send(c->sock.fd, p, len, MSG_NOSIGNAL);
 		if (k < 0) {
 			if (errno == EINTR) {
 				continue;
@@ -547,24 +544,23 @@ int trt_send_raw(struct trt_conn *c, const void *data, size_t len) {
 	return 0;
 }
 
-/* Take one complete frame out of rbuf if there is one. */
+/* Take one complete frame out of what was read, if there is one. */
 static int take_frame(struct trt_conn *c, struct tr_json **ret) {
+	const uint8_t *h = (const uint8_t *)c->sock.data;
 	uint32_t n;
 	int r;
-	if (c->rlen < 4) {
+	if (c->sock.len < 4) {
 		return 0;
 	}
-	n = ((uint32_t)(uint8_t)c->rbuf[0] << 24) | ((uint32_t)(uint8_t)c->rbuf[1] << 16) |
-	    ((uint32_t)(uint8_t)c->rbuf[2] << 8) | (uint32_t)(uint8_t)c->rbuf[3];
+	n = ((uint32_t)h[0] << 24) | ((uint32_t)h[1] << 16) | ((uint32_t)h[2] << 8) | h[3];
 	if (n > 64u * 1024 * 1024) {
 		return -EMSGSIZE;
 	}
-	if (c->rlen < 4 + (size_t)n) {
+	if (c->sock.len < 4 + (size_t)n) {
 		return 0;
 	}
-	r = tr_json_parse(c->rbuf + 4, n, ret, NULL);
-	memmove(c->rbuf, c->rbuf + 4 + n, c->rlen - 4 - n);
-	c->rlen -= 4 + n;
+	r = tr_json_parse(c->sock.data + 4, n, ret, NULL);
+	trt_rbuf_consume(&c->sock, 4 + n);
 	return r < 0 ? -EBADMSG : 1;
 }
 
@@ -572,7 +568,7 @@ int trt_read_frame(struct trt_conn *c, int timeout_ms, struct tr_json **ret) {
 	int64_t deadline = trt_now_ms() + timeout_ms;
 	for (;;) {
 		int r = take_frame(c, ret);
-		struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
+		struct pollfd p[2] = {{.fd = c->sock.fd, .events = POLLIN},
 			{.fd = g_notify ? g_notify->notify_fd : -1, .events = POLLIN}};
 		ssize_t k;
 		if (r != 0) {
@@ -587,26 +583,13 @@ int trt_read_frame(struct trt_conn *c, int timeout_ms, struct tr_json **ret) {
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			continue;
 		}
-		if (c->rcap - c->rlen < 65536) {
-			size_t cap = c->rcap ? c->rcap * 2 : 131072;
-			char *nb = realloc(c->rbuf, cap);
-			if (!nb) {
-				return -ENOMEM;
-			}
-			c->rbuf = nb;
-			c->rcap = cap;
-		}
-		k = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		k = trt_rbuf_read(&c->sock, 0);
 		if (k == 0) {
 			return -ECONNRESET;
 		}
-		if (k < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
-				continue;
-			}
-			return -errno;
+		if (k < 0 && k != -ETIMEDOUT) {
+			return (int)k;
 		}
-		c->rlen += (size_t)k;
 	}
 }
 

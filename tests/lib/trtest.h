@@ -108,10 +108,8 @@ const struct tr_json *trt_json_find(const struct tr_json *arr, const char *key, 
 /* ---- daemon RPC client ---- */
 
 struct trt_conn {
-	int fd;
+	struct trt_rbuf sock; /* the socket and what was read from it */
 	int64_t next_id;
-	char *rbuf;
-	size_t rlen, rcap;
 	/* notifications received while waiting for a reply, in order */
 	struct tr_json **events;
 	size_t n_events, cap_events;

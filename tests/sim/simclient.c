@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,29 +54,13 @@ int sc_rest(struct trt_env *env, const char *token, const char *api, const char 
 
 /* ---- websocket ---- */
 
+/* One read: 0, -ETIMEDOUT, -ENOMEM, or -ECONNRESET once the connection is gone. */
 static int read_some(struct ws *w, int timeout_ms) {
-	struct pollfd q = {.fd = w->fd, .events = POLLIN};
-	ssize_t k;
-
-	if (poll(&q, 1, timeout_ms) <= 0) {
-		return -ETIMEDOUT;
+	ssize_t k = trt_rbuf_read(&w->sock, timeout_ms);
+	if (k == -ETIMEDOUT || k == -ENOMEM) {
+		return (int)k;
 	}
-	if (w->cap - w->len < 65536) {
-		size_t cap = w->cap ? w->cap * 2 : 131072;
-		unsigned char *b = realloc(w->buf, cap);
-		if (!b) {
-			return -ENOMEM;
-		}
-		w->buf = b;
-		w->cap = cap;
-	}
-	k = read(w->fd, w->buf + w->len, w->cap - w->len - 1);
-	if (k <= 0) {
-		return -ECONNRESET;
-	}
-	w->len += (size_t)k;
-	w->buf[w->len] = '\0'; /* the handshake is parsed as text */
-	return 0;
+	return k > 0 ? 0 : -ECONNRESET;
 }
 
 int ws_open(struct trt_env *env, const char *query, struct ws **ret) {
@@ -91,8 +74,8 @@ int ws_open(struct trt_env *env, const char *query, struct ws **ret) {
 		return -ENOMEM;
 	}
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	w->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (w->fd < 0 || connect(w->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	trt_rbuf_init(&w->sock, socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	if (w->sock.fd < 0 || connect(w->sock.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		ws_free(w);
 		return -errno;
 	}
@@ -104,14 +87,14 @@ int ws_open(struct trt_env *env, const char *query, struct ws **ret) {
 		ws_free(w);
 		return -ENOMEM;
 	}
-	if (write(w->fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+	if (write(w->sock.fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		free(req);
 		ws_free(w);
 		return -EIO;
 	}
 	free(req);
 	for (;;) {
-		if (w->len >= 4 && (end = memmem(w->buf, w->len, "\r\n\r\n", 4))) {
+		if (w->sock.len >= 4 && (end = memmem(w->sock.data, w->sock.len, "\r\n\r\n", 4))) {
 			break;
 		}
 		r = read_some(w, trt_remaining(deadline));
@@ -120,15 +103,12 @@ int ws_open(struct trt_env *env, const char *query, struct ws **ret) {
 			return r;
 		}
 	}
-	if (sscanf((char *)w->buf, "HTTP/1.%*d %d", &status) != 1) {
+	/* the handshake is text (the buffer is NUL-terminated) */
+	if (sscanf(w->sock.data, "HTTP/1.%*d %d", &status) != 1) {
 		ws_free(w);
 		return -EPROTO;
 	}
-	{
-		size_t hl = (size_t)(end + 4 - (char *)w->buf);
-		memmove(w->buf, w->buf + hl, w->len - hl);
-		w->len -= hl;
-	}
+	trt_rbuf_consume(&w->sock, (size_t)(end + 4 - w->sock.data));
 	if (status != 101) {
 		ws_free(w);
 		return status;
@@ -141,29 +121,26 @@ void ws_free(struct ws *w) {
 	if (!w) {
 		return;
 	}
-	if (w->fd >= 0) {
-		close(w->fd);
-	}
-	free(w->buf);
+	trt_rbuf_done(&w->sock);
 	free(w);
 }
 
 static bool parse_frame(struct ws *w, struct wsframe *f) {
-	size_t hl = 2, plen;
-	unsigned char *b = w->buf;
+	const unsigned char *b = (const unsigned char *)w->sock.data;
+	size_t hl = 2, plen, have = w->sock.len;
 
-	if (w->len < 2) {
+	if (have < 2) {
 		return false;
 	}
 	plen = b[1] & 0x7f;
 	if (plen == 126) {
-		if (w->len < 4) {
+		if (have < 4) {
 			return false;
 		}
 		plen = (size_t)b[2] << 8 | b[3];
 		hl = 4;
 	} else if (plen == 127) {
-		if (w->len < 10) {
+		if (have < 10) {
 			return false;
 		}
 		plen = 0;
@@ -172,7 +149,7 @@ static bool parse_frame(struct ws *w, struct wsframe *f) {
 		}
 		hl = 10;
 	}
-	if (w->len < hl + plen) {
+	if (have < hl + plen) {
 		return false;
 	}
 	f->opcode = b[0] & 0x0f;
@@ -190,8 +167,7 @@ static bool parse_frame(struct ws *w, struct wsframe *f) {
 		f->data[plen - 2] = '\0';
 		f->len = plen - 2;
 	}
-	memmove(w->buf, w->buf + hl + plen, w->len - hl - plen);
-	w->len -= hl + plen;
+	trt_rbuf_consume(&w->sock, hl + plen);
 	return true;
 }
 

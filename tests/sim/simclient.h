@@ -25,9 +25,7 @@ int64_t sc_last_ms(void);
 
 /* ---- websocket ---- */
 struct ws {
-	int fd;
-	unsigned char *buf;
-	size_t len, cap;
+	struct trt_rbuf sock; /* the connection and what was read from it */
 };
 
 /* Connect and upgrade with the given query string. Returns the HTTP status (101 on success,
