@@ -60,6 +60,9 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 }
 
 void trt_env_done(struct trt_env *env) {
+	if (!env->dir) {
+		return; /* never initialised, or done already */
+	}
 	if (env->daemon.proc.pid > 0) {
 		(void)trt_daemon_stop(env);
 	}

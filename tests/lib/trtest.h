@@ -49,7 +49,8 @@ struct trt_env {
 
 /* Make a temporary directory and fill env->dir; ignore SIGPIPE. Returns 0 or -errno. */
 int trt_env_init(struct trt_env *env);
-/* Stop what still runs (SIGTERM, then SIGKILL after a deadline), remove the directory. */
+/* Stop what still runs (SIGTERM, then SIGKILL after a deadline), remove the directory.
+ * Does nothing on an env that was never initialised (all zero) or is done already. */
 void trt_env_done(struct trt_env *env);
 
 /* Start the simulator on 127.0.0.1 (port sim.want_port, 0: ephemeral), its tokens in
