@@ -703,7 +703,13 @@ int trt_next_event(struct trt_conn *c, int timeout_ms, struct tr_json **ret_para
 		}
 		*ret_params = tr_json_dup(tr_json_get(msg, "params"));
 		tr_json_free(msg);
-		return *ret_params ? 0 : -ENOMEM;
+		if (!*ret_params) {
+			return -ENOMEM;
+		}
+		if (c->on_event) {
+			c->on_event(c->on_event_data, *ret_params);
+		}
+		return 0;
 	}
 }
 

@@ -114,6 +114,9 @@ struct trt_conn {
 	/* notifications received while waiting for a reply, in order */
 	struct tr_json **events;
 	size_t n_events, cap_events;
+	/* if set, sees every event trt_next_event (and so trt_wait_event) hands out or skips */
+	void (*on_event)(void *data, const struct tr_json *params);
+	void *on_event_data;
 };
 
 int trt_connect(const char *socket_path, struct trt_conn **ret);
