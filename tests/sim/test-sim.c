@@ -17,7 +17,6 @@ static int n_tests, n_failed;
 static struct trt_env env;
 static char ws_sid[64], alice[64], bob[64], queue_sid[64], jstr_workflow[64];
 static int T; /* default wait, ms */
-static int worker_sessions; /* from the last worker_activity() */
 
 #define CHECK(cond, ...)                                                                     \
 	do {                                                                                 \
@@ -66,50 +65,36 @@ static struct ws *connect_ws(const char *worker, const char *extra) {
 	return w;
 }
 
-/* The object of /sim/state's array `list` whose `key` is value, or NULL; *ret_state holds
- * it (caller frees). */
-static yajl_val state_find(
-	yajl_val *ret_state, const char *list, const char *key, const char *value) {
-	yajl_val a;
-
-	if (sc_http(&env, "GET", "/sim/state", NULL, ret_state) != 200 ||
-		!(a = jget(*ret_state, list)) || !YAJL_IS_ARRAY(a)) {
-		return NULL;
-	}
-	for (size_t k = 0; k < a->u.array.len; k++) {
-		const char *v = jstr(a->u.array.values[k], key);
-		if (v && strcmp(v, value) == 0) {
-			return a->u.array.values[k];
-		}
-	}
-	return NULL;
-}
-
-/* A field of the simulator's task (static copy) */
-static const char *task_field(const char *sid, const char *field) {
+/* A member (a string, or an integer as text) of the object in /sim/state's array `list`
+ * whose `key` is value; "" when there is none. Four static buffers in turn. */
+static const char *state_field(
+	const char *list, const char *key, const char *value, const char *field) {
 	static char out[4][256];
 	static int i;
 	char *o = out[i++ % 4];
-	yajl_val st = NULL, f = jget(state_find(&st, "tasks", "sid", sid), field);
+	struct tr_json *st = NULL;
+	const struct tr_json *obj;
+	int64_t n;
 
 	o[0] = '\0';
-	if (f && YAJL_IS_STRING(f)) {
-		snprintf(o, 256, "%s", f->u.string);
-	} else if (f && YAJL_IS_INTEGER(f)) {
-		snprintf(o, 256, "%lld", f->u.number.i);
+	if (trt_sim_http(&env, "GET", "/sim/state", NULL, &st) == 200) {
+		obj = trt_json_find(tr_json_get(st, list), key, value);
+		if (tr_json_get_string(obj, field)) {
+			snprintf(o, 256, "%s", tr_json_get_string(obj, field));
+		} else if (tr_json_get_int(obj, field, &n) == 0) {
+			snprintf(o, 256, "%lld", (long long)n);
+		}
 	}
-	yajl_tree_free(st);
+	tr_json_free(st);
 	return o;
 }
 
-static const char *worker_activity(const char *name) {
-	static char out[64];
-	yajl_val st = NULL, w = state_find(&st, "workers", "name", name);
+static const char *task_field(const char *sid, const char *field) {
+	return state_field("tasks", "sid", sid, field);
+}
 
-	snprintf(out, sizeof(out), "%s", w ? jstr(w, "activity_name") : "");
-	worker_sessions = w ? (int)jint(w, "sessions") : -1;
-	yajl_tree_free(st);
-	return out;
+static const char *worker_activity(const char *name) {
+	return state_field("workers", "name", name, "activity_name");
 }
 
 static int new_task(const char *worker, const char *channel, char task[64], char res[64]) {
@@ -394,9 +379,9 @@ static void test_close_existing_and_offline(void) {
 	{
 		/* wait until the simulator has seen both close, so only a3 remains */
 		int64_t deadline = trt_now_ms() + T;
-		do {
-			(void)worker_activity("alice");
-		} while (worker_sessions != 1 && trt_now_ms() < deadline);
+		while (strcmp(state_field("workers", "name", "alice", "sessions"), "1") != 0 &&
+			trt_now_ms() < deadline) {
+		}
 	}
 	CHECK(ctl("/sim/workers/alice/activity", "{\"activity\":\"Available\"}") == 200,
 		"alice available while only a3 is open");
@@ -424,12 +409,7 @@ static void test_close_existing_and_offline(void) {
 
 
 static const char *xfer_status(const char *sid) {
-	static char out[32];
-	yajl_val st = NULL, x = state_find(&st, "transfers", "sid", sid);
-
-	snprintf(out, sizeof(out), "%s", x ? jstr(x, "transfer_status") : "");
-	yajl_tree_free(st);
-	return out;
+	return state_field("transfers", "sid", sid, "transfer_status");
 }
 
 static void test_transfers_and_channels(void) {
