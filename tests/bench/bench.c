@@ -71,44 +71,35 @@ struct echo_arg {
 	size_t req_len;
 };
 
+/* Move exactly n bytes through fd, reading or writing: 0, or -1 at EOF or on an error. */
+static int io_full(int fd, char *buf, size_t n, bool writing) {
+	size_t done = 0;
+	while (done < n) {
+		ssize_t k =
+			writing ? write(fd, buf + done, n - done) : read(fd, buf + done, n - done);
+		if (k <= 0) {
+			return -1;
+		}
+		done += (size_t)k;
+	}
+	return 0;
+}
+
+static int read_full(int fd, char *buf, size_t n) {
+	return io_full(fd, buf, n, false);
+}
+
 static void *echo_thread(void *p) {
 	struct echo_arg *a = p;
 	char *in = malloc(a->req_len), *out = malloc(a->reply_len);
 	memset(out, 'r', a->reply_len);
-	for (;;) {
-		size_t got = 0;
-		while (got < a->req_len) {
-			ssize_t k = read(a->fd, in + got, a->req_len - got);
-			if (k <= 0) {
-				goto out;
-			}
-			got += (size_t)k;
-		}
-		size_t sent = 0;
-		while (sent < a->reply_len) {
-			ssize_t k = write(a->fd, out + sent, a->reply_len - sent);
-			if (k <= 0) {
-				goto out;
-			}
-			sent += (size_t)k;
-		}
+	/* one reply per request until the other side closes */
+	while (read_full(a->fd, in, a->req_len) == 0 &&
+		io_full(a->fd, out, a->reply_len, true) == 0) {
 	}
-out:
 	free(in);
 	free(out);
 	return NULL;
-}
-
-static int read_full(int fd, char *buf, size_t n) {
-	size_t got = 0;
-	while (got < n) {
-		ssize_t k = read(fd, buf + got, n - got);
-		if (k <= 0) {
-			return -1;
-		}
-		got += (size_t)k;
-	}
-	return 0;
 }
 
 /* Raw ping-pong: returns p50/p99 in ns over iters, plus pipelined throughput (msgs/s). */
