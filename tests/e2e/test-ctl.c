@@ -158,9 +158,17 @@ static void test_list_get(void **state) {
 	free(out);
 }
 
+/* The simulator's task sid has this assignment status. */
+static void assert_sim_status(const char *sid, const char *status) {
+	struct tr_json *sim = trt_sim_task(&e2e.env, sid);
+	assert_non_null(sim);
+	assert_string_equal(e2e_str(sim, "assignment_status"), status);
+	tr_json_free(sim);
+}
+
 static void test_wrapup_complete(void **state) {
 	char sid[35], res[35], *out;
-	struct tr_json *j, *sim;
+	struct tr_json *j;
 	(void)state;
 
 	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
@@ -170,17 +178,13 @@ static void test_wrapup_complete(void **state) {
 	assert_task_matches_rpc(j, sid);
 	tr_json_free(j);
 	e2e_wait_event(e2e.sub, "wrapup", sid);
-	sim = trt_sim_task(&e2e.env, sid);
-	assert_string_equal(e2e_str(sim, "assignment_status"), "wrapping");
-	tr_json_free(sim);
+	assert_sim_status(sid, "wrapping");
 
 	assert_int_equal(ctl(&out, "complete", sid, "resolved", NULL), 0);
 	e2e_assert_contains(out, "completed");
 	free(out);
 	e2e_wait_event(e2e.sub, "completed", sid);
-	sim = trt_sim_task(&e2e.env, sid);
-	assert_string_equal(e2e_str(sim, "assignment_status"), "completed");
-	tr_json_free(sim);
+	assert_sim_status(sid, "completed");
 
 	/* again: the server refuses, exit 4 */
 	assert_int_equal(ctl(&out, "complete", sid, "again", NULL), 4);

@@ -305,6 +305,18 @@ struct fcase {
 	const char *const *daemon; /* the daemon's extra arguments; NULL: daemon_args */
 };
 
+/* Close the case's connections and stop its daemon and simulator: e2e_stop's result. */
+static int close_case(void) {
+	for (size_t i = 0; i < n_subs; i++) {
+		trt_conn_free(subs[i].c);
+		subs[i].c = NULL;
+	}
+	n_subs = 0;
+	trt_conn_free(rpc);
+	rpc = NULL;
+	return e2e_stop(&env);
+}
+
 static int setup(void **state) {
 	const struct fcase *c = *state;
 	const char *name = c->name;
@@ -333,14 +345,7 @@ static int setup(void **state) {
 	return 0;
 fail:
 	cur->after = "not run (setup)";
-	for (size_t i = 0; i < n_subs; i++) {
-		trt_conn_free(subs[i].c);
-		subs[i].c = NULL;
-	}
-	n_subs = 0;
-	trt_conn_free(rpc);
-	rpc = NULL;
-	(void)e2e_stop(&env);
+	(void)close_case();
 	return -1;
 }
 
@@ -349,14 +354,7 @@ static int teardown(void **state) {
 		cur->result = stage >= ST_AFTER ? "pass" : "FAIL";
 	}
 	cur->after = stage == ST_DONE ? "ok" : stage == ST_AFTER ? "FAIL" : "not run";
-	for (size_t i = 0; i < n_subs; i++) {
-		trt_conn_free(subs[i].c);
-		subs[i].c = NULL;
-	}
-	n_subs = 0;
-	trt_conn_free(rpc);
-	rpc = NULL;
-	if (e2e_stop(&env) != 0) {
+	if (close_case() != 0) {
 		cur->after = "FAIL (exit status)";
 		return -1;
 	}
