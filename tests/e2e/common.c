@@ -78,6 +78,12 @@ struct trt_conn *e2e_open(void) {
 	return c;
 }
 
+struct trt_conn *e2e_open_subscribed(const char *params) {
+	struct trt_conn *c = e2e_open();
+	tr_json_free(e2e_subscribe(c, params));
+	return c;
+}
+
 int e2e_setup(void **state) {
 	const struct e2e_args *args = *state;
 	if (e2e_start(&e2e.env, args ? args->sim : NULL, args ? args->daemon : NULL) < 0) {

@@ -58,6 +58,8 @@ int e2e_connect(void);
 void e2e_disconnect(void);
 /* Another connection to the fixture's daemon (asserted; caller frees). */
 struct trt_conn *e2e_open(void);
+/* Another connection, subscribed with params (NULL: to everything). */
+struct trt_conn *e2e_open_subscribed(const char *params);
 
 /* Stop the daemon (asserting a clean exit) and start it again for alice with these extra
  * arguments; wait until it is ready. */

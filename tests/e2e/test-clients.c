@@ -64,9 +64,7 @@ static void test_slow_subscriber(void **state) {
 	(void)state;
 
 	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
-	slow = e2e_open();
-	r = e2e_subscribe(slow, NULL);
-	tr_json_free(r);
+	slow = e2e_open_subscribed(NULL);
 
 	/* ~600 KiB per update event: 20 of them pass the 8 MiB hard limit (plus what the
 	 * socket buffers hold). The other subscriber reads each one as it comes. */

@@ -45,16 +45,6 @@ static int ctl_v(bool json, bool merge_err, const char *socket, const char *inpu
 	return r;
 }
 
-/* Human output, stderr merged. */
-static int ctl(char **out, ...) {
-	va_list ap;
-	int r;
-	va_start(ap, out);
-	r = ctl_v(false, true, NULL, NULL, out, ap);
-	va_end(ap);
-	return r;
-}
-
 /* Human output, stderr merged, on another socket (NULL: the daemon's) and with input on
  * stdin (may be NULL). */
 static int ctl_with(const char *socket, const char *input, char **out, ...) {
@@ -65,6 +55,9 @@ static int ctl_with(const char *socket, const char *input, char **out, ...) {
 	va_end(ap);
 	return r;
 }
+
+/* Human output, stderr merged: ctl(&out, ARGS..., NULL). */
+#define ctl(out, ...) ctl_with(NULL, NULL, out, __VA_ARGS__)
 
 /* --json output on stdout only; parsed into *ret (NULL when not one JSON document). */
 static int ctl_json(struct tr_json **ret, ...) {

@@ -68,12 +68,8 @@ static void test_filters(void **state) {
 
 	e2e_new_task(&e2e.env, e2e.sub, true, a, ra);
 	e2e_new_task(&e2e.env, e2e.sub, true, b, rb);
-	by_name = e2e_open();
-	by_task = e2e_open();
-	r = e2e_subscribe(by_name, "{\"events\":[\"completed\",\"wrapup\"]}");
-	tr_json_free(r);
-	r = e2e_subscribe(by_task, trt_fmt("{\"tasks\":[\"%s\"]}", b));
-	tr_json_free(r);
+	by_name = e2e_open_subscribed("{\"events\":[\"completed\",\"wrapup\"]}");
+	by_task = e2e_open_subscribed(trt_fmt("{\"tasks\":[\"%s\"]}", b));
 
 	for (const char *const *s = (const char *const[]){a, b, NULL}; *s; s++) {
 		r = trt_call_ok(e2e.rpc, "task.setAttributes",
@@ -160,9 +156,7 @@ static void test_since_replay(void **state) {
 	tr_json_free(r);
 	e2e_wait_event(e2e.sub, "wrapup", sid);
 
-	extra = e2e_open();
-	r = e2e_subscribe(extra, trt_fmt("{\"since\":%lld}", (long long)from));
-	tr_json_free(r);
+	extra = e2e_open_subscribed(trt_fmt("{\"since\":%lld}", (long long)from));
 	/* replay starts at `since` itself */
 	assert_int_equal(trt_next_event(extra, E2E_WAIT, &ev), 0);
 	assert_int_equal(e2e_int(ev, "seq"), from);
