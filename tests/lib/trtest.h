@@ -56,8 +56,8 @@ void trt_env_done(struct trt_env *env);
 /* Start the simulator on 127.0.0.1 (port sim.want_port, 0: ephemeral), its tokens in
  * DIR/tokens, its log in DIR/sim.log; argv extras are appended (NULL-terminated, may be
  * NULL). Waits for its "listening on" line and fills sim.port and sim.base_url. Starting it
- * again after trt_sim_stop keeps the token directory (and so the signing key's tokens).
- * Returns 0 or -errno. */
+ * again after trt_sim_stop keeps the token directory; tokens stay valid across the restart
+ * as long as the signing secret is the same (the default one). Returns 0 or -errno. */
 int trt_sim_start(struct trt_env *env, const char *const *extra);
 /* SIGTERM and wait; returns the exit status (0 clean), or -ETIMEDOUT. */
 int trt_sim_stop(struct trt_env *env);
