@@ -71,44 +71,35 @@ struct echo_arg {
 	size_t req_len;
 };
 
+/* Move exactly n bytes through fd, reading or writing: 0, or -1 at EOF or on an error. */
+static int io_full(int fd, char *buf, size_t n, bool writing) {
+	size_t done = 0;
+	while (done < n) {
+		ssize_t k =
+			writing ? write(fd, buf + done, n - done) : read(fd, buf + done, n - done);
+		if (k <= 0) {
+			return -1;
+		}
+		done += (size_t)k;
+	}
+	return 0;
+}
+
+static int read_full(int fd, char *buf, size_t n) {
+	return io_full(fd, buf, n, false);
+}
+
 static void *echo_thread(void *p) {
 	struct echo_arg *a = p;
 	char *in = malloc(a->req_len), *out = malloc(a->reply_len);
 	memset(out, 'r', a->reply_len);
-	for (;;) {
-		size_t got = 0;
-		while (got < a->req_len) {
-			ssize_t k = read(a->fd, in + got, a->req_len - got);
-			if (k <= 0) {
-				goto out;
-			}
-			got += (size_t)k;
-		}
-		size_t sent = 0;
-		while (sent < a->reply_len) {
-			ssize_t k = write(a->fd, out + sent, a->reply_len - sent);
-			if (k <= 0) {
-				goto out;
-			}
-			sent += (size_t)k;
-		}
+	/* one reply per request until the other side closes */
+	while (read_full(a->fd, in, a->req_len) == 0 &&
+		io_full(a->fd, out, a->reply_len, true) == 0) {
 	}
-out:
 	free(in);
 	free(out);
 	return NULL;
-}
-
-static int read_full(int fd, char *buf, size_t n) {
-	size_t got = 0;
-	while (got < n) {
-		ssize_t k = read(fd, buf + got, n - got);
-		if (k <= 0) {
-			return -1;
-		}
-		got += (size_t)k;
-	}
-	return 0;
 }
 
 /* Raw ping-pong: returns p50/p99 in ns over iters, plus pipelined throughput (msgs/s). */
@@ -253,8 +244,8 @@ static int bench_rtt_pipeline(struct trt_env *env, const char *sid) {
 	req = frame_request(1, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid), &req_len);
 	/* warm up and learn the reply size */
 	for (int i = 0; i < 200; i++) {
-		(void)!write(c->fd, req, req_len);
-		ssize_t k = read_frame_raw(c->fd, &buf, &cap);
+		(void)!write(c->sock.fd, req, req_len);
+		ssize_t k = read_frame_raw(c->sock.fd, &buf, &cap);
 		if (k < 0) {
 			return -1;
 		}
@@ -262,8 +253,8 @@ static int bench_rtt_pipeline(struct trt_env *env, const char *sid) {
 	}
 	for (int i = 0; i < iters; i++) {
 		int64_t t0 = now_ns();
-		(void)!write(c->fd, req, req_len);
-		if (read_frame_raw(c->fd, &buf, &cap) < 0) {
+		(void)!write(c->sock.fd, req, req_len);
+		if (read_frame_raw(c->sock.fd, &buf, &cap) < 0) {
 			return -1;
 		}
 		lat[i] = now_ns() - t0;
@@ -275,10 +266,10 @@ static int bench_rtt_pipeline(struct trt_env *env, const char *sid) {
 		int64_t t0 = now_ns();
 		while (recvd < n) {
 			while (sent < n && sent - recvd < 16) {
-				(void)!write(c->fd, req, req_len);
+				(void)!write(c->sock.fd, req, req_len);
 				sent++;
 			}
-			if (read_frame_raw(c->fd, &buf, &cap) < 0) {
+			if (read_frame_raw(c->sock.fd, &buf, &cap) < 0) {
 				return -1;
 			}
 			recvd++;
@@ -339,7 +330,7 @@ static int bench_fanout(struct trt_env *env, const char *sid, int n) {
 		}
 		for (int i = 0; i < n; i++) {
 			for (int j = 0; j < k; j++) {
-				ssize_t len = read_frame_raw(subs[i]->fd, &buf, &cap);
+				ssize_t len = read_frame_raw(subs[i]->sock.fd, &buf, &cap);
 				if (len < 0) {
 					return -1;
 				}
@@ -356,7 +347,7 @@ static int bench_fanout(struct trt_env *env, const char *sid, int n) {
 			return -1;
 		}
 		for (int i = 0; i < n; i++) {
-			if (read_frame_raw(subs[i]->fd, &buf, &cap) < 0) {
+			if (read_frame_raw(subs[i]->sock.fd, &buf, &cap) < 0) {
 				return -1;
 			}
 		}

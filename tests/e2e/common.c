@@ -3,6 +3,15 @@
 
 #include <errno.h>
 
+const char *e2e_binary(const char *var) {
+	const char *path = getenv(var);
+	if (!path || !*path) {
+		fprintf(stderr, "# %s not set\n", var);
+		return NULL;
+	}
+	return path;
+}
+
 int e2e_start(struct trt_env *env, const char *const *sim_extra, const char *const *daemon_extra) {
 	int r = trt_env_init(env);
 	if (r < 0) {
@@ -18,51 +27,22 @@ int e2e_start(struct trt_env *env, const char *const *sim_extra, const char *con
 	return 0;
 }
 
-int e2e_start_connected(struct trt_env *env, struct trt_conn **ret_rpc, struct trt_conn **ret_sub) {
-	struct trt_conn *rpc = NULL, *sub = NULL;
-	struct tr_json *r = NULL;
-
-	if (e2e_start(env, NULL, NULL) < 0) {
-		return -1;
-	}
-	if ((ret_rpc && trt_connect(env->daemon.socket_path, &rpc) < 0) ||
-		trt_connect(env->daemon.socket_path, &sub) < 0 ||
-		!(r = trt_call_ok(sub, "events.subscribe", "{}"))) {
-		trt_conn_free(rpc);
-		trt_conn_free(sub);
-		(void)e2e_stop(env);
-		return -1;
-	}
-	tr_json_free(r);
-	if (ret_rpc) {
-		*ret_rpc = rpc;
-	}
-	*ret_sub = sub;
-	return 0;
-}
-
 /* The worker token must never show up in the daemon's log. */
-static void check_token_not_logged(struct trt_env *env) {
+static bool token_logged(struct trt_env *env) {
 	char tok[8192];
-	FILE *f;
-	size_t n;
-	if (!env->daemon.token_file || !(f = fopen(env->daemon.token_file, "r"))) {
-		return;
+	if (!env->daemon.token_file ||
+		trt_read_token(env->daemon.token_file, tok, sizeof(tok)) <= 20 ||
+		!trt_proc_log_contains(&env->daemon.proc, tok)) {
+		return false;
 	}
-	n = fread(tok, 1, sizeof(tok) - 1, f);
-	fclose(f);
-	tok[n] = '\0';
-	tok[strcspn(tok, "\r\n")] = '\0';
-	if (strlen(tok) > 20 && trt_proc_log_contains(&env->daemon.proc, tok)) {
-		fprintf(stderr, "# the worker token appears in the daemon's log\n");
-		fail();
-	}
+	fprintf(stderr, "# the worker token appears in the daemon's log\n");
+	return true;
 }
 
 int e2e_stop(struct trt_env *env) {
 	int d = trt_daemon_stop(env);
 	int s = trt_sim_stop(env);
-	check_token_not_logged(env);
+	bool leaked = token_logged(env);
 	trt_env_done(env);
 	if (d != 0) {
 		fprintf(stderr, "# taskrouterd exit status %d\n", d);
@@ -70,54 +50,154 @@ int e2e_stop(struct trt_env *env) {
 	if (s != 0) {
 		fprintf(stderr, "# taskrouter-sim exit status %d\n", s);
 	}
-	return d != 0 ? d : s;
+	return d != 0 ? d : s != 0 ? s : leaked ? -EPERM : 0;
+}
+
+struct e2e e2e;
+
+int e2e_connect(void) {
+	struct tr_json *r;
+	if (trt_connect(e2e.env.daemon.socket_path, &e2e.rpc) < 0 ||
+		trt_connect(e2e.env.daemon.socket_path, &e2e.sub) < 0) {
+		return -1;
+	}
+	r = trt_call_ok(e2e.sub, "events.subscribe", "{}");
+	tr_json_free(r);
+	return r ? 0 : -1;
+}
+
+void e2e_disconnect(void) {
+	trt_conn_free(e2e.rpc);
+	trt_conn_free(e2e.sub);
+	e2e.rpc = e2e.sub = NULL;
+}
+
+struct trt_conn *e2e_open(void) {
+	struct trt_conn *c = NULL;
+	assert_int_equal(trt_connect(e2e.env.daemon.socket_path, &c), 0);
+	return c;
+}
+
+struct trt_conn *e2e_open_subscribed(const char *params) {
+	struct trt_conn *c = e2e_open();
+	tr_json_free(e2e_subscribe(c, params));
+	return c;
+}
+
+int e2e_setup(void **state) {
+	const struct e2e_args *args = *state;
+	if (e2e_start(&e2e.env, args ? args->sim : NULL, args ? args->daemon : NULL) < 0) {
+		return -1;
+	}
+	if (e2e_connect() < 0) {
+		/* no teardown follows a failed setup */
+		e2e_disconnect();
+		(void)e2e_stop(&e2e.env);
+		return -1;
+	}
+	return 0;
+}
+
+int e2e_teardown(void **state) {
+	(void)state;
+	e2e_disconnect();
+	return e2e_stop(&e2e.env) == 0 ? 0 : -1;
+}
+
+void e2e_restart_daemon(struct trt_env *env, const char *const *daemon_extra) {
+	assert_int_equal(trt_daemon_stop(env), 0);
+	assert_int_equal(trt_daemon_start(env, "alice", daemon_extra), 0);
+	assert_int_equal(trt_daemon_wait_status(env, "ready", E2E_WAIT), 0);
+}
+
+char *e2e_mint_token(struct trt_env *env, int ttl) {
+	struct tr_json *r = NULL;
+	char *tok;
+	assert_int_equal(trt_sim_http(env, "POST", "/sim/tokens",
+				 trt_fmt("{\"worker\":\"alice\",\"ttl\":%d}", ttl), &r),
+		200);
+	tok = strdup(e2e_str(r, "token"));
+	assert_non_null(tok);
+	tr_json_free(r);
+	return tok;
+}
+
+void e2e_assert_contains(const char *text, const char *needle) {
+	if (!text || !strstr(text, needle)) {
+		fprintf(stderr, "# expected '%s' in output:\n%s\n", needle, text ? text : "(null)");
+		fail();
+	}
+}
+
+void e2e_sim_post(struct trt_env *env, const char *path, const char *body) {
+	int st = trt_sim_http(env, "POST", path, body, NULL);
+	if (st != 200) {
+		fprintf(stderr, "# POST %s %s: %d\n", path, body ? body : "", st);
+		fail();
+	}
+}
+
+void e2e_wait_event(struct trt_conn *c, const char *name, const char *sid) {
+	int r = trt_wait_event(c, name, sid, E2E_WAIT, NULL);
+	if (r < 0) {
+		fprintf(stderr, "# no %s event%s%s: %s\n", name, sid ? " for " : "", sid ? sid : "",
+			strerror(-r));
+		fail();
+	}
+}
+
+void e2e_wait_reconnected(struct trt_conn *c, const char *why) {
+	static const char *const events[] = {"disconnected", "ready"};
+	for (size_t i = 0; i < 2; i++) {
+		if (trt_wait_event(c, events[i], NULL, E2E_WAIT, NULL) != 0) {
+			fprintf(stderr, "# no %s event after %s\n", events[i], why);
+			fail();
+		}
+	}
+}
+
+int64_t e2e_task_version(struct trt_conn *c, const char *sid) {
+	struct tr_json *t = trt_call_ok(c, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	int64_t v;
+	assert_non_null(t);
+	v = e2e_version(t);
+	tr_json_free(t);
+	return v;
+}
+
+char *e2e_big_attributes(const char *sid, int i, size_t blob_len, char fill) {
+	char *blob = malloc(blob_len + 1), *params = NULL;
+	assert_non_null(blob);
+	memset(blob, fill, blob_len);
+	blob[blob_len] = '\0';
+	assert_true(asprintf(&params, "{\"sid\":\"%s\",\"attributes\":{\"i\":%d,\"b\":\"%s\"}}",
+			    sid, i, blob) > 0);
+	free(blob);
+	return params;
 }
 
 const char *e2e_worker_sid(struct trt_env *env, const char *name) {
 	static char sid[64];
 	struct tr_json *state = NULL;
-	const struct tr_json *workers;
-	sid[0] = '\0';
-	if (trt_sim_http(env, "GET", "/sim/state", NULL, &state) != 200 || !state) {
-		tr_json_free(state);
-		return sid;
+	const char *s = NULL;
+	if (trt_sim_http(env, "GET", "/sim/state", NULL, &state) == 200) {
+		s = tr_json_get_string(
+			trt_json_find(tr_json_get(state, "workers"), "name", name), "sid");
 	}
-	workers = tr_json_get(state, "workers");
-	if (tr_json_is(workers, TR_JSON_ARRAY)) {
-		for (size_t i = 0; i < workers->u.arr.n; i++) {
-			const struct tr_json *w = workers->u.arr.items[i];
-			const char *fn = tr_json_get_string(w, "friendly_name");
-			if (!fn) {
-				fn = tr_json_get_string(w, "name");
-			}
-			if (fn && strcmp(fn, name) == 0 && tr_json_get_string(w, "sid")) {
-				snprintf(sid, sizeof(sid), "%s", tr_json_get_string(w, "sid"));
-			}
-		}
-	} else if (tr_json_is(workers, TR_JSON_OBJECT)) {
-		const struct tr_json *w = tr_json_get(workers, name);
-		if (w && tr_json_get_string(w, "sid")) {
-			snprintf(sid, sizeof(sid), "%s", tr_json_get_string(w, "sid"));
-		}
-	}
+	snprintf(sid, sizeof(sid), "%s", s ? s : "");
 	tr_json_free(state);
 	return sid;
 }
 
-void e2e_new_task(struct trt_env *env, struct trt_conn *sub, bool accept, char sid[35],
-	char res[35]) {
-	struct tr_json *ev = NULL;
+void e2e_new_task(
+	struct trt_env *env, struct trt_conn *sub, bool accept, char sid[35], char res[35]) {
 	assert_int_equal(trt_sim_create_task(env, "alice", "voice", "{\"type\":\"support\"}", false,
 				 sid, res),
 		0);
-	assert_int_equal(trt_wait_event(sub, "reservationCreated", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(sub, "reservationCreated", sid);
 	if (accept) {
-		assert_int_equal(trt_sim_http(env, "POST", trt_fmt("/sim/reservations/%s/accept", res),
-					 NULL, NULL),
-			200);
-		assert_int_equal(trt_wait_event(sub, "reservationAccepted", sid, E2E_WAIT, &ev), 0);
-		tr_json_free(ev);
+		e2e_sim_post(env, trt_fmt("/sim/reservations/%s/accept", res), NULL);
+		e2e_wait_event(sub, "reservationAccepted", sid);
 	}
 }
 
@@ -160,17 +240,11 @@ struct tr_json *e2e_sim_attributes(const struct tr_json *sim_task) {
 }
 
 struct tr_json *e2e_last_request(struct trt_env *env) {
-	struct tr_json *r = NULL, *last = NULL;
-	const struct tr_json *list;
-	if (trt_sim_http(env, "GET", "/sim/requests", NULL, &r) != 200 || !r) {
-		tr_json_free(r);
-		return NULL;
-	}
-	list = tr_json_is(r, TR_JSON_ARRAY) ? r : tr_json_get(r, "requests");
-	if (tr_json_is(list, TR_JSON_ARRAY) && list->u.arr.n) {
+	struct tr_json *list = trt_sim_requests(env), *last = NULL;
+	if (list && list->u.arr.n) {
 		last = tr_json_dup(list->u.arr.items[list->u.arr.n - 1]);
 	}
-	tr_json_free(r);
+	tr_json_free(list);
 	return last;
 }
 
@@ -188,22 +262,14 @@ static bool final_status(const char *s) {
 
 void e2e_big_updates(struct trt_conn *rpc, struct trt_conn *watcher, const char *sid, int count,
 	size_t blob_len) {
-	char *big = malloc(blob_len + 1), *params = NULL;
-	assert_non_null(big);
-	memset(big, 'b', blob_len);
-	big[blob_len] = '\0';
 	for (int i = 0; i < count; i++) {
-		struct tr_json *r, *ev = NULL;
-		assert_true(asprintf(&params, "{\"sid\":\"%s\",\"attributes\":{\"i\":%d,\"b\":\"%s\"}}",
-				    sid, i, big) > 0);
-		r = trt_call_ok(rpc, "task.setAttributes", params);
+		char *params = e2e_big_attributes(sid, i, blob_len, 'b');
+		struct tr_json *r = trt_call_ok(rpc, "task.setAttributes", params);
 		free(params);
 		assert_non_null(r);
 		tr_json_free(r);
-		assert_int_equal(trt_wait_event(watcher, "updated", sid, E2E_WAIT, &ev), 0);
-		tr_json_free(ev);
+		e2e_wait_event(watcher, "updated", sid);
 	}
-	free(big);
 }
 
 struct tr_json *e2e_list_all(struct trt_conn *c) {
@@ -253,49 +319,31 @@ void e2e_assert_cache_matches(struct trt_env *env, struct trt_conn *c) {
 		const char *ws = tr_json_get_string(r, "worker_sid");
 		const char *st = tr_json_get_string(r, "reservation_status");
 		const char *ts = res_task_sid(r);
-		struct tr_json *simtask;
-		bool found = false;
+		const struct tr_json *simtask, *t;
 		if (!ws || strcmp(ws, alice) != 0 || !st || !ts ||
 			!(strcmp(st, "pending") == 0 || strcmp(st, "accepted") == 0 ||
 				strcmp(st, "wrapping") == 0)) {
 			continue;
 		}
 		live++;
-		simtask = NULL;
-		{
-			/* from the same state dump (one GET, not one per task) */
-			const struct tr_json *st_tasks = tr_json_get(state, "tasks");
-			for (size_t k = 0; st_tasks && k < st_tasks->u.arr.n; k++) {
-				const char *s2 = tr_json_get_string(st_tasks->u.arr.items[k], "sid");
-				if (s2 && strcmp(s2, ts) == 0) {
-					simtask = tr_json_dup(st_tasks->u.arr.items[k]);
-					break;
-				}
-			}
-		}
+		/* from the same state dump (one GET, not one per task) */
+		simtask = trt_json_find(tr_json_get(state, "tasks"), "sid", ts);
 		assert_non_null(simtask);
-		for (size_t j = 0; j < tasks->u.arr.n; j++) {
-			const struct tr_json *t = tasks->u.arr.items[j];
-			if (strcmp(e2e_str(t, "sid"), ts) != 0) {
-				continue;
-			}
-			found = true;
-			if (e2e_version(t) != e2e_int(simtask, "version") ||
-				strcmp(e2e_str(t, "wireStatus"),
-					e2e_str(simtask, "assignment_status")) != 0) {
-				fprintf(stderr, "# task %s: daemon v%lld %s, simulator v%lld %s\n", ts,
-					(long long)e2e_version(t), e2e_str(t, "wireStatus"),
-					(long long)e2e_int(simtask, "version"),
-					e2e_str(simtask, "assignment_status"));
-				fail();
-			}
-		}
-		if (!found) {
+		t = trt_json_find(tasks, "sid", ts);
+		if (!t) {
 			fprintf(stderr, "# task %s (reservation %s, %s) missing from the daemon\n", ts,
 				e2e_str(r, "sid"), st);
 			fail();
 		}
-		tr_json_free(simtask);
+		if (e2e_version(t) != e2e_int(simtask, "version") ||
+			strcmp(e2e_str(t, "wireStatus"), e2e_str(simtask, "assignment_status")) !=
+				0) {
+			fprintf(stderr, "# task %s: daemon v%lld %s, simulator v%lld %s\n", ts,
+				(long long)e2e_version(t), e2e_str(t, "wireStatus"),
+				(long long)e2e_int(simtask, "version"),
+				e2e_str(simtask, "assignment_status"));
+			fail();
+		}
 	}
 	/* nothing else, except recently closed tasks */
 	{

@@ -1,6 +1,7 @@
 /*
- * common.h — shared bits of the end-to-end tests: one simulator + one daemon
- * per test group, started in the group setup, and helpers on top of trtest.
+ * common.h — shared bits of the end-to-end and fault tests: the fixture (one simulator, one
+ * daemon and two connections, started in a group's or a test's setup) and cmocka assertions
+ * on top of the harness (trtest.h).
  */
 #pragma once
 
@@ -18,14 +19,68 @@
 #include "rpc.h"
 #include "trtest.h"
 
-/* Start the simulator and a daemon for alice, wait until the upstream session is ready. */
+/* The path of a program the test runs, from the environment variable var (set by meson);
+ * NULL, said on stderr, when it is not set. */
+const char *e2e_binary(const char *var);
+
+/* Start the simulator and a daemon for alice, wait until the upstream session is ready.
+ * On failure, what was started is stopped again (cmocka runs no teardown after a failed
+ * setup). */
 int e2e_start(struct trt_env *env, const char *const *sim_extra, const char *const *daemon_extra);
-/* Stop both; returns 0 when both exited cleanly (status 0: no leak under valgrind). */
+/* Stop both; returns 0 when both exited cleanly (status 0: no leak under valgrind) and the
+ * worker's token is not in the daemon's log. */
 int e2e_stop(struct trt_env *env);
-/* The usual group setup: e2e_start() without extra arguments, then a connection for calls
- * (*ret_rpc, unless ret_rpc is NULL) and one subscribed to every event (*ret_sub). Returns
- * 0, or -1 after stopping everything again (cmocka runs no teardown for a failed setup). */
-int e2e_start_connected(struct trt_env *env, struct trt_conn **ret_rpc, struct trt_conn **ret_sub);
+
+/* The fixture: a simulator and a daemon, a connection for calls and one subscribed to every
+ * event. A test program runs one fixture at a time, so there is one, shared by its tests. */
+struct e2e {
+	struct trt_env env;
+	struct trt_conn *rpc; /* for calls */
+	struct trt_conn *sub; /* subscribed to every event */
+};
+extern struct e2e e2e;
+
+/* Extra arguments for the fixture: a test's cmocka initial state (prestate). */
+struct e2e_args {
+	const char *const *sim;
+	const char *const *daemon;
+};
+
+/* cmocka setup, of a group or of one test: start the fixture with the arguments in *state (a
+ * struct e2e_args, NULL for none) and connect. */
+int e2e_setup(void **state);
+/* cmocka teardown: disconnect and e2e_stop; fails unless both exited cleanly. */
+int e2e_teardown(void **state);
+/* Connect rpc and sub to the running daemon and subscribe sub (after a start or a restart).
+ * 0 or -1. */
+int e2e_connect(void);
+/* Close rpc and sub. */
+void e2e_disconnect(void);
+/* Another connection to the fixture's daemon (asserted; caller frees). */
+struct trt_conn *e2e_open(void);
+/* Another connection, subscribed with params (NULL: to everything). */
+struct trt_conn *e2e_open_subscribed(const char *params);
+
+/* Stop the daemon (asserting a clean exit) and start it again for alice with these extra
+ * arguments; wait until it is ready. */
+void e2e_restart_daemon(struct trt_env *env, const char *const *daemon_extra);
+/* A fresh token for alice from the simulator, valid ttl seconds (caller frees). */
+char *e2e_mint_token(struct trt_env *env, int ttl);
+/* Assert that text contains needle (printing the text when not). */
+void e2e_assert_contains(const char *text, const char *needle);
+
+/* POST to the simulator's control API and assert 200. body may be NULL. */
+void e2e_sim_post(struct trt_env *env, const char *path, const char *body);
+/* Assert that event `name` (for task sid, if not NULL) arrives on c. */
+void e2e_wait_event(struct trt_conn *c, const char *name, const char *sid);
+/* Assert that c sees the upstream session drop (disconnected) and come back (ready); why
+ * names the cause in the message. */
+void e2e_wait_reconnected(struct trt_conn *c, const char *why);
+/* The version of a task from task.get on c. */
+int64_t e2e_task_version(struct trt_conn *c, const char *sid);
+/* Params of a large task.setAttributes on sid: attributes {"i": i, "b": blob} where blob is
+ * blob_len times fill (caller frees). */
+char *e2e_big_attributes(const char *sid, int i, size_t blob_len, char fill);
 
 /* The SID of a simulator worker by name ("alice", "bob"), from /sim/state. Static buffer. */
 const char *e2e_worker_sid(struct trt_env *env, const char *name);

@@ -9,12 +9,9 @@
 
 /* Count the simulator's recorded reservation-list GETs, and those carrying AfterSid. */
 static void count_pages(struct trt_env *env, int *pages, int *with_after) {
-	struct tr_json *r = NULL;
-	const struct tr_json *list;
+	struct tr_json *list = trt_sim_requests(env);
 	*pages = *with_after = 0;
-	assert_int_equal(trt_sim_http(env, "GET", "/sim/requests", NULL, &r), 200);
-	list = tr_json_get(r, "requests");
-	assert_true(tr_json_is(list, TR_JSON_ARRAY));
+	assert_non_null(list);
 	for (size_t i = 0; i < list->u.arr.n; i++) {
 		const struct tr_json *q = list->u.arr.items[i];
 		const char *url = tr_json_get_string(q, "url");
@@ -32,10 +29,19 @@ static void count_pages(struct trt_env *env, int *pages, int *with_after) {
 			(*with_after)++;
 		}
 	}
-	tr_json_free(r);
+	tr_json_free(list);
 }
 
-static void bootstrap(int n, int want_pages) {
+/* A first resync over n active reservations must take want_pages pages. */
+struct bootstrap_case {
+	const char *name;
+	int n;
+	int want_pages;
+};
+
+static void test_bootstrap(void **state) {
+	const struct bootstrap_case *bc = *state;
+	int n = bc->n, want_pages = bc->want_pages;
 	struct trt_env env;
 	struct trt_conn *c = NULL;
 	struct tr_json *list;
@@ -45,16 +51,12 @@ static void bootstrap(int n, int want_pages) {
 	assert_int_equal(trt_sim_start(&env, NULL), 0);
 	if (n > 0) {
 		/* half accepted, half pending: both are "active" */
-		assert_int_equal(trt_sim_http(&env, "POST", "/sim/bulk-tasks",
-					 trt_fmt("{\"worker\":\"alice\",\"count\":%d,\"accept\":true}",
-						 (n + 1) / 2),
-					 NULL),
-			200);
+		e2e_sim_post(&env, "/sim/bulk-tasks",
+			trt_fmt("{\"worker\":\"alice\",\"count\":%d,\"accept\":true}",
+				(n + 1) / 2));
 		if (n / 2) {
-			assert_int_equal(trt_sim_http(&env, "POST", "/sim/bulk-tasks",
-						 trt_fmt("{\"worker\":\"alice\",\"count\":%d}", n / 2),
-						 NULL),
-				200);
+			e2e_sim_post(&env, "/sim/bulk-tasks",
+				trt_fmt("{\"worker\":\"alice\",\"count\":%d}", n / 2));
 		}
 	}
 	assert_int_equal(trt_daemon_start(&env, "alice", NULL), 0);
@@ -89,26 +91,18 @@ static void bootstrap(int n, int want_pages) {
 	assert_int_equal(e2e_stop(&env), 0);
 }
 
-static void test_bootstrap_empty(void **state) {
-	(void)state;
-	bootstrap(0, 1);
-}
-
-static void test_bootstrap_one(void **state) {
-	(void)state;
-	bootstrap(1, 1);
-}
-
-static void test_bootstrap_2500(void **state) {
-	(void)state;
-	bootstrap(2500, 3);
-}
-
 int main(void) {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bootstrap_empty),
-		cmocka_unit_test(test_bootstrap_one),
-		cmocka_unit_test(test_bootstrap_2500),
+	/* 2500 reservations: three pages of 1000 */
+	static struct bootstrap_case cases[] = {
+		{"test_bootstrap_empty", 0, 1},
+		{"test_bootstrap_one", 1, 1},
+		{"test_bootstrap_2500", 2500, 3},
 	};
+	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0])];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tests[i] = (struct CMUnitTest){.name = cases[i].name,
+			.test_func = test_bootstrap,
+			.initial_state = &cases[i]};
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

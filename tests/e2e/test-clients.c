@@ -6,49 +6,6 @@
  */
 #include "common.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <unistd.h>
-
-static struct trt_env env;
-static struct trt_conn *rpc, *all;
-
-static int start(const char *const *daemon_extra) {
-	struct tr_json *r;
-	if (e2e_start(&env, NULL, daemon_extra) < 0) {
-		return -1;
-	}
-	if (trt_connect(env.daemon.socket_path, &rpc) < 0 ||
-		trt_connect(env.daemon.socket_path, &all) < 0) {
-		return -1;
-	}
-	r = trt_call_ok(all, "events.subscribe", "{}");
-	tr_json_free(r);
-	return r ? 0 : -1;
-}
-
-static int setup(void **state) {
-	(void)state;
-	return start(NULL);
-}
-
-static int teardown(void **state) {
-	(void)state;
-	trt_conn_free(rpc);
-	trt_conn_free(all);
-	rpc = all = NULL;
-	return e2e_stop(&env) == 0 ? 0 : -1;
-}
-
-static void send_request(struct trt_conn *c, int64_t id, const char *method, const char *params) {
-	const char *req = trt_fmt("{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\",\"params\":%s}",
-		(long long)id, method, params);
-	size_t n = strlen(req);
-	uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-	assert_int_equal(trt_send_raw(c, h, 4), 0);
-	assert_int_equal(trt_send_raw(c, req, n), 0);
-}
-
 #define N_CLIENTS 200
 
 static void test_many_clients(void **state) {
@@ -57,15 +14,18 @@ static void test_many_clients(void **state) {
 	struct tr_json *r;
 	(void)state;
 
-	e2e_new_task(&env, all, true, sid, res);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 	for (int i = 0; i < N_CLIENTS; i++) {
-		assert_int_equal(trt_connect(env.daemon.socket_path, &c[i]), 0);
+		c[i] = e2e_open();
 	}
 	/* every client subscribes and pipelines two calls before reading anything */
 	for (int i = 0; i < N_CLIENTS; i++) {
-		send_request(c[i], 1, "events.subscribe", trt_fmt("{\"tasks\":[\"%s\"]}", sid));
-		send_request(c[i], 2, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
-		send_request(c[i], 3, "task.list", "{}");
+		assert_int_equal(trt_send_request(c[i], 1, "events.subscribe",
+					 trt_fmt("{\"tasks\":[\"%s\"]}", sid)),
+			0);
+		assert_int_equal(
+			trt_send_request(c[i], 2, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid)), 0);
+		assert_int_equal(trt_send_request(c[i], 3, "task.list", "{}"), 0);
 	}
 	for (int i = 0; i < N_CLIENTS; i++) {
 		for (int64_t id = 1; id <= 3; id++) {
@@ -82,7 +42,7 @@ static void test_many_clients(void **state) {
 		}
 	}
 	/* one change reaches all of them */
-	r = trt_call_ok(rpc, "task.setAttributes",
+	r = trt_call_ok(e2e.rpc, "task.setAttributes",
 		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"fanout\":true}}", sid));
 	assert_non_null(r);
 	tr_json_free(r);
@@ -92,7 +52,7 @@ static void test_many_clients(void **state) {
 		tr_json_free(ev);
 		trt_conn_free(c[i]);
 	}
-	assert_true(trt_proc_alive(&env.daemon.proc));
+	assert_true(trt_proc_alive(&e2e.env.daemon.proc));
 }
 
 /* A subscriber that never reads is disconnected once its queue passes the hard limit; the
@@ -103,27 +63,25 @@ static void test_slow_subscriber(void **state) {
 	struct tr_json *r;
 	(void)state;
 
-	e2e_new_task(&env, all, true, sid, res);
-	assert_int_equal(trt_connect(env.daemon.socket_path, &slow), 0);
-	r = e2e_subscribe(slow, NULL);
-	tr_json_free(r);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	slow = e2e_open_subscribed(NULL);
 
 	/* ~600 KiB per update event: 20 of them pass the 8 MiB hard limit (plus what the
 	 * socket buffers hold). The other subscriber reads each one as it comes. */
-	e2e_big_updates(rpc, all, sid, 20, 600 * 1024);
+	e2e_big_updates(e2e.rpc, e2e.sub, sid, 20, 600 * 1024);
 	/* the slow one was cut off: after what was buffered, EOF */
 	assert_true(trt_wait_closed(slow, E2E_WAIT));
 	trt_conn_free(slow);
 	{
 		char *text = NULL;
-		r = trt_call_ok(rpc, "daemon.status", NULL);
+		r = trt_call_ok(e2e.rpc, "daemon.status", NULL);
 		assert_non_null(r);
 		assert_int_equal(tr_json_dump(r, &text, NULL), 0);
 		fprintf(stderr, "# status after the slow subscriber: %.600s\n", text);
 		free(text);
 		tr_json_free(r);
 	}
-	assert_true(trt_proc_alive(&env.daemon.proc));
+	assert_true(trt_proc_alive(&e2e.env.daemon.proc));
 }
 
 /* A client that disconnects right after sending a call costs nothing: the call completes
@@ -131,20 +89,20 @@ static void test_slow_subscriber(void **state) {
 static void test_client_gone_mid_call(void **state) {
 	char sid[35], res[35];
 	struct trt_conn *gone = NULL;
-	struct tr_json *ev = NULL, *t;
+	struct tr_json *t;
 	(void)state;
 
-	e2e_new_task(&env, all, true, sid, res);
-	assert_int_equal(trt_connect(env.daemon.socket_path, &gone), 0);
-	send_request(gone, 1, "task.wrapUp", trt_fmt("{\"sid\":\"%s\"}", sid));
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	gone = e2e_open();
+	assert_int_equal(
+		trt_send_request(gone, 1, "task.wrapUp", trt_fmt("{\"sid\":\"%s\"}", sid)), 0);
 	trt_conn_free(gone);
-	assert_int_equal(trt_wait_event(all, "wrapup", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
-	t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	e2e_wait_event(e2e.sub, "wrapup", sid);
+	t = trt_call_ok(e2e.rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
 	assert_non_null(t);
 	assert_string_equal(e2e_str(t, "status"), "wrapping");
 	tr_json_free(t);
-	assert_true(trt_proc_alive(&env.daemon.proc));
+	assert_true(trt_proc_alive(&e2e.env.daemon.proc));
 }
 
 /* More pipelined requests than the in-flight limit: all are answered, in order. */
@@ -152,9 +110,9 @@ static void test_inflight_limit(void **state) {
 	struct trt_conn *c = NULL;
 	struct tr_json *status;
 	(void)state;
-	assert_int_equal(trt_connect(env.daemon.socket_path, &c), 0);
+	c = e2e_open();
 	for (int64_t id = 1; id <= 200; id++) {
-		send_request(c, id, "task.list", "{}");
+		assert_int_equal(trt_send_request(c, id, "task.list", "{}"), 0);
 	}
 	for (int64_t id = 1; id <= 200; id++) {
 		struct tr_json *msg = NULL;
@@ -165,30 +123,24 @@ static void test_inflight_limit(void **state) {
 		tr_json_free(msg);
 	}
 	trt_conn_free(c);
-	status = trt_call_ok(rpc, "daemon.status", NULL);
+	status = trt_call_ok(e2e.rpc, "daemon.status", NULL);
 	assert_non_null(status);
 	tr_json_free(status);
 }
 
-static int setup_small_limit(void **state) {
-	static const char *const args[] = {"--max-connections", "4", NULL};
-	(void)state;
-	return start(args);
-}
-
 /* Beyond the connection limit a client gets an overloaded error and is closed; the limit is
- * counted in status. rpc and all already hold two of the four. */
+ * counted in status. The fixture's two connections already hold two of the four. */
 static void test_connection_limit(void **state) {
 	struct trt_conn *c[3] = {NULL};
 	struct tr_json *msg = NULL;
 	int64_t code = 0;
 	(void)state;
-	assert_int_equal(trt_connect(env.daemon.socket_path, &c[0]), 0);
-	assert_int_equal(trt_connect(env.daemon.socket_path, &c[1]), 0);
+	c[0] = e2e_open();
+	c[1] = e2e_open();
 	msg = trt_call_ok(c[1], "task.list", "{}");
 	assert_non_null(msg);
 	tr_json_free(msg);
-	assert_int_equal(trt_connect(env.daemon.socket_path, &c[2]), 0);
+	c[2] = e2e_open();
 	assert_int_equal(trt_read_frame(c[2], E2E_WAIT, &msg), 0);
 	assert_int_equal(tr_json_get_int(tr_json_get(msg, "error"), "code", &code), 0);
 	assert_int_equal(code, TR_RPC_OVERLOADED);
@@ -204,7 +156,7 @@ static void test_connection_limit(void **state) {
 		assert_non_null(msg);
 		tr_json_free(msg);
 	}
-	assert_int_equal(trt_connect(env.daemon.socket_path, &c[0]), 0);
+	c[0] = e2e_open();
 	msg = trt_call_ok(c[0], "task.list", "{}");
 	assert_non_null(msg);
 	tr_json_free(msg);
@@ -212,13 +164,20 @@ static void test_connection_limit(void **state) {
 	trt_conn_free(c[1]);
 }
 
+static const char *const four_connections[] = {"--max-connections", "4", NULL};
+static struct e2e_args small_limit = {.daemon = four_connections};
+
+/* Each test on a daemon of its own: a flood or a cut-off client must not affect the next. */
+#define CASE(fn) cmocka_unit_test_setup_teardown(fn, e2e_setup, e2e_teardown)
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slow_subscriber, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_client_gone_mid_call, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_inflight_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connection_limit, setup_small_limit, teardown),
+		CASE(test_many_clients),
+		CASE(test_slow_subscriber),
+		CASE(test_client_gone_mid_call),
+		CASE(test_inflight_limit),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_connection_limit, e2e_setup, e2e_teardown, &small_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,39 +6,11 @@
  */
 #include "common.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define CTL_MAX_ARGS 32
 
-static struct trt_env env;
-static struct trt_conn *rpc;
-static struct trt_conn *sub;
 static const char *ctl_bin;
-
-static int group_setup(void **state) {
-	(void)state;
-	ctl_bin = getenv("TR_CTL");
-	if (!ctl_bin) {
-		fprintf(stderr, "# TR_CTL not set\n");
-		return -1;
-	}
-	return e2e_start_connected(&env, &rpc, &sub);
-}
-
-static int group_teardown(void **state) {
-	(void)state;
-	trt_conn_free(rpc);
-	trt_conn_free(sub);
-	return e2e_stop(&env) == 0 ? 0 : -1;
-}
 
 /*
  * Fill argv with taskrouterctl --socket S [--json] ARGS... (args NULL-terminated). With
@@ -56,7 +28,7 @@ static void ctl_argv(
 	}
 	argv[n++] = ctl_bin;
 	argv[n++] = "--socket";
-	argv[n++] = socket ? socket : env.daemon.socket_path;
+	argv[n++] = socket ? socket : e2e.env.daemon.socket_path;
 	if (json) {
 		argv[n++] = "--json";
 	}
@@ -66,19 +38,16 @@ static void ctl_argv(
 	argv[n] = NULL;
 }
 
-/* Run it with input on stdin. Returns the exit status; *out is the output (caller frees). */
+/* Run it with input on stdin (may be NULL). Returns the exit status; *out is the output
+ * (caller frees). */
 static int ctl_run(bool json, bool merge_err, const char *socket, const char *input,
 	const char *const *args, char **out) {
 	const char *argv[CTL_MAX_ARGS];
 	int r;
 
 	ctl_argv(argv, merge_err, json, socket, args);
-	*out = NULL;
 	r = trt_run(argv, NULL, input, E2E_WAIT, out);
-	if (!*out) {
-		*out = strdup("");
-		assert_non_null(*out);
-	}
+	assert_non_null(*out);
 	return r;
 }
 
@@ -92,16 +61,20 @@ static void collect_args(const char **args, va_list ap) {
 	args[n] = NULL;
 }
 
-/* Human output, stderr merged. */
-static int ctl(char **out, ...) {
+/* Human output, stderr merged, on another socket (NULL: the daemon's) and with input on
+ * stdin (may be NULL). */
+static int ctl_with(const char *socket, const char *input, char **out, ...) {
 	const char *args[CTL_MAX_ARGS];
 	va_list ap;
 
 	va_start(ap, out);
 	collect_args(args, ap);
 	va_end(ap);
-	return ctl_run(false, true, NULL, NULL, args, out);
+	return ctl_run(false, true, socket, input, args, out);
 }
+
+/* Human output, stderr merged: ctl(&out, ARGS..., NULL). */
+#define ctl(out, ...) ctl_with(NULL, NULL, out, __VA_ARGS__)
 
 /* --json output on stdout only; parsed into *ret (NULL when not one JSON document). */
 static int ctl_json(struct tr_json **ret, ...) {
@@ -172,43 +145,29 @@ static void check_cases(const struct ctl_case *cases, size_t n) {
 	assert_int_equal(bad, 0);
 }
 
-static void assert_contains(const char *hay, const char *needle) {
-	if (!strstr(hay, needle)) {
-		fprintf(stderr, "# expected '%s' in output:\n%s\n", needle, hay);
-		fail();
-	}
-}
-
-/* The simulator's task sid has assignment_status status. */
-static void assert_sim_status(const char *sid, const char *status) {
-	struct tr_json *sim = trt_sim_task(&env, sid);
-
-	assert_non_null(sim);
-	assert_string_equal(e2e_str(sim, "assignment_status"), status);
-	tr_json_free(sim);
-}
-
 /* The simulator's last REST request (caller frees), which must have gone to a URL holding
  * url_part. */
 static struct tr_json *last_request_to(const char *url_part) {
-	struct tr_json *req = e2e_last_request(&env);
+	struct tr_json *req = e2e_last_request(&e2e.env);
 
 	assert_non_null(req);
-	assert_contains(e2e_str(req, "url"), url_part);
+	e2e_assert_contains(e2e_str(req, "url"), url_part);
 	return req;
 }
 
 /* ... and its "Hold" parameter is of type hold (TR_JSON_TRUE or TR_JSON_FALSE). */
 static void assert_hold_sent(const char *url_part, enum tr_json_type hold) {
 	struct tr_json *req = last_request_to(url_part);
+	const struct tr_json *h = tr_json_get(tr_json_get(req, "params"), "Hold");
 
-	assert_int_equal(tr_json_get(tr_json_get(req, "params"), "Hold")->type, hold);
+	assert_non_null(h);
+	assert_int_equal(h->type, hold);
 	tr_json_free(req);
 }
 
 /* A CLI task result must equal the daemon's own task.get (same sid/version/status/attrs). */
 static void assert_task_matches_rpc(const struct tr_json *cli, const char *sid) {
-	struct tr_json *t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	struct tr_json *t = trt_call_ok(e2e.rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
 	assert_non_null(t);
 	assert_non_null(cli);
 	assert_string_equal(e2e_str(cli, "sid"), sid);
@@ -225,13 +184,13 @@ static void test_list_get(void **state) {
 	bool found = false;
 	(void)state;
 
-	e2e_new_task(&env, sub, true, sid, res);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 	assert_int_equal(ctl(&out, "list", NULL), 0);
-	assert_contains(out, "SID");
-	assert_contains(out, "STATUS");
-	assert_contains(out, "PRIORITY");
-	assert_contains(out, "QUEUE");
-	assert_contains(out, "CHANNEL");
+	e2e_assert_contains(out, "SID");
+	e2e_assert_contains(out, "STATUS");
+	e2e_assert_contains(out, "PRIORITY");
+	e2e_assert_contains(out, "QUEUE");
+	e2e_assert_contains(out, "CHANNEL");
 	{
 		/* the task's row says it is assigned */
 		const char *row = strstr(out, sid);
@@ -239,14 +198,14 @@ static void test_list_get(void **state) {
 		const char *eol = strchr(row, '\n');
 		char line[512];
 		snprintf(line, sizeof(line), "%.*s", eol ? (int)(eol - row) : (int)strlen(row), row);
-		assert_contains(line, "assigned");
+		e2e_assert_contains(line, "assigned");
 	}
 	free(out);
 
 	/* --json list is exactly task.list over RPC (same sids, versions, statuses) */
 	assert_int_equal(ctl_json(&j, "list", NULL), 0);
 	assert_non_null(j);
-	l = trt_call_ok(rpc, "task.list", "{}");
+	l = trt_call_ok(e2e.rpc, "task.list", "{}");
 	assert_non_null(l);
 	tasks = tr_json_get(j, "tasks");
 	rtasks = tr_json_get(l, "tasks");
@@ -266,8 +225,8 @@ static void test_list_get(void **state) {
 
 	/* get: human key: value lines and --json equal to task.get */
 	assert_int_equal(ctl(&out, "get", sid, NULL), 0);
-	assert_contains(out, sid);
-	assert_contains(out, "status: assigned");
+	e2e_assert_contains(out, sid);
+	e2e_assert_contains(out, "status: assigned");
 	free(out);
 	assert_int_equal(ctl_json(&j, "get", sid, NULL), 0);
 	assert_task_matches_rpc(j, sid);
@@ -279,26 +238,32 @@ static void test_list_get(void **state) {
 	ctl_expect(4, "call", "task.get", "{\"sid\":\"WTnope\"}", NULL);
 }
 
+/* The simulator's task sid has this assignment status. */
+static void assert_sim_status(const char *sid, const char *status) {
+	struct tr_json *sim = trt_sim_task(&e2e.env, sid);
+	assert_non_null(sim);
+	assert_string_equal(e2e_str(sim, "assignment_status"), status);
+	tr_json_free(sim);
+}
+
 static void test_wrapup_complete(void **state) {
 	char sid[35], res[35], *out;
-	struct tr_json *j, *ev = NULL;
+	struct tr_json *j;
 	(void)state;
 
-	e2e_new_task(&env, sub, true, sid, res);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 	assert_int_equal(ctl_json(&j, "wrapup", "--reason", "call ended", sid, NULL), 0);
 	assert_non_null(j);
 	assert_string_equal(e2e_str(j, "status"), "wrapping");
 	assert_task_matches_rpc(j, sid);
 	tr_json_free(j);
-	assert_int_equal(trt_wait_event(sub, "wrapup", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "wrapup", sid);
 	assert_sim_status(sid, "wrapping");
 
 	assert_int_equal(ctl(&out, "complete", sid, "resolved", NULL), 0);
-	assert_contains(out, "completed");
+	e2e_assert_contains(out, "completed");
 	free(out);
-	assert_int_equal(trt_wait_event(sub, "completed", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "completed", sid);
 	assert_sim_status(sid, "completed");
 
 	/* again: the server refuses, exit 4 */
@@ -310,7 +275,7 @@ static void test_set_attributes_vst_fetch(void **state) {
 	struct tr_json *j, *sim, *attrs, *want;
 	(void)state;
 
-	e2e_new_task(&env, sub, true, sid, res);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 	assert_int_equal(ctl_json(&j, "set-attributes", sid,
 				 "{\"case\":\"CS-9\",\"n\":3,\"deep\":{\"x\":[1,2]}}", NULL),
 		0);
@@ -320,7 +285,7 @@ static void test_set_attributes_vst_fetch(void **state) {
 				 NULL),
 		0);
 	assert_true(tr_json_equal(tr_json_get(j, "attributes"), want));
-	sim = trt_sim_task(&env, sid);
+	sim = trt_sim_task(&e2e.env, sid);
 	assert_non_null(sim);
 	attrs = e2e_sim_attributes(sim);
 	assert_true(tr_json_equal(attrs, want));
@@ -332,9 +297,9 @@ static void test_set_attributes_vst_fetch(void **state) {
 
 	/* not a JSON object: usage error, nothing sent */
 	{
-		int before = trt_sim_request_count(&env);
+		int before = trt_sim_request_count(&e2e.env);
 		ctl_expect(2, "set-attributes", sid, "[1,2", NULL);
-		assert_int_equal(trt_sim_request_count(&env), before);
+		assert_int_equal(trt_sim_request_count(&e2e.env), before);
 	}
 
 	ctl_expect(0, "set-virtual-start-time", sid, "2026-01-02T03:04:05Z", NULL);
@@ -344,7 +309,7 @@ static void test_set_attributes_vst_fetch(void **state) {
 	/* fetch after an outside change brings the new version */
 	assert_int_equal(ctl_json(&j, "fetch", sid, NULL), 0);
 	assert_non_null(j);
-	sim = trt_sim_task(&env, sid);
+	sim = trt_sim_task(&e2e.env, sid);
 	assert_int_equal(e2e_version(j), e2e_int(sim, "version"));
 	tr_json_free(sim);
 	tr_json_free(j);
@@ -354,11 +319,11 @@ static void test_hold_kick_participant(void **state) {
 	char sid[35], res[35], alice[64], bob[64], *out;
 	struct tr_json *j;
 	(void)state;
-	snprintf(alice, sizeof(alice), "%s", e2e_worker_sid(&env, "alice"));
-	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&env, "bob"));
+	snprintf(alice, sizeof(alice), "%s", e2e_worker_sid(&e2e.env, "alice"));
+	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&e2e.env, "bob"));
 	assert_true(alice[0] && bob[0]);
 
-	e2e_new_task(&env, sub, true, sid, res);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 	ctl_expect(0, "update-participant", "--hold", "on", sid, NULL);
 	assert_hold_sent("CustomerParticipant", TR_JSON_TRUE);
 	ctl_expect(0, "hold", sid, alice, "on", NULL);
@@ -370,7 +335,7 @@ static void test_hold_kick_participant(void **state) {
 
 	/* bob is not in the conference: exit 4 and the server's message on stderr */
 	assert_int_equal(ctl(&out, "kick", sid, bob, NULL), 4);
-	assert_contains(out, "not in the conference");
+	e2e_assert_contains(out, "not in the conference");
 	free(out);
 	/* with --json the error document is on stdout */
 	assert_int_equal(ctl_json(&j, "kick", sid, bob, NULL), 4);
@@ -381,12 +346,12 @@ static void test_hold_kick_participant(void **state) {
 
 static void test_transfer_cancel(void **state) {
 	char sid[35], res[35], bob[64];
-	struct tr_json *j, *ev = NULL;
+	struct tr_json *j;
 	const struct tr_json *o;
 	(void)state;
-	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&env, "bob"));
+	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&e2e.env, "bob"));
 
-	e2e_new_task(&env, sub, true, sid, res);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 	assert_int_equal(ctl_json(&j, "transfer", "--mode", "warm", "--priority", "0",
 				 "--attributes", "{\"why\":\"billing\"}", sid, bob, NULL),
 		0);
@@ -396,44 +361,35 @@ static void test_transfer_cancel(void **state) {
 	assert_string_equal(e2e_str(o, "status"), "initiated");
 	tr_json_free(j);
 	{
-		struct tr_json *req = e2e_last_request(&env);
+		struct tr_json *req = e2e_last_request(&e2e.env);
 		const struct tr_json *p = tr_json_get(req, "params");
 		assert_string_equal(e2e_str(p, "Mode"), "WARM");
 		assert_int_equal(e2e_int(p, "Priority"), 0);
 		assert_string_equal(e2e_str(p, "To"), bob);
 		tr_json_free(req);
 	}
-	assert_int_equal(trt_wait_event(sub, "transferInitiated", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "transferInitiated", sid);
 
 	ctl_expect(2, "transfer", "--mode", "lukewarm", sid, bob, NULL);
 
 	ctl_expect(0, "cancel-transfer", sid, NULL);
-	assert_int_equal(trt_wait_event(sub, "transferCanceled", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "transferCanceled", sid);
 	/* nothing left to cancel: the daemon's refusal, exit 4 */
 	ctl_expect(4, "cancel-transfer", sid, NULL);
 }
 
 /* ---- watch: a child process with its stdout on a pipe ---- */
 
-struct watcher {
-	pid_t pid;
-	int pidfd;
-	int out;
-	char buf[65536];
-	size_t len;
-};
-
 /*
  * Start taskrouterctl [--json] watch ARGS... with --since the daemon's current seq + 1, so
- * that nothing the test does afterwards can be missed.
+ * that nothing the test does afterwards can be missed; its stdout is piped, with merge_err
+ * its stderr too (its "watch: ..." messages about the connection).
  */
-static void watch_start(struct watcher *w, bool json, const char *const *args) {
-	struct tr_json *st = trt_call_ok(rpc, "daemon.status", "{}");
+static void watch_start(struct trt_proc *w, bool merge_err, bool json, const char *const *args) {
+	struct trt_spawn_opts opts = {.pipe_stdout = true};
+	struct tr_json *st = trt_call_ok(e2e.rpc, "daemon.status", "{}");
 	const char *wargs[CTL_MAX_ARGS], *argv[CTL_MAX_ARGS];
 	size_t n = 0;
-	int p[2];
 
 	assert_non_null(st);
 	wargs[n++] = "watch";
@@ -444,73 +400,15 @@ static void watch_start(struct watcher *w, bool json, const char *const *args) {
 		wargs[n++] = *args;
 	}
 	wargs[n] = NULL;
-	ctl_argv(argv, false, json, NULL, wargs);
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	w->len = 0;
-	w->pid = fork();
-	assert_true(w->pid >= 0);
-	if (w->pid == 0) {
-		dup2(p[1], 1);
-		execv(ctl_bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	w->out = p[0];
-	w->pidfd = (int)syscall(SYS_pidfd_open, w->pid, 0);
-	assert_true(w->pidfd >= 0);
+	ctl_argv(argv, merge_err, json, NULL, wargs);
+	assert_int_equal(trt_proc_spawn(w, "taskrouterctl watch", argv, &opts), 0);
 }
 
-static int64_t mono_ms(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* The prefix of the watcher's messages on stderr (in its output when merged). */
+#define WATCH_NOTE "taskrouterctl: watch: "
 
-/* Read output until it contains needle (true) or EOF/deadline (false). */
-static bool watch_wait_output(struct watcher *w, const char *needle, int timeout_ms) {
-	int64_t deadline = mono_ms() + timeout_ms;
-	for (;;) {
-		struct pollfd pfd = {.fd = w->out, .events = POLLIN};
-		int64_t left = deadline - mono_ms();
-		ssize_t k;
-		w->buf[w->len] = '\0';
-		if (needle && strstr(w->buf, needle)) {
-			return true;
-		}
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-			return false;
-		}
-		if (w->len + 1 >= sizeof(w->buf)) {
-			return false;
-		}
-		k = read(w->out, w->buf + w->len, sizeof(w->buf) - 1 - w->len);
-		if (k <= 0) {
-			w->buf[w->len] = '\0';
-			return needle ? strstr(w->buf, needle) != NULL : true;
-		}
-		w->len += (size_t)k;
-	}
-}
-
-/* Wait for the child to exit; returns its exit status (128+sig) or -ETIMEDOUT (then killed). */
-static int watch_wait_exit(struct watcher *w, int timeout_ms) {
-	struct pollfd pfd = {.fd = w->pidfd, .events = POLLIN};
-	int st = 0;
-	(void)watch_wait_output(w, NULL, timeout_ms); /* drain until EOF */
-	if (poll(&pfd, 1, timeout_ms) <= 0) {
-		kill(w->pid, SIGKILL);
-		waitpid(w->pid, &st, 0);
-		close(w->pidfd);
-		close(w->out);
-		return -ETIMEDOUT;
-	}
-	waitpid(w->pid, &st, 0);
-	close(w->pidfd);
-	close(w->out);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Parse every line; check seqs strictly increase for event lines; count events for sid. */
+/* Parse every line but the watcher's notes; check seqs strictly increase for event lines;
+ * count events for sid. */
 static int watch_check_lines(const char *text, const char *sid, int *n_gap) {
 	int64_t last = -1;
 	int hits = 0;
@@ -520,7 +418,7 @@ static int watch_check_lines(const char *text, const char *sid, int *n_gap) {
 		const char *eol = strchr(p, '\n');
 		size_t n = eol ? (size_t)(eol - p) : strlen(p);
 		struct tr_json *v = NULL;
-		if (n) {
+		if (n && strncmp(p, WATCH_NOTE, strlen(WATCH_NOTE)) != 0) {
 			if (tr_json_parse(p, n, &v, NULL) < 0) {
 				fprintf(stderr, "# watch line not JSON: %.*s\n", (int)n, p);
 				fail();
@@ -547,87 +445,75 @@ static int watch_check_lines(const char *text, const char *sid, int *n_gap) {
 static void test_watch_human(void **state) {
 	static const char *const args[] = {"--event", "reservationCreated", "--count", "1", NULL};
 	char sid[35], res[35];
-	struct watcher w;
+	struct trt_proc w;
 	(void)state;
 
-	watch_start(&w, false, args);
-	e2e_new_task(&env, sub, false, sid, res);
-	assert_int_equal(watch_wait_exit(&w, E2E_WAIT), 0);
-	assert_contains(w.buf, trt_fmt(" reservationCreated task=%s status=reserved reservation=%s\n",
-				       sid, res));
-	assert_true(w.buf[0] >= '1' && w.buf[0] <= '9');
-	assert_null(strchr(w.buf, '{'));
+	watch_start(&w, false, false, args);
+	e2e_new_task(&e2e.env, e2e.sub, false, sid, res);
+	assert_int_equal(trt_proc_wait_exit(&w, E2E_WAIT), 0);
+	e2e_assert_contains(w.out.data,
+		trt_fmt(" reservationCreated task=%s status=reserved reservation=%s\n", sid, res));
+	assert_true(w.out.data[0] >= '1' && w.out.data[0] <= '9');
+	assert_null(strchr(w.out.data, '{'));
+	trt_proc_done(&w);
 }
 
 static void test_watch_count(void **state) {
 	static const char *const args[] = {"--event", "reservationCreated", "--event",
 		"reservationAccepted", "--count", "2", NULL};
 	char sid[35], res[35];
-	struct watcher w;
+	struct trt_proc w;
 	int gaps;
 	(void)state;
 
-	watch_start(&w, true, args);
-	e2e_new_task(&env, sub, true, sid, res);
-	assert_int_equal(watch_wait_exit(&w, E2E_WAIT), 0);
-	assert_int_equal(watch_check_lines(w.buf, sid, &gaps), 2);
+	watch_start(&w, false, true, args);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	assert_int_equal(trt_proc_wait_exit(&w, E2E_WAIT), 0);
+	assert_int_equal(watch_check_lines(w.out.data, sid, &gaps), 2);
 	assert_int_equal(gaps, 0);
-	assert_contains(w.buf, "reservationCreated");
-	assert_contains(w.buf, "reservationAccepted");
+	e2e_assert_contains(w.out.data, "reservationCreated");
+	e2e_assert_contains(w.out.data, "reservationAccepted");
+	trt_proc_done(&w);
 }
 
-/* Wait until the (restarted) daemon reports at least n subscriptions. */
-static void wait_subscriptions(struct trt_conn *c, int64_t n) {
-	int64_t deadline = mono_ms() + E2E_WAIT;
-	for (;;) {
-		struct tr_json *st = trt_call_ok(c, "daemon.status", "{}");
-		int64_t have = 0;
-		assert_non_null(st);
-		tr_json_get_int(st, "subscriptions", &have);
-		tr_json_free(st);
-		if (have >= n) {
-			return;
-		}
-		assert_true(mono_ms() < deadline);
-		poll(NULL, 0, 20); /* re-check the condition; bounded by the deadline */
-	}
+/* The daemon holds at least n subscriptions. */
+static void assert_subscriptions(struct trt_conn *c, int64_t n) {
+	struct tr_json *st = trt_call_ok(c, "daemon.status", "{}");
+
+	assert_non_null(st);
+	assert_true(e2e_int(st, "subscriptions") >= n);
+	tr_json_free(st);
 }
 
 static void test_watch_restart(void **state) {
 	static const char *const args[] = {"--event", "reservationCreated", "--count", "2", NULL};
 	char a[35], ra[35], b[35], rb[35];
-	struct tr_json *st;
-	struct watcher w;
+	struct trt_proc w;
 	int gaps, status;
 	(void)state;
 
-	watch_start(&w, true, args);
-	e2e_new_task(&env, sub, false, a, ra);
-	assert_true(watch_wait_output(&w, a, E2E_WAIT));
+	watch_start(&w, true, true, args);
+	e2e_new_task(&e2e.env, e2e.sub, false, a, ra);
+	assert_int_equal(trt_proc_wait_output(&w, a, E2E_WAIT), 0);
 
 	/* restart the daemon on the same socket */
-	trt_conn_free(rpc);
-	trt_conn_free(sub);
-	rpc = sub = NULL;
-	assert_int_equal(trt_daemon_stop(&env), 0);
-	assert_int_equal(trt_daemon_start(&env, "alice", NULL), 0);
-	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
-	assert_int_equal(trt_connect(env.daemon.socket_path, &rpc), 0);
-	assert_int_equal(trt_connect(env.daemon.socket_path, &sub), 0);
-	/* the watcher must have come back before we create the next task */
-	wait_subscriptions(rpc, 1);
-	st = trt_call_ok(sub, "events.subscribe", "{}");
-	assert_non_null(st);
-	tr_json_free(st);
+	e2e_disconnect();
+	e2e_restart_daemon(&e2e.env, NULL);
+	assert_int_equal(e2e_connect(), 0);
+	/* the watcher must have come back (beside e2e.sub) before we create the next task: it
+	 * says so once the restarted daemon has answered its subscription */
+	assert_int_equal(trt_proc_wait_output(&w, WATCH_NOTE "reconnected", E2E_WAIT), 0);
+	assert_subscriptions(e2e.rpc, 2);
 
-	e2e_new_task(&env, sub, false, b, rb);
-	status = watch_wait_exit(&w, E2E_WAIT);
-	fprintf(stderr, "# watch output across restart:\n%s", w.buf);
+	e2e_new_task(&e2e.env, e2e.sub, false, b, rb);
+	status = trt_proc_wait_exit(&w, E2E_WAIT);
+	fprintf(stderr, "# watch output across restart:\n%s", w.out.data);
 	assert_int_equal(status, 0);
-	assert_int_equal(watch_check_lines(w.buf, a, &gaps), 1);
-	assert_int_equal(watch_check_lines(w.buf, b, &gaps), 1);
+	assert_int_equal(watch_check_lines(w.out.data, a, &gaps), 1);
+	assert_int_equal(watch_check_lines(w.out.data, b, &gaps), 1);
 	/* either the replay continued (no gap) or one clear gap line */
 	assert_true(gaps <= 1);
+	trt_proc_done(&w);
 }
 
 static void test_status_describe_call(void **state) {
@@ -636,8 +522,8 @@ static void test_status_describe_call(void **state) {
 	(void)state;
 
 	assert_int_equal(ctl(&out, "status", NULL), 0);
-	assert_contains(out, "state: ready");
-	assert_contains(out, "limits.");
+	e2e_assert_contains(out, "state: ready");
+	e2e_assert_contains(out, "limits.");
 	free(out);
 	assert_int_equal(ctl_json(&j, "status", NULL), 0);
 	assert_non_null(j);
@@ -646,11 +532,11 @@ static void test_status_describe_call(void **state) {
 	tr_json_free(j);
 
 	assert_int_equal(ctl(&out, "describe", NULL), 0);
-	assert_contains(out, "task.list");
-	assert_contains(out, "transferCanceled");
+	e2e_assert_contains(out, "task.list");
+	e2e_assert_contains(out, "transferCanceled");
 	free(out);
 	assert_int_equal(ctl_json(&j, "describe", NULL), 0);
-	r = trt_call_ok(rpc, "rpc.describe", "{}");
+	r = trt_call_ok(e2e.rpc, "rpc.describe", "{}");
 	assert_non_null(j);
 	assert_non_null(r);
 	assert_true(tr_json_equal(j, r));
@@ -674,40 +560,29 @@ static void test_status_describe_call(void **state) {
 }
 
 static void test_update_token(void **state) {
-	static const char *const update_token[] = {"update-token", NULL};
-	struct tr_json *t = NULL, *ev = NULL;
-	char *out = NULL, *tok, *input;
+	char *out = NULL, *tok = e2e_mint_token(&e2e.env, 4321), *input;
 	(void)state;
 
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/tokens",
-				 "{\"worker\":\"alice\",\"ttl\":4321}", &t),
-		200);
-	assert_non_null(t);
-	tok = strdup(e2e_str(t, "token"));
-	assert_non_null(tok);
-	tr_json_free(t);
 	assert_true(asprintf(&input, "%s\n", tok) > 0);
-	assert_int_equal(ctl_run(false, true, NULL, input, update_token, &out), 0);
-	assert_contains(out, "ok");
+	assert_int_equal(ctl_with(NULL, input, &out, "update-token", NULL), 0);
+	e2e_assert_contains(out, "ok");
 	assert_null(strstr(out, tok));
 	free(out);
 	free(input);
-	assert_int_equal(trt_wait_event(sub, "tokenUpdated", NULL, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
-	assert_false(trt_proc_log_contains(&env.daemon.proc, tok));
+	e2e_wait_event(e2e.sub, "tokenUpdated", NULL);
+	assert_false(trt_proc_log_contains(&e2e.env.daemon.proc, tok));
 
 	/* an empty token: a usage error */
-	assert_int_equal(ctl_run(false, true, NULL, "\n", update_token, &out), 2);
+	assert_int_equal(ctl_with(NULL, "\n", &out, "update-token", NULL), 2);
 	free(out);
 
 	/* "surrounding white space is ignored" (taskrouterctl(1)): leading blanks too */
 	assert_true(asprintf(&input, " \t%s \n", tok) > 0);
 	{
-		int r = ctl_run(false, true, NULL, input, update_token, &out);
+		int r = ctl_with(NULL, input, &out, "update-token", NULL);
 		if (r != 0) {
 			fprintf(stderr, "# token with leading blanks: exit %d: %s", r, out);
 		}
-		assert_non_null(out);
 		assert_null(strstr(out, tok));
 		free(out);
 		free(input);
@@ -725,16 +600,15 @@ static const struct ctl_case usage_cases[] = {
 };
 
 static void test_usage_and_connection_errors(void **state) {
-	static const char *const status[] = {"status", NULL};
 	char *out, *bad;
 	(void)state;
 
 	check_cases(usage_cases, sizeof(usage_cases) / sizeof(usage_cases[0]));
 
 	/* a socket nobody listens on: exit 3 */
-	assert_true(asprintf(&bad, "%s/nobody.sock", env.dir) > 0);
-	assert_int_equal(ctl_run(false, true, bad, NULL, status, &out), 3);
-	assert_contains(out, "nobody.sock");
+	assert_true(asprintf(&bad, "%s/nobody.sock", e2e.env.dir) > 0);
+	assert_int_equal(ctl_with(bad, NULL, &out, "status", NULL), 3);
+	e2e_assert_contains(out, "nobody.sock");
 	free(out);
 	free(bad);
 }
@@ -774,5 +648,6 @@ int main(void) {
 		cmocka_unit_test(test_watch_count),
 		cmocka_unit_test(test_watch_restart),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	ctl_bin = e2e_binary("TR_CTL");
+	return ctl_bin ? cmocka_run_group_tests(tests, e2e_setup, e2e_teardown) : 1;
 }

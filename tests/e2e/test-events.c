@@ -5,30 +5,7 @@
  */
 #include "common.h"
 
-static struct trt_env env;
-static struct trt_conn *rpc, *all, *sub;
-
-static int group_setup(void **state) {
-	struct tr_json *r;
-	(void)state;
-	if (e2e_start(&env, NULL, NULL) < 0) {
-		return -1;
-	}
-	if (trt_connect(env.daemon.socket_path, &rpc) < 0 ||
-		trt_connect(env.daemon.socket_path, &all) < 0) {
-		return -1;
-	}
-	r = trt_call_ok(all, "events.subscribe", "{}");
-	tr_json_free(r);
-	return r ? 0 : -1;
-}
-
-static int group_teardown(void **state) {
-	(void)state;
-	trt_conn_free(rpc);
-	trt_conn_free(all);
-	return e2e_stop(&env) == 0 ? 0 : -1;
-}
+static struct trt_conn *extra; /* a second subscriber, for one test at a time */
 
 /* Collect events from c until one named `last` for task `sid` arrives. */
 static size_t collect(struct trt_conn *c, const char *last, const char *sid, struct tr_json **out,
@@ -56,9 +33,9 @@ static void test_snapshot_then_stream(void **state) {
 	bool found = false;
 	(void)state;
 
-	e2e_new_task(&env, all, true, sid, res);
-	assert_int_equal(trt_connect(env.daemon.socket_path, &sub), 0);
-	r = e2e_subscribe(sub, NULL);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	extra = e2e_open();
+	r = e2e_subscribe(extra, NULL);
 	assert_non_null(tr_json_get(r, "subscription"));
 	seq = e2e_int(r, "seq");
 	tasks = tr_json_get(r, "tasks");
@@ -70,14 +47,14 @@ static void test_snapshot_then_stream(void **state) {
 	tr_json_free(r);
 
 	/* the next event continues right after the snapshot's seq */
-	r = trt_call_ok(rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\"}", sid));
+	r = trt_call_ok(e2e.rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\"}", sid));
 	assert_non_null(r);
 	tr_json_free(r);
-	assert_int_equal(trt_next_event(sub, E2E_WAIT, &ev), 0);
+	assert_int_equal(trt_next_event(extra, E2E_WAIT, &ev), 0);
 	assert_int_equal(e2e_int(ev, "seq"), seq + 1);
 	tr_json_free(ev);
-	trt_conn_free(sub);
-	sub = NULL;
+	trt_conn_free(extra);
+	extra = NULL;
 }
 
 /* Two clients with different filters see exactly their events, in the same relative order as
@@ -89,26 +66,22 @@ static void test_filters(void **state) {
 	size_t n_all, n_got;
 	(void)state;
 
-	e2e_new_task(&env, all, true, a, ra);
-	e2e_new_task(&env, all, true, b, rb);
-	assert_int_equal(trt_connect(env.daemon.socket_path, &by_name), 0);
-	assert_int_equal(trt_connect(env.daemon.socket_path, &by_task), 0);
-	r = e2e_subscribe(by_name, "{\"events\":[\"completed\",\"wrapup\"]}");
-	tr_json_free(r);
-	r = e2e_subscribe(by_task, trt_fmt("{\"tasks\":[\"%s\"]}", b));
-	tr_json_free(r);
+	e2e_new_task(&e2e.env, e2e.sub, true, a, ra);
+	e2e_new_task(&e2e.env, e2e.sub, true, b, rb);
+	by_name = e2e_open_subscribed("{\"events\":[\"completed\",\"wrapup\"]}");
+	by_task = e2e_open_subscribed(trt_fmt("{\"tasks\":[\"%s\"]}", b));
 
 	for (const char *const *s = (const char *const[]){a, b, NULL}; *s; s++) {
-		r = trt_call_ok(rpc, "task.setAttributes",
+		r = trt_call_ok(e2e.rpc, "task.setAttributes",
 			trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"step\":1}}", *s));
 		tr_json_free(r);
-		r = trt_call_ok(rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\"}", *s));
+		r = trt_call_ok(e2e.rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\"}", *s));
 		tr_json_free(r);
-		r = trt_call_ok(rpc, "task.complete",
+		r = trt_call_ok(e2e.rpc, "task.complete",
 			trt_fmt("{\"sid\":\"%s\",\"reason\":\"done\"}", *s));
 		tr_json_free(r);
 	}
-	n_all = collect(all, "completed", b, seen, 256);
+	n_all = collect(e2e.sub, "completed", b, seen, 256);
 	/* contiguous seqs on the unfiltered stream */
 	for (size_t i = 1; i < n_all; i++) {
 		assert_int_equal(e2e_int(seen[i], "seq"), e2e_int(seen[i - 1], "seq") + 1);
@@ -157,48 +130,52 @@ static void test_filters(void **state) {
 	trt_conn_free(by_task);
 }
 
+/* Set attributes {"k": k} on sid; the seq of its updated event. */
+static int64_t update_seq(const char *sid, int k) {
+	struct tr_json *r = trt_call_ok(e2e.rpc, "task.setAttributes",
+		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"k\":%d}}", sid, k));
+	struct tr_json *ev = NULL;
+	int64_t seq;
+	tr_json_free(r);
+	assert_int_equal(trt_wait_event(e2e.sub, "updated", sid, E2E_WAIT, &ev), 0);
+	seq = e2e_int(ev, "seq");
+	tr_json_free(ev);
+	return seq;
+}
+
 /* since: a client that lost its connection resumes without a gap. */
 static void test_since_replay(void **state) {
 	char sid[35], res[35];
-	struct tr_json *r, *ev = NULL, *first = NULL;
+	struct tr_json *r, *ev = NULL;
 	int64_t from;
 	(void)state;
 
-	e2e_new_task(&env, all, true, sid, res);
-	r = trt_call_ok(rpc, "task.setAttributes",
-		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"k\":1}}", sid));
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	from = update_seq(sid, 1);
+	r = trt_call_ok(e2e.rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\"}", sid));
 	tr_json_free(r);
-	assert_int_equal(trt_wait_event(all, "updated", sid, E2E_WAIT, &first), 0);
-	from = e2e_int(first, "seq");
-	r = trt_call_ok(rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\"}", sid));
-	tr_json_free(r);
-	assert_int_equal(trt_wait_event(all, "wrapup", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "wrapup", sid);
 
-	assert_int_equal(trt_connect(env.daemon.socket_path, &sub), 0);
-	r = e2e_subscribe(sub, trt_fmt("{\"since\":%lld}", (long long)from));
-	tr_json_free(r);
+	extra = e2e_open_subscribed(trt_fmt("{\"since\":%lld}", (long long)from));
 	/* replay starts at `since` itself */
-	assert_int_equal(trt_next_event(sub, E2E_WAIT, &ev), 0);
+	assert_int_equal(trt_next_event(extra, E2E_WAIT, &ev), 0);
 	assert_int_equal(e2e_int(ev, "seq"), from);
 	assert_string_equal(e2e_str(ev, "event"), "updated");
 	tr_json_free(ev);
-	assert_int_equal(trt_wait_event(sub, "wrapup", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
-	tr_json_free(first);
-	trt_conn_free(sub);
-	sub = NULL;
+	e2e_wait_event(extra, "wrapup", sid);
+	trt_conn_free(extra);
+	extra = NULL;
 
 	/* a seq from the future or far past is refused with a clear error */
-	assert_int_equal(trt_connect(env.daemon.socket_path, &sub), 0);
+	extra = e2e_open();
 	{
 		struct tr_json *err = NULL;
-		int code = trt_call_err(sub, "events.subscribe", "{\"since\":-5}", &err);
+		int code = trt_call_err(extra, "events.subscribe", "{\"since\":-5}", &err);
 		assert_int_equal(code, TR_RPC_INVALID_PARAMS);
 		tr_json_free(err);
 	}
-	trt_conn_free(sub);
-	sub = NULL;
+	trt_conn_free(extra);
+	extra = NULL;
 }
 
 /* The replay ring is bounded in bytes (TR_EVENT_RING_BYTES, 4 MiB): after a few large
@@ -206,38 +183,33 @@ static void test_since_replay(void **state) {
  * subscriber that kept up missed nothing. */
 static void test_replay_gone(void **state) {
 	char sid[35], res[35];
-	struct tr_json *ev = NULL, *err = NULL, *r;
+	struct tr_json *err = NULL;
 	int64_t first;
 	int code;
 	(void)state;
 
-	e2e_new_task(&env, all, true, sid, res);
-	r = trt_call_ok(rpc, "task.setAttributes",
-		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"k\":0}}", sid));
-	tr_json_free(r);
-	assert_int_equal(trt_wait_event(all, "updated", sid, E2E_WAIT, &ev), 0);
-	first = e2e_int(ev, "seq");
-	tr_json_free(ev);
-	e2e_big_updates(rpc, all, sid, 8, 700 * 1024);
-	assert_int_equal(trt_connect(env.daemon.socket_path, &sub), 0);
-	code = trt_call_err(sub, "events.subscribe", trt_fmt("{\"since\":%lld}", (long long)first),
-		&err);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	first = update_seq(sid, 0);
+	e2e_big_updates(e2e.rpc, e2e.sub, sid, 8, 700 * 1024);
+	extra = e2e_open();
+	code = trt_call_err(
+		extra, "events.subscribe", trt_fmt("{\"since\":%lld}", (long long)first), &err);
 	assert_int_equal(code, TR_RPC_REPLAY_GONE);
 	assert_true(e2e_int(tr_json_get(err, "data"), "oldestSeq") > first);
 	assert_true(e2e_int(tr_json_get(err, "data"), "currentSeq") >= first + 8);
 	tr_json_free(err);
-	trt_conn_free(sub);
-	sub = NULL;
+	trt_conn_free(extra);
+	extra = NULL;
 }
 
 static void test_unsubscribe(void **state) {
 	char sid[35], res[35];
-	struct tr_json *r, *ev = NULL;
+	struct tr_json *r;
 	const char *subid;
 	char id[128];
 	(void)state;
-	assert_int_equal(trt_connect(env.daemon.socket_path, &sub), 0);
-	r = e2e_subscribe(sub, NULL);
+	extra = e2e_open();
+	r = e2e_subscribe(extra, NULL);
 	{
 		const struct tr_json *s = tr_json_get(r, "subscription");
 		assert_non_null(s);
@@ -249,19 +221,18 @@ static void test_unsubscribe(void **state) {
 	}
 	subid = id;
 	tr_json_free(r);
-	r = trt_call_ok(sub, "events.unsubscribe", trt_fmt("{\"subscription\":%s}", subid));
+	r = trt_call_ok(extra, "events.unsubscribe", trt_fmt("{\"subscription\":%s}", subid));
 	assert_non_null(r);
 	tr_json_free(r);
-	e2e_new_task(&env, all, false, sid, res);
-	/* The daemon has published the task's arrival (`all` saw it). A reply on `sub` is queued
-	 * behind anything published to it before, so no event may precede it. */
-	r = trt_call_ok(sub, "task.list", "{}");
+	e2e_new_task(&e2e.env, e2e.sub, false, sid, res);
+	/* The daemon has published the task's arrival (e2e.sub saw it). A reply on `extra` is
+	 * queued behind anything published to it before, so no event may precede it. */
+	r = trt_call_ok(extra, "task.list", "{}");
 	assert_non_null(r);
 	tr_json_free(r);
-	assert_int_equal(sub->n_events, 0);
-	(void)ev;
-	trt_conn_free(sub);
-	sub = NULL;
+	assert_int_equal(extra->n_events, 0);
+	trt_conn_free(extra);
+	extra = NULL;
 }
 
 int main(void) {
@@ -272,5 +243,5 @@ int main(void) {
 		cmocka_unit_test(test_replay_gone),
 		cmocka_unit_test(test_unsubscribe),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

@@ -6,40 +6,9 @@
  */
 #include "common.h"
 
-static struct trt_env env;
-static struct trt_conn *rpc; /* calls */
-static struct trt_conn *sub; /* subscribed to everything */
-
-static int group_setup(void **state) {
-	struct tr_json *r;
-	(void)state;
-	if (e2e_start(&env, NULL, NULL) < 0) {
-		return -1;
-	}
-	if (trt_connect(env.daemon.socket_path, &rpc) < 0 ||
-		trt_connect(env.daemon.socket_path, &sub) < 0) {
-		return -1;
-	}
-	r = trt_call_ok(sub, "events.subscribe", "{}");
-	if (!r) {
-		return -1;
-	}
-	tr_json_free(r);
-	return 0;
-}
-
-static int group_teardown(void **state) {
-	int r;
-	(void)state;
-	trt_conn_free(rpc);
-	trt_conn_free(sub);
-	r = e2e_stop(&env);
-	return r == 0 ? 0 : -1;
-}
-
 /* The simulator's state of a task must match the daemon's reply. */
 static void assert_same_task(const struct tr_json *reply, const char *sid) {
-	struct tr_json *sim = trt_sim_task(&env, sid);
+	struct tr_json *sim = trt_sim_task(&e2e.env, sid);
 	assert_non_null(sim);
 	assert_string_equal(e2e_str(reply, "sid"), sid);
 	assert_int_equal(e2e_version(reply), e2e_int(sim, "version"));
@@ -55,7 +24,7 @@ static void assert_same_task(const struct tr_json *reply, const char *sid) {
 /* The last REST call must have this route, proxied method and apiVersion. */
 static struct tr_json *assert_last_request(const char *url_suffix, const char *method,
 	const char *api_version) {
-	struct tr_json *req = e2e_last_request(&env);
+	struct tr_json *req = e2e_last_request(&e2e.env);
 	const char *url, *m, *v;
 	assert_non_null(req);
 	url = e2e_str(req, "url");
@@ -78,15 +47,15 @@ static void test_get_and_list(void **state) {
 	bool found = false;
 	(void)state;
 
-	e2e_new_task(&env, sub, true, sid, res);
-	t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	t = trt_call_ok(e2e.rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
 	assert_non_null(t);
 	assert_string_equal(e2e_str(t, "status"), "assigned");
 	assert_string_equal(e2e_str(t, "reservationSid"), res);
 	assert_same_task(t, sid);
 	tr_json_free(t);
 
-	l = trt_call_ok(rpc, "task.list", "{}");
+	l = trt_call_ok(e2e.rpc, "task.list", "{}");
 	assert_non_null(l);
 	tasks = tr_json_get(l, "tasks");
 	assert_true(tr_json_is(tasks, TR_JSON_ARRAY));
@@ -97,7 +66,7 @@ static void test_get_and_list(void **state) {
 	assert_true(found);
 	tr_json_free(l);
 
-	l = trt_call_ok(rpc, "task.list", "{\"status\":\"completed\"}");
+	l = trt_call_ok(e2e.rpc, "task.list", "{\"status\":\"completed\"}");
 	assert_non_null(l);
 	tasks = tr_json_get(l, "tasks");
 	for (size_t i = 0; i < tasks->u.arr.n; i++) {
@@ -108,17 +77,16 @@ static void test_get_and_list(void **state) {
 
 static void test_set_attributes(void **state) {
 	char sid[35], res[35];
-	struct tr_json *t, *req, *ev = NULL;
+	struct tr_json *t, *req;
 	int64_t v0;
 	(void)state;
 
-	e2e_new_task(&env, sub, true, sid, res);
-	t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
-	v0 = e2e_version(t);
-	tr_json_free(t);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	v0 = e2e_task_version(e2e.rpc, sid);
 
-	t = trt_call_ok(rpc, "task.setAttributes",
-		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"case\":\"CS-1\",\"n\":2,\"deep\":{\"x\":[1,2]}}}",
+	t = trt_call_ok(e2e.rpc, "task.setAttributes",
+		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"case\":\"CS-1\",\"n\":2,\"deep\":{\"x\":"
+			"[1,2]}}}",
 			sid));
 	assert_non_null(t);
 	assert_int_equal(e2e_version(t), v0 + 1);
@@ -144,8 +112,7 @@ static void test_set_attributes(void **state) {
 		}
 	}
 	tr_json_free(req);
-	assert_int_equal(trt_wait_event(sub, "updated", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "updated", sid);
 }
 
 static void test_virtual_start_time(void **state) {
@@ -153,8 +120,8 @@ static void test_virtual_start_time(void **state) {
 	struct tr_json *t, *req;
 	(void)state;
 
-	e2e_new_task(&env, sub, true, sid, res);
-	t = trt_call_ok(rpc, "task.setVirtualStartTime",
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	t = trt_call_ok(e2e.rpc, "task.setVirtualStartTime",
 		trt_fmt("{\"sid\":\"%s\",\"time\":\"2025-01-02T12:00:00.250Z\"}", sid));
 	assert_non_null(t);
 	assert_int_equal(e2e_int(t, "virtualStartTime"), 1735819200);
@@ -166,7 +133,7 @@ static void test_virtual_start_time(void **state) {
 	tr_json_free(req);
 
 	/* epoch seconds are accepted too */
-	t = trt_call_ok(rpc, "task.setVirtualStartTime",
+	t = trt_call_ok(e2e.rpc, "task.setVirtualStartTime",
 		trt_fmt("{\"sid\":\"%s\",\"time\":1735819000}", sid));
 	assert_non_null(t);
 	assert_int_equal(e2e_int(t, "virtualStartTime"), 1735819000);
@@ -175,7 +142,7 @@ static void test_virtual_start_time(void **state) {
 	/* the server refuses a time in the future: an upstream error with its message */
 	{
 		struct tr_json *err = NULL;
-		int code = trt_call_err(rpc, "task.setVirtualStartTime",
+		int code = trt_call_err(e2e.rpc, "task.setVirtualStartTime",
 			trt_fmt("{\"sid\":\"%s\",\"time\":\"2999-01-01T00:00:00Z\"}", sid), &err);
 		assert_int_equal(code, TR_RPC_UPSTREAM_ERROR);
 		assert_int_equal(e2e_int(tr_json_get(err, "data"), "httpStatus"), 400);
@@ -189,12 +156,11 @@ static void test_fetch_latest_version(void **state) {
 	struct tr_json *t;
 	(void)state;
 
-	e2e_new_task(&env, sub, true, sid, res);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 	/* Someone else changes the task upstream. */
-	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/update", sid),
-				 "{\"attributes\":{\"from\":\"outside\"}}", NULL),
-		200);
-	t = trt_call_ok(rpc, "task.fetchLatestVersion", trt_fmt("{\"sid\":\"%s\"}", sid));
+	e2e_sim_post(&e2e.env, trt_fmt("/sim/tasks/%s/update", sid),
+		"{\"attributes\":{\"from\":\"outside\"}}");
+	t = trt_call_ok(e2e.rpc, "task.fetchLatestVersion", trt_fmt("{\"sid\":\"%s\"}", sid));
 	assert_non_null(t);
 	assert_same_task(t, sid);
 	tr_json_free(t);
@@ -207,20 +173,17 @@ static void test_fetch_latest_version(void **state) {
 
 static void test_version_conflict(void **state) {
 	char sid[35], res[35];
-	struct tr_json *t, *err = NULL, *ev = NULL;
+	struct tr_json *err = NULL;
 	int64_t v;
 	(void)state;
 
-	e2e_new_task(&env, sub, true, sid, res);
-	t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
-	v = e2e_version(t);
-	tr_json_free(t);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	v = e2e_task_version(e2e.rpc, sid);
 	/* A concurrent writer bumps the version. "silent" keeps the simulator from pushing the
 	 * task.updated event (as if it were still in flight), so our cache is stale for sure. */
-	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/update", sid),
-				 "{\"attributes\":{\"by\":\"plugin\"},\"silent\":true}", NULL),
-		200);
-	int code = trt_call_err(rpc, "task.setAttributes",
+	e2e_sim_post(&e2e.env, trt_fmt("/sim/tasks/%s/update", sid),
+		"{\"attributes\":{\"by\":\"plugin\"},\"silent\":true}");
+	int code = trt_call_err(e2e.rpc, "task.setAttributes",
 		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"by\":\"us\"}}", sid), &err);
 	assert_int_equal(code, TR_RPC_VERSION_CONFLICT);
 	assert_int_equal(e2e_int(tr_json_get(err, "data"), "httpStatus"), 412);
@@ -229,13 +192,12 @@ static void test_version_conflict(void **state) {
 	tr_json_free(err);
 	/* the plugin's write was not lost */
 	{
-		struct tr_json *sim = trt_sim_task(&env, sid);
+		struct tr_json *sim = trt_sim_task(&e2e.env, sid);
 		struct tr_json *attrs = e2e_sim_attributes(sim);
 		assert_string_equal(e2e_str(attrs, "by"), "plugin");
 		tr_json_free(attrs);
 		tr_json_free(sim);
 	}
-	(void)ev;
 }
 
 static void test_hold_kick_participant(void **state) {
@@ -243,11 +205,11 @@ static void test_hold_kick_participant(void **state) {
 	struct tr_json *t, *req;
 	char alice[64], bob[64];
 	(void)state;
-	snprintf(alice, sizeof(alice), "%s", e2e_worker_sid(&env, "alice"));
-	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&env, "bob"));
+	snprintf(alice, sizeof(alice), "%s", e2e_worker_sid(&e2e.env, "alice"));
+	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&e2e.env, "bob"));
 
-	e2e_new_task(&env, sub, true, sid, res);
-	t = trt_call_ok(rpc, "task.updateParticipant",
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	t = trt_call_ok(e2e.rpc, "task.updateParticipant",
 		trt_fmt("{\"sid\":\"%s\",\"hold\":true,\"holdUrl\":\"https://example.org/hold\","
 			"\"holdMethod\":\"GET\"}",
 			sid));
@@ -263,7 +225,7 @@ static void test_hold_kick_participant(void **state) {
 	}
 	tr_json_free(req);
 
-	t = trt_call_ok(rpc, "task.hold",
+	t = trt_call_ok(e2e.rpc, "task.hold",
 		trt_fmt("{\"sid\":\"%s\",\"targetWorkerSid\":\"%s\",\"onHold\":true}", sid, alice));
 	assert_non_null(t);
 	tr_json_free(t);
@@ -275,9 +237,9 @@ static void test_hold_kick_participant(void **state) {
 	/* bob is not in the conference: the server refuses, the error says so */
 	{
 		struct tr_json *err = NULL;
-		assert_int_equal(trt_call_err(rpc, "task.kick",
-					 trt_fmt("{\"sid\":\"%s\",\"workerSid\":\"%s\"}", sid, bob),
-					 &err),
+		assert_int_equal(
+			trt_call_err(e2e.rpc, "task.kick",
+				trt_fmt("{\"sid\":\"%s\",\"workerSid\":\"%s\"}", sid, bob), &err),
 			TR_RPC_UPSTREAM_ERROR);
 		assert_int_equal(e2e_int(tr_json_get(err, "data"), "httpStatus"), 400);
 		tr_json_free(err);
@@ -288,35 +250,32 @@ static void test_hold_kick_participant(void **state) {
 
 	/* bring bob in with a warm transfer he accepts, then kick him */
 	{
-		struct tr_json *ev = NULL;
 		const struct tr_json *out;
-		t = trt_call_ok(rpc, "task.transfer",
+		t = trt_call_ok(e2e.rpc, "task.transfer",
 			trt_fmt("{\"sid\":\"%s\",\"to\":\"%s\",\"mode\":\"warm\"}", sid, bob));
 		assert_non_null(t);
 		out = tr_json_get(tr_json_get(t, "transfers"), "outgoing");
 		assert_non_null(out);
-		assert_int_equal(trt_sim_http(&env, "POST",
-					 trt_fmt("/sim/transfers/%s/accept", e2e_str(out, "sid")),
-					 NULL, NULL),
-			200);
+		e2e_sim_post(
+			&e2e.env, trt_fmt("/sim/transfers/%s/accept", e2e_str(out, "sid")), NULL);
 		tr_json_free(t);
-		assert_int_equal(trt_wait_event(sub, "transferCompleted", sid, E2E_WAIT, &ev), 0);
-		tr_json_free(ev);
+		e2e_wait_event(e2e.sub, "transferCompleted", sid);
 	}
-	t = trt_call_ok(rpc, "task.kick", trt_fmt("{\"sid\":\"%s\",\"workerSid\":\"%s\"}", sid, bob));
+	t = trt_call_ok(
+		e2e.rpc, "task.kick", trt_fmt("{\"sid\":\"%s\",\"workerSid\":\"%s\"}", sid, bob));
 	assert_non_null(t);
 	tr_json_free(t);
 }
 
 static void test_transfer_and_cancel(void **state) {
 	char sid[35], res[35], bob[64], tt[64];
-	struct tr_json *t, *req, *ev = NULL;
+	struct tr_json *t, *req;
 	const struct tr_json *out;
 	(void)state;
-	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&env, "bob"));
+	snprintf(bob, sizeof(bob), "%s", e2e_worker_sid(&e2e.env, "bob"));
 
-	e2e_new_task(&env, sub, true, sid, res);
-	t = trt_call_ok(rpc, "task.transfer",
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	t = trt_call_ok(e2e.rpc, "task.transfer",
 		trt_fmt("{\"sid\":\"%s\",\"to\":\"%s\",\"mode\":\"warm\",\"priority\":0,"
 			"\"attributes\":{\"why\":\"billing\"}}",
 			sid, bob));
@@ -337,39 +296,38 @@ static void test_transfer_and_cancel(void **state) {
 		assert_true(tr_json_is(tr_json_get(p, "Attributes"), TR_JSON_OBJECT));
 	}
 	tr_json_free(req);
-	assert_int_equal(trt_wait_event(sub, "transferInitiated", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "transferInitiated", sid);
 
-	t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	t = trt_call_ok(e2e.rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
 	assert_string_equal(e2e_str(t, "status"), "transferring");
 	tr_json_free(t);
 
-	t = trt_call_ok(rpc, "task.cancelTransfer", trt_fmt("{\"sid\":\"%s\"}", sid));
+	t = trt_call_ok(e2e.rpc, "task.cancelTransfer", trt_fmt("{\"sid\":\"%s\"}", sid));
 	assert_non_null(t);
 	tr_json_free(t);
 	req = assert_last_request(trt_fmt("/Transfers/%s", tt), "POST", "v2");
 	assert_string_equal(e2e_str(tr_json_get(req, "params"), "TransferStatus"), "canceled");
 	tr_json_free(req);
-	assert_int_equal(trt_wait_event(sub, "transferCanceled", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "transferCanceled", sid);
 
 	/* a second cancel is refused locally: nothing in flight */
 	{
-		int before = trt_sim_request_count(&env);
-		assert_int_equal(trt_call_err(rpc, "task.cancelTransfer",
+		int before = trt_sim_request_count(&e2e.env);
+		assert_int_equal(trt_call_err(e2e.rpc, "task.cancelTransfer",
 					 trt_fmt("{\"sid\":\"%s\"}", sid), NULL),
 			TR_RPC_INVALID_STATE);
-		assert_int_equal(trt_sim_request_count(&env), before);
+		assert_int_equal(trt_sim_request_count(&e2e.env), before);
 	}
 }
 
 static void test_wrapup_complete(void **state) {
 	char sid[35], res[35];
-	struct tr_json *t, *req, *ev = NULL;
+	struct tr_json *t, *req;
 	(void)state;
 
-	e2e_new_task(&env, sub, true, sid, res);
-	t = trt_call_ok(rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\",\"reason\":\"call ended\"}", sid));
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	t = trt_call_ok(
+		e2e.rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\",\"reason\":\"call ended\"}", sid));
 	assert_non_null(t);
 	assert_string_equal(e2e_str(t, "status"), "wrapping");
 	assert_same_task(t, sid);
@@ -378,10 +336,10 @@ static void test_wrapup_complete(void **state) {
 	assert_string_equal(e2e_str(tr_json_get(req, "params"), "AssignmentStatus"), "wrapping");
 	assert_string_equal(e2e_str(tr_json_get(req, "params"), "Reason"), "call ended");
 	tr_json_free(req);
-	assert_int_equal(trt_wait_event(sub, "wrapup", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "wrapup", sid);
 
-	t = trt_call_ok(rpc, "task.complete", trt_fmt("{\"sid\":\"%s\",\"reason\":\"resolved\"}", sid));
+	t = trt_call_ok(
+		e2e.rpc, "task.complete", trt_fmt("{\"sid\":\"%s\",\"reason\":\"resolved\"}", sid));
 	assert_non_null(t);
 	assert_string_equal(e2e_str(t, "status"), "completed");
 	assert_string_equal(e2e_str(t, "reason"), "resolved");
@@ -390,11 +348,10 @@ static void test_wrapup_complete(void **state) {
 	req = assert_last_request(trt_fmt("Tasks/%s", sid), "POST", "v1");
 	assert_string_equal(e2e_str(tr_json_get(req, "params"), "AssignmentStatus"), "completed");
 	tr_json_free(req);
-	assert_int_equal(trt_wait_event(sub, "completed", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "completed", sid);
 
 	/* completing a task that is already completed: the server's refusal comes back */
-	assert_int_equal(trt_call_err(rpc, "task.complete",
+	assert_int_equal(trt_call_err(e2e.rpc, "task.complete",
 				 trt_fmt("{\"sid\":\"%s\",\"reason\":\"again\"}", sid), NULL),
 		TR_RPC_UPSTREAM_ERROR);
 }
@@ -403,11 +360,10 @@ static void test_canceled_from_outside(void **state) {
 	char sid[35], res[35];
 	struct tr_json *ev = NULL;
 	(void)state;
-	e2e_new_task(&env, sub, false, sid, res);
-	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/cancel", sid),
-				 "{\"reason\":\"customer hung up\"}", NULL),
-		200);
-	assert_int_equal(trt_wait_event(sub, "canceled", sid, E2E_WAIT, &ev), 0);
+	e2e_new_task(&e2e.env, e2e.sub, false, sid, res);
+	e2e_sim_post(&e2e.env, trt_fmt("/sim/tasks/%s/cancel", sid),
+		"{\"reason\":\"customer hung up\"}");
+	assert_int_equal(trt_wait_event(e2e.sub, "canceled", sid, E2E_WAIT, &ev), 0);
 	assert_string_equal(e2e_str(tr_json_get(ev, "task"), "status"), "canceled");
 	tr_json_free(ev);
 }
@@ -416,7 +372,7 @@ static void test_canceled_from_outside(void **state) {
 static void test_bad_input_sends_nothing(void **state) {
 	char sid[35], res[35];
 	(void)state;
-	e2e_new_task(&env, sub, true, sid, res);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 
 	const struct {
 		const char *method;
@@ -450,11 +406,11 @@ static void test_bad_input_sends_nothing(void **state) {
 		{"task.nosuch", "{}", TR_RPC_METHOD_NOT_FOUND, NULL},
 		{"events.unsubscribe", "{\"subscription\":\"x\"}", TR_RPC_INVALID_PARAMS, "subscription"},
 	};
-	int before = trt_sim_request_count(&env);
+	int before = trt_sim_request_count(&e2e.env);
 	assert_true(before >= 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct tr_json *err = NULL;
-		int code = trt_call_err(rpc, cases[i].method, cases[i].params, &err);
+		int code = trt_call_err(e2e.rpc, cases[i].method, cases[i].params, &err);
 		if (code != cases[i].code) {
 			fprintf(stderr, "# case %zu: %s %s -> %d, expected %d\n", i, cases[i].method,
 				cases[i].params, code, cases[i].code);
@@ -471,7 +427,7 @@ static void test_bad_input_sends_nothing(void **state) {
 		}
 		tr_json_free(err);
 	}
-	assert_int_equal(trt_sim_request_count(&env), before);
+	assert_int_equal(trt_sim_request_count(&e2e.env), before);
 }
 
 /* Protocol-level errors: bad JSON, batches, invalid requests; the connection survives them. */
@@ -489,14 +445,12 @@ static void test_protocol_errors(void **state) {
 		{"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"task.list\",\"params\":5}", TR_RPC_INVALID_REQUEST},
 		{"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"task.get\",\"params\":{\"sid\":\"\xff\xfe\"}}", TR_RPC_PARSE_ERROR},
 	};
+	static const uint8_t bad_headers[][4] = {{0xff, 0xff, 0xff, 0xff}, {0, 0, 0, 0}};
 	(void)state;
-	assert_int_equal(trt_connect(env.daemon.socket_path, &c), 0);
+	c = e2e_open();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t n = strlen(cases[i].text);
-		uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
 		int64_t code = 0;
-		assert_int_equal(trt_send_raw(c, h, 4), 0);
-		assert_int_equal(trt_send_raw(c, cases[i].text, n), 0);
+		assert_int_equal(trt_send_frame(c, cases[i].text), 0);
 		assert_int_equal(trt_read_frame(c, E2E_WAIT, &msg), 0);
 		assert_int_equal(tr_json_get_int(tr_json_get(msg, "error"), "code", &code), 0);
 		if (code != cases[i].code) {
@@ -511,52 +465,38 @@ static void test_protocol_errors(void **state) {
 	assert_non_null(msg);
 	tr_json_free(msg);
 
-	/* an oversize frame header: an error, then the connection is closed */
-	{
-		uint8_t h[4] = {0xff, 0xff, 0xff, 0xff};
-		assert_int_equal(trt_send_raw(c, h, 4), 0);
+	/* an oversize frame header: an error, then the connection is closed; a zero-length
+	 * frame (on a new connection): closed too */
+	for (size_t i = 0; i < sizeof(bad_headers) / sizeof(bad_headers[0]); i++) {
+		if (i > 0) {
+			c = e2e_open();
+		}
+		assert_int_equal(trt_send_raw(c, bad_headers[i], 4), 0);
 		assert_true(trt_wait_closed(c, E2E_WAIT));
+		trt_conn_free(c);
 	}
-	trt_conn_free(c);
-
-	/* a zero-length frame: closed too */
-	assert_int_equal(trt_connect(env.daemon.socket_path, &c), 0);
-	{
-		uint8_t h[4] = {0, 0, 0, 0};
-		assert_int_equal(trt_send_raw(c, h, 4), 0);
-		assert_true(trt_wait_closed(c, E2E_WAIT));
-	}
-	trt_conn_free(c);
 
 	/* the daemon is fine */
-	assert_true(trt_proc_alive(&env.daemon.proc));
+	assert_true(trt_proc_alive(&e2e.env.daemon.proc));
 }
 
 static void test_describe_and_status(void **state) {
 	struct tr_json *d, *s;
 	(void)state;
-	d = trt_call_ok(rpc, "rpc.describe", NULL);
+	d = trt_call_ok(e2e.rpc, "rpc.describe", NULL);
 	assert_non_null(d);
 	assert_true(tr_json_is(tr_json_get(d, "methods"), TR_JSON_ARRAY));
 	assert_true(tr_json_get(d, "methods")->u.arr.n >= 16);
 	assert_true(tr_json_is(tr_json_get(d, "events"), TR_JSON_ARRAY));
 	tr_json_free(d);
-	s = trt_call_ok(rpc, "daemon.status", NULL);
+	s = trt_call_ok(e2e.rpc, "daemon.status", NULL);
 	assert_non_null(s);
 	{
 		char *text = NULL;
-		FILE *f;
 		char tok[4096] = "";
-		size_t n;
 		assert_int_equal(tr_json_dump(s, &text, NULL), 0);
 		/* the token never appears in a reply */
-		f = fopen(env.daemon.token_file, "r");
-		assert_non_null(f);
-		n = fread(tok, 1, sizeof(tok) - 1, f);
-		fclose(f);
-		tok[n] = '\0';
-		tok[strcspn(tok, "\r\n")] = '\0';
-		assert_true(strlen(tok) > 20);
+		assert_true(trt_read_token(e2e.env.daemon.token_file, tok, sizeof(tok)) > 20);
 		assert_null(strstr(text, tok));
 		free(text);
 	}
@@ -578,5 +518,5 @@ int main(void) {
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_describe_and_status),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

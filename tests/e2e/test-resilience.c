@@ -9,87 +9,46 @@
 
 #include <errno.h>
 
-static struct trt_env env;
-static struct trt_conn *rpc, *sub;
-
 static const char *const sim_args[] = {"--heartbeat-ms", "200", NULL};
 static const char *const daemon_args[] = {"--heartbeat-timeout-ms", "1500", "--rest-timeout-ms",
 	"2000", NULL};
+static struct e2e_args args = {sim_args, daemon_args};
 
-static int setup(void **state) {
-	struct tr_json *r;
-	(void)state;
-	if (e2e_start(&env, sim_args, daemon_args) < 0) {
-		return -1;
-	}
-	if (trt_connect(env.daemon.socket_path, &rpc) < 0 ||
-		trt_connect(env.daemon.socket_path, &sub) < 0) {
-		return -1;
-	}
-	r = trt_call_ok(sub, "events.subscribe", "{}");
-	tr_json_free(r);
-	return r ? 0 : -1;
-}
-
-static int teardown(void **state) {
-	(void)state;
-	trt_conn_free(rpc);
-	trt_conn_free(sub);
-	rpc = sub = NULL;
-	return e2e_stop(&env) == 0 ? 0 : -1;
-}
-
-/* Wait for disconnected then ready on the event stream. */
-static void wait_reconnected(const char *why) {
-	struct tr_json *ev = NULL;
-	if (trt_wait_event(sub, "disconnected", NULL, E2E_WAIT, &ev) != 0) {
-		fprintf(stderr, "# no disconnected event after %s\n", why);
-		fail();
-	}
-	tr_json_free(ev);
-	if (trt_wait_event(sub, "ready", NULL, E2E_WAIT, &ev) != 0) {
-		fprintf(stderr, "# no ready event after %s\n", why);
-		fail();
-	}
-	tr_json_free(ev);
+/* Refuse websocket upgrades, then drop the session (drop: the fault's body): the daemon stays
+ * disconnected until the upgrades are accepted again. */
+static void stay_disconnected(const char *drop) {
+	e2e_sim_post(&e2e.env, "/sim/faults/refuse-ws", "{\"refuse\":true}");
+	e2e_sim_post(&e2e.env, "/sim/faults/drop", drop);
+	e2e_wait_event(e2e.sub, "disconnected", NULL);
 }
 
 static void test_drop_with_close_frame(void **state) {
 	char sid[35], res[35];
 	(void)state;
-	e2e_new_task(&env, sub, true, sid, res);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/drop",
-				 "{\"close\":true,\"code\":1011,\"reason\":\"maintenance\"}", NULL),
-		200);
-	wait_reconnected("a drop with a close frame");
-	e2e_assert_cache_matches(&env, rpc);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	e2e_sim_post(&e2e.env, "/sim/faults/drop",
+		"{\"close\":true,\"code\":1011,\"reason\":\"maintenance\"}");
+	e2e_wait_reconnected(e2e.sub, "a drop with a close frame");
+	e2e_assert_cache_matches(&e2e.env, e2e.rpc);
 }
 
 static void test_drop_without_close_frame(void **state) {
 	char sid[35], res[35];
 	(void)state;
-	e2e_new_task(&env, sub, true, sid, res);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/drop", "{\"close\":false}", NULL),
-		200);
-	wait_reconnected("a drop without a close frame");
-	e2e_assert_cache_matches(&env, rpc);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	e2e_sim_post(&e2e.env, "/sim/faults/drop", "{\"close\":false}");
+	e2e_wait_reconnected(e2e.sub, "a drop without a close frame");
+	e2e_assert_cache_matches(&e2e.env, e2e.rpc);
 }
 
 static void test_heartbeats_paused(void **state) {
-	struct tr_json *ev = NULL;
 	(void)state;
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/heartbeats", "{\"paused\":true}",
-				 NULL),
-		200);
+	e2e_sim_post(&e2e.env, "/sim/faults/heartbeats", "{\"paused\":true}");
 	/* the watchdog (1.5 s here) declares the half-open socket dead */
-	assert_int_equal(trt_wait_event(sub, "disconnected", NULL, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/heartbeats", "{\"paused\":false}",
-				 NULL),
-		200);
-	assert_int_equal(trt_wait_event(sub, "ready", NULL, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
-	e2e_assert_cache_matches(&env, rpc);
+	e2e_wait_event(e2e.sub, "disconnected", NULL);
+	e2e_sim_post(&e2e.env, "/sim/faults/heartbeats", "{\"paused\":false}");
+	e2e_wait_event(e2e.sub, "ready", NULL);
+	e2e_assert_cache_matches(&e2e.env, e2e.rpc);
 }
 
 /* Tasks that end while the daemon cannot connect produce resync events. */
@@ -97,41 +56,27 @@ static void test_missed_while_disconnected(void **state) {
 	char done[35], gone[35], res1[35], res2[35], kept[35], res3[35];
 	struct tr_json *ev = NULL;
 	(void)state;
-	e2e_new_task(&env, sub, true, done, res1);
-	e2e_new_task(&env, sub, false, gone, res2);
-	e2e_new_task(&env, sub, true, kept, res3);
+	e2e_new_task(&e2e.env, e2e.sub, true, done, res1);
+	e2e_new_task(&e2e.env, e2e.sub, false, gone, res2);
+	e2e_new_task(&e2e.env, e2e.sub, true, kept, res3);
 
-	/* refuse websocket upgrades, then drop the session: the daemon stays disconnected */
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/refuse-ws", "{\"refuse\":true}",
-				 NULL),
-		200);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/drop", "{\"close\":false}", NULL),
-		200);
-	assert_int_equal(trt_wait_event(sub, "disconnected", NULL, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	stay_disconnected("{\"close\":false}");
 
-	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/complete", done), NULL,
-				 NULL),
-		200);
-	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/cancel", gone),
-				 "{\"reason\":\"abandoned\"}", NULL),
-		200);
-	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/update", kept),
-				 "{\"attributes\":{\"note\":\"changed offline\"}}", NULL),
-		200);
+	e2e_sim_post(&e2e.env, trt_fmt("/sim/tasks/%s/complete", done), NULL);
+	e2e_sim_post(&e2e.env, trt_fmt("/sim/tasks/%s/cancel", gone), "{\"reason\":\"abandoned\"}");
+	e2e_sim_post(&e2e.env, trt_fmt("/sim/tasks/%s/update", kept),
+		"{\"attributes\":{\"note\":\"changed offline\"}}");
 
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/refuse-ws", "{\"refuse\":false}",
-				 NULL),
-		200);
+	e2e_sim_post(&e2e.env, "/sim/faults/refuse-ws", "{\"refuse\":false}");
 	/* each change is reported, marked resync */
-	assert_int_equal(trt_wait_event(sub, "completed", done, E2E_WAIT, &ev), 0);
+	assert_int_equal(trt_wait_event(e2e.sub, "completed", done, E2E_WAIT, &ev), 0);
 	assert_true(tr_json_get(ev, "resync") && tr_json_get(ev, "resync")->type == TR_JSON_TRUE);
 	tr_json_free(ev);
-	assert_int_equal(trt_wait_event(sub, "ready", NULL, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
-	e2e_assert_cache_matches(&env, rpc);
+	e2e_wait_event(e2e.sub, "ready", NULL);
+	e2e_assert_cache_matches(&e2e.env, e2e.rpc);
 	{
-		struct tr_json *t = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", kept));
+		struct tr_json *t =
+			trt_call_ok(e2e.rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", kept));
 		assert_non_null(t);
 		assert_string_equal(e2e_str(tr_json_get(t, "attributes"), "note"), "changed offline");
 		tr_json_free(t);
@@ -148,14 +93,12 @@ static void test_rest_failures_during_bootstrap(void **state) {
 	};
 	char sid[35], res[35];
 	(void)state;
-	e2e_new_task(&env, sub, true, sid, res);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
-		assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest", faults[i], NULL), 200);
-		assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/drop", "{\"close\":true}",
-					 NULL),
-			200);
-		wait_reconnected(faults[i]);
-		e2e_assert_cache_matches(&env, rpc);
+		e2e_sim_post(&e2e.env, "/sim/faults/rest", faults[i]);
+		e2e_sim_post(&e2e.env, "/sim/faults/drop", "{\"close\":true}");
+		e2e_wait_reconnected(e2e.sub, faults[i]);
+		e2e_assert_cache_matches(&e2e.env, e2e.rpc);
 	}
 }
 
@@ -165,57 +108,48 @@ static void test_call_while_disconnected_fails_fast(void **state) {
 	struct tr_json *ev = NULL, *err = NULL;
 	int code;
 	(void)state;
-	e2e_new_task(&env, sub, true, sid, res);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/refuse-ws", "{\"refuse\":true}",
-				 NULL),
-		200);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/drop", "{\"close\":true}", NULL),
-		200);
-	assert_int_equal(trt_wait_event(sub, "disconnected", NULL, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	stay_disconnected("{\"close\":true}");
 	/* reads still answer from the cache; writes are refused at once */
-	ev = trt_call_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	ev = trt_call_ok(e2e.rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
 	assert_non_null(ev);
 	tr_json_free(ev);
-	code = trt_call_err(rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\"}", sid), &err);
+	code = trt_call_err(e2e.rpc, "task.wrapUp", trt_fmt("{\"sid\":\"%s\"}", sid), &err);
 	assert_int_equal(code, TR_RPC_NOT_CONNECTED);
 	tr_json_free(err);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/refuse-ws", "{\"refuse\":false}",
-				 NULL),
-		200);
-	assert_int_equal(trt_wait_event(sub, "ready", NULL, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_sim_post(&e2e.env, "/sim/faults/refuse-ws", "{\"refuse\":false}");
+	e2e_wait_event(e2e.sub, "ready", NULL);
 }
 
 /* The simulator restarts (new process, same port, empty world): the daemon reconnects and
  * reports the tasks it lost. */
 static void test_simulator_restart(void **state) {
 	char sid[35], res[35];
-	struct tr_json *ev = NULL;
 	(void)state;
-	e2e_new_task(&env, sub, true, sid, res);
-	env.sim.want_port = env.sim.port;
-	assert_int_equal(trt_sim_stop(&env), 0);
-	assert_int_equal(trt_wait_event(sub, "disconnected", NULL, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	e2e.env.sim.want_port = e2e.env.sim.port;
+	assert_int_equal(trt_sim_stop(&e2e.env), 0);
+	e2e_wait_event(e2e.sub, "disconnected", NULL);
 	{
 		/* same port, same token directory (same signing key: the token stays valid) */
-		assert_int_equal(trt_sim_start(&env, sim_args), 0);
+		assert_int_equal(trt_sim_start(&e2e.env, sim_args), 0);
 	}
-	assert_int_equal(trt_wait_event(sub, "ready", NULL, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
-	e2e_assert_cache_matches(&env, rpc);
+	e2e_wait_event(e2e.sub, "ready", NULL);
+	e2e_assert_cache_matches(&e2e.env, e2e.rpc);
 }
+
+/* Each test on a simulator and a daemon of its own, with short heartbeats and timeouts. */
+#define CASE(fn) cmocka_unit_test_prestate_setup_teardown(fn, e2e_setup, e2e_teardown, &args)
 
 int main(void) {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_drop_with_close_frame, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drop_without_close_frame, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_heartbeats_paused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missed_while_disconnected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rest_failures_during_bootstrap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_call_while_disconnected_fails_fast, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_simulator_restart, setup, teardown),
+		CASE(test_drop_with_close_frame),
+		CASE(test_drop_without_close_frame),
+		CASE(test_heartbeats_paused),
+		CASE(test_missed_while_disconnected),
+		CASE(test_rest_failures_during_bootstrap),
+		CASE(test_call_while_disconnected_fails_fast),
+		CASE(test_simulator_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

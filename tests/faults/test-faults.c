@@ -9,7 +9,7 @@
  *     (TR_RPC_REPLAY_GONE when resubscribing with since).
  * A summary table is printed on stderr as TAP comments at the end.
  */
-#include "../e2e/common.h"
+#include "common.h"
 
 #include <errno.h>
 #include <strings.h>
@@ -105,12 +105,7 @@ static int fcall_err(struct trt_conn *c, const char *method, const char *params,
 }
 
 static void send_request(struct trt_conn *c, int64_t id, const char *method, const char *params) {
-	const char *req = trt_fmt("{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\",\"params\":%s}",
-		(long long)id, method, params);
-	size_t n = strlen(req);
-	uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-	assert_int_equal(trt_send_raw(c, h, 4), 0);
-	assert_int_equal(trt_send_raw(c, req, n), 0);
+	assert_int_equal(trt_send_request(c, id, method, params), 0);
 	calls_made++;
 }
 
@@ -134,7 +129,9 @@ static struct tr_json *read_reply(struct trt_conn *c, int64_t id) {
 
 /* ---- subscribers: seqs contiguous or an explicit gap ---- */
 
-static void sub_note(struct fsub *s, const struct tr_json *p) {
+/* Every event a subscriber's connection hands out passes here (its on_event). */
+static void sub_note(void *data, const struct tr_json *p) {
+	struct fsub *s = data;
 	int64_t seq = 0;
 	const char *ev = tr_json_get_string(p, "event");
 	if (tr_json_get_int(p, "seq", &seq) < 0) {
@@ -154,35 +151,14 @@ static void sub_note(struct fsub *s, const struct tr_json *p) {
 	}
 }
 
-static int sub_next(struct fsub *s, int timeout_ms, struct tr_json **ret) {
-	int r = trt_next_event(s->c, timeout_ms, ret);
+/* Connect s to the daemon, its events counted by sub_note. */
+static int sub_connect(struct fsub *s) {
+	int r = trt_connect(env.daemon.socket_path, &s->c);
 	if (r == 0) {
-		sub_note(s, *ret);
+		s->c->on_event = sub_note;
+		s->c->on_event_data = s;
 	}
 	return r;
-}
-
-static int sub_wait(struct fsub *s, const char *name, const char *sid, struct tr_json **ret) {
-	for (;;) {
-		struct tr_json *p = NULL;
-		const char *ev, *ts;
-		int r = sub_next(s, E2E_WAIT, &p);
-		if (r < 0) {
-			fprintf(stderr, "# waiting for %s: %s\n", name, strerror(-r));
-			return r;
-		}
-		ev = tr_json_get_string(p, "event");
-		ts = tr_json_get_string(p, "taskSid");
-		if (ev && strcmp(ev, name) == 0 && (!sid || (ts && strcmp(ts, sid) == 0))) {
-			if (ret) {
-				*ret = p;
-			} else {
-				tr_json_free(p);
-			}
-			return 0;
-		}
-		tr_json_free(p);
-	}
 }
 
 /* Subscribe to everything (since > 0: resume). Returns 0, or 1 for an explicit gap (then
@@ -218,45 +194,17 @@ static struct fsub *sub_add(void) {
 	assert_true(n_subs < MAX_SUBS);
 	s = &subs[n_subs];
 	memset(s, 0, sizeof(*s));
-	assert_int_equal(trt_connect(env.daemon.socket_path, &s->c), 0);
+	assert_int_equal(sub_connect(s), 0);
 	n_subs++;
 	assert_int_equal(sub_subscribe(s, 0), 0);
 	return s;
 }
 
-static void wait_reconnected(struct fsub *s, const char *why) {
-	if (sub_wait(s, "disconnected", NULL, NULL) != 0) {
-		fprintf(stderr, "# no disconnected event after %s\n", why);
-		fail();
-	}
-	if (sub_wait(s, "ready", NULL, NULL) != 0) {
-		fprintf(stderr, "# no ready event after %s\n", why);
-		fail();
-	}
-}
-
-/* A task for alice, seen by subs[0]; optionally accepted. */
-static void new_task(bool accept, char sid[35], char res[35]) {
-	assert_int_equal(trt_sim_create_task(&env, "alice", "voice", "{\"type\":\"support\"}", false,
-				 sid, res),
-		0);
-	assert_int_equal(sub_wait(&subs[0], "reservationCreated", sid, NULL), 0);
-	if (accept) {
-		assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/reservations/%s/accept", res),
-					 NULL, NULL),
-			200);
-		assert_int_equal(sub_wait(&subs[0], "reservationAccepted", sid, NULL), 0);
-	}
-}
-
 /* REST calls recorded by the simulator with this method whose url contains `sub`. */
 static int count_requests(const char *method, const char *sub) {
-	struct tr_json *r = NULL;
-	const struct tr_json *list;
+	struct tr_json *list = trt_sim_requests(&env);
 	int n = 0;
-	assert_int_equal(trt_sim_http(&env, "GET", "/sim/requests", NULL, &r), 200);
-	list = tr_json_is(r, TR_JSON_ARRAY) ? r : tr_json_get(r, "requests");
-	assert_true(tr_json_is(list, TR_JSON_ARRAY));
+	assert_non_null(list);
 	for (size_t i = 0; i < list->u.arr.n; i++) {
 		const char *m = tr_json_get_string(list->u.arr.items[i], "method");
 		const char *u = tr_json_get_string(list->u.arr.items[i], "url");
@@ -264,12 +212,23 @@ static int count_requests(const char *method, const char *sub) {
 			n++;
 		}
 	}
-	tr_json_free(r);
+	tr_json_free(list);
 	return n;
 }
 
 static const char *set_attrs(const char *sid, const char *attrs) {
 	return trt_fmt("{\"sid\":\"%s\",\"attributes\":%s}", sid, attrs);
+}
+
+/* task.setAttributes on sid (params: its JSON text) through rpc; every tracked subscriber
+ * sees the updated event. */
+static void update_seen_by_all(const char *sid, const char *params) {
+	struct tr_json *r = fcall_ok(rpc, "task.setAttributes", params);
+	assert_non_null(r);
+	tr_json_free(r);
+	for (size_t k = 0; k < n_subs; k++) {
+		e2e_wait_event(subs[k].c, "updated", sid);
+	}
 }
 
 /* The reply to a raw request on a subscribed connection; events read meanwhile are tracked
@@ -310,7 +269,7 @@ static void after_checks(void) {
 		st = fcall_ok(subs[i].c, "daemon.status", NULL);
 		assert_non_null(st);
 		tr_json_free(st);
-		while (sub_next(&subs[i], 0, &p) == 0) {
+		while (trt_next_event(subs[i].c, 0, &p) == 0) {
 			tr_json_free(p);
 		}
 	}
@@ -336,8 +295,31 @@ static void after_checks(void) {
 
 /* ---- setup / teardown ---- */
 
-static int start_case(const char *name, const char *const *sim_extra,
-	const char *const *daemon_extra) {
+/* One case of the matrix: a row, run on a simulator and a daemon of its own. */
+struct fcase {
+	const char *test; /* cmocka's name (TR_FAULTS_FILTER matches it) */
+	const char *name; /* the summary table's */
+	void (*run)(const struct fcase *c);
+	const char *fault;         /* drop_case: the drop's body */
+	int status, hang_ms;       /* rest_case: the REST fault */
+	const char *const *daemon; /* the daemon's extra arguments; NULL: daemon_args */
+};
+
+/* Close the case's connections and stop its daemon and simulator: e2e_stop's result. */
+static int close_case(void) {
+	for (size_t i = 0; i < n_subs; i++) {
+		trt_conn_free(subs[i].c);
+		subs[i].c = NULL;
+	}
+	n_subs = 0;
+	trt_conn_free(rpc);
+	rpc = NULL;
+	return e2e_stop(&env);
+}
+
+static int setup(void **state) {
+	const struct fcase *c = *state;
+	const char *name = c->name;
 	struct fsub *s;
 	cur = &rows[n_rows++];
 	cur->name = name;
@@ -348,7 +330,7 @@ static int start_case(const char *name, const char *const *sim_extra,
 	calls_made = calls_answered = 0;
 	n_subs = 0;
 	rpc = NULL;
-	if (e2e_start(&env, sim_extra, daemon_extra) < 0) {
+	if (e2e_start(&env, sim_args, c->daemon ? c->daemon : daemon_args) < 0) {
 		fprintf(stderr, "# %s: could not start the simulator and the daemon\n", name);
 		goto fail;
 	}
@@ -357,141 +339,101 @@ static int start_case(const char *name, const char *const *sim_extra,
 	}
 	s = &subs[n_subs++];
 	memset(s, 0, sizeof(*s));
-	if (trt_connect(env.daemon.socket_path, &s->c) < 0 || sub_subscribe(s, 0) < 0) {
+	if (sub_connect(s) < 0 || sub_subscribe(s, 0) < 0) {
 		goto fail;
 	}
 	return 0;
 fail:
 	cur->after = "not run (setup)";
-	for (size_t i = 0; i < n_subs; i++) {
-		trt_conn_free(subs[i].c);
-		subs[i].c = NULL;
-	}
-	n_subs = 0;
-	trt_conn_free(rpc);
-	rpc = NULL;
-	(void)e2e_stop(&env);
+	(void)close_case();
 	return -1;
 }
 
 static int teardown(void **state) {
-	(void)state;
 	if (strcmp(cur->result, "SKIP") != 0) {
 		cur->result = stage >= ST_AFTER ? "pass" : "FAIL";
 	}
 	cur->after = stage == ST_DONE ? "ok" : stage == ST_AFTER ? "FAIL" : "not run";
-	for (size_t i = 0; i < n_subs; i++) {
-		trt_conn_free(subs[i].c);
-		subs[i].c = NULL;
-	}
-	n_subs = 0;
-	trt_conn_free(rpc);
-	rpc = NULL;
-	if (e2e_stop(&env) != 0) {
+	if (close_case() != 0) {
 		cur->after = "FAIL (exit status)";
 		return -1;
 	}
 	return 0;
 }
 
-#define SETUP(fn, name, sim, daemon)                                                  \
-	static int setup_##fn(void **state) {                                          \
-		(void)state;                                                           \
-		return start_case(name, sim, daemon);                                  \
-	}
-
 /* ---- websocket ---- */
 
-static void drop_case(const char *body) {
+static void drop_case(const struct fcase *c) {
+	const char *body = c->fault;
 	char sid[35], res[35];
 	int r;
 	struct tr_json *x = NULL, *e = NULL;
-	new_task(true, sid, res);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/drop", body, NULL), 200);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
+	e2e_sim_post(&env, "/sim/faults/drop", body);
 	/* a write during the drop: a result or an error, never silence */
 	r = fcall(rpc, "task.setAttributes", set_attrs(sid, "{\"during\":\"drop\"}"), &x, &e);
 	assert_true(r >= 0);
 	NOTE("write during drop: %s; ", r == 0 ? "ok" : "error");
 	tr_json_free(x);
 	tr_json_free(e);
-	wait_reconnected(&subs[0], body);
+	e2e_wait_reconnected(subs[0].c, body);
 	after_checks();
 }
 
-SETUP(drop_close, "ws drop, close frame", sim_args, daemon_args)
-static void test_drop_close(void **state) {
-	(void)state;
-	drop_case("{\"close\":true,\"code\":1011,\"reason\":\"maintenance\"}");
-}
-
-SETUP(drop_noclose, "ws drop, no close frame", sim_args, daemon_args)
-static void test_drop_noclose(void **state) {
-	(void)state;
-	drop_case("{\"close\":false}");
-}
-
-SETUP(half_open, "half-open (heartbeats stop)", sim_args, daemon_args)
-static void test_half_open(void **state) {
+static void half_open(const struct fcase *c) {
 	char sid[35], res[35];
 	struct tr_json *t;
-	(void)state;
-	new_task(true, sid, res);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/heartbeats", "{\"paused\":true}",
-				 NULL),
-		200);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
+	e2e_sim_post(&env, "/sim/faults/heartbeats", "{\"paused\":true}");
 	/* reads are served from the cache meanwhile */
 	t = fcall_ok(rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
 	assert_non_null(t);
 	tr_json_free(t);
 	/* nothing closes: only the watchdog (1.5 s) notices */
-	assert_int_equal(sub_wait(&subs[0], "disconnected", NULL, NULL), 0);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/heartbeats", "{\"paused\":false}",
-				 NULL),
-		200);
-	assert_int_equal(sub_wait(&subs[0], "ready", NULL, NULL), 0);
+	e2e_wait_event(subs[0].c, "disconnected", NULL);
+	e2e_sim_post(&env, "/sim/faults/heartbeats", "{\"paused\":false}");
+	e2e_wait_event(subs[0].c, "ready", NULL);
 	after_checks();
 }
 
-SETUP(sim_restart, "simulator restart", sim_args, daemon_args)
-static void test_sim_restart(void **state) {
+static void sim_restart(const struct fcase *c) {
 	char sid[35], res[35];
 	int code;
-	(void)state;
-	new_task(true, sid, res);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
 	env.sim.want_port = env.sim.port;
 	assert_int_equal(trt_sim_stop(&env), 0);
-	assert_int_equal(sub_wait(&subs[0], "disconnected", NULL, NULL), 0);
+	e2e_wait_event(subs[0].c, "disconnected", NULL);
 	code = fcall_err(rpc, "task.setAttributes", set_attrs(sid, "{\"during\":\"restart\"}"), NULL);
 	assert_true(code == TR_RPC_NOT_CONNECTED || code == TR_RPC_NETWORK_ERROR);
 	assert_int_equal(trt_sim_start(&env, sim_args), 0);
-	assert_int_equal(sub_wait(&subs[0], "ready", NULL, NULL), 0);
+	e2e_wait_event(subs[0].c, "ready", NULL);
 	after_checks();
 }
 
 /* ---- REST faults: during bootstrap, then during a method call ---- */
 
-static void rest_case(int status, int hang_ms) {
+static void rest_case(const struct fcase *c) {
+	int status = c->status, hang_ms = c->hang_ms;
 	char sid[35], res[35];
 	struct tr_json *err = NULL;
 	const char *fault;
 	int before, after, code, expect;
 	int64_t http = 0;
 
-	new_task(true, sid, res);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
 	/* bootstrap: the first REST calls after a reconnect fail; the daemon retries them */
 	fault = hang_ms ? trt_fmt("{\"count\":1,\"hang_ms\":%d}", hang_ms)
 			: trt_fmt("{\"count\":2,\"status\":%d}", status);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest", fault, NULL), 200);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/drop", "{\"close\":true}", NULL),
-		200);
-	wait_reconnected(&subs[0], fault);
+	e2e_sim_post(&env, "/sim/faults/rest", fault);
+	e2e_sim_post(&env, "/sim/faults/drop", "{\"close\":true}");
+	e2e_wait_reconnected(subs[0].c, fault);
 	e2e_assert_cache_matches(&env, rpc);
 
 	/* method call: exactly one POST, the documented error */
 	before = count_requests("POST", sid);
 	fault = hang_ms ? trt_fmt("{\"count\":1,\"hang_ms\":%d,\"match\":\"%s\"}", hang_ms, sid)
 			: trt_fmt("{\"count\":1,\"status\":%d,\"match\":\"%s\"}", status, sid);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest", fault, NULL), 200);
+	e2e_sim_post(&env, "/sim/faults/rest", fault);
 	code = fcall_err(rpc, "task.setAttributes", set_attrs(sid, "{\"during\":\"fault\"}"), &err);
 	expect = hang_ms ? TR_RPC_TIMEOUT : status == 429 ? TR_RPC_RATE_LIMITED
 							  : TR_RPC_UPSTREAM_ERROR;
@@ -507,7 +449,7 @@ static void rest_case(int status, int hang_ms) {
 	tr_json_free(err);
 	if (hang_ms) {
 		/* the simulator applied the change before hanging: its event still arrives */
-		assert_int_equal(sub_wait(&subs[0], "updated", sid, NULL), 0);
+		e2e_wait_event(subs[0].c, "updated", sid);
 	}
 	after = count_requests("POST", sid);
 	NOTE("POSTs %d; ", after - before);
@@ -518,44 +460,17 @@ static void rest_case(int status, int hang_ms) {
 	after_checks();
 }
 
-SETUP(rest_500, "REST 500 (bootstrap + call)", sim_args, daemon_args)
-static void test_rest_500(void **state) {
-	(void)state;
-	rest_case(500, 0);
-}
-
-SETUP(rest_503, "REST 503 (bootstrap + call)", sim_args, daemon_args)
-static void test_rest_503(void **state) {
-	(void)state;
-	rest_case(503, 0);
-}
-
-SETUP(rest_429, "REST 429 (bootstrap + call)", sim_args, daemon_args)
-static void test_rest_429(void **state) {
-	(void)state;
-	rest_case(429, 0);
-}
-
-SETUP(rest_hang, "REST hang > timeout (b + call)", sim_args, daemon_args)
-static void test_rest_hang(void **state) {
-	(void)state;
-	rest_case(0, 3000);
-}
-
 /* ---- 412 from a concurrent writer ---- */
 
-SETUP(conflict, "412 concurrent writer", sim_args, daemon_args)
-static void test_conflict(void **state) {
+static void conflict(const struct fcase *c) {
 	char sid[35], res[35];
 	struct tr_json *err = NULL, *simtask;
 	const char *cv;
 	int code;
-	(void)state;
-	new_task(true, sid, res);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
 	/* another writer changes the task; its event is still "in flight" */
-	assert_int_equal(trt_sim_http(&env, "POST", trt_fmt("/sim/tasks/%s/update", sid),
-				 "{\"attributes\":{\"writer\":\"other\"},\"silent\":true}", NULL),
-		200);
+	e2e_sim_post(&env, trt_fmt("/sim/tasks/%s/update", sid),
+		"{\"attributes\":{\"writer\":\"other\"},\"silent\":true}");
 	simtask = trt_sim_task(&env, sid);
 	assert_non_null(simtask);
 	code = fcall_err(rpc, "task.setAttributes", set_attrs(sid, "{\"writer\":\"us\"}"), &err);
@@ -572,71 +487,56 @@ static void test_conflict(void **state) {
 
 /* Give the daemon a fresh token for alice valid ttl seconds. */
 static void update_token(int ttl) {
-	struct tr_json *tok = NULL, *r;
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/tokens",
-				 trt_fmt("{\"worker\":\"alice\",\"ttl\":%d}", ttl), &tok),
-		200);
-	r = fcall_ok(rpc, "daemon.updateToken", trt_fmt("{\"token\":\"%s\"}", e2e_str(tok, "token")));
+	char *tok = e2e_mint_token(&env, ttl);
+	struct tr_json *r = fcall_ok(rpc, "daemon.updateToken", trt_fmt("{\"token\":\"%s\"}", tok));
 	assert_non_null(r);
 	tr_json_free(r);
-	tr_json_free(tok);
+	free(tok);
 }
 
 /* After the token expired: writes fail fast, a new token brings the session back. */
 static void recover_token(const char *sid) {
 	int code;
-	struct tr_json *r;
 	code = fcall_err(rpc, "task.setAttributes", set_attrs(sid, "{\"after\":\"expiry\"}"), NULL);
 	NOTE("write after expiry %d; ", code);
 	assert_true(code == TR_RPC_TOKEN_EXPIRED || code == TR_RPC_NOT_CONNECTED);
 	update_token(3600);
-	assert_int_equal(sub_wait(&subs[0], "ready", NULL, NULL), 0);
-	r = fcall_ok(rpc, "task.setAttributes", set_attrs(sid, "{\"after\":\"new token\"}"));
-	assert_non_null(r);
-	tr_json_free(r);
-	assert_int_equal(sub_wait(&subs[0], "updated", sid, NULL), 0);
+	e2e_wait_event(subs[0].c, "ready", NULL);
+	update_seen_by_all(sid, set_attrs(sid, "{\"after\":\"new token\"}"));
 }
 
 /* The token's own lifetime ends while a call hangs upstream. */
 static const char *const token_daemon_args[] = {"--heartbeat-timeout-ms", "1500",
 	"--rest-timeout-ms", "8000", NULL};
-SETUP(token_mid_call, "token expiry mid-call", sim_args, token_daemon_args)
-static void test_token_mid_call(void **state) {
+static void token_mid_call(const struct fcase *c) {
 	char sid[35], res[35];
 	struct tr_json *x = NULL, *e = NULL;
 	int r;
-	(void)state;
 	update_token(4); /* expires 3..4 s from now */
-	new_task(true, sid, res);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest",
-				 trt_fmt("{\"count\":1,\"hang_ms\":5000,\"match\":\"%s\"}", sid), NULL),
-		200);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
+	e2e_sim_post(&env, "/sim/faults/rest",
+		trt_fmt("{\"count\":1,\"hang_ms\":5000,\"match\":\"%s\"}", sid));
 	r = fcall(rpc, "task.setAttributes", set_attrs(sid, "{\"during\":\"expiry\"}"), &x, &e);
 	assert_true(r >= 0);
 	NOTE("call across expiry: %s; ", r == 0 ? "ok" : "error");
 	tr_json_free(x);
 	tr_json_free(e);
-	assert_int_equal(sub_wait(&subs[0], "tokenExpired", NULL, NULL), 0);
+	e2e_wait_event(subs[0].c, "tokenExpired", NULL);
 	recover_token(sid);
 	after_checks();
 }
 
 /* The server revokes the token (close 4001, REST 401) while a call hangs. */
-SETUP(token_revoked, "token revoked mid-call (4001)", sim_args, daemon_args)
-static void test_token_revoked(void **state) {
+static void token_revoked(const struct fcase *c) {
 	char sid[35], res[35];
 	struct tr_json *reply, *p = NULL;
 	int64_t code = 0;
 	bool expired = false;
-	(void)state;
-	new_task(true, sid, res);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest",
-				 trt_fmt("{\"count\":1,\"hang_ms\":1000,\"match\":\"%s\"}", sid), NULL),
-		200);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
+	e2e_sim_post(&env, "/sim/faults/rest",
+		trt_fmt("{\"count\":1,\"hang_ms\":1000,\"match\":\"%s\"}", sid));
 	send_request(rpc, 1000, "task.setAttributes", set_attrs(sid, "{\"during\":\"revoke\"}"));
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/expire-token",
-				 "{\"worker\":\"alice\"}", NULL),
-		200);
+	e2e_sim_post(&env, "/sim/faults/expire-token", "{\"worker\":\"alice\"}");
 	reply = read_reply(rpc, 1000);
 	assert_non_null(reply);
 	if (tr_json_get(reply, "error")) {
@@ -645,7 +545,7 @@ static void test_token_revoked(void **state) {
 	NOTE("call: %lld; ", (long long)code);
 	tr_json_free(reply);
 	/* the daemon should stop reconnecting and say tokenExpired */
-	while (sub_next(&subs[0], trt_ms(5000), &p) == 0) {
+	while (trt_next_event(subs[0].c, trt_ms(5000), &p) == 0) {
 		const char *ev = tr_json_get_string(p, "event");
 		expired = ev && strcmp(ev, "tokenExpired") == 0;
 		tr_json_free(p);
@@ -665,18 +565,14 @@ static void test_token_revoked(void **state) {
 
 /* ---- malformed and oversize websocket messages ---- */
 
-SETUP(ws_malformed, "ws message malformed", sim_args, daemon_args)
-static void test_ws_malformed(void **state) {
+static void ws_malformed(const struct fcase *c) {
 	char sid[35], res[35], sid2[35], res2[35];
 	struct tr_json *st;
 	int64_t n = -1;
-	(void)state;
-	new_task(true, sid, res);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/ws-message",
-				 "{\"kind\":\"malformed\"}", NULL),
-		200);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
+	e2e_sim_post(&env, "/sim/faults/ws-message", "{\"kind\":\"malformed\"}");
 	/* the next event travels behind the malformed one on the same socket */
-	new_task(false, sid2, res2);
+	e2e_new_task(&env, subs[0].c, false, sid2, res2);
 	assert_int_equal(subs[0].disconnects, 0);
 	st = fcall_ok(rpc, "daemon.status", NULL);
 	assert_non_null(st);
@@ -687,72 +583,49 @@ static void test_ws_malformed(void **state) {
 	after_checks();
 }
 
-SETUP(ws_oversize, "ws message oversize", sim_args, daemon_args)
-static void test_ws_oversize(void **state) {
+static void ws_oversize(const struct fcase *c) {
 	char sid[35], res[35];
-	(void)state;
-	new_task(true, sid, res);
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/ws-message",
-				 "{\"kind\":\"oversize\",\"bytes\":2000000}", NULL),
-		200);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
+	e2e_sim_post(&env, "/sim/faults/ws-message", "{\"kind\":\"oversize\",\"bytes\":2000000}");
 	/* over TR_WS_MAX_MESSAGE: the session is dropped and reconnected */
-	wait_reconnected(&subs[0], "an oversize message");
+	e2e_wait_reconnected(subs[0].c, "an oversize message");
 	after_checks();
 }
 
 /* ---- clients ---- */
 
-SETUP(client_gone, "client gone mid-call", sim_args, daemon_args)
-static void test_client_gone(void **state) {
+static void client_gone(const struct fcase *c) {
 	char sid[35], res[35];
 	struct trt_conn *gone = NULL;
-	struct tr_json *r;
-	(void)state;
-	new_task(true, sid, res);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
 	/* both calls hang as long: the simulator answers them in order */
-	assert_int_equal(trt_sim_http(&env, "POST", "/sim/faults/rest",
-				 trt_fmt("{\"count\":2,\"hang_ms\":600,\"match\":\"%s\"}", sid), NULL),
-		200);
+	e2e_sim_post(&env, "/sim/faults/rest",
+		trt_fmt("{\"count\":2,\"hang_ms\":600,\"match\":\"%s\"}", sid));
 	assert_int_equal(trt_connect(env.daemon.socket_path, &gone), 0);
 	send_request(gone, 1, "task.setAttributes", set_attrs(sid, "{\"by\":\"gone\"}"));
 	calls_made--; /* its reply has nowhere to go, by design */
-	assert_int_equal(sub_wait(&subs[0], "updated", sid, NULL), 0);
+	e2e_wait_event(subs[0].c, "updated", sid);
 	trt_conn_free(gone);
 	/* our call returns after the orphaned reply was handled */
-	r = fcall_ok(rpc, "task.setAttributes", set_attrs(sid, "{\"by\":\"us\"}"));
-	assert_non_null(r);
-	tr_json_free(r);
-	assert_int_equal(sub_wait(&subs[0], "updated", sid, NULL), 0);
+	update_seen_by_all(sid, set_attrs(sid, "{\"by\":\"us\"}"));
 	after_checks();
 }
 
-SETUP(slow_sub, "subscriber never reads", sim_args, daemon_args)
-static void test_slow_sub(void **state) {
+static void slow_sub(const struct fcase *c) {
 	char sid[35], res[35];
 	struct trt_conn *slow = NULL;
 	struct tr_json *r;
-	char *big, *params = NULL;
-	size_t big_len = 600 * 1024;
-	(void)state;
-	new_task(true, sid, res);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
 	assert_int_equal(trt_connect(env.daemon.socket_path, &slow), 0);
 	r = trt_call_ok(slow, "events.subscribe", "{}");
 	assert_non_null(r);
 	tr_json_free(r);
-	big = malloc(big_len + 1);
-	assert_non_null(big);
-	memset(big, 'y', big_len);
-	big[big_len] = '\0';
+	/* ~600 KiB per event: 20 of them pass the 8 MiB hard limit */
 	for (int i = 0; i < 20; i++) {
-		assert_true(asprintf(&params, "{\"sid\":\"%s\",\"attributes\":{\"i\":%d,\"b\":\"%s\"}}",
-				    sid, i, big) > 0);
-		r = fcall_ok(rpc, "task.setAttributes", params);
+		char *params = e2e_big_attributes(sid, i, 600 * 1024, 'y');
+		update_seen_by_all(sid, params);
 		free(params);
-		assert_non_null(r);
-		tr_json_free(r);
-		assert_int_equal(sub_wait(&subs[0], "updated", sid, NULL), 0);
 	}
-	free(big);
 	assert_true(trt_wait_closed(slow, E2E_WAIT));
 	trt_conn_free(slow);
 	after_checks();
@@ -760,12 +633,10 @@ static void test_slow_sub(void **state) {
 
 #define N_CLIENTS 500
 
-SETUP(many, "500 concurrent clients", sim_args, daemon_args)
-static void test_many(void **state) {
+static void many(const struct fcase *c) {
 	char sid[35], res[35];
 	struct tr_json *r;
-	(void)state;
-	new_task(true, sid, res);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
 	for (int i = 0; i < N_CLIENTS; i++) {
 		(void)sub_add();
 	}
@@ -779,34 +650,21 @@ static void test_many(void **state) {
 		assert_string_equal(e2e_str(tr_json_get(r, "result"), "sid"), sid);
 		tr_json_free(r);
 	}
-	r = fcall_ok(rpc, "task.setAttributes", set_attrs(sid, "{\"fanout\":500}"));
-	assert_non_null(r);
-	tr_json_free(r);
-	for (size_t i = 0; i < n_subs; i++) {
-		assert_int_equal(sub_wait(&subs[i], "updated", sid, NULL), 0);
-	}
+	update_seen_by_all(sid, set_attrs(sid, "{\"fanout\":500}"));
 	after_checks();
 }
 
 /* ---- daemon restart while clients are subscribed ---- */
 
-SETUP(daemon_restart, "daemon restart, subscribed", sim_args, daemon_args)
-static void test_daemon_restart(void **state) {
+static void daemon_restart(const struct fcase *c) {
 	char sid[35], res[35];
-	struct tr_json *r;
 	int gaps = 0;
-	(void)state;
 	(void)sub_add();
 	(void)sub_add();
-	new_task(true, sid, res);
+	e2e_new_task(&env, subs[0].c, true, sid, res);
 	/* move seq forward so that the old position is ahead of the restarted daemon's */
 	for (int i = 0; i < 5; i++) {
-		r = fcall_ok(rpc, "task.setAttributes", set_attrs(sid, trt_fmt("{\"n\":%d}", i)));
-		assert_non_null(r);
-		tr_json_free(r);
-		for (size_t k = 0; k < n_subs; k++) {
-			assert_int_equal(sub_wait(&subs[k], "updated", sid, NULL), 0);
-		}
+		update_seen_by_all(sid, set_attrs(sid, trt_fmt("{\"n\":%d}", i)));
 	}
 	assert_int_equal(trt_daemon_stop(&env), 0);
 	for (size_t k = 0; k < n_subs; k++) {
@@ -821,19 +679,14 @@ static void test_daemon_restart(void **state) {
 	assert_int_equal(trt_connect(env.daemon.socket_path, &rpc), 0);
 	for (size_t k = 0; k < n_subs; k++) {
 		int g;
-		assert_int_equal(trt_connect(env.daemon.socket_path, &subs[k].c), 0);
+		assert_int_equal(sub_connect(&subs[k]), 0);
 		g = sub_subscribe(&subs[k], subs[k].last + 1);
 		assert_true(g >= 0);
 		gaps += g;
 	}
 	NOTE("replay gone %d/%zu; ", gaps, n_subs);
 	/* the stream goes on after the resubscription */
-	r = fcall_ok(rpc, "task.setAttributes", set_attrs(sid, "{\"after\":\"restart\"}"));
-	assert_non_null(r);
-	tr_json_free(r);
-	for (size_t k = 0; k < n_subs; k++) {
-		assert_int_equal(sub_wait(&subs[k], "updated", sid, NULL), 0);
-	}
+	update_seen_by_all(sid, set_attrs(sid, "{\"after\":\"restart\"}"));
 	after_checks();
 }
 
@@ -847,29 +700,43 @@ static void raise_nofile(void) {
 	}
 }
 
-#define CASE(fn) cmocka_unit_test_setup_teardown(test_##fn, setup_##fn, teardown)
+static void run_case(void **state) {
+	const struct fcase *c = *state;
+	c->run(c);
+}
+
+static struct fcase cases[] = {
+	{"test_drop_close", "ws drop, close frame", drop_case,
+		.fault = "{\"close\":true,\"code\":1011,\"reason\":\"maintenance\"}"},
+	{"test_drop_noclose", "ws drop, no close frame", drop_case, .fault = "{\"close\":false}"},
+	{"test_half_open", "half-open (heartbeats stop)", .run = half_open},
+	{"test_sim_restart", "simulator restart", .run = sim_restart},
+	{"test_rest_500", "REST 500 (bootstrap + call)", rest_case, .status = 500},
+	{"test_rest_503", "REST 503 (bootstrap + call)", rest_case, .status = 503},
+	{"test_rest_429", "REST 429 (bootstrap + call)", rest_case, .status = 429},
+	{"test_rest_hang", "REST hang > timeout (b + call)", rest_case, .hang_ms = 3000},
+	{"test_conflict", "412 concurrent writer", .run = conflict},
+	{"test_token_mid_call", "token expiry mid-call", token_mid_call,
+		.daemon = token_daemon_args},
+	{"test_token_revoked", "token revoked mid-call (4001)", .run = token_revoked},
+	{"test_ws_malformed", "ws message malformed", .run = ws_malformed},
+	{"test_ws_oversize", "ws message oversize", .run = ws_oversize},
+	{"test_client_gone", "client gone mid-call", .run = client_gone},
+	{"test_slow_sub", "subscriber never reads", .run = slow_sub},
+	{"test_many", "500 concurrent clients", .run = many},
+	{"test_daemon_restart", "daemon restart, subscribed", .run = daemon_restart},
+};
 
 int main(void) {
-	const struct CMUnitTest tests[] = {
-		CASE(drop_close),
-		CASE(drop_noclose),
-		CASE(half_open),
-		CASE(sim_restart),
-		CASE(rest_500),
-		CASE(rest_503),
-		CASE(rest_429),
-		CASE(rest_hang),
-		CASE(conflict),
-		CASE(token_mid_call),
-		CASE(token_revoked),
-		CASE(ws_malformed),
-		CASE(ws_oversize),
-		CASE(client_gone),
-		CASE(slow_sub),
-		CASE(many),
-		CASE(daemon_restart),
-	};
+	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0])];
 	int r;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tests[i] = (struct CMUnitTest){.name = cases[i].test,
+			.test_func = run_case,
+			.setup_func = setup,
+			.teardown_func = teardown,
+			.initial_state = &cases[i]};
+	}
 	raise_nofile();
 	if (getenv("TR_FAULTS_FILTER")) { /* e.g. TR_FAULTS_FILTER='test_token*' */
 		cmocka_set_test_filter(getenv("TR_FAULTS_FILTER"));

@@ -3,52 +3,23 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
-#include "tr-limits.h"
-#include "rpc.h"
-
-extern char **environ;
 
 /* The daemon whose NOTIFY_SOCKET we hold. Its datagram queue is short (net.unix.max_dgram_qlen,
  * 10 by default), so every wait in this file drains it, as systemd's manager would. */
 static struct trt_daemon *g_notify;
-
-bool trt_under_valgrind(void) {
-	const char *v = getenv("TR_UNDER_VALGRIND");
-	return v && *v && strcmp(v, "0") != 0;
-}
-
-int trt_ms(int ms) {
-	return trt_under_valgrind() ? ms * 10 : ms;
-}
-
-static int64_t now_ms(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int remaining(int64_t deadline) {
-	int64_t r = deadline - now_ms();
-	return r < 0 ? 0 : (int)r;
-}
 
 const char *trt_fmt(const char *fmt, ...) {
 	/* enough rotating buffers for a table of cases built in one initialiser */
@@ -62,226 +33,14 @@ const char *trt_fmt(const char *fmt, ...) {
 	return b;
 }
 
-/* ---- processes ---- */
-
-/* Every child still running when the test program exits is killed: cmocka skips a group's
- * teardown when its setup fails, and a leaked daemon or simulator must not outlive the test. */
-#define MAX_CHILDREN 64
-static pid_t children[MAX_CHILDREN];
-
-static void kill_children(void) {
-	for (size_t i = 0; i < MAX_CHILDREN; i++) {
-		if (children[i] > 0) {
-			kill(children[i], SIGKILL);
-			(void)waitpid(children[i], NULL, 0);
-			children[i] = 0;
-		}
-	}
-}
-
-static void child_add(pid_t pid) {
-	static bool registered;
-	if (!registered) {
-		atexit(kill_children);
-		registered = true;
-	}
-	for (size_t i = 0; i < MAX_CHILDREN; i++) {
-		if (children[i] == 0) {
-			children[i] = pid;
-			return;
-		}
-	}
-}
-
-static void child_del(pid_t pid) {
-	for (size_t i = 0; i < MAX_CHILDREN; i++) {
-		if (children[i] == pid) {
-			children[i] = 0;
-		}
-	}
-}
-
-static int proc_spawn(struct trt_proc *p, const char *name, const char *const *argv,
-	const char *const *env_extra, const char *log_path, int stdout_fd) {
-	posix_spawn_file_actions_t fa;
-	char **envp = NULL;
-	size_t n_env = 0, n_extra = 0;
-	int r;
-
-	memset(p, 0, sizeof(*p));
-	p->pid = -1;
-	p->pidfd = -1;
-	p->status = -1;
-	p->name = strdup(name);
-	p->log_path = strdup(log_path);
-	if (!p->name || !p->log_path) {
-		return -ENOMEM;
-	}
-
-	while (environ[n_env]) {
-		n_env++;
-	}
-	while (env_extra && env_extra[n_extra]) {
-		n_extra++;
-	}
-	envp = calloc(n_env + n_extra + 1, sizeof(char *));
-	if (!envp) {
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n_env; i++) {
-		envp[i] = environ[i];
-	}
-	for (size_t i = 0; i < n_extra; i++) {
-		envp[n_env + i] = (char *)env_extra[i];
-	}
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	if (stdout_fd >= 0) {
-		posix_spawn_file_actions_adddup2(&fa, stdout_fd, 1);
-	} else {
-		posix_spawn_file_actions_adddup2(&fa, 2, 1);
-	}
-	r = posix_spawn(&p->pid, argv[0], &fa, NULL, (char *const *)argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	free(envp);
-	if (r != 0) {
-		fprintf(stderr, "# spawn %s (%s): %s\n", name, argv[0], strerror(r));
-		p->pid = -1;
-		return -r;
-	}
-	child_add(p->pid);
-	p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-	if (p->pidfd < 0) {
-		return -errno;
-	}
-	return 0;
-}
-
-bool trt_proc_alive(struct trt_proc *p) {
-	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
-	if (p->pid <= 0 || p->pidfd < 0) {
-		return false;
-	}
-	return poll(&pfd, 1, 0) == 0;
-}
-
-/* Wait for exit up to timeout_ms; returns 0 and sets p->status, or -ETIMEDOUT. */
-static int proc_wait(struct trt_proc *p, int timeout_ms) {
-	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
-	int st;
-	if (p->pid <= 0) {
-		return 0;
-	}
-	if (poll(&pfd, 1, timeout_ms) <= 0) {
-		return -ETIMEDOUT;
-	}
-	if (waitpid(p->pid, &st, 0) < 0) {
-		return -errno;
-	}
-	child_del(p->pid);
-	if (WIFEXITED(st)) {
-		p->status = WEXITSTATUS(st);
-	} else if (WIFSIGNALED(st)) {
-		p->status = 128 + WTERMSIG(st);
-	}
-	p->pid = -1;
-	close(p->pidfd);
-	p->pidfd = -1;
-	return 0;
-}
-
-/* SIGTERM, wait; SIGKILL after the deadline. Returns the exit status or -ETIMEDOUT. */
-static int proc_stop(struct trt_proc *p, int timeout_ms) {
-	int r;
-	if (p->pid <= 0) {
-		return p->status;
-	}
-	kill(p->pid, SIGTERM);
-	r = proc_wait(p, timeout_ms);
-	if (r == -ETIMEDOUT) {
-		fprintf(stderr, "# %s did not exit within %d ms of SIGTERM, killing it\n", p->name,
-			timeout_ms);
-		kill(p->pid, SIGKILL);
-		(void)proc_wait(p, trt_ms(5000));
-		return -ETIMEDOUT;
-	}
-	if (p->status != 0) {
-		char cmd[1200], vg[512];
-		size_t n = strlen(p->log_path);
-		fprintf(stderr, "# %s exited with status %d; its log follows\n", p->name, p->status);
-		snprintf(cmd, sizeof(cmd), "tail -n 40 '%s' | sed 's/^/#   /' >&2", p->log_path);
-		(void)!system(cmd);
-		/* under valgrind (status 99), its report: dir/NAME.log -> dir/NAME.valgrind.log */
-		if (n > 4 && n < sizeof(vg) - 16) {
-			snprintf(vg, sizeof(vg), "%.*s.valgrind.log", (int)(n - 4), p->log_path);
-			if (access(vg, R_OK) == 0) {
-				snprintf(cmd, sizeof(cmd), "head -n 60 '%s' | sed 's/^/#   /' >&2", vg);
-				(void)!system(cmd);
-			}
-		}
-	}
-	return r < 0 ? r : p->status;
-}
-
-static void proc_done(struct trt_proc *p) {
-	if (p->pid > 0) {
-		kill(p->pid, SIGKILL);
-		(void)proc_wait(p, 5000);
-	}
-	if (p->pidfd >= 0) {
-		close(p->pidfd);
-	}
-	free(p->name);
-	free(p->log_path);
-	memset(p, 0, sizeof(*p));
-	p->pid = -1;
-	p->pidfd = -1;
-}
-
-bool trt_proc_log_contains(const struct trt_proc *p, const char *needle) {
-	FILE *f = fopen(p->log_path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	bool found = false;
-	if (!f) {
-		return false;
-	}
-	while (!found && getline(&line, &cap, f) >= 0) {
-		found = strstr(line, needle) != NULL;
-	}
-	free(line);
-	fclose(f);
-	return found;
-}
-
-/* The argv prefix that runs a child under valgrind when asked. */
-static size_t valgrind_prefix(const char **argv, const char *dir, const char *name) {
-	static char logopt[512];
-	size_t n = 0;
-	if (!trt_under_valgrind()) {
-		return 0;
-	}
-	argv[n++] = "/usr/bin/valgrind";
-	argv[n++] = "--error-exitcode=99";
-	argv[n++] = "--leak-check=full";
-	argv[n++] = "--show-leak-kinds=definite,indirect";
-	argv[n++] = "--errors-for-leak-kinds=definite,indirect";
-	argv[n++] = "--quiet";
-	snprintf(logopt, sizeof(logopt), "--log-file=%s/%s.valgrind.log", dir, name);
-	argv[n++] = logopt;
-	return n;
-}
-
 /* ---- environment ---- */
 
 int trt_env_init(struct trt_env *env) {
 	const char *base = getenv("TMPDIR");
 	char tmpl[512];
 	memset(env, 0, sizeof(*env));
-	env->sim.proc.pid = env->daemon.proc.pid = -1;
-	env->sim.proc.pidfd = env->daemon.proc.pidfd = -1;
+	trt_proc_init(&env->sim.proc);
+	trt_proc_init(&env->daemon.proc);
 	env->daemon.notify_fd = -1;
 	snprintf(tmpl, sizeof(tmpl), "%s/trtest.XXXXXX", base && *base ? base : "/tmp");
 	if (!mkdtemp(tmpl)) {
@@ -301,14 +60,17 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 }
 
 void trt_env_done(struct trt_env *env) {
+	if (!env->dir) {
+		return; /* never initialised, or done already */
+	}
 	if (env->daemon.proc.pid > 0) {
 		(void)trt_daemon_stop(env);
 	}
 	if (env->sim.proc.pid > 0) {
 		(void)trt_sim_stop(env);
 	}
-	proc_done(&env->daemon.proc);
-	proc_done(&env->sim.proc);
+	trt_proc_done(&env->daemon.proc);
+	trt_proc_done(&env->sim.proc);
 	if (env->daemon.notify_fd >= 0) {
 		close(env->daemon.notify_fd);
 	}
@@ -330,87 +92,70 @@ void trt_env_done(struct trt_env *env) {
 /* ---- simulator ---- */
 
 int trt_sim_start(struct trt_env *env, const char *const *extra) {
+	struct trt_sim *sim = &env->sim;
+	struct trt_spawn_opts opts = {.pipe_stdout = true};
 	const char *bin = getenv("TR_SIM");
-	const char *argv[64];
-	char logp[512], line[256];
-	size_t n, len = 0;
-	int pfd[2], r;
-	int64_t deadline = now_ms() + trt_ms(TRT_DEADLINE_MS);
+	const char *argv[64], *line, *colon;
+	char logp[512];
+	size_t n;
+	int r;
 
 	if (!bin) {
 		fprintf(stderr, "# TR_SIM is not set\n");
 		return -EINVAL;
 	}
-	free(env->sim.token_dir);
-	env->sim.token_dir = strdup(trt_fmt("%s/tokens", env->dir));
-	mkdir(env->sim.token_dir, 0700);
-
-	n = valgrind_prefix(argv, env->dir, "sim");
+	if (!sim->token_dir) {
+		sim->token_dir = strdup(trt_fmt("%s/tokens", env->dir));
+		if (!sim->token_dir) {
+			return -ENOMEM;
+		}
+		(void)mkdir(sim->token_dir, 0700);
+	}
+	n = trt_valgrind_argv(argv, env->dir, "sim");
 	argv[n++] = bin;
 	argv[n++] = "--listen";
-	argv[n++] = trt_fmt("127.0.0.1:%d", env->sim.want_port);
+	argv[n++] = trt_fmt("127.0.0.1:%d", sim->want_port);
 	argv[n++] = "--token-dir";
-	argv[n++] = env->sim.token_dir;
+	argv[n++] = sim->token_dir;
 	argv[n++] = "--verbose"; /* into sim.log, for the post-mortem of a failure */
 	for (size_t i = 0; extra && extra[i] && n < 62; i++) {
 		argv[n++] = extra[i];
 	}
 	argv[n] = NULL;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		return -errno;
-	}
 	snprintf(logp, sizeof(logp), "%s/sim.log", env->dir);
-	proc_done(&env->sim.proc);
-	r = proc_spawn(&env->sim.proc, "taskrouter-sim", argv, NULL, logp, pfd[1]);
-	close(pfd[1]);
+	opts.log_path = logp;
+	trt_proc_done(&sim->proc);
+	r = trt_proc_spawn(&sim->proc, "taskrouter-sim", argv, &opts);
 	if (r < 0) {
-		close(pfd[0]);
 		return r;
 	}
-	/* Read the "listening on" line through the pipe, with a deadline. */
-	while (len < sizeof(line) - 1) {
-		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-		ssize_t k;
-		if (poll(&p, 1, remaining(deadline)) <= 0) {
-			fprintf(stderr, "# taskrouter-sim did not report its port in time\n");
-			close(pfd[0]);
-			return -ETIMEDOUT;
-		}
-		k = read(pfd[0], line + len, 1);
-		if (k <= 0) {
-			fprintf(stderr, "# taskrouter-sim exited before listening (see %s)\n", logp);
-			close(pfd[0]);
-			return -EIO;
-		}
-		if (line[len] == '\n') {
-			break;
-		}
-		len++;
+	/* Its first line on stdout names the port. It writes nothing more there, and the pipe
+	 * stays open until trt_proc_done so that a stray write cannot kill it with SIGPIPE. */
+	r = trt_proc_wait_output(&sim->proc, "\n", trt_ms(TRT_DEADLINE_MS));
+	if (r < 0) {
+		fprintf(stderr, "# taskrouter-sim %s (see %s)\n",
+			r == -ETIMEDOUT ? "did not report its port in time"
+					: "exited before listening",
+			logp);
+		return r == -ETIMEDOUT ? r : -EIO;
 	}
-	line[len] = '\0';
-	/* The sim writes nothing more to stdout; keep the pipe open so a stray write cannot
-	 * kill it with SIGPIPE. It is closed when the test process ends. */
-	{
-		const char *colon = strrchr(line, ':');
-		if (!strstr(line, "listening on") || !colon) {
-			fprintf(stderr, "# unexpected first line from taskrouter-sim: %s\n", line);
-			close(pfd[0]);
-			return -EPROTO;
-		}
-		env->sim.port = atoi(colon + 1);
+	line = sim->proc.out.data;
+	colon = strrchr(line, ':');
+	if (!strstr(line, "listening on") || !colon) {
+		fprintf(stderr, "# unexpected first line from taskrouter-sim: %s", line);
+		return -EPROTO;
 	}
-	snprintf(env->sim.base_url, sizeof(env->sim.base_url), "http://127.0.0.1:%d",
-		env->sim.port);
-	return env->sim.port > 0 ? 0 : -EPROTO;
+	sim->port = atoi(colon + 1);
+	snprintf(sim->base_url, sizeof(sim->base_url), "http://127.0.0.1:%d", sim->port);
+	return sim->port > 0 ? 0 : -EPROTO;
 }
 
 int trt_sim_stop(struct trt_env *env) {
-	return proc_stop(&env->sim.proc, trt_ms(10000));
+	return trt_proc_stop(&env->sim.proc, trt_ms(10000));
 }
 
 /* ---- daemon ---- */
-
 
 static void notify_drain(struct trt_daemon *d) {
 	char buf[4096];
@@ -435,12 +180,35 @@ static void notify_drain(struct trt_daemon *d) {
 	}
 }
 
+/* The datagram socket the daemon's sd_notify messages come to, made once per env. */
+static int notify_open(struct trt_env *env) {
+	struct trt_daemon *d = &env->daemon;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (d->notify_path) {
+		return 0;
+	}
+	d->notify_path = strdup(trt_fmt("%s/notify", env->dir));
+	if (!d->notify_path) {
+		return -ENOMEM;
+	}
+	d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (d->notify_fd < 0) {
+		return -errno;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->notify_path);
+	if (bind(d->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		return -errno;
+	}
+	return 0;
+}
+
 int trt_daemon_start(struct trt_env *env, const char *worker, const char *const *extra) {
 	struct trt_daemon *d = &env->daemon;
 	const char *bin = getenv("TR_DAEMON");
-	const char *argv[80], *envx[4];
+	const char *argv[80], *envx[2];
 	char logp[512], ws[128], eb[128], notify_env[600];
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct trt_spawn_opts opts = {.env = envx, .log_path = logp};
+	bool command = false;
 	size_t n;
 	int r;
 
@@ -452,16 +220,11 @@ int trt_daemon_start(struct trt_env *env, const char *worker, const char *const 
 	free(d->token_file);
 	d->socket_path = strdup(trt_fmt("%s/run/socket", env->dir));
 	d->token_file = strdup(trt_fmt("%s/%s.token", env->sim.token_dir, worker));
-	if (!d->notify_path) {
-		d->notify_path = strdup(trt_fmt("%s/notify", env->dir));
-		d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (d->notify_fd < 0) {
-			return -errno;
-		}
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->notify_path);
-		if (bind(d->notify_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			return -errno;
-		}
+	if (!d->socket_path || !d->token_file) {
+		return -ENOMEM;
+	}
+	if ((r = notify_open(env)) < 0) {
+		return r;
 	}
 	d->ready_seen = false;
 	d->last_status[0] = '\0';
@@ -470,22 +233,19 @@ int trt_daemon_start(struct trt_env *env, const char *worker, const char *const 
 
 	snprintf(ws, sizeof(ws), "ws://127.0.0.1:%d/v1/wschannels", env->sim.port);
 	snprintf(eb, sizeof(eb), "http://127.0.0.1:%d/v1/wschannels", env->sim.port);
-	n = valgrind_prefix(argv, env->dir, "daemon");
+	n = trt_valgrind_argv(argv, env->dir, "daemon");
 	argv[n++] = bin;
 	argv[n++] = "--websocket-url";
 	argv[n++] = ws;
 	argv[n++] = "--eventbridge-url";
 	argv[n++] = eb;
-	{
-		/* a token command replaces the token file */
-		bool command = false;
-		for (size_t i = 0; extra && extra[i]; i++) {
-			command = command || strcmp(extra[i], "--token-command") == 0;
-		}
-		if (!command) {
-			argv[n++] = "--token-file";
-			argv[n++] = d->token_file;
-		}
+	/* a token command replaces the token file */
+	for (size_t i = 0; extra && extra[i]; i++) {
+		command = command || strcmp(extra[i], "--token-command") == 0;
+	}
+	if (!command) {
+		argv[n++] = "--token-file";
+		argv[n++] = d->token_file;
 	}
 	argv[n++] = "--socket";
 	argv[n++] = d->socket_path;
@@ -500,8 +260,8 @@ int trt_daemon_start(struct trt_env *env, const char *worker, const char *const 
 	envx[0] = notify_env;
 	envx[1] = NULL;
 	snprintf(logp, sizeof(logp), "%s/daemon.log", env->dir);
-	proc_done(&d->proc);
-	r = proc_spawn(&d->proc, "taskrouterd", argv, envx, logp, -1);
+	trt_proc_done(&d->proc);
+	r = trt_proc_spawn(&d->proc, "taskrouterd", argv, &opts);
 	if (r < 0) {
 		return r;
 	}
@@ -526,7 +286,7 @@ static bool status_seen(struct trt_daemon *d, const char *needle) {
  * wait counts (statuses are kept until a wait looks at them). */
 int trt_daemon_wait_status(struct trt_env *env, const char *needle, int timeout_ms) {
 	struct trt_daemon *d = &env->daemon;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = trt_now_ms() + timeout_ms;
 
 	for (;;) {
 		struct pollfd p[2] = {{.fd = d->notify_fd, .events = POLLIN},
@@ -538,27 +298,24 @@ int trt_daemon_wait_status(struct trt_env *env, const char *needle, int timeout_
 		if (needle && status_seen(d, needle)) {
 			return 0;
 		}
-		if (poll(p, 2, remaining(deadline)) <= 0) {
+		if (poll(p, 2, trt_remaining(deadline)) <= 0) {
 			return -ETIMEDOUT;
 		}
 		if (p[1].revents && !(p[0].revents & POLLIN)) {
 			fprintf(stderr, "# taskrouterd exited while we waited for %s\n",
 				needle ? needle : "READY=1");
-			(void)proc_wait(&d->proc, 1000);
+			(void)trt_proc_wait_exit(&d->proc, 1000);
 			return -ECHILD;
 		}
 	}
 }
 
 int trt_daemon_stop(struct trt_env *env) {
-	return proc_stop(&env->daemon.proc, trt_ms(10000));
+	return trt_proc_stop(&env->daemon.proc, trt_ms(10000));
 }
 
 void trt_daemon_kill(struct trt_env *env) {
-	if (env->daemon.proc.pid > 0) {
-		kill(env->daemon.proc.pid, SIGKILL);
-		(void)proc_wait(&env->daemon.proc, trt_ms(5000));
-	}
+	trt_proc_kill(&env->daemon.proc);
 }
 
 /* ---- simulator HTTP ---- */
@@ -582,8 +339,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
 	return len;
 }
 
-int trt_sim_http(struct trt_env *env, const char *method, const char *path, const char *body,
-	struct tr_json **ret) {
+int trt_sim_request(struct trt_env *env, const char *method, const char *path, const char *body,
+	const char *const *headers, char **ret_body) {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdr = NULL;
 	struct membuf m = {0};
@@ -591,6 +348,9 @@ int trt_sim_http(struct trt_env *env, const char *method, const char *path, cons
 	long status = 0;
 	CURLcode cr;
 
+	if (ret_body) {
+		*ret_body = NULL;
+	}
 	if (!h) {
 		return -ENOMEM;
 	}
@@ -603,13 +363,16 @@ int trt_sim_http(struct trt_env *env, const char *method, const char *path, cons
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
 	if (body) {
 		hdr = curl_slist_append(hdr, "Content-Type: application/json");
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	} else if (strcmp(method, "POST") == 0) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
 	}
+	for (size_t i = 0; headers && headers[i]; i++) {
+		hdr = curl_slist_append(hdr, headers[i]);
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	cr = curl_easy_perform(h);
 	if (cr == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -618,17 +381,29 @@ int trt_sim_http(struct trt_env *env, const char *method, const char *path, cons
 	}
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(h);
-	if (ret) {
-		*ret = NULL;
-		if (m.p && m.n) {
-			(void)tr_json_parse(m.p, m.n, ret, NULL);
-		}
-	}
 	if (status >= 400) {
 		fprintf(stderr, "# %s %s -> %ld %s\n", method, path, status, m.p ? m.p : "");
 	}
+	if (ret_body && m.n) {
+		*ret_body = m.p;
+		m.p = NULL;
+	}
 	free(m.p);
 	return cr == CURLE_OK ? (int)status : -EIO;
+}
+
+int trt_sim_http(struct trt_env *env, const char *method, const char *path, const char *body,
+	struct tr_json **ret) {
+	char *text = NULL;
+	int st = trt_sim_request(env, method, path, body, NULL, ret ? &text : NULL);
+	if (ret) {
+		*ret = NULL;
+		if (text) {
+			(void)tr_json_parse(text, strlen(text), ret, NULL);
+		}
+	}
+	free(text);
+	return st;
 }
 
 int trt_sim_create_task(struct trt_env *env, const char *worker, const char *channel,
@@ -662,43 +437,60 @@ int trt_sim_create_task(struct trt_env *env, const char *worker, const char *cha
 	return 0;
 }
 
-struct tr_json *trt_sim_task(struct trt_env *env, const char *sid) {
-	struct tr_json *state = NULL, *copy = NULL;
-	const struct tr_json *tasks;
-	if (trt_sim_http(env, "GET", "/sim/state", NULL, &state) != 200 || !state) {
-		tr_json_free(state);
+const struct tr_json *trt_json_find(const struct tr_json *arr, const char *key, const char *value) {
+	if (!tr_json_is(arr, TR_JSON_ARRAY)) {
 		return NULL;
 	}
-	tasks = tr_json_get(state, "tasks");
-	if (tr_json_is(tasks, TR_JSON_ARRAY)) {
-		for (size_t i = 0; i < tasks->u.arr.n; i++) {
-			const char *s = tr_json_get_string(tasks->u.arr.items[i], "sid");
-			if (s && strcmp(s, sid) == 0) {
-				copy = tr_json_dup(tasks->u.arr.items[i]);
-				break;
-			}
+	for (size_t i = 0; i < arr->u.arr.n; i++) {
+		const char *s = tr_json_get_string(arr->u.arr.items[i], key);
+		if (s && strcmp(s, value) == 0) {
+			return arr->u.arr.items[i];
 		}
-	} else if (tr_json_is(tasks, TR_JSON_OBJECT)) {
-		copy = tr_json_dup(tr_json_get(tasks, sid));
+	}
+	return NULL;
+}
+
+struct tr_json *trt_sim_task(struct trt_env *env, const char *sid) {
+	struct tr_json *state = NULL, *copy = NULL;
+	if (trt_sim_http(env, "GET", "/sim/state", NULL, &state) == 200) {
+		copy = tr_json_dup(trt_json_find(tr_json_get(state, "tasks"), "sid", sid));
 	}
 	tr_json_free(state);
 	return copy;
 }
 
-int trt_sim_request_count(struct trt_env *env) {
-	struct tr_json *r = NULL;
-	const struct tr_json *list;
-	int n = -EIO;
-	if (trt_sim_http(env, "GET", "/sim/requests", NULL, &r) != 200 || !r) {
-		tr_json_free(r);
-		return -EIO;
-	}
-	list = tr_json_is(r, TR_JSON_ARRAY) ? r : tr_json_get(r, "requests");
-	if (tr_json_is(list, TR_JSON_ARRAY)) {
-		n = (int)list->u.arr.n;
+struct tr_json *trt_sim_requests(struct trt_env *env) {
+	struct tr_json *r = NULL, *list = NULL;
+	if (trt_sim_http(env, "GET", "/sim/requests", NULL, &r) == 200 &&
+		tr_json_is(tr_json_get(r, "requests"), TR_JSON_ARRAY)) {
+		list = tr_json_dup(tr_json_get(r, "requests"));
 	}
 	tr_json_free(r);
+	return list;
+}
+
+int trt_sim_request_count(struct trt_env *env) {
+	struct tr_json *list = trt_sim_requests(env);
+	int n = list ? (int)list->u.arr.n : -EIO;
+	tr_json_free(list);
 	return n;
+}
+
+int trt_read_token(const char *path, char *buf, size_t size) {
+	FILE *f = fopen(path, "r");
+	size_t n;
+	if (!f) {
+		return -errno;
+	}
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return (int)strlen(buf);
+}
+
+int trt_sim_token(struct trt_env *env, const char *worker, char *buf, size_t size) {
+	return trt_read_token(trt_fmt("%s/%s.token", env->sim.token_dir, worker), buf, size);
 }
 
 /* ---- RPC client ---- */
@@ -721,7 +513,7 @@ int trt_connect(const char *socket_path, struct trt_conn **ret) {
 		close(fd);
 		return -ENOMEM;
 	}
-	c->fd = fd;
+	trt_rbuf_init(&c->sock, fd);
 	c->next_id = 1;
 	*ret = c;
 	return 0;
@@ -731,21 +523,18 @@ void trt_conn_free(struct trt_conn *c) {
 	if (!c) {
 		return;
 	}
-	if (c->fd >= 0) {
-		close(c->fd);
-	}
+	trt_rbuf_done(&c->sock);
 	for (size_t i = 0; i < c->n_events; i++) {
 		tr_json_free(c->events[i]);
 	}
 	free(c->events);
-	free(c->rbuf);
 	free(c);
 }
 
 int trt_send_raw(struct trt_conn *c, const void *data, size_t len) {
 	const char *p = data;
 	while (len) {
-		ssize_t k = send(c->fd, p, len, MSG_NOSIGNAL);
+		ssize_t k = send(c->sock.fd, p, len, MSG_NOSIGNAL);
 		if (k < 0) {
 			if (errno == EINTR) {
 				continue;
@@ -758,38 +547,37 @@ int trt_send_raw(struct trt_conn *c, const void *data, size_t len) {
 	return 0;
 }
 
-/* Take one complete frame out of rbuf if there is one. */
+/* Take one complete frame out of what was read, if there is one. */
 static int take_frame(struct trt_conn *c, struct tr_json **ret) {
+	const uint8_t *h = (const uint8_t *)c->sock.data;
 	uint32_t n;
 	int r;
-	if (c->rlen < 4) {
+	if (c->sock.len < 4) {
 		return 0;
 	}
-	n = ((uint32_t)(uint8_t)c->rbuf[0] << 24) | ((uint32_t)(uint8_t)c->rbuf[1] << 16) |
-	    ((uint32_t)(uint8_t)c->rbuf[2] << 8) | (uint32_t)(uint8_t)c->rbuf[3];
+	n = ((uint32_t)h[0] << 24) | ((uint32_t)h[1] << 16) | ((uint32_t)h[2] << 8) | h[3];
 	if (n > 64u * 1024 * 1024) {
 		return -EMSGSIZE;
 	}
-	if (c->rlen < 4 + (size_t)n) {
+	if (c->sock.len < 4 + (size_t)n) {
 		return 0;
 	}
-	r = tr_json_parse(c->rbuf + 4, n, ret, NULL);
-	memmove(c->rbuf, c->rbuf + 4 + n, c->rlen - 4 - n);
-	c->rlen -= 4 + n;
+	r = tr_json_parse(c->sock.data + 4, n, ret, NULL);
+	trt_rbuf_consume(&c->sock, 4 + n);
 	return r < 0 ? -EBADMSG : 1;
 }
 
 int trt_read_frame(struct trt_conn *c, int timeout_ms, struct tr_json **ret) {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = trt_now_ms() + timeout_ms;
 	for (;;) {
 		int r = take_frame(c, ret);
-		struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
+		struct pollfd p[2] = {{.fd = c->sock.fd, .events = POLLIN},
 			{.fd = g_notify ? g_notify->notify_fd : -1, .events = POLLIN}};
 		ssize_t k;
 		if (r != 0) {
 			return r < 0 ? r : 0;
 		}
-		if (poll(p, 2, remaining(deadline)) <= 0) {
+		if (poll(p, 2, trt_remaining(deadline)) <= 0) {
 			return -ETIMEDOUT;
 		}
 		if (p[1].revents) {
@@ -798,26 +586,13 @@ int trt_read_frame(struct trt_conn *c, int timeout_ms, struct tr_json **ret) {
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			continue;
 		}
-		if (c->rcap - c->rlen < 65536) {
-			size_t cap = c->rcap ? c->rcap * 2 : 131072;
-			char *nb = realloc(c->rbuf, cap);
-			if (!nb) {
-				return -ENOMEM;
-			}
-			c->rbuf = nb;
-			c->rcap = cap;
-		}
-		k = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		k = trt_rbuf_read(&c->sock, 0);
 		if (k == 0) {
 			return -ECONNRESET;
 		}
-		if (k < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
-				continue;
-			}
-			return -errno;
+		if (k < 0 && k != -ETIMEDOUT) {
+			return (int)k;
 		}
-		c->rlen += (size_t)k;
 	}
 }
 
@@ -836,13 +611,31 @@ static int keep_event(struct trt_conn *c, struct tr_json *msg) {
 	return 0;
 }
 
+int trt_send_frame(struct trt_conn *c, const char *text) {
+	size_t len = strlen(text);
+	uint8_t hdr[4];
+	int r;
+	tr_frame_put_header(hdr, (uint32_t)len);
+	r = trt_send_raw(c, hdr, sizeof(hdr));
+	return r < 0 ? r : trt_send_raw(c, text, len);
+}
+
+int trt_send_request(struct trt_conn *c, int64_t id, const char *method, const char *params) {
+	char *req = NULL;
+	int r;
+	if (asprintf(&req, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\"%s%s}", (long long)id,
+		    method, params ? ",\"params\":" : "", params ? params : "") < 0) {
+		return -ENOMEM;
+	}
+	r = trt_send_frame(c, req);
+	free(req);
+	return r;
+}
+
 int trt_call(struct trt_conn *c, const char *method, const char *params, int timeout_ms,
 	struct tr_json **ret_result, struct tr_json **ret_error) {
 	int64_t id = c->next_id++;
-	int64_t deadline = now_ms() + timeout_ms;
-	char *req = NULL;
-	size_t len;
-	uint8_t hdr[4];
+	int64_t deadline = trt_now_ms() + timeout_ms;
 	int r;
 
 	if (ret_result) {
@@ -851,27 +644,14 @@ int trt_call(struct trt_conn *c, const char *method, const char *params, int tim
 	if (ret_error) {
 		*ret_error = NULL;
 	}
-	if (asprintf(&req, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\"%s%s}",
-		    (long long)id, method, params ? ",\"params\":" : "", params ? params : "") < 0) {
-		return -ENOMEM;
-	}
-	len = strlen(req);
-	hdr[0] = (uint8_t)(len >> 24);
-	hdr[1] = (uint8_t)(len >> 16);
-	hdr[2] = (uint8_t)(len >> 8);
-	hdr[3] = (uint8_t)len;
-	r = trt_send_raw(c, hdr, 4);
-	if (r == 0) {
-		r = trt_send_raw(c, req, len);
-	}
-	free(req);
+	r = trt_send_request(c, id, method, params);
 	if (r < 0) {
 		return r;
 	}
 	for (;;) {
 		struct tr_json *msg = NULL;
 		const struct tr_json *mid;
-		r = trt_read_frame(c, remaining(deadline), &msg);
+		r = trt_read_frame(c, trt_remaining(deadline), &msg);
 		if (r < 0) {
 			return r;
 		}
@@ -903,7 +683,7 @@ int trt_call(struct trt_conn *c, const char *method, const char *params, int tim
 }
 
 int trt_next_event(struct trt_conn *c, int timeout_ms, struct tr_json **ret_params) {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = trt_now_ms() + timeout_ms;
 	for (;;) {
 		struct tr_json *msg = NULL;
 		int r;
@@ -912,7 +692,7 @@ int trt_next_event(struct trt_conn *c, int timeout_ms, struct tr_json **ret_para
 			memmove(c->events, c->events + 1, (c->n_events - 1) * sizeof(*c->events));
 			c->n_events--;
 		} else {
-			r = trt_read_frame(c, remaining(deadline), &msg);
+			r = trt_read_frame(c, trt_remaining(deadline), &msg);
 			if (r < 0) {
 				return r;
 			}
@@ -923,23 +703,32 @@ int trt_next_event(struct trt_conn *c, int timeout_ms, struct tr_json **ret_para
 		}
 		*ret_params = tr_json_dup(tr_json_get(msg, "params"));
 		tr_json_free(msg);
-		return *ret_params ? 0 : -ENOMEM;
+		if (!*ret_params) {
+			return -ENOMEM;
+		}
+		if (c->on_event) {
+			c->on_event(c->on_event_data, *ret_params);
+		}
+		return 0;
 	}
+}
+
+bool trt_event_is(const struct tr_json *params, const char *name, const char *task_sid) {
+	const char *ev = tr_json_get_string(params, "event");
+	const char *ts = tr_json_get_string(params, "taskSid");
+	return ev && strcmp(ev, name) == 0 && (!task_sid || (ts && strcmp(ts, task_sid) == 0));
 }
 
 int trt_wait_event(struct trt_conn *c, const char *name, const char *task_sid, int timeout_ms,
 	struct tr_json **ret_params) {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = trt_now_ms() + timeout_ms;
 	for (;;) {
 		struct tr_json *p = NULL;
-		const char *ev, *ts;
-		int r = trt_next_event(c, remaining(deadline), &p);
+		int r = trt_next_event(c, trt_remaining(deadline), &p);
 		if (r < 0) {
 			return r;
 		}
-		ev = tr_json_get_string(p, "event");
-		ts = tr_json_get_string(p, "taskSid");
-		if (ev && strcmp(ev, name) == 0 && (!task_sid || (ts && strcmp(ts, task_sid) == 0))) {
+		if (trt_event_is(p, name, task_sid)) {
 			if (ret_params) {
 				*ret_params = p;
 			} else {
@@ -952,10 +741,10 @@ int trt_wait_event(struct trt_conn *c, const char *name, const char *task_sid, i
 }
 
 bool trt_wait_closed(struct trt_conn *c, int timeout_ms) {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = trt_now_ms() + timeout_ms;
 	for (;;) {
 		struct tr_json *msg = NULL;
-		int r = trt_read_frame(c, remaining(deadline), &msg);
+		int r = trt_read_frame(c, trt_remaining(deadline), &msg);
 		tr_json_free(msg);
 		if (r == -ECONNRESET || r == -EPIPE) {
 			return true;
@@ -1008,94 +797,4 @@ int trt_call_err(struct trt_conn *c, const char *method, const char *params,
 		tr_json_free(err);
 	}
 	return (int)code;
-}
-
-int trt_run(const char *const *argv, const char *const *env_extra, const char *input,
-	int timeout_ms, char **ret_out) {
-	int in[2], out[2], r;
-	bool timed_out = false;
-	struct trt_proc p;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int64_t deadline = now_ms() + timeout_ms;
-	posix_spawn_file_actions_t fa;
-	char **envp;
-	size_t n_env = 0, n_extra = 0;
-
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
-		return -errno;
-	}
-	while (environ[n_env]) {
-		n_env++;
-	}
-	while (env_extra && env_extra[n_extra]) {
-		n_extra++;
-	}
-	envp = calloc(n_env + n_extra + 1, sizeof(char *));
-	if (!envp) {
-		return -ENOMEM;
-	}
-	memcpy(envp, environ, n_env * sizeof(char *));
-	for (size_t i = 0; i < n_extra; i++) {
-		envp[n_env + i] = (char *)env_extra[i];
-	}
-	memset(&p, 0, sizeof(p));
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	r = posix_spawn(&p.pid, argv[0], &fa, NULL, (char *const *)argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	free(envp);
-	close(in[0]);
-	close(out[1]);
-	if (r != 0) {
-		close(in[1]);
-		close(out[0]);
-		return -r;
-	}
-	p.pidfd = (int)syscall(SYS_pidfd_open, p.pid, 0);
-	p.name = strdup(argv[0]);
-	p.log_path = strdup("/dev/null");
-	if (input) {
-		(void)!write(in[1], input, strlen(input));
-	}
-	close(in[1]);
-	for (;;) {
-		struct pollfd pf = {.fd = out[0], .events = POLLIN};
-		ssize_t k;
-		if (poll(&pf, 1, remaining(deadline)) <= 0) {
-			kill(p.pid, SIGKILL);
-			timed_out = true;
-			break;
-		}
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 8192;
-			char *nb = realloc(buf, cap);
-			if (!nb) {
-				break;
-			}
-			buf = nb;
-		}
-		k = read(out[0], buf + len, cap - len - 1);
-		if (k <= 0) {
-			break;
-		}
-		len += (size_t)k;
-	}
-	close(out[0]);
-	r = proc_wait(&p, remaining(deadline) + 1000);
-	if (r == 0) {
-		r = timed_out ? -ETIMEDOUT : p.status;
-	}
-	free(p.name);
-	free(p.log_path);
-	if (buf) {
-		buf[len] = '\0';
-	}
-	if (ret_out) {
-		*ret_out = buf ? buf : strdup("");
-	} else {
-		free(buf);
-	}
-	return r;
 }

@@ -1,34 +1,23 @@
 /*
- * trtest.h — the end-to-end test harness: start taskrouter-sim and taskrouterd
- * as child processes in a temporary directory, talk to the daemon over its
- * socket (length-prefixed JSON-RPC, through proto/) and to the simulator's
- * control API (HTTP, libcurl easy: blocking is fine in a test process).
+ * trtest.h — the harness of the end-to-end, fault and simulator tests: a temporary
+ * directory with taskrouter-sim and, if wanted, taskrouterd as child processes (proc.h);
+ * the simulator's control API over HTTP (libcurl easy: blocking is fine in a test
+ * process); the daemon's socket (length-prefixed JSON-RPC, through proto/).
  *
- * Nothing here sleeps to synchronise: every wait is a poll() with a deadline
- * on a pipe, a socket or a pidfd. Binaries come from the environment set by
- * meson: TR_SIM, TR_DAEMON, TR_CTL. With TR_UNDER_VALGRIND=1 (the 'valgrind'
- * test setup) the daemon and the simulator run under valgrind and a leak or
- * error makes their exit status 99, which trt_*_stop reports.
+ * Nothing here sleeps to synchronise: every wait is a poll() with a deadline on a pipe, a
+ * socket or a pidfd. Binaries come from the environment set by meson: TR_SIM, TR_DAEMON.
+ * With TR_UNDER_VALGRIND=1 (the 'valgrind' test setup) the daemon and the simulator run
+ * under valgrind and a leak or error makes their exit status 99, which trt_*_stop reports.
+ * TR_KEEP_TMP=1 keeps the temporary directory (logs) for a post-mortem.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "json.h"
-
-#define TRT_DEADLINE_MS 20000 /* default wait for anything; x10 under valgrind */
-
-/* A child process with its stdout (and stderr) captured to files in the temp dir. */
-struct trt_proc {
-	pid_t pid;
-	int pidfd;
-	char *name;
-	char *log_path; /* stderr+stdout of the child */
-	int status;     /* exit status after stop, -1 while running */
-};
+#include "proc.h"
 
 struct trt_sim {
 	struct trt_proc proc;
@@ -50,23 +39,25 @@ struct trt_daemon {
 	bool ready_seen;
 };
 
+/* A test's world: its temporary directory, the simulator and the daemon. A test of the
+ * simulator alone (or of daemon code in its own process) starts only the simulator. */
 struct trt_env {
 	char *dir; /* temporary directory, removed by trt_env_done */
 	struct trt_sim sim;
 	struct trt_daemon daemon;
 };
 
-/* Scale a timeout for valgrind runs. */
-int trt_ms(int ms);
-bool trt_under_valgrind(void);
-
-/* Make a temporary directory and fill env->dir. Returns 0 or -errno. */
+/* Make a temporary directory and fill env->dir; ignore SIGPIPE. Returns 0 or -errno. */
 int trt_env_init(struct trt_env *env);
-/* Stop what still runs (SIGTERM, then SIGKILL after a deadline), remove the directory. */
+/* Stop what still runs (SIGTERM, then SIGKILL after a deadline), remove the directory.
+ * Does nothing on an env that was never initialised (all zero) or is done already. */
 void trt_env_done(struct trt_env *env);
 
-/* Start the simulator: argv extras are appended (NULL-terminated, may be NULL). Waits for its
- * "listening on" line. Returns 0 or -errno. */
+/* Start the simulator on 127.0.0.1 (port sim.want_port, 0: ephemeral), its tokens in
+ * DIR/tokens, its log in DIR/sim.log; argv extras are appended (NULL-terminated, may be
+ * NULL). Waits for its "listening on" line and fills sim.port and sim.base_url. Starting it
+ * again after trt_sim_stop keeps the token directory; tokens stay valid across the restart
+ * as long as the signing secret is the same (the default one). Returns 0 or -errno. */
 int trt_sim_start(struct trt_env *env, const char *const *extra);
 /* SIGTERM and wait; returns the exit status (0 clean), or -ETIMEDOUT. */
 int trt_sim_stop(struct trt_env *env);
@@ -82,15 +73,17 @@ int trt_daemon_stop(struct trt_env *env);
 /* SIGKILL without cleanup (crash simulation). */
 void trt_daemon_kill(struct trt_env *env);
 
-/* Does the process still run? */
-bool trt_proc_alive(struct trt_proc *p);
-/* Does the process log contain this text? (for "the token never appears" checks) */
-bool trt_proc_log_contains(const struct trt_proc *p, const char *needle);
-
 /* ---- simulator control API (HTTP) ---- */
 
-/* Perform an HTTP request on the simulator's port. body may be NULL. On success returns the
- * HTTP status and, if ret is not NULL, the parsed JSON body (NULL when empty or not JSON). */
+/* An HTTP request to the simulator: its control API (/sim/...) or its REST endpoint. body
+ * (JSON text, sent with its content type) may be NULL; a POST without one has an empty body.
+ * headers: extra "Name: value" lines, NULL-terminated, or NULL. Returns the HTTP status or
+ * -errno (-EIO: no answer), and with ret_body the response body (caller frees; NULL when
+ * empty). A status >= 400 is printed as a TAP comment. */
+int trt_sim_request(struct trt_env *env, const char *method, const char *path, const char *body,
+	const char *const *headers, char **ret_body);
+/* trt_sim_request without headers, the body parsed: *ret gets the JSON (caller frees; NULL
+ * when empty or not JSON). */
 int trt_sim_http(struct trt_env *env, const char *method, const char *path, const char *body,
 	struct tr_json **ret);
 /* POST /sim/tasks for `worker` on `channel` with attributes JSON text; optionally accept.
@@ -99,19 +92,31 @@ int trt_sim_create_task(struct trt_env *env, const char *worker, const char *cha
 	const char *attributes, bool accept, char task_sid[35], char res_sid[35]);
 /* GET /sim/state's task object for sid (caller frees), or NULL. */
 struct tr_json *trt_sim_task(struct trt_env *env, const char *sid);
-/* Number of REST calls recorded by the simulator so far (GET /sim/requests). */
+/* The REST calls recorded by the simulator so far, oldest first (GET /sim/requests): an
+ * array (caller frees), or NULL. */
+struct tr_json *trt_sim_requests(struct trt_env *env);
+/* How many there are, or -EIO. */
 int trt_sim_request_count(struct trt_env *env);
+/* A worker's current token as the simulator wrote it (DIR/tokens/WORKER.token). Returns its
+ * length or -errno. */
+int trt_sim_token(struct trt_env *env, const char *worker, char *buf, size_t size);
+
+/* The first line of a token file into buf. Returns its length or -errno. */
+int trt_read_token(const char *path, char *buf, size_t size);
+/* The first object in array arr whose string member `key` equals value, or NULL. */
+const struct tr_json *trt_json_find(const struct tr_json *arr, const char *key, const char *value);
 
 /* ---- daemon RPC client ---- */
 
 struct trt_conn {
-	int fd;
+	struct trt_rbuf sock; /* the socket and what was read from it */
 	int64_t next_id;
-	char *rbuf;
-	size_t rlen, rcap;
 	/* notifications received while waiting for a reply, in order */
 	struct tr_json **events;
 	size_t n_events, cap_events;
+	/* if set, sees every event trt_next_event (and so trt_wait_event) hands out or skips */
+	void (*on_event)(void *data, const struct tr_json *params);
+	void *on_event_data;
 };
 
 int trt_connect(const char *socket_path, struct trt_conn **ret);
@@ -124,10 +129,16 @@ int trt_call(struct trt_conn *c, const char *method, const char *params, int tim
 	struct tr_json **ret_result, struct tr_json **ret_error);
 /* Send raw bytes (for malformed-input tests). */
 int trt_send_raw(struct trt_conn *c, const void *data, size_t len);
+/* Send text as one frame (length header + bytes), whatever it holds. */
+int trt_send_frame(struct trt_conn *c, const char *text);
+/* Send a request with this id without waiting (for pipelining); params is JSON text. */
+int trt_send_request(struct trt_conn *c, int64_t id, const char *method, const char *params);
 /* Read the next frame whatever it is (reply or notification). 0 / -ETIMEDOUT / -ECONNRESET. */
 int trt_read_frame(struct trt_conn *c, int timeout_ms, struct tr_json **ret);
 /* Next event notification's params (caller frees), waiting up to timeout_ms. */
 int trt_next_event(struct trt_conn *c, int timeout_ms, struct tr_json **ret_params);
+/* Is this event's params the event `name` (and with task_sid, of that task)? */
+bool trt_event_is(const struct tr_json *params, const char *name, const char *task_sid);
 /* Wait for an event named `name` (optionally for task `task_sid`), discarding others.
  * Returns 0 and the params, or -ETIMEDOUT. */
 int trt_wait_event(struct trt_conn *c, const char *name, const char *task_sid, int timeout_ms,
@@ -141,12 +152,6 @@ struct tr_json *trt_call_ok(struct trt_conn *c, const char *method, const char *
  * or a negative errno); *ret_error optional. */
 int trt_call_err(struct trt_conn *c, const char *method, const char *params,
 	struct tr_json **ret_error);
-
-/* Run a command (argv NULL-terminated) with stdin from `input` (may be NULL), capture stdout
- * into *ret_out (caller frees) and return its exit status (or -errno), waiting up to
- * timeout_ms. Used for CLI tests. env_extra: NULL-terminated "K=V" list or NULL. */
-int trt_run(const char *const *argv, const char *const *env_extra, const char *input,
-	int timeout_ms, char **ret_out);
 
 /* printf into a static rotating buffer: for building params in tests. */
 const char *trt_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

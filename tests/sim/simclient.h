@@ -1,52 +1,36 @@
 /*
- * simclient.h — helpers for taskrouter-sim's own tests: start the simulator as a child
- * (reading its "listening on" line with a poll() deadline), call its HTTP endpoints with
- * libcurl easy (blocking is fine in a test process), and a minimal raw-socket websocket
- * client for its event stream.
+ * simclient.h — what taskrouter-sim's own tests need beyond the harness (trtest.h, which
+ * starts and stops the simulator and sends its HTTP requests): the answers as yajl trees
+ * (the simulator's own JSON library), its REST endpoint called as a worker, and a minimal
+ * raw-socket websocket client for its event stream.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 #include <yajl/yajl_tree.h>
 
-struct simproc {
-	pid_t pid;
-	int pidfd;
-	int port;
-	int out_fd;
-	char dir[256];
-};
+#include "trtest.h"
 
-/* Start $TR_SIM with extra args (NULL-terminated). 0 or -errno. */
-int sc_start(struct simproc *p, const char *const *extra);
-/* SIGTERM, wait up to timeout_ms; returns the exit status (or -ETIMEDOUT, 128+sig). */
-int sc_stop(struct simproc *p, int timeout_ms);
-/* Read a worker's token file (static buffer). */
-const char *sc_token(struct simproc *p, const char *worker);
-
-/* HTTP on the simulator port. Returns the status; *ret gets the parsed JSON (caller frees
- * with yajl_tree_free; NULL if none). headers: NULL-terminated list or NULL. */
-int sc_http(struct simproc *p, const char *method, const char *path, const char *body,
-	const char *const *headers, yajl_val *ret);
+/* HTTP on the simulator's port. Returns the status; *ret gets the parsed JSON (caller frees
+ * with yajl_tree_free; NULL if none). */
+int sc_http(
+	struct trt_env *env, const char *method, const char *path, const char *body, yajl_val *ret);
 /* The REST proxy: POST /v1/wschannels with {url, method, params, token}. params is JSON text. */
-int sc_rest(struct simproc *p, const char *token, const char *api, const char *method,
+int sc_rest(struct trt_env *env, const char *token, const char *api, const char *method,
 	const char *url, const char *params, const char *if_match, yajl_val *ret);
-/* Elapsed ms of the last sc_http call. */
+/* Elapsed ms of the last sc_http or sc_rest call. */
 int64_t sc_last_ms(void);
 
 /* ---- websocket ---- */
 struct ws {
-	int fd;
-	unsigned char *buf;
-	size_t len, cap;
+	struct trt_rbuf sock; /* the connection and what was read from it */
 };
 
 /* Connect and upgrade with the given query string. Returns the HTTP status (101 on success,
  * with *ret filled) or -errno. */
-int ws_open(struct simproc *p, const char *query, struct ws **ret);
+int ws_open(struct trt_env *env, const char *query, struct ws **ret);
 void ws_free(struct ws *w);
 
 enum { WS_TEXT = 1, WS_CLOSE = 8, WS_EOF = -1 };
@@ -63,10 +47,11 @@ void ws_frame_done(struct wsframe *f);
 int ws_next_event(struct ws *w, int timeout_ms, struct wsframe *f);
 /* Wait for an event of this type (skipping others); returns the parsed frame or NULL. */
 yajl_val ws_wait(struct ws *w, const char *type, int timeout_ms);
+/* Read until the connection ends: the close frame's code, its reason copied into reason;
+ * WS_EOF when it ends without a close frame; -ETIMEDOUT; -ENOTCONN when w is NULL. */
+int ws_wait_close(struct ws *w, int timeout_ms, char *reason, size_t size);
 
 /* JSON helpers */
 yajl_val jget(yajl_val v, const char *path); /* dotted path */
 const char *jstr(yajl_val v, const char *path);
 long long jint(yajl_val v, const char *path);
-int64_t now_ms(void);
-const char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));

@@ -5,10 +5,8 @@ STOPPING=1, STATUS=token expired, and "<N>" prefixes only when JOURNAL_STREAM ma
 """
 import os
 import re
-import shutil
 import signal
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trsd  # noqa: E402
@@ -16,21 +14,17 @@ import trsd  # noqa: E402
 
 def main():
     tap = trsd.Tap()
-    tmp = tempfile.mkdtemp(prefix="trsd-notify-")
-    sim = None
-    procs = []
-    try:
-        sim = trsd.Sim(tmp)
-        notify = trsd.Notify(tmp)
-        os.makedirs(os.path.join(tmp, "run"))
-        os.makedirs(os.path.join(tmp, "run2"))
-        path = os.path.join(tmp, "run", "taskrouterd", "socket")
-        env = trsd.daemon_env(tmp, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="2000000")
-        d = trsd.Child(trsd.daemon_argv(sim, "--token-file", sim.token_file, "--socket", path),
-                       env, os.path.join(tmp, "daemon.log"))
-        procs.append(d)
+    with trsd.Run("trsd-notify-") as run:
+        sim = run.sim()
+        notify = trsd.Notify(run.tmp)
+        os.makedirs(run.path("run"))
+        os.makedirs(run.path("run2"))
+        path = run.path("run", "taskrouterd", "socket")
+        env = trsd.daemon_env(run.tmp, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="2000000")
+        d = run.child(trsd.daemon_argv(sim, "--token-file", sim.token_file, "--socket", path),
+                      env, "daemon.log")
 
-        ready = notify.wait(lambda m: m.get("READY") == "1")
+        ready = notify.ready()
         tap.ok(ready is not None, "READY=1", d.log.text())
         # READY=1 means listening: the first call needs no retry.
         tap.ok(ready is not None and os.path.exists(path), "the socket exists at READY=1")
@@ -75,35 +69,24 @@ def main():
 
         # Under journald (JOURNAL_STREAM names our stderr) every line has a prefix.
         # Against a fresh simulator minting 4-second tokens: STATUS tells the expiry.
-        sim2 = trsd.Sim(os.path.join(tmp, "sim2"), ["--token-ttl", "4"])
-        notify2 = trsd.Notify(tmp, "notify2")
-        env2 = trsd.daemon_env(tmp, NOTIFY_SOCKET=notify2.path)
-        d2 = trsd.Child(trsd.daemon_argv(sim2, "--token-file", sim2.token_file, "--socket",
-                                         os.path.join(tmp, "run2", "taskrouterd", "socket")),
-                        env2, os.path.join(tmp, "daemon-journal.log"), journal=True)
-        procs.append(d2)
+        sim2 = run.sim("sim2", ["--token-ttl", "4"])
+        notify2 = trsd.Notify(run.tmp, "notify2")
+        env2 = trsd.daemon_env(run.tmp, NOTIFY_SOCKET=notify2.path)
+        d2 = run.child(trsd.daemon_argv(sim2, "--token-file", sim2.token_file, "--socket",
+                                        run.path("run2", "taskrouterd", "socket")),
+                       env2, "daemon-journal.log", journal=True)
         ready = notify2.wait(lambda m: m.get("STATUS") == "ready")
         tap.ok(ready is not None, "second daemon: STATUS=ready", d2.log.text())
         m = notify2.wait(lambda m: m.get("STATUS", "").startswith("token expired"))
         tap.ok(m is not None, "STATUS=token expired ...",
                "\n".join(x["_raw"] for x in notify2.messages[-5:]) + "\n" + d2.log.text())
-        d2.signal(signal.SIGTERM)
-        tap.ok(d2.wait() == 0, "second daemon exits cleanly (status %s)" % d2.status)
+        trsd.stopped_cleanly(tap, d2, "second daemon exits cleanly (status %s)")
         sim2.stop()
         lines = [ln for ln in d2.log.lines if ln.strip()]
         tap.ok(ready is not None and lines and all(re.match(r"^<[0-7]>", ln) for ln in lines),
                "every line has a <N> prefix under journald", "\n".join(lines[:5]))
-        hits = trsd.grep_logs(tmp, sim2.token)
-        tap.ok(not hits, "the second token appears in no log", "\n".join(hits))
-
-        hits = trsd.grep_logs(tmp, sim.token)
-        tap.ok(not hits, "the token appears in no log", "\n".join(hits))
-    finally:
-        for p in procs:
-            p.stop()
-        if sim:
-            sim.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        run.no_token_logged(tap, sim2.token, "the second token")
+        run.no_token_logged(tap, sim.token)
     return tap.done()
 
 

@@ -9,11 +9,8 @@
 """
 import errno
 import os
-import shutil
-import signal
 import stat
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trsd  # noqa: E402
@@ -35,23 +32,17 @@ def main():
     tap = trsd.Tap()
     if os.geteuid() != 0:
         return tap.skip_all("needs root to run clients as another uid")
-    tmp = tempfile.mkdtemp(prefix="trsd-peer-")
-    os.chmod(tmp, 0o755)
-    sim = None
-    procs = []
-    try:
-        sim = trsd.Sim(tmp)
-        notify = trsd.Notify(tmp)
-        env = trsd.daemon_env(tmp, NOTIFY_SOCKET=notify.path)
+    with trsd.Run("trsd-peer-", mode=0o755) as run:
+        sim = run.sim()
+        notify = trsd.Notify(run.tmp)
+        env = trsd.daemon_env(run.tmp, NOTIFY_SOCKET=notify.path)
 
         # --- the daemon creates its socket ----------------------------------
-        run = os.path.join(tmp, "run")
-        os.makedirs(run, mode=0o755)
-        path = os.path.join(run, "taskrouterd", "socket")
-        d = trsd.Child(trsd.daemon_argv(sim, "--token-file", sim.token_file, "--socket", path),
-                       env, os.path.join(tmp, "daemon-1.log"))
-        procs.append(d)
-        tap.ok(notify.wait(lambda m: m.get("READY") == "1") is not None, "READY=1", d.log.text())
+        os.makedirs(run.path("run"), mode=0o755)
+        path = run.path("run", "taskrouterd", "socket")
+        d = run.child(trsd.daemon_argv(sim, "--token-file", sim.token_file, "--socket", path),
+                      env, "daemon-1.log")
+        tap.ok(notify.ready() is not None, "READY=1", d.log.text())
         tap.ok(mode(os.path.dirname(path)) == 0o700,
                "socket directory mode 0700 (%o)" % mode(os.path.dirname(path)))
         tap.ok(stat.S_ISSOCK(os.lstat(path).st_mode) and mode(path) == 0o600,
@@ -60,22 +51,18 @@ def main():
         res = trsd.as_user(lambda: trsd.refused_without_reply(path), NOBODY, NOGROUP)
         tap.ok(res.get("connect_error") == errno.EACCES,
                "nobody cannot reach the socket (EACCES)", repr(res))
-        d.signal(signal.SIGTERM)
-        tap.ok(d.wait() == 0, "clean exit (status %s)" % d.status, d.log.text())
+        trsd.stopped_cleanly(tap, d, "clean exit (status %s)")
 
         # --- an open socket: only the credential check protects it ----------
-        odir = os.path.join(tmp, "open")
-        os.makedirs(odir, mode=0o755)
-        os.chmod(odir, 0o755)
-        opath = os.path.join(odir, "socket")
+        os.makedirs(run.path("open"), mode=0o755)
+        os.chmod(run.path("open"), 0o755)
+        opath = run.path("open", "socket")
         lsock = trsd.listening_socket(opath, 0o666)
-        n_ready = notify.count("READY", "1")
-        d = trsd.Child(trsd.daemon_argv(sim, "--token-file", sim.token_file,
-                                        "--allow-group", str(DESK_GID)),
-                       env, os.path.join(tmp, "daemon-2.log"), listen_fd=lsock.fileno())
-        procs.append(d)
-        tap.ok(notify.wait(lambda m: m.get("READY") == "1" and notify.count("READY", "1") > n_ready)
-               is not None, "READY=1 on the open socket", d.log.text())
+        mark = notify.mark()
+        d = run.child(trsd.daemon_argv(sim, "--token-file", sim.token_file,
+                                       "--allow-group", str(DESK_GID)),
+                      env, "daemon-2.log", listen_fd=lsock.fileno())
+        tap.ok(notify.ready(mark) is not None, "READY=1 on the open socket", d.log.text())
 
         res = trsd.as_user(lambda: trsd.refused_without_reply(opath), NOBODY, NOGROUP)
         tap.ok(res.get("closed") is True and res.get("bytes") == 0,
@@ -92,18 +79,9 @@ def main():
                       "rpcsrv looks up /etc/group (getgrouplist) instead of SO_PEERGROUPS")
         tap.ok(served(trsd.call(opath)), "root is still served")
 
-        d.signal(signal.SIGTERM)
-        tap.ok(d.wait() == 0, "clean exit (status %s)" % d.status, d.log.text())
+        trsd.stopped_cleanly(tap, d, "clean exit (status %s)")
         lsock.close()
-
-        hits = trsd.grep_logs(tmp, sim.token)
-        tap.ok(not hits, "the token appears in no log", "\n".join(hits))
-    finally:
-        for p in procs:
-            p.stop()
-        if sim:
-            sim.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        run.no_token_logged(tap, sim.token)
     return tap.done()
 
 

@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trsd  # noqa: E402
@@ -85,8 +84,8 @@ def scan(path):
     return calls, fams, wx
 
 
-def run_traced(tmp, name, argv, env, sim, notify, listen_fd=None):
-    trace = os.path.join(tmp, name + ".trace")
+def run_traced(run, name, argv, env, notify, listen_fd=None):
+    trace = run.path(name + ".trace")
     strace = shutil.which("strace")
     # sh keeps its pid across exec, so LISTEN_PID matches the daemon.
     wrapped = [strace, "-f", "-qq", "-o", trace, "--", "/bin/sh", "-c",
@@ -94,11 +93,9 @@ def run_traced(tmp, name, argv, env, sim, notify, listen_fd=None):
                ] + argv
     # LeakSanitizer cannot run under ptrace; leaks are checked by the other tests.
     env = dict(env, ASAN_OPTIONS="detect_leaks=0")
-    n_ready = notify.count("READY", "1")
-    d = trsd.Child(wrapped, env, os.path.join(tmp, name + ".log"), listen_fd=listen_fd)
-    ok = notify.wait(lambda m: m.get("READY") == "1" and notify.count("READY", "1") > n_ready,
-                     timeout=30) is not None
-    return d, trace, ok
+    mark = notify.mark()
+    d = run.child(wrapped, env, name + ".log", listen_fd=listen_fd)
+    return d, trace, notify.ready(mark, timeout=30) is not None
 
 
 def traced_pid(d):
@@ -136,26 +133,19 @@ def main():
     allowed, families, mdwe = unit_policy(unit, analyze)
     tap.ok(allowed and families and mdwe, "the system unit sets a system call allow list, "
            "address families and MemoryDenyWriteExecute")
-    tmp = tempfile.mkdtemp(prefix="trsd-sandbox-")
-    sim = None
-    procs = []
-    try:
-        sim = trsd.Sim(tmp)
-        notify = trsd.Notify(tmp)
-        creds = os.path.join(tmp, "creds")
-        os.makedirs(creds, mode=0o700)
-        shutil.copyfile(sim.token_file, os.path.join(creds, "token"))
+    with trsd.Run("trsd-sandbox-", stop_child=stop_traced) as run:
+        sim = run.sim()
+        notify = trsd.Notify(run.tmp)
+        creds = trsd.make_creds(run.tmp, sim.token_file)
 
         # Run 1: as the unit runs it (activated, credential, watchdog).
-        sdir = os.path.join(tmp, "s")
-        os.makedirs(sdir, mode=0o700)
-        path = os.path.join(sdir, "socket")
+        os.makedirs(run.path("s"), mode=0o700)
+        path = run.path("s", "socket")
         lsock = trsd.listening_socket(path)
-        env = trsd.daemon_env(tmp, NOTIFY_SOCKET=notify.path, CREDENTIALS_DIRECTORY=creds,
+        env = trsd.daemon_env(run.tmp, NOTIFY_SOCKET=notify.path, CREDENTIALS_DIRECTORY=creds,
                               WATCHDOG_USEC="2000000")
-        d, trace1, ok = run_traced(tmp, "run1", trsd.daemon_argv(sim, "--system"), env, sim,
-                                   notify, listen_fd=lsock.fileno())
-        procs.append(d)
+        d, trace1, ok = run_traced(run, "run1", trsd.daemon_argv(sim, "--system"), env, notify,
+                                   listen_fd=lsock.fileno())
         tap.ok(ok, "run 1 (activated, credential) is ready", d.log.text())
         reply = trsd.call(path) if ok else None
         tap.ok(reply is not None and "result" in reply, "run 1 serves a call", repr(reply))
@@ -168,13 +158,12 @@ def main():
         lsock.close()
 
         # Run 2: the daemon binds its socket and runs a --token-command.
-        os.makedirs(os.path.join(tmp, "r"), mode=0o755)
-        path2 = os.path.join(tmp, "r", "taskrouterd", "socket")
-        env2 = trsd.daemon_env(tmp, NOTIFY_SOCKET=notify.path)
+        os.makedirs(run.path("r"), mode=0o755)
+        path2 = run.path("r", "taskrouterd", "socket")
+        env2 = trsd.daemon_env(run.tmp, NOTIFY_SOCKET=notify.path)
         argv2 = trsd.daemon_argv(sim, "--socket", path2, "--token-command",
                                  "cat '%s'" % sim.token_file)
-        d, trace2, ok = run_traced(tmp, "run2", argv2, env2, sim, notify)
-        procs.append(d)
+        d, trace2, ok = run_traced(run, "run2", argv2, env2, notify)
         tap.ok(ok, "run 2 (own socket, token command) is ready", d.log.text())
         reply = trsd.call(path2) if ok else None
         tap.ok(reply is not None and "result" in reply, "run 2 serves a call", repr(reply))
@@ -195,14 +184,7 @@ def main():
                    % (name, " ".join(sorted(fams))), "outside: " + " ".join(badf))
             tap.ok(not wx, "%s: no writable+executable mapping (MemoryDenyWriteExecute=)"
                    % name, "\n".join(wx[:5]))
-        hits = trsd.grep_logs(tmp, sim.token)
-        tap.ok(not hits, "the token appears in no log", "\n".join(hits))
-    finally:
-        for p in procs:
-            stop_traced(p)
-        if sim:
-            sim.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        run.no_token_logged(tap, sim.token)
     return tap.done()
 
 

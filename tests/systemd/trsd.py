@@ -9,11 +9,13 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -231,10 +233,11 @@ class Notify:
         self.sock.bind(self.path)
         self.messages = []  # list of dicts, one per datagram, in arrival order
 
-    def wait(self, pred, timeout=DEFAULT_TIMEOUT):
-        """First collected message m with pred(m), waiting for more until the deadline."""
+    def wait(self, pred, timeout=DEFAULT_TIMEOUT, start=0):
+        """First collected message m (from index start on) with pred(m), waiting for more
+        until the deadline."""
         dl = deadline(timeout)
-        i = 0
+        i = start
         while True:
             while i < len(self.messages):
                 if pred(self.messages[i]):
@@ -251,6 +254,14 @@ class Notify:
                     msg[k] = v
             msg["_raw"] = data
             self.messages.append(msg)
+
+    def mark(self):
+        """Where the next message will be: wait(..., start=mark) sees only later ones."""
+        return len(self.messages)
+
+    def ready(self, start=0, timeout=DEFAULT_TIMEOUT):
+        """A READY=1 from index start on (see mark), or None."""
+        return self.wait(lambda m: m.get("READY") == "1", timeout, start)
 
     def count(self, key, value=None):
         return sum(1 for m in self.messages if key in m and (value is None or m[key] == value))
@@ -395,6 +406,69 @@ def grep_logs(tmp, token):
                 if token.encode() in f.read():
                     hits.append(p)
     return hits
+
+
+def stopped_cleanly(tap, child, name, timeout=DEFAULT_TIMEOUT):
+    """SIGTERM child and report whether it exits with status 0. name may hold one %s, for
+    the status."""
+    child.signal(signal.SIGTERM)
+    status = child.wait(timeout)
+    return tap.ok(status == 0, name % status if "%s" in name else name, child.log.text())
+
+
+def make_creds(tmp, token_file):
+    """A $CREDENTIALS_DIRECTORY holding the token as credential "token", read-only as
+    systemd makes it."""
+    creds = os.path.join(tmp, "creds")
+    os.makedirs(creds, mode=0o700)
+    path = os.path.join(creds, "token")
+    shutil.copyfile(token_file, path)
+    os.chmod(path, 0o400)
+    return creds
+
+
+class Run:
+    """A test program's world: a temporary directory, the simulators and children started
+    through it; on leaving the with block (an exception included) the children are stopped
+    (stop_child, default Child.stop), then the simulators, and the directory is removed."""
+
+    def __init__(self, prefix, mode=None, stop_child=None):
+        self.tmp = tempfile.mkdtemp(prefix=prefix)
+        if mode is not None:
+            os.chmod(self.tmp, mode)
+        self.sims = []
+        self.procs = []
+        self.stop_child = stop_child or Child.stop
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            self.stop_child(p)
+        for sim in self.sims:
+            sim.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def sim(self, subdir="", extra=()):
+        """Start taskrouter-sim with its files in tmp/subdir."""
+        sim = Sim(self.path(subdir) if subdir else self.tmp, extra)
+        self.sims.append(sim)
+        return sim
+
+    def child(self, argv, env, log_name, **kw):
+        """A Child (see there for kw) logging to tmp/log_name."""
+        c = Child(argv, env, self.path(log_name), **kw)
+        self.procs.append(c)
+        return c
+
+    def no_token_logged(self, tap, token, what="the token"):
+        hits = grep_logs(self.tmp, token)
+        return tap.ok(not hits, "%s appears in no log" % what, "\n".join(hits))
 
 
 def daemon_env(tmp, **extra):
