@@ -563,6 +563,18 @@ static int kill_conn(struct tr_client *c, int errnum) {
 	return c->dead;
 }
 
+/* After a send or recv that failed: 1 to try again (EINTR), 0 when the socket would block,
+ * else the connection is dead (kill_conn's negative errno). */
+static int io_failed(struct tr_client *c) {
+	if (errno == EINTR) {
+		return 1;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		return 0;
+	}
+	return kill_conn(c, -ECONNRESET);
+}
+
 struct tr_client *tr_client_close(struct tr_client *c) {
 	struct evnode *n, *next;
 
@@ -797,13 +809,12 @@ static int do_read_locked(struct tr_client *c) {
 		size_t off = 0;
 
 		if (n < 0) {
-			if (errno == EINTR) {
+			int r = io_failed(c);
+
+			if (r > 0) {
 				continue;
 			}
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				return 0;
-			}
-			return kill_conn(c, -ECONNRESET);
+			return r;
 		}
 		if (n == 0) {
 			return kill_conn(c, -ECONNRESET);
@@ -850,13 +861,12 @@ static int do_write(struct tr_client *c) {
 			MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0) {
-			if (errno == EINTR) {
+			int r = io_failed(c);
+
+			if (r > 0) {
 				continue;
 			}
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				return 0;
-			}
-			return kill_conn(c, -ECONNRESET);
+			return r;
 		}
 		c->out_off += (size_t)n;
 	}

@@ -138,6 +138,18 @@ static const char *json_reason(enum tr_json_error je) {
 	}
 }
 
+/* The "id" member into m->id: 0, -ENOMEM, or -EBADMSG with err set. */
+static int take_id(const struct tr_json *id, struct tr_rpc_msg *m, struct tr_rpc_error *err) {
+	int r = id_from_json(id, &m->id);
+
+	if (r < 0 && r != -ENOMEM) {
+		set_error(err, TR_RPC_INVALID_REQUEST, "id",
+			"Invalid Request: \"id\" must be an integer or a string");
+		return -EBADMSG;
+	}
+	return r;
+}
+
 /*
  * Check the members of a message object and fill m. Returns 0, -EBADMSG with err filled in
  * (code, reason, message; err->id is handled by the caller) or -ENOMEM.
@@ -165,14 +177,9 @@ static int check_message(struct tr_json *root, struct tr_rpc_msg *m, struct tr_r
 			return -EBADMSG;
 		}
 		if (id) {
-			r = id_from_json(id, &m->id);
-			if (r == -ENOMEM) {
-				return r;
-			}
+			r = take_id(id, m, err);
 			if (r < 0) {
-				set_error(err, TR_RPC_INVALID_REQUEST, "id",
-					"Invalid Request: \"id\" must be an integer or a string");
-				return -EBADMSG;
+				return r;
 			}
 		}
 		if (!tr_json_is(method, TR_JSON_STRING) || method->u.str.len == 0) {
@@ -214,14 +221,9 @@ static int check_message(struct tr_json *root, struct tr_rpc_msg *m, struct tr_r
 		/* The peer could not read our request's id. */
 		m->id.type = TR_RPC_ID_NULL;
 	} else {
-		r = id_from_json(id, &m->id);
-		if (r == -ENOMEM) {
-			return r;
-		}
+		r = take_id(id, m, err);
 		if (r < 0) {
-			set_error(err, TR_RPC_INVALID_REQUEST, "id",
-				"Invalid Request: \"id\" must be an integer or a string");
-			return -EBADMSG;
+			return r;
 		}
 	}
 

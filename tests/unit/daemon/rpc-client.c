@@ -88,6 +88,17 @@ struct tr_json *rpc_client_recv(struct rpc_client *c) {
 	}
 }
 
+int rpc_client_drain(struct rpc_client *c) {
+	struct tr_json *m;
+	int frames = 0;
+
+	while ((m = rpc_client_recv(c)) != NULL) {
+		frames++;
+		tr_json_free(m);
+	}
+	return frames;
+}
+
 struct tr_json *rpc_client_call(struct rpc_client *c, const char *json) {
 	rpc_client_send(c, json);
 	return rpc_client_recv(c);

@@ -25,6 +25,8 @@ void rpc_client_send_raw(struct rpc_client *c, const void *data, size_t len);
 void rpc_client_send(struct rpc_client *c, const char *json);
 /* Run the loop until a frame arrives; NULL on EOF. The caller owns the tree. */
 struct tr_json *rpc_client_recv(struct rpc_client *c);
+/* Receive and count frames until the server closes the connection. */
+int rpc_client_drain(struct rpc_client *c);
 /* send + recv */
 struct tr_json *rpc_client_call(struct rpc_client *c, const char *json);
 /* error.code of a reply (asserts it has one) */

@@ -313,10 +313,7 @@ static void test_output_hard_limit(void **state) {
 	m = rpc_client_call(o, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"echo\"}");
 	assert_non_null(tr_json_get(m, "result"));
 	tr_json_free(m);
-	while ((m = rpc_client_recv(s)) != NULL) {
-		frames++;
-		tr_json_free(m);
-	}
+	frames = rpc_client_drain(s);
 	assert_true(frames > 0 && frames < 200);
 	rpc_client_free(s);
 	rpc_client_free(o);
@@ -364,10 +361,7 @@ static void test_close_flushes(void **state) {
 	}
 	e->closed = false;
 	tr_rpcsrv_close(e->srv, on_closed, e);
-	while ((m = rpc_client_recv(s)) != NULL) {
-		frames++;
-		tr_json_free(m);
-	}
+	frames = rpc_client_drain(s);
 	assert_int_equal(frames, 20);
 	while (!e->closed) {
 		(void)uv_run(&e->loop, UV_RUN_ONCE);
