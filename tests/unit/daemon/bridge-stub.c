@@ -11,6 +11,9 @@
 
 #include <cmocka.h>
 
+#include "config.h"
+#include "core.h"
+#include "daemon.h"
 #include "json.h"
 
 
@@ -78,4 +81,16 @@ void reqs_clear(void) {
 		free(reqs[i].params);
 	}
 	n_reqs = 0;
+}
+
+void stub_daemon_init(struct tr_daemon *d, uv_loop_t *loop, struct tr_config *cfg) {
+	static int opaque; /* the bridge the stubs are given: never dereferenced */
+
+	assert_int_equal(uv_loop_init(loop), 0);
+	cfg->version_check = true;
+	*d = (struct tr_daemon){ .loop = loop, .cfg = cfg, .bridge = (struct tr_bridge *)&opaque };
+	assert_int_equal(tr_core_init(d), 0);
+	stub_state = TR_BRIDGE_READY;
+	stub_request_ret = 0;
+	stub_resyncs = 0;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "bridge.h"
 
 #define WS "WS0acbd5dc35263341780bd09152200e87"
@@ -33,3 +35,10 @@ extern size_t n_reqs;
 
 /* Forget the recorded requests; asserts each was answered. */
 void reqs_clear(void);
+
+struct tr_daemon;
+struct tr_config;
+
+/* A daemon for the local side on a new loop: cfg (version check on, the rest as the caller
+ * set it), a stubbed bridge, and the cache, subscriptions and core of tr_core_init. Asserts. */
+void stub_daemon_init(struct tr_daemon *d, uv_loop_t *loop, struct tr_config *cfg);

@@ -101,19 +101,13 @@ static void env_init(struct env *e) {
 	char id[24];
 
 	memset(e, 0, sizeof(*e));
-	assert_int_equal(uv_loop_init(&e->loop), 0);
-	e->cfg.version_check = true;
 	e->cfg.closed_grace_ms = 1000;
-	e->d.loop = &e->loop;
-	e->d.cfg = &e->cfg;
-	e->d.bridge = (struct tr_bridge *)e; /* opaque to the stubs */
-	assert_int_equal(tr_core_init(&e->d), 0);
+	stub_daemon_init(&e->d, &e->loop, &e->cfg);
 	tr_core_bridge_events()->event(&e->d, "reservation.created", j);
 	tr_json_free(j);
 	assert_non_null(tr_cache_get(e->d.cache, WT));
 	assert_int_equal(tr_subs_add(e->d.subs, NULL, NULL, &owner_token, tr_rpcsrv_send, id,
 		sizeof(id)), 0);
-	stub_state = TR_BRIDGE_READY;
 	stub_request_ret = -ENOTCONN;
 }
 

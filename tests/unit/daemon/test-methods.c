@@ -350,14 +350,7 @@ static int env_setup(void **state) {
 
 	assert_non_null(e);
 	rpc_test_dir("tr-methods", e->dir, sizeof(e->dir), e->path, sizeof(e->path));
-	assert_int_equal(uv_loop_init(&e->loop), 0);
-	e->cfg.socket_path = e->path;
-	e->cfg.version_check = true;
-	e->cfg.max_connections = 3;
-	e->d.loop = &e->loop;
-	e->d.cfg = &e->cfg;
-	e->d.bridge = (struct tr_bridge *)e; /* opaque to the stubs */
-	assert_int_equal(tr_core_init(&e->d), 0);
+	stub_daemon_init(&e->d, &e->loop, &e->cfg);
 	{
 		const struct tr_rpcsrv_options opts = {
 			.socket_path = e->path,
@@ -372,9 +365,6 @@ static int env_setup(void **state) {
 
 		assert_int_equal(tr_rpcsrv_new(&e->loop, &opts, &h, &e->d.rpcsrv), 0);
 	}
-	stub_state = TR_BRIDGE_READY;
-	stub_request_ret = 0;
-	stub_resyncs = 0;
 	*state = e;
 	return 0;
 }
