@@ -240,26 +240,7 @@ static struct sim_worker *body_worker(struct ctl *c, const char *key) {
 }
 
 static int body_attributes(struct ctl *c, char **ret) {
-	yajl_val v = jp_get(c->body, "attributes");
-
-	*ret = NULL;
-	if (!v || YAJL_IS_NULL(v)) {
-		return 0;
-	}
-	if (YAJL_IS_STRING(v)) {
-		yajl_val p = jp_parse(v->u.string, NULL, 0);
-		if (!p || !YAJL_IS_OBJECT(p)) {
-			yajl_tree_free(p);
-			return -EINVAL;
-		}
-		*ret = jw_dump(p);
-		yajl_tree_free(p);
-	} else if (YAJL_IS_OBJECT(v)) {
-		*ret = jw_dump(v);
-	} else {
-		return -EINVAL;
-	}
-	return *ret ? 0 : -ENOMEM;
+	return jp_attributes(jp_get(c->body, "attributes"), false, ret);
 }
 
 static int task_spec(struct ctl *c, struct sim_task_spec *spec, char **attrs) {

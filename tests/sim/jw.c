@@ -369,3 +369,25 @@ int jp_bool(const yajl_val v, const char *key, bool lenient, bool *ret) {
 	}
 	return -EINVAL;
 }
+
+int jp_attributes(yajl_val v, bool allow_array, char **ret) {
+	*ret = NULL;
+	if (!v || YAJL_IS_NULL(v)) {
+		return 0;
+	}
+	if (YAJL_IS_STRING(v)) {
+		yajl_val parsed = jp_parse(v->u.string, NULL, 0);
+
+		if (!parsed || !YAJL_IS_OBJECT(parsed)) {
+			yajl_tree_free(parsed);
+			return -EINVAL;
+		}
+		*ret = jw_dump(parsed);
+		yajl_tree_free(parsed);
+	} else if (YAJL_IS_OBJECT(v) || (allow_array && YAJL_IS_ARRAY(v))) {
+		*ret = jw_dump(v);
+	} else {
+		return -EINVAL;
+	}
+	return *ret ? 0 : -ENOMEM;
+}

@@ -64,6 +64,10 @@ char *jw_dump(const yajl_val v);
 
 /* Parse NUL-terminated text; NULL on error (errbuf gets the reason if given). */
 yajl_val jp_parse(const char *text, char *errbuf, size_t errlen);
+/* An attributes value as TaskRouter takes it: absent or null (*ret NULL), a JSON string
+ * holding an object, or an object (with allow_array, also an array). *ret gets its compact
+ * text (caller frees). 0, -EINVAL for anything else, -ENOMEM. */
+int jp_attributes(yajl_val v, bool allow_array, char **ret);
 /* Object member (borrowed), NULL if absent or v is not an object. */
 yajl_val jp_get(const yajl_val v, const char *key);
 /* Member as a string, NULL unless it is a string. */

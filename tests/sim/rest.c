@@ -76,26 +76,7 @@ static bool param_present(struct call *c, const char *k) {
 /* Attributes as an object, or (leniently) a JSON string holding an object. Returns 0 and a
  * compact JSON text (caller frees) or NULL when absent; -EINVAL when malformed. */
 static int param_attributes(struct call *c, const char *k, char **ret) {
-	yajl_val v = jp_get(c->params, k);
-
-	*ret = NULL;
-	if (!v || YAJL_IS_NULL(v)) {
-		return 0;
-	}
-	if (YAJL_IS_STRING(v)) {
-		yajl_val parsed = jp_parse(v->u.string, NULL, 0);
-		if (!parsed || !YAJL_IS_OBJECT(parsed)) {
-			yajl_tree_free(parsed);
-			return -EINVAL;
-		}
-		*ret = jw_dump(parsed);
-		yajl_tree_free(parsed);
-	} else if (YAJL_IS_OBJECT(v) || YAJL_IS_ARRAY(v)) {
-		*ret = jw_dump(v);
-	} else {
-		return -EINVAL;
-	}
-	return *ret ? 0 : -ENOMEM;
+	return jp_attributes(jp_get(c->params, k), true, ret);
 }
 
 /* VirtualStartTime: "YYYY-MM-DDTHH:MM:SSZ" (or with fractional seconds) or epoch seconds. */
