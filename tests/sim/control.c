@@ -217,18 +217,19 @@ static int get_requests(struct ctl *c) {
 	return 200;
 }
 
-void sim_requests_clear(struct sim *s) {
-	size_t i;
+void sim_reqlog_done(struct reqlog *l) {
+	free(l->url);
+	free(l->method);
+	free(l->params);
+	free(l->api_version);
+	free(l->if_match);
+	free(l->client_version);
+	free(l->worker_sid);
+}
 
-	for (i = 0; i < s->n_log; i++) {
-		struct reqlog *l = &s->log[i];
-		free(l->url);
-		free(l->method);
-		free(l->params);
-		free(l->api_version);
-		free(l->if_match);
-		free(l->client_version);
-		free(l->worker_sid);
+void sim_requests_clear(struct sim *s) {
+	for (size_t i = 0; i < s->n_log; i++) {
+		sim_reqlog_done(&s->log[i]);
 	}
 	s->n_log = 0;
 }

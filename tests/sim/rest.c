@@ -854,13 +854,7 @@ static void log_request(struct sim *s, const char *url, const char *method, yajl
 	l->time_ms = world_now_ms();
 	if (!l->url || !l->method || !l->params || !l->api_version || !l->if_match ||
 		!l->client_version || !l->worker_sid) {
-		free(l->url);
-		free(l->method);
-		free(l->params);
-		free(l->api_version);
-		free(l->if_match);
-		free(l->client_version);
-		free(l->worker_sid);
+		sim_reqlog_done(l);
 		return;
 	}
 	s->n_log++;

@@ -139,4 +139,6 @@ int sim_rest_handle(struct sim *s, const struct rest_req *rq, struct sbuf *out,
 int sim_control_handle(struct sim *s, const char *method, const char *path, const char *body,
 	struct sbuf *out);
 void sim_requests_clear(struct sim *s);
+/* Free one log entry's strings. */
+void sim_reqlog_done(struct reqlog *l);
 void sim_error_body(struct sbuf *out, int status, int code, const char *message);
