@@ -218,13 +218,12 @@ static int get_requests(struct ctl *c) {
 }
 
 void sim_reqlog_done(struct reqlog *l) {
-	free(l->url);
-	free(l->method);
-	free(l->params);
-	free(l->api_version);
-	free(l->if_match);
-	free(l->client_version);
-	free(l->worker_sid);
+	char *strings[] = { l->url, l->method, l->params, l->api_version, l->if_match,
+		l->client_version, l->worker_sid };
+
+	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		free(strings[i]);
+	}
 }
 
 void sim_requests_clear(struct sim *s) {
