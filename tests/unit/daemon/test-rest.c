@@ -415,6 +415,20 @@ static void run_done(struct run *r) {
 	r->rest = tr_rest_free(r->rest);
 }
 
+/* run_init, then send req with the token "t"; the reply arrives when the loop runs. */
+static void run_send(struct run *r, const struct resp *script, size_t n, bool dead_port,
+	const struct tr_upstream_request *req) {
+	run_init(r, script, n, dead_port);
+	assert_int_equal(tr_rest_set_token(r->rest, "t"), 0);
+	assert_int_equal(tr_rest_send(r->rest, req, on_reply, r), 0);
+}
+
+/* Run until nothing is pending, then read the stats (before run_done closes REST). */
+static void run_stats(struct run *r, struct tr_rest_stats *st) {
+	assert_int_equal(uv_run(&r->loop, UV_RUN_DEFAULT), 0);
+	tr_rest_get_stats(r->rest, st);
+}
+
 static void test_post_ok(void **state) {
 	static const struct resp script[] = {{200, "{\"payload\":{\"sid\":\"WT1\",\"version\":8}}", false}};
 	struct tr_json *params = parse("{\"Attributes\":{\"x\":[1,2]},\"Hold\":false}");
@@ -466,9 +480,7 @@ static void test_post_500_not_retried(void **state) {
 		.if_match = -1, .retry_transient = true /* ignored for POST */};
 	struct run r;
 	(void)state;
-	run_init(&r, script, 2, false);
-	assert_int_equal(tr_rest_set_token(r.rest, "t"), 0);
-	assert_int_equal(tr_rest_send(r.rest, &req, on_reply, &r), 0);
+	run_send(&r, script, 2, false, &req);
 	run_done(&r);
 	assert_int_equal(r.srv.requests, 1);
 	assert_int_equal(r.reply.err, 0);
@@ -489,11 +501,8 @@ static void test_get_429_then_200(void **state) {
 	struct tr_rest_stats st;
 	struct run r;
 	(void)state;
-	run_init(&r, script, 3, false);
-	assert_int_equal(tr_rest_set_token(r.rest, "t"), 0);
-	assert_int_equal(tr_rest_send(r.rest, &req, on_reply, &r), 0);
-	assert_int_equal(uv_run(&r.loop, UV_RUN_DEFAULT), 0);
-	tr_rest_get_stats(r.rest, &st);
+	run_send(&r, script, 3, false, &req);
+	run_stats(&r, &st);
 	assert_int_equal(st.retries, 2);
 	assert_int_equal(st.attempts, 3);
 	assert_int_equal(st.in_flight, 0);
@@ -509,9 +518,7 @@ static void test_get_5xx_bounded(void **state) {
 		.if_match = -1, .retry_transient = true};
 	struct run r;
 	(void)state;
-	run_init(&r, script, 1, false);
-	assert_int_equal(tr_rest_set_token(r.rest, "t"), 0);
-	assert_int_equal(tr_rest_send(r.rest, &req, on_reply, &r), 0);
+	run_send(&r, script, 1, false, &req);
 	run_done(&r);
 	assert_int_equal(r.srv.requests, TR_REST_MAX_ATTEMPTS);
 	assert_int_equal(r.reply.http_status, 502);
@@ -551,9 +558,7 @@ static void test_not_json(void **state) {
 		.if_match = -1};
 	struct run r;
 	(void)state;
-	run_init(&r, script, 1, false);
-	assert_int_equal(tr_rest_set_token(r.rest, "t"), 0);
-	assert_int_equal(tr_rest_send(r.rest, &req, on_reply, &r), 0);
+	run_send(&r, script, 1, false, &req);
 	run_done(&r);
 	assert_int_equal(r.reply.err, -EBADMSG);
 	assert_string_equal(r.payload, "");
@@ -566,11 +571,8 @@ static void test_refused(void **state) {
 	struct tr_rest_stats st;
 	struct run r;
 	(void)state;
-	run_init(&r, script, 1, true);
-	assert_int_equal(tr_rest_set_token(r.rest, "t"), 0);
-	assert_int_equal(tr_rest_send(r.rest, &req, on_reply, &r), 0);
-	assert_int_equal(uv_run(&r.loop, UV_RUN_DEFAULT), 0);
-	tr_rest_get_stats(r.rest, &st);
+	run_send(&r, script, 1, true, &req);
+	run_stats(&r, &st);
 	run_done(&r);
 	assert_int_equal(r.reply.err, -ECONNREFUSED);
 	assert_false(r.reply.maybe_sent);
