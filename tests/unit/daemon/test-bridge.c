@@ -1,16 +1,14 @@
 /*
- * Loop test of the bridge (daemon/bridge*.c) against taskrouter-sim (spawned on 127.0.0.1,
- * port 0, from $TR_SIM; skipped with 77 when it is absent). The bridge runs in this process
- * with recording callbacks; the simulator's control API is driven with blocking libcurl calls
- * (a test, not the daemon). Scenario, each step triggered by the previous event, no sleeps:
+ * Loop test of the bridge (daemon/bridge*.c) against taskrouter-sim (started by the test
+ * harness, tests/lib, on 127.0.0.1 port 0 from $TR_SIM; skipped with 77 when it is absent).
+ * The bridge runs in this process with recording callbacks; the simulator's control API is
+ * driven with the harness's blocking calls (a test, not the daemon). Scenario, each step triggered by the previous event, no sleeps:
  *   ready → a REST GET through the bridge → two tasks created → their events →
  *   drop without close frame → reconnect + resync with both reservations → heartbeats
  *   paused → "Connection lost" → resumed → ready → malformed frame (session stays up) →
  *   another task → its event → close → uv_loop_close() == 0.
  */
-#include <curl/curl.h>
 #include <errno.h>
-#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,17 +25,13 @@
 #include "bridge.h"
 #include "config.h"
 #include "json.h"
+#include "trtest.h"
 
 struct t {
 	uv_loop_t loop;
 	uv_timer_t deadline;
 	uv_timer_t quiet;
-	uv_process_t sim;
-	uv_pipe_t sim_out;
-	char out[4096];
-	size_t out_len;
-	int port;
-	char dir[64];
+	struct trt_env env; /* the simulator and the temporary directory */
 	char token_file[128];
 	char ws[96], eb[96];
 	struct tr_config cfg;
@@ -49,7 +43,6 @@ struct t {
 	int resync_begins, resync_ends_ok;
 	bool got_get_reply;
 	bool closed;
-	bool sim_exited;
 	char reasons[1024];
 	int state_changes_since_ready;
 	int mode; /* 0: session scenario; 1: token expiry; 2: token command */
@@ -60,30 +53,12 @@ struct t {
 static struct t T;
 
 static void ctl(const char *path, const char *body) {
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	char url[160];
-	long status = 0;
-	FILE *devnull = fopen("/dev/null", "w");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", T.port, path);
-	assert_non_null(c);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	assert_int_equal(status, 200);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	fclose(devnull);
+	assert_int_equal(trt_sim_http(&T.env, "POST", path, body, NULL), 200);
 }
 
 static void on_bridge_closed(void *userdata) {
 	struct t *t = userdata;
 	t->closed = true;
-	uv_process_kill(&t->sim, SIGTERM);
 }
 
 static void finish(void) {
@@ -222,29 +197,16 @@ static void ev_event(void *ud, const char *type, const struct tr_json *payload) 
 	}
 }
 
+/* A fresh token for alice, valid ttl seconds (negative: already expired). Caller frees. */
 static char *mint(int ttl) {
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	char url[160], body[96];
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
 	struct tr_json *j = NULL;
 	char *tok;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/sim/tokens", T.port);
-	snprintf(body, sizeof(body), "{\"worker\":\"alice\",\"ttl\":%d}", ttl);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	fclose(f);
-	assert_int_equal(tr_json_parse(buf, len, &j, NULL), 0);
+
+	assert_int_equal(trt_sim_http(&T.env, "POST", "/sim/tokens",
+		trt_fmt("{\"worker\":\"alice\",\"ttl\":%d}", ttl), &j), 200);
 	tok = strdup(tr_json_get_string(j, "token"));
+	assert_non_null(tok);
 	tr_json_free(j);
-	free(buf);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
 	return tok;
 }
 
@@ -308,91 +270,65 @@ static void on_deadline(uv_timer_t *t) {
 	fail_msg("deadline hit at step %d (ready %d, events %d)", T.step, T.ready, T.events_created);
 }
 
-static void sim_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
-	(void)h;
-	(void)sz;
-	*b = uv_buf_init(T.out + T.out_len, (unsigned)(sizeof(T.out) - 1 - T.out_len));
+/* Our own copy of alice's token, away from the directory the simulator writes into. */
+static void copy_token(void) {
+	char tok[4096];
+	int n = trt_sim_token(&T.env, "alice", tok, sizeof(tok));
+	FILE *f;
+
+	assert_true(n > 0);
+	f = fopen(T.token_file, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(tok, 1, (size_t)n, f), (size_t)n);
+	assert_int_equal(fclose(f), 0);
 }
 
-static void sim_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
-	const char *p;
-	(void)b;
-	if (n < 0) {
-		uv_close((uv_handle_t *)s, NULL);
-		return;
+/* The simulator listens: create the bridge (not connected yet: requests are refused) and
+ * start it. */
+static void start_bridge(void) {
+	snprintf(T.ws, sizeof(T.ws), "ws://127.0.0.1:%d/v1/wschannels", T.env.sim.port);
+	snprintf(T.eb, sizeof(T.eb), "http://127.0.0.1:%d/v1/wschannels", T.env.sim.port);
+	copy_token();
+	if (T.mode == 2) {
+		/* the first run prints the short-lived token, later runs a fresh one */
+		char *tok = mint(3600), next[160];
+		FILE *f;
+		snprintf(next, sizeof(next), "%s/own/next", T.env.dir);
+		f = fopen(next, "w");
+		assert_non_null(f);
+		fprintf(f, "%s\n", tok);
+		fclose(f);
+		free(tok);
+		snprintf(T.command, sizeof(T.command),
+			"if [ -e %s/own/used ]; then cat %s; else touch %s/own/used; cat %s; fi",
+			T.env.dir, next, T.env.dir, T.token_file);
+		T.cfg.token_command = T.command;
+		T.cfg.token_file = NULL;
 	}
-	T.out_len += (size_t)n;
-	T.out[T.out_len] = '\0';
-	p = strstr(T.out, "listening on 127.0.0.1:");
-	if (T.port == 0 && p && strchr(p, '\n')) {
-		T.port = atoi(p + strlen("listening on 127.0.0.1:"));
-		snprintf(T.ws, sizeof(T.ws), "ws://127.0.0.1:%d/v1/wschannels", T.port);
-		snprintf(T.eb, sizeof(T.eb), "http://127.0.0.1:%d/v1/wschannels", T.port);
-		{
-			char src[128], cmd[300];
-			snprintf(src, sizeof(src), "%s/alice.token", T.dir);
-			snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, T.token_file);
-			assert_int_equal(system(cmd), 0);
-		}
-		if (T.mode == 2) {
-			/* the first run prints the short-lived token, later runs a fresh one */
-			char *tok = mint(3600), next[160];
-			FILE *f;
-			snprintf(next, sizeof(next), "%s/own/next", T.dir);
-			f = fopen(next, "w");
-			assert_non_null(f);
-			fprintf(f, "%s\n", tok);
-			fclose(f);
-			free(tok);
-			snprintf(T.command, sizeof(T.command),
-				"if [ -e %s/own/used ]; then cat %s; else touch %s/own/used; cat %s; fi",
-				T.dir, next, T.dir, T.token_file);
-			T.cfg.token_command = T.command;
-			T.cfg.token_file = NULL;
-		}
-		assert_int_equal(tr_bridge_new(&T.loop, &T.cfg, &events, &T, &T.b), 0);
-		assert_int_equal(tr_bridge_get_state(T.b), TR_BRIDGE_STOPPED);
-		assert_null(tr_bridge_worker_sid(T.b));
-		{
-			struct tr_upstream_request req = {.path = "x", .method = "GET", .api_version = "v1",
-				.if_match = -1};
-			assert_int_equal(tr_bridge_request(T.b, &req, on_get_reply, &T), -ENOTCONN);
-		}
-		assert_int_equal(tr_bridge_start(T.b), 0);
+	assert_int_equal(tr_bridge_new(&T.loop, &T.cfg, &events, &T, &T.b), 0);
+	assert_int_equal(tr_bridge_get_state(T.b), TR_BRIDGE_STOPPED);
+	assert_null(tr_bridge_worker_sid(T.b));
+	{
+		struct tr_upstream_request req = {.path = "x", .method = "GET", .api_version = "v1",
+			.if_match = -1};
+		assert_int_equal(tr_bridge_request(T.b, &req, on_get_reply, &T), -ENOTCONN);
 	}
-}
-
-static void sim_exit(uv_process_t *p, int64_t status, int sig) {
-	T.sim_exited = true;
-	uv_close((uv_handle_t *)p, NULL);
-	(void)status;
-	(void)sig;
+	assert_int_equal(tr_bridge_start(T.b), 0);
 }
 
 static void run_scenario(int mode, const char *const *sim_extra, int warn_s) {
-	const char *sim = getenv("TR_SIM");
-	char *args[16];
-	int n = 0;
-	uv_stdio_container_t io[3];
-	uv_process_options_t o = {0};
+	const char *extra[16] = { "--heartbeat-ms", "150" };
+	size_t n = 2;
 
 	memset(&T, 0, sizeof(T));
 	T.mode = mode;
-	snprintf(T.dir, sizeof(T.dir), "/tmp/tr-bridge-XXXXXX");
-	assert_non_null(mkdtemp(T.dir));
-	/* Our own copy of the token, away from the directory the simulator writes into. */
-	snprintf(T.token_file, sizeof(T.token_file), "%s/own", T.dir);
-	assert_int_equal(mkdir(T.token_file, 0700), 0);
-	snprintf(T.token_file, sizeof(T.token_file), "%s/own/alice.token", T.dir);
-	args[n++] = (char *)sim;
-	args[n++] = "--token-dir";
-	args[n++] = T.dir;
-	args[n++] = "--heartbeat-ms";
-	args[n++] = "150";
 	for (size_t i = 0; sim_extra && sim_extra[i]; i++) {
-		args[n++] = (char *)sim_extra[i];
+		extra[n++] = sim_extra[i];
 	}
-	args[n] = NULL;
+	assert_int_equal(trt_env_init(&T.env), 0);
+	snprintf(T.token_file, sizeof(T.token_file), "%s/own", T.env.dir);
+	assert_int_equal(mkdir(T.token_file, 0700), 0);
+	snprintf(T.token_file, sizeof(T.token_file), "%s/own/alice.token", T.env.dir);
 	T.cfg = (struct tr_config){
 		.websocket_url = T.ws,
 		.eventbridge_url = T.eb,
@@ -408,32 +344,17 @@ static void run_scenario(int mode, const char *const *sim_extra, int warn_s) {
 	assert_int_equal(uv_timer_init(&T.loop, &T.deadline), 0);
 	assert_int_equal(uv_timer_start(&T.deadline, on_deadline, 30000, 0), 0);
 	uv_unref((uv_handle_t *)&T.deadline);
-	assert_int_equal(uv_pipe_init(&T.loop, &T.sim_out, 0), 0);
-	io[0].flags = UV_IGNORE;
-	io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	io[1].data.stream = (uv_stream_t *)&T.sim_out;
-	io[2].flags = UV_INHERIT_FD;
-	io[2].data.fd = 2;
-	o.file = sim;
-	o.args = args;
-	o.stdio = io;
-	o.stdio_count = 3;
-	o.exit_cb = sim_exit;
-	assert_int_equal(uv_spawn(&T.loop, &T.sim, &o), 0);
-	assert_int_equal(uv_read_start((uv_stream_t *)&T.sim_out, sim_alloc, sim_read), 0);
+	assert_int_equal(trt_sim_start(&T.env, extra), 0);
+	start_bridge();
 
 	assert_int_equal(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
 	assert_true(T.closed);
-	assert_true(T.sim_exited);
+	assert_int_equal(trt_sim_stop(&T.env), 0);
 	T.b = tr_bridge_free(T.b);
 	uv_close((uv_handle_t *)&T.deadline, NULL);
 	assert_int_equal(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(uv_loop_close(&T.loop), 0);
-	{
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", T.dir);
-		assert_int_equal(system(cmd), 0);
-	}
+	trt_env_done(&T.env);
 }
 
 static void test_session(void **state) {
@@ -473,17 +394,11 @@ int main(void) {
 		cmocka_unit_test(test_token_expiry),
 		cmocka_unit_test(test_token_command),
 	};
-	int r;
+
 	if (!getenv("TR_SIM") || access(getenv("TR_SIM"), X_OK) < 0) {
 		fprintf(stderr, "# TR_SIM not set or not executable; skipping\n");
 		return 77;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	if (r != 0 && T.sim.pid > 0 && !T.sim_exited) {
-		/* a failed run must not leave the simulator behind */
-		(void)kill(T.sim.pid, SIGKILL);
-	}
-	curl_global_cleanup();
-	return r;
+	/* the harness kills a simulator left running by a failed test when the program exits */
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
