@@ -36,15 +36,6 @@ class Tap:
                 self.diag(diag)
         return bool(cond)
 
-    def known_gap(self, cond, name, why):
-        """A check of behaviour owned elsewhere that is known to be missing: reported
-        as TODO while it fails, as a plain pass once it works."""
-        self.n += 1
-        if cond:
-            print("ok %d - %s" % (self.n, name), flush=True)
-        else:
-            print("not ok %d - %s # TODO %s" % (self.n, name, why), flush=True)
-
     def skip(self, name, why):
         self.n += 1
         print("ok %d - %s # SKIP %s" % (self.n, name, why), flush=True)
