@@ -265,9 +265,7 @@ static void m_status(struct tr_daemon *d, struct tr_call *call, const struct tr_
 	tr_json_put(o, "closedTasks", tr_json_new_int((int64_t)tr_cache_count(d->cache, true)), &e);
 	tr_json_put(o, "subscriptions", tr_json_new_int((int64_t)tr_subs_count(d->subs)), &e);
 	tr_json_put(o, "seq", tr_json_new_int((int64_t)tr_subs_seq(d->subs)), &e);
-	if (d->rpcsrv) {
-		tr_json_put(o, "connections", tr_json_new_int((int64_t)rs.connections), &e);
-	}
+	tr_json_put(o, "connections", tr_json_new_int((int64_t)rs.connections), &e);
 	tr_json_put(o, "limits", status_limits(d, &e), &e);
 	tr_json_put(o, "counters", status_counters(d, &rs, &e), &e);
 	tr_call_result(call, e < 0 ? tr_json_free(o) : o);

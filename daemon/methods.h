@@ -7,8 +7,8 @@
  * This is the engine: row types, lookup, validation, dispatch and describe over a list of
  * table slices. The rows live with the code that serves them: task-methods.c (the Task
  * methods that go upstream) and local-methods.c (the rest, and the daemon's whole table).
- * Depends on rpcsrv.h (struct tr_call) and proto only; handlers get the daemon as an opaque
- * struct tr_daemon.
+ * Depends on rpcsrv.h (struct tr_call), task-json.h (the time format of TIME parameters)
+ * and proto; handlers get the daemon as an opaque struct tr_daemon.
  */
 #pragma once
 

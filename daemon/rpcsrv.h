@@ -68,8 +68,10 @@ struct tr_rpcsrv_stats {
 };
 
 /*
- * Start listening. opts and h are copied. Returns 0 and *ret, or negative errno (logged);
- * on error after a handle was opened the caller must still run the loop to drain it.
+ * Start listening. opts and h are copied. Returns 0 and *ret, or negative errno: -EINVAL
+ * for options that name no socket or handlers without dispatch (a caller's mistake, not
+ * logged); any other error is logged. On an error after a handle was opened, the caller must
+ * still run the loop to drain it.
  */
 int tr_rpcsrv_new(uv_loop_t *loop, const struct tr_rpcsrv_options *opts,
 	const struct tr_rpcsrv_handlers *h, struct tr_rpcsrv **ret);

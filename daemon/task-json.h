@@ -6,8 +6,8 @@
  * (the *Iso fields, the time sent upstream, the time a client sends). It reads the cache's
  * records and never changes them; the cache does not know this module.
  *
- * Pure: no I/O, no loop, no logging, no globals. Depends on cache.h (the records) and
- * proto/json.h only.
+ * Pure: no I/O, no loop, no logging, no globals. Depends on task.h (the records), cache.h
+ * (two queries of a record: its protocol status and its live reservation) and proto/json.h.
  */
 #pragma once
 

@@ -254,10 +254,13 @@ int tr_task_methods_build(const char *method, const struct tr_json *params,
 	if (!r.params) {
 		return -ENOMEM;
 	}
+	err->code = 0;
 	rc = m->build(&x, &r, err);
 	if (rc < 0) {
 		tr_task_methods_req_done(&r);
-		return rc == -EINVAL ? -EINVAL : -ENOMEM;
+		/* -EINVAL only from a builder's own check, which fills err; a failed member put
+		 * is an allocation failure */
+		return rc == -EINVAL && err->code != 0 ? -EINVAL : -ENOMEM;
 	}
 	*ret = r;
 	return 0;
