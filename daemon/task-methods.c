@@ -536,26 +536,26 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 #define OBJECT(n, req) { n, TR_PARAM_OBJECT, .required = req }
 /* The SDK's range for a virtual start time: 1900-01-01 to 9999-12-31T23:59:59Z. */
 #define TIME(n) { n, TR_PARAM_TIME, .required = true, .min = -2208988800LL, .max = 253402300799LL }
-#define ROW(name, b, ...) { name, { SID, __VA_ARGS__ }, "Task", task_request, b }
+#define ROW(name, b, ...) { name, { __VA_ARGS__ }, "Task", task_request, b }
 
 static const char *const transfer_modes[] = { "WARM", "COLD", NULL };
 
 static const struct tr_method rows[] = {
-	ROW("task.complete", build_complete, STR("reason", true)),
-	ROW("task.wrapUp", build_wrapup, STR("reason", false)),
-	ROW("task.setAttributes", build_set_attributes, OBJECT("attributes", true)),
-	ROW("task.setVirtualStartTime", build_set_vst, TIME("time")),
-	ROW("task.fetchLatestVersion", build_fetch),
-	ROW("task.hold", build_hold, NONEMPTY("targetWorkerSid"), BOOL("onHold", true),
+	ROW("task.complete", build_complete, SID, STR("reason", true)),
+	ROW("task.wrapUp", build_wrapup, SID, STR("reason", false)),
+	ROW("task.setAttributes", build_set_attributes, SID, OBJECT("attributes", true)),
+	ROW("task.setVirtualStartTime", build_set_vst, SID, TIME("time")),
+	ROW("task.fetchLatestVersion", build_fetch, SID),
+	ROW("task.hold", build_hold, SID, NONEMPTY("targetWorkerSid"), BOOL("onHold", true),
 		STR("holdUrl", false), STR("holdMethod", false)),
-	ROW("task.kick", build_kick, NONEMPTY("workerSid")),
-	ROW("task.transfer", build_transfer, NONEMPTY("to"),
+	ROW("task.kick", build_kick, SID, NONEMPTY("workerSid")),
+	ROW("task.transfer", build_transfer, SID, NONEMPTY("to"),
 		{ "mode", TR_PARAM_STRING, .values = transfer_modes,
 			.values_reason = "must be WARM or COLD" },
 		{ "priority", TR_PARAM_INTEGER, .min = 0, .max = INT32_MAX },
 		OBJECT("attributes", false)),
-	ROW("task.cancelTransfer", build_cancel_transfer),
-	ROW("task.updateParticipant", build_update_participant, BOOL("hold", false),
+	ROW("task.cancelTransfer", build_cancel_transfer, SID),
+	ROW("task.updateParticipant", build_update_participant, SID, BOOL("hold", false),
 		STR("holdUrl", false), STR("holdMethod", false)),
 };
 

@@ -29,6 +29,7 @@
 #include "json.h"
 #include "task-methods.h"
 #include "rpc.h"
+#include "rpcsrv.h"
 #include "task-json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -324,6 +324,9 @@ static void test_describe_is_the_table(void **state) {
 					types[m->params[np].type]);
 				assert_int_equal(tr_json_get_bool(dp, "required", &req), 0);
 				assert_int_equal(req, m->params[np].required);
+				for (size_t q = 0; q < np; q++) { /* each parameter once */
+					assert_string_not_equal(m->params[q].name, m->params[np].name);
+				}
 			}
 			assert_int_equal(ps->u.arr.n, np);
 		}
