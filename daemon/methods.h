@@ -56,7 +56,7 @@ struct tr_methods_req {
 	char path[256];
 	const char *method;      /* "GET" or "POST" */
 	const char *api_version; /* "v1" or "v2" */
-	struct tr_json *params;  /* owned: free with tr_methods_req_done */
+	struct tr_json *params;  /* owned: free with tr_task_methods_req_done */
 	int64_t if_match;        /* -1: none */
 	enum tr_methods_kind kind;
 };
@@ -85,8 +85,8 @@ struct tr_method {
 	void (*handle)(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
 		const struct tr_json *params);
 	/* Builds the upstream request into r (path, method, params object already allocated in
-	 * r->params). Returns 0, -EINVAL with err filled in (the checks the row cannot say), or
-	 * -ENOMEM. */
+	 * r->params). Returns 0, -EINVAL with err filled in (a state the row cannot check, such
+	 * as TR_RPC_INVALID_STATE: parameters were checked before), or -ENOMEM. */
 	int (*build)(const struct tr_methods_ctx *ctx, struct tr_methods_req *r,
 		struct tr_methods_err *err);
 };

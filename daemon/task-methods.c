@@ -225,29 +225,13 @@ void tr_task_methods_req_done(struct tr_methods_req *r) {
 	r->params = tr_json_free(r->params);
 }
 
-static const struct tr_method *find_row(const char *method);
-
-int tr_task_methods_build(const char *method, const struct tr_json *params,
-	const struct tr_cache_task *task, const char *ws, const char *wk, bool version_check,
+/* Build m's request for validated params: the task must be known, then the row's builder. */
+static int build_request(const struct tr_method *m, const struct tr_methods_ctx *x,
 	struct tr_methods_req *ret, struct tr_methods_err *err) {
-	const struct tr_method *m = find_row(method);
 	struct tr_methods_req r = { .method = "POST", .if_match = -1, .kind = TR_METHODS_TASK };
-	struct tr_methods_ctx x = {
-		.params = params,
-		.task = task,
-		.workspace_sid = ws ? ws : "",
-		.worker_sid = wk ? wk : "",
-		.version_check = version_check,
-	};
 	int rc;
 
-	if (!m || !m->build) {
-		return -ENOENT;
-	}
-	if (tr_methods_validate(m, params, err) < 0) {
-		return -EINVAL;
-	}
-	if (!task) {
+	if (!x->task) {
 		return fail(err, TR_RPC_NOT_FOUND, "sid", "unknown task");
 	}
 	r.params = tr_json_new_object();
@@ -255,7 +239,7 @@ int tr_task_methods_build(const char *method, const struct tr_json *params,
 		return -ENOMEM;
 	}
 	err->code = 0;
-	rc = m->build(&x, &r, err);
+	rc = m->build(x, &r, err);
 	if (rc < 0) {
 		tr_task_methods_req_done(&r);
 		/* -EINVAL only from a builder's own check, which fills err; a failed member put
@@ -264,6 +248,29 @@ int tr_task_methods_build(const char *method, const struct tr_json *params,
 	}
 	*ret = r;
 	return 0;
+}
+
+static const struct tr_method *find_row(const char *method);
+
+int tr_task_methods_build(const char *method, const struct tr_json *params,
+	const struct tr_cache_task *task, const char *ws, const char *wk, bool version_check,
+	struct tr_methods_req *ret, struct tr_methods_err *err) {
+	const struct tr_method *m = find_row(method);
+	const struct tr_methods_ctx x = {
+		.params = params,
+		.task = task,
+		.workspace_sid = ws ? ws : "",
+		.worker_sid = wk ? wk : "",
+		.version_check = version_check,
+	};
+
+	if (!m || !m->build) {
+		return -ENOENT;
+	}
+	if (tr_methods_validate(m, params, err) < 0) {
+		return -EINVAL;
+	}
+	return build_request(m, &x, ret, err);
 }
 
 /* ---- the upstream round trip ---- */
@@ -462,7 +469,15 @@ static void on_reply(void *userdata, const struct tr_upstream_reply *reply) {
 static void task_request(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
 	const struct tr_json *params) {
 	const char *sid = tr_json_get_string(params, "sid");
+	const char *ws = tr_bridge_workspace_sid(d->bridge), *wk = tr_bridge_worker_sid(d->bridge);
 	const struct tr_cache_task *t = tr_cache_get(d->cache, sid);
+	const struct tr_methods_ctx x = {
+		.params = params,
+		.task = t,
+		.workspace_sid = ws ? ws : "",
+		.worker_sid = wk ? wk : "",
+		.version_check = d->cfg->version_check,
+	};
 	struct tr_methods_req req = { 0 };
 	struct tr_methods_err err = { 0 };
 	struct tr_upstream_request up;
@@ -470,12 +485,10 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 	struct op *op;
 	int r;
 
-	r = tr_task_methods_build(m->name, params, t, tr_bridge_workspace_sid(d->bridge),
-		tr_bridge_worker_sid(d->bridge), d->cfg->version_check, &req, &err);
+	/* the dispatcher has checked params against m's row */
+	r = build_request(m, &x, &req, &err);
 	if (r == -EINVAL) {
-		if (err.code == TR_RPC_INVALID_PARAMS) {
-			tr_methods_invalid_param(call, err.param, err.reason);
-		} else if (err.code == TR_RPC_NOT_FOUND) {
+		if (err.code == TR_RPC_NOT_FOUND) {
 			tr_methods_unknown_task(call, sid);
 		} else {
 			tr_call_error(call, err.code, err.reason, NULL);
