@@ -298,27 +298,24 @@ static void m_describe(struct tr_daemon *d, struct tr_call *call, const struct t
 	tr_call_result(call, tr_methods_describe(tr_daemon_methods));
 }
 
-#define LIMIT { .name = "limit", .type = TR_PARAM_INTEGER, .min = 1, .max = TR_LIST_PAGE_MAX }
-#define STRING(n, req, ne) { .name = n, .type = TR_PARAM_STRING, .required = req, .nonempty = ne }
-#define STRINGS(n) { .name = n, .type = TR_PARAM_STRINGS }
-#define NONE { { .name = NULL } }
+#define LIMIT TR_P_INTEGER("limit", 1, TR_LIST_PAGE_MAX)
 
 static const struct tr_method rows_local[] = {
-	{ "task.list", { STRING("status", false, false), STRING("after", false, true), LIMIT },
-		"{tasks: [Task], next}", m_task_list, NULL },
-	{ "task.get", { STRING("sid", true, true) }, "Task", m_task_get, NULL },
+	{ "task.list", { TR_P_STRING("status", false, false), TR_P_STRING("after", false, true),
+		LIMIT }, "{tasks: [Task], next}", m_task_list, NULL },
+	{ "task.get", { TR_P_SID }, "Task", m_task_get, NULL },
 };
 
 static const struct tr_method rows_daemon[] = {
-	{ "events.subscribe", { STRINGS("events"), STRINGS("tasks"),
-		{ .name = "since", .type = TR_PARAM_INTEGER, .min = 1, .max = INT64_MAX }, LIMIT },
+	{ "events.subscribe", { TR_P_STRINGS("events"), TR_P_STRINGS("tasks"),
+		TR_P_INTEGER("since", 1, INT64_MAX), LIMIT },
 		"{subscription, seq, tasks: [Task], next}", m_subscribe, NULL },
-	{ "events.unsubscribe", { STRING("subscription", true, false) }, "{ok}", m_unsubscribe,
+	{ "events.unsubscribe", { TR_P_STRING("subscription", true, false) }, "{ok}", m_unsubscribe,
 		NULL },
-	{ "daemon.status", NONE, "Status", m_status, NULL },
-	{ "daemon.updateToken", { STRING("token", true, true) }, "{ok, expiresAt}", m_update_token,
-		NULL },
-	{ "rpc.describe", NONE, "{methods, events}", m_describe, NULL },
+	{ "daemon.status", TR_P_NONE, "Status", m_status, NULL },
+	{ "daemon.updateToken", { TR_P_STRING("token", true, true) }, "{ok, expiresAt}",
+		m_update_token, NULL },
+	{ "rpc.describe", TR_P_NONE, "{methods, events}", m_describe, NULL },
 };
 
 static const struct tr_method_table cache_rows = {

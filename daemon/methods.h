@@ -46,6 +46,18 @@ struct tr_param {
 
 #define TR_METHOD_MAX_PARAMS 8
 
+/* Parameter rows, for the tables. */
+#define TR_P_STRING(n, req, ne) { .name = (n), .type = TR_PARAM_STRING, .required = (req), \
+	.nonempty = (ne) }
+#define TR_P_BOOLEAN(n, req) { .name = (n), .type = TR_PARAM_BOOLEAN, .required = (req) }
+#define TR_P_OBJECT(n, req) { .name = (n), .type = TR_PARAM_OBJECT, .required = (req) }
+#define TR_P_STRINGS(n) { .name = (n), .type = TR_PARAM_STRINGS }
+#define TR_P_INTEGER(n, lo, hi) { .name = (n), .type = TR_PARAM_INTEGER, .min = (lo), .max = (hi) }
+/* The SID that names a method's object: a required, non-empty string. */
+#define TR_P_SID TR_P_STRING("sid", true, true)
+/* A method without parameters. */
+#define TR_P_NONE { { .name = NULL } }
+
 /* What a validated request's upstream call is about. */
 enum tr_methods_kind {
 	TR_METHODS_TASK,     /* the reply is a Task */

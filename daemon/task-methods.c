@@ -542,34 +542,32 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 
 /* ---- the rows ---- */
 
-#define SID { "sid", TR_PARAM_STRING, .required = true, .nonempty = true }
-#define STR(n, req) { n, TR_PARAM_STRING, .required = req }
-#define NONEMPTY(n) { n, TR_PARAM_STRING, .required = true, .nonempty = true }
-#define BOOL(n, req) { n, TR_PARAM_BOOLEAN, .required = req }
-#define OBJECT(n, req) { n, TR_PARAM_OBJECT, .required = req }
 /* The SDK's range for a virtual start time: 1900-01-01 to 9999-12-31T23:59:59Z. */
-#define TIME(n) { n, TR_PARAM_TIME, .required = true, .min = -2208988800LL, .max = 253402300799LL }
+#define TIME(n) { .name = (n), .type = TR_PARAM_TIME, .required = true, .min = -2208988800LL, \
+	.max = 253402300799LL }
 #define ROW(name, b, ...) { name, { __VA_ARGS__ }, "Task", task_request, b }
 
 static const char *const transfer_modes[] = { "WARM", "COLD", NULL };
 
 static const struct tr_method rows[] = {
-	ROW("task.complete", build_complete, SID, STR("reason", true)),
-	ROW("task.wrapUp", build_wrapup, SID, STR("reason", false)),
-	ROW("task.setAttributes", build_set_attributes, SID, OBJECT("attributes", true)),
-	ROW("task.setVirtualStartTime", build_set_vst, SID, TIME("time")),
-	ROW("task.fetchLatestVersion", build_fetch, SID),
-	ROW("task.hold", build_hold, SID, NONEMPTY("targetWorkerSid"), BOOL("onHold", true),
-		STR("holdUrl", false), STR("holdMethod", false)),
-	ROW("task.kick", build_kick, SID, NONEMPTY("workerSid")),
-	ROW("task.transfer", build_transfer, SID, NONEMPTY("to"),
-		{ "mode", TR_PARAM_STRING, .values = transfer_modes,
+	ROW("task.complete", build_complete, TR_P_SID, TR_P_STRING("reason", true, false)),
+	ROW("task.wrapUp", build_wrapup, TR_P_SID, TR_P_STRING("reason", false, false)),
+	ROW("task.setAttributes", build_set_attributes, TR_P_SID,
+		TR_P_OBJECT("attributes", true)),
+	ROW("task.setVirtualStartTime", build_set_vst, TR_P_SID, TIME("time")),
+	ROW("task.fetchLatestVersion", build_fetch, TR_P_SID),
+	ROW("task.hold", build_hold, TR_P_SID, TR_P_STRING("targetWorkerSid", true, true),
+		TR_P_BOOLEAN("onHold", true), TR_P_STRING("holdUrl", false, false),
+		TR_P_STRING("holdMethod", false, false)),
+	ROW("task.kick", build_kick, TR_P_SID, TR_P_STRING("workerSid", true, true)),
+	ROW("task.transfer", build_transfer, TR_P_SID, TR_P_STRING("to", true, true),
+		{ .name = "mode", .type = TR_PARAM_STRING, .values = transfer_modes,
 			.values_reason = "must be WARM or COLD" },
-		{ "priority", TR_PARAM_INTEGER, .min = 0, .max = INT32_MAX },
-		OBJECT("attributes", false)),
-	ROW("task.cancelTransfer", build_cancel_transfer, SID),
-	ROW("task.updateParticipant", build_update_participant, SID, BOOL("hold", false),
-		STR("holdUrl", false), STR("holdMethod", false)),
+		TR_P_INTEGER("priority", 0, INT32_MAX), TR_P_OBJECT("attributes", false)),
+	ROW("task.cancelTransfer", build_cancel_transfer, TR_P_SID),
+	ROW("task.updateParticipant", build_update_participant, TR_P_SID,
+		TR_P_BOOLEAN("hold", false), TR_P_STRING("holdUrl", false, false),
+		TR_P_STRING("holdMethod", false, false)),
 };
 
 const struct tr_method_table tr_task_methods = { rows, sizeof(rows) / sizeof(rows[0]) };
