@@ -1,7 +1,8 @@
-/* rpc-client.c — see rpc-client.h. */
+/* rpc-client.c — see rpc-client.h. A thin layer over the harness's connection (tests/lib):
+ * what it adds is running the server's loop while it waits. */
 #include "rpc-client.h"
 
-#include <fcntl.h>
+#include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,82 +10,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "json.h"
-
-#define CLIENT_BUF (4u << 20)
+#include "trtest.h"
 
 struct rpc_client *rpc_client_new(uv_loop_t *loop, const char *path) {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct rpc_client *c = calloc(1, sizeof(*c));
 
 	assert_non_null(c);
 	c->loop = loop;
-	c->buf = malloc(CLIENT_BUF);
-	assert_non_null(c->buf);
-	assert_true(strlen(path) < sizeof(sa.sun_path));
-	strcpy(sa.sun_path, path);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(c->fd >= 0);
-	assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(fcntl(c->fd, F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(trt_connect(path, &c->conn), 0);
 	return c;
 }
 
 void rpc_client_free(struct rpc_client *c) {
-	close(c->fd);
-	free(c->buf);
+	trt_conn_free(c->conn);
 	free(c);
 }
 
 void rpc_client_send_raw(struct rpc_client *c, const void *data, size_t len) {
-	assert_int_equal(send(c->fd, data, len, MSG_NOSIGNAL), (ssize_t)len);
+	assert_int_equal(trt_send_raw(c->conn, data, len), 0);
 }
 
 void rpc_client_send(struct rpc_client *c, const char *json) {
-	size_t n = strlen(json);
-	uint8_t hdr[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
-
-	rpc_client_send_raw(c, hdr, 4);
-	rpc_client_send_raw(c, json, n);
+	assert_int_equal(trt_send_frame(c->conn, json), 0);
 }
 
 struct tr_json *rpc_client_recv(struct rpc_client *c) {
 	uint64_t deadline = uv_hrtime() + 5000000000ull;
 
 	for (;;) {
-		if (c->have >= 4) {
-			size_t n = (size_t)(uint8_t)c->buf[0] << 24 | (size_t)(uint8_t)c->buf[1] << 16 |
-				(size_t)(uint8_t)c->buf[2] << 8 | (uint8_t)c->buf[3];
+		struct tr_json *j = NULL;
+		int r;
 
-			if (c->have >= 4 + n) {
-				struct tr_json *j = NULL;
-
-				assert_int_equal(tr_json_parse(c->buf + 4, n, &j, NULL), 0);
-				memmove(c->buf, c->buf + 4 + n, c->have - 4 - n);
-				c->have -= 4 + n;
-				return j;
-			}
-		}
-		assert_true(uv_hrtime() < deadline);
+		/* the server runs on this thread: let it work, then look for a frame */
 		(void)uv_run(c->loop, UV_RUN_NOWAIT);
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		ssize_t r;
-
-		(void)poll(&p, 1, 5);
-		r = recv(c->fd, c->buf + c->have, CLIENT_BUF - c->have, 0);
+		r = trt_read_frame(c->conn, 5, &j);
 		if (r == 0) {
+			return j;
+		}
+		if (r == -ECONNRESET) {
 			return NULL;
 		}
-		if (r > 0) {
-			c->have += (size_t)r;
-		}
+		assert_int_equal(r, -ETIMEDOUT);
+		assert_true(uv_hrtime() < deadline);
 	}
 }
 
@@ -119,7 +92,8 @@ void rpc_client_wait_hangup(struct rpc_client *c, uint64_t deadline_ms) {
 	uint64_t deadline = uv_hrtime() + deadline_ms * 1000000ull;
 
 	for (;;) {
-		struct pollfd p = { .fd = c->fd, .events = POLLRDHUP };
+		/* poll only: what the client has not read must stay unread */
+		struct pollfd p = { .fd = c->conn->sock.fd, .events = POLLRDHUP };
 
 		assert_true(uv_hrtime() < deadline);
 		(void)uv_run(c->loop, UV_RUN_ONCE);

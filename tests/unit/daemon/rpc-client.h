@@ -1,6 +1,7 @@
 /*
  * rpc-client.h — a blocking test client for the daemon's socket, for unit tests that run the
- * server on their own loop: every receive runs that loop until a frame arrives (5 s deadline).
+ * server on their own loop: the harness's connection (tests/lib/trtest.h), and every receive
+ * runs that loop until a frame arrives (5 s deadline).
  */
 #pragma once
 
@@ -9,12 +10,11 @@
 #include <uv.h>
 
 struct tr_json;
+struct trt_conn;
 
 struct rpc_client {
-	uv_loop_t *loop;
-	int fd;
-	char *buf;
-	size_t have;
+	uv_loop_t *loop; /* the server's */
+	struct trt_conn *conn;
 };
 
 /* Connect to path; asserts on failure. */
