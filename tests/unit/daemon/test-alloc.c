@@ -80,25 +80,35 @@ struct env {
 	struct tr_daemon d;
 };
 
-static struct tr_json *reservation(const char *status, int version) {
-	char buf[2048];
+/* TaskRouter's Task payload for WT, at version, with these attributes (JSON text). */
+static const char *task_text(int version, const char *attributes) {
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf), "{\"sid\":\"" WT "\",\"assignment_status\":\"assigned\","
+		"\"attributes\":\"%s\",\"addons\":\"{}\",\"age\":1,\"priority\":0,"
+		"\"reason\":null,\"timeout\":3600,\"queue_sid\":\"WQ1\",\"queue_name\":\"Q\","
+		"\"workflow_sid\":\"WW1\",\"workflow_name\":\"W\",\"task_channel_sid\":\"TC1\","
+		"\"task_channel_unique_name\":\"voice\",\"routing_target\":null,"
+		"\"date_created\":1735819200,\"date_updated\":%d,"
+		"\"virtual_start_time\":1735819200,\"version\":%d}", attributes,
+		1735819200 + version, version);
+	return buf;
+}
+
+static struct tr_json *parse(const char *text) {
 	struct tr_json *j = NULL;
 
-	snprintf(buf, sizeof(buf), "{\"sid\":\"" WR "\",\"reservation_status\":\"%s\",\"task\":"
-		"{\"sid\":\"" WT "\",\"assignment_status\":\"assigned\",\"attributes\":\"{\\\"a\\\":[1,2]}\","
-		"\"addons\":\"{}\",\"age\":1,\"priority\":0,\"reason\":null,\"timeout\":3600,"
-		"\"queue_sid\":\"WQ1\",\"queue_name\":\"Q\",\"workflow_sid\":\"WW1\","
-		"\"workflow_name\":\"W\",\"task_channel_sid\":\"TC1\","
-		"\"task_channel_unique_name\":\"voice\",\"routing_target\":null,"
-		"\"date_created\":1735819200,\"date_updated\":1735819200,"
-		"\"virtual_start_time\":1735819200,\"version\":%d}}", status, version);
-	assert_int_equal(tr_json_parse(buf, strlen(buf), &j, NULL), 0);
+	assert_int_equal(tr_json_parse(text, strlen(text), &j, NULL), 0);
 	return j;
 }
 
 static void env_init(struct env *e) {
-	struct tr_json *j = reservation("accepted", 7);
-	char id[24];
+	char res[2048], id[24];
+	struct tr_json *j;
+
+	snprintf(res, sizeof(res), "{\"sid\":\"" WR "\",\"reservation_status\":\"accepted\","
+		"\"task\":%s}", task_text(7, "{\\\"a\\\":[1,2]}"));
+	j = parse(res);
 
 	memset(e, 0, sizeof(*e));
 	e->cfg.closed_grace_ms = 1000;
@@ -119,45 +129,41 @@ static void env_done(struct env *e) {
 
 /* ---- the operations ---- */
 
-static void call_method(struct env *e, const char *method, const char *params) {
-	struct tr_json *p = NULL;
+/* A method call with allocation fail_at failing (-1: none). The request is parsed before:
+ * it is the server's, not the method's. */
+static void call_method(struct env *e, const char *method, const char *params, long fail_at) {
+	struct tr_json *p = params ? parse(params) : NULL;
 	struct tr_call call = { 0 };
 
-	if (params) {
-		/* parsed with injection paused: the request is the server's, not ours */
-		long at = alloc_fail_at, count = alloc_count;
-
-		alloc_fail_at = -1;
-		assert_int_equal(tr_json_parse(params, strlen(params), &p, NULL), 0);
-		alloc_fail_at = at;
-		alloc_count = count;
-	}
+	alloc_reset(fail_at);
 	tr_local_methods_dispatch(&e->d, &call, method, p);
-	alloc_fail_at = -1; /* keep alloc_count: the caller reads it */
+	alloc_fail_at = -1; /* keep alloc_count: fail_every reads it */
 	tr_json_free(p);
 	assert_int_equal(call.ended, 1);
 }
 
+/* A task.updated event from the upstream, published to the subscriber, with allocation
+ * fail_at failing (-1: none). */
+static void publish_event(struct env *e, long fail_at) {
+	struct tr_json *task = parse(task_text(8, "{\\\"b\\\":true}"));
+
+	alloc_reset(fail_at);
+	tr_core_bridge_events()->event(&e->d, "task.updated", task);
+	alloc_fail_at = -1; /* keep alloc_count: fail_every reads it */
+	tr_json_free(task);
+}
+
 struct op {
-	const char *method; /* NULL: an event */
+	const char *method; /* NULL: the event */
 	const char *params;
 };
 
-static void publish_event(struct env *e, long fail_at) {
-	struct tr_json *task = NULL;
-	const char *text = "{\"sid\":\"" WT "\",\"assignment_status\":\"assigned\","
-		"\"attributes\":\"{\\\"b\\\":true}\",\"addons\":\"{}\",\"age\":2,\"priority\":1,"
-		"\"reason\":null,\"timeout\":3600,\"queue_sid\":\"WQ1\",\"queue_name\":\"Q\","
-		"\"workflow_sid\":\"WW1\",\"workflow_name\":\"W\",\"task_channel_sid\":\"TC1\","
-		"\"task_channel_unique_name\":\"voice\",\"routing_target\":null,"
-		"\"date_created\":1735819200,\"date_updated\":1735819300,"
-		"\"virtual_start_time\":1735819200,\"version\":8}";
-
-	assert_int_equal(tr_json_parse(text, strlen(text), &task, NULL), 0);
-	alloc_reset(fail_at);
-	tr_core_bridge_events()->event(&e->d, "task.updated", task);
-	alloc_fail_at = -1; /* keep alloc_count: the caller reads it */
-	tr_json_free(task);
+static void run_op(struct env *e, const struct op *op, long fail_at) {
+	if (op->method) {
+		call_method(e, op->method, op->params, fail_at);
+	} else {
+		publish_event(e, fail_at);
+	}
 }
 
 /* Run op with allocation N failing, for every N a clean run makes. Returns that count. */
@@ -166,23 +172,13 @@ static long fail_every(const struct op *op) {
 	long clean;
 
 	env_init(&e);
-	if (op->method) {
-		alloc_reset(-1);
-		call_method(&e, op->method, op->params);
-	} else {
-		publish_event(&e, -1);
-	}
+	run_op(&e, op, -1);
 	clean = alloc_count;
 	env_done(&e);
 	for (long n = 0; n < clean; n++) {
 		env_init(&e);
 		frames_sent = 0;
-		if (op->method) {
-			alloc_reset(n);
-			call_method(&e, op->method, op->params);
-		} else {
-			publish_event(&e, n);
-		}
+		run_op(&e, op, n);
 		env_done(&e);
 	}
 	return clean;
