@@ -76,6 +76,32 @@ void tr_task_json_time_format(int64_t epoch, char *buf, size_t size) {
 	}
 }
 
+/* Does s match pattern, where 'd' is a decimal digit, '?' any byte and others themselves?
+ * (sscanf's %d alone would take signs and spaces.) */
+static bool digits_at(const char *s, const char *pattern) {
+	for (; *pattern; pattern++, s++) {
+		if (*pattern == 'd' ? !isdigit((unsigned char)*s) :
+			(*pattern != '?' && *s != *pattern)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Proleptic Gregorian, as ISO 8601 counts: 2024-02-30 is refused, not moved to March. */
+static int days_in_month(int y, int mo) {
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return mo == 2 && leap ? 29 : days[mo - 1];
+}
+
+/* A numeric offset past +23:59 is no offset. p is at 'Z' or the sign. */
+static bool off_bad(const char *p) {
+	return (*p == '+' || *p == '-') &&
+		((p[1] - '0') * 10 + (p[2] - '0') > 23 || (p[4] - '0') * 10 + (p[5] - '0') > 59);
+}
+
 int tr_task_json_time_parse(const char *s, int64_t *ret_epoch) {
 	struct tm tm = { 0 };
 	int y, mo, d, h, mi, sec, n = 0;
@@ -114,8 +140,8 @@ int tr_task_json_time_parse(const char *s, int64_t *ret_epoch) {
 	} else {
 		return -EINVAL;
 	}
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || h < 0 ||
-		mi < 0 || sec < 0) {
+	if (!digits_at(s, "dddd-dd-dd?dd:dd:dd") || mo < 1 || mo > 12 || d < 1 ||
+		d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60 || off_bad(p)) {
 		return -EINVAL;
 	}
 	tm.tm_year = y - 1900;

@@ -110,6 +110,19 @@ static void test_time_parse(void **state) {
 	assert_int_equal(tr_task_json_time_parse("2025-13-02T12:00:00Z", &t), -EINVAL);
 	assert_int_equal(tr_task_json_time_parse("2025-01-02T12:00:00+1:00", &t), -EINVAL);
 	assert_int_equal(tr_task_json_time_parse("", &t), -EINVAL);
+	/* Impossible dates are refused, not normalised into the next month. */
+	assert_int_equal(tr_task_json_time_parse("2024-02-30T00:00:00Z", &t), -EINVAL);
+	assert_int_equal(tr_task_json_time_parse("2023-02-29T00:00:00Z", &t), -EINVAL);
+	assert_int_equal(tr_task_json_time_parse("1900-02-29T00:00:00Z", &t), -EINVAL);
+	assert_int_equal(tr_task_json_time_parse("2025-04-31T00:00:00Z", &t), -EINVAL);
+	assert_int_equal(tr_task_json_time_parse("2024-02-29T00:00:00Z", &t), 0);
+	assert_int_equal(tr_task_json_time_parse("2000-02-29T00:00:00Z", &t), 0);
+	assert_int_equal(tr_task_json_time_parse("2025-12-31T23:59:59Z", &t), 0);
+	/* Signs and spaces where digits belong, and offsets past 23:59. */
+	assert_int_equal(tr_task_json_time_parse("+202-01-02T12:00:00Z", &t), -EINVAL);
+	assert_int_equal(tr_task_json_time_parse("2025-01- 2T12:00:00Z", &t), -EINVAL);
+	assert_int_equal(tr_task_json_time_parse("2025-01-02T12:00:00+24:00", &t), -EINVAL);
+	assert_int_equal(tr_task_json_time_parse("2025-01-02T12:00:00-01:60", &t), -EINVAL);
 	assert_int_equal(tr_task_json_time_parse(NULL, &t), -EINVAL);
 
 	/* What the format writes, the parser reads back to the same second. */
