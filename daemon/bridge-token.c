@@ -89,8 +89,14 @@ void tr_bridge_token_expire(struct tr_bridge *b) {
 	tr_log_warning("upstream: the token has expired; not reconnecting until a new token "
 		       "arrives (file change, daemon.updateToken%s)",
 		b->cfg->token_command ? ", token command" : "");
-	tr_bridge_set_state(b, TR_BRIDGE_TOKEN_EXPIRED, "token expired");
+	/* A session still open stays open until the server ends it (close 4001): that close
+	 * is the disconnect, published then with the server's reason. Saying "disconnected"
+	 * now would be false, and the real loss would then go unannounced. Either way
+	 * tokenExpired comes first, as the SDK orders them. */
 	emit_token(b, "tokenExpired");
+	if (!b->session.wsi) {
+		tr_bridge_set_state(b, TR_BRIDGE_TOKEN_EXPIRED, "token expired");
+	}
 }
 
 /* Install a validated token (takes ownership). */

@@ -40,6 +40,14 @@ static void test_expiry_then_update_token(void **state) {
 	(void)state;
 	e2e_wait_event(e2e.sub, "tokenWillExpire", NULL);
 	e2e_wait_event(e2e.sub, "tokenExpired", NULL);
+	/* The session's end (the server's close 4001) is announced after tokenExpired, with
+	 * the server's reason, whichever side noticed the expiry first. */
+	{
+		struct tr_json *ev = NULL;
+		assert_int_equal(trt_wait_event(e2e.sub, "disconnected", NULL, E2E_WAIT, &ev), 0);
+		assert_string_equal(e2e_str(ev, "reason"), "token expired");
+		tr_json_free(ev);
+	}
 	assert_int_equal(trt_daemon_wait_status(&e2e.env, "expired", E2E_WAIT), 0);
 
 	/* a malformed token is refused and not echoed */
