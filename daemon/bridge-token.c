@@ -224,6 +224,20 @@ void tr_bridge_token_run_command(struct tr_bridge *b) {
 	}
 }
 
+/* Like ssh with a private key: a token file others can read is worth a warning (the token
+ * is still used; a systemd credential is the service's own and is not judged). */
+static int read_token_file(struct tr_bridge *b, char **ret) {
+	mode_t mode = 0;
+	int e = tr_token_read_file(b->cfg->token_file, ret, &mode);
+
+	if (e == 0 && (mode & 077) && !b->cfg->token_from_credential) {
+		tr_log_warning("upstream: token file %s is readable or writable by group or others "
+			       "(mode %04o): anyone who can read it can act as this worker; "
+			       "chmod 600 it", b->cfg->token_file, (unsigned)mode);
+	}
+	return e;
+}
+
 int tr_bridge_reload_token(struct tr_bridge *b) {
 	char *t = NULL;
 	int e;
@@ -238,7 +252,7 @@ int tr_bridge_reload_token(struct tr_bridge *b) {
 	if (!b->cfg->token_file) {
 		return -ENOENT;
 	}
-	e = tr_token_read_file(b->cfg->token_file, &t);
+	e = read_token_file(b, &t);
 	if (e < 0) {
 		tr_log_warning("upstream: token file %s: %s, ignoring", b->cfg->token_file,
 			tr_token_strerror(e));
@@ -264,7 +278,7 @@ int tr_bridge_token_load(struct tr_bridge *b) {
 	struct tr_jwt jwt;
 	int e;
 
-	e = tr_token_read_file(b->cfg->token_file, &t);
+	e = read_token_file(b, &t);
 	if (e < 0) {
 		tr_log_err("upstream: token %s %s: %s",
 			b->cfg->token_from_credential ? "credential" : "file", b->cfg->token_file,

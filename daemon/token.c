@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -64,6 +65,10 @@ static void copy_sid(char *dst, size_t cap, const char *src) {
 	}
 }
 
+static int64_t clamp_time(int64_t t) {
+	return t < 0 ? 0 : (t > TR_TOKEN_TIME_MAX ? TR_TOKEN_TIME_MAX : t);
+}
+
 int tr_jwt_decode(const char *token, struct tr_jwt *ret) {
 	const char *p1, *p2;
 	unsigned char *buf;
@@ -110,9 +115,12 @@ int tr_jwt_decode(const char *token, struct tr_jwt *ret) {
 	r = tr_json_get_int(doc, "exp", &j.exp);
 	if (r < 0) {
 		tr_json_free(doc);
-		return r == -ENOENT ? -ENOENT : -EINVAL;
+		return r == -ENOENT ? -ENOMSG : -EINVAL;
 	}
 	(void)tr_json_get_int(doc, "iat", &j.iat);
+	/* Times are later multiplied into milliseconds: keep them where that cannot overflow. */
+	j.exp = clamp_time(j.exp);
+	j.iat = clamp_time(j.iat);
 	grants = tr_json_get(doc, "grants");
 	trg = tr_json_get(grants, "task_router");
 	copy_sid(j.workspace_sid, sizeof(j.workspace_sid), tr_json_get_string(trg, "workspace_sid"));
@@ -140,8 +148,12 @@ const char *tr_token_strerror(int err) {
 	switch (err) {
 	case -EINVAL:
 		return "the token is not a JWT (header.payload.signature with a JSON payload)";
-	case -ENOENT:
+	case -ENOMSG:
 		return "the token has no expiry (exp claim)";
+	case -ENOENT:
+		return "no such file";
+	case -EBADFD:
+		return "not a regular file";
 	case -EKEYEXPIRED:
 		return "the token has expired";
 	case -ENODATA:
@@ -197,14 +209,24 @@ int tr_token_from_buffer(const char *buf, size_t len, char **ret) {
 	return 0;
 }
 
-int tr_token_read_file(const char *path, char **ret) {
+int tr_token_read_file(const char *path, char **ret, mode_t *ret_mode) {
 	char *buf;
 	size_t len = 0, cap = TR_TOKEN_MAX_SIZE + 64;
+	struct stat st;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
+		close(fd);
+		return r;
+	}
+	if (ret_mode) {
+		*ret_mode = st.st_mode & 07777;
 	}
 	buf = malloc(cap);
 	if (!buf) {

@@ -10,10 +10,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #define TR_TOKEN_MAX_SIZE (16u * 1024u) /* a larger token file or command output is refused */
 #define TR_TOKEN_WATCH_DEBOUNCE_MS 200
+/* exp and iat are clamped to [0, this] (9999-12-31T23:59:59Z), so time arithmetic in
+ * milliseconds never overflows. */
+#define TR_TOKEN_TIME_MAX INT64_C(253402300799)
 
 struct tr_jwt {
 	int64_t exp;               /* epoch seconds */
@@ -24,7 +28,7 @@ struct tr_jwt {
 
 /*
  * Decode the payload of a JWT (header.payload.signature, base64url). Returns 0 and fills
- * *ret; -EINVAL when it is not a JWT with a JSON object payload; -ENOENT when it has no
+ * *ret; -EINVAL when it is not a JWT with a JSON object payload; -ENOMSG when it has no
  * integer "exp"; -ENOMEM.
  */
 int tr_jwt_decode(const char *token, struct tr_jwt *ret);
@@ -43,8 +47,10 @@ const char *tr_token_strerror(int err);
 int tr_token_from_buffer(const char *buf, size_t len, char **ret);
 
 /* Read a token file (at most TR_TOKEN_MAX_SIZE + 1 bytes are read). Small and local, so it is
- * read synchronously. Returns 0 or a negative errno (-ENOENT, -EACCES, -EFBIG, -ENODATA, ...). */
-int tr_token_read_file(const char *path, char **ret);
+ * read synchronously; anything but a regular file is refused without waiting (-EBADFD: a
+ * FIFO would block the loop, -EISDIR). Returns 0 and, when ret_mode is not NULL, the file's
+ * permission bits, or a negative errno (-ENOENT, -EACCES, -EFBIG, -ENODATA, ...). */
+int tr_token_read_file(const char *path, char **ret, mode_t *ret_mode);
 
 /* Wipe and free a token. Returns NULL. */
 char *tr_token_free(char *token);

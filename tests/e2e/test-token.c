@@ -7,18 +7,24 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static void write_file(const char *path, const char *text) {
+static void write_file_mode(const char *path, const char *text, mode_t mode) {
 	char tmp[600];
 	int fd;
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, mode), 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	assert_int_equal(write(fd, "\n", 1), 1);
 	close(fd);
 	assert_int_equal(rename(tmp, path), 0);
+}
+
+static void write_file(const char *path, const char *text) {
+	write_file_mode(path, text, 0600);
 }
 
 /* The simulator mints 12 s tokens; the daemon warns 6 s ahead. */
@@ -76,6 +82,13 @@ static void test_expiry_then_token_file(void **state) {
 	tok = e2e_mint_token(&e2e.env, 3600);
 	write_file(e2e.env.daemon.token_file, tok);
 	assert_token_taken(tok);
+	/* readable by others: still used, with a warning naming the mode */
+	assert_false(trt_proc_log_contains(&e2e.env.daemon.proc, "(mode 0644)"));
+	tok = e2e_mint_token(&e2e.env, 3600);
+	write_file_mode(e2e.env.daemon.token_file, tok, 0644);
+	e2e_wait_event(e2e.sub, "tokenUpdated", NULL);
+	assert_true(trt_proc_log_contains(&e2e.env.daemon.proc, "(mode 0644)"));
+	free(tok);
 }
 
 /* With --token-command the daemon refreshes ahead of expiry: tokenUpdated, and neither

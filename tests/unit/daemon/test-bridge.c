@@ -241,7 +241,10 @@ static void ev_token(void *ud, const char *what, int64_t exp) {
 			.if_match = -1};
 		assert_int_equal(t->token_events, 1);
 		t->token_events++;
-		assert_int_equal(tr_bridge_get_state(t->b), TR_BRIDGE_TOKEN_EXPIRED);
+		/* announced before the session's end: still open (the server closes it with
+		 * 4001), or already gone when the server's close came first */
+		assert_true(tr_bridge_get_state(t->b) == TR_BRIDGE_TOKEN_EXPIRED ||
+			tr_bridge_get_state(t->b) == TR_BRIDGE_READY);
 		assert_int_equal(tr_bridge_request(t->b, &req, on_get_reply, t), -EKEYEXPIRED);
 		/* the next resync meets two 500s on a list: the GET retries absorb them */
 		ctl("/sim/faults/rest", "{\"count\":2,\"status\":500,\"match\":\"Activities\"}");

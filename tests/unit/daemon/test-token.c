@@ -1,5 +1,6 @@
 /* Unit tests of daemon/token.c: JWT decode, token files, the token command, the file watch. */
 #include <errno.h>
+#include <sys/stat.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -107,8 +108,8 @@ static void test_decode_bad(void **state) {
 	free(t);
 	/* no exp, exp of the wrong type */
 	t = jwt("{\"iat\":1}");
-	assert_int_equal(tr_jwt_decode(t, &j), -ENOENT);
-	assert_int_equal(tr_token_validate(t, 0, &j), -ENOENT);
+	assert_int_equal(tr_jwt_decode(t, &j), -ENOMSG);
+	assert_int_equal(tr_token_validate(t, 0, &j), -ENOMSG);
 	free(t);
 	t = jwt("{\"exp\":\"soon\"}");
 	assert_int_equal(tr_jwt_decode(t, &j), -EINVAL);
@@ -118,6 +119,18 @@ static void test_decode_bad(void **state) {
 	free(t);
 	/* output untouched on failure */
 	assert_int_equal(j.exp, 42);
+	/* exp far in the future (or the past) is clamped, so ms arithmetic cannot overflow:
+	 * INT64_MAX is a token that never expires, not one that already did */
+	t = jwt("{\"exp\":9223372036854775807,\"iat\":-9223372036854775807}");
+	assert_int_equal(tr_token_validate(t, 1700000000, &j), 0);
+	assert_int_equal(j.exp, TR_TOKEN_TIME_MAX);
+	assert_int_equal(j.iat, 0);
+	free(t);
+	t = jwt("{\"exp\":-9223372036854775807}");
+	assert_int_equal(tr_token_validate(t, 1700000000, &j), -EKEYEXPIRED);
+	free(t);
+	/* a missing file and a token without exp are told apart */
+	assert_string_not_equal(tr_token_strerror(-ENOENT), tr_token_strerror(-ENOMSG));
 	assert_non_null(tr_token_strerror(-EKEYEXPIRED));
 	assert_non_null(tr_token_strerror(-EBADF));
 }
@@ -163,20 +176,37 @@ static void test_read_file(void **state) {
 	size_t n = 4u * 1024u * 1024u;
 	(void)state;
 	p = write_file("empty", "", 0);
-	assert_int_equal(tr_token_read_file(p, &t), -ENODATA);
+	assert_int_equal(tr_token_read_file(p, &t, NULL), -ENODATA);
 	p = write_file("nl", "x.y.z\n", 6);
-	assert_int_equal(tr_token_read_file(p, &t), 0);
+	assert_int_equal(tr_token_read_file(p, &t, NULL), 0);
 	assert_string_equal(t, "x.y.z");
 	t = tr_token_free(t);
 	big = malloc(n);
 	assert_non_null(big);
 	memset(big, 'a', n);
 	p = write_file("huge", big, n);
-	assert_int_equal(tr_token_read_file(p, &t), -EFBIG);
+	assert_int_equal(tr_token_read_file(p, &t, NULL), -EFBIG);
 	free(big);
-	assert_int_equal(tr_token_read_file("/nonexistent/token", &t), -ENOENT);
-	assert_int_equal(tr_token_read_file(dir, &t), -EISDIR);
+	assert_int_equal(tr_token_read_file("/nonexistent/token", &t, NULL), -ENOENT);
+	assert_int_equal(tr_token_read_file(dir, &t, NULL), -EISDIR);
 	assert_null(t);
+	/* a FIFO is refused at once: opening it must not wait for a writer (the test would
+	 * hang here before the fix) */
+	{
+		char fifo[200];
+		mode_t mode = 0;
+		snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+		assert_int_equal(mkfifo(fifo, 0600), 0);
+		assert_int_equal(tr_token_read_file(fifo, &t, NULL), -EBADFD);
+		assert_null(t);
+		assert_int_equal(unlink(fifo), 0);
+		/* the permission bits come back, for the group/other warning */
+		p = write_file("loose", "x.y.z", 5);
+		assert_int_equal(chmod(p, 0644), 0);
+		assert_int_equal(tr_token_read_file(p, &t, &mode), 0);
+		assert_int_equal(mode, 0644);
+		t = tr_token_free(t);
+	}
 }
 
 /* ---- loop tests ---- */
