@@ -3,8 +3,8 @@
  *
  * The decoder is a two-state machine (collecting the header, collecting the payload). It
  * copies bytes only into the 4-byte header or into the payload buffer, so the result does
- * not depend on how the input is split. The payload buffer is allocated once the header is
- * complete and its length has been checked, never before.
+ * not depend on how the input is split. The payload buffer is allocated only once the header
+ * is complete and its length has been checked, and it grows with the bytes received.
  */
 #include "frame.h"
 
@@ -29,13 +29,18 @@ void tr_frame_decoder_done(struct tr_frame_decoder *d) {
 	}
 	free(d->buf);
 	d->buf = NULL;
+	d->cap = 0;
 	d->have = 0;
 	d->need = 0;
 	d->hdr_have = 0;
 }
 
 int tr_frame_decoder_pending(const struct tr_frame_decoder *d) {
-	return d->hdr_have > 0 || d->buf != NULL;
+	return d->hdr_have > 0;
+}
+
+size_t tr_frame_decoder_held(const struct tr_frame_decoder *d) {
+	return d->cap;
 }
 
 static uint32_t get_be32(const uint8_t *p) {
@@ -53,6 +58,32 @@ void tr_frame_put_header(uint8_t hdr[4], uint32_t len) {
 	hdr[3] = (uint8_t)len;
 }
 
+/* Room for n more payload bytes (and the final NUL). The buffer grows with the data that
+ * actually arrived, doubling up to the declared length: a client that declares 1 MiB and
+ * sends a byte costs a page, not the megabyte. */
+static int reserve(struct tr_frame_decoder *d, size_t n) {
+	size_t want = d->have + n + 1, cap;
+	char *nb;
+
+	if (want <= d->cap) {
+		return 0;
+	}
+	cap = d->cap ? d->cap * 2 : 4096;
+	if (cap < want) {
+		cap = want;
+	}
+	if (cap > (size_t)d->need + 1) {
+		cap = (size_t)d->need + 1;
+	}
+	nb = realloc(d->buf, cap);
+	if (!nb) {
+		return -ENOMEM;
+	}
+	d->buf = nb;
+	d->cap = cap;
+	return 0;
+}
+
 ssize_t tr_frame_decode(struct tr_frame_decoder *d, const void *data, size_t len,
 	char **ret_payload, size_t *ret_len) {
 	const uint8_t *p = data;
@@ -66,7 +97,7 @@ ssize_t tr_frame_decode(struct tr_frame_decoder *d, const void *data, size_t len
 		return 0;
 	}
 
-	if (!d->buf) {
+	if (d->hdr_have < TR_FRAME_HEADER_SIZE) {
 		size_t n = TR_FRAME_HEADER_SIZE - d->hdr_have;
 		uint32_t plen;
 
@@ -90,11 +121,6 @@ ssize_t tr_frame_decode(struct tr_frame_decoder *d, const void *data, size_t len
 			d->error = -EMSGSIZE;
 			return d->error;
 		}
-		d->buf = malloc((size_t)plen + 1);
-		if (!d->buf) {
-			d->error = -ENOMEM;
-			return d->error;
-		}
 		d->need = plen;
 		d->have = 0;
 	}
@@ -105,7 +131,13 @@ ssize_t tr_frame_decode(struct tr_frame_decoder *d, const void *data, size_t len
 		if (n > len - used) {
 			n = len - used;
 		}
-		memcpy(d->buf + d->have, p + used, n);
+		if (n > 0 && reserve(d, n) < 0) {
+			d->error = -ENOMEM;
+			return d->error;
+		}
+		if (n > 0) {
+			memcpy(d->buf + d->have, p + used, n);
+		}
 		d->have += n;
 		used += n;
 	}
@@ -116,6 +148,7 @@ ssize_t tr_frame_decode(struct tr_frame_decoder *d, const void *data, size_t len
 			*ret_len = d->need;
 		}
 		d->buf = NULL;
+		d->cap = 0;
 		d->have = 0;
 		d->need = 0;
 		d->hdr_have = 0;

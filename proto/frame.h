@@ -19,7 +19,8 @@ struct tr_frame_decoder {
 	uint8_t hdr[4];       /* header bytes collected so far */
 	size_t hdr_have;
 	uint32_t need; /* payload length of the frame being read, 0 while in the header */
-	char *buf;     /* payload being collected (need + 1 bytes, NUL-terminated) */
+	char *buf;     /* payload being collected (NUL-terminated when complete) */
+	size_t cap;    /* bytes allocated at buf: grows with the data, at most need + 1 */
 	size_t have;
 	int error; /* sticky: once set, every decode call returns it */
 };
@@ -49,6 +50,9 @@ uint32_t tr_frame_decoder_declared_length(const struct tr_frame_decoder *d);
 
 /* True when the decoder holds a partial frame (header or payload bytes). */
 int tr_frame_decoder_pending(const struct tr_frame_decoder *d);
+
+/* Bytes of payload buffer the decoder holds now: what a partial frame costs. */
+size_t tr_frame_decoder_held(const struct tr_frame_decoder *d);
 
 /* Write the 4-byte header for a payload of len bytes. */
 void tr_frame_put_header(uint8_t hdr[4], uint32_t len);
