@@ -116,9 +116,9 @@ static int install_token(struct tr_bridge *b, char *token, const struct tr_jwt *
 }
 
 static int apply_new_token(struct tr_bridge *b, char *token) {
-	struct tr_jwt jwt;
+	struct tr_jwt jwt, old = b->token.jwt;
 	bool was_expired = b->token.expired;
-	bool first = !b->token.value;
+	bool first = !b->token.value, switched;
 	int e;
 
 	e = tr_token_validate(token, wall_ms() / 1000, &jwt);
@@ -130,6 +130,7 @@ static int apply_new_token(struct tr_bridge *b, char *token) {
 		tr_token_free(token);
 		return 0;
 	}
+	switched = !first && !tr_jwt_same_identity(&old, &jwt);
 	e = install_token(b, token, &jwt);
 	if (e < 0) {
 		return e;
@@ -137,10 +138,21 @@ static int apply_new_token(struct tr_bridge *b, char *token) {
 	b->token.expired = false;
 	tr_log_info("upstream: token updated (expires in %" PRId64 " s)",
 		jwt.exp - wall_ms() / 1000);
+	if (switched) {
+		tr_log_notice("upstream: the token switches identity: account %s -> %s, workspace "
+			      "%s -> %s, worker %s -> %s; starting a new session",
+			old.account_sid, jwt.account_sid, old.workspace_sid, jwt.workspace_sid,
+			old.worker_sid, jwt.worker_sid);
+	}
 	if (!first) {
 		emit_token(b, "tokenUpdated");
 	}
 	if (!b->started || b->closing) {
+		return 0;
+	}
+	if (switched && b->session.wsi) {
+		/* The open session is the old worker's: a new one resynchronises the cache. */
+		tr_bridge_session_drop(b, "token switched to another worker", true);
 		return 0;
 	}
 	if (!b->session.wsi) {
@@ -157,7 +169,7 @@ static int apply_new_token(struct tr_bridge *b, char *token) {
 	return 0;
 }
 
-int tr_bridge_update_token(struct tr_bridge *b, const char *token) {
+int tr_bridge_update_token(struct tr_bridge *b, const char *token, bool allow_switch) {
 	char *t;
 	struct tr_jwt jwt;
 	int e;
@@ -166,11 +178,16 @@ int tr_bridge_update_token(struct tr_bridge *b, const char *token) {
 		return -EINVAL;
 	}
 	e = tr_token_validate(token, wall_ms() / 1000, &jwt);
-	if (e == -ENOENT) {
+	if (e == -ENOMSG) {
 		return -EINVAL;
 	}
 	if (e < 0) {
 		return e;
+	}
+	if (b->token.value && !allow_switch && !tr_jwt_same_identity(&b->token.jwt, &jwt)) {
+		tr_log_warning("upstream: refused a token for another identity (worker %s, not %s) "
+			       "without an explicit switch", jwt.worker_sid, b->token.jwt.worker_sid);
+		return -EXDEV;
 	}
 	e = tr_token_from_buffer(token, strlen(token), &t);
 	if (e < 0) {

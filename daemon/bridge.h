@@ -91,11 +91,12 @@ const char *tr_bridge_worker_sid(const struct tr_bridge *b);
 void tr_bridge_request_resync(struct tr_bridge *b);
 
 /*
- * Replace the token at run time (daemon.updateToken, token file change, token command).
- * Returns 0, -EINVAL (not a JWT with exp), -EKEYEXPIRED (already expired). The token is
- * copied; the caller should wipe its own copy.
+ * Replace the token at run time (daemon.updateToken). Returns 0, -EINVAL (not a JWT with
+ * exp), -EKEYEXPIRED (already expired), -EXDEV (another account, workspace or worker than
+ * the running token's, and allow_switch is false). A switch is logged and starts a new
+ * session. The token is copied; the caller should wipe its own copy.
  */
-int tr_bridge_update_token(struct tr_bridge *b, const char *token);
+int tr_bridge_update_token(struct tr_bridge *b, const char *token, bool allow_switch);
 
 /* A JSON object for daemon.status: state, sids, reconnects, last error, token expiry,
  * REST in flight/queued, ws frames, malformed/oversize counters. Caller owns it. */

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "json.h"
+#include "log.h"
 #include "rpc.h"
 #include "rpcsrv.h"
 #include "subs.h"
@@ -224,6 +225,9 @@ static struct tr_json *status_counters(struct tr_daemon *d, const struct tr_rpcs
 		{ "malformedPayloads", cc->malformed },
 		{ "connectionsRefusedLimit", rs->refused_limit },
 		{ "connectionsRefusedCred", rs->refused_cred },
+		{ "connectionsRefusedUserQuota", rs->refused_quota },
+		{ "connectionsDroppedNoFds", rs->refused_fds },
+		{ "idleMidFrameDisconnects", rs->idle_timeouts },
 		{ "slowClientsDisconnected", rs->slow },
 		{ "inflightPauses", rs->inflight_pauses },
 		{ "frameErrors", rs->frame_errors },
@@ -240,8 +244,8 @@ static struct tr_json *status_counters(struct tr_daemon *d, const struct tr_rpcs
 static struct tr_json *status_limits(struct tr_daemon *d, int *e) {
 	struct tr_json *o = tr_json_new_object();
 
-	tr_json_put(o, "maxConnections", tr_json_new_int(d->cfg->max_connections > 0 ?
-		d->cfg->max_connections : TR_MAX_CONNECTIONS_DEFAULT), e);
+	tr_json_put(o, "maxConnections",
+		tr_json_new_int((int64_t)tr_rpcsrv_max_connections(d->rpcsrv)), e);
 	tr_json_put(o, "inflight", tr_json_new_int(TR_RPC_MAX_INFLIGHT), e);
 	tr_json_put(o, "outqSoft", tr_json_new_int(TR_OUTQ_SOFT_LIMIT), e);
 	tr_json_put(o, "outqHard", tr_json_new_int(TR_OUTQ_HARD_LIMIT), e);
@@ -271,13 +275,37 @@ static void m_status(struct tr_daemon *d, struct tr_call *call, const struct tr_
 	tr_call_result(call, e < 0 ? tr_json_free(o) : o);
 }
 
-static void m_update_token(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
-	const struct tr_json *params) {
-	int r = tr_bridge_update_token(d->bridge, tr_json_get_string(params, "token"));
-	struct tr_json *o;
+static void not_permitted(struct tr_call *call, const char *reason, const char *message) {
+	struct tr_json *data = tr_json_new_object();
 	int e = 0;
 
-	if (r == -EINVAL) {
+	tr_json_put(data, "reason", tr_json_new_string(reason), &e);
+	tr_call_error(call, TR_RPC_NOT_PERMITTED, message, e < 0 ? tr_json_free(data) : data);
+}
+
+/* The token decides whose work the session is: only the daemon's own uid or root may
+ * replace it (not an --allow-group member), and a token for another account, workspace or
+ * worker only with switchWorker: true. */
+static void m_update_token(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
+	const struct tr_json *params) {
+	const struct tr_json *sw = tr_json_get(params, "switchWorker");
+	struct tr_json *o;
+	int e = 0, r;
+
+	if (!tr_call_from_owner(call)) {
+		tr_log_warning("daemon.updateToken refused for uid %ld: only the daemon's owner may "
+			       "replace the token", (long)tr_call_peer_uid(call));
+		not_permitted(call, "owner",
+			"only the daemon's own user (or root) may replace the token");
+		return;
+	}
+	r = tr_bridge_update_token(d->bridge, tr_json_get_string(params, "token"),
+		sw && sw->type == TR_JSON_TRUE);
+	if (r == -EXDEV) {
+		not_permitted(call, "identity", "the token is for another account, workspace or "
+			"worker; pass switchWorker: true to switch");
+		return;
+	} else if (r == -EINVAL) {
 		tr_methods_invalid_param(call, "token", "not a JWT with an exp claim");
 		return;
 	} else if (r == -EKEYEXPIRED) {
@@ -313,7 +341,8 @@ static const struct tr_method rows_daemon[] = {
 	{ "events.unsubscribe", { TR_P_STRING("subscription", true, false) }, "{ok}", m_unsubscribe,
 		NULL },
 	{ "daemon.status", TR_P_NONE, "Status", m_status, NULL },
-	{ "daemon.updateToken", { TR_P_STRING("token", true, true) }, "{ok, expiresAt}",
+	{ "daemon.updateToken", { TR_P_STRING("token", true, true), TR_P_BOOLEAN("switchWorker", false) },
+		"{ok, expiresAt}",
 		m_update_token, NULL },
 	{ "rpc.describe", TR_P_NONE, "{methods, events}", m_describe, NULL },
 };

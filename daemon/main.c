@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bridge.h"
 #include "config.h"
@@ -175,6 +176,24 @@ static int listen_fd_from_systemd(void) {
 	return -1;
 }
 
+/* systemd's advice: a daemon that may hold many sockets raises its soft open-file limit to
+ * the hard one itself (the soft default stays 1024 for select() users; we use epoll). It
+ * must happen before libwebsockets sizes its fd table from the limit. */
+static void raise_nofile(void) {
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max) {
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		tr_log_warning("cannot raise the open-file limit to %llu: %s",
+			(unsigned long long)rl.rlim_max, strerror(errno));
+	} else {
+		tr_log_debug("open-file limit raised to %llu", (unsigned long long)rl.rlim_max);
+	}
+}
+
 int main(int argc, char **argv) {
 	struct app *a = &app;
 	const curl_version_info_data *cv;
@@ -190,6 +209,7 @@ int main(int argc, char **argv) {
 		return TR_EXIT_USAGE;
 	}
 	tr_log_setup(a->cfg.log_level);
+	raise_nofile();
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		tr_log_err("curl_global_init failed");

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -24,6 +25,7 @@
 #include "json.h"
 #include "log.h"
 #include "rpc.h"
+#include "sockfile.h"
 #include "tr-limits.h"
 
 #define READ_BUF_SIZE (64u * 1024u)
@@ -36,7 +38,10 @@ struct conn {
 	uv_pipe_t pipe;
 	unsigned refs;
 	uint64_t id;
-	long pid, uid;
+	long pid;
+	uid_t uid;
+	struct tr_peer_user *user; /* its uid's accounting */
+	uint64_t rx_ms;    /* loop time of the last byte received */
 	bool closing, paused, flush_close, counted;
 	struct tr_frame_decoder dec;
 	unsigned inflight;
@@ -75,6 +80,7 @@ struct tr_rpcsrv {
 	struct tr_rpcsrv_handlers h;
 	uv_pipe_t listener;
 	uv_timer_t timer;
+	uv_timer_t idle_timer; /* ticks while some client is in the middle of a frame */
 	/* Flush the batched output after the poll phase's callbacks (check) and before the
 	 * loop blocks again (prepare: catches frames sent from timer callbacks). */
 	uv_check_t flush_check;
@@ -85,6 +91,10 @@ struct tr_rpcsrv {
 	struct conn *conns;
 	size_t n_conns; /* counted (accepted) connections */
 	size_t max_conns;
+	unsigned idle_ms;
+	struct tr_peer_users users;
+	struct tr_sock_access access;
+	bool fd_logged; /* running out of fds has been logged */
 	uint64_t next_id;
 	struct tr_rpcsrv_stats cnt; /* .connections is filled from n_conns */
 	bool refusing; /* a refusal burst has been logged */
@@ -102,6 +112,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 static void process(struct conn *c, const char *data, size_t len);
 static void flush_all(struct tr_rpcsrv *s);
+static void on_idle_tick(uv_timer_t *t);
 
 static struct conn *conn_ref(struct conn *c) {
 	c->refs++;
@@ -143,6 +154,7 @@ static void close_timers(struct tr_rpcsrv *s) {
 	flush_all(s); /* drops what closed connections still had batched, and their references */
 	s->timer_closed = true;
 	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&s->idle_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&s->flush_check, on_handle_closed);
 	uv_close((uv_handle_t *)&s->flush_prepare, on_handle_closed);
 }
@@ -162,6 +174,7 @@ static void on_conn_closed(uv_handle_t *h) {
 	}
 	if (c->counted) {
 		s->n_conns--;
+		c->user->conns--;
 		if (s->n_conns < s->max_conns) {
 			s->refusing = false;
 		}
@@ -203,7 +216,9 @@ static void on_write(uv_write_t *req, int status) {
 		if (out_queued(c) <= TR_OUTQ_SOFT_LIMIT) {
 			c->over_soft_since = 0;
 		}
-		if (c->flush_close && c->writes == 0 && c->out.n == 0) {
+		/* After an error: closed once written. At shutdown: also once answered. */
+		if (c->flush_close && c->writes == 0 && c->out.n == 0 &&
+			(c->inflight == 0 || !c->srv || !c->srv->closing)) {
 			conn_close(c);
 		}
 	}
@@ -366,11 +381,18 @@ static void call_end(struct tr_call *call, char *buf, size_t len) {
 		(void)conn_send(c, buf, len);
 	}
 	c->inflight--;
+	/* Shutdown waits for this connection's last call: once it is answered and written
+	 * (on_write), or now if nothing is queued, the connection closes. */
+	if (c->flush_close && c->inflight == 0 && c->writes == 0 && c->out.n == 0 &&
+		!c->closing) {
+		conn_close(c);
+	}
 	if (c->paused && c->inflight < TR_RPC_MAX_INFLIGHT && !c->closing) {
 		char *stash = c->stash;
 		size_t n = c->stash_len;
 
 		c->paused = false;
+		c->rx_ms = uv_now(c->srv->loop); /* its silence was ours */
 		c->stash = NULL;
 		c->stash_len = 0;
 		if (stash) {
@@ -416,6 +438,14 @@ void tr_call_error(struct tr_call *call, int code, const char *message, struct t
 
 void *tr_call_owner(struct tr_call *call) {
 	return call->c->closing ? NULL : call->c;
+}
+
+uid_t tr_call_peer_uid(const struct tr_call *call) {
+	return call->c->uid;
+}
+
+bool tr_call_from_owner(const struct tr_call *call) {
+	return tr_peer_is_owner(call->c->uid);
 }
 
 static void handle_message(struct conn *c, const char *payload, size_t len) {
@@ -529,52 +559,83 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
 		return;
 	}
 	if (n > 0 && s) {
+		c->rx_ms = uv_now(s->loop);
 		conn_ref(c);
 		process(c, buf->base, (size_t)n);
+		if (!c->closing && tr_frame_decoder_pending(&c->dec) &&
+			!uv_is_active((uv_handle_t *)&s->idle_timer) && !s->closing) {
+			uint64_t tick = s->idle_ms / 2 < 1000 ? s->idle_ms / 2 + 1 : 1000;
+			(void)uv_timer_start(&s->idle_timer, on_idle_tick, tick, tick);
+		}
 		conn_unref(c);
+	}
+}
+
+/* A client in the middle of a frame that has sent nothing for idle_ms holds a buffer and a
+ * slot for nothing: drop it. Runs only while some client is mid-frame. */
+static void on_idle_tick(uv_timer_t *t) {
+	struct tr_rpcsrv *s = t->data;
+	uint64_t now = uv_now(s->loop);
+	bool any = false;
+
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->closing || c->flush_close || c->paused || !tr_frame_decoder_pending(&c->dec)) {
+			continue;
+		}
+		if (now - c->rx_ms >= s->idle_ms) {
+			s->cnt.idle_timeouts++;
+			tr_log_info("client %" PRIu64 " (pid %ld): partial frame (%zu bytes held) and "
+				    "nothing for %u ms, closing", c->id, c->pid,
+				tr_frame_decoder_held(&c->dec), s->idle_ms);
+			conn_close(c);
+		} else {
+			any = true;
+		}
+	}
+	if (!any) {
+		(void)uv_timer_stop(t);
 	}
 }
 
 /* ---- accept ---- */
 
-/*
- * Who may talk to the daemon: its own uid, root, and with --allow-group the members of that
- * group. Membership is what the kernel says about the connecting process (its primary gid
- * and SO_PEERGROUPS, its supplementary groups at connect time), not a lookup in /etc/group:
- * that would block the loop (NSS may be LDAP or sssd) and can disagree with the process.
- */
-static bool peer_allowed(struct tr_rpcsrv *s, int fd, const struct ucred *cr) {
-	const struct tr_rpcsrv_options *cfg = &s->opts;
-	gid_t small[64], *groups = small;
-	socklen_t len = sizeof(small);
-	bool found = false;
+/* Log a refusal once per uid (a peer that retries in a loop must not flood the journal). */
+static void log_refusal(struct tr_rpcsrv *s, const struct conn *c, const char *why) {
+	if (tr_peer_users_first_refusal(&s->users, c->uid)) {
+		tr_log_warning("refused connection from pid %ld uid %ld: %s (logged once per user)",
+			c->pid, (long)c->uid, why);
+	} else {
+		tr_log_debug("refused connection from pid %ld uid %ld: %s", c->pid, (long)c->uid, why);
+	}
+}
 
-	if (cr->uid == getuid() || cr->uid == 0) {
-		return true;
-	}
-	if (!cfg->allow_group_set) {
-		return false;
-	}
-	if (cr->gid == cfg->allow_group) {
-		return true;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
-		if (errno != ERANGE || len == 0) {
-			return false;
+/* Refuse c with -32008 (written, then closed). */
+static void refuse_busy(struct tr_rpcsrv *s, struct conn *c, const char *why, size_t limit,
+	bool per_user) {
+	struct tr_json *data = tr_json_new_object();
+	struct tr_rpc_id nid = { .type = TR_RPC_ID_NULL };
+	char *buf = NULL;
+	size_t len = 0;
+	int e = 0;
+
+	if (per_user) {
+		s->cnt.refused_quota++;
+		log_refusal(s, c, why);
+	} else {
+		s->cnt.refused_limit++;
+		if (!s->refusing) {
+			s->refusing = true;
+			tr_log_warning("connection limit (%zu) reached, refusing clients", s->max_conns);
 		}
-		groups = malloc(len);
-		if (!groups || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
-			free(groups);
-			return false;
-		}
 	}
-	for (size_t i = 0; i < len / sizeof(gid_t); i++) {
-		found = found || groups[i] == cfg->allow_group;
+	tr_json_put(data, "limit", tr_json_new_int((int64_t)limit), &e);
+	tr_json_put(data, "scope", tr_json_new_string(per_user ? "user" : "daemon"), &e);
+	if (e < 0 || tr_rpc_build_error_framed(&nid, TR_RPC_OVERLOADED, why, data, 0, &buf,
+		&len) < 0) {
+		buf = NULL;
 	}
-	if (groups != small) {
-		free(groups);
-	}
-	return found;
+	tr_json_free(data);
+	conn_fail(c, buf, len);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -582,9 +643,22 @@ static void on_connection(uv_stream_t *server, int status) {
 	struct ucred cr = { 0 };
 	socklen_t crlen = sizeof(cr);
 	struct conn *c;
+	const char *why;
+	size_t limit = 0;
 	uv_os_fd_t fd;
 	int r;
 
+	if (status == UV_EMFILE || status == UV_ENFILE) {
+		/* libuv's reserve descriptor has accepted and closed the waiting peers. The
+		 * connection limit is set below the fd limit, so this means fds went elsewhere. */
+		s->cnt.refused_fds++;
+		if (!s->fd_logged) {
+			s->fd_logged = true;
+			tr_log_warning("accept: %s: clients are being dropped (RLIMIT_NOFILE)",
+				uv_strerror(status));
+		}
+		return;
+	}
 	if (status < 0) {
 		tr_log_warning("accept: %s", uv_strerror(status));
 		return;
@@ -602,6 +676,7 @@ static void on_connection(uv_stream_t *server, int status) {
 	c->srv = s;
 	c->refs = 1;
 	c->id = ++s->next_id;
+	c->rx_ms = uv_now(s->loop);
 	tr_frame_decoder_init(&c->dec, TR_FRAME_MAX_PAYLOAD_DEFAULT);
 	c->next = s->conns;
 	s->conns = c;
@@ -619,39 +694,29 @@ static void on_connection(uv_stream_t *server, int status) {
 		conn_close(c);
 		return;
 	}
+	s->fd_logged = false;
 	c->pid = (long)cr.pid;
-	c->uid = (long)cr.uid;
-	if (!peer_allowed(s, fd, &cr)) {
-		tr_log_warning("refused connection from pid %ld uid %ld: not allowed", c->pid, c->uid);
+	c->uid = cr.uid;
+	if (!tr_sockfile_peer_allowed(&s->access, fd, &cr)) {
+		log_refusal(s, c, "not allowed");
 		s->cnt.refused_cred++;
 		conn_close(c);
 		return;
 	}
-	if (s->n_conns >= s->max_conns) {
-		struct tr_json *data = tr_json_new_object();
-		struct tr_rpc_id nid = { .type = TR_RPC_ID_NULL };
-		char *buf = NULL;
-		size_t len = 0;
-		int e = 0;
-
-		s->cnt.refused_limit++;
-		if (!s->refusing) {
-			s->refusing = true;
-			tr_log_warning("connection limit (%zu) reached, refusing clients", s->max_conns);
-		}
-		tr_json_put(data, "limit", tr_json_new_int((int64_t)s->max_conns), &e);
-		tr_json_put(data, "value", tr_json_new_int((int64_t)s->n_conns + 1), &e);
-		if (e < 0 || tr_rpc_build_error_framed(&nid, TR_RPC_OVERLOADED, "too many connections",
-			data, 0, &buf, &len) < 0) {
-			buf = NULL;
-		}
-		tr_json_free(data);
-		conn_fail(c, buf, len);
+	c->user = tr_peer_users_get(&s->users, c->uid);
+	if (!c->user) {
+		refuse_busy(s, c, "too many users", TR_PEER_USERS_MAX, true);
+		return;
+	}
+	why = tr_peer_users_over_quota(&s->users, c->user, s->n_conns, s->max_conns, &limit);
+	if (why) {
+		refuse_busy(s, c, why, limit, s->n_conns < s->max_conns);
 		return;
 	}
 	c->counted = true;
 	s->n_conns++;
-	tr_log_debug("client %" PRIu64 ": connected, pid %ld uid %ld", c->id, c->pid, c->uid);
+	c->user->conns++;
+	tr_log_debug("client %" PRIu64 ": connected, pid %ld uid %ld", c->id, c->pid, (long)c->uid);
 	r = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 	if (r < 0) {
 		conn_close(c);
@@ -687,44 +752,6 @@ static void on_timer(uv_timer_t *t) {
 
 /* ---- listening socket ---- */
 
-static int mkparent(const char *path) {
-	char *dir = strdup(path), *slash;
-	int r = 0;
-
-	if (!dir) {
-		return -ENOMEM;
-	}
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			r = -errno;
-			tr_log_err("cannot create %s: %s", dir, strerror(errno));
-		}
-	}
-	free(dir);
-	return r;
-}
-
-/* Is a live server listening at path? Blocking connect on a Unix socket: startup only. */
-static bool socket_alive(const char *path) {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-	bool alive;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		return false;
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		return false;
-	}
-	alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return alive;
-}
-
 static void on_handle_closed(uv_handle_t *h) {
 	struct tr_rpcsrv *s = h->data;
 
@@ -741,7 +768,6 @@ int tr_rpcsrv_new(uv_loop_t *loop, const struct tr_rpcsrv_options *opts,
 	struct tr_rpcsrv *s;
 	int listen_fd = opts->listen_fd;
 	char *path = NULL;
-	struct stat st;
 	mode_t old;
 	int r;
 
@@ -756,35 +782,19 @@ int tr_rpcsrv_new(uv_loop_t *loop, const struct tr_rpcsrv_options *opts,
 	s->opts = *opts;
 	s->opts.socket_path = NULL;
 	s->h = *h;
-	s->max_conns = opts->max_connections > 0 ? opts->max_connections :
-		TR_MAX_CONNECTIONS_DEFAULT;
+	s->access = (struct tr_sock_access){ opts->allow_group_set, opts->allow_group };
+	s->max_conns = tr_sockfile_fit_fd_limit(opts->max_connections > 0 ? opts->max_connections :
+		TR_MAX_CONNECTIONS_DEFAULT);
+	s->idle_ms = opts->frame_idle_ms > 0 ? opts->frame_idle_ms : TR_FRAME_IDLE_MS_DEFAULT;
 	if (listen_fd < 0) {
 		path = strdup(opts->socket_path);
 		if (!path) {
 			free(s);
 			return -ENOMEM;
 		}
-		r = mkparent(path);
+		r = tr_sockfile_prepare(&s->access, path);
 		if (r < 0) {
 			goto fail;
-		}
-		if (lstat(path, &st) == 0) {
-			if (!S_ISSOCK(st.st_mode)) {
-				tr_log_err("%s exists and is not a socket, refusing to remove it", path);
-				r = -EEXIST;
-				goto fail;
-			}
-			if (socket_alive(path)) {
-				tr_log_err("%s: another taskrouterd is running", path);
-				r = -EADDRINUSE;
-				goto fail;
-			}
-			if (unlink(path) < 0) {
-				r = -errno;
-				tr_log_err("cannot remove stale socket %s: %s", path, strerror(errno));
-				goto fail;
-			}
-			tr_log_info("removed stale socket %s", path);
 		}
 	}
 	r = uv_pipe_init(loop, &s->listener, 0);
@@ -802,9 +812,7 @@ int tr_rpcsrv_new(uv_loop_t *loop, const struct tr_rpcsrv_options *opts,
 		if (r == 0) {
 			s->bound_path = path;
 			path = NULL;
-			if (chmod(s->bound_path, 0600) < 0) {
-				tr_log_warning("chmod %s: %s, ignoring", s->bound_path, strerror(errno));
-			}
+			r = tr_sockfile_set_mode(&s->access, s->bound_path);
 		}
 	}
 	if (r == 0) {
@@ -821,7 +829,10 @@ int tr_rpcsrv_new(uv_loop_t *loop, const struct tr_rpcsrv_options *opts,
 	}
 	s->timer.data = s;
 	s->handles++;
-	/* Neither fails on Linux (they only link the handle into the loop). */
+	/* Neither this nor the two below fails on Linux (they only link the handle). */
+	(void)uv_timer_init(loop, &s->idle_timer);
+	s->idle_timer.data = s;
+	s->handles++;
 	(void)uv_check_init(loop, &s->flush_check);
 	s->flush_check.data = s;
 	s->handles++;
@@ -861,6 +872,8 @@ static void on_close_deadline(uv_timer_t *t) {
 }
 
 void tr_rpcsrv_close(struct tr_rpcsrv *s, void (*done)(void *userdata), void *userdata) {
+	bool calls = false;
+
 	if (!s) {
 		if (done) {
 			done(userdata);
@@ -875,17 +888,25 @@ void tr_rpcsrv_close(struct tr_rpcsrv *s, void (*done)(void *userdata), void *us
 	}
 	s->closing = true;
 	uv_close((uv_handle_t *)&s->listener, on_handle_closed);
-	/* Connections with queued output get TR_CLOSE_FLUSH_MS to drain; the others close now. */
+	(void)uv_timer_stop(&s->idle_timer);
+	/* Nothing more is read. Connections with calls in flight wait for their answers (up to
+	 * TR_CLOSE_CALLS_MS), those with queued output get TR_CLOSE_FLUSH_MS to drain; each
+	 * closes as soon as it is done. The others close now. */
 	for (struct conn *c = s->conns; c; c = c->next) {
-		if ((c->writes > 0 || c->out.n > 0) && !c->closing) {
+		if (c->closing) {
+			continue;
+		}
+		if (c->inflight > 0 || c->writes > 0 || c->out.n > 0) {
 			c->flush_close = true;
 			(void)uv_read_stop((uv_stream_t *)&c->pipe);
+			calls = calls || c->inflight > 0;
 		} else {
 			conn_close(c);
 		}
 	}
 	if (s->conns) {
-		(void)uv_timer_start(&s->timer, on_close_deadline, TR_CLOSE_FLUSH_MS, 0);
+		(void)uv_timer_start(&s->timer, on_close_deadline,
+			calls ? TR_CLOSE_CALLS_MS : TR_CLOSE_FLUSH_MS, 0);
 	} else {
 		close_timers(s);
 	}
@@ -898,9 +919,14 @@ struct tr_rpcsrv *tr_rpcsrv_free(struct tr_rpcsrv *s) {
 	if (!s) {
 		return NULL;
 	}
+	tr_peer_users_done(&s->users);
 	free(s->bound_path);
 	free(s);
 	return NULL;
+}
+
+size_t tr_rpcsrv_max_connections(const struct tr_rpcsrv *s) {
+	return s ? s->max_conns : 0;
 }
 
 void tr_rpcsrv_get_stats(const struct tr_rpcsrv *s, struct tr_rpcsrv_stats *ret) {

@@ -29,6 +29,10 @@ void tr_call_error(struct tr_call *call, int code, const char *message, struct t
 /* The connection, as an opaque owner for subscriptions and tr_rpcsrv_send; NULL when it is
  * closing. Valid until the closed handler runs for it. */
 void *tr_call_owner(struct tr_call *call);
+/* The caller's uid (SO_PEERCRED at accept). */
+uid_t tr_call_peer_uid(const struct tr_call *call);
+/* Is the caller the daemon's own uid or root (not a member of --allow-group)? */
+bool tr_call_from_owner(const struct tr_call *call);
 
 /* Queue a framed buffer for the connection `owner` (from tr_call_owner). Takes ownership of
  * buf in all cases. Returns 0, or negative errno when the connection is closing or over its
@@ -36,13 +40,16 @@ void *tr_call_owner(struct tr_call *call);
 int tr_rpcsrv_send(void *owner, char *buf, size_t len);
 
 struct tr_rpcsrv_options {
-	/* Bound when listen_fd < 0: its directory is created 0700, a live socket there is
-	 * refused, a stale one replaced; the socket is made 0600 and unlinked at close. */
+	/* Bound when listen_fd < 0. It must fit sun_path. Its directory is created (0700, or
+	 * 0710 with allow_group's group) and must be owned by our uid or root and not writable
+	 * by group or others. A live socket there is refused, a stale one replaced. The socket
+	 * is made 0600 (0660 with allow_group's group) and unlinked at close. */
 	const char *socket_path;
 	int listen_fd;          /* >= 0: an already-listening socket (socket activation) */
 	size_t max_connections; /* 0: TR_MAX_CONNECTIONS_DEFAULT */
 	bool allow_group_set;   /* besides our uid and root, members of allow_group may connect */
 	gid_t allow_group;
+	unsigned frame_idle_ms; /* 0: TR_FRAME_IDLE_MS_DEFAULT */
 };
 
 struct tr_rpcsrv_handlers {
@@ -60,7 +67,10 @@ struct tr_rpcsrv_handlers {
 struct tr_rpcsrv_stats {
 	size_t connections;        /* accepted and open */
 	uint64_t refused_limit;    /* over max_connections */
+	uint64_t refused_quota;    /* over the per-uid share (another user than the owner) */
+	uint64_t refused_fds;      /* accept failed for want of file descriptors */
 	uint64_t refused_cred;     /* no credentials, or a peer that may not connect */
+	uint64_t idle_timeouts;    /* closed: a partial frame and silence for frame_idle_ms */
 	uint64_t slow;             /* disconnected for their output queue */
 	uint64_t inflight_pauses;  /* reading paused at TR_RPC_MAX_INFLIGHT */
 	uint64_t frame_errors;     /* bad length prefix: closed */
@@ -80,6 +90,9 @@ int tr_rpcsrv_new(uv_loop_t *loop, const struct tr_rpcsrv_options *opts,
  * when all are closed. Then tr_rpcsrv_free. s may be NULL (done fires at once). */
 void tr_rpcsrv_close(struct tr_rpcsrv *s, void (*done)(void *userdata), void *userdata);
 struct tr_rpcsrv *tr_rpcsrv_free(struct tr_rpcsrv *s);
+
+/* The connection limit in force (max_connections, lowered to fit the fd limit). */
+size_t tr_rpcsrv_max_connections(const struct tr_rpcsrv *s);
 
 /* Fill *ret. s may be NULL (all zero). */
 void tr_rpcsrv_get_stats(const struct tr_rpcsrv *s, struct tr_rpcsrv_stats *ret);

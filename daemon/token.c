@@ -123,11 +123,18 @@ int tr_jwt_decode(const char *token, struct tr_jwt *ret) {
 	j.iat = clamp_time(j.iat);
 	grants = tr_json_get(doc, "grants");
 	trg = tr_json_get(grants, "task_router");
+	copy_sid(j.account_sid, sizeof(j.account_sid), tr_json_get_string(doc, "sub"));
 	copy_sid(j.workspace_sid, sizeof(j.workspace_sid), tr_json_get_string(trg, "workspace_sid"));
 	copy_sid(j.worker_sid, sizeof(j.worker_sid), tr_json_get_string(trg, "worker_sid"));
 	tr_json_free(doc);
 	*ret = j;
 	return 0;
+}
+
+bool tr_jwt_same_identity(const struct tr_jwt *a, const struct tr_jwt *b) {
+	return strcmp(a->account_sid, b->account_sid) == 0 &&
+		strcmp(a->workspace_sid, b->workspace_sid) == 0 &&
+		strcmp(a->worker_sid, b->worker_sid) == 0;
 }
 
 int tr_token_validate(const char *token, int64_t now_s, struct tr_jwt *ret) {

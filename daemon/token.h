@@ -22,6 +22,7 @@
 struct tr_jwt {
 	int64_t exp;               /* epoch seconds */
 	int64_t iat;               /* 0 when absent */
+	char account_sid[40];      /* sub, "" when absent */
 	char workspace_sid[40];    /* grants.task_router.workspace_sid, "" when absent */
 	char worker_sid[40];       /* grants.task_router.worker_sid, "" when absent */
 };
@@ -32,6 +33,9 @@ struct tr_jwt {
  * integer "exp"; -ENOMEM.
  */
 int tr_jwt_decode(const char *token, struct tr_jwt *ret);
+
+/* Do a and b name the same account, workspace and worker? */
+bool tr_jwt_same_identity(const struct tr_jwt *a, const struct tr_jwt *b);
 
 /* tr_jwt_decode, then refuse a token whose exp <= now_s with -EKEYEXPIRED. */
 int tr_token_validate(const char *token, int64_t now_s, struct tr_jwt *ret);

@@ -607,6 +607,8 @@ const char *tr_rpc_code_str(int code) {
 		return "invalid state";
 	case TR_RPC_NETWORK_ERROR:
 		return "network error";
+	case TR_RPC_NOT_PERMITTED:
+		return "not permitted";
 	default:
 		if (code <= -32000 && code >= -32099) {
 			return "server error";

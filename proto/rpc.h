@@ -37,6 +37,7 @@
 #define TR_RPC_REPLAY_GONE -32011       /* events.subscribe since: too old; re-list */
 #define TR_RPC_INVALID_STATE -32012     /* refused locally: e.g. no outgoing transfer */
 #define TR_RPC_NETWORK_ERROR -32013     /* upstream unreachable (request may not have been sent) */
+#define TR_RPC_NOT_PERMITTED -32014     /* the caller may not do this (not the daemon's owner) */
 
 enum tr_rpc_kind {
 	TR_RPC_REQUEST,

@@ -25,6 +25,10 @@
 #define TR_OUTQ_SOFT_SECONDS 10                    /* ... tolerated this long */
 #define TR_OUTQ_HARD_LIMIT (8u * 1024u * 1024u)    /* disconnect at once above this */
 #define TR_MAX_CONNECTIONS_DEFAULT 1024
+#define TR_CONN_USER_SHARE 4                       /* another uid holds at most 1/4 of them */
+#define TR_CONN_OWNER_RESERVE 8                    /* 1/8 are kept for the daemon's uid and root */
+#define TR_FD_RESERVE 64 /* fds kept beyond the connections (upstream, logs, refusals) */
+#define TR_FRAME_IDLE_MS_DEFAULT 15000 /* a partial frame with no byte for this long: dropped */
 #define TR_EVENT_RING_SIZE 4096                    /* events kept for events.subscribe{since} */
 #define TR_EVENT_RING_BYTES (4u * 1024u * 1024u)   /* ... and at most this many bytes of them */
 #define TR_LIST_PAGE_DEFAULT 200                   /* tasks per task.list page / subscribe snapshot */
@@ -42,5 +46,7 @@
 #define TR_TASK_CLOSED_GRACE_MS_DEFAULT 5000 /* recently-closed area, spec §6.3 */
 #define TR_TRANSFER_PENDING_MS 10000         /* transfer events waiting for a POST reply */
 
-/* At shutdown, queued replies and events get this long to drain before connections close. */
+/* At shutdown, queued replies and events get this long to drain before connections close,
+ * and calls already sent upstream this long to be answered. */
 #define TR_CLOSE_FLUSH_MS 1000
+#define TR_CLOSE_CALLS_MS 10000

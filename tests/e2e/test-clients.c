@@ -6,6 +6,10 @@
  */
 #include "common.h"
 
+#include <sys/resource.h>
+
+#include "tr-limits.h"
+
 #define N_CLIENTS 200
 
 static void test_many_clients(void **state) {
@@ -164,6 +168,57 @@ static void test_connection_limit(void **state) {
 	trt_conn_free(c[1]);
 }
 
+/* The daemon runs with a low open-file limit (soft 64, hard 150) and the default
+ * --max-connections 1024: it raises the soft limit to the hard one, and lowers the
+ * connection limit to leave TR_FD_RESERVE descriptors, so a client past it gets -32008
+ * rather than a bare EOF from a failed accept(). */
+#define FD_HARD 150
+static int fd_setup(void **state) {
+	struct rlimit low = {64, FD_HARD}, mine = {FD_HARD, FD_HARD};
+	int r;
+	if (setrlimit(RLIMIT_NOFILE, &low) < 0) {
+		return -1;
+	}
+	r = e2e_setup(state); /* the daemon and the simulator inherit the low limit */
+	(void)setrlimit(RLIMIT_NOFILE, &mine);
+	return r;
+}
+
+static void test_fd_limit(void **state) {
+	const int64_t want = FD_HARD - TR_FD_RESERVE;
+	struct trt_conn *c[FD_HARD];
+	struct tr_json *st, *msg = NULL;
+	int64_t max = 0, code = 0, refused = 0;
+	int n = 0;
+	(void)state;
+	st = trt_call_ok(e2e.rpc, "daemon.status", NULL);
+	assert_int_equal(tr_json_get_int(tr_json_get(st, "limits"), "maxConnections", &max), 0);
+	tr_json_free(st);
+	assert_int_equal(max, want);
+	/* the fixture holds two; fill the rest, each served */
+	for (; n < want - 2; n++) {
+		c[n] = e2e_open();
+		msg = trt_call_ok(c[n], "daemon.status", NULL);
+		assert_non_null(msg);
+		tr_json_free(msg);
+	}
+	/* one more: a clear refusal, not an EOF */
+	c[n] = e2e_open();
+	assert_int_equal(trt_read_frame(c[n], E2E_WAIT, &msg), 0);
+	assert_int_equal(tr_json_get_int(tr_json_get(msg, "error"), "code", &code), 0);
+	assert_int_equal(code, TR_RPC_OVERLOADED);
+	tr_json_free(msg);
+	n++;
+	st = trt_call_ok(e2e.rpc, "daemon.status", NULL);
+	assert_int_equal(tr_json_get_int(tr_json_get(st, "counters"), "connectionsRefusedLimit",
+				 &refused), 0);
+	assert_int_equal(refused, 1);
+	tr_json_free(st);
+	while (n > 0) {
+		trt_conn_free(c[--n]);
+	}
+}
+
 static const char *const four_connections[] = {"--max-connections", "4", NULL};
 static struct e2e_args small_limit = {.daemon = four_connections};
 
@@ -178,6 +233,8 @@ int main(void) {
 		CASE(test_inflight_limit),
 		cmocka_unit_test_prestate_setup_teardown(
 			test_connection_limit, e2e_setup, e2e_teardown, &small_limit),
+		/* last: it lowers this process's hard limit for good */
+		cmocka_unit_test_setup_teardown(test_fd_limit, fd_setup, e2e_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,6 +62,21 @@ static void test_expiry_then_update_token(void **state) {
 		TR_RPC_INVALID_PARAMS);
 	tr_json_free(err);
 
+	/* another worker's token is refused unless the switch is explicit */
+	{
+		struct tr_json *tr = NULL;
+		assert_int_equal(trt_sim_http(&e2e.env, "POST", "/sim/tokens",
+					 "{\"worker\":\"bob\",\"ttl\":3600}", &tr), 200);
+		assert_int_equal(trt_call_err(e2e.rpc, "daemon.updateToken",
+					 trt_fmt("{\"token\":\"%s\"}", e2e_str(tr, "token")), &err),
+			TR_RPC_NOT_PERMITTED);
+		assert_string_equal(e2e_str(tr_json_get(err, "data"), "reason"),
+			"identity");
+		tr_json_free(err);
+		err = NULL;
+		tr_json_free(tr);
+	}
+
 	tok = e2e_mint_token(&e2e.env, 3600);
 	r = trt_call_ok(e2e.rpc, "daemon.updateToken", trt_fmt("{\"token\":\"%s\"}", tok));
 	assert_non_null(r);

@@ -63,8 +63,8 @@ int tr_bridge_request(struct tr_bridge *b, const struct tr_upstream_request *req
 	(void)b, (void)req, (void)cb, (void)userdata;
 	abort();
 }
-int tr_bridge_update_token(struct tr_bridge *b, const char *token) {
-	(void)b, (void)token;
+int tr_bridge_update_token(struct tr_bridge *b, const char *token, bool allow_switch) {
+	(void)b, (void)token, (void)allow_switch;
 	abort();
 }
 struct tr_json *tr_bridge_status(const struct tr_bridge *b) {

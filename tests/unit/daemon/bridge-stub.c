@@ -59,10 +59,13 @@ void tr_bridge_request_resync(struct tr_bridge *b) {
 	(void)b;
 	stub_resyncs++;
 }
-int tr_bridge_update_token(struct tr_bridge *b, const char *token) {
+int tr_bridge_update_token(struct tr_bridge *b, const char *token, bool allow_switch) {
 	(void)b;
 	if (strcmp(token, "expired") == 0) {
 		return -EKEYEXPIRED;
+	}
+	if (strcmp(token, "other-worker") == 0) {
+		return allow_switch ? 0 : -EXDEV;
 	}
 	return strcmp(token, "good") == 0 ? 0 : -EINVAL;
 }

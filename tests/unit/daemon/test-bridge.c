@@ -232,9 +232,9 @@ static void ev_token(void *ud, const char *what, int64_t exp) {
 		assert_int_equal(t->token_events, 0);
 		t->token_events++;
 		/* refused updates leave everything as it was */
-		assert_int_equal(tr_bridge_update_token(t->b, "not-a-jwt"), -EINVAL);
+		assert_int_equal(tr_bridge_update_token(t->b, "not-a-jwt", false), -EINVAL);
 		tok = mint(-60);
-		assert_int_equal(tr_bridge_update_token(t->b, tok), -EKEYEXPIRED);
+		assert_int_equal(tr_bridge_update_token(t->b, tok, false), -EKEYEXPIRED);
 		free(tok);
 	} else if (strcmp(what, "tokenExpired") == 0) {
 		struct tr_upstream_request req = {.path = "x", .method = "GET", .api_version = "v1",

@@ -491,7 +491,114 @@ static void test_socket_basics(void **state) {
 	m = rpc_client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"daemon.updateToken\",\"params\":{\"token\":\"good\"}}");
 	assert_int_equal(tr_json_get(tr_json_get(m, "result"), "expiresAt")->u.num.i, 1900000000);
 	tr_json_free(m);
+	/* another worker's token: refused unless the switch is asked for */
+	m = rpc_client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"daemon.updateToken\",\"params\":{\"token\":\"other-worker\"}}");
+	assert_int_equal(rpc_err_code(m), TR_RPC_NOT_PERMITTED);
+	assert_string_equal(tr_json_get_string(tr_json_get(tr_json_get(m, "error"), "data"), "reason"), "identity");
+	tr_json_free(m);
+	m = rpc_client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":13,\"method\":\"daemon.updateToken\",\"params\":{\"token\":\"other-worker\",\"switchWorker\":true}}");
+	assert_non_null(tr_json_get(m, "result"));
+	tr_json_free(m);
 	rpc_client_free(c);
+}
+
+/* As nobody (a member of the allowed group 65534): call daemon.updateToken, then task.list.
+ * Exit 0 when the first is refused with -32014 reason "owner" and the second answered. */
+static int group_member_child(const char *path) {
+	static const char *const calls[] = {
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.updateToken\",\"params\":{\"token\":\"good\"}}",
+		"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"task.list\"}",
+	};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[4096];
+	int fd;
+
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0) {
+		return 10;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		return 11;
+	}
+	for (int i = 0; i < 2; i++) {
+		uint32_t n = (uint32_t)strlen(calls[i]);
+		unsigned char hdr[4] = { n >> 24, n >> 16, n >> 8, n };
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+
+		(void)send(fd, hdr, 4, MSG_NOSIGNAL);
+		(void)send(fd, calls[i], n, MSG_NOSIGNAL);
+		if (poll(&pfd, 1, 5000) <= 0 || (k = read(fd, buf, sizeof(buf) - 1)) <= 4) {
+			return 12 + i;
+		}
+		buf[k] = '\0';
+		if (i == 0 && !(strstr(buf + 4, "-32014") && strstr(buf + 4, "\"owner\""))) {
+			return 20;
+		}
+		if (i == 1 && !strstr(buf + 4, "\"result\"")) {
+			return 21;
+		}
+	}
+	return 0;
+}
+
+static void on_tick(uv_timer_t *t) {
+	(void)t;
+}
+
+/* daemon.updateToken is the owner's: an allowed group's member may use the daemon but not
+ * replace its token. */
+static void test_update_token_owner_only(void **state) {
+	struct env *e = *state;
+	char dir[128], path[160];
+	struct tr_rpcsrv *srv = NULL;
+	const struct tr_rpcsrv_handlers h = {
+		.dispatch = tr_local_methods_dispatch,
+		.closed = tr_local_methods_conn_closed,
+		.userdata = &e->d,
+	};
+	struct tr_rpcsrv_options opts = { .listen_fd = -1, .allow_group_set = true,
+		.allow_group = 65534 };
+	uv_timer_t tick;
+	int status = -1;
+	pid_t pid;
+
+	if (getuid() != 0) {
+		skip();
+	}
+	snprintf(dir, sizeof(dir), "%s/g", e->dir);
+	snprintf(path, sizeof(path), "%s/g/run/socket", e->dir);
+	assert_int_equal(chmod(e->dir, 0711), 0);
+	assert_int_equal(mkdir(dir, 0711), 0);
+	opts.socket_path = path;
+	assert_int_equal(tr_rpcsrv_new(&e->loop, &opts, &h, &srv), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		_exit(group_member_child(path));
+	}
+	assert_int_equal(uv_timer_init(&e->loop, &tick), 0);
+	assert_int_equal(uv_timer_start(&tick, on_tick, 5, 5), 0);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	uv_close((uv_handle_t *)&tick, NULL);
+	(void)uv_run(&e->loop, UV_RUN_NOWAIT); /* tick lives on this stack: finish closing it */
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	e->closed = false;
+	tr_rpcsrv_close(srv, on_closed, e);
+	while (!e->closed) {
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	tr_rpcsrv_free(srv);
+	e->closed = false; /* the teardown waits for the fixture's server with it */
+	snprintf(path, sizeof(path), "%s/g/run", e->dir);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(chmod(e->dir, 0700), 0);
 }
 
 static void test_upstream_replies(void **state) {
@@ -751,6 +858,7 @@ int main(void) {
 		cmocka_unit_test(test_describe_is_the_table),
 		cmocka_unit_test_setup_teardown(test_socket_basics, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_replies, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_update_token_owner_only, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_events, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber, env_setup, env_teardown),
 	};

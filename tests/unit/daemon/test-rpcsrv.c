@@ -29,6 +29,7 @@
 #include "rpc-client.h"
 #include "rpc.h"
 #include "rpcsrv.h"
+#include "sockfile.h"
 #include "tr-limits.h"
 
 #define MAX_HELD 64
@@ -399,6 +400,35 @@ static void test_live_and_stale_socket(void **state) {
 	assert_null(s3);
 	assert_int_equal(access(path3, F_OK), 0);
 	unlink(path3);
+	/* a live server that is stuck (never accepts, backlog full) is found alive at once,
+	 * not by a connect() that waits for it */
+	{
+		char path4[160];
+		int lfd, cl[16], n = 0;
+		struct sockaddr_un sb = { .sun_family = AF_UNIX };
+
+		snprintf(path4, sizeof(path4), "%s/run/stuck", e->dir);
+		strcpy(sb.sun_path, path4);
+		lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+		assert_int_equal(bind(lfd, (struct sockaddr *)&sb, sizeof(sb)), 0);
+		assert_int_equal(listen(lfd, 0), 0);
+		for (; n < 16; n++) {
+			cl[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+			if (connect(cl[n], (struct sockaddr *)&sb, sizeof(sb)) < 0) {
+				assert_int_equal(errno, EAGAIN);
+				n++;
+				break;
+			}
+		}
+		assert_true(n < 16); /* the backlog is full */
+		o2.socket_path = path4;
+		assert_int_equal(tr_rpcsrv_new(&e->loop, &o2, &h, &s3), -EADDRINUSE);
+		for (int i = 0; i < n; i++) {
+			close(cl[i]);
+		}
+		close(lfd);
+		unlink(path4);
+	}
 	/* no path and no activated socket */
 	o2.socket_path = NULL;
 	assert_int_equal(tr_rpcsrv_new(&e->loop, &o2, &h, &s3), -EINVAL);
@@ -448,7 +478,60 @@ static void on_tick(uv_timer_t *t) {
 	(void)t;
 }
 
+static int run_child(struct env *e, int n);
+
 static int run_nobody(struct env *e) {
+	return run_child(e, 0);
+}
+
+/* Restart the server with other options (the socket file is recreated). */
+static void restart(struct env *e) {
+	stop_server(e);
+	assert_int_equal(start_server(e), 0);
+	assert_int_equal(chmod(e->path, 0666), 0);
+}
+
+/* As uid/gid 65534: open n connections, keep them all, send an echo on each and report
+ * which got an answer: bit i set when connection i was refused with -32008 (scope user).
+ * 255 on a setup failure. */
+static int nobody_conns(const char *path, int n) {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}";
+	unsigned char hdr[4] = { 0, 0, 0, sizeof(req) - 1 };
+	int fds[8], refused = 0;
+
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0 || n > 8) {
+		return 255;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	for (int i = 0; i < n; i++) {
+		struct pollfd pfd;
+		char buf[512];
+		ssize_t k;
+
+		fds[i] = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			return 255;
+		}
+		(void)send(fds[i], hdr, sizeof(hdr), MSG_NOSIGNAL);
+		(void)send(fds[i], req, sizeof(req) - 1, MSG_NOSIGNAL);
+		pfd = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		if (poll(&pfd, 1, 5000) <= 0) {
+			return 255;
+		}
+		k = read(fds[i], buf, sizeof(buf) - 1);
+		if (k <= 4) {
+			return 255;
+		}
+		buf[k] = '\0';
+		if (strstr(buf + 4, "-32008") && strstr(buf + 4, "\"user\"")) {
+			refused |= 1 << i;
+		}
+	}
+	return refused;
+}
+
+static int run_child(struct env *e, int n) {
 	uv_timer_t tick;
 	uint64_t deadline;
 	int status = -1;
@@ -458,7 +541,7 @@ static int run_nobody(struct env *e) {
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		_exit(nobody_child(e->path));
+		_exit(n > 0 ? nobody_conns(e->path, n) : nobody_child(e->path));
 	}
 	assert_int_equal(uv_timer_init(&e->loop, &tick), 0);
 	assert_int_equal(uv_timer_start(&tick, on_tick, 5, 5), 0);
@@ -472,13 +555,6 @@ static int run_nobody(struct env *e) {
 	(void)uv_run(&e->loop, UV_RUN_NOWAIT);
 	assert_true(WIFEXITED(status));
 	return WEXITSTATUS(status);
-}
-
-/* Restart the server with other options (the socket file is recreated). */
-static void restart(struct env *e) {
-	stop_server(e);
-	assert_int_equal(start_server(e), 0);
-	assert_int_equal(chmod(e->path, 0666), 0);
 }
 
 static void test_peer_credentials(void **state) {
@@ -495,10 +571,22 @@ static void test_peer_credentials(void **state) {
 	/* not our uid, not root, no allowed group: closed without a reply */
 	assert_int_equal(run_nobody(e), 0);
 	assert_int_equal(stats(e).refused_cred, 1);
-	/* its group allowed: served */
+	/* its group allowed: served, through the modes the server sets itself (socket 0660 and
+	 * a new directory 0710, both of the group), not the test's chmods */
 	e->opts.allow_group = 65534;
 	e->opts.allow_group_set = true;
-	restart(e);
+	stop_server(e);
+	assert_int_equal(rmdir(run), 0);
+	assert_int_equal(start_server(e), 0);
+	{
+		struct stat st;
+		assert_int_equal(stat(run, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0710);
+		assert_int_equal(st.st_gid, 65534);
+		assert_int_equal(stat(e->path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0660);
+		assert_int_equal(st.st_gid, 65534);
+	}
 	assert_int_equal(run_nobody(e), 2);
 	/* another group: refused again */
 	e->opts.allow_group = 65533;
@@ -507,6 +595,179 @@ static void test_peer_credentials(void **state) {
 	assert_int_equal(stats(e).refused_cred, 1);
 	assert_int_equal(chmod(run, 0700), 0);
 	assert_int_equal(chmod(e->dir, 0700), 0);
+}
+
+/* Another user (an allowed group's member) gets a share of the slots and cannot lock the
+ * owner out; refusals are -32008 with scope "user", counted. */
+static void test_user_quota(void **state) {
+	struct env *e = *state;
+	struct rpc_client *mine[8];
+	struct tr_json *m;
+	char run[160];
+
+	if (getuid() != 0) {
+		skip();
+	}
+	snprintf(run, sizeof(run), "%s/run", e->dir);
+	assert_int_equal(chmod(e->dir, 0711), 0);
+	stop_server(e);
+	assert_int_equal(rmdir(run), 0);
+	e->opts.allow_group = 65534;
+	e->opts.allow_group_set = true;
+	e->opts.max_connections = 8; /* another uid: 2 at most; the owner keeps 1 */
+	assert_int_equal(start_server(e), 0);
+	/* the third connection of the same user is refused, the first two served */
+	assert_int_equal(run_child(e, 3), 1 << 2);
+	assert_int_equal(stats(e).refused_quota, 1);
+	/* the owner may fill every slot */
+	for (int i = 0; i < 8; i++) {
+		mine[i] = client(e);
+		m = rpc_client_call(mine[i], "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}");
+		assert_non_null(tr_json_get(m, "result"));
+		tr_json_free(m);
+	}
+	assert_int_equal(stats(e).connections, 8);
+	/* and then the other user gets nothing, with the daemon-wide limit */
+	assert_int_equal(run_child(e, 1), 0);
+	assert_int_equal(stats(e).refused_limit, 1);
+	for (int i = 0; i < 8; i++) {
+		rpc_client_free(mine[i]);
+	}
+	stop_server(e);
+	assert_int_equal(chmod(run, 0700), 0);
+	assert_int_equal(chmod(e->dir, 0700), 0);
+	e->opts.allow_group_set = false;
+	assert_int_equal(start_server(e), 0);
+}
+
+/* The quota arithmetic itself, for several users and sizes. */
+static void test_quota_rules(void **state) {
+	struct tr_peer_users u = { 0 };
+	struct tr_peer_user *owner = tr_peer_users_get(&u, getuid());
+	struct tr_peer_user *a = tr_peer_users_get(&u, 60001), *b = tr_peer_users_get(&u, 60002);
+	size_t limit = 0;
+
+	(void)state;
+	assert_non_null(owner);
+	assert_ptr_equal(tr_peer_users_get(&u, 60001), a);
+	/* 1024 slots: another uid holds up to 256; others together up to 896 */
+	a->conns = 255;
+	assert_null(tr_peer_users_over_quota(&u, a, 255, 1024, &limit));
+	a->conns = 256;
+	assert_non_null(tr_peer_users_over_quota(&u, a, 256, 1024, &limit));
+	assert_int_equal(limit, 256);
+	a->conns = 200;
+	b->conns = 200;
+	{
+		struct tr_peer_user *c = tr_peer_users_get(&u, 60003), *d = tr_peer_users_get(&u, 60004);
+		c->conns = 248;
+		d->conns = 248;
+		assert_non_null(tr_peer_users_over_quota(&u, d, 896, 1024, &limit));
+		assert_int_equal(limit, 896);
+		/* the owner still gets in, up to the last slot */
+		assert_null(tr_peer_users_over_quota(&u, owner, 1023, 1024, &limit));
+		assert_non_null(tr_peer_users_over_quota(&u, owner, 1024, 1024, &limit));
+		assert_int_equal(limit, 1024);
+	}
+	/* a refused uid is logged once */
+	assert_true(tr_peer_users_first_refusal(&u, 60009));
+	assert_false(tr_peer_users_first_refusal(&u, 60009));
+	tr_peer_users_done(&u);
+}
+
+/* A socket path too long for sun_path is refused, not truncated; a directory others may
+ * write to, or that another user owns, is refused. */
+static void test_socket_path_rules(void **state) {
+	struct env *e = *state;
+	struct tr_rpcsrv_options o = e->opts;
+	const struct tr_rpcsrv_handlers h = { .dispatch = stub_dispatch, .userdata = e };
+	struct tr_rpcsrv *s2 = NULL;
+	char longp[300], d[200], p[240];
+
+	memset(longp, 0, sizeof(longp));
+	snprintf(longp, sizeof(longp), "%s/", e->dir);
+	memset(longp + strlen(longp), 'x', 120);
+	o.socket_path = longp;
+	assert_int_equal(tr_rpcsrv_new(&e->loop, &o, &h, &s2), -ENAMETOOLONG);
+	assert_null(s2);
+	/* nothing was created one directory up */
+	snprintf(d, sizeof(d), "%s/open", e->dir);
+	assert_int_equal(mkdir(d, 0700), 0);
+	assert_int_equal(chmod(d, 0777), 0);
+	snprintf(p, sizeof(p), "%s/socket", d);
+	o.socket_path = p;
+	assert_int_equal(tr_rpcsrv_new(&e->loop, &o, &h, &s2), -EPERM);
+	assert_int_not_equal(access(p, F_OK), 0);
+	assert_int_equal(chmod(d, 01777), 0); /* sticky does not help: others may still create */
+	assert_int_equal(tr_rpcsrv_new(&e->loop, &o, &h, &s2), -EPERM);
+	if (getuid() == 0) {
+		assert_int_equal(chmod(d, 0700), 0);
+		assert_int_equal(chown(d, 65534, 65534), 0);
+		assert_int_equal(tr_rpcsrv_new(&e->loop, &o, &h, &s2), -EPERM);
+	}
+	assert_int_equal(rmdir(d), 0);
+}
+
+/* A client that starts a frame and goes quiet is dropped after the idle timeout, counted;
+ * a whole frame sent slowly is not. */
+static void test_idle_mid_frame(void **state) {
+	struct env *e = *state;
+	struct rpc_client *c, *ok;
+	struct tr_json *m;
+	const uint8_t hdr[4] = { 0, 0, 0x10, 0 }; /* 4096 bytes declared */
+
+	stop_server(e);
+	e->opts.frame_idle_ms = 300;
+	assert_int_equal(start_server(e), 0);
+	c = client(e);
+	ok = client(e);
+	rpc_client_send_raw(c, hdr, 4);
+	rpc_client_send_raw(c, "{\"jsonrpc\"", 11);
+	rpc_client_wait_hangup(c, 10000);
+	(void)uv_run(&e->loop, UV_RUN_NOWAIT);
+	assert_int_equal(stats(e).idle_timeouts, 1);
+	/* an idle client between frames is not touched */
+	m = rpc_client_call(ok, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"}");
+	assert_non_null(tr_json_get(m, "result"));
+	tr_json_free(m);
+	rpc_client_free(c);
+	rpc_client_free(ok);
+}
+
+/* Shutdown waits for calls in flight: the answer arrives, then the connection closes. */
+static void test_close_answers_calls(void **state) {
+	struct env *e = *state;
+	struct rpc_client *c = client(e), *idle = client(e);
+	struct tr_json *m;
+
+	rpc_client_send(c, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"hold\"}");
+	while (e->n_held == 0) {
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	e->closed = false;
+	tr_rpcsrv_close(e->srv, on_closed, e);
+	/* an idle connection closes at once */
+	rpc_client_wait_hangup(idle, 5000);
+	/* the held call is answered later (the upstream replied): it still reaches the client */
+	for (int i = 0; i < 5; i++) {
+		(void)uv_run(&e->loop, UV_RUN_NOWAIT);
+	}
+	assert_false(e->closed);
+	tr_call_result(e->held[0], tr_json_new_int(42));
+	e->n_held = 0;
+	m = rpc_client_recv(c);
+	assert_non_null(m);
+	assert_int_equal(tr_json_get(m, "id")->u.num.i, 7);
+	assert_int_equal(tr_json_get(m, "result")->u.num.i, 42);
+	tr_json_free(m);
+	assert_null(rpc_client_recv(c));
+	while (!e->closed) {
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	e->srv = tr_rpcsrv_free(e->srv);
+	assert_int_equal(start_server(e), 0); /* for the teardown */
+	rpc_client_free(c);
+	rpc_client_free(idle);
 }
 
 int main(void) {
@@ -520,6 +781,11 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_close_flushes, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_live_and_stale_socket, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_credentials, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_user_quota, env_setup, env_teardown),
+		cmocka_unit_test(test_quota_rules),
+		cmocka_unit_test_setup_teardown(test_socket_path_rules, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_idle_mid_frame, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_close_answers_calls, env_setup, env_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
