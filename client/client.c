@@ -48,6 +48,7 @@ SAME_CODE(REFRESH_PENDING);
 SAME_CODE(REPLAY_GONE);
 SAME_CODE(INVALID_STATE);
 SAME_CODE(NETWORK_ERROR);
+SAME_CODE(NOT_PERMITTED);
 #undef SAME_CODE
 
 struct pending {
@@ -496,6 +497,36 @@ static int connect_fd(const char *path, int timeout_ms) {
 	return r;
 }
 
+/*
+ * Before anything is sent: is the server the daemon we mean? Only our own uid or root may
+ * serve us (and the uid in $TASKROUTERD_TRUST_UID, for a member of the daemon's
+ * --allow-group group). Anyone else listening at the path, for instance after swapping the
+ * socket in a directory they could write to, would receive our requests and tokens.
+ */
+static int check_server(int fd) {
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	const char *trust = getenv("TASKROUTERD_TRUST_UID");
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+		return -errno;
+	}
+	if (cr.uid == getuid() || cr.uid == 0) {
+		return 0;
+	}
+	if (trust && *trust) {
+		char *end = NULL;
+		unsigned long u;
+
+		errno = 0;
+		u = strtoul(trust, &end, 10);
+		if (errno == 0 && end && *end == '\0' && u == (unsigned long)cr.uid) {
+			return 0;
+		}
+	}
+	return -EPERM;
+}
+
 int tr_client_connect(const char *path, int timeout_ms, struct tr_client **ret) {
 	struct tr_client *c;
 	char *def = NULL;
@@ -518,6 +549,14 @@ int tr_client_connect(const char *path, int timeout_ms, struct tr_client **ret) 
 	}
 	fd = connect_fd(path, timeout_ms);
 	free(def);
+	if (fd >= 0) {
+		int r = check_server(fd);
+
+		if (r < 0) {
+			close(fd);
+			fd = r;
+		}
+	}
 	if (fd < 0) {
 		free(c);
 		return fd;

@@ -1172,6 +1172,11 @@ static int run(struct ctx *x, int argc, char **argv) {
 	if (c->follow) {
 		return follow(x);
 	}
+	if (c->build_params == token_params) {
+		/* The token goes only to a daemon of our own uid or root, whatever the
+		 * environment says to trust for other calls. */
+		(void)unsetenv("TASKROUTERD_TRUST_UID");
+	}
 	r = connect_ctx(x);
 	if (r != EXIT_OK) {
 		return r;

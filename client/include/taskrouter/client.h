@@ -67,6 +67,7 @@ extern "C" {
 #define TR_CLIENT_REPLAY_GONE -32011 /* data: oldestSeq, currentSeq */
 #define TR_CLIENT_INVALID_STATE -32012
 #define TR_CLIENT_NETWORK_ERROR -32013
+#define TR_CLIENT_NOT_PERMITTED -32014 /* data: reason ("owner", "identity") */
 
 /* Timeouts are in milliseconds; a negative value waits forever. */
 #define TR_CLIENT_TIMEOUT_INFINITE (-1)
@@ -134,9 +135,12 @@ TR_EXPORT char *tr_client_default_socket_path(void);
 
 /*
  * Connect to the daemon at path (NULL: tr_client_default_socket_path()), waiting at most
- * timeout_ms. On success *ret is a new client the caller owns (tr_client_close).
- * Returns 0, -EINVAL, -ENOMEM, -ENAMETOOLONG, -ETIMEDOUT or the errno of connect(2)
- * (-ENOENT, -ECONNREFUSED, -EACCES, ...).
+ * timeout_ms. Before anything is sent, the server's credentials (SO_PEERCRED) are checked:
+ * it must run as the caller's uid or root, or as the uid named in $TASKROUTERD_TRUST_UID
+ * (for a member of the daemon's --allow-group group); otherwise -EPERM. On success *ret is
+ * a new client the caller owns (tr_client_close). Returns 0, -EINVAL, -ENOMEM,
+ * -ENAMETOOLONG, -ETIMEDOUT, -EPERM or the errno of connect(2) (-ENOENT, -ECONNREFUSED,
+ * -EACCES, ...).
  */
 TR_EXPORT int tr_client_connect(const char *path, int timeout_ms, struct tr_client **ret);
 

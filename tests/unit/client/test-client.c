@@ -17,8 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -575,6 +578,81 @@ static void test_bad_args_and_connect(void **state) {
 	free(p);
 }
 
+/* A server run by another user (nobody): it tells the parent on `ready` when it listens,
+ * accepts two connections and exits with the number of request bytes it was sent. */
+static int foreign_server(const char *dir, const char *path, int ready) {
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int lfd, got = 0;
+
+	if (chown(dir, 65534, 65534) < 0 || setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
+		setuid(65534) < 0) {
+		return 200;
+	}
+	strcpy(sa.sun_path, path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0 ||
+		write(ready, "r", 1) != 1) {
+		return 201;
+	}
+	for (int i = 0; i < 2; i++) {
+		int fd = accept(lfd, NULL, NULL);
+		char buf[256];
+		ssize_t k;
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+		if (fd < 0) {
+			return 202;
+		}
+		while (poll(&pfd, 1, 5000) > 0 && (k = read(fd, buf, sizeof(buf))) > 0) {
+			got += (int)k;
+		}
+		close(fd);
+	}
+	return got > 100 ? 100 : got;
+}
+
+/* A socket served by another user is refused before anything is sent (a fake server in a
+ * directory someone else could write to must not see our calls or tokens), unless that uid
+ * is trusted explicitly with TASKROUTERD_TRUST_UID. */
+static void test_server_credentials(void **state) {
+	char dir[] = "/tmp/tr-cred-XXXXXX", path[64];
+	struct tr_client *c = NULL;
+	int pipefd[2], status = 0;
+	char ch;
+	pid_t pid;
+
+	(void)state;
+	if (getuid() != 0) {
+		skip();
+	}
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/socket", dir);
+	assert_int_equal(pipe(pipefd), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pipefd[0]);
+		_exit(foreign_server(dir, path, pipefd[1]));
+	}
+	close(pipefd[1]);
+	assert_int_equal(read(pipefd[0], &ch, 1), 1);
+	close(pipefd[0]);
+	unsetenv("TASKROUTERD_TRUST_UID");
+	assert_int_equal(tr_client_connect(path, 2000, &c), -EPERM);
+	assert_null(c);
+	setenv("TASKROUTERD_TRUST_UID", "65534", 1);
+	assert_int_equal(tr_client_connect(path, 2000, &c), 0);
+	c = tr_client_close(c);
+	unsetenv("TASKROUTERD_TRUST_UID");
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0); /* nothing was sent to it */
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void script_params(struct server *s, int fd) {
 	static const char *const expect[][3] = {
 		{"task.hold", "\"targetWorkerSid\":\"WK1\"", "\"onHold\":true"},
@@ -699,6 +777,7 @@ int main(void) {
 		cmocka_unit_test(test_subscribe_replay_gone),
 		cmocka_unit_test(test_close_cancels_async),
 		cmocka_unit_test(test_bad_args_and_connect),
+		cmocka_unit_test(test_server_credentials),
 		cmocka_unit_test(test_typed_params),
 		cmocka_unit_test(test_reentry_refused),
 	};
