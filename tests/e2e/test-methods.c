@@ -6,6 +6,8 @@
  */
 #include "common.h"
 
+#include <signal.h>
+
 /* The simulator's state of a task must match the daemon's reply. */
 static void assert_same_task(const struct tr_json *reply, const char *sid) {
 	struct tr_json *sim = trt_sim_task(&e2e.env, sid);
@@ -503,6 +505,47 @@ static void test_describe_and_status(void **state) {
 	tr_json_free(s);
 }
 
+/* SIGTERM while a call is upstream: the daemon stops reading, but the call's answer still
+ * reaches the client before the connection closes (taskrouterd(8), doc/PROTOCOL.md §1).
+ * Last: it restarts the daemon for the group's teardown. */
+static void test_sigterm_answers_calls(void **state) {
+	char sid[35], res[35];
+	struct tr_json *msg = NULL;
+	int64_t id = 0;
+	bool sent = false;
+	(void)state;
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	e2e_sim_post(&e2e.env, "/sim/faults/rest",
+		trt_fmt("{\"count\":1,\"hang_ms\":1500,\"match\":\"%s\"}", sid));
+	assert_int_equal(trt_send_request(e2e.rpc, 77, "task.setAttributes",
+				 trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"at\":\"stop\"}}", sid)),
+		0);
+	/* the signal must come once the POST is upstream: wait until the simulator has it */
+	for (int i = 0; i < 2000 && !sent; i++) {
+		struct tr_json *list = trt_sim_requests(&e2e.env);
+		assert_non_null(list);
+		for (size_t k = 0; k < list->u.arr.n; k++) {
+			const char *m = tr_json_get_string(list->u.arr.items[k], "method");
+			const char *u = tr_json_get_string(list->u.arr.items[k], "url");
+			sent = sent || (m && u && strcmp(m, "POST") == 0 && strstr(u, sid));
+		}
+		tr_json_free(list);
+	}
+	assert_true(sent);
+	assert_int_equal(kill(e2e.env.daemon.proc.pid, SIGTERM), 0);
+	assert_int_equal(trt_read_frame(e2e.rpc, E2E_WAIT, &msg), 0);
+	assert_int_equal(tr_json_get_int(msg, "id", &id), 0);
+	assert_int_equal(id, 77);
+	assert_non_null(tr_json_get(msg, "result"));
+	tr_json_free(msg);
+	assert_true(trt_wait_closed(e2e.rpc, E2E_WAIT));
+	e2e_disconnect();
+	assert_int_equal(trt_daemon_stop(&e2e.env), 0);
+	assert_int_equal(trt_daemon_start(&e2e.env, "alice", NULL), 0);
+	assert_int_equal(trt_daemon_wait_status(&e2e.env, "ready", E2E_WAIT), 0);
+	assert_int_equal(e2e_connect(), 0);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_and_list),
@@ -517,6 +560,7 @@ int main(void) {
 		cmocka_unit_test(test_bad_input_sends_nothing),
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_describe_and_status),
+		cmocka_unit_test(test_sigterm_answers_calls),
 	};
 	return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }
