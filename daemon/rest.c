@@ -623,6 +623,13 @@ static int req_start(struct rest_req *q) {
 	e |= curl_easy_setopt(q->easy, CURLOPT_POST, 1L);
 	/* HTTP/1.1 like the SDK's clients (axios, undici); no h2 negotiation surprises. */
 	e |= curl_easy_setopt(q->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	/* libcurl sends a request again, on its own, when a reused connection dies before any
+	 * byte of the answer: right for a read, wrong for a write the server may already have
+	 * carried out (spec §3.3: never replayed). A write gets a connection of its own, on
+	 * which libcurl does not retry, so its caller sees the failure (maybeSent). */
+	if (strcmp(q->method, "GET") != 0) {
+		e |= curl_easy_setopt(q->easy, CURLOPT_FRESH_CONNECT, 1L);
+	}
 	e |= curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, q->body);
 	e |= curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
 	e |= curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->headers);

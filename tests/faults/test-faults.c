@@ -460,6 +460,43 @@ static void rest_case(const struct fcase *c) {
 	after_checks();
 }
 
+/* ---- the server carries out a write, then drops the connection without answering ----
+ * On a reused connection libcurl would send the request again by itself; a write must
+ * instead be sent once and fail with a network error that says it may have been sent. */
+static void rest_reset(const struct fcase *c) {
+	char sid[35], res[35];
+	struct tr_json *err = NULL, *r;
+	const struct tr_json *sent;
+	int before, after, code;
+	(void)c;
+	e2e_new_task(&env, subs[0].c, true, sid, res);
+	/* a read first, so that a kept-alive connection is there to be reused */
+	r = fcall_ok(rpc, "task.fetchLatestVersion", trt_fmt("{\"sid\":\"%s\"}", sid));
+	tr_json_free(r);
+	before = count_requests("POST", sid);
+	e2e_sim_post(&env, "/sim/faults/rest",
+		trt_fmt("{\"count\":1,\"reset\":true,\"match\":\"%s\"}", sid));
+	code = fcall_err(rpc, "task.setAttributes", set_attrs(sid, "{\"during\":\"reset\"}"), &err);
+	if (code != TR_RPC_NETWORK_ERROR) {
+		fprintf(stderr, "# setAttributes after a reset: code %d, expected %d\n", code,
+			TR_RPC_NETWORK_ERROR);
+		fail();
+	}
+	sent = tr_json_get(tr_json_get(err, "data"), "maybeSent");
+	assert_non_null(sent);
+	assert_int_equal(sent->type, TR_JSON_TRUE);
+	tr_json_free(err);
+	after = count_requests("POST", sid);
+	NOTE("POSTs %d; ", after - before);
+	if (after - before != 1) {
+		fprintf(stderr, "# the POST was sent %d times (never replayed)\n", after - before);
+		fail();
+	}
+	/* the change was applied upstream: its event still arrives */
+	e2e_wait_event(subs[0].c, "updated", sid);
+	after_checks();
+}
+
 /* ---- 412 from a concurrent writer ---- */
 
 static void conflict(const struct fcase *c) {
@@ -715,6 +752,7 @@ static struct fcase cases[] = {
 	{"test_rest_503", "REST 503 (bootstrap + call)", rest_case, .status = 503},
 	{"test_rest_429", "REST 429 (bootstrap + call)", rest_case, .status = 429},
 	{"test_rest_hang", "REST hang > timeout (b + call)", rest_case, .hang_ms = 3000},
+	{"test_rest_reset", "REST write read, then conn dropped", .run = rest_reset},
 	{"test_conflict", "412 concurrent writer", .run = conflict},
 	{"test_token_mid_call", "token expiry mid-call", token_mid_call,
 		.daemon = token_daemon_args},

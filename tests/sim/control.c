@@ -542,16 +542,20 @@ static int fault(struct ctl *c, const char *kind) {
 	}
 	if (strcmp(kind, "rest") == 0) {
 		int64_t count = 1, status = 0, hang = 0;
+		bool reset = false;
 		const char *match = jp_str(c->body, "match");
 		const char *msg = jp_str(c->body, "message");
 		(void)jp_int(c->body, "count", false, &count);
 		(void)jp_int(c->body, "status", false, &status);
 		(void)jp_int(c->body, "hang_ms", false, &hang);
+		(void)jp_bool(c->body, "reset", false, &reset);
 		if (count < 0 || count > 1000000 || (status && (status < 400 || status > 599)) ||
-			hang < 0 || hang > 600000 || (!status && !hang && count)) {
+			hang < 0 || hang > 600000 || (!status && !hang && !reset && count) ||
+			(reset && (status || hang))) {
 			return bad(c, 400, "need count 0..1000000 and a status 400..599 and/or "
-					   "hang_ms 0..600000");
+					   "hang_ms 0..600000, or reset alone");
 		}
+		s->rest_fault.reset = reset;
 		s->rest_fault.count = (int)count;
 		s->rest_fault.status = (int)status;
 		s->rest_fault.hang_ms = hang;

@@ -892,8 +892,10 @@ int sim_rest_handle(struct sim *s, const struct rest_req *rq, struct sbuf *out,
 	if (s->rest_fault.count > 0 && c.url &&
 		(!s->rest_fault.match[0] || strstr(c.url, s->rest_fault.match))) {
 		s->rest_fault.count--;
-		*ret_hang_ms = s->rest_fault.hang_ms;
-		if (s->rest_fault.status) {
+		*ret_hang_ms = s->rest_fault.reset ? -1 : s->rest_fault.hang_ms;
+		if (s->rest_fault.reset) {
+			/* applied, as a server that dies after acting but before replying */
+		} else if (s->rest_fault.status) {
 			status = fail(&c, s->rest_fault.status, s->rest_fault.status * 100,
 				"%s", s->rest_fault.message[0] ? s->rest_fault.message
 							       : "Simulated failure");

@@ -62,7 +62,7 @@ struct pss {
 	struct sbuf out;
 	size_t out_off;
 	int status;
-	bool reply_ready, headers_done, responded;
+	bool reply_ready, headers_done, responded, reset;
 	struct pending *pending;
 	struct held *held; /* events to deliver once the reply is out */
 };
@@ -719,6 +719,12 @@ static void respond(struct sim *s, struct lws *wsi, struct pss *p) {
 	if (is_xfer && s->xfer_order == 1 && hang == 0) {
 		hang = s->xfer_delay_ms > 0 ? s->xfer_delay_ms : 100;
 	}
+	if (hang < 0) {
+		/* the reset fault: the request was read and handled; hang up without a reply */
+		p->reset = true;
+		lws_callback_on_writable(wsi);
+		return;
+	}
 	if (hang > 0) {
 		struct pending *pd = pending_new(s, hang);
 		if (pd) {
@@ -737,6 +743,10 @@ static int http_writeable(struct sim *s, struct lws *wsi, struct pss *p) {
 	size_t left, n;
 	int final;
 
+	if (p->reset) {
+		sim_log(s, "REST: closing the connection without a reply (reset fault)");
+		return -1;
+	}
 	if (!p->reply_ready) {
 		return 0;
 	}

@@ -72,6 +72,7 @@ struct rest_fault {
 	int count;
 	int status;
 	int64_t hang_ms;
+	bool reset; /* read the request in full, then close the connection without a reply */
 	char match[256];
 	char message[256];
 };
