@@ -295,7 +295,7 @@ static void m_update_token(struct tr_daemon *d, struct tr_call *call, const stru
 
 static void m_describe(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
 	const struct tr_json *params) {
-	tr_call_result(call, tr_methods_describe(tr_daemon_methods));
+	tr_call_result(call, tr_methods_describe(tr_daemon_methods, tr_subs_event_names));
 }
 
 #define LIMIT TR_P_INTEGER("limit", 1, TR_LIST_PAGE_MAX)
@@ -307,8 +307,8 @@ static const struct tr_method rows_local[] = {
 };
 
 static const struct tr_method rows_daemon[] = {
-	{ "events.subscribe", { TR_P_STRINGS("events"), TR_P_STRINGS("tasks"),
-		TR_P_INTEGER("since", 1, INT64_MAX), LIMIT },
+	{ "events.subscribe", { TR_P_STRINGS_OF("events", tr_subs_event_names),
+		TR_P_STRINGS("tasks"), TR_P_INTEGER("since", 1, INT64_MAX), LIMIT },
 		"{subscription, seq, tasks: [Task], next}", m_subscribe, NULL },
 	{ "events.unsubscribe", { TR_P_STRING("subscription", true, false) }, "{ok}", m_unsubscribe,
 		NULL },

@@ -3,17 +3,40 @@
  */
 #include "subs.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cache.h"
 #include "frame.h"
 #include "json.h"
 #include "task-json.h"
 #include "tr-limits.h"
+
+const char *const tr_subs_event_names[] = {
+	/* task events (cache.c) */
+	"updated", "wrapup", "completed", "canceled", "transferInitiated",
+	"transferAttemptFailed", "transferCompleted", "transferFailed", "transferCanceled",
+	"reservationCreated", "reservationAccepted", "reservationRejected", "reservationTimeout",
+	"reservationCanceled", "reservationRescinded", "reservationCompleted", "reservationWrapup",
+	/* daemon events (core.c) */
+	"connected", "disconnected", "ready", "tokenWillExpire", "tokenExpired", "tokenUpdated",
+	NULL,
+};
+
+/* The name of tr_subs_event_names that name is, in any letter case, or NULL. */
+static const char *event_name(const char *name) {
+	for (size_t i = 0; tr_subs_event_names[i]; i++) {
+		if (strcasecmp(tr_subs_event_names[i], name) == 0) {
+			return tr_subs_event_names[i];
+		}
+	}
+	return NULL;
+}
 
 struct ring_entry {
 	uint64_t seq; /* 0: empty */
@@ -64,7 +87,9 @@ static void strset_done(struct strset *s) {
 	s->n = 0;
 }
 
-static int strset_init(struct strset *s, const struct tr_json *arr) {
+/* names: each string must be an event name, stored as tr_subs_event_names spells it, so that
+ * matching stays a strcmp. */
+static int strset_init(struct strset *s, const struct tr_json *arr, bool names) {
 	memset(s, 0, sizeof(*s));
 	if (!arr) {
 		s->all = true;
@@ -80,11 +105,14 @@ static int strset_init(struct strset *s, const struct tr_json *arr) {
 	for (size_t i = 0; i < arr->u.arr.n; i++) {
 		const struct tr_json *it = arr->u.arr.items[i];
 
-		if (!tr_json_is(it, TR_JSON_STRING)) {
+		const char *name = names && tr_json_is(it, TR_JSON_STRING) ?
+			event_name(it->u.str.s) : NULL;
+
+		if (!tr_json_is(it, TR_JSON_STRING) || (names && !name)) {
 			strset_done(s);
 			return -EINVAL;
 		}
-		s->v[i] = strdup(it->u.str.s);
+		s->v[i] = strdup(names ? name : it->u.str.s);
 		if (!s->v[i]) {
 			strset_done(s);
 			return -ENOMEM;
@@ -227,6 +255,7 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid,
 	if (!params) {
 		return -ENOMEM;
 	}
+	assert(event_name(name)); /* a new event is named in tr_subs_event_names */
 	r = 0;
 	if (tr_json_put(params, "seq", tr_json_new_int((int64_t)(s->seq + 1)), &r) >= 0) {
 		r = tr_json_dump(params, &text, &len);
@@ -338,9 +367,9 @@ int tr_subs_add(struct tr_subs *s, const struct tr_json *events, const struct tr
 	if (!b) {
 		return -ENOMEM;
 	}
-	r = strset_init(&b->events, events);
+	r = strset_init(&b->events, events, true);
 	if (r >= 0) {
-		r = strset_init(&b->tasks, tasks);
+		r = strset_init(&b->tasks, tasks, false);
 	}
 	if (r < 0) {
 		sub_free(b);

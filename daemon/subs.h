@@ -23,6 +23,10 @@ typedef int (*tr_subs_send_cb)(void *owner, char *buf, size_t len);
 /* The callback must not remove subscriptions synchronously (a connection being dropped
  * removes its subscriptions from its close callback). */
 
+/* Every event name the daemon publishes, task events then daemon events, NULL-terminated:
+ * the allowed values of events.subscribe's `events` and the `events` of rpc.describe. */
+extern const char *const tr_subs_event_names[];
+
 struct tr_subs *tr_subs_new(void);
 struct tr_subs *tr_subs_free(struct tr_subs *s);
 
@@ -40,8 +44,9 @@ int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev);
 int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_json *data);
 
 /*
- * Subscribe. events and tasks are arrays of strings (borrowed; NULL: everything). The id
- * is copied into ret_id (size >= 24). Returns 0, -ENOMEM.
+ * Subscribe. events and tasks are arrays of strings (borrowed; NULL: everything); event names
+ * are those of tr_subs_event_names in any letter case. The id is copied into ret_id (size >=
+ * 24). Returns 0, -EINVAL (not an array of strings, or an unknown event name), -ENOMEM.
  */
 int tr_subs_add(struct tr_subs *s, const struct tr_json *events, const struct tr_json *tasks,
 	void *owner, tr_subs_send_cb send, char *ret_id, size_t id_size);

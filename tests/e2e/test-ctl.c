@@ -596,6 +596,8 @@ static const struct ctl_case usage_cases[] = {
 	{{"get"}, .status = 2},
 	{{"list", "--bogus"}, .status = 2},
 	{{"watch", "--count", "0"}, .status = 2},
+	/* an event name the daemon does not publish: its refusal lists the valid ones */
+	{{"watch", "--event", "task.created"}, .status = 4, .has = "reservationCreated"},
 	{{"get", "--help"}, .status = 0, .has = "Usage"},
 };
 

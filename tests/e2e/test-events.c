@@ -235,6 +235,36 @@ static void test_unsubscribe(void **state) {
 	extra = NULL;
 }
 
+/* An event name the daemon never publishes is refused with the valid names, instead of a
+ * subscription that stays silent forever; rpc.describe lists the same names. */
+static void test_unknown_event_name(void **state) {
+	struct tr_json *err = NULL, *d;
+	const struct tr_json *data, *names;
+	int code;
+	(void)state;
+
+	extra = e2e_open();
+	code = trt_call_err(extra, "events.subscribe", "{\"events\":[\"task.created\"]}", &err);
+	assert_int_equal(code, TR_RPC_INVALID_PARAMS);
+	data = tr_json_get(err, "data");
+	assert_string_equal(e2e_str(data, "param"), "events");
+	d = trt_call_ok(e2e.rpc, "rpc.describe", "{}");
+	assert_non_null(d);
+	names = tr_json_get(d, "events");
+	assert_true(tr_json_equal(tr_json_get(data, "values"), names));
+	for (size_t i = 0; i < names->u.arr.n; i++) {
+		e2e_assert_contains(e2e_str(err, "message"), names->u.arr.items[i]->u.str.s);
+	}
+	tr_json_free(d);
+	tr_json_free(err);
+	/* the connection is fine, and nothing was subscribed */
+	d = trt_call_ok(extra, "daemon.status", "{}");
+	assert_non_null(d);
+	tr_json_free(d);
+	trt_conn_free(extra);
+	extra = NULL;
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_snapshot_then_stream),
@@ -242,6 +272,7 @@ int main(void) {
 		cmocka_unit_test(test_since_replay),
 		cmocka_unit_test(test_replay_gone),
 		cmocka_unit_test(test_unsubscribe),
+		cmocka_unit_test(test_unknown_event_name),
 	};
 	return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

@@ -97,7 +97,8 @@ TR_EXPORT const char *tr_client_code_str(int code);
 
 /*
  * One event notification. Fields point into the struct and live as long as it does.
- *   name          event name ("task.created", "reservation.accepted", "disconnected", ...)
+ *   name          event name ("reservationCreated", "updated", "disconnected", ...: the
+ *                 list is in doc/PROTOCOL.md and in rpc.describe's "events")
  *   seq           daemon-wide sequence number (-1 when absent)
  *   subscription  the subscription id as JSON text (a number or a quoted string), or NULL
  *   task_sid      the task the event is about, or NULL (daemon events)
@@ -166,8 +167,9 @@ TR_EXPORT int tr_client_call(struct tr_client *c, const char *method, const char
 	int timeout_ms, char **ret_result, struct tr_client_error *ret_err);
 
 /*
- * events.subscribe. events and tasks are NULL-terminated arrays of names and task sids
- * (NULL for all); since is the first seq wanted, or -1 for "from now". On success
+ * events.subscribe. events and tasks are NULL-terminated arrays of event names and task sids
+ * (NULL for all); an event name the daemon does not publish is refused (-EREMOTEIO, code
+ * TR_CLIENT_INVALID_PARAMS, data {param: "events", reason, values: [the valid names]}); since is the first seq wanted, or -1 for "from now". On success
  * *ret_result (if not NULL) gets the result JSON text: {"subscription":..,"seq":N,
  * "tasks":[...]}. With since, a -EREMOTEIO error with code TR_CLIENT_REPLAY_GONE means the
  * events are no longer kept: subscribe again without since and re-list.

@@ -95,7 +95,7 @@ static void script_many_frames(struct server *s, int fd) {
 		if (i == 1) {
 			n += put_frame(buf + n,
 				"{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":"
-				"{\"subscription\":1,\"seq\":7,\"event\":\"task.created\","
+				"{\"subscription\":1,\"seq\":7,\"event\":\"reservationCreated\","
 				"\"taskSid\":\"WT1\",\"task\":{\"sid\":\"WT1\",\"status\":"
 				"\"pending\"}}}");
 			n += put_frame(buf + n,
@@ -173,7 +173,7 @@ static void test_many_frames_one_write(void **state) {
 	assert_int_equal(tr_client_timeout_ms(c), -1);
 
 	assert_int_equal(tr_client_next_event(c, 0, &ev), 1);
-	assert_string_equal(ev->name, "task.created");
+	assert_string_equal(ev->name, "reservationCreated");
 	assert_int_equal(ev->seq, 7);
 	assert_string_equal(ev->task_sid, "WT1");
 	assert_string_equal(ev->subscription, "1");
@@ -474,7 +474,7 @@ static void test_events_interleaved_typed(void **state) {
 static void script_replay_gone(struct server *s, int fd) {
 	char *req = srv_read(fd);
 
-	if (!req || !strstr(req, "\"since\":5") || !strstr(req, "\"events\":[\"task.created\"]") ||
+	if (!req || !strstr(req, "\"since\":5") || !strstr(req, "\"events\":[\"reservationCreated\"]") ||
 		!strstr(req, "\"tasks\":[\"WT1\",\"WT2\"]")) {
 		s->failures++;
 	}
@@ -499,7 +499,7 @@ static void test_subscribe_replay_gone(void **state) {
 	struct server *s = server_start(script_replay_gone);
 	struct tr_client *c = connect_to(s);
 	struct tr_client_error e = {0};
-	const char *events[] = {"task.created", NULL};
+	const char *events[] = {"reservationCreated", NULL};
 	const char *tasks[] = {"WT1", "WT2", NULL};
 	struct tr_task **list = NULL;
 	size_t n = 0;

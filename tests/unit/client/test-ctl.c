@@ -253,15 +253,15 @@ static bool answer(struct server *s, int fd, char *req) {
 	} else if (strstr(req, "\"rpc.describe\"")) {
 		reply(fd, id,
 			"\"result\":{\"methods\":[\"task.list\"],"
-			"\"events\":[{\"name\":\"task.created\"}]}");
+			"\"events\":[{\"name\":\"reservationCreated\"}]}");
 	} else if (strstr(req, "\"events.subscribe\"")) {
-		if (strstr(req, "\"events\":") && !strstr(req, "\"events\":[\"task.created\"]")) {
+		if (strstr(req, "\"events\":") && !strstr(req, "\"events\":[\"reservationCreated\"]")) {
 			s->failures++;
 		}
 		reply(fd, id, "\"result\":{\"subscription\":1,\"seq\":10,\"tasks\":[]}");
-		notify(fd, "{\"subscription\":1,\"seq\":11,\"event\":\"task.created\","
+		notify(fd, "{\"subscription\":1,\"seq\":11,\"event\":\"reservationCreated\","
 			   "\"taskSid\":\"WT1\",\"task\":" TASK_JSON "}");
-		notify(fd, "{\"subscription\":1,\"seq\":12,\"event\":\"task.created\","
+		notify(fd, "{\"subscription\":1,\"seq\":12,\"event\":\"reservationCreated\","
 			   "\"taskSid\":\"WT2\"}");
 		srv_wait_eof(fd);
 		more = false;
@@ -299,11 +299,11 @@ static const struct ctl_case fake_cases[] = {
 	{{"--socket", SOCKET, "update-token"}, .input = "tok.123\n", .status = 0,
 		.hidden = "tok.123"},
 	{{"--socket", SOCKET, "describe"}, .status = 0,
-		.out = "methods:\n  task.list\nevents:\n  task.created\n"},
-	{{"--socket", SOCKET, "--json", "watch", "--event", "task.created", "--count", "2"},
+		.out = "methods:\n  task.list\nevents:\n  reservationCreated\n"},
+	{{"--socket", SOCKET, "--json", "watch", "--event", "reservationCreated", "--count", "2"},
 		.status = 0,
 		.out_has = {"\"seq\":11",
-			"\"seq\":12,\"event\":\"task.created\",\"taskSid\":\"WT2\"}\n"}},
+			"\"seq\":12,\"event\":\"reservationCreated\",\"taskSid\":\"WT2\"}\n"}},
 	{{"--socket", SOCKET, "call", "daemon.status", "{}"}, .status = 0,
 		.out = "{\"connected\":true,\"counters\":{\"a\":1}}\n"},
 	{{"--socket", SOCKET, "call", "no.such"}, .status = 4},
@@ -346,7 +346,7 @@ static const struct step restart[] = {
 		.holds = {"\"events.subscribe\""},
 		.lacks = "since",
 		.reply = "\"result\":{\"subscription\":2,\"seq\":50,\"tasks\":[" TASK_JSON "]}",
-		.notes = {"{\"seq\":51,\"event\":\"task.created\",\"taskSid\":\"WT7\"}"}},
+		.notes = {"{\"seq\":51,\"event\":\"reservationCreated\",\"taskSid\":\"WT7\"}"}},
 };
 
 #define RESTART_CONNECTIONS 2
@@ -393,7 +393,7 @@ static const struct ctl_case restart_cases[] = {
 	{{"--socket", SOCKET, "watch", "--count", "3"}, .status = 0,
 		.out = "11 task.updated task=WT1\n12 task.updated task=WT1\n"
 		       "skipped events: resubscribed from seq 51, re-listing\n"
-		       "task WT1 status=assigned\n51 task.created task=WT7\n"},
+		       "task WT1 status=assigned\n51 reservationCreated task=WT7\n"},
 };
 
 static void test_watch_restart(void **state) {
@@ -449,9 +449,9 @@ static void test_tray_signal(void **state) {
 static const struct ctl_case tray_cases[] = {
 	{{"--socket", SOCKET, "--max-events", "2"}, .tray = true, .status = 0,
 		.out_has = {"task WT1 status=assigned queue=Q1\ntasks: 1\n", "subscribed\n",
-			"event seq=12 task.created task=WT2"}},
+			"event seq=12 reservationCreated task=WT2"}},
 	{{"--socket", SOCKET, "--exit-on-task", "WT2"}, .tray = true, .status = 0,
-		.out_has = {"event seq=12 task.created task=WT2", "saw task WT2, exiting"}},
+		.out_has = {"event seq=12 reservationCreated task=WT2", "saw task WT2, exiting"}},
 	/* Already listed at start: exits without waiting for an event. */
 	{{"--socket", SOCKET, "--exit-on-task", "WT1"}, .tray = true, .status = 0,
 		.out_has = {"saw task WT1, exiting"}, .hidden = "event seq="},

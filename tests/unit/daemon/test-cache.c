@@ -581,6 +581,15 @@ static void test_subs(void **state) {
 	assert_int_equal(tr_subs_add(s, NULL, NULL, &all, sink_send, id1, sizeof(id1)), 0);
 	assert_int_equal(tr_subs_add(s, ev, tk, &flt, sink_send, id2, sizeof(id2)), 0);
 	assert_string_not_equal(id1, id2);
+	/* only the names the daemon publishes: a filter that would match nothing is refused */
+	{
+		struct tr_json *bad = parse("[\"ready\",\"task.created\"]");
+
+		assert_int_equal(tr_subs_add(s, bad, NULL, &rep, sink_send, id3, sizeof(id3)),
+			-EINVAL);
+		assert_int_equal(tr_subs_count(s), 2);
+		tr_json_free(bad);
+	}
 	assert_int_equal(apply_res(c, "reservation.created", WR1, "pending", WT, "reserved", 1, NULL, 0), 0);
 	e = (struct tr_cache_event){ .name = "updated", .task = tr_cache_get(c, WT),
 		.reservation_sid = WR1, .flags = TR_CACHE_EV_STALE, .event_type = "task.updated" };
