@@ -633,11 +633,19 @@ static void test_events(void **state) {
 	struct rpc_client *a = client_new(e), *b = client_new(e), *c = client_new(e);
 	struct tr_json *m;
 	const struct tr_json *p;
+	char epoch[TR_SUBS_EPOCH_MAX], req[256];
 	int64_t seq;
 
 	m = rpc_client_call(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
 	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "subscription"), "s1");
 	seq = tr_json_get(tr_json_get(m, "result"), "seq")->u.num.i;
+	/* the subscription, every event and daemon.status name this run's epoch */
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "epoch"),
+		tr_subs_epoch(e->d.subs));
+	snprintf(epoch, sizeof(epoch), "%s", tr_subs_epoch(e->d.subs));
+	tr_json_free(m);
+	m = rpc_client_call(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\"}");
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "epoch"), epoch);
 	tr_json_free(m);
 	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\","
 		"\"params\":{\"events\":[\"ready\"]}}");
@@ -653,6 +661,7 @@ static void test_events(void **state) {
 	assert_string_equal(tr_json_get_string(m, "method"), "event");
 	assert_string_equal(tr_json_get_string(p, "event"), "connected");
 	assert_int_equal(tr_json_get(p, "seq")->u.num.i, seq + 1);
+	assert_string_equal(tr_json_get_string(p, "epoch"), epoch);
 	tr_json_free(m);
 	m = rpc_client_recv(a);
 	p = tr_json_get(m, "params");
@@ -677,9 +686,37 @@ static void test_events(void **state) {
 	assert_int_equal(tr_json_get(tr_json_get(m, "params"), "seq")->u.num.i, seq + 3);
 	tr_json_free(m);
 
-	/* replay, with a snapshot */
+	/* a seq alone, or with another run's epoch, is a gap: never a replay that could skip
+	 * events the client did not see */
 	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
-		"\"params\":{\"since\":2,\"tasks\":[\"" WT "\"]}}");
+		"\"params\":{\"since\":2}}");
+	assert_int_equal(rpc_err_code(m), TR_RPC_REPLAY_GONE);
+	p = tr_json_get(tr_json_get(m, "error"), "data");
+	assert_string_equal(tr_json_get_string(p, "reason"), "no-epoch");
+	assert_string_equal(tr_json_get_string(p, "epoch"), epoch);
+	tr_json_free(m);
+	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
+		"\"params\":{\"since\":2,\"epoch\":\"0-0\"}}");
+	assert_int_equal(rpc_err_code(m), TR_RPC_REPLAY_GONE);
+	p = tr_json_get(tr_json_get(m, "error"), "data");
+	assert_string_equal(tr_json_get_string(p, "reason"), "epoch");
+	assert_string_equal(tr_json_get_string(p, "epoch"), epoch);
+	assert_int_equal(tr_json_get(p, "currentSeq")->u.num.i, 5);
+	assert_non_null(strstr(tr_json_get_string(tr_json_get(m, "error"), "message"), "epoch"));
+	tr_json_free(m);
+	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
+		"\"params\":{\"epoch\":\"0-0\"}}");
+	assert_string_equal(rpc_err_param(m), "epoch");
+	tr_json_free(m);
+	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
+		"\"params\":{\"since\":2,\"epoch\":\"\"}}");
+	assert_string_equal(rpc_err_param(m), "epoch");
+	tr_json_free(m);
+
+	/* replay, with a snapshot */
+	snprintf(req, sizeof(req), "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
+		"\"params\":{\"since\":2,\"epoch\":\"%s\",\"tasks\":[\"" WT "\"]}}", epoch);
+	m = rpc_client_call(b, req);
 	assert_int_equal(tr_json_get(tr_json_get(m, "result"), "tasks")->u.arr.n, 1);
 	tr_json_free(m);
 	m = rpc_client_recv(b); /* seq 2: the task event */
@@ -691,9 +728,13 @@ static void test_events(void **state) {
 		tr_json_free(m);
 	}
 
-	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"events.subscribe\",\"params\":{\"since\":99}}");
+	snprintf(req, sizeof(req), "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"events.subscribe\","
+		"\"params\":{\"since\":99,\"epoch\":\"%s\"}}", epoch);
+	m = rpc_client_call(b, req);
 	assert_int_equal(rpc_err_code(m), TR_RPC_REPLAY_GONE);
 	assert_int_equal(tr_json_get(tr_json_get(tr_json_get(m, "error"), "data"), "currentSeq")->u.num.i, 5);
+	assert_string_equal(tr_json_get_string(tr_json_get(tr_json_get(m, "error"), "data"), "reason"),
+		"future");
 	tr_json_free(m);
 	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"events.subscribe\",\"params\":{\"since\":0}}");
 	assert_string_equal(rpc_err_param(m), "since");
