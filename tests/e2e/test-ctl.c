@@ -389,14 +389,16 @@ static void watch_start(struct trt_proc *w, bool merge_err, bool json, const cha
 	struct trt_spawn_opts opts = {.pipe_stdout = true};
 	struct tr_json *st = trt_call_ok(e2e.rpc, "daemon.status", "{}");
 	const char *wargs[CTL_MAX_ARGS], *argv[CTL_MAX_ARGS];
+	static char epoch[128]; /* read by the spawn below only */
 	size_t n = 0;
 
 	assert_non_null(st);
 	wargs[n++] = "watch";
 	wargs[n++] = "--since";
 	wargs[n++] = trt_fmt("%" PRId64, e2e_int(st, "seq") + 1);
+	snprintf(epoch, sizeof(epoch), "%s", e2e_str(st, "epoch"));
 	wargs[n++] = "--epoch";
-	wargs[n++] = strdup(e2e_str(st, "epoch")); /* lives as long as the test program */
+	wargs[n++] = epoch;
 	tr_json_free(st);
 	for (; *args && n < CTL_MAX_ARGS - 1; args++) {
 		wargs[n++] = *args;
