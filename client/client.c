@@ -350,6 +350,7 @@ struct tr_client_event *tr_client_event_free(struct tr_client_event *ev) {
 	free(ev->reservation_sid);
 	tr_task_free(ev->task);
 	free(ev->json);
+	free(ev->epoch);
 	free(ev);
 	return NULL;
 }
@@ -388,6 +389,10 @@ static int event_from_params(const struct tr_json *p, struct tr_client_event **r
 	}
 	s = tr_json_get_string(p, "reservationSid");
 	if (s && !(ev->reservation_sid = strdup(s))) {
+		goto fail;
+	}
+	s = tr_json_get_string(p, "epoch");
+	if (s && !(ev->epoch = strdup(s))) {
 		goto fail;
 	}
 	(void)tr_json_get_bool(p, "resync", &ev->resync);
@@ -1238,11 +1243,16 @@ static int array_of_strings(const char *const *v, struct tr_json **ret) {
 	return 0;
 }
 
-int tr_client_subscribe(struct tr_client *c, const char *const *events, const char *const *tasks,
-	int64_t since, int timeout_ms, char **ret_result, struct tr_client_error *ret_err) {
-	struct tr_json *params = tr_json_new_object(), *a = NULL, *result = NULL;
-	int r = -ENOMEM, e = 0;
+/* The params of events.subscribe: the filters, and since (>= 0) with its epoch (may be
+ * NULL). NULL on ENOMEM. */
+static struct tr_json *subscribe_params(const char *const *events, const char *const *tasks,
+	const char *epoch, int64_t since) {
+	struct tr_json *params = tr_json_new_object(), *a = NULL;
+	int e = 0;
 
+	if (!params) {
+		return NULL;
+	}
 	if (events && *events) {
 		tr_json_put(params, "events", array_of_strings(events, &a) < 0 ? NULL : a, &e);
 	}
@@ -1251,9 +1261,23 @@ int tr_client_subscribe(struct tr_client *c, const char *const *events, const ch
 	}
 	if (since >= 0) {
 		tr_json_put(params, "since", tr_json_new_int(since), &e);
+		if (epoch) {
+			tr_json_put(params, "epoch", tr_json_new_string(epoch), &e);
+		}
 	}
-	if (!params || e < 0) {
-		goto fail;
+	return e < 0 ? tr_json_free(params) : params;
+}
+
+int tr_client_subscribe(struct tr_client *c, const char *const *events, const char *const *tasks,
+	int64_t since, int timeout_ms, char **ret_result, struct tr_client_error *ret_err) {
+	struct tr_json *params = subscribe_params(events, tasks, NULL, since), *result = NULL;
+	int r;
+
+	if (!params) {
+		if (ret_err) {
+			tr_client_error_done(ret_err);
+		}
+		return set_local_error(ret_err, -ENOMEM);
 	}
 	r = tr_client_call_tree(c, "events.subscribe", params, timeout_ms, &result, ret_err);
 	tr_json_free(params);
@@ -1273,12 +1297,113 @@ int tr_client_subscribe(struct tr_client *c, const char *const *events, const ch
 	}
 	tr_json_free(result);
 	return 0;
-fail:
-	tr_json_free(params);
+}
+
+struct tr_client_subscription *tr_client_subscription_free(struct tr_client_subscription *s) {
+	if (!s) {
+		return NULL;
+	}
+	free(s->id);
+	free(s->epoch);
+	free(s->gap_reason);
+	free(s->gap_data);
+	free(s->json);
+	free(s);
+	return NULL;
+}
+
+/* The gap's reason from the refusal's data text (NULL: none given). Returns a malloc'd
+ * string, NULL on ENOMEM. */
+static char *gap_reason(const char *data) {
+	struct tr_json *j = NULL;
+	const char *reason = NULL;
+	char *s;
+
+	if (data && tr_json_parse(data, strlen(data), &j, NULL) == 0) {
+		reason = tr_json_get_string(j, "reason");
+	}
+	s = strdup(reason ? reason : "unknown");
+	tr_json_free(j);
+	return s;
+}
+
+/* Fill sub from an events.subscribe result (borrowed). 0 or -ENOMEM. */
+static int subscription_from_result(struct tr_client_subscription *sub,
+	const struct tr_json *result) {
+	const struct tr_json *id = tr_json_get(result, "subscription");
+	const char *epoch = tr_json_get_string(result, "epoch");
+
+	if (tr_json_get_int(result, "seq", &sub->seq) < 0) {
+		sub->seq = -1;
+	}
+	if (tr_json_is(id, TR_JSON_STRING)) {
+		sub->id = strdup(id->u.str.s);
+	} else if (id && tr_json_dump(id, &sub->id, NULL) < 0) {
+		sub->id = NULL;
+	}
+	if ((id && !sub->id) || (epoch && !(sub->epoch = strdup(epoch)))) {
+		return -ENOMEM;
+	}
+	return tr_json_dump(result, &sub->json, NULL) < 0 ? -ENOMEM : 0;
+}
+
+int tr_client_subscribe_resume(struct tr_client *c, const char *const *events,
+	const char *const *tasks, const char *epoch, int64_t since, int timeout_ms,
+	struct tr_client_subscription **ret, struct tr_client_error *ret_err) {
+	struct tr_client_subscription *sub = NULL;
+	struct tr_client_error err = { 0 };
+	struct tr_json *params = NULL, *result = NULL;
+	int r;
+
 	if (ret_err) {
 		tr_client_error_done(ret_err);
 	}
-	return set_local_error(ret_err, r);
+	if (!ret) {
+		return set_local_error(ret_err, -EINVAL);
+	}
+	sub = calloc(1, sizeof(*sub));
+	params = subscribe_params(events, tasks, epoch, since);
+	if (!sub || !params) {
+		r = set_local_error(&err, -ENOMEM);
+		goto fail;
+	}
+	r = tr_client_call_tree(c, "events.subscribe", params, timeout_ms, &result, &err);
+	params = tr_json_free(params);
+	if (r == -EREMOTEIO && err.code == TR_CLIENT_REPLAY_GONE && since >= 0) {
+		/* The events since `since` cannot be told: say so, and start from now. */
+		sub->gap = true;
+		sub->gap_data = err.data;
+		err.data = NULL;
+		tr_client_error_done(&err);
+		sub->gap_reason = gap_reason(sub->gap_data);
+		params = subscribe_params(events, tasks, NULL, -1);
+		if (!sub->gap_reason || !params) {
+			r = set_local_error(&err, -ENOMEM);
+			goto fail;
+		}
+		r = tr_client_call_tree(c, "events.subscribe", params, timeout_ms, &result, &err);
+		params = tr_json_free(params);
+	}
+	if (r < 0) {
+		goto fail;
+	}
+	r = subscription_from_result(sub, result);
+	tr_json_free(result);
+	if (r < 0) {
+		r = set_local_error(&err, r);
+		goto fail;
+	}
+	*ret = sub;
+	return 0;
+fail:
+	tr_json_free(params);
+	tr_client_subscription_free(sub);
+	if (ret_err) {
+		*ret_err = err;
+	} else {
+		tr_client_error_done(&err);
+	}
+	return r;
 }
 
 /* Call a method whose result is a Task. Consumes params (NULL, or build_err < 0: an ENOMEM

@@ -135,22 +135,30 @@ static void m_task_get(struct tr_daemon *d, struct tr_call *call, const struct t
 	tr_call_result(call, tr_task_json_task_raw(t));
 }
 
-static void replay_gone(struct tr_daemon *d, struct tr_call *call) {
+/* The one answer to a `since` that cannot be replayed, whatever the reason: the client
+ * subscribes again without it and lists the tasks again. */
+static void replay_gone(struct tr_daemon *d, struct tr_call *call, enum tr_subs_gap gap) {
 	struct tr_json *data = tr_json_new_object();
+	char msg[96];
 	int e = 0;
 
+	tr_json_put(data, "reason", tr_json_new_string(tr_subs_gap_str(gap)), &e);
+	tr_json_put(data, "epoch", tr_json_new_string(tr_subs_epoch(d->subs)), &e);
 	tr_json_put(data, "oldestSeq", tr_json_new_int((int64_t)tr_subs_oldest(d->subs)), &e);
 	tr_json_put(data, "currentSeq", tr_json_new_int((int64_t)tr_subs_seq(d->subs)), &e);
-	tr_call_error(call, TR_RPC_REPLAY_GONE, "replay gone; list again",
-		e < 0 ? tr_json_free(data) : data);
+	snprintf(msg, sizeof(msg), "replay gone (%s); subscribe without since and list again",
+		tr_subs_gap_str(gap));
+	tr_call_error(call, TR_RPC_REPLAY_GONE, msg, e < 0 ? tr_json_free(data) : data);
 }
 
 static void m_subscribe(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
 	const struct tr_json *params) {
 	const struct tr_json *events = tr_json_get(params, "events");
 	const struct tr_json *tasks = tr_json_get(params, "tasks");
+	const char *epoch = tr_json_get_string(params, "epoch");
 	void *owner = tr_call_owner(call);
 	struct tr_json *o, *arr;
+	enum tr_subs_gap gap;
 	const char *next = NULL;
 	int64_t since = 0;
 	char id[24];
@@ -158,9 +166,15 @@ static void m_subscribe(struct tr_daemon *d, struct tr_call *call, const struct 
 
 	events = tr_json_is(events, TR_JSON_ARRAY) ? events : NULL;
 	tasks = tr_json_is(tasks, TR_JSON_ARRAY) ? tasks : NULL;
-	if (tr_json_get_int(params, "since", &since) == 0 &&
-		tr_subs_check_since(d->subs, (uint64_t)since) < 0) {
-		replay_gone(d, call);
+	if (tr_json_get_int(params, "since", &since) < 0) {
+		since = 0;
+		if (epoch) {
+			tr_methods_invalid_param(call, "epoch", "only with since");
+			return;
+		}
+	} else if ((gap = tr_subs_check_since(d->subs, epoch, (uint64_t)since)) !=
+		TR_SUBS_GAP_NONE) {
+		replay_gone(d, call, gap);
 		return;
 	}
 	if (!owner) {
@@ -177,6 +191,7 @@ static void m_subscribe(struct tr_daemon *d, struct tr_call *call, const struct 
 		return;
 	}
 	tr_json_put(o, "subscription", tr_json_new_string(id), &e);
+	tr_json_put(o, "epoch", tr_json_new_string(tr_subs_epoch(d->subs)), &e);
 	tr_json_put(o, "seq", tr_json_new_int((int64_t)tr_subs_seq(d->subs)), &e);
 	tr_json_put(o, "tasks", arr, &e);
 	/* more tasks than fit in one reply: the rest with task.list {after: next}; changes
@@ -268,6 +283,7 @@ static void m_status(struct tr_daemon *d, struct tr_call *call, const struct tr_
 	tr_json_put(o, "tasks", tr_json_new_int((int64_t)tr_cache_count(d->cache, false)), &e);
 	tr_json_put(o, "closedTasks", tr_json_new_int((int64_t)tr_cache_count(d->cache, true)), &e);
 	tr_json_put(o, "subscriptions", tr_json_new_int((int64_t)tr_subs_count(d->subs)), &e);
+	tr_json_put(o, "epoch", tr_json_new_string(tr_subs_epoch(d->subs)), &e);
 	tr_json_put(o, "seq", tr_json_new_int((int64_t)tr_subs_seq(d->subs)), &e);
 	tr_json_put(o, "connections", tr_json_new_int((int64_t)rs.connections), &e);
 	tr_json_put(o, "limits", status_limits(d, &e), &e);
@@ -323,7 +339,7 @@ static void m_update_token(struct tr_daemon *d, struct tr_call *call, const stru
 
 static void m_describe(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
 	const struct tr_json *params) {
-	tr_call_result(call, tr_methods_describe(tr_daemon_methods));
+	tr_call_result(call, tr_methods_describe(tr_daemon_methods, tr_subs_event_names));
 }
 
 #define LIMIT TR_P_INTEGER("limit", 1, TR_LIST_PAGE_MAX)
@@ -335,9 +351,10 @@ static const struct tr_method rows_local[] = {
 };
 
 static const struct tr_method rows_daemon[] = {
-	{ "events.subscribe", { TR_P_STRINGS("events"), TR_P_STRINGS("tasks"),
-		TR_P_INTEGER("since", 1, INT64_MAX), LIMIT },
-		"{subscription, seq, tasks: [Task], next}", m_subscribe, NULL },
+	{ "events.subscribe", { TR_P_STRINGS_OF("events", tr_subs_event_names),
+		TR_P_STRINGS("tasks"), TR_P_INTEGER("since", 1, INT64_MAX),
+		TR_P_STRING("epoch", false, true), LIMIT },
+		"{subscription, epoch, seq, tasks: [Task], next}", m_subscribe, NULL },
 	{ "events.unsubscribe", { TR_P_STRING("subscription", true, false) }, "{ok}", m_unsubscribe,
 		NULL },
 	{ "daemon.status", TR_P_NONE, "Status", m_status, NULL },

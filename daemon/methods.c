@@ -22,6 +22,29 @@ static int fail(struct tr_methods_err *err, const char *param, const char *reaso
 	err->code = TR_RPC_INVALID_PARAMS;
 	err->param = param;
 	err->reason = reason;
+	err->values = NULL;
+	return -EINVAL;
+}
+
+/* s is not one of p's values: the row's reason, or "unknown value "S"" (cut to fit buf, at a
+ * character boundary: the reason goes back as a JSON string, which must stay UTF-8). */
+static int values_fail(const struct tr_param *p, const char *s, struct tr_methods_err *err) {
+	if (p->values_reason) {
+		fail(err, p->name, p->values_reason);
+	} else {
+		size_t n = strlen(s);
+
+		if (n > 40) {
+			n = 40;
+			while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
+				n--;
+			}
+		}
+		snprintf(err->buf, sizeof(err->buf), "unknown value \"%.*s%s\"", (int)n, s,
+			s[n] ? "..." : "");
+		fail(err, p->name, err->buf);
+	}
+	err->values = p->values;
 	return -EINVAL;
 }
 
@@ -58,7 +81,7 @@ static int check_param(const struct tr_param *p, const struct tr_json *v,
 			return fail(err, p->name, "must not be empty");
 		}
 		if (p->values && !in_values(p->values, v->u.str.s)) {
-			return fail(err, p->name, p->values_reason);
+			return values_fail(p, v->u.str.s, err);
 		}
 		return 0;
 	case TR_PARAM_BOOLEAN:
@@ -77,6 +100,11 @@ static int check_param(const struct tr_param *p, const struct tr_json *v,
 		for (size_t i = 0; i < v->u.arr.n; i++) {
 			if (!tr_json_is(v->u.arr.items[i], TR_JSON_STRING)) {
 				return fail(err, p->name, "must be an array of strings");
+			}
+		}
+		for (size_t i = 0; p->values && i < v->u.arr.n; i++) {
+			if (!in_values(p->values, v->u.arr.items[i]->u.str.s)) {
+				return values_fail(p, v->u.arr.items[i]->u.str.s, err);
 			}
 		}
 		return 0;
@@ -125,15 +153,46 @@ const struct tr_method *tr_methods_find(const struct tr_method_table *const *tab
 
 /* ---- errors ---- */
 
-void tr_methods_invalid_param(struct tr_call *call, const char *param, const char *reason) {
-	struct tr_json *data = tr_json_new_object();
-	char msg[160];
+/* data {param, reason, values?}; the message lists the values too, for people. */
+static void invalid_param(struct tr_call *call, const char *param, const char *reason,
+	const char *const *values) {
+	struct tr_json *data = tr_json_new_object(), *vals = NULL;
+	size_t size = strlen(param) + strlen(reason) + 64;
+	char *msg;
 	int e = 0;
 
+	for (size_t i = 0; values && values[i]; i++) {
+		size += strlen(values[i]) + 2;
+	}
 	tr_json_put(data, "param", tr_json_new_string(param), &e);
 	tr_json_put(data, "reason", tr_json_new_string(reason), &e);
-	snprintf(msg, sizeof(msg), "invalid params: %s %s", param, reason);
-	tr_call_error(call, TR_RPC_INVALID_PARAMS, msg, e < 0 ? tr_json_free(data) : data);
+	if (values) {
+		vals = tr_json_new_array();
+		for (size_t i = 0; vals && values[i]; i++) {
+			tr_json_push(vals, tr_json_new_string(values[i]), &e);
+		}
+		tr_json_put(data, "values", vals, &e);
+	}
+	msg = malloc(size);
+	if (msg) {
+		int n = snprintf(msg, size, "invalid params: %s %s", param, reason);
+
+		for (size_t i = 0; values && values[i]; i++) {
+			n += snprintf(msg + n, size - (size_t)n, "%s%s", i ? ", " : "; allowed: ",
+				values[i]);
+		}
+	}
+	tr_call_error(call, TR_RPC_INVALID_PARAMS, msg ? msg : "invalid params",
+		e < 0 ? tr_json_free(data) : data);
+	free(msg);
+}
+
+void tr_methods_invalid_param(struct tr_call *call, const char *param, const char *reason) {
+	invalid_param(call, param, reason, NULL);
+}
+
+void tr_methods_invalid_params(struct tr_call *call, const struct tr_methods_err *err) {
+	invalid_param(call, err->param, err->reason, err->values);
 }
 
 void tr_methods_unknown_task(struct tr_call *call, const char *sid) {
@@ -160,7 +219,7 @@ void tr_methods_dispatch(const struct tr_method_table *const *tables, struct tr_
 		return;
 	}
 	if (tr_methods_validate(m, params, &err) < 0) {
-		tr_methods_invalid_param(call, err.param, err.reason);
+		tr_methods_invalid_params(call, &err);
 		return;
 	}
 	m->handle(d, call, m, params);
@@ -175,14 +234,6 @@ static const char *const param_type_names[_TR_PARAM_TYPE_MAX] = {
 	[TR_PARAM_OBJECT] = "object",
 	[TR_PARAM_STRINGS] = "array",
 	[TR_PARAM_TIME] = "string|integer",
-};
-
-static const char *const event_names[] = {
-	"updated", "wrapup", "completed", "canceled", "transferInitiated",
-	"transferAttemptFailed", "transferCompleted", "transferFailed", "transferCanceled",
-	"reservationCreated", "reservationAccepted", "reservationRejected", "reservationTimeout",
-	"reservationCanceled", "reservationRescinded", "reservationCompleted", "reservationWrapup",
-	"connected", "disconnected", "ready", "tokenWillExpire", "tokenExpired", "tokenUpdated",
 };
 
 static struct tr_json *describe_param(const struct tr_param *p) {
@@ -223,7 +274,8 @@ static struct tr_json *describe_method(const struct tr_method *m) {
 	return e < 0 ? tr_json_free(o) : o;
 }
 
-struct tr_json *tr_methods_describe(const struct tr_method_table *const *tables) {
+struct tr_json *tr_methods_describe(const struct tr_method_table *const *tables,
+	const char *const *events) {
 	struct tr_json *o = tr_json_new_object(), *ms = tr_json_new_array(), *es = tr_json_new_array();
 	int e = 0;
 
@@ -232,8 +284,8 @@ struct tr_json *tr_methods_describe(const struct tr_method_table *const *tables)
 			tr_json_push(ms, describe_method(&(*t)->rows[i]), &e);
 		}
 	}
-	for (size_t i = 0; i < sizeof(event_names) / sizeof(event_names[0]); i++) {
-		tr_json_push(es, tr_json_new_string(event_names[i]), &e);
+	for (size_t i = 0; events && events[i]; i++) {
+		tr_json_push(es, tr_json_new_string(events[i]), &e);
 	}
 	tr_json_put(o, "methods", ms, &e);
 	tr_json_put(o, "events", es, &e);

@@ -38,8 +38,9 @@ struct tr_param {
 	bool required;
 	bool nonempty;    /* TR_PARAM_STRING: "" is refused */
 	int64_t min, max; /* TR_PARAM_INTEGER, TR_PARAM_TIME: inclusive bounds */
-	/* TR_PARAM_STRING: NULL, or the allowed values (NULL-terminated, any letter case), and
-	 * the reason given for another value */
+	/* TR_PARAM_STRING, TR_PARAM_STRINGS: NULL, or the allowed values (NULL-terminated, any
+	 * letter case; for STRINGS, of every item), and the reason given for another value (NULL:
+	 * "unknown value \"X\""). The error's data lists the allowed values. */
 	const char *const *values;
 	const char *values_reason;
 };
@@ -52,6 +53,8 @@ struct tr_param {
 #define TR_P_BOOLEAN(n, req) { .name = (n), .type = TR_PARAM_BOOLEAN, .required = (req) }
 #define TR_P_OBJECT(n, req) { .name = (n), .type = TR_PARAM_OBJECT, .required = (req) }
 #define TR_P_STRINGS(n) { .name = (n), .type = TR_PARAM_STRINGS }
+/* An array of strings, each one of vals (a NULL-terminated array). */
+#define TR_P_STRINGS_OF(n, vals) { .name = (n), .type = TR_PARAM_STRINGS, .values = (vals) }
 #define TR_P_INTEGER(n, lo, hi) { .name = (n), .type = TR_PARAM_INTEGER, .min = (lo), .max = (hi) }
 /* The SID that names a method's object: a required, non-empty string. */
 #define TR_P_SID TR_P_STRING("sid", true, true)
@@ -77,6 +80,7 @@ struct tr_methods_err {
 	int code;           /* TR_RPC_INVALID_PARAMS, TR_RPC_NOT_FOUND, TR_RPC_INVALID_STATE, ... */
 	const char *param;  /* the parameter at fault */
 	const char *reason; /* static text, or text in buf */
+	const char *const *values; /* a value outside the row's values: the allowed ones */
 	char buf[64];
 };
 
@@ -126,8 +130,13 @@ void tr_methods_dispatch(const struct tr_method_table *const *tables, struct tr_
 
 /* Reply to call with an invalid-params error naming param (data: {param, reason}). */
 void tr_methods_invalid_param(struct tr_call *call, const char *param, const char *reason);
+/* The same for a failed validation: err's values, when set, are listed in the message and in
+ * data.values. */
+void tr_methods_invalid_params(struct tr_call *call, const struct tr_methods_err *err);
 /* Reply with TR_RPC_NOT_FOUND "unknown task" and data {sid}. */
 void tr_methods_unknown_task(struct tr_call *call, const char *sid);
 
-/* The rpc.describe result, generated from tables. Caller owns it; NULL on ENOMEM. */
-struct tr_json *tr_methods_describe(const struct tr_method_table *const *tables);
+/* The rpc.describe result, generated from tables and the event names events (NULL-terminated).
+ * Caller owns it; NULL on ENOMEM. */
+struct tr_json *tr_methods_describe(const struct tr_method_table *const *tables,
+	const char *const *events);

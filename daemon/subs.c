@@ -3,17 +3,43 @@
  */
 #include "subs.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "frame.h"
 #include "json.h"
 #include "task-json.h"
 #include "tr-limits.h"
+
+const char *const tr_subs_event_names[] = {
+	/* task events (cache.c) */
+	"updated", "wrapup", "completed", "canceled", "transferInitiated",
+	"transferAttemptFailed", "transferCompleted", "transferFailed", "transferCanceled",
+	"reservationCreated", "reservationAccepted", "reservationRejected", "reservationTimeout",
+	"reservationCanceled", "reservationRescinded", "reservationCompleted", "reservationWrapup",
+	/* daemon events (core.c) */
+	"connected", "disconnected", "ready", "tokenWillExpire", "tokenExpired", "tokenUpdated",
+	NULL,
+};
+
+/* The name of tr_subs_event_names that name is, in any letter case, or NULL. */
+static const char *event_name(const char *name) {
+	for (size_t i = 0; tr_subs_event_names[i]; i++) {
+		if (strcasecmp(tr_subs_event_names[i], name) == 0) {
+			return tr_subs_event_names[i];
+		}
+	}
+	return NULL;
+}
 
 struct ring_entry {
 	uint64_t seq; /* 0: empty */
@@ -38,6 +64,9 @@ struct sub {
 };
 
 struct tr_subs {
+	char epoch[TR_SUBS_EPOCH_MAX];
+	char epoch_member[TR_SUBS_EPOCH_MAX + 16]; /* `","epoch":"E",` for the frames */
+	size_t epoch_member_len;
 	uint64_t seq;
 	uint64_t oldest_kept; /* lowest seq still in the ring (0 before the first event) */
 	size_t ring_bytes;    /* bytes held by the ring, bounded by TR_EVENT_RING_BYTES */
@@ -64,7 +93,9 @@ static void strset_done(struct strset *s) {
 	s->n = 0;
 }
 
-static int strset_init(struct strset *s, const struct tr_json *arr) {
+/* names: each string must be an event name, stored as tr_subs_event_names spells it, so that
+ * matching stays a strcmp. */
+static int strset_init(struct strset *s, const struct tr_json *arr, bool names) {
 	memset(s, 0, sizeof(*s));
 	if (!arr) {
 		s->all = true;
@@ -80,11 +111,14 @@ static int strset_init(struct strset *s, const struct tr_json *arr) {
 	for (size_t i = 0; i < arr->u.arr.n; i++) {
 		const struct tr_json *it = arr->u.arr.items[i];
 
-		if (!tr_json_is(it, TR_JSON_STRING)) {
+		const char *name = names && tr_json_is(it, TR_JSON_STRING) ?
+			event_name(it->u.str.s) : NULL;
+
+		if (!tr_json_is(it, TR_JSON_STRING) || (names && !name)) {
 			strset_done(s);
 			return -EINVAL;
 		}
-		s->v[i] = strdup(it->u.str.s);
+		s->v[i] = strdup(names ? name : it->u.str.s);
 		if (!s->v[i]) {
 			strset_done(s);
 			return -ENOMEM;
@@ -127,8 +161,51 @@ static struct sub *sub_free(struct sub *b) {
 	return NULL;
 }
 
+/*
+ * The epoch: the start time (seconds, hex) and 64 random bits. getrandom must not block (early
+ * at boot the pool may not be ready yet, and the daemon does not wait for it): then the clocks'
+ * nanoseconds, the pid and an address stand in. Unique per run is what counts, not secrecy.
+ */
+static void make_epoch(char *buf, size_t size) {
+	struct timespec rt = { 0 }, mono = { 0 };
+	uint64_t rnd = 0;
+
+	(void)clock_gettime(CLOCK_REALTIME, &rt);
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+		(void)clock_gettime(CLOCK_MONOTONIC, &mono);
+		rnd = ((uint64_t)mono.tv_nsec << 32) ^ (uint64_t)mono.tv_sec ^
+			((uint64_t)getpid() << 20) ^ (uint64_t)(uintptr_t)buf ^
+			(uint64_t)rt.tv_nsec * UINT64_C(0x9e3779b97f4a7c15);
+	}
+	snprintf(buf, size, "%" PRIx64 "-%016" PRIx64, (uint64_t)rt.tv_sec, rnd);
+}
+
 struct tr_subs *tr_subs_new(void) {
-	return calloc(1, sizeof(struct tr_subs));
+	struct tr_subs *s = calloc(1, sizeof(struct tr_subs));
+	int n;
+
+	if (!s) {
+		return NULL;
+	}
+	make_epoch(s->epoch, sizeof(s->epoch));
+	n = snprintf(s->epoch_member, sizeof(s->epoch_member), "\",\"epoch\":\"%s\",", s->epoch);
+	s->epoch_member_len = (size_t)n;
+	return s;
+}
+
+const char *tr_subs_epoch(const struct tr_subs *s) {
+	return s->epoch;
+}
+
+const char *tr_subs_gap_str(enum tr_subs_gap gap) {
+	static const char *const names[_TR_SUBS_GAP_MAX] = {
+		[TR_SUBS_GAP_NO_EPOCH] = "no-epoch",
+		[TR_SUBS_GAP_EPOCH] = "epoch",
+		[TR_SUBS_GAP_EXPIRED] = "expired",
+		[TR_SUBS_GAP_FUTURE] = "future",
+	};
+
+	return gap > TR_SUBS_GAP_NONE && gap < _TR_SUBS_GAP_MAX ? names[gap] : NULL;
 }
 
 struct tr_subs *tr_subs_free(struct tr_subs *s) {
@@ -164,14 +241,15 @@ uint64_t tr_subs_published(const struct tr_subs *s) {
 	return s->published;
 }
 
-/* Frame one entry for one subscriber. Built with memcpy, not snprintf: this runs once per
- * event per subscriber, and snprintf was a third of the fan-out cost. */
-static int build_frame(const struct sub *b, const struct ring_entry *e, char **ret,
-	size_t *ret_len) {
+/* Frame one entry for one subscriber: the head, its subscription id, the epoch, the entry's
+ * text. Built with memcpy, not snprintf: this runs once per event per subscriber, and
+ * snprintf was a third of the fan-out cost. */
+static int build_frame(const struct tr_subs *s, const struct sub *b, const struct ring_entry *e,
+	char **ret, size_t *ret_len) {
 	static const char pre[] = "{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":"
 				  "{\"subscription\":\"";
 	const size_t pl = sizeof(pre) - 1, idl = strlen(b->id);
-	size_t payload = pl + idl + 2 + e->body_len + 1;
+	size_t payload = pl + idl + s->epoch_member_len + e->body_len + 1;
 	char *buf, *p;
 
 	if (payload > UINT32_MAX) {
@@ -187,8 +265,8 @@ static int build_frame(const struct sub *b, const struct ring_entry *e, char **r
 	p += pl;
 	memcpy(p, b->id, idl); /* ids are short ASCII made by this module */
 	p += idl;
-	memcpy(p, "\",", 2);
-	p += 2;
+	memcpy(p, s->epoch_member, s->epoch_member_len); /* closes the id's string */
+	p += s->epoch_member_len;
 	memcpy(p, e->body, e->body_len);
 	p[e->body_len] = '}';
 	*ret = buf;
@@ -208,7 +286,7 @@ static void deliver(struct tr_subs *s, const struct ring_entry *e) {
 			char *buf;
 			size_t len;
 
-			if (build_frame(b, e, &buf, &len) == 0) {
+			if (build_frame(s, b, e, &buf, &len) == 0) {
 				(void)b->send(b->owner, buf, len);
 			}
 		}
@@ -227,6 +305,7 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid,
 	if (!params) {
 		return -ENOMEM;
 	}
+	assert(event_name(name)); /* a new event is named in tr_subs_event_names */
 	r = 0;
 	if (tr_json_put(params, "seq", tr_json_new_int((int64_t)(s->seq + 1)), &r) >= 0) {
 		r = tr_json_dump(params, &text, &len);
@@ -338,9 +417,9 @@ int tr_subs_add(struct tr_subs *s, const struct tr_json *events, const struct tr
 	if (!b) {
 		return -ENOMEM;
 	}
-	r = strset_init(&b->events, events);
+	r = strset_init(&b->events, events, true);
 	if (r >= 0) {
-		r = strset_init(&b->tasks, tasks);
+		r = strset_init(&b->tasks, tasks, false);
 	}
 	if (r < 0) {
 		sub_free(b);
@@ -357,11 +436,20 @@ int tr_subs_add(struct tr_subs *s, const struct tr_json *events, const struct tr
 	return 0;
 }
 
-int tr_subs_check_since(const struct tr_subs *s, uint64_t since) {
-	if (since < tr_subs_oldest(s) || since > s->seq + 1) {
-		return -ESTALE;
+enum tr_subs_gap tr_subs_check_since(const struct tr_subs *s, const char *epoch, uint64_t since) {
+	if (!epoch) {
+		return TR_SUBS_GAP_NO_EPOCH;
 	}
-	return 0;
+	if (strcmp(epoch, s->epoch) != 0) {
+		return TR_SUBS_GAP_EPOCH;
+	}
+	if (since < tr_subs_oldest(s)) {
+		return TR_SUBS_GAP_EXPIRED;
+	}
+	if (since > s->seq + 1) {
+		return TR_SUBS_GAP_FUTURE;
+	}
+	return TR_SUBS_GAP_NONE;
 }
 
 static struct sub *find_sub(struct tr_subs *s, const char *id) {
@@ -388,7 +476,7 @@ int tr_subs_replay(struct tr_subs *s, const char *id, uint64_t since) {
 		if (e->seq != q || !sub_matches(b, e)) {
 			continue;
 		}
-		r = build_frame(b, e, &buf, &len);
+		r = build_frame(s, b, e, &buf, &len);
 		if (r < 0) {
 			return r;
 		}

@@ -3,6 +3,10 @@
  * TR_EVENT_RING_SIZE events (for events.subscribe {since}), and the
  * subscriptions with their filters.
  *
+ * Seqs count within one run of the daemon, which the epoch names: a string made once per
+ * hub (per daemon run), unique without being secret. Every notification carries it, and a
+ * `since` is only honoured with the epoch it was counted in.
+ *
  * Each event is serialised once; a subscriber's notification is that text with its
  * subscription id spliced in and a frame header. No I/O: frames go out through each
  * subscription's send callback (rpcsrv's connection write queue).
@@ -23,8 +27,32 @@ typedef int (*tr_subs_send_cb)(void *owner, char *buf, size_t len);
 /* The callback must not remove subscriptions synchronously (a connection being dropped
  * removes its subscriptions from its close callback). */
 
+/* Every event name the daemon publishes, task events then daemon events, NULL-terminated:
+ * the allowed values of events.subscribe's `events` and the `events` of rpc.describe. */
+extern const char *const tr_subs_event_names[];
+
+/* Why a `since` cannot be replayed. */
+enum tr_subs_gap {
+	TR_SUBS_GAP_NONE,
+	TR_SUBS_GAP_NO_EPOCH, /* a seq without its epoch: which run counted it is unknown */
+	TR_SUBS_GAP_EPOCH,    /* the seq of another run (the daemon restarted) */
+	TR_SUBS_GAP_EXPIRED,  /* older than the oldest kept event */
+	TR_SUBS_GAP_FUTURE,   /* beyond the next seq */
+	_TR_SUBS_GAP_MAX,
+};
+
+/* The gap's name on the wire ("no-epoch", "epoch", "expired", "future"); NULL for none. */
+const char *tr_subs_gap_str(enum tr_subs_gap gap);
+
+/* A hub with a new epoch (from getrandom without blocking, and the start time). NULL on
+ * ENOMEM. */
 struct tr_subs *tr_subs_new(void);
 struct tr_subs *tr_subs_free(struct tr_subs *s);
+
+/* This run's epoch: at most TR_SUBS_EPOCH_MAX - 1 printable ASCII characters, no quote or
+ * backslash. Borrowed for the hub's life. */
+#define TR_SUBS_EPOCH_MAX 40
+const char *tr_subs_epoch(const struct tr_subs *s);
 
 /* The last assigned seq (0 before the first event). */
 uint64_t tr_subs_seq(const struct tr_subs *s);
@@ -40,13 +68,15 @@ int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev);
 int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_json *data);
 
 /*
- * Subscribe. events and tasks are arrays of strings (borrowed; NULL: everything). The id
- * is copied into ret_id (size >= 24). Returns 0, -ENOMEM.
+ * Subscribe. events and tasks are arrays of strings (borrowed; NULL: everything); event names
+ * are those of tr_subs_event_names in any letter case. The id is copied into ret_id (size >=
+ * 24). Returns 0, -EINVAL (not an array of strings, or an unknown event name), -ENOMEM.
  */
 int tr_subs_add(struct tr_subs *s, const struct tr_json *events, const struct tr_json *tasks,
 	void *owner, tr_subs_send_cb send, char *ret_id, size_t id_size);
-/* Is since usable: 0, or -ESTALE (too old or in the future). */
-int tr_subs_check_since(const struct tr_subs *s, uint64_t since);
+/* Can the events from since on, counted in epoch (NULL: not given), be replayed: NONE, or why
+ * not. */
+enum tr_subs_gap tr_subs_check_since(const struct tr_subs *s, const char *epoch, uint64_t since);
 /* Send the ring's events with seq >= since that match id's filter. 0, -ENOENT, -ENOMEM. */
 int tr_subs_replay(struct tr_subs *s, const char *id, uint64_t since);
 /* Remove one subscription of owner. 0 or -ENOENT. */

@@ -76,7 +76,9 @@ struct ctx {
 	const char *method, *params;
 	char *secret_params; /* params that hold the token: wiped before they are freed */
 
+	const char *epoch_arg; /* watch --epoch */
 	int64_t last_seq; /* watch: the seq the next event follows */
+	char *epoch;      /* watch: the daemon run that counted last_seq (malloc'd), or NULL */
 	struct tr_client *c;
 };
 
@@ -87,6 +89,7 @@ struct result {
 	size_t n_tasks;
 	char *json;
 	struct tr_client_event *event;
+	struct tr_client_subscription *sub;
 	struct tr_client_error err;
 };
 
@@ -129,6 +132,7 @@ enum param_id {
 	O_EVENT,
 	O_TASK,
 	O_SINCE,
+	O_EPOCH,
 	O_COUNT,
 	/* Options every command takes, and --version before the command name. */
 	O_JSON,
@@ -178,6 +182,7 @@ static const struct param params[_PARAM_MAX] = {
 	[O_EVENT] = {"event", "E", T_FILTER, AT(events), "too many --event options"},
 	[O_TASK] = {"task", "SID", T_FILTER, AT(tasks), "too many --task options"},
 	[O_SINCE] = {"since", "SEQ", T_NUMBER, AT(since)},
+	[O_EPOCH] = {"epoch", "EPOCH", T_NONEMPTY, AT(epoch_arg), "empty --epoch"},
 	[O_COUNT] = {"count", "N", T_COUNT, AT(count)},
 	[O_JSON] = {"json", NULL, T_FLAG, AT(json)},
 	[O_SOCKET] = {"socket", "PATH", T_STRING, AT(socket)},
@@ -534,57 +539,80 @@ static int print_event(struct ctx *x, const struct result *res) {
 	return EXIT_OK;
 }
 
-/* The seq of an events.subscribe result, -1 when it has none. */
-static int64_t subscribe_seq(const char *result) {
-	struct tr_json *j = NULL;
-	int64_t seq = -1;
+/* Why the events since x->since are lost, for people. */
+static void gap_why(const struct ctx *x, const struct tr_client_subscription *sub, char *buf,
+	size_t size) {
+	const char *r = sub->gap_reason ? sub->gap_reason : "";
 
-	if (tr_json_parse(result, strlen(result), &j, NULL) == 0) {
-		if (tr_json_get_int(j, "seq", &seq) < 0) {
-			seq = -1;
-		}
+	if (strcmp(r, "epoch") == 0) {
+		snprintf(buf, size, "the daemon restarted (epoch %s, now %s)", dash(x->epoch),
+			dash(sub->epoch));
+	} else if (strcmp(r, "no-epoch") == 0) {
+		snprintf(buf, size, "seq %" PRId64 " was given without its epoch", x->since);
+	} else if (strcmp(r, "expired") == 0) {
+		snprintf(buf, size, "seq %" PRId64 " is no longer kept", x->since);
+	} else if (strcmp(r, "future") == 0) {
+		snprintf(buf, size, "seq %" PRId64 " is ahead of the daemon", x->since);
+	} else {
+		snprintf(buf, size, "seq %" PRId64 " is gone", x->since);
 	}
-	tr_json_free(j);
-	return seq;
 }
 
-/* The events since x->since are gone: say so, and list the tasks of the new subscription. */
-static void print_gap(struct ctx *x, const struct tr_client_error *gone, const char *result) {
+/* An optional string as JSON: quoted, or null. */
+static void print_json_or_null(const char *s) {
+	if (s) {
+		print_json_string(stdout, s);
+	} else {
+		fputs("null", stdout);
+	}
+}
+
+/*
+ * The events since x->since (of epoch x->epoch) are lost: say why, and list the tasks of the
+ * new subscription, which replace what the reader knew.
+ */
+static void print_gap(const struct ctx *x, const struct tr_client_subscription *sub) {
 	struct tr_json *j = NULL;
 	const struct tr_json *tasks;
+	char why[256];
 
+	gap_why(x, sub, why, sizeof(why));
 	fprintf(stderr,
-		"taskrouterctl: watch: skipped events: seq %" PRId64
-		" is gone, resubscribed from seq "
-		"%" PRId64 ", re-listing\n",
-		x->since, x->last_seq + 1);
-	if (tr_json_parse(result, strlen(result), &j, NULL) < 0) {
+		"taskrouterctl: watch: skipped events: %s; resubscribed from seq %" PRId64
+		", re-listing\n",
+		why, sub->seq + 1);
+	if (!sub->json || tr_json_parse(sub->json, strlen(sub->json), &j, NULL) < 0) {
 		j = NULL;
 	}
 	tasks = tr_json_get(j, "tasks");
 	if (x->json) {
-		printf("{\"gap\":{\"since\":%" PRId64 ",\"resubscribedFrom\":%" PRId64, x->since,
-			x->last_seq + 1);
-		if (gone && gone->data) {
-			printf(",\"data\":%s", gone->data);
+		printf("{\"gap\":{\"reason\":");
+		print_json_or_null(sub->gap_reason);
+		printf(",\"since\":%" PRId64 ",\"previousEpoch\":", x->since);
+		print_json_or_null(x->epoch);
+		printf(",\"epoch\":");
+		print_json_or_null(sub->epoch);
+		printf(",\"resubscribedFrom\":%" PRId64, sub->seq + 1);
+		if (sub->gap_data) {
+			printf(",\"data\":%s", sub->gap_data);
 		}
 		printf("},\"tasks\":");
 		if (tasks) {
-			char *s = NULL;
+			char *t = NULL;
 
-			if (tr_json_dump(tasks, &s, NULL) == 0) {
-				fputs(s, stdout);
+			if (tr_json_dump(tasks, &t, NULL) == 0) {
+				fputs(t, stdout);
 			} else {
 				fputs("[]", stdout);
 			}
-			free(s);
+			free(t);
 		} else {
 			fputs("[]", stdout);
 		}
 		printf("}\n");
 	} else {
-		printf("skipped events: resubscribed from seq %" PRId64 ", re-listing\n",
-			x->last_seq + 1);
+		printf("skipped events: %s; resubscribed from seq %" PRId64 ", re-listing\n", why,
+			sub->seq + 1);
 		for (size_t i = 0; tr_json_is(tasks, TR_JSON_ARRAY) && i < tasks->u.arr.n; i++) {
 			const struct tr_json *t = tasks->u.arr.items[i];
 			const char *sid = tr_json_get_string(t, "sid");
@@ -595,6 +623,22 @@ static void print_gap(struct ctx *x, const struct tr_client_error *gone, const c
 	}
 	fflush(stdout);
 	tr_json_free(j);
+}
+
+/* Remember the daemon run that counts the seqs watch has seen (epoch may be NULL). 0 or
+ * -ENOMEM. */
+static int set_epoch(struct ctx *x, const char *epoch) {
+	char *e = NULL;
+
+	if (epoch && x->epoch && strcmp(epoch, x->epoch) == 0) {
+		return 0;
+	}
+	if (epoch && !(e = strdup(epoch))) {
+		return -ENOMEM;
+	}
+	free(x->epoch);
+	x->epoch = e;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ calls */
@@ -625,34 +669,38 @@ static int call_method(struct ctx *x, struct result *res) {
 }
 
 /*
- * events.subscribe, resuming at x->since when that is >= 0, and set x->last_seq. When the
- * daemon no longer has those events (REPLAY_GONE), subscribe from now and print the gap.
+ * events.subscribe, resuming at x->since of epoch x->epoch when since >= 0, and set
+ * x->last_seq and x->epoch. When the daemon cannot replay from there (it restarted, the
+ * events are no longer kept, no epoch), the library subscribes from now: print the gap and
+ * the current tasks.
  */
 static int call_subscribe(struct ctx *x, struct result *res) {
-	struct tr_client_error gone;
+	struct tr_client_subscription *sub = NULL;
 	int r;
 
-	r = tr_client_subscribe(
-		x->c, x->events.v, x->tasks.v, x->since, x->timeout_ms, &res->json, &res->err);
-	if (r == -EREMOTEIO && res->err.code == TR_CLIENT_REPLAY_GONE) {
-		gone = res->err;
-		res->err = (struct tr_client_error){0};
-		r = tr_client_subscribe(
-			x->c, x->events.v, x->tasks.v, -1, x->timeout_ms, &res->json, &res->err);
-		if (r == 0) {
-			x->last_seq = subscribe_seq(res->json);
-			print_gap(x, &gone, res->json);
-		}
-		tr_client_error_done(&gone);
-		return r;
-	}
+	r = tr_client_subscribe_resume(x->c, x->events.v, x->tasks.v, x->epoch, x->since,
+		x->timeout_ms, &sub, &res->err);
 	if (r < 0) {
 		return r;
 	}
-	/* Without since, events after the returned seq follow. With since, the replayed
-	 * events carry their own seq, so keep since - 1 until they arrive. */
-	x->last_seq = x->since < 0 ? subscribe_seq(res->json) : x->since - 1;
-	return 0;
+	res->sub = sub;
+	if (sub->gap) {
+		print_gap(x, sub);
+		x->last_seq = sub->seq;
+	} else {
+		/* Without since, events after the returned seq follow. With since, the replayed
+		 * events carry their own seq, so keep since - 1 until they arrive. */
+		x->last_seq = x->since < 0 ? sub->seq : x->since - 1;
+	}
+	return set_epoch(x, sub->epoch);
+}
+
+/* watch --epoch E goes with --since SEQ: together they name where to resume. */
+static int watch_params(struct ctx *x) {
+	if (x->epoch_arg && x->since < 0) {
+		return usage_error(x->cmd->name, "--epoch needs --since");
+	}
+	return set_epoch(x, x->epoch_arg) < 0 ? EXIT_OTHER : EXIT_OK;
 }
 
 /* The row's call. Returns what libtaskrouter returns: 0, or a negative errno and res->err. */
@@ -675,6 +723,7 @@ static void result_done(struct result *res) {
 	tr_task_list_free(res->tasks, res->n_tasks);
 	free(res->json);
 	tr_client_event_free(res->event);
+	tr_client_subscription_free(res->sub);
 	tr_client_error_done(&res->err);
 	*res = (struct result){0};
 }
@@ -996,11 +1045,16 @@ static const struct cmd cmds[] = {
 	{"cancel-transfer", {P_SID}, 0, "task.cancelTransfer",
 		.task = tr_client_task_cancel_transfer, .print = print_task,
 		.help = "Cancel the outgoing transfer (task.cancelTransfer)."},
-	{"watch", {0}, OPT(O_EVENT) | OPT(O_TASK) | OPT(O_SINCE) | OPT(O_COUNT), "events.subscribe",
-		.call = call_subscribe, .print = print_event, .follow = true,
+	{"watch", {0}, OPT(O_EVENT) | OPT(O_TASK) | OPT(O_SINCE) | OPT(O_EPOCH) | OPT(O_COUNT),
+		"events.subscribe", .build_params = watch_params, .call = call_subscribe,
+		.print = print_event, .follow = true,
 		.help = "Print events as they come, one per line. Reconnects when the daemon "
 			"restarts and\n"
-			"resumes after the last seen seq; reports a gap when events were lost.\n"
+			"resumes after the last seen seq of its epoch; reports a gap and re-lists the "
+			"tasks\n"
+			"when events were lost (the daemon restarted, or no longer has them).\n"
+			"--since SEQ --epoch EPOCH starts there (the epoch is in 'status' and in each "
+			"--json event).\n"
 			"--count N exits after N events."},
 	{"status", {0}, 0, "daemon.status", .call = call_method, .print = print_result,
 		.human = human_flat, .help = "Show the daemon status (daemon.status)."},
@@ -1107,8 +1161,8 @@ static int follow(struct ctx *x) {
 			if (!first) {
 				fprintf(stderr,
 					"taskrouterctl: watch: reconnected, resuming after seq "
-					"%" PRId64 "\n",
-					x->last_seq);
+					"%" PRId64 " of epoch %s\n",
+					x->last_seq, dash(x->epoch));
 			}
 			first = false;
 			lost_at = -1;
@@ -1120,6 +1174,10 @@ static int follow(struct ctx *x) {
 				}
 				if (res.event->seq > x->last_seq) {
 					x->last_seq = res.event->seq;
+				}
+				if (res.event->epoch && set_epoch(x, res.event->epoch) < 0) {
+					result_done(&res);
+					return EXIT_OTHER;
 				}
 				(void)c->print(x, &res);
 				res.event = tr_client_event_free(res.event);
@@ -1219,6 +1277,7 @@ int main(int argc, char **argv) {
 	}
 	r = run(&x, argc - optind, argv + optind);
 	x.c = tr_client_close(x.c);
+	free(x.epoch);
 	if (x.secret_params) {
 		free_secret(x.secret_params, strlen(x.secret_params));
 	}

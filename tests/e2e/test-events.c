@@ -143,7 +143,18 @@ static int64_t update_seq(const char *sid, int k) {
 	return seq;
 }
 
-/* since: a client that lost its connection resumes without a gap. */
+/* The daemon's epoch, from daemon.status (static buffer). */
+static const char *daemon_epoch(void) {
+	static char buf[128];
+	struct tr_json *st = trt_call_ok(e2e.rpc, "daemon.status", "{}");
+
+	assert_non_null(st);
+	snprintf(buf, sizeof(buf), "%s", e2e_str(st, "epoch"));
+	tr_json_free(st);
+	return buf;
+}
+
+/* since with the epoch: a client that lost its connection resumes without a gap. */
 static void test_since_replay(void **state) {
 	char sid[35], res[35];
 	struct tr_json *r, *ev = NULL;
@@ -156,11 +167,13 @@ static void test_since_replay(void **state) {
 	tr_json_free(r);
 	e2e_wait_event(e2e.sub, "wrapup", sid);
 
-	extra = e2e_open_subscribed(trt_fmt("{\"since\":%lld}", (long long)from));
+	extra = e2e_open_subscribed(
+		trt_fmt("{\"since\":%lld,\"epoch\":\"%s\"}", (long long)from, daemon_epoch()));
 	/* replay starts at `since` itself */
 	assert_int_equal(trt_next_event(extra, E2E_WAIT, &ev), 0);
 	assert_int_equal(e2e_int(ev, "seq"), from);
 	assert_string_equal(e2e_str(ev, "event"), "updated");
+	assert_string_equal(e2e_str(ev, "epoch"), daemon_epoch());
 	tr_json_free(ev);
 	e2e_wait_event(extra, "wrapup", sid);
 	trt_conn_free(extra);
@@ -192,9 +205,10 @@ static void test_replay_gone(void **state) {
 	first = update_seq(sid, 0);
 	e2e_big_updates(e2e.rpc, e2e.sub, sid, 8, 700 * 1024);
 	extra = e2e_open();
-	code = trt_call_err(
-		extra, "events.subscribe", trt_fmt("{\"since\":%lld}", (long long)first), &err);
+	code = trt_call_err(extra, "events.subscribe",
+		trt_fmt("{\"since\":%lld,\"epoch\":\"%s\"}", (long long)first, daemon_epoch()), &err);
 	assert_int_equal(code, TR_RPC_REPLAY_GONE);
+	assert_string_equal(e2e_str(tr_json_get(err, "data"), "reason"), "expired");
 	assert_true(e2e_int(tr_json_get(err, "data"), "oldestSeq") > first);
 	assert_true(e2e_int(tr_json_get(err, "data"), "currentSeq") >= first + 8);
 	tr_json_free(err);
@@ -235,6 +249,107 @@ static void test_unsubscribe(void **state) {
 	extra = NULL;
 }
 
+/* Is sid among the tasks of a subscribe result? */
+static bool has_task(const struct tr_json *result, const char *sid) {
+	const struct tr_json *tasks = tr_json_get(result, "tasks");
+
+	assert_true(tr_json_is(tasks, TR_JSON_ARRAY));
+	for (size_t i = 0; i < tasks->u.arr.n; i++) {
+		if (strcmp(e2e_str(tasks->u.arr.items[i], "sid"), sid) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Seqs restart at 1 in every daemon run. A client that resumes against a restarted daemon
+ * with the seq after its last event must get an explicit gap (reason "epoch"), never a replay
+ * of the new run's events from that number, which would skip the task created while the
+ * daemon was down. Subscribing again without since gives the snapshot that holds it.
+ */
+static void test_restart_gap(void **state) {
+	char a[35], ra[35], c[35], rc[35], old_epoch[128];
+	struct tr_json *r, *err = NULL, *ev = NULL;
+	int64_t last;
+	(void)state;
+
+	snprintf(old_epoch, sizeof(old_epoch), "%s", daemon_epoch());
+	extra = e2e_open_subscribed(NULL);
+	e2e_new_task(&e2e.env, e2e.sub, false, a, ra);
+	assert_int_equal(trt_wait_event(extra, "reservationCreated", a, E2E_WAIT, &ev), 0);
+	last = e2e_int(ev, "seq");
+	assert_string_equal(e2e_str(ev, "epoch"), old_epoch);
+	tr_json_free(ev);
+	trt_conn_free(extra);
+	extra = NULL;
+
+	/* the daemon goes down; a task arrives upstream meanwhile; the daemon comes back */
+	e2e_disconnect();
+	assert_int_equal(trt_daemon_stop(&e2e.env), 0);
+	assert_int_equal(
+		trt_sim_create_task(&e2e.env, "alice", "voice", "{\"while\":\"down\"}", false, c, rc),
+		0);
+	assert_int_equal(trt_daemon_start(&e2e.env, "alice", NULL), 0);
+	assert_int_equal(trt_daemon_wait_status(&e2e.env, "ready", E2E_WAIT), 0);
+	assert_int_equal(e2e_connect(), 0);
+	assert_string_not_equal(daemon_epoch(), old_epoch);
+
+	extra = e2e_open();
+	assert_int_equal(trt_call_err(extra, "events.subscribe",
+				 trt_fmt("{\"since\":%lld,\"epoch\":\"%s\"}", (long long)last + 1,
+					 old_epoch),
+				 &err),
+		TR_RPC_REPLAY_GONE);
+	assert_string_equal(e2e_str(tr_json_get(err, "data"), "reason"), "epoch");
+	assert_string_equal(e2e_str(tr_json_get(err, "data"), "epoch"), daemon_epoch());
+	tr_json_free(err);
+	/* the same seq without an epoch is a gap too: nothing tells which run counted it */
+	assert_int_equal(trt_call_err(extra, "events.subscribe",
+				 trt_fmt("{\"since\":%lld}", (long long)last + 1), &err),
+		TR_RPC_REPLAY_GONE);
+	assert_string_equal(e2e_str(tr_json_get(err, "data"), "reason"), "no-epoch");
+	tr_json_free(err);
+	/* re-list: the task created while the daemon was down is there */
+	r = e2e_subscribe(extra, NULL);
+	assert_string_equal(e2e_str(r, "epoch"), daemon_epoch());
+	assert_true(has_task(r, c));
+	assert_true(has_task(r, a));
+	tr_json_free(r);
+	trt_conn_free(extra);
+	extra = NULL;
+}
+
+/* An event name the daemon never publishes is refused with the valid names, instead of a
+ * subscription that stays silent forever; rpc.describe lists the same names. */
+static void test_unknown_event_name(void **state) {
+	struct tr_json *err = NULL, *d;
+	const struct tr_json *data, *names;
+	int code;
+	(void)state;
+
+	extra = e2e_open();
+	code = trt_call_err(extra, "events.subscribe", "{\"events\":[\"task.created\"]}", &err);
+	assert_int_equal(code, TR_RPC_INVALID_PARAMS);
+	data = tr_json_get(err, "data");
+	assert_string_equal(e2e_str(data, "param"), "events");
+	d = trt_call_ok(e2e.rpc, "rpc.describe", "{}");
+	assert_non_null(d);
+	names = tr_json_get(d, "events");
+	assert_true(tr_json_equal(tr_json_get(data, "values"), names));
+	for (size_t i = 0; i < names->u.arr.n; i++) {
+		e2e_assert_contains(e2e_str(err, "message"), names->u.arr.items[i]->u.str.s);
+	}
+	tr_json_free(d);
+	tr_json_free(err);
+	/* the connection is fine, and nothing was subscribed */
+	d = trt_call_ok(extra, "daemon.status", "{}");
+	assert_non_null(d);
+	tr_json_free(d);
+	trt_conn_free(extra);
+	extra = NULL;
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_snapshot_then_stream),
@@ -242,6 +357,8 @@ int main(void) {
 		cmocka_unit_test(test_since_replay),
 		cmocka_unit_test(test_replay_gone),
 		cmocka_unit_test(test_unsubscribe),
+		cmocka_unit_test(test_unknown_event_name),
+		cmocka_unit_test(test_restart_gap),
 	};
 	return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

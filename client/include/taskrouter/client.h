@@ -64,7 +64,7 @@ extern "C" {
 #define TR_CLIENT_OVERLOADED -32008
 #define TR_CLIENT_TOKEN_EXPIRED -32009
 #define TR_CLIENT_REFRESH_PENDING -32010
-#define TR_CLIENT_REPLAY_GONE -32011 /* data: oldestSeq, currentSeq */
+#define TR_CLIENT_REPLAY_GONE -32011 /* data: reason, epoch, oldestSeq, currentSeq */
 #define TR_CLIENT_INVALID_STATE -32012
 #define TR_CLIENT_NETWORK_ERROR -32013
 #define TR_CLIENT_NOT_PERMITTED -32014 /* data: reason ("owner", "identity") */
@@ -98,14 +98,18 @@ TR_EXPORT const char *tr_client_code_str(int code);
 
 /*
  * One event notification. Fields point into the struct and live as long as it does.
- *   name          event name ("task.created", "reservation.accepted", "disconnected", ...)
- *   seq           daemon-wide sequence number (-1 when absent)
+ *   name          event name ("reservationCreated", "updated", "disconnected", ...: the
+ *                 list is in doc/PROTOCOL.md and in rpc.describe's "events")
+ *   seq           daemon-wide sequence number (-1 when absent); it counts within one run of
+ *                 the daemon, which epoch names
  *   subscription  the subscription id as JSON text (a number or a quoted string), or NULL
  *   task_sid      the task the event is about, or NULL (daemon events)
  *   reservation_sid  or NULL
  *   resync, stale    flags the daemon may set (see doc/PROTOCOL.md)
  *   task          the task after the event, or NULL when the event carried none
  *   json          the whole "params" object as compact JSON text
+ *   epoch         the daemon run that published the event, or NULL (a daemon older than
+ *                 epochs): pass it with seq + 1 to tr_client_subscribe_resume
  */
 struct tr_client_event {
 	char *name;
@@ -117,6 +121,7 @@ struct tr_client_event {
 	bool stale;
 	struct tr_task *task;
 	char *json;
+	char *epoch;
 };
 
 /* Free an event returned by tr_client_next_event (NULL is fine). Returns NULL. */
@@ -170,15 +175,63 @@ TR_EXPORT int tr_client_call(struct tr_client *c, const char *method, const char
 	int timeout_ms, char **ret_result, struct tr_client_error *ret_err);
 
 /*
- * events.subscribe. events and tasks are NULL-terminated arrays of names and task sids
- * (NULL for all); since is the first seq wanted, or -1 for "from now". On success
- * *ret_result (if not NULL) gets the result JSON text: {"subscription":..,"seq":N,
- * "tasks":[...]}. With since, a -EREMOTEIO error with code TR_CLIENT_REPLAY_GONE means the
- * events are no longer kept: subscribe again without since and re-list.
+ * events.subscribe. events and tasks are NULL-terminated arrays of event names and task sids
+ * (NULL for all); an event name the daemon does not publish is refused (-EREMOTEIO, code
+ * TR_CLIENT_INVALID_PARAMS, data {param: "events", reason, values: [the valid names]});
+ * since is the first seq wanted, or -1 for "from now". On success *ret_result (if not NULL)
+ * gets the result JSON text: {"subscription":..,"epoch":..,"seq":N,"tasks":[...],"next":..}.
+ * A since sent without its epoch cannot be replayed (seqs restart in every daemon run): the
+ * daemon answers -EREMOTEIO with code TR_CLIENT_REPLAY_GONE, as it does when the events are
+ * no longer kept; then subscribe again without since and re-list. To resume, use
+ * tr_client_subscribe_resume, which sends the epoch and handles the gap.
  */
 TR_EXPORT int tr_client_subscribe(struct tr_client *c, const char *const *events,
 	const char *const *tasks, int64_t since, int timeout_ms, char **ret_result,
 	struct tr_client_error *ret_err);
+
+/*
+ * Where a subscription starts (tr_client_subscribe_resume). Free with
+ * tr_client_subscription_free.
+ *   id          the subscription id (for events.unsubscribe)
+ *   epoch       the daemon run's epoch, or NULL from a daemon older than epochs
+ *   seq         the last seq assigned when subscribing: live events follow from seq + 1 (a
+ *               replay, when there is one, comes first and starts at since)
+ *   gap         true when the events from since on could not be replayed (the daemon
+ *               restarted, they are no longer kept, ...): they are lost to this client. The
+ *               subscription is then from now, and the tasks of json are the current state:
+ *               replace what you knew with them (and the pages after its "next", with
+ *               task.list {after}). False for a replay or a subscription from now.
+ *   gap_reason  with gap: the daemon's reason ("epoch", "no-epoch", "expired", "future", or
+ *               "unknown" when it gave none); NULL otherwise
+ *   gap_data    with gap: the data of the daemon's refusal as JSON text, or NULL
+ *   json        the events.subscribe result as JSON text (for tr_task_list_parse)
+ */
+struct tr_client_subscription {
+	char *id;
+	char *epoch;
+	int64_t seq;
+	bool gap;
+	char *gap_reason;
+	char *gap_data;
+	char *json;
+};
+
+TR_EXPORT struct tr_client_subscription *tr_client_subscription_free(
+	struct tr_client_subscription *s);
+
+/*
+ * events.subscribe that resumes a stream: after a lost connection or a daemon restart, pass
+ * the epoch and seq + 1 of the last event handled (ev->epoch, ev->seq + 1; or the epoch and
+ * seq + 1 of the last subscription when no event came). since < 0 subscribes from now (epoch
+ * is then ignored). When the daemon cannot replay from there (TR_CLIENT_REPLAY_GONE: another
+ * daemon run, events no longer kept, no epoch), this subscribes again from now and succeeds
+ * with (*ret)->gap set: the caller must re-list. So nothing is ever skipped silently.
+ * Returns 0 and *ret (caller frees), or a negative errno as tr_client_call (the daemon's
+ * refusal of the filters, for example).
+ */
+TR_EXPORT int tr_client_subscribe_resume(struct tr_client *c, const char *const *events,
+	const char *const *tasks, const char *epoch, int64_t since, int timeout_ms,
+	struct tr_client_subscription **ret, struct tr_client_error *ret_err);
 
 /*
  * Wait up to timeout_ms for the next event (0 only checks what is already readable).

@@ -98,7 +98,7 @@ static void script_many_frames(struct server *s, int fd) {
 		if (i == 1) {
 			n += put_frame(buf + n,
 				"{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":"
-				"{\"subscription\":1,\"seq\":7,\"event\":\"task.created\","
+				"{\"subscription\":1,\"seq\":7,\"event\":\"reservationCreated\","
 				"\"taskSid\":\"WT1\",\"task\":{\"sid\":\"WT1\",\"status\":"
 				"\"pending\"}}}");
 			n += put_frame(buf + n,
@@ -176,7 +176,7 @@ static void test_many_frames_one_write(void **state) {
 	assert_int_equal(tr_client_timeout_ms(c), -1);
 
 	assert_int_equal(tr_client_next_event(c, 0, &ev), 1);
-	assert_string_equal(ev->name, "task.created");
+	assert_string_equal(ev->name, "reservationCreated");
 	assert_int_equal(ev->seq, 7);
 	assert_string_equal(ev->task_sid, "WT1");
 	assert_string_equal(ev->subscription, "1");
@@ -477,7 +477,7 @@ static void test_events_interleaved_typed(void **state) {
 static void script_replay_gone(struct server *s, int fd) {
 	char *req = srv_read(fd);
 
-	if (!req || !strstr(req, "\"since\":5") || !strstr(req, "\"events\":[\"task.created\"]") ||
+	if (!req || !strstr(req, "\"since\":5") || !strstr(req, "\"events\":[\"reservationCreated\"]") ||
 		!strstr(req, "\"tasks\":[\"WT1\",\"WT2\"]")) {
 		s->failures++;
 	}
@@ -502,7 +502,7 @@ static void test_subscribe_replay_gone(void **state) {
 	struct server *s = server_start(script_replay_gone);
 	struct tr_client *c = connect_to(s);
 	struct tr_client_error e = {0};
-	const char *events[] = {"task.created", NULL};
+	const char *events[] = {"reservationCreated", NULL};
 	const char *tasks[] = {"WT1", "WT2", NULL};
 	struct tr_task **list = NULL;
 	size_t n = 0;
@@ -520,6 +520,98 @@ static void test_subscribe_replay_gone(void **state) {
 	assert_int_equal(tr_task_list_parse("{\"tasks\":3}", &list, &n), -EBADMSG);
 	assert_int_equal(tr_task_list_parse("[", &list, &n), -EBADMSG);
 	free(res);
+	tr_client_error_done(&e);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+/*
+ * tr_client_subscribe_resume: the first request resumes with since and epoch and is replayed;
+ * the second names another daemon run, gets REPLAY_GONE and subscribes again from now.
+ */
+static void script_resume(struct server *s, int fd) {
+	char *req = srv_read(fd);
+
+	if (!req || !strstr(req, "\"since\":13") || !strstr(req, "\"epoch\":\"e1\"")) {
+		s->failures++;
+	}
+	srv_sendf(fd,
+		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"subscription\":\"s1\","
+		"\"epoch\":\"e1\",\"seq\":14,\"tasks\":[],\"next\":null}}",
+		req_id(req));
+	srv_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":{\"subscription\":"
+		     "\"s1\",\"epoch\":\"e1\",\"seq\":13,\"event\":\"updated\",\"taskSid\":\"WT1\"}}");
+	free(req);
+	req = srv_read(fd);
+	if (!req || !strstr(req, "\"since\":15") || !strstr(req, "\"epoch\":\"e1\"")) {
+		s->failures++;
+	}
+	srv_sendf(fd,
+		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32011,\"message\":\"gone\","
+		"\"data\":{\"reason\":\"epoch\",\"epoch\":\"e2\",\"oldestSeq\":1,\"currentSeq\":3}}}",
+		req_id(req));
+	free(req);
+	req = srv_read(fd);
+	if (!req || strstr(req, "since") || strstr(req, "epoch")) {
+		s->failures++;
+	}
+	srv_sendf(fd,
+		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"subscription\":\"s2\","
+		"\"epoch\":\"e2\",\"seq\":3,\"tasks\":[{\"sid\":\"WT9\"}],\"next\":null}}",
+		req_id(req));
+	free(req);
+	/* a refusal that is not a gap stays an error */
+	req = srv_read(fd);
+	srv_sendf(fd,
+		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32602,\"message\":\"bad\","
+		"\"data\":{\"param\":\"events\"}}}",
+		req_id(req));
+	free(req);
+	srv_wait_eof(fd);
+}
+
+static void test_subscribe_resume(void **state) {
+	struct server *s = server_start(script_resume);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+	struct tr_client_subscription *sub = NULL;
+	struct tr_client_event *ev = NULL;
+	struct tr_task **list = NULL;
+	size_t n = 0;
+
+	/* replayed: no gap, and the event names its epoch */
+	assert_int_equal(tr_client_subscribe_resume(c, NULL, NULL, "e1", 13, 2000, &sub, &e), 0);
+	assert_false(sub->gap);
+	assert_null(sub->gap_reason);
+	assert_string_equal(sub->id, "s1");
+	assert_string_equal(sub->epoch, "e1");
+	assert_int_equal(sub->seq, 14);
+	sub = tr_client_subscription_free(sub);
+	assert_int_equal(tr_client_next_event(c, 2000, &ev), 1);
+	assert_string_equal(ev->epoch, "e1");
+	assert_int_equal(ev->seq, 13);
+	ev = tr_client_event_free(ev);
+
+	/* the daemon restarted: an explicit gap, subscribed from now, with the current tasks */
+	assert_int_equal(tr_client_subscribe_resume(c, NULL, NULL, "e1", 15, 2000, &sub, &e), 0);
+	assert_true(sub->gap);
+	assert_string_equal(sub->gap_reason, "epoch");
+	assert_non_null(strstr(sub->gap_data, "\"currentSeq\":3"));
+	assert_string_equal(sub->id, "s2");
+	assert_string_equal(sub->epoch, "e2");
+	assert_int_equal(sub->seq, 3);
+	assert_int_equal(tr_task_list_parse(sub->json, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(tr_task_sid(list[0]), "WT9");
+	tr_task_list_free(list, n);
+	sub = tr_client_subscription_free(sub);
+
+	assert_int_equal(tr_client_subscribe_resume(c, NULL, NULL, NULL, -1, 2000, &sub, &e),
+		-EREMOTEIO);
+	assert_int_equal(e.code, TR_CLIENT_INVALID_PARAMS);
+	assert_null(sub);
+	assert_int_equal(tr_client_subscribe_resume(c, NULL, NULL, NULL, -1, 2000, NULL, &e), -EINVAL);
+	assert_null(tr_client_subscription_free(NULL));
 	tr_client_error_done(&e);
 	tr_client_close(c);
 	server_stop(s);
@@ -775,6 +867,7 @@ int main(void) {
 		cmocka_unit_test(test_out_of_order),
 		cmocka_unit_test(test_events_interleaved_typed),
 		cmocka_unit_test(test_subscribe_replay_gone),
+		cmocka_unit_test(test_subscribe_resume),
 		cmocka_unit_test(test_close_cancels_async),
 		cmocka_unit_test(test_bad_args_and_connect),
 		cmocka_unit_test(test_server_credentials),

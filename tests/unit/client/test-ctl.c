@@ -188,11 +188,13 @@ static const struct ctl_case usage_cases[] = {
 	{{"--timeout", "soon", "list"}, .status = 2},
 	{{"list", "--bogus"}, .status = 2},
 	{{"watch", "--since", "-4"}, .status = 2},
+	{{"watch", "--epoch", "e1"}, .status = 2, .err_has = {"--epoch needs --since"}},
+	{{"watch", "--since", "3", "--epoch", ""}, .status = 2},
 	{{"update-token"}, .input = "", .status = 2},
 	{{"update-token"}, .input = "two tokens\n", .status = 2},
 	{{"call", "x", "nope"}, .status = 2},
 	{{"--help"}, .status = 0, .out_has = {"Exit status"}},
-	{{"watch", "--help"}, .status = 0, .out_has = {"--since SEQ"}},
+	{{"watch", "--help"}, .status = 0, .out_has = {"--since SEQ", "--epoch EPOCH"}},
 };
 
 static void test_usage(void **state) {
@@ -253,15 +255,20 @@ static bool answer(struct server *s, int fd, char *req) {
 	} else if (strstr(req, "\"rpc.describe\"")) {
 		reply(fd, id,
 			"\"result\":{\"methods\":[\"task.list\"],"
-			"\"events\":[{\"name\":\"task.created\"}]}");
+			"\"events\":[{\"name\":\"reservationCreated\"}]}");
 	} else if (strstr(req, "\"events.subscribe\"")) {
-		if (strstr(req, "\"events\":") && !strstr(req, "\"events\":[\"task.created\"]")) {
+		if (strstr(req, "\"events\":") && !strstr(req, "\"events\":[\"reservationCreated\"]")) {
+			s->failures++;
+		}
+		/* watch --since 11 --epoch e0: both go out */
+		if (strstr(req, "\"since\"") && (!strstr(req, "\"since\":11") ||
+			!strstr(req, "\"epoch\":\"e0\""))) {
 			s->failures++;
 		}
 		reply(fd, id, "\"result\":{\"subscription\":1,\"seq\":10,\"tasks\":[]}");
-		notify(fd, "{\"subscription\":1,\"seq\":11,\"event\":\"task.created\","
+		notify(fd, "{\"subscription\":1,\"seq\":11,\"event\":\"reservationCreated\","
 			   "\"taskSid\":\"WT1\",\"task\":" TASK_JSON "}");
-		notify(fd, "{\"subscription\":1,\"seq\":12,\"event\":\"task.created\","
+		notify(fd, "{\"subscription\":1,\"seq\":12,\"event\":\"reservationCreated\","
 			   "\"taskSid\":\"WT2\"}");
 		srv_wait_eof(fd);
 		more = false;
@@ -299,11 +306,13 @@ static const struct ctl_case fake_cases[] = {
 	{{"--socket", SOCKET, "update-token"}, .input = "tok.123\n", .status = 0,
 		.hidden = "tok.123"},
 	{{"--socket", SOCKET, "describe"}, .status = 0,
-		.out = "methods:\n  task.list\nevents:\n  task.created\n"},
-	{{"--socket", SOCKET, "--json", "watch", "--event", "task.created", "--count", "2"},
+		.out = "methods:\n  task.list\nevents:\n  reservationCreated\n"},
+	{{"--socket", SOCKET, "--json", "watch", "--event", "reservationCreated", "--count", "2"},
 		.status = 0,
 		.out_has = {"\"seq\":11",
-			"\"seq\":12,\"event\":\"task.created\",\"taskSid\":\"WT2\"}\n"}},
+			"\"seq\":12,\"event\":\"reservationCreated\",\"taskSid\":\"WT2\"}\n"}},
+	{{"--socket", SOCKET, "--json", "watch", "--since", "11", "--epoch", "e0", "--count", "1"},
+		.status = 0, .out_has = {"\"seq\":11"}},
 	{{"--socket", SOCKET, "call", "daemon.status", "{}"}, .status = 0,
 		.out = "{\"connected\":true,\"counters\":{\"a\":1}}\n"},
 	{{"--socket", SOCKET, "call", "no.such"}, .status = 4},
@@ -327,26 +336,30 @@ struct step {
 };
 
 /*
- * watch across a daemon restart: the first connection delivers seq 11 and 12 and hangs
- * up; the second must resubscribe with since 13, gets REPLAY_GONE, resubscribes from now
- * and receives seq 51.
+ * watch across a daemon restart: the first connection (epoch e1) delivers seq 11 and 12 and
+ * hangs up; the second must resubscribe with since 13 of epoch e1, gets REPLAY_GONE (the
+ * restarted daemon's epoch is e2), resubscribes from now and receives seq 51.
  */
 static const struct step restart[] = {
 	{.conn = 0,
 		.holds = {"\"events.subscribe\""},
-		.reply = "\"result\":{\"subscription\":1,\"seq\":10,\"tasks\":[]}",
-		.notes = {"{\"seq\":11,\"event\":\"task.updated\",\"taskSid\":\"WT1\"}",
-			"{\"seq\":12,\"event\":\"task.updated\",\"taskSid\":\"WT1\"}"},
+		.lacks = "since",
+		.reply = "\"result\":{\"subscription\":1,\"epoch\":\"e1\",\"seq\":10,\"tasks\":[]}",
+		.notes = {"{\"epoch\":\"e1\",\"seq\":11,\"event\":\"updated\",\"taskSid\":\"WT1\"}",
+			"{\"epoch\":\"e1\",\"seq\":12,\"event\":\"updated\",\"taskSid\":\"WT1\"}"},
 		.hang_up = true},
 	{.conn = 1,
-		.holds = {"\"events.subscribe\"", "\"since\":13"},
+		.holds = {"\"since\":13", "\"epoch\":\"e1\""},
 		.reply = "\"error\":{\"code\":-32011,\"message\":\"replay gone\","
-			 "\"data\":{\"oldestSeq\":40,\"currentSeq\":50}}"},
+			 "\"data\":{\"reason\":\"epoch\",\"epoch\":\"e2\",\"oldestSeq\":1,"
+			 "\"currentSeq\":50}}"},
 	{.conn = 1,
 		.holds = {"\"events.subscribe\""},
 		.lacks = "since",
-		.reply = "\"result\":{\"subscription\":2,\"seq\":50,\"tasks\":[" TASK_JSON "]}",
-		.notes = {"{\"seq\":51,\"event\":\"task.created\",\"taskSid\":\"WT7\"}"}},
+		.reply = "\"result\":{\"subscription\":2,\"epoch\":\"e2\",\"seq\":50,"
+			 "\"tasks\":[" TASK_JSON "]}",
+		.notes = {"{\"epoch\":\"e2\",\"seq\":51,\"event\":\"reservationCreated\","
+			  "\"taskSid\":\"WT7\"}"}},
 };
 
 #define RESTART_CONNECTIONS 2
@@ -385,15 +398,19 @@ static void script_restart(struct server *s, int fd) {
 static const struct ctl_case restart_cases[] = {
 	{{"--socket", SOCKET, "--json", "watch", "--count", "3"}, .status = 0,
 		.out_has = {"\"seq\":11,", "\"seq\":12,",
-			"{\"gap\":{\"since\":13,\"resubscribedFrom\":51,\"data\":"
-			"{\"oldestSeq\":40,\"currentSeq\":50}},\"tasks\":[" TASK_JSON "]}\n",
+			"{\"gap\":{\"reason\":\"epoch\",\"since\":13,\"previousEpoch\":\"e1\","
+			"\"epoch\":\"e2\",\"resubscribedFrom\":51,\"data\":{\"reason\":\"epoch\","
+			"\"epoch\":\"e2\",\"oldestSeq\":1,\"currentSeq\":50}},\"tasks\":[" TASK_JSON
+			"]}\n",
 			"\"seq\":51,"},
-		.err_has = {"skipped events", "reconnect"}},
+		.err_has = {"skipped events: the daemon restarted (epoch e1, now e2)",
+			"reconnected, resuming after seq 50 of epoch e2"}},
 	/* Human mode prints the notice and the re-listed tasks on stdout. */
 	{{"--socket", SOCKET, "watch", "--count", "3"}, .status = 0,
-		.out = "11 task.updated task=WT1\n12 task.updated task=WT1\n"
-		       "skipped events: resubscribed from seq 51, re-listing\n"
-		       "task WT1 status=assigned\n51 task.created task=WT7\n"},
+		.out = "11 updated task=WT1\n12 updated task=WT1\n"
+		       "skipped events: the daemon restarted (epoch e1, now e2); resubscribed from "
+		       "seq 51, re-listing\n"
+		       "task WT1 status=assigned\n51 reservationCreated task=WT7\n"},
 };
 
 static void test_watch_restart(void **state) {
@@ -449,9 +466,9 @@ static void test_tray_signal(void **state) {
 static const struct ctl_case tray_cases[] = {
 	{{"--socket", SOCKET, "--max-events", "2"}, .tray = true, .status = 0,
 		.out_has = {"task WT1 status=assigned queue=Q1\ntasks: 1\n", "subscribed\n",
-			"event seq=12 task.created task=WT2"}},
+			"event seq=12 reservationCreated task=WT2"}},
 	{{"--socket", SOCKET, "--exit-on-task", "WT2"}, .tray = true, .status = 0,
-		.out_has = {"event seq=12 task.created task=WT2", "saw task WT2, exiting"}},
+		.out_has = {"event seq=12 reservationCreated task=WT2", "saw task WT2, exiting"}},
 	/* Already listed at start: exits without waiting for an event. */
 	{{"--socket", SOCKET, "--exit-on-task", "WT1"}, .tray = true, .status = 0,
 		.out_has = {"saw task WT1, exiting"}, .hidden = "event seq="},

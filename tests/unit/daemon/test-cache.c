@@ -566,6 +566,24 @@ static void test_many_tasks(void **state) {
 	tr_cache_free(c);
 }
 
+/* Each hub (each daemon run) has its own epoch, made without blocking; a string a client can
+ * send back as it is. */
+static void test_subs_epoch(void **state) {
+	struct tr_subs *a = tr_subs_new(), *b = tr_subs_new();
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_not_equal(tr_subs_epoch(a), tr_subs_epoch(b));
+	for (const char *p = tr_subs_epoch(a); *p; p++) {
+		assert_true((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == '-');
+	}
+	assert_true(strlen(tr_subs_epoch(a)) > 16);
+	assert_true(strlen(tr_subs_epoch(a)) < TR_SUBS_EPOCH_MAX);
+	tr_subs_free(a);
+	tr_subs_free(b);
+}
+
 static void test_subs(void **state) {
 	struct tr_subs *s = tr_subs_new();
 	struct tr_cache *c = *state;
@@ -581,6 +599,15 @@ static void test_subs(void **state) {
 	assert_int_equal(tr_subs_add(s, NULL, NULL, &all, sink_send, id1, sizeof(id1)), 0);
 	assert_int_equal(tr_subs_add(s, ev, tk, &flt, sink_send, id2, sizeof(id2)), 0);
 	assert_string_not_equal(id1, id2);
+	/* only the names the daemon publishes: a filter that would match nothing is refused */
+	{
+		struct tr_json *bad = parse("[\"ready\",\"task.created\"]");
+
+		assert_int_equal(tr_subs_add(s, bad, NULL, &rep, sink_send, id3, sizeof(id3)),
+			-EINVAL);
+		assert_int_equal(tr_subs_count(s), 2);
+		tr_json_free(bad);
+	}
 	assert_int_equal(apply_res(c, "reservation.created", WR1, "pending", WT, "reserved", 1, NULL, 0), 0);
 	e = (struct tr_cache_event){ .name = "updated", .task = tr_cache_get(c, WT),
 		.reservation_sid = WR1, .flags = TR_CACHE_EV_STALE, .event_type = "task.updated" };
@@ -613,11 +640,32 @@ static void test_subs(void **state) {
 	assert_null(tr_json_get(tr_json_get(msg, "params"), "taskSid"));
 	tr_json_free(msg);
 
-	/* replay from seq 2 */
-	assert_int_equal(tr_subs_check_since(s, 0), -ESTALE);
-	assert_int_equal(tr_subs_check_since(s, 5), -ESTALE);
-	assert_int_equal(tr_subs_check_since(s, 4), 0);
-	assert_int_equal(tr_subs_check_since(s, 2), 0);
+	/* every notification names this run's epoch */
+	msg = parse(all.frames[0]);
+	assert_string_equal(tr_json_get_string(tr_json_get(msg, "params"), "epoch"),
+		tr_subs_epoch(s));
+	assert_int_equal(tr_json_get(tr_json_get(msg, "params"), "seq")->u.num.i, 1);
+	tr_json_free(msg);
+
+	/* replay from seq 2, of this epoch only */
+	{
+		const char *ep = tr_subs_epoch(s);
+
+		assert_int_equal(tr_subs_check_since(s, ep, 0), TR_SUBS_GAP_EXPIRED);
+		assert_int_equal(tr_subs_check_since(s, ep, 5), TR_SUBS_GAP_FUTURE);
+		assert_int_equal(tr_subs_check_since(s, ep, 4), TR_SUBS_GAP_NONE);
+		assert_int_equal(tr_subs_check_since(s, ep, 2), TR_SUBS_GAP_NONE);
+		/* a seq that another run counted, or that no epoch qualifies, is never replayed:
+		 * seq 2 of another daemon is not this one's seq 2 */
+		assert_int_equal(tr_subs_check_since(s, NULL, 2), TR_SUBS_GAP_NO_EPOCH);
+		assert_int_equal(tr_subs_check_since(s, "5f00-0000000000000001", 2),
+			TR_SUBS_GAP_EPOCH);
+		assert_string_equal(tr_subs_gap_str(TR_SUBS_GAP_EPOCH), "epoch");
+		assert_string_equal(tr_subs_gap_str(TR_SUBS_GAP_NO_EPOCH), "no-epoch");
+		assert_string_equal(tr_subs_gap_str(TR_SUBS_GAP_EXPIRED), "expired");
+		assert_string_equal(tr_subs_gap_str(TR_SUBS_GAP_FUTURE), "future");
+		assert_null(tr_subs_gap_str(TR_SUBS_GAP_NONE));
+	}
 	assert_int_equal(tr_subs_add(s, NULL, NULL, &rep, sink_send, id3, sizeof(id3)), 0);
 	assert_int_equal(tr_subs_replay(s, id3, 2), 0);
 	assert_int_equal(rep.n, 2);
@@ -641,8 +689,9 @@ static void test_subs(void **state) {
 		assert_int_equal(tr_subs_publish_daemon(s, "ready", NULL), 0);
 	}
 	assert_int_equal(tr_subs_oldest(s), tr_subs_seq(s) - TR_EVENT_RING_SIZE + 1);
-	assert_int_equal(tr_subs_check_since(s, 1), -ESTALE);
-	assert_int_equal(tr_subs_check_since(s, tr_subs_oldest(s)), 0);
+	assert_int_equal(tr_subs_check_since(s, tr_subs_epoch(s), 1), TR_SUBS_GAP_EXPIRED);
+	assert_int_equal(tr_subs_check_since(s, tr_subs_epoch(s), tr_subs_oldest(s)),
+		TR_SUBS_GAP_NONE);
 	assert_int_equal(tr_subs_published(s), tr_subs_seq(s));
 
 	sink_done(&all);
@@ -667,6 +716,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_embedded_transfers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subs, setup, teardown),
+		cmocka_unit_test(test_subs_epoch),
 		cmocka_unit_test(test_many_tasks),
 	};
 

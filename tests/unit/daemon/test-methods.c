@@ -271,7 +271,7 @@ static void test_cancel_transfer_request(void **state) {
 }
 
 static void test_describe(void **state) {
-	struct tr_json *d = tr_methods_describe(tr_daemon_methods);
+	struct tr_json *d = tr_methods_describe(tr_daemon_methods, tr_subs_event_names);
 	const struct tr_json *ms;
 	bool found = false;
 
@@ -291,6 +291,18 @@ static void test_describe(void **state) {
 	}
 	assert_true(found);
 	assert_int_equal(tr_json_get(d, "events")->u.arr.n, 23);
+	/* events.subscribe's `events` takes exactly the names rpc.describe lists */
+	found = false;
+	for (size_t i = 0; i < ms->u.arr.n; i++) {
+		if (strcmp(tr_json_get_string(ms->u.arr.items[i], "name"), "events.subscribe") == 0) {
+			const struct tr_json *p0 = tr_json_get(ms->u.arr.items[i], "params")->u.arr.items[0];
+
+			assert_string_equal(tr_json_get_string(p0, "name"), "events");
+			assert_true(tr_json_equal(tr_json_get(p0, "values"), tr_json_get(d, "events")));
+			found = true;
+		}
+	}
+	assert_true(found);
 	tr_json_free(d);
 }
 
@@ -299,7 +311,7 @@ static void test_describe(void **state) {
 static void test_describe_is_the_table(void **state) {
 	static const char *const types[] = { "string", "boolean", "integer", "object", "array",
 		"string|integer" };
-	struct tr_json *d = tr_methods_describe(tr_daemon_methods);
+	struct tr_json *d = tr_methods_describe(tr_daemon_methods, tr_subs_event_names);
 	const struct tr_json *ms = tr_json_get(d, "methods");
 	size_t k = 0;
 
@@ -725,14 +737,22 @@ static void test_upstream_replies(void **state) {
 
 static void test_events(void **state) {
 	struct env *e = *state;
-	struct rpc_client *a = client_new(e), *b = client_new(e);
+	struct rpc_client *a = client_new(e), *b = client_new(e), *c = client_new(e);
 	struct tr_json *m;
 	const struct tr_json *p;
+	char epoch[TR_SUBS_EPOCH_MAX], req[256];
 	int64_t seq;
 
 	m = rpc_client_call(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
 	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "subscription"), "s1");
 	seq = tr_json_get(tr_json_get(m, "result"), "seq")->u.num.i;
+	/* the subscription, every event and daemon.status name this run's epoch */
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "epoch"),
+		tr_subs_epoch(e->d.subs));
+	snprintf(epoch, sizeof(epoch), "%s", tr_subs_epoch(e->d.subs));
+	tr_json_free(m);
+	m = rpc_client_call(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.status\"}");
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "epoch"), epoch);
 	tr_json_free(m);
 	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\","
 		"\"params\":{\"events\":[\"ready\"]}}");
@@ -748,6 +768,7 @@ static void test_events(void **state) {
 	assert_string_equal(tr_json_get_string(m, "method"), "event");
 	assert_string_equal(tr_json_get_string(p, "event"), "connected");
 	assert_int_equal(tr_json_get(p, "seq")->u.num.i, seq + 1);
+	assert_string_equal(tr_json_get_string(p, "epoch"), epoch);
 	tr_json_free(m);
 	m = rpc_client_recv(a);
 	p = tr_json_get(m, "params");
@@ -772,9 +793,37 @@ static void test_events(void **state) {
 	assert_int_equal(tr_json_get(tr_json_get(m, "params"), "seq")->u.num.i, seq + 3);
 	tr_json_free(m);
 
-	/* replay, with a snapshot */
+	/* a seq alone, or with another run's epoch, is a gap: never a replay that could skip
+	 * events the client did not see */
 	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
-		"\"params\":{\"since\":2,\"tasks\":[\"" WT "\"]}}");
+		"\"params\":{\"since\":2}}");
+	assert_int_equal(rpc_err_code(m), TR_RPC_REPLAY_GONE);
+	p = tr_json_get(tr_json_get(m, "error"), "data");
+	assert_string_equal(tr_json_get_string(p, "reason"), "no-epoch");
+	assert_string_equal(tr_json_get_string(p, "epoch"), epoch);
+	tr_json_free(m);
+	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
+		"\"params\":{\"since\":2,\"epoch\":\"0-0\"}}");
+	assert_int_equal(rpc_err_code(m), TR_RPC_REPLAY_GONE);
+	p = tr_json_get(tr_json_get(m, "error"), "data");
+	assert_string_equal(tr_json_get_string(p, "reason"), "epoch");
+	assert_string_equal(tr_json_get_string(p, "epoch"), epoch);
+	assert_int_equal(tr_json_get(p, "currentSeq")->u.num.i, 5);
+	assert_non_null(strstr(tr_json_get_string(tr_json_get(m, "error"), "message"), "epoch"));
+	tr_json_free(m);
+	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
+		"\"params\":{\"epoch\":\"0-0\"}}");
+	assert_string_equal(rpc_err_param(m), "epoch");
+	tr_json_free(m);
+	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
+		"\"params\":{\"since\":2,\"epoch\":\"\"}}");
+	assert_string_equal(rpc_err_param(m), "epoch");
+	tr_json_free(m);
+
+	/* replay, with a snapshot */
+	snprintf(req, sizeof(req), "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.subscribe\","
+		"\"params\":{\"since\":2,\"epoch\":\"%s\",\"tasks\":[\"" WT "\"]}}", epoch);
+	m = rpc_client_call(b, req);
 	assert_int_equal(tr_json_get(tr_json_get(m, "result"), "tasks")->u.arr.n, 1);
 	tr_json_free(m);
 	m = rpc_client_recv(b); /* seq 2: the task event */
@@ -786,15 +835,58 @@ static void test_events(void **state) {
 		tr_json_free(m);
 	}
 
-	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"events.subscribe\",\"params\":{\"since\":99}}");
+	snprintf(req, sizeof(req), "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"events.subscribe\","
+		"\"params\":{\"since\":99,\"epoch\":\"%s\"}}", epoch);
+	m = rpc_client_call(b, req);
 	assert_int_equal(rpc_err_code(m), TR_RPC_REPLAY_GONE);
 	assert_int_equal(tr_json_get(tr_json_get(tr_json_get(m, "error"), "data"), "currentSeq")->u.num.i, 5);
+	assert_string_equal(tr_json_get_string(tr_json_get(tr_json_get(m, "error"), "data"), "reason"),
+		"future");
 	tr_json_free(m);
 	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"events.subscribe\",\"params\":{\"since\":0}}");
 	assert_string_equal(rpc_err_param(m), "since");
 	tr_json_free(m);
 	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"events.subscribe\",\"params\":{\"events\":[1]}}");
 	assert_string_equal(rpc_err_param(m), "events");
+	tr_json_free(m);
+	/* an event name the daemon never publishes: refused, with the valid names */
+	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"events.subscribe\","
+		"\"params\":{\"events\":[\"updated\",\"task.created\"]}}");
+	assert_int_equal(rpc_err_code(m), TR_RPC_INVALID_PARAMS);
+	assert_string_equal(rpc_err_param(m), "events");
+	{
+		const struct tr_json *err = tr_json_get(m, "error"), *data = tr_json_get(err, "data");
+		const struct tr_json *vals = tr_json_get(data, "values");
+
+		assert_non_null(strstr(tr_json_get_string(data, "reason"), "task.created"));
+		assert_true(tr_json_is(vals, TR_JSON_ARRAY));
+		assert_int_equal(vals->u.arr.n, 23);
+		for (size_t i = 0; tr_subs_event_names[i]; i++) {
+			assert_string_equal(vals->u.arr.items[i]->u.str.s, tr_subs_event_names[i]);
+			assert_non_null(strstr(tr_json_get_string(err, "message"),
+				tr_subs_event_names[i]));
+		}
+	}
+	tr_json_free(m);
+	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"events.subscribe\","
+		"\"params\":{\"events\":[\"\"]}}");
+	assert_string_equal(rpc_err_param(m), "events");
+	tr_json_free(m);
+	/* names match in any letter case, like every `values` row */
+	m = rpc_client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"events.subscribe\","
+		"\"params\":{\"events\":[\"TOKENEXPIRED\"]}}");
+	assert_non_null(tr_json_get_string(tr_json_get(m, "result"), "subscription"));
+	tr_json_free(m);
+	tr_core_bridge_events()->token(&e->d, "tokenExpired", 0);
+	m = rpc_client_recv(c);
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "params"), "event"), "tokenExpired");
+	tr_json_free(m);
+	rpc_client_free(c);
+	/* a and b were subscribed to it too */
+	m = rpc_client_recv(a);
+	tr_json_free(m);
+	m = rpc_client_recv(b);
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "params"), "event"), "tokenExpired");
 	tr_json_free(m);
 	m = rpc_client_call(b, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"events.unsubscribe\",\"params\":{\"subscription\":\"s1\"}}");
 	assert_string_equal(rpc_err_param(m), "subscription"); /* a's, not b's */
