@@ -163,6 +163,9 @@ static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const
 		tr_task_wire_task_done(&n);
 		return 1;
 	}
+	if (n.attributes_omitted || n.addons_omitted) {
+		c->counters.oversize_omitted++;
+	}
 	/* The SDK never changes dateCreated once known. */
 	keep_created = t->sid ? t->date_created : n.date_created;
 	first = !t->sid;

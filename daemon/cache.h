@@ -40,6 +40,7 @@ struct tr_cache_counters {
 	uint64_t transfer_events_dropped;
 	uint64_t stale_payloads;
 	uint64_t malformed;
+	uint64_t oversize_omitted; /* attributes/add-ons over TR_TASK_EMBEDDED_MAX not kept */
 };
 
 struct tr_cache;

@@ -17,6 +17,7 @@
 #include "cache.h"
 #include "json.h"
 #include "subs.h"
+#include "tr-limits.h"
 
 /* The glue's own state, owned by the daemon (d->core). */
 struct tr_core {
@@ -24,6 +25,7 @@ struct tr_core {
 	uv_timer_t trim; /* one-shot: malloc_trim once the resync's last page is freed */
 	unsigned open_timers;
 	enum tr_bridge_state last;
+	bool oversize_logged;
 };
 
 static void on_cache_event(void *userdata, const struct tr_cache_event *ev) {
@@ -195,6 +197,13 @@ static void ev_event(void *userdata, const char *event_type, const struct tr_jso
 	struct tr_daemon *d = userdata;
 	int r = tr_cache_apply(d->cache, event_type, payload, uv_now(d->loop));
 
+	if (d->core && !d->core->oversize_logged &&
+		tr_cache_get_counters(d->cache)->oversize_omitted > 0) {
+		d->core->oversize_logged = true;
+		tr_log_warning("%s: a task's attributes or add-ons exceed %u bytes and were not kept "
+			       "(clients see {} and attributesOmitted; logged once, counted in status)",
+			event_type, TR_TASK_EMBEDDED_MAX);
+	}
 	if (r == -ENOENT) {
 		tr_log_debug("%s for an unknown task or reservation, ignoring", event_type);
 	} else if (r == -ESRCH) {

@@ -162,7 +162,7 @@ static void m_subscribe(struct tr_daemon *d, struct tr_call *call, const struct 
 	const char *next = NULL;
 	int64_t since = 0;
 	char id[24];
-	int e = 0;
+	int e = 0, r;
 
 	events = tr_json_is(events, TR_JSON_ARRAY) ? events : NULL;
 	tasks = tr_json_is(tasks, TR_JSON_ARRAY) ? tasks : NULL;
@@ -181,10 +181,26 @@ static void m_subscribe(struct tr_daemon *d, struct tr_call *call, const struct 
 		tr_call_error(call, TR_RPC_INTERNAL_ERROR, "connection closing", NULL);
 		return;
 	}
+	r = tr_subs_add(d->subs, events, tasks, owner, tr_rpcsrv_send, id, sizeof(id));
+	if (r == -EDQUOT) {
+		struct tr_json *data = tr_json_new_object();
+
+		if (tr_subs_refused_cap(d->subs) == 1) {
+			tr_log_warning("a connection asked for more than %d subscriptions: refused "
+				       "(logged once; counted in daemon.status)", TR_SUBS_PER_CONNECTION);
+		}
+		tr_json_put(data, "limit", tr_json_new_int(TR_SUBS_PER_CONNECTION), &e);
+		tr_json_put(data, "value", tr_json_new_int(TR_SUBS_PER_CONNECTION + 1), &e);
+		tr_call_error(call, TR_RPC_TOO_MANY_REQUESTS, "too many subscriptions on this "
+			"connection", e < 0 ? tr_json_free(data) : data);
+		return;
+	}
 	o = tr_json_new_object();
 	arr = task_page(d, NULL, tasks, NULL, page_limit(params), &next);
-	if (!o || !arr ||
-		tr_subs_add(d->subs, events, tasks, owner, tr_rpcsrv_send, id, sizeof(id)) < 0) {
+	if (r < 0 || !o || !arr) {
+		if (r == 0) {
+			(void)tr_subs_remove(d->subs, id, owner);
+		}
 		tr_json_free(o);
 		tr_json_free(arr);
 		tr_call_error(call, TR_RPC_INTERNAL_ERROR, "out of memory", NULL);
@@ -234,10 +250,12 @@ static struct tr_json *status_counters(struct tr_daemon *d, const struct tr_rpcs
 		uint64_t value;
 	} rows[] = {
 		{ "eventsPublished", tr_subs_published(d->subs) },
+		{ "subscriptionsRefusedCap", tr_subs_refused_cap(d->subs) },
 		{ "eventsIgnoredUnknownTask", cc->ignored_unknown_task },
 		{ "transferEventsDropped", cc->transfer_events_dropped },
 		{ "stalePayloads", cc->stale_payloads },
 		{ "malformedPayloads", cc->malformed },
+		{ "oversizeValuesOmitted", cc->oversize_omitted },
 		{ "connectionsRefusedLimit", rs->refused_limit },
 		{ "connectionsRefusedCred", rs->refused_cred },
 		{ "connectionsRefusedUserQuota", rs->refused_quota },

@@ -68,6 +68,25 @@ static int range_fail(const struct tr_param *p, struct tr_methods_err *err) {
 	return fail(err, p->name, err->buf);
 }
 
+/* An object over max_bytes as compact JSON (what goes upstream) is refused here: TaskRouter
+ * would refuse it, or a near-megabyte one would not fit the messages that carry it back. */
+static int size_check(const struct tr_param *p, const struct tr_json *v,
+	struct tr_methods_err *err) {
+	char *text = NULL;
+	size_t len = 0;
+
+	if (tr_json_dump(v, &text, &len) < 0) {
+		return fail(err, p->name, "cannot be measured (out of memory)");
+	}
+	free(text);
+	if (len > p->max_bytes) {
+		snprintf(err->buf, sizeof(err->buf), "too large: %zu bytes, at most %zu", len,
+			p->max_bytes);
+		return fail(err, p->name, err->buf);
+	}
+	return 0;
+}
+
 static int check_param(const struct tr_param *p, const struct tr_json *v,
 	struct tr_methods_err *err) {
 	int64_t when;
@@ -92,7 +111,10 @@ static int check_param(const struct tr_param *p, const struct tr_json *v,
 		}
 		return 0;
 	case TR_PARAM_OBJECT:
-		return v->type == TR_JSON_OBJECT ? 0 : fail(err, p->name, "must be an object");
+		if (v->type != TR_JSON_OBJECT) {
+			return fail(err, p->name, "must be an object");
+		}
+		return p->max_bytes ? size_check(p, v, err) : 0;
 	case TR_PARAM_STRINGS:
 		if (v->type != TR_JSON_ARRAY) {
 			return fail(err, p->name, "must be an array of strings");
@@ -249,6 +271,9 @@ static struct tr_json *describe_param(const struct tr_param *p) {
 	if (p->type == TR_PARAM_INTEGER || p->type == TR_PARAM_TIME) {
 		tr_json_put(o, "min", tr_json_new_int(p->min), &e);
 		tr_json_put(o, "max", tr_json_new_int(p->max), &e);
+	}
+	if (p->max_bytes) {
+		tr_json_put(o, "maxBytes", tr_json_new_int((int64_t)p->max_bytes), &e);
 	}
 	if (p->values) {
 		struct tr_json *vals = tr_json_new_array();

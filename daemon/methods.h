@@ -43,6 +43,7 @@ struct tr_param {
 	 * "unknown value \"X\""). The error's data lists the allowed values. */
 	const char *const *values;
 	const char *values_reason;
+	size_t max_bytes; /* TR_PARAM_OBJECT: its compact JSON text at most this long (0: any) */
 };
 
 #define TR_METHOD_MAX_PARAMS 8
@@ -52,6 +53,9 @@ struct tr_param {
 	.nonempty = (ne) }
 #define TR_P_BOOLEAN(n, req) { .name = (n), .type = TR_PARAM_BOOLEAN, .required = (req) }
 #define TR_P_OBJECT(n, req) { .name = (n), .type = TR_PARAM_OBJECT, .required = (req) }
+/* A Task's attributes: an object within TaskRouter's size limit. */
+#define TR_P_ATTRIBUTES(req) { .name = "attributes", .type = TR_PARAM_OBJECT, .required = (req), \
+	.max_bytes = TR_TASK_ATTRIBUTES_MAX }
 #define TR_P_STRINGS(n) { .name = (n), .type = TR_PARAM_STRINGS }
 /* An array of strings, each one of vals (a NULL-terminated array). */
 #define TR_P_STRINGS_OF(n, vals) { .name = (n), .type = TR_PARAM_STRINGS, .values = (vals) }
@@ -81,7 +85,7 @@ struct tr_methods_err {
 	const char *param;  /* the parameter at fault */
 	const char *reason; /* static text, or text in buf */
 	const char *const *values; /* a value outside the row's values: the allowed ones */
-	char buf[64];
+	char buf[96];
 };
 
 /* What a request builder sees: validated params and the task they name (never NULL). */

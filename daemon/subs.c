@@ -71,6 +71,7 @@ struct tr_subs {
 	uint64_t oldest_kept; /* lowest seq still in the ring (0 before the first event) */
 	size_t ring_bytes;    /* bytes held by the ring, bounded by TR_EVENT_RING_BYTES */
 	uint64_t published;
+	uint64_t refused_cap; /* subscriptions refused at TR_SUBS_PER_CONNECTION */
 	uint64_t next_id;
 	struct ring_entry ring[TR_EVENT_RING_SIZE];
 	struct sub *subs;
@@ -239,6 +240,10 @@ size_t tr_subs_count(const struct tr_subs *s) {
 
 uint64_t tr_subs_published(const struct tr_subs *s) {
 	return s->published;
+}
+
+uint64_t tr_subs_refused_cap(const struct tr_subs *s) {
+	return s->refused_cap;
 }
 
 /* Frame one entry for one subscriber: the head, its subscription id, the epoch, the entry's
@@ -411,9 +416,18 @@ int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_
 
 int tr_subs_add(struct tr_subs *s, const struct tr_json *events, const struct tr_json *tasks,
 	void *owner, tr_subs_send_cb send, char *ret_id, size_t id_size) {
-	struct sub *b = calloc(1, sizeof(*b)), **pp;
+	struct sub *b, **pp;
+	size_t mine = 0;
 	int r;
 
+	for (struct sub *o = s->subs; o; o = o->next) {
+		mine += o->owner == owner;
+	}
+	if (mine >= TR_SUBS_PER_CONNECTION) {
+		s->refused_cap++;
+		return -EDQUOT;
+	}
+	b = calloc(1, sizeof(*b));
 	if (!b) {
 		return -ENOMEM;
 	}

@@ -60,6 +60,8 @@ uint64_t tr_subs_seq(const struct tr_subs *s);
 uint64_t tr_subs_oldest(const struct tr_subs *s);
 size_t tr_subs_count(const struct tr_subs *s);
 uint64_t tr_subs_published(const struct tr_subs *s);
+/* Subscriptions refused because their connection held TR_SUBS_PER_CONNECTION already. */
+uint64_t tr_subs_refused_cap(const struct tr_subs *s);
 
 /* Publish a task event from the cache observer. Returns 0 or -ENOMEM. */
 int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev);
@@ -70,7 +72,8 @@ int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_
 /*
  * Subscribe. events and tasks are arrays of strings (borrowed; NULL: everything); event names
  * are those of tr_subs_event_names in any letter case. The id is copied into ret_id (size >=
- * 24). Returns 0, -EINVAL (not an array of strings, or an unknown event name), -ENOMEM.
+ * 24). Returns 0, -EINVAL (not an array of strings, or an unknown event name), -EDQUOT (owner
+ * holds TR_SUBS_PER_CONNECTION subscriptions already; counted), -ENOMEM.
  */
 int tr_subs_add(struct tr_subs *s, const struct tr_json *events, const struct tr_json *tasks,
 	void *owner, tr_subs_send_cb send, char *ret_id, size_t id_size);

@@ -294,6 +294,12 @@ int tr_task_json_task_text(const struct tr_cache_task *t, char **buf, size_t *le
 		t->attributes_json ? t->attributes_len : 2);
 	tb_key(&b, "addOns");
 	tb_text(&b, t->addons_json ? t->addons_json : "{}", t->addons_json ? t->addons_len : 2);
+	if (t->attributes_omitted) {
+		tb_int(&b, "attributesOmitted", (int64_t)t->attributes_omitted);
+	}
+	if (t->addons_omitted) {
+		tb_int(&b, "addOnsOmitted", (int64_t)t->addons_omitted);
+	}
 	tb_int(&b, "age", t->age);
 	tb_int(&b, "priority", t->priority);
 	tb_str(&b, "reason", t->reason);

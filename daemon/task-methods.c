@@ -25,6 +25,7 @@
 #include "rpc.h"
 #include "rpcsrv.h"
 #include "task-json.h"
+#include "tr-limits.h"
 
 /* ---- request builders ---- */
 
@@ -553,7 +554,7 @@ static const struct tr_method rows[] = {
 	ROW("task.complete", build_complete, TR_P_SID, TR_P_STRING("reason", true, false)),
 	ROW("task.wrapUp", build_wrapup, TR_P_SID, TR_P_STRING("reason", false, false)),
 	ROW("task.setAttributes", build_set_attributes, TR_P_SID,
-		TR_P_OBJECT("attributes", true)),
+		TR_P_ATTRIBUTES(true)),
 	ROW("task.setVirtualStartTime", build_set_vst, TR_P_SID, TIME("time")),
 	ROW("task.fetchLatestVersion", build_fetch, TR_P_SID),
 	ROW("task.hold", build_hold, TR_P_SID, TR_P_STRING("targetWorkerSid", true, true),
@@ -563,7 +564,7 @@ static const struct tr_method rows[] = {
 	ROW("task.transfer", build_transfer, TR_P_SID, TR_P_STRING("to", true, true),
 		{ .name = "mode", .type = TR_PARAM_STRING, .values = transfer_modes,
 			.values_reason = "must be WARM or COLD" },
-		TR_P_INTEGER("priority", 0, INT32_MAX), TR_P_OBJECT("attributes", false)),
+		TR_P_INTEGER("priority", 0, INT32_MAX), TR_P_ATTRIBUTES(false)),
 	ROW("task.cancelTransfer", build_cancel_transfer, TR_P_SID),
 	ROW("task.updateParticipant", build_update_participant, TR_P_SID,
 		TR_P_BOOLEAN("hold", false), TR_P_STRING("holdUrl", false, false),

@@ -11,6 +11,7 @@
 
 #include "task.h"
 #include "json.h"
+#include "tr-limits.h"
 
 /* Copy a string member into *dst (NULL when absent or null). -ENOMEM on failure. */
 static int take_str(char **dst, const struct tr_json *o, const char *key) {
@@ -197,7 +198,28 @@ int tr_task_wire_keep(const struct tr_json *v, char **ret_text, size_t *ret_len)
  * A JSON string member holding JSON ("attributes", "addons"); an object is taken as is.
  * The value is checked by parsing it, then kept as its compact serialisation.
  */
+static int parse_embedded_all(const struct tr_json *p, const char *key, char **ret,
+	size_t *ret_len);
+
+/* parse_embedded, and a value over TR_TASK_EMBEDDED_MAX is not kept: {} instead, and its size
+ * in *ret_omitted (the cache counts it). A task too large to send would fail task.get for good and its
+ * events could not be framed; now it stays usable, and says what is missing. */
 static int parse_embedded(const struct tr_json *p, const char *key, char **ret,
+	size_t *ret_len, size_t *ret_omitted) {
+	int r = parse_embedded_all(p, key, ret, ret_len);
+
+	*ret_omitted = 0;
+	if (r < 0 || *ret_len <= TR_TASK_EMBEDDED_MAX) {
+		return r;
+	}
+	free(*ret);
+	*ret_omitted = *ret_len;
+	*ret = strdup("{}");
+	*ret_len = 2;
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int parse_embedded_all(const struct tr_json *p, const char *key, char **ret,
 	size_t *ret_len) {
 	const struct tr_json *v = tr_json_get(p, key);
 	struct tr_json *tree = NULL;
@@ -232,11 +254,12 @@ int tr_task_wire_task_read(const struct tr_json *p, struct tr_cache_task *t) {
 		return -EBADMSG;
 	}
 	t->version = v;
-	r = parse_embedded(p, "attributes", &t->attributes_json, &t->attributes_len);
+	r = parse_embedded(p, "attributes", &t->attributes_json, &t->attributes_len,
+		&t->attributes_omitted);
 	if (r < 0) {
 		goto fail;
 	}
-	r = parse_embedded(p, "addons", &t->addons_json, &t->addons_len);
+	r = parse_embedded(p, "addons", &t->addons_json, &t->addons_len, &t->addons_omitted);
 	if (r < 0) {
 		goto fail;
 	}
@@ -266,6 +289,8 @@ void tr_task_wire_task_move(struct tr_cache_task *dst, struct tr_cache_task *src
 	dst->attributes_len = src->attributes_len;
 	dst->addons_json = src->addons_json;
 	dst->addons_len = src->addons_len;
+	dst->attributes_omitted = src->attributes_omitted;
+	dst->addons_omitted = src->addons_omitted;
 	dst->age = src->age;
 	dst->priority = src->priority;
 	dst->timeout = src->timeout;

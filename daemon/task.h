@@ -35,6 +35,8 @@ struct tr_cache_task {
 	size_t attributes_len;
 	char *addons_json;
 	size_t addons_len;
+	/* Bytes of a value over TR_TASK_EMBEDDED_MAX that was not kept ({} instead), or 0. */
+	size_t attributes_omitted, addons_omitted;
 	int64_t age, priority, timeout;
 	char *reason; /* NULL: null */
 	char *queue_sid, *queue_name, *workflow_sid, *workflow_name;

@@ -29,11 +29,21 @@
 #define TR_CONN_OWNER_RESERVE 8                    /* 1/8 are kept for the daemon's uid and root */
 #define TR_FD_RESERVE 64 /* fds kept beyond the connections (upstream, logs, refusals) */
 #define TR_FRAME_IDLE_MS_DEFAULT 15000 /* a partial frame with no byte for this long: dropped */
+#define TR_SUBS_PER_CONNECTION 64                  /* subscriptions one connection may hold */
 #define TR_EVENT_RING_SIZE 4096                    /* events kept for events.subscribe{since} */
 #define TR_EVENT_RING_BYTES (4u * 1024u * 1024u)   /* ... and at most this many bytes of them */
 #define TR_LIST_PAGE_DEFAULT 200                   /* tasks per task.list page / subscribe snapshot */
 #define TR_LIST_PAGE_MAX 1000                      /* largest `limit` a client may ask for */
 #define TR_LIST_PAGE_BYTES (768u * 1024u)          /* JSON per page: a reply always fits a frame */
+
+/* TaskRouter's own "resource configuration limit" on a Task's attributes (whitespace
+ * counts): larger ones are refused before anything is sent. Measured as the compact JSON
+ * text the daemon sends, in bytes. */
+#define TR_TASK_ATTRIBUTES_MAX 32768
+/* What the cache keeps of a Task's attributes or add-ons from upstream, each (compact JSON):
+ * a larger value is replaced by {} and its size reported (attributesOmitted), so that every
+ * task the cache holds fits a reply page and an event frame. */
+#define TR_TASK_EMBEDDED_MAX (384u * 1024u)
 
 /* Upstream. */
 #define TR_REST_MAX_CONCURRENCY 8 /* CURLMOPT_MAX_TOTAL_CONNECTIONS; more requests queue */

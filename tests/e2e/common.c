@@ -165,17 +165,6 @@ int64_t e2e_task_version(struct trt_conn *c, const char *sid) {
 	return v;
 }
 
-char *e2e_big_attributes(const char *sid, int i, size_t blob_len, char fill) {
-	char *blob = malloc(blob_len + 1), *params = NULL;
-	assert_non_null(blob);
-	memset(blob, fill, blob_len);
-	blob[blob_len] = '\0';
-	assert_true(asprintf(&params, "{\"sid\":\"%s\",\"attributes\":{\"i\":%d,\"b\":\"%s\"}}",
-			    sid, i, blob) > 0);
-	free(blob);
-	return params;
-}
-
 const char *e2e_worker_sid(struct trt_env *env, const char *name) {
 	static char sid[64];
 	struct tr_json *state = NULL;
@@ -260,16 +249,23 @@ static bool final_status(const char *s) {
 	return s && (strcmp(s, "completed") == 0 || strcmp(s, "canceled") == 0);
 }
 
-void e2e_big_updates(struct trt_conn *rpc, struct trt_conn *watcher, const char *sid, int count,
+void e2e_big_updates(struct trt_env *env, struct trt_conn *watcher, const char *sid, int count,
 	size_t blob_len) {
 	for (int i = 0; i < count; i++) {
-		char *params = e2e_big_attributes(sid, i, blob_len, 'b');
-		struct tr_json *r = trt_call_ok(rpc, "task.setAttributes", params);
-		free(params);
-		assert_non_null(r);
-		tr_json_free(r);
+		e2e_sim_big_update(env, sid, i, blob_len);
 		e2e_wait_event(watcher, "updated", sid);
 	}
+}
+
+void e2e_sim_big_update(struct trt_env *env, const char *sid, int i, size_t blob_len) {
+	char *blob = malloc(blob_len + 1), *body = NULL;
+	assert_non_null(blob);
+	memset(blob, 'b', blob_len);
+	blob[blob_len] = '\0';
+	assert_true(asprintf(&body, "{\"attributes\":{\"i\":%d,\"b\":\"%s\"}}", i, blob) > 0);
+	free(blob);
+	e2e_sim_post(env, trt_fmt("/sim/tasks/%s/update", sid), body);
+	free(body);
 }
 
 struct tr_json *e2e_list_all(struct trt_conn *c) {

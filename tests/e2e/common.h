@@ -78,9 +78,9 @@ void e2e_wait_event(struct trt_conn *c, const char *name, const char *sid);
 void e2e_wait_reconnected(struct trt_conn *c, const char *why);
 /* The version of a task from task.get on c. */
 int64_t e2e_task_version(struct trt_conn *c, const char *sid);
-/* Params of a large task.setAttributes on sid: attributes {"i": i, "b": blob} where blob is
- * blob_len times fill (caller frees). */
-char *e2e_big_attributes(const char *sid, int i, size_t blob_len, char fill);
+/* Upstream (the simulator's control API), set task sid's attributes to {"i": i, "b": blob},
+ * the blob blob_len bytes long. */
+void e2e_sim_big_update(struct trt_env *env, const char *sid, int i, size_t blob_len);
 
 /* The SID of a simulator worker by name ("alice", "bob"), from /sim/state. Static buffer. */
 const char *e2e_worker_sid(struct trt_env *env, const char *name);
@@ -107,9 +107,10 @@ struct tr_json *e2e_last_request(struct trt_env *env);
 
 #define E2E_WAIT trt_ms(TRT_DEADLINE_MS)
 
-/* Set `count` large attribute objects (a blob of blob_len bytes each) on task sid through rpc,
- * waiting after each for its `updated` event on watcher (a subscriber that keeps up). */
-void e2e_big_updates(struct trt_conn *rpc, struct trt_conn *watcher, const char *sid, int count,
+/* Set `count` large attribute objects (a blob of blob_len bytes each) on task sid upstream (the
+ * simulator's control API: task.setAttributes refuses more than TaskRouter's 32 KiB), waiting
+ * after each for its `updated` event on watcher (a subscriber that keeps up). */
+void e2e_big_updates(struct trt_env *env, struct trt_conn *watcher, const char *sid, int count,
 	size_t blob_len);
 
 /* Every open task, following task.list's pages: {"tasks":[…]} (caller frees). */

@@ -70,9 +70,10 @@ static void test_slow_subscriber(void **state) {
 	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 	slow = e2e_open_subscribed(NULL);
 
-	/* ~600 KiB per update event: 20 of them pass the 8 MiB hard limit (plus what the
-	 * socket buffers hold). The other subscriber reads each one as it comes. */
-	e2e_big_updates(e2e.rpc, e2e.sub, sid, 20, 600 * 1024);
+	/* ~350 KiB per update event (set upstream; the cache keeps up to 384 KiB): 30 of them
+	 * pass the 8 MiB hard limit (plus what the socket buffers hold). The other subscriber
+	 * reads each one as it comes. */
+	e2e_big_updates(&e2e.env, e2e.sub, sid, 30, 350 * 1024);
 	/* the slow one was cut off: after what was buffered, EOF */
 	assert_true(trt_wait_closed(slow, E2E_WAIT));
 	trt_conn_free(slow);

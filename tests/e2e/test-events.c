@@ -203,7 +203,7 @@ static void test_replay_gone(void **state) {
 
 	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
 	first = update_seq(sid, 0);
-	e2e_big_updates(e2e.rpc, e2e.sub, sid, 8, 700 * 1024);
+	e2e_big_updates(&e2e.env, e2e.sub, sid, 14, 350 * 1024); /* 4.9 MB > the ring's 4 MiB */
 	extra = e2e_open();
 	code = trt_call_err(extra, "events.subscribe",
 		trt_fmt("{\"since\":%lld,\"epoch\":\"%s\"}", (long long)first, daemon_epoch()), &err);
@@ -322,6 +322,50 @@ static void test_restart_gap(void **state) {
 
 /* An event name the daemon never publishes is refused with the valid names, instead of a
  * subscription that stays silent forever; rpc.describe lists the same names. */
+/* A task whose attributes are set upstream far past TaskRouter's limit (the simulator does
+ * not enforce it): the cache keeps {} and the size, so its event is published and task.get
+ * answers; nothing is lost silently. Our own setAttributes refuses past 32 KiB. */
+static void test_oversize_attributes(void **state) {
+	char sid[35], res[35];
+	struct tr_json *ev = NULL, *t, *st, *err = NULL;
+	char *big;
+	(void)state;
+	e2e_new_task(&e2e.env, e2e.sub, true, sid, res);
+	e2e_sim_big_update(&e2e.env, sid, 1, 900 * 1024);
+	assert_int_equal(trt_wait_event(e2e.sub, "updated", sid, E2E_WAIT, &ev), 0);
+	assert_true(e2e_int(tr_json_get(ev, "task"), "attributesOmitted") > 900 * 1024);
+	assert_int_equal(tr_json_get(tr_json_get(ev, "task"), "attributes")->u.obj.n, 0);
+	tr_json_free(ev);
+	t = trt_call_ok(e2e.rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	assert_non_null(t);
+	assert_true(e2e_int(t, "attributesOmitted") > 900 * 1024);
+	tr_json_free(t);
+	st = trt_call_ok(e2e.rpc, "daemon.status", NULL);
+	assert_int_equal(e2e_int(tr_json_get(st, "counters"), "oversizeValuesOmitted"), 1);
+	tr_json_free(st);
+	/* back under the limit: kept again, the marker gone */
+	e2e_sim_big_update(&e2e.env, sid, 2, 1000);
+	assert_int_equal(trt_wait_event(e2e.sub, "updated", sid, E2E_WAIT, &ev), 0);
+	assert_null(tr_json_get(tr_json_get(ev, "task"), "attributesOmitted"));
+	tr_json_free(ev);
+	/* a change past TaskRouter's own limit is refused before anything is sent */
+	big = malloc(40 * 1024);
+	assert_non_null(big);
+	memset(big, 'z', 40 * 1024 - 1);
+	big[40 * 1024 - 1] = '\0';
+	{
+		char *params = NULL; /* too long for trt_fmt's buffers */
+		assert_true(asprintf(&params, "{\"sid\":\"%s\",\"attributes\":{\"b\":\"%s\"}}",
+				    sid, big) > 0);
+		assert_int_equal(trt_call_err(e2e.rpc, "task.setAttributes", params, &err),
+			TR_RPC_INVALID_PARAMS);
+		free(params);
+	}
+	assert_string_equal(e2e_str(tr_json_get(err, "data"), "param"), "attributes");
+	tr_json_free(err);
+	free(big);
+}
+
 static void test_unknown_event_name(void **state) {
 	struct tr_json *err = NULL, *d;
 	const struct tr_json *data, *names;
@@ -358,6 +402,7 @@ int main(void) {
 		cmocka_unit_test(test_replay_gone),
 		cmocka_unit_test(test_unsubscribe),
 		cmocka_unit_test(test_unknown_event_name),
+		cmocka_unit_test(test_oversize_attributes),
 		cmocka_unit_test(test_restart_gap),
 	};
 	return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);

@@ -666,11 +666,12 @@ static void slow_sub(const struct fcase *c) {
 	r = trt_call_ok(slow, "events.subscribe", "{}");
 	assert_non_null(r);
 	tr_json_free(r);
-	/* ~600 KiB per event: 20 of them pass the 8 MiB hard limit */
-	for (int i = 0; i < 20; i++) {
-		char *params = e2e_big_attributes(sid, i, 600 * 1024, 'y');
-		update_seen_by_all(sid, params);
-		free(params);
+	/* ~350 KiB per event, set upstream: 30 of them pass the 8 MiB hard limit */
+	for (int i = 0; i < 30; i++) {
+		e2e_sim_big_update(&env, sid, i, 350 * 1024);
+		for (size_t k = 0; k < n_subs; k++) {
+			e2e_wait_event(subs[k].c, "updated", sid);
+		}
 	}
 	assert_true(trt_wait_closed(slow, E2E_WAIT));
 	trt_conn_free(slow);

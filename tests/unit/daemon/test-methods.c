@@ -144,6 +144,40 @@ static void test_bad_params(void **state) {
 			&e), -ENOENT);
 		tr_json_free(p);
 	}
+	/* attributes past TaskRouter's limit (compact JSON bytes) are refused before sending;
+	 * exactly at the limit they go */
+	for (int over = 0; over < 2; over++) {
+		/* {"sid":"WT…","attributes":{"k":"xxx…"}}: the object is {"k":"…"}, 8 bytes + n */
+		size_t n = TR_TASK_ATTRIBUTES_MAX - 8 + (size_t)over;
+		char *text = malloc(n + 200);
+		struct tr_json *p;
+		struct tr_methods_req r = { 0 };
+		struct tr_methods_err e = { 0 };
+		const char *const methods[] = { "task.setAttributes", "task.transfer" };
+
+		assert_non_null(text);
+		for (size_t k = 0; k < 2; k++) {
+			int len = snprintf(text, 200, "{\"sid\":\"" WT "\",\"to\":\"WK2\",\"attributes\":{\"k\":\"");
+			memset(text + len, 'x', n);
+			strcpy(text + len + n, "\"}}");
+			p = parse(text);
+			r = (struct tr_methods_req){ 0 };
+			e = (struct tr_methods_err){ 0 };
+			if (over) {
+				assert_int_equal(tr_task_methods_build(methods[k], p, tr_cache_get(c, WT), WS,
+					WK, true, &r, &e), -EINVAL);
+				assert_string_equal(e.param, "attributes");
+				assert_non_null(strstr(e.reason, "too large"));
+				assert_null(r.params);
+			} else {
+				assert_int_equal(tr_task_methods_build(methods[k], p, tr_cache_get(c, WT), WS,
+					WK, true, &r, &e), 0);
+				tr_task_methods_req_done(&r);
+			}
+			tr_json_free(p);
+		}
+		free(text);
+	}
 	tr_cache_free(c);
 }
 
@@ -512,6 +546,38 @@ static void test_socket_basics(void **state) {
 	assert_non_null(tr_json_get(m, "result"));
 	tr_json_free(m);
 	rpc_client_free(c);
+}
+
+/* One connection holds at most TR_SUBS_PER_CONNECTION subscriptions: the next is refused
+ * with -32007 {limit, value}, counted; another connection is not affected. */
+static void test_subscription_cap(void **state) {
+	struct env *e = *state;
+	struct rpc_client *c = client_new(e), *o = client_new(e);
+	struct tr_json *m;
+	const char *sub = NULL;
+	char req[160];
+
+	for (int i = 0; i < TR_SUBS_PER_CONNECTION; i++) {
+		snprintf(req, sizeof(req), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"events.subscribe\"}", i);
+		m = rpc_client_call(c, req);
+		assert_non_null(tr_json_get(m, "result"));
+		tr_json_free(m);
+	}
+	m = rpc_client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":99,\"method\":\"events.subscribe\"}");
+	assert_int_equal(rpc_err_code(m), TR_RPC_TOO_MANY_REQUESTS);
+	assert_int_equal(tr_json_get(tr_json_get(tr_json_get(m, "error"), "data"), "limit")->u.num.i,
+		TR_SUBS_PER_CONNECTION);
+	tr_json_free(m);
+	m = rpc_client_call(o, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
+	sub = tr_json_get_string(tr_json_get(m, "result"), "subscription");
+	assert_non_null(sub);
+	tr_json_free(m);
+	m = rpc_client_call(o, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.status\"}");
+	assert_int_equal(tr_json_get(tr_json_get(tr_json_get(m, "result"), "counters"),
+				 "subscriptionsRefusedCap")->u.num.i, 1);
+	tr_json_free(m);
+	rpc_client_free(c);
+	rpc_client_free(o);
 }
 
 /* As nobody (a member of the allowed group 65534): call daemon.updateToken, then task.list.
@@ -951,6 +1017,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_socket_basics, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_replies, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_update_token_owner_only, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_subscription_cap, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_events, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber, env_setup, env_teardown),
 	};
