@@ -540,6 +540,24 @@ static void update_token(int ttl) {
 	free(tok);
 }
 
+/* Until daemon.status says the session is ready; between checks, wait for any event on
+ * the first subscriber (the ones that matter here), a short time at most. */
+static void wait_state_ready(void) {
+	int64_t deadline = trt_now_ms() + trt_ms(TRT_DEADLINE_MS);
+	for (;;) {
+		struct tr_json *st = fcall_ok(rpc, "daemon.status", NULL), *p = NULL;
+		bool ready = st && strcmp(e2e_str(st, "state"), "ready") == 0;
+		tr_json_free(st);
+		if (ready) {
+			return;
+		}
+		assert_true(trt_now_ms() < deadline);
+		if (trt_next_event(subs[0].c, 200, &p) == 0) {
+			tr_json_free(p); /* its on_event hook has tracked it */
+		}
+	}
+}
+
 /* After the token expired: writes fail fast, a new token brings the session back. */
 static void recover_token(const char *sid) {
 	int code;
@@ -547,7 +565,10 @@ static void recover_token(const char *sid) {
 	NOTE("write after expiry %d; ", code);
 	assert_true(code == TR_RPC_TOKEN_EXPIRED || code == TR_RPC_NOT_CONNECTED);
 	update_token(3600);
-	e2e_wait_event(subs[0].c, "ready", NULL);
+	e2e_wait_event(subs[0].c, "tokenUpdated", NULL);
+	/* The session may have stayed open across the expiry (it ends only when the server
+	 * closes it): then there is no disconnect and no new "ready". Wait for the state. */
+	wait_state_ready();
 	update_seen_by_all(sid, set_attrs(sid, "{\"after\":\"new token\"}"));
 }
 

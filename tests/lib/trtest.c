@@ -311,7 +311,8 @@ int trt_daemon_wait_status(struct trt_env *env, const char *needle, int timeout_
 }
 
 int trt_daemon_stop(struct trt_env *env) {
-	return trt_proc_stop(&env->daemon.proc, trt_ms(10000));
+	/* longer than the daemon's own shutdown bound (calls in flight get TR_CLOSE_CALLS_MS) */
+	return trt_proc_stop(&env->daemon.proc, trt_ms(20000));
 }
 
 void trt_daemon_kill(struct trt_env *env) {

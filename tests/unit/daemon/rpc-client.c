@@ -41,7 +41,7 @@ void rpc_client_send(struct rpc_client *c, const char *json) {
 }
 
 struct tr_json *rpc_client_recv(struct rpc_client *c) {
-	uint64_t deadline = uv_hrtime() + 5000000000ull;
+	uint64_t deadline = uv_hrtime() + 20000000000ull; /* generous: a loaded machine */
 
 	for (;;) {
 		struct tr_json *j = NULL;

@@ -1,7 +1,7 @@
 /*
  * rpc-client.h — a blocking test client for the daemon's socket, for unit tests that run the
  * server on their own loop: the harness's connection (tests/lib/trtest.h), and every receive
- * runs that loop until a frame arrives (5 s deadline).
+ * runs that loop until a frame arrives (20 s deadline).
  */
 #pragma once
 

@@ -607,7 +607,7 @@ static int group_member_child(const char *path) {
 
 		(void)send(fd, hdr, 4, MSG_NOSIGNAL);
 		(void)send(fd, calls[i], n, MSG_NOSIGNAL);
-		if (poll(&pfd, 1, 5000) <= 0 || (k = read(fd, buf, sizeof(buf) - 1)) <= 4) {
+		if (poll(&pfd, 1, 20000) <= 0 || (k = read(fd, buf, sizeof(buf) - 1)) <= 4) {
 			return 12 + i;
 		}
 		buf[k] = '\0';
