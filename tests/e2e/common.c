@@ -110,6 +110,17 @@ void e2e_restart_daemon(struct trt_env *env, const char *const *daemon_extra) {
 	assert_int_equal(trt_daemon_wait_status(env, "ready", E2E_WAIT), 0);
 }
 
+void e2e_restart_with_task_while_down(char sid[35], char res[35]) {
+	e2e_disconnect();
+	assert_int_equal(trt_daemon_stop(&e2e.env), 0);
+	assert_int_equal(trt_sim_create_task(&e2e.env, "alice", "voice", "{\"while\":\"down\"}",
+				 false, sid, res),
+		0);
+	assert_int_equal(trt_daemon_start(&e2e.env, "alice", NULL), 0);
+	assert_int_equal(trt_daemon_wait_status(&e2e.env, "ready", E2E_WAIT), 0);
+	assert_int_equal(e2e_connect(), 0);
+}
+
 char *e2e_mint_token(struct trt_env *env, int ttl) {
 	struct tr_json *r = NULL;
 	char *tok;

@@ -64,6 +64,10 @@ struct trt_conn *e2e_open_subscribed(const char *params);
 /* Stop the daemon (asserting a clean exit) and start it again for alice with these extra
  * arguments; wait until it is ready. */
 void e2e_restart_daemon(struct trt_env *env, const char *const *daemon_extra);
+/* Disconnect, stop the daemon (or reap it, if it stopped already), create a task for alice
+ * upstream while it is down (sid and reservation into sid/res), start it again, wait until
+ * it is ready and connect. */
+void e2e_restart_with_task_while_down(char sid[35], char res[35]);
 /* A fresh token for alice from the simulator, valid ttl seconds (caller frees). */
 char *e2e_mint_token(struct trt_env *env, int ttl);
 /* Assert that text contains needle (printing the text when not). */

@@ -508,14 +508,7 @@ static void test_watch_restart(void **state) {
 
 	/* the daemon stops; a task arrives upstream meanwhile; the daemon starts again on the
 	 * same socket */
-	e2e_disconnect();
-	assert_int_equal(trt_daemon_stop(&e2e.env), 0);
-	assert_int_equal(
-		trt_sim_create_task(&e2e.env, "alice", "voice", "{\"while\":\"down\"}", false, c, rc),
-		0);
-	assert_int_equal(trt_daemon_start(&e2e.env, "alice", NULL), 0);
-	assert_int_equal(trt_daemon_wait_status(&e2e.env, "ready", E2E_WAIT), 0);
-	assert_int_equal(e2e_connect(), 0);
+	e2e_restart_with_task_while_down(c, rc);
 	/* the watcher must have come back (beside e2e.sub) before we create the next task: it
 	 * says so once the restarted daemon has answered its subscription */
 	assert_int_equal(trt_proc_wait_output(&w, WATCH_NOTE "reconnected", E2E_WAIT), 0);

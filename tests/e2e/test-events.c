@@ -285,14 +285,7 @@ static void test_restart_gap(void **state) {
 	extra = NULL;
 
 	/* the daemon goes down; a task arrives upstream meanwhile; the daemon comes back */
-	e2e_disconnect();
-	assert_int_equal(trt_daemon_stop(&e2e.env), 0);
-	assert_int_equal(
-		trt_sim_create_task(&e2e.env, "alice", "voice", "{\"while\":\"down\"}", false, c, rc),
-		0);
-	assert_int_equal(trt_daemon_start(&e2e.env, "alice", NULL), 0);
-	assert_int_equal(trt_daemon_wait_status(&e2e.env, "ready", E2E_WAIT), 0);
-	assert_int_equal(e2e_connect(), 0);
+	e2e_restart_with_task_while_down(c, rc);
 	assert_string_not_equal(daemon_epoch(), old_epoch);
 
 	extra = e2e_open();

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -101,6 +102,39 @@ void rpc_client_wait_hangup(struct rpc_client *c, uint64_t deadline_ms) {
 			return;
 		}
 	}
+}
+
+static void on_tick(uv_timer_t *t) {
+	(void)t;
+}
+
+int rpc_test_fork(uv_loop_t *loop, int (*child)(const char *path, int n), const char *path,
+	int n) {
+	uv_timer_t tick;
+	uint64_t deadline;
+	int status = -1;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		_exit(child(path, n));
+	}
+	/* the server must keep answering while the child runs: run the loop, with a tick so
+	 * that each turn also checks on the child */
+	assert_int_equal(uv_timer_init(loop, &tick), 0);
+	assert_int_equal(uv_timer_start(&tick, on_tick, 5, 5), 0);
+	uv_update_time(loop);
+	deadline = uv_now(loop) + 30000;
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		assert_true(uv_now(loop) < deadline);
+		(void)uv_run(loop, UV_RUN_ONCE);
+	}
+	uv_close((uv_handle_t *)&tick, NULL);
+	(void)uv_run(loop, UV_RUN_NOWAIT); /* tick lives on this stack: finish closing it */
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
 }
 
 void rpc_test_dir(const char *prefix, char *dir, size_t dir_size, char *path, size_t path_size) {

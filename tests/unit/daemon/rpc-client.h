@@ -36,6 +36,10 @@ const char *rpc_err_param(const struct tr_json *m);
 /* Run the loop until fd sees the peer hang up; asserts within deadline_ms. */
 void rpc_client_wait_hangup(struct rpc_client *c, uint64_t deadline_ms);
 
+/* Fork child(path, n) (it runs in the child; its return is the exit status) and run loop
+ * until it exits (30 s deadline). Returns its exit status. */
+int rpc_test_fork(uv_loop_t *loop, int (*child)(const char *path, int n), const char *path,
+	int n);
 /* A fresh directory /tmp/<prefix>-XXXXXX in dir, and the socket path dir/run/socket. */
 void rpc_test_dir(const char *prefix, char *dir, size_t dir_size, char *path, size_t path_size);
 /* After the server closed: drain the loop (it must have no handle left) and close it; check

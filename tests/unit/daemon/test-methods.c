@@ -582,7 +582,7 @@ static void test_subscription_cap(void **state) {
 
 /* As nobody (a member of the allowed group 65534): call daemon.updateToken, then task.list.
  * Exit 0 when the first is refused with -32014 reason "owner" and the second answered. */
-static int group_member_child(const char *path) {
+static int group_member_child(const char *path, int unused) {
 	static const char *const calls[] = {
 		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.updateToken\",\"params\":{\"token\":\"good\"}}",
 		"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"task.list\"}",
@@ -591,6 +591,7 @@ static int group_member_child(const char *path) {
 	char buf[4096];
 	int fd;
 
+	(void)unused;
 	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0) {
 		return 10;
 	}
@@ -621,10 +622,6 @@ static int group_member_child(const char *path) {
 	return 0;
 }
 
-static void on_tick(uv_timer_t *t) {
-	(void)t;
-}
-
 /* daemon.updateToken is the owner's: an allowed group's member may use the daemon but not
  * replace its token. */
 static void test_update_token_owner_only(void **state) {
@@ -638,9 +635,6 @@ static void test_update_token_owner_only(void **state) {
 	};
 	struct tr_rpcsrv_options opts = { .listen_fd = -1, .allow_group_set = true,
 		.allow_group = 65534 };
-	uv_timer_t tick;
-	int status = -1;
-	pid_t pid;
 
 	if (getuid() != 0) {
 		skip();
@@ -651,21 +645,7 @@ static void test_update_token_owner_only(void **state) {
 	assert_int_equal(mkdir(dir, 0711), 0);
 	opts.socket_path = path;
 	assert_int_equal(tr_rpcsrv_new(&e->loop, &opts, &h, &srv), 0);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		_exit(group_member_child(path));
-	}
-	assert_int_equal(uv_timer_init(&e->loop, &tick), 0);
-	assert_int_equal(uv_timer_start(&tick, on_tick, 5, 5), 0);
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		(void)uv_run(&e->loop, UV_RUN_ONCE);
-	}
-	uv_close((uv_handle_t *)&tick, NULL);
-	(void)uv_run(&e->loop, UV_RUN_NOWAIT); /* tick lives on this stack: finish closing it */
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(rpc_test_fork(&e->loop, group_member_child, path, 0), 0);
 	e->closed = false;
 	tr_rpcsrv_close(srv, on_closed, e);
 	while (!e->closed) {

@@ -474,10 +474,6 @@ static int nobody_child(const char *path) {
 	return read(fd, buf, sizeof(buf)) > 0 ? 2 : 0;
 }
 
-static void on_tick(uv_timer_t *t) {
-	(void)t;
-}
-
 static int run_child(struct env *e, int n);
 
 static int run_nobody(struct env *e) {
@@ -531,30 +527,12 @@ static int nobody_conns(const char *path, int n) {
 	return refused;
 }
 
-static int run_child(struct env *e, int n) {
-	uv_timer_t tick;
-	uint64_t deadline;
-	int status = -1;
-	pid_t pid;
+static int either_child(const char *path, int n) {
+	return n > 0 ? nobody_conns(path, n) : nobody_child(path);
+}
 
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		_exit(n > 0 ? nobody_conns(e->path, n) : nobody_child(e->path));
-	}
-	assert_int_equal(uv_timer_init(&e->loop, &tick), 0);
-	assert_int_equal(uv_timer_start(&tick, on_tick, 5, 5), 0);
-	uv_update_time(&e->loop);
-	deadline = uv_now(&e->loop) + 30000;
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		assert_true(uv_now(&e->loop) < deadline);
-		(void)uv_run(&e->loop, UV_RUN_ONCE);
-	}
-	uv_close((uv_handle_t *)&tick, NULL);
-	(void)uv_run(&e->loop, UV_RUN_NOWAIT);
-	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
+static int run_child(struct env *e, int n) {
+	return rpc_test_fork(&e->loop, either_child, e->path, n);
 }
 
 static void test_peer_credentials(void **state) {
