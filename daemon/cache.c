@@ -1,6 +1,7 @@
 /*
  * cache.c — the task model (see cache.h). Tasks live in a list in arrival order, which
- * task.list and expiry walk, and in a sid index for the lookup every event does.
+ * task.list and expiry walk, and in a sid index (task-index.h) for the lookup every event
+ * does.
  */
 #include "cache.h"
 
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "task-index.h"
 #include "task-wire.h"
 #include "tr-limits.h"
 
@@ -23,8 +25,7 @@ struct tr_cache_pending {
 struct tr_cache {
 	struct tr_cache_task *tasks;  /* in arrival order */
 	struct tr_cache_task **tailp; /* &last->next, or &tasks */
-	struct tr_cache_task **buckets; /* sid index: chains through hnext */
-	size_t n_buckets, n_indexed;
+	struct tr_task_index index;
 	bool expiry_hint; /* a task closed or an event was parked since the last look */
 	uint64_t grace_ms;
 	tr_cache_event_cb cb;
@@ -76,70 +77,6 @@ static void task_free(struct tr_cache_task *t) {
 	free(t);
 }
 
-/* ---- the sid index: a chained hash table, so lookups stay O(1) with 10,000 tasks ---- */
-
-static size_t sid_hash(const char *s) {
-	size_t h = 14695981039346656037ULL; /* FNV-1a */
-
-	for (; *s; s++) {
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	}
-	return h;
-}
-
-/* Double the table once it holds more tasks than buckets. If that allocation fails the
- * chains just get longer: lookups stay correct. */
-static void index_grow(struct tr_cache *c) {
-	size_t nb = c->n_buckets * 2;
-	struct tr_cache_task **b = calloc(nb, sizeof(*b));
-
-	if (!b) {
-		return;
-	}
-	for (size_t i = 0; i < c->n_buckets; i++) {
-		struct tr_cache_task *t = c->buckets[i];
-
-		while (t) {
-			struct tr_cache_task *n = t->hnext;
-			size_t k = sid_hash(t->sid) & (nb - 1);
-
-			t->hnext = b[k];
-			b[k] = t;
-			t = n;
-		}
-	}
-	free(c->buckets);
-	c->buckets = b;
-	c->n_buckets = nb;
-}
-
-static void index_add(struct tr_cache *c, struct tr_cache_task *t) {
-	size_t k;
-
-	if (c->n_indexed >= c->n_buckets) {
-		index_grow(c);
-	}
-	k = sid_hash(t->sid) & (c->n_buckets - 1);
-	t->hnext = c->buckets[k];
-	c->buckets[k] = t;
-	c->n_indexed++;
-}
-
-static void index_del(struct tr_cache *c, struct tr_cache_task *t) {
-	struct tr_cache_task **pp;
-
-	if (!t->sid) {
-		return; /* never indexed: its first payload failed */
-	}
-	for (pp = &c->buckets[sid_hash(t->sid) & (c->n_buckets - 1)]; *pp; pp = &(*pp)->hnext) {
-		if (*pp == t) {
-			*pp = t->hnext;
-			c->n_indexed--;
-			return;
-		}
-	}
-}
-
 /* Apply a Task payload to t under the version rule. 0 applied, 1 stale, <0 error. */
 static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const struct tr_json *p) {
 	struct tr_cache_task n = { 0 };
@@ -172,22 +109,13 @@ static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const
 	tr_task_wire_task_move(t, &n);
 	t->date_created = keep_created;
 	if (first) {
-		index_add(c, t);
+		tr_task_index_add(&c->index, t);
 	}
 	return 0;
 }
 
 static struct tr_cache_task *find_task(const struct tr_cache *c, const char *sid) {
-	if (!sid) {
-		return NULL;
-	}
-	for (struct tr_cache_task *t = c->buckets[sid_hash(sid) & (c->n_buckets - 1)]; t;
-		t = t->hnext) {
-		if (strcmp(t->sid, sid) == 0) {
-			return t;
-		}
-	}
-	return NULL;
+	return tr_task_index_find(&c->index, sid);
 }
 
 static struct tr_cache_res *find_res(struct tr_cache_task *t, const char *sid) {
@@ -300,9 +228,7 @@ struct tr_cache *tr_cache_new(int closed_grace_ms, tr_cache_event_cb cb, void *u
 	if (!c) {
 		return NULL;
 	}
-	c->n_buckets = 64;
-	c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
-	if (!c->buckets) {
+	if (tr_task_index_init(&c->index) < 0) {
 		free(c);
 		return NULL;
 	}
@@ -333,7 +259,7 @@ struct tr_cache *tr_cache_free(struct tr_cache *c) {
 		c->tasks = n;
 	}
 	staged_clear(c);
-	free(c->buckets);
+	tr_task_index_done(&c->index);
 	free(c);
 	return NULL;
 }
@@ -357,7 +283,7 @@ static void task_drop_at(struct tr_cache *c, struct tr_cache_task **pp) {
 	if (c->tailp == &t->next) {
 		c->tailp = pp;
 	}
-	index_del(c, t);
+	tr_task_index_del(&c->index, t);
 	task_free(t);
 }
 

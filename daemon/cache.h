@@ -4,8 +4,8 @@
  *
  * Plain data plus one observer callback: no I/O, no loop, no logging. Time is
  * passed in (now_ms) so tests drive it. The records are task.h's. Depends on task-wire
- * (a payload's members read into a record) and proto/json.h only; never on task-json (a
- * record's RPC text), which reads this header.
+ * (a payload's members read into a record), task-index (the sid index) and proto/json.h
+ * only; never on task-json (a record's RPC text), which reads this header.
  */
 #pragma once
 
