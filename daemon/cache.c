@@ -32,6 +32,7 @@ struct tr_cache {
 	void *userdata;
 	struct tr_cache_counters counters;
 	bool in_resync;
+	size_t n_vanish_due; /* vanished tasks whose fetch has not started */
 	/* Reservations fetched by the resync, kept as compact text until it ends: a page's
 	 * tree costs several times its text, and 10,000 of them made a peak of tens of MB. */
 	struct staged {
@@ -202,6 +203,14 @@ static void emit(struct tr_cache *c, const char *name, const struct tr_cache_tas
 	}
 }
 
+/* The task is ours again, or closed: it no longer waits for its final state. */
+static void vanish_clear(struct tr_cache *c, struct tr_cache_task *t) {
+	if (t->vanished && !t->fetching) {
+		c->n_vanish_due--;
+	}
+	t->vanished = t->fetching = false;
+}
+
 static void task_close(struct tr_cache *c, struct tr_cache_task *t, uint64_t now_ms,
 	unsigned flags, const char *type) {
 	const char *fin = NULL;
@@ -218,6 +227,7 @@ static void task_close(struct tr_cache *c, struct tr_cache_task *t, uint64_t now
 	t->closed = true;
 	t->closed_at_ms = now_ms;
 	c->expiry_hint = true;
+	vanish_clear(c, t);
 }
 
 /* ---- public ---- */
@@ -379,6 +389,7 @@ static int apply_reservation(struct tr_cache *c, const char *type, const struct 
 			t->closed = false;
 			t->final_sent = false;
 		}
+		vanish_clear(c, t);
 		r = res_put(t, rsid, rstatus);
 		if (r < 0) {
 			return r;
@@ -805,6 +816,7 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 		}
 		if (!t->seen) {
 			t->seen = true;
+			vanish_clear(c, t);
 			res_clear(t);
 			if (t->closed) {
 				t->closed = false;
@@ -829,19 +841,75 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 			}
 		} else if (t->seen) {
 			resync_emit_changes(c, t);
-		} else if (!t->closed) {
-			/* Vanished while we were away: it ended for this worker. Published as
-			 * "completed" with resync:true whatever the real outcome was. */
-			res_clear(t);
-			t->final_sent = true;
-			emit(c, "completed", t, t->last_res_sid, NULL,
-				TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED, "resync");
-			t->closed = true;
-			t->closed_at_ms = now_ms;
-			c->expiry_hint = true;
+		} else if (!t->closed && !t->vanished) {
+			/* It ended for this worker while we were away, how is unknown: kept as it
+			 * is until the caller fetched its final state (tr_cache_vanish_resolve). */
+			t->vanished = true;
+			c->n_vanish_due++;
 		}
 	}
+	(void)now_ms;
 	return ret;
+}
+
+const char *tr_cache_vanish_next(const struct tr_cache *c) {
+	for (const struct tr_cache_task *t = c->n_vanish_due ? c->tasks : NULL; t; t = t->next) {
+		if (t->vanished && !t->fetching) {
+			return t->sid;
+		}
+	}
+	return NULL;
+}
+
+int tr_cache_vanish_fetching(struct tr_cache *c, const char *sid) {
+	struct tr_cache_task *t = find_task(c, sid);
+
+	if (!t || !t->vanished || t->fetching) {
+		return -ENOENT;
+	}
+	t->fetching = true;
+	c->n_vanish_due--;
+	return 0;
+}
+
+int tr_cache_vanish_resolve(struct tr_cache *c, const char *sid, const struct tr_json *payload,
+	const char *unknown_reason, long http_status, uint64_t now_ms) {
+	struct tr_cache_task *t = find_task(c, sid);
+	const char *name = "vanished";
+	struct tr_cache_event ev = { .flags = TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED,
+		.event_type = "resync", .http_status = http_status };
+
+	if (!t || !t->vanished || !t->fetching) {
+		return -ENOENT;
+	}
+	if (payload) {
+		/* A stale payload (older than the cache) leaves the newer cached state. */
+		int r = task_apply_payload(c, t, payload);
+
+		unknown_reason = r == -EBADMSG ? "malformed" : r < 0 ? "error" : NULL;
+	} else if (!unknown_reason) {
+		unknown_reason = "error";
+	}
+	if (!unknown_reason && (strcmp(t->status, "completed") == 0 ||
+			strcmp(t->status, "canceled") == 0)) {
+		name = t->status;
+	}
+	ev.unknown_reason = unknown_reason;
+	vanish_clear(c, t);
+	res_clear(t);
+	t->closed = true;
+	t->closed_at_ms = now_ms;
+	c->expiry_hint = true;
+	if (!t->final_sent) {
+		t->final_sent = strcmp(name, "vanished") != 0;
+		ev.name = name;
+		ev.task = t;
+		ev.reservation_sid = t->last_res_sid;
+		if (c->cb) {
+			c->cb(c->userdata, &ev);
+		}
+	}
+	return 0;
 }
 
 /* ---- lookups ---- */
