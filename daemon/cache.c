@@ -1,6 +1,7 @@
 /*
  * cache.c — the task model (see cache.h). Tasks live in a list in arrival order, which
- * task.list and expiry walk, and in a sid index for the lookup every event does.
+ * task.list and expiry walk, and in a sid index (task-index.h) for the lookup every event
+ * does.
  */
 #include "cache.h"
 
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "task-index.h"
 #include "task-wire.h"
 #include "tr-limits.h"
 
@@ -23,14 +25,14 @@ struct tr_cache_pending {
 struct tr_cache {
 	struct tr_cache_task *tasks;  /* in arrival order */
 	struct tr_cache_task **tailp; /* &last->next, or &tasks */
-	struct tr_cache_task **buckets; /* sid index: chains through hnext */
-	size_t n_buckets, n_indexed;
+	struct tr_task_index index;
 	bool expiry_hint; /* a task closed or an event was parked since the last look */
 	uint64_t grace_ms;
 	tr_cache_event_cb cb;
 	void *userdata;
 	struct tr_cache_counters counters;
 	bool in_resync;
+	size_t n_vanish_due; /* vanished tasks whose fetch has not started */
 	/* Reservations fetched by the resync, kept as compact text until it ends: a page's
 	 * tree costs several times its text, and 10,000 of them made a peak of tens of MB. */
 	struct staged {
@@ -76,70 +78,6 @@ static void task_free(struct tr_cache_task *t) {
 	free(t);
 }
 
-/* ---- the sid index: a chained hash table, so lookups stay O(1) with 10,000 tasks ---- */
-
-static size_t sid_hash(const char *s) {
-	size_t h = 14695981039346656037ULL; /* FNV-1a */
-
-	for (; *s; s++) {
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	}
-	return h;
-}
-
-/* Double the table once it holds more tasks than buckets. If that allocation fails the
- * chains just get longer: lookups stay correct. */
-static void index_grow(struct tr_cache *c) {
-	size_t nb = c->n_buckets * 2;
-	struct tr_cache_task **b = calloc(nb, sizeof(*b));
-
-	if (!b) {
-		return;
-	}
-	for (size_t i = 0; i < c->n_buckets; i++) {
-		struct tr_cache_task *t = c->buckets[i];
-
-		while (t) {
-			struct tr_cache_task *n = t->hnext;
-			size_t k = sid_hash(t->sid) & (nb - 1);
-
-			t->hnext = b[k];
-			b[k] = t;
-			t = n;
-		}
-	}
-	free(c->buckets);
-	c->buckets = b;
-	c->n_buckets = nb;
-}
-
-static void index_add(struct tr_cache *c, struct tr_cache_task *t) {
-	size_t k;
-
-	if (c->n_indexed >= c->n_buckets) {
-		index_grow(c);
-	}
-	k = sid_hash(t->sid) & (c->n_buckets - 1);
-	t->hnext = c->buckets[k];
-	c->buckets[k] = t;
-	c->n_indexed++;
-}
-
-static void index_del(struct tr_cache *c, struct tr_cache_task *t) {
-	struct tr_cache_task **pp;
-
-	if (!t->sid) {
-		return; /* never indexed: its first payload failed */
-	}
-	for (pp = &c->buckets[sid_hash(t->sid) & (c->n_buckets - 1)]; *pp; pp = &(*pp)->hnext) {
-		if (*pp == t) {
-			*pp = t->hnext;
-			c->n_indexed--;
-			return;
-		}
-	}
-}
-
 /* Apply a Task payload to t under the version rule. 0 applied, 1 stale, <0 error. */
 static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const struct tr_json *p) {
 	struct tr_cache_task n = { 0 };
@@ -172,22 +110,13 @@ static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const
 	tr_task_wire_task_move(t, &n);
 	t->date_created = keep_created;
 	if (first) {
-		index_add(c, t);
+		tr_task_index_add(&c->index, t);
 	}
 	return 0;
 }
 
 static struct tr_cache_task *find_task(const struct tr_cache *c, const char *sid) {
-	if (!sid) {
-		return NULL;
-	}
-	for (struct tr_cache_task *t = c->buckets[sid_hash(sid) & (c->n_buckets - 1)]; t;
-		t = t->hnext) {
-		if (strcmp(t->sid, sid) == 0) {
-			return t;
-		}
-	}
-	return NULL;
+	return tr_task_index_find(&c->index, sid);
 }
 
 static struct tr_cache_res *find_res(struct tr_cache_task *t, const char *sid) {
@@ -274,6 +203,14 @@ static void emit(struct tr_cache *c, const char *name, const struct tr_cache_tas
 	}
 }
 
+/* The task is ours again, or closed: it no longer waits for its final state. */
+static void vanish_clear(struct tr_cache *c, struct tr_cache_task *t) {
+	if (t->vanished && !t->fetching) {
+		c->n_vanish_due--;
+	}
+	t->vanished = t->fetching = false;
+}
+
 static void task_close(struct tr_cache *c, struct tr_cache_task *t, uint64_t now_ms,
 	unsigned flags, const char *type) {
 	const char *fin = NULL;
@@ -290,6 +227,7 @@ static void task_close(struct tr_cache *c, struct tr_cache_task *t, uint64_t now
 	t->closed = true;
 	t->closed_at_ms = now_ms;
 	c->expiry_hint = true;
+	vanish_clear(c, t);
 }
 
 /* ---- public ---- */
@@ -300,9 +238,7 @@ struct tr_cache *tr_cache_new(int closed_grace_ms, tr_cache_event_cb cb, void *u
 	if (!c) {
 		return NULL;
 	}
-	c->n_buckets = 64;
-	c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
-	if (!c->buckets) {
+	if (tr_task_index_init(&c->index) < 0) {
 		free(c);
 		return NULL;
 	}
@@ -333,7 +269,7 @@ struct tr_cache *tr_cache_free(struct tr_cache *c) {
 		c->tasks = n;
 	}
 	staged_clear(c);
-	free(c->buckets);
+	tr_task_index_done(&c->index);
 	free(c);
 	return NULL;
 }
@@ -357,7 +293,7 @@ static void task_drop_at(struct tr_cache *c, struct tr_cache_task **pp) {
 	if (c->tailp == &t->next) {
 		c->tailp = pp;
 	}
-	index_del(c, t);
+	tr_task_index_del(&c->index, t);
 	task_free(t);
 }
 
@@ -453,6 +389,7 @@ static int apply_reservation(struct tr_cache *c, const char *type, const struct 
 			t->closed = false;
 			t->final_sent = false;
 		}
+		vanish_clear(c, t);
 		r = res_put(t, rsid, rstatus);
 		if (r < 0) {
 			return r;
@@ -879,6 +816,7 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 		}
 		if (!t->seen) {
 			t->seen = true;
+			vanish_clear(c, t);
 			res_clear(t);
 			if (t->closed) {
 				t->closed = false;
@@ -903,19 +841,75 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 			}
 		} else if (t->seen) {
 			resync_emit_changes(c, t);
-		} else if (!t->closed) {
-			/* Vanished while we were away: it ended for this worker. Published as
-			 * "completed" with resync:true whatever the real outcome was. */
-			res_clear(t);
-			t->final_sent = true;
-			emit(c, "completed", t, t->last_res_sid, NULL,
-				TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED, "resync");
-			t->closed = true;
-			t->closed_at_ms = now_ms;
-			c->expiry_hint = true;
+		} else if (!t->closed && !t->vanished) {
+			/* It ended for this worker while we were away, how is unknown: kept as it
+			 * is until the caller fetched its final state (tr_cache_vanish_resolve). */
+			t->vanished = true;
+			c->n_vanish_due++;
 		}
 	}
+	(void)now_ms;
 	return ret;
+}
+
+const char *tr_cache_vanish_next(const struct tr_cache *c) {
+	for (const struct tr_cache_task *t = c->n_vanish_due ? c->tasks : NULL; t; t = t->next) {
+		if (t->vanished && !t->fetching) {
+			return t->sid;
+		}
+	}
+	return NULL;
+}
+
+int tr_cache_vanish_fetching(struct tr_cache *c, const char *sid) {
+	struct tr_cache_task *t = find_task(c, sid);
+
+	if (!t || !t->vanished || t->fetching) {
+		return -ENOENT;
+	}
+	t->fetching = true;
+	c->n_vanish_due--;
+	return 0;
+}
+
+int tr_cache_vanish_resolve(struct tr_cache *c, const char *sid, const struct tr_json *payload,
+	const char *unknown_reason, long http_status, uint64_t now_ms) {
+	struct tr_cache_task *t = find_task(c, sid);
+	const char *name = "vanished";
+	struct tr_cache_event ev = { .flags = TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED,
+		.event_type = "resync", .http_status = http_status };
+
+	if (!t || !t->vanished || !t->fetching) {
+		return -ENOENT;
+	}
+	if (payload) {
+		/* A stale payload (older than the cache) leaves the newer cached state. */
+		int r = task_apply_payload(c, t, payload);
+
+		unknown_reason = r == -EBADMSG ? "malformed" : r < 0 ? "error" : NULL;
+	} else if (!unknown_reason) {
+		unknown_reason = "error";
+	}
+	if (!unknown_reason && (strcmp(t->status, "completed") == 0 ||
+			strcmp(t->status, "canceled") == 0)) {
+		name = t->status;
+	}
+	ev.unknown_reason = unknown_reason;
+	vanish_clear(c, t);
+	res_clear(t);
+	t->closed = true;
+	t->closed_at_ms = now_ms;
+	c->expiry_hint = true;
+	if (!t->final_sent) {
+		t->final_sent = strcmp(name, "vanished") != 0;
+		ev.name = name;
+		ev.task = t;
+		ev.reservation_sid = t->last_res_sid;
+		if (c->cb) {
+			c->cb(c->userdata, &ev);
+		}
+	}
+	return 0;
 }
 
 /* ---- lookups ---- */

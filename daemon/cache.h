@@ -4,8 +4,8 @@
  *
  * Plain data plus one observer callback: no I/O, no loop, no logging. Time is
  * passed in (now_ms) so tests drive it. The records are task.h's. Depends on task-wire
- * (a payload's members read into a record) and proto/json.h only; never on task-json (a
- * record's RPC text), which reads this header.
+ * (a payload's members read into a record), task-index (the sid index) and proto/json.h
+ * only; never on task-json (a record's RPC text), which reads this header.
  */
 #pragma once
 
@@ -31,6 +31,10 @@ struct tr_cache_event {
 	const struct tr_cache_transfer *transfer; /* transfer events only */
 	unsigned flags;              /* TR_CACHE_EV_* */
 	const char *event_type;      /* the wire event_type, "resync" for resync events */
+	/* TR_CACHE_EV_VANISHED only: why the task's final state is unknown ("deleted", ...), NULL
+	 * when it was fetched; http_status is the fetch's HTTP status (0: none). */
+	const char *unknown_reason;
+	long http_status;
 };
 
 typedef void (*tr_cache_event_cb)(void *userdata, const struct tr_cache_event *ev);
@@ -86,6 +90,33 @@ int tr_cache_expire(struct tr_cache *c, uint64_t now_ms);
 void tr_cache_resync_begin(struct tr_cache *c);
 int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation);
 int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms);
+
+/*
+ * Vanished tasks. tr_cache_resync_end(0) marks a task that is neither closed nor among the
+ * active reservations as vanished and leaves it as it is (nothing is published). The caller
+ * fetches its final state: tr_cache_vanish_next names one whose fetch has not started,
+ * tr_cache_vanish_fetching marks it started, and tr_cache_vanish_resolve reports the answer.
+ * A vanished task that a later resync or a reservation.created shows live again, or that an
+ * event closes meanwhile, is no longer vanished: resolving it then does nothing.
+ */
+/* The sid of a vanished task whose fetch has not started (borrowed until the next change), or
+ * NULL. O(1) when there is none. */
+const char *tr_cache_vanish_next(const struct tr_cache *c);
+/* The fetch of vanished task sid has started. 0, or -ENOENT when it is not waiting for one. */
+int tr_cache_vanish_fetching(struct tr_cache *c, const char *sid);
+/*
+ * The fetch of vanished task sid answered. payload: the Task fetched (a 2xx), applied under the
+ * version rule; or NULL and unknown_reason says why the final state is unknown (the record
+ * is kept as it was), with the fetch's http_status (0: none). The task moves to the
+ * recently-closed area and one event is published (TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED):
+ * "completed" or "canceled" when the fetched status is final, else "vanished" (the task lives
+ * on without this worker, or its state is unknown); none when its final event was published
+ * already. A payload that cannot be read counts as unknown_reason "malformed", no payload
+ * and no reason as "error". Returns 0, or
+ * -ENOENT when sid is not a vanished task whose fetch started (the answer is dropped).
+ */
+int tr_cache_vanish_resolve(struct tr_cache *c, const char *sid, const struct tr_json *payload,
+	const char *unknown_reason, long http_status, uint64_t now_ms);
 
 /* Lookups (live or recently closed). Borrowed until the next change. */
 const struct tr_cache_task *tr_cache_get(const struct tr_cache *c, const char *sid);

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <malloc.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uv.h>
 
 #include "bridge.h"
@@ -26,7 +28,12 @@ struct tr_core {
 	unsigned open_timers;
 	enum tr_bridge_state last;
 	bool oversize_logged;
+	unsigned vanish_fetches; /* GETs of vanished tasks in flight */
 };
+
+/* GETs of vanished tasks in flight at once: the rest of REST's 8 connections stay free for
+ * calls, and thousands queued at once would time out waiting behind each other. */
+#define VANISH_FETCHES_MAX 4
 
 static void on_cache_event(void *userdata, const struct tr_cache_event *ev) {
 	struct tr_daemon *d = userdata;
@@ -68,6 +75,98 @@ static void arm_expiry(struct tr_daemon *d) {
 	if (tr_cache_take_expiry_hint(d->cache) && d->core &&
 		!uv_is_active((uv_handle_t *)&d->core->expiry)) {
 		(void)uv_timer_start(&d->core->expiry, on_timer, 1000, 1000);
+	}
+}
+
+/* ---- the final state of the tasks a resync found gone (tr_cache_vanish_*) ---- */
+
+struct vanish_op {
+	struct tr_daemon *d;
+	char *sid;
+};
+
+static void vanish_op_free(struct vanish_op *op) {
+	if (op) {
+		free(op->sid);
+		free(op);
+	}
+}
+
+static void vanish_pump(struct tr_daemon *d);
+
+/* Why a failed GET leaves the final state unknown: the finalStateReason of the event. */
+static const char *vanish_reason(const struct tr_upstream_reply *rep) {
+	switch (rep->err) {
+	case 0:
+		return rep->http_status == 404 ? "deleted" : "http-error";
+	case -ETIMEDOUT:
+		return "timeout";
+	case -EBADMSG:
+		return "malformed";
+	default:
+		return "network-error";
+	}
+}
+
+static void on_vanish_reply(void *userdata, const struct tr_upstream_reply *rep) {
+	struct vanish_op *op = userdata;
+	struct tr_daemon *d = op->d;
+	bool ok = rep->err == 0 && rep->http_status >= 200 && rep->http_status < 300;
+	const char *why = ok ? NULL : vanish_reason(rep);
+
+	d->core->vanish_fetches--;
+	if (rep->err == -ECANCELED) {
+		/* the daemon is shutting down (the cache is still there): nothing is published */
+		vanish_op_free(op);
+		return;
+	}
+	if (tr_cache_vanish_resolve(d->cache, op->sid, ok ? rep->payload : NULL, why,
+		    rep->http_status, uv_now(d->loop)) < 0) {
+		tr_log_debug("task %s: final state fetched, no longer needed, ignoring", op->sid);
+	} else if (why) {
+		tr_log_info("task %s: ended while disconnected; its final state is unknown (%s)",
+			op->sid, why);
+	}
+	vanish_op_free(op);
+	arm_expiry(d);
+	vanish_pump(d);
+}
+
+/* Fetch the final state of vanished tasks, VANISH_FETCHES_MAX at a time. A GET that cannot be
+ * sent for want of a session or token is tried again after the next resync. */
+static void vanish_pump(struct tr_daemon *d) {
+	const char *next;
+
+	while (d->core->vanish_fetches < VANISH_FETCHES_MAX &&
+		tr_bridge_get_state(d->bridge) != TR_BRIDGE_STOPPED &&
+		(next = tr_cache_vanish_next(d->cache))) {
+		const char *ws = tr_bridge_workspace_sid(d->bridge);
+		struct vanish_op *op = calloc(1, sizeof(*op));
+		struct tr_upstream_request req = { .method = "GET", .api_version = "v1",
+			.if_match = -1, .retry_transient = true };
+		char path[256];
+		int r = -ENOMEM;
+
+		snprintf(path, sizeof(path), "Workspaces/%s/Tasks/%s", ws ? ws : "", next);
+		req.path = path;
+		if (op && (op->sid = strdup(next))) {
+			op->d = d;
+			r = tr_bridge_request(d->bridge, &req, on_vanish_reply, op);
+		}
+		if (r == -ENOTCONN || r == -EKEYEXPIRED || r == -ESHUTDOWN) {
+			vanish_op_free(op);
+			return;
+		}
+		vanish_op_free(r < 0 ? op : NULL);
+		/* next is still the cache's: sending changed nothing there */
+		(void)tr_cache_vanish_fetching(d->cache, next);
+		if (r < 0) {
+			tr_log_warning("task %s: final state not fetched (%s); reported unknown", next,
+				strerror(-r));
+			(void)tr_cache_vanish_resolve(d->cache, next, NULL, "error", 0, uv_now(d->loop));
+			continue;
+		}
+		d->core->vanish_fetches++;
 	}
 }
 
@@ -183,6 +282,9 @@ static void ev_resync_end(void *userdata, int err) {
 	r = tr_cache_resync_end(d->cache, err, uv_now(d->loop));
 	if (r < 0) {
 		tr_log_warning("resync: the cache could not take every reservation (%d)", r);
+	}
+	if (err == 0 && d->core && d->bridge) {
+		vanish_pump(d);
 	}
 	arm_expiry(d);
 	/* A resync parses pages of up to 1000 reservations: give the transient trees' memory

@@ -1,7 +1,8 @@
 /*
  * core.h — glue between the bridge and the local side: creates the cache and
  * the subscription hub, applies bridge callbacks to the cache, and publishes
- * task and daemon events to subscribers.
+ * task and daemon events to subscribers. After each resync it fetches the final
+ * state of the tasks that vanished (through tr_bridge_request) for the cache.
  */
 #pragma once
 

@@ -22,7 +22,7 @@
 
 const char *const tr_subs_event_names[] = {
 	/* task events (cache.c) */
-	"updated", "wrapup", "completed", "canceled", "transferInitiated",
+	"updated", "wrapup", "completed", "canceled", "vanished", "transferInitiated",
 	"transferAttemptFailed", "transferCompleted", "transferFailed", "transferCanceled",
 	"reservationCreated", "reservationAccepted", "reservationRejected", "reservationTimeout",
 	"reservationCanceled", "reservationRescinded", "reservationCompleted", "reservationWrapup",
@@ -386,6 +386,14 @@ int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
 	}
 	if (ev->flags & TR_CACHE_EV_VANISHED) {
 		tr_json_put(p, "vanished", tr_json_new_bool(true), &err);
+	}
+	if (ev->unknown_reason) {
+		/* the fetch of a vanished task failed: task is the last state known */
+		tr_json_put(p, "finalState", tr_json_new_string("unknown"), &err);
+		tr_json_put(p, "finalStateReason", tr_json_new_string(ev->unknown_reason), &err);
+		if (ev->http_status > 0) {
+			tr_json_put(p, "httpStatus", tr_json_new_int(ev->http_status), &err);
+		}
 	}
 	if (err) {
 		tr_json_free(p);

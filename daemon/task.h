@@ -54,6 +54,9 @@ struct tr_cache_task {
 	uint64_t closed_at_ms;
 	bool final_sent;      /* completed/canceled already published */
 	int transfers_in_flight; /* POST Transfers sent, no reply yet */
+	/* A resync found none of this worker's reservations for it (it ended while the daemon was
+	 * away): kept as it is until its final state is fetched (fetching: the GET is out). */
+	bool vanished, fetching;
 	/* resync bookkeeping */
 	bool seen, resync_new;
 	int64_t resync_version;

@@ -106,7 +106,8 @@ static void on_event(struct tr_client *c, const struct tr_client_event *ev, void
 	printf("event seq=%lld %s task=%s status=%s\n", (long long)ev->seq, ev->name,
 		ev->task_sid ? ev->task_sid : "-", status ? status : "-");
 	if (ev->task) {
-		if (status_is_final(status)) {
+		/* a vanished task has left this worker whatever its status says */
+		if (status_is_final(status) || strcmp(ev->name, "vanished") == 0) {
 			task_remove(a, tr_task_sid(ev->task));
 		} else {
 			task_upsert(a, ev->task);

@@ -150,7 +150,9 @@ static int get_state(struct ctl *c) {
 	jw_key(&j, "tasks");
 	jw_arr(&j);
 	for (i = 0; i < w->n_tasks; i++) {
-		render_task(w, &j, w->tasks[i]);
+		if (!w->tasks[i]->deleted) {
+			render_task(w, &j, w->tasks[i]);
+		}
 	}
 	jw_arr_end(&j);
 	jw_key(&j, "reservations");
@@ -405,6 +407,8 @@ static int task_action(struct ctl *c, const char *sid, const char *action) {
 			&err);
 	} else if (strcmp(action, "wrap") == 0) {
 		rc = world_task_wrap(c->w, t, reason, &err);
+	} else if (strcmp(action, "delete") == 0) {
+		rc = world_task_delete(c->w, t, &err);
 	} else {
 		return bad(c, 404, "unknown task action %s", action);
 	}

@@ -356,7 +356,7 @@ static int get_tasks(struct call *c) {
 	page_begin(c, &j);
 	for (i = 0; i < c->w->n_tasks; i++) {
 		struct sim_task *t = c->w->tasks[i];
-		if (t->seq <= pg.after_seq) {
+		if (t->seq <= pg.after_seq || t->deleted) {
 			continue;
 		}
 		if (!page_take(&pg, t->sid)) {

@@ -317,6 +317,41 @@ out:
 	ws_free(b);
 }
 
+/* Control delete: a live task ends as complete or cancel would end it, then is gone (404). */
+static void test_delete(void) {
+	struct ws *a = connect_ws("alice", NULL);
+	char t[64], r[64], t2[64], r2[64];
+	yajl_val v = NULL;
+	int st;
+
+	CHECK(a != NULL, "alice connected");
+	if (!a) {
+		return;
+	}
+	CHECK(new_task("alice", "voice", t, r) == 200 &&
+			ctl(trt_fmt("/sim/reservations/%s/accept", r), NULL) == 200 &&
+			new_task("alice", "chat", t2, r2) == 200,
+		"two tasks for alice, the first accepted");
+	CHECK(ctl(trt_fmt("/sim/tasks/%s/delete", t), NULL) == 200, "control delete of an assigned task");
+	v = ws_wait(a, "task.completed", T);
+	CHECK(v && strcmp(jstr(v, "payload.sid"), t) == 0 &&
+			strcmp(jstr(v, "payload.reason"), "deleted") == 0,
+		"it ends completed, reason \"deleted\"");
+	yajl_tree_free(v);
+	st = sc_rest(&env, tok("alice"), "v1", "GET", tk(t), "{}", NULL, NULL);
+	CHECK(st == 404, "GET of a deleted task: 404 (%d)", st);
+	CHECK(task_field(t, "sid")[0] == '\0', "/sim/state no longer lists it");
+	CHECK(ctl(trt_fmt("/sim/tasks/%s/delete", t), NULL) == 404, "deleting it twice: 404");
+	CHECK(ctl(trt_fmt("/sim/tasks/%s/delete", t2), NULL) == 200 &&
+			(v = ws_wait(a, "reservation.canceled", T)) != NULL &&
+			strcmp(jstr(v, "payload.sid"), r2) == 0,
+		"a reserved task ends canceled (reservation.canceled)");
+	yajl_tree_free(v);
+	st = sc_rest(&env, tok("alice"), "v1", "GET", tk(t2), "{}", NULL, NULL);
+	CHECK(st == 404, "GET of the second deleted task: 404 (%d)", st);
+	ws_free(a);
+}
+
 static void test_pagination(void) {
 	char after[64] = "";
 	int pages = 0, total = 0, st;
@@ -857,6 +892,7 @@ int main(void) {
 	test_init_and_heartbeat();
 	test_token_validation();
 	test_routing_and_transitions();
+	test_delete();
 	test_pagination();
 	test_close_existing_and_offline();
 	test_transfers_and_channels();

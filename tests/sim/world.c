@@ -422,7 +422,12 @@ struct sim_worker *world_worker(struct sim_world *w, const char *s) {
 }
 
 struct sim_task *world_task(struct sim_world *w, const char *sid) {
-	FIND_BY_SID(w->tasks, w->n_tasks, sid);
+	for (size_t i = 0; sid && i < w->n_tasks; i++) {
+		if (!w->tasks[i]->deleted && strcmp(w->tasks[i]->sid, sid) == 0) {
+			return w->tasks[i];
+		}
+	}
+	return NULL;
 }
 
 struct sim_reservation *world_res(struct sim_world *w, const char *sid) {
@@ -962,6 +967,20 @@ int world_task_cancel(struct sim_world *w, struct sim_task *t, const char *reaso
 	}
 	ev_task(w, t, "task.canceled");
 	return 0;
+}
+
+int world_task_delete(struct sim_world *w, struct sim_task *t, struct sim_err *err) {
+	int rc = 0;
+
+	if (t->status == TS_ASSIGNED || t->status == TS_WRAPPING) {
+		rc = world_task_complete(w, t, "deleted", err);
+	} else if (t->status == TS_PENDING || t->status == TS_RESERVED) {
+		rc = world_task_cancel(w, t, "deleted", err);
+	}
+	if (rc == 0) {
+		t->deleted = true;
+	}
+	return rc;
 }
 
 void world_task_fail(struct sim_world *w, struct sim_task *t, struct sim_worker *k) {

@@ -115,6 +115,7 @@ struct sim_task {
 	bool customer_in, customer_hold;
 	uint64_t conf_members, conf_hold;
 	struct sim_transfer *xfer; /* latest transfer */
+	bool deleted; /* gone: lookups and lists skip it (records stay, for the pointers to it) */
 };
 
 struct sim_reservation {
@@ -256,6 +257,10 @@ int world_task_wrap(struct sim_world *w, struct sim_task *t, const char *reason,
 	struct sim_err *err);
 int world_task_cancel(struct sim_world *w, struct sim_task *t, const char *reason,
 	struct sim_err *err);
+/* Delete the task (TaskRouter's DELETE): a live task first ends as complete (assigned,
+ * wrapping) or cancel (pending, reserved) would end it, with reason "deleted" and the same
+ * events; then world_task no longer finds it, so its REST routes answer 404. */
+int world_task_delete(struct sim_world *w, struct sim_task *t, struct sim_err *err);
 /* Change attributes (JSON text, may be NULL), priority (<0: keep), timeout (<0: keep),
  * virtual start time (<0: keep). One version bump, one task.updated. */
 int world_task_update(struct sim_world *w, struct sim_task *t, const char *attributes,

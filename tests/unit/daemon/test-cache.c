@@ -31,6 +31,8 @@ struct rec {
 	char transfer_status[20];
 	unsigned flags;
 	int64_t version;
+	char unknown_reason[20];
+	long http_status;
 };
 
 static struct rec recs[64];
@@ -50,6 +52,9 @@ static void on_event(void *userdata, const struct tr_cache_event *ev) {
 		ev->transfer && ev->transfer->status ? ev->transfer->status : "");
 	r->flags = ev->flags;
 	r->version = ev->task->version;
+	snprintf(r->unknown_reason, sizeof(r->unknown_reason), "%s",
+		ev->unknown_reason ? ev->unknown_reason : "");
+	r->http_status = ev->http_status;
 }
 
 static struct tr_json *parse(const char *s) {
@@ -436,26 +441,160 @@ static void test_resync(void **state) {
 	assert_int_equal(resync_add(c, WR1, "wrapping", WT, "wrapping", 2), 0);  /* changed */
 	assert_int_equal(resync_add(c, WR2, "pending", WT2, "reserved", 1), 0);  /* new */
 	assert_int_equal(resync_add(c, "WR4", "accepted", "WT4", "assigned", 7), 0); /* same */
-	/* WT3 vanished */
+	/* WT3 vanished: kept as it is, nothing published until its final state is known */
 	assert_int_equal(tr_cache_resync_end(c, 0, 50), 0);
-	assert_int_equal(n_recs, 3);
+	assert_int_equal(n_recs, 2);
 	for (size_t i = 0; i < n_recs; i++) {
 		assert_true(recs[i].flags & TR_CACHE_EV_RESYNC);
+		assert_false(recs[i].flags & TR_CACHE_EV_VANISHED);
 		if (strcmp(recs[i].task, WT) == 0) {
 			assert_string_equal(recs[i].name, "wrapup");
-			assert_false(recs[i].flags & TR_CACHE_EV_VANISHED);
-		} else if (strcmp(recs[i].task, WT2) == 0) {
+		} else {
+			assert_string_equal(recs[i].task, WT2);
 			assert_string_equal(recs[i].name, "reservationCreated");
 			assert_string_equal(recs[i].res, WR2);
-		} else {
-			assert_string_equal(recs[i].task, "WT3");
-			assert_string_equal(recs[i].name, "completed");
-			assert_true(recs[i].flags & TR_CACHE_EV_VANISHED);
 		}
 	}
-	assert_true(tr_cache_get(c, "WT3")->closed);
-	assert_int_equal(tr_cache_count(c, false), 3);
+	assert_false(tr_cache_get(c, "WT3")->closed);
+	assert_true(tr_cache_get(c, "WT3")->vanished);
+	assert_string_equal(tr_cache_vanish_next(c), "WT3");
+	assert_int_equal(tr_cache_count(c, false), 4);
 	assert_int_equal(tr_cache_resync_add(c, NULL), -EINVAL); /* not in a resync */
+}
+
+/* Resync with only the reservations given (rsid/tsid pairs, accepted and assigned, v1). */
+static void resync_with(struct tr_cache *c, const char *rsid, const char *tsid) {
+	tr_cache_resync_begin(c);
+	if (rsid) {
+		assert_int_equal(resync_add(c, rsid, "accepted", tsid, "assigned", 1), 0);
+	}
+	assert_int_equal(tr_cache_resync_end(c, 0, 100), 0);
+}
+
+static void resolve_text(struct tr_cache *c, const char *sid, const char *status, int version,
+	int want) {
+	struct tr_json *j = parse(task_text(sid, status, version));
+
+	assert_int_equal(tr_cache_vanish_resolve(c, sid, j, NULL, 200, 200), want);
+	tr_json_free(j);
+}
+
+static void test_vanished(void **state) {
+	struct tr_cache *c = *state;
+	const char *sids[] = { "WTa", "WTb", "WTc", "WTd", "WTe" };
+	const struct tr_cache_task *t;
+	char rsid[8];
+
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(rsid, sizeof(rsid), "WR%c", sids[i][2]);
+		assert_int_equal(apply_res(c, "reservation.created", rsid, "accepted", sids[i],
+					 "assigned", 3, NULL, 0), 0);
+	}
+	assert_null(tr_cache_vanish_next(c));
+	n_recs = 0;
+	resync_with(c, NULL, NULL); /* all five gone */
+	assert_int_equal(n_recs, 0);
+	assert_int_equal(tr_cache_count(c, false), 5);
+	/* resolving before the fetch started: dropped */
+	resolve_text(c, "WTa", "completed", 4, -ENOENT);
+	for (size_t i = 0; i < 5; i++) {
+		assert_string_equal(tr_cache_vanish_next(c), sids[i]);
+		assert_int_equal(tr_cache_vanish_fetching(c, sids[i]), 0);
+		assert_int_equal(tr_cache_vanish_fetching(c, sids[i]), -ENOENT);
+	}
+	assert_null(tr_cache_vanish_next(c));
+
+	/* completed, with its version, reason and status */
+	resolve_text(c, "WTa", "completed", 4, 0);
+	assert_int_equal(n_recs, 1);
+	assert_string_equal(recs[0].name, "completed");
+	assert_int_equal(recs[0].flags, TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED);
+	assert_string_equal(recs[0].status, "completed");
+	assert_string_equal(recs[0].res, "WRa");
+	assert_int_equal(recs[0].version, 4);
+	assert_string_equal(recs[0].unknown_reason, "");
+	t = tr_cache_get(c, "WTa");
+	assert_true(t->closed && t->final_sent && !t->vanished && t->n_res == 0);
+	resolve_text(c, "WTa", "completed", 4, -ENOENT); /* once */
+
+	/* canceled */
+	resolve_text(c, "WTb", "canceled", 5, 0);
+	assert_int_equal(n_recs, 2);
+	assert_string_equal(recs[1].name, "canceled");
+	assert_int_equal(recs[1].version, 5);
+
+	/* deleted: the state is unknown, the record stays as it was */
+	assert_int_equal(tr_cache_vanish_resolve(c, "WTc", NULL, "deleted", 404, 200), 0);
+	assert_int_equal(n_recs, 3);
+	assert_string_equal(recs[2].name, "vanished");
+	assert_int_equal(recs[2].flags, TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED);
+	assert_string_equal(recs[2].unknown_reason, "deleted");
+	assert_int_equal(recs[2].http_status, 404);
+	assert_string_equal(recs[2].status, "assigned");
+	assert_int_equal(recs[2].version, 3);
+	t = tr_cache_get(c, "WTc");
+	assert_true(t->closed && !t->final_sent && t->n_res == 0);
+
+	/* alive elsewhere (here: back in the queue): vanished, with the fetched state */
+	resolve_text(c, "WTd", "pending", 6, 0);
+	assert_int_equal(n_recs, 4);
+	assert_string_equal(recs[3].name, "vanished");
+	assert_string_equal(recs[3].unknown_reason, "");
+	assert_string_equal(recs[3].status, "pending");
+
+	/* a payload that is not the task's */
+	{
+		struct tr_json *j = parse(task_text("WTx", "completed", 9));
+		assert_int_equal(tr_cache_vanish_resolve(c, "WTe", j, NULL, 200, 200), 0);
+		tr_json_free(j);
+	}
+	assert_int_equal(n_recs, 5);
+	assert_string_equal(recs[4].name, "vanished");
+	assert_string_equal(recs[4].unknown_reason, "malformed");
+	assert_int_equal(recs[4].version, 3);
+	assert_int_equal(tr_cache_count(c, false), 0);
+	assert_int_equal(tr_cache_count(c, true), 5);
+	/* closed vanished tasks expire like any other */
+	assert_int_equal(tr_cache_expire(c, 200 + 5000), 0);
+	assert_int_equal(tr_cache_count(c, true), 0);
+}
+
+/* A second resync while a fetch is out, a task that comes back, and one closed by an event. */
+static void test_vanished_then_back(void **state) {
+	struct tr_cache *c = *state;
+
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "accepted", WT, "assigned", 1, NULL, 0), 0);
+	assert_int_equal(apply_res(c, "reservation.created", WR2, "pending", WT2, "reserved", 1, NULL, 0), 0);
+	assert_int_equal(apply_res(c, "reservation.created", "WR3", "accepted", "WT3", "assigned", 1, NULL, 0), 0);
+	resync_with(c, NULL, NULL);
+	assert_int_equal(tr_cache_vanish_fetching(c, WT), 0);
+	assert_int_equal(tr_cache_vanish_fetching(c, WT2), 0);
+	/* WT3's fetch has not started: a new reservation makes it ours again */
+	assert_int_equal(apply_res(c, "reservation.created", "WR4", "pending", "WT3", "reserved", 2, NULL, 0), 0);
+	assert_false(tr_cache_get(c, "WT3")->vanished);
+	assert_null(tr_cache_vanish_next(c));
+
+	/* another reconnect: WT still gone (its fetch stays out, not started twice), WT2 back */
+	n_recs = 0;
+	tr_cache_resync_begin(c);
+	assert_int_equal(resync_add(c, WR2, "pending", WT2, "reserved", 1), 0);
+	assert_int_equal(resync_add(c, "WR4", "pending", "WT3", "reserved", 2), 0);
+	assert_int_equal(tr_cache_resync_end(c, 0, 100), 0);
+	assert_int_equal(n_recs, 0);
+	assert_true(tr_cache_get(c, WT)->vanished && tr_cache_get(c, WT)->fetching);
+	assert_false(tr_cache_get(c, WT2)->vanished);
+	assert_null(tr_cache_vanish_next(c));
+	resolve_text(c, WT2, "canceled", 2, -ENOENT); /* the late answer is dropped */
+	assert_int_equal(n_recs, 0);
+	assert_false(tr_cache_get(c, WT2)->closed);
+
+	/* an event ends WT before its fetch answers: published once, by the event */
+	assert_int_equal(apply_res(c, "reservation.completed", WR1, "completed", WT, "completed", 3, NULL, 0), 0);
+	assert_int_equal(n_recs, 2);
+	assert_string_equal(recs[1].name, "completed");
+	assert_false(recs[1].flags & TR_CACHE_EV_VANISHED);
+	resolve_text(c, WT, "completed", 3, -ENOENT);
+	assert_int_equal(n_recs, 2);
 }
 
 /* ---- subs ---- */
@@ -702,6 +841,49 @@ static void test_subs(void **state) {
 	tr_subs_free(s);
 }
 
+/* A vanished task's event: finalState and its reason when the fetch failed. */
+static void test_subs_vanished(void **state) {
+	struct tr_subs *s = tr_subs_new();
+	struct tr_cache *c = *state;
+	struct sink all = { 0 };
+	struct tr_cache_event e;
+	const struct tr_json *p;
+	struct tr_json *msg;
+	int64_t status = 0;
+	char id[24];
+
+	assert_non_null(s);
+	assert_int_equal(tr_subs_add(s, NULL, NULL, &all, sink_send, id, sizeof(id)), 0);
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "pending", WT, "reserved", 1, NULL, 0), 0);
+	e = (struct tr_cache_event){ .name = "vanished", .task = tr_cache_get(c, WT),
+		.reservation_sid = WR1, .flags = TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED,
+		.event_type = "resync", .unknown_reason = "deleted", .http_status = 404 };
+	assert_int_equal(tr_subs_publish_task(s, &e), 0);
+	e.name = "completed";
+	e.unknown_reason = NULL;
+	e.http_status = 200;
+	assert_int_equal(tr_subs_publish_task(s, &e), 0);
+	assert_int_equal(all.n, 2);
+	msg = parse(all.frames[0]);
+	p = tr_json_get(msg, "params");
+	assert_string_equal(tr_json_get_string(p, "event"), "vanished");
+	assert_true(tr_json_is(tr_json_get(p, "vanished"), TR_JSON_TRUE));
+	assert_string_equal(tr_json_get_string(p, "finalState"), "unknown");
+	assert_string_equal(tr_json_get_string(p, "finalStateReason"), "deleted");
+	assert_int_equal(tr_json_get_int(p, "httpStatus", &status), 0);
+	assert_int_equal(status, 404);
+	tr_json_free(msg);
+	msg = parse(all.frames[1]);
+	p = tr_json_get(msg, "params");
+	assert_string_equal(tr_json_get_string(p, "event"), "completed");
+	assert_null(tr_json_get(p, "finalState"));
+	assert_null(tr_json_get(p, "finalStateReason"));
+	assert_null(tr_json_get(p, "httpStatus"));
+	tr_json_free(msg);
+	sink_done(&all);
+	tr_subs_free(s);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_created_accepted_json, setup, teardown),
@@ -715,8 +897,11 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_transfer_adopted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_embedded_transfers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vanished_then_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subs, setup, teardown),
 		cmocka_unit_test(test_subs_epoch),
+		cmocka_unit_test_setup_teardown(test_subs_vanished, setup, teardown),
 		cmocka_unit_test(test_many_tasks),
 	};
 

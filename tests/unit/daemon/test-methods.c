@@ -324,7 +324,7 @@ static void test_describe(void **state) {
 		}
 	}
 	assert_true(found);
-	assert_int_equal(tr_json_get(d, "events")->u.arr.n, 23);
+	assert_int_equal(tr_json_get(d, "events")->u.arr.n, 24);
 	/* events.subscribe's `events` takes exactly the names rpc.describe lists */
 	found = false;
 	for (size_t i = 0; i < ms->u.arr.n; i++) {
@@ -906,7 +906,7 @@ static void test_events(void **state) {
 
 		assert_non_null(strstr(tr_json_get_string(data, "reason"), "task.created"));
 		assert_true(tr_json_is(vals, TR_JSON_ARRAY));
-		assert_int_equal(vals->u.arr.n, 23);
+		assert_int_equal(vals->u.arr.n, 24);
 		for (size_t i = 0; tr_subs_event_names[i]; i++) {
 			assert_string_equal(vals->u.arr.items[i]->u.str.s, tr_subs_event_names[i]);
 			assert_non_null(strstr(tr_json_get_string(err, "message"),
@@ -942,6 +942,119 @@ static void test_events(void **state) {
 	tr_json_free(m);
 	rpc_client_free(a);
 	rpc_client_free(b);
+}
+
+/* Task sid WTv<i>: task_text with another sid (same length). */
+static char *vtask_text(int i, const char *status, int version) {
+	char *b = task_text(status, version);
+	char *s = strstr(b, WT);
+
+	snprintf(s, 6, "WTv%02d", i);
+	s[5] = WT[5]; /* snprintf's NUL */
+	return b;
+}
+
+static struct tr_json *next_event(struct rpc_client *c, const char *name, int i) {
+	struct tr_json *m = rpc_client_recv(c);
+	const struct tr_json *p = tr_json_get(m, "params");
+	char sid[40];
+
+	snprintf(sid, sizeof(sid), "%s", WT);
+	memcpy(sid, "WTv", 3);
+	sid[3] = (char)('0' + i / 10);
+	sid[4] = (char)('0' + i % 10);
+	assert_string_equal(tr_json_get_string(p, "event"), name);
+	assert_string_equal(tr_json_get_string(p, "taskSid"), sid);
+	return m;
+}
+
+/* A resync finds tasks gone: their final state is fetched, at most 4 at a time, and each is
+ * published as its answer comes: completed or canceled as fetched, vanished with the reason
+ * when it cannot be known. A fetch still out at shutdown publishes nothing. */
+static void test_vanish_fetch(void **state) {
+	struct env *e = *state;
+	const struct tr_bridge_events *ev = tr_core_bridge_events();
+	struct rpc_client *a = client_new(e);
+	const struct tr_json *p;
+	struct tr_json *m;
+	char buf[2048];
+
+	m = rpc_client_call(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
+	tr_json_free(m);
+	for (int i = 0; i < 7; i++) {
+		snprintf(buf, sizeof(buf), "{\"sid\":\"WRv%02d\",\"reservation_status\":\"accepted\","
+			"\"task\":%s}", i, vtask_text(i, "assigned", 3));
+		m = parse(buf);
+		ev->event(&e->d, "reservation.created", m);
+		tr_json_free(m);
+		tr_json_free(next_event(a, "reservationCreated", i));
+	}
+	/* no token: nothing is sent, the tasks wait for the next resync */
+	stub_request_ret = -EKEYEXPIRED;
+	ev->resync_begin(&e->d);
+	ev->resync_end(&e->d, 0);
+	stub_request_ret = 0;
+	assert_int_equal(n_reqs, 0);
+	ev->resync_begin(&e->d);
+	ev->resync_end(&e->d, 0);
+	assert_int_equal(n_reqs, 4);
+	for (int i = 0; i < 4; i++) {
+		snprintf(buf, sizeof(buf), "Workspaces/" WS "/Tasks/%.35s", vtask_text(i, "x", 1) + 8);
+		assert_string_equal(reqs[i].method, "GET");
+		assert_string_equal(reqs[i].api, "v1");
+		assert_int_equal(reqs[i].if_match, -1);
+		assert_true(strncmp(reqs[i].path, buf, strlen("Workspaces/" WS "/Tasks/WTv00")) == 0);
+	}
+	/* a third reconnect while the fetches are out sends nothing twice */
+	ev->resync_begin(&e->d);
+	ev->resync_end(&e->d, 0);
+	assert_int_equal(n_reqs, 4);
+
+	deliver(0, 200, vtask_text(0, "completed", 9), 0);
+	assert_int_equal(n_reqs, 5); /* the next one goes out */
+	m = next_event(a, "completed", 0);
+	p = tr_json_get(m, "params");
+	assert_true(tr_json_is(tr_json_get(p, "vanished"), TR_JSON_TRUE));
+	assert_true(tr_json_is(tr_json_get(p, "resync"), TR_JSON_TRUE));
+	assert_string_equal(tr_json_get_string(p, "version"), "9");
+	assert_string_equal(tr_json_get_string(tr_json_get(p, "task"), "wireStatus"), "completed");
+	assert_null(tr_json_get(p, "finalState"));
+	tr_json_free(m);
+	/* task.get in the grace period: the fetched state */
+	m = rpc_client_call(a, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"task.get\","
+		"\"params\":{\"sid\":\"WTv00c4e6335fcc52ed96c632c85599ed7\"}}");
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "wireStatus"), "completed");
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "version"), "9");
+	tr_json_free(m);
+
+	deliver(1, 404, NULL, 0);
+	m = next_event(a, "vanished", 1);
+	p = tr_json_get(m, "params");
+	assert_string_equal(tr_json_get_string(p, "finalState"), "unknown");
+	assert_string_equal(tr_json_get_string(p, "finalStateReason"), "deleted");
+	assert_int_equal(tr_json_get(p, "httpStatus")->u.num.i, 404);
+	assert_string_equal(tr_json_get_string(tr_json_get(p, "task"), "wireStatus"), "assigned");
+	assert_string_equal(tr_json_get_string(p, "version"), "3");
+	tr_json_free(m);
+
+	deliver(2, 0, NULL, -ETIMEDOUT);
+	m = next_event(a, "vanished", 2);
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "params"), "finalStateReason"), "timeout");
+	assert_null(tr_json_get(tr_json_get(m, "params"), "httpStatus"));
+	tr_json_free(m);
+
+	deliver(3, 200, vtask_text(3, "canceled", 4), 0);
+	tr_json_free(next_event(a, "canceled", 3));
+
+	deliver(4, 200, vtask_text(4, "pending", 5), 0); /* back in the queue, not ours */
+	m = next_event(a, "vanished", 4);
+	p = tr_json_get(m, "params");
+	assert_null(tr_json_get(p, "finalState"));
+	assert_string_equal(tr_json_get_string(tr_json_get(p, "task"), "wireStatus"), "pending");
+	tr_json_free(m);
+	assert_int_equal(n_reqs, 7);
+	/* 5 and 6 are still out: the teardown cancels them, as a shutdown would */
+	rpc_client_free(a);
 }
 
 /* Event data of about 64 KiB ({"blob":"xxx..."}), to fill a client's output queue fast. */
@@ -999,6 +1112,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_update_token_owner_only, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_subscription_cap, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_events, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_vanish_fetch, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber, env_setup, env_teardown),
 	};
 
