@@ -330,6 +330,32 @@ static void connect_to(struct tr_bridge *b, const char *ip) {
 	}
 }
 
+/* The upgrade's path with the token as it is now: built once the name is resolved, so that a
+ * token replaced during the resolution is the one the socket opens with. */
+static int make_conn_path(struct tr_bridge *b) {
+	char *query = NULL;
+	size_t n;
+	int e;
+
+	e = tr_bridge_ws_query(b->token.value, b->cfg->close_existing_sessions,
+		b->cfg->client_version, b->cfg->set_offline_on_disconnect, &query);
+	if (e < 0) {
+		return e;
+	}
+	if (b->session.conn_path) {
+		explicit_bzero(b->session.conn_path, strlen(b->session.conn_path));
+		free(b->session.conn_path);
+	}
+	n = strlen(b->session.path) + strlen(query) + 3;
+	b->session.conn_path = malloc(n);
+	if (b->session.conn_path) {
+		snprintf(b->session.conn_path, n, "%s?%s", b->session.path, query);
+	}
+	explicit_bzero(query, strlen(query));
+	free(query);
+	return b->session.conn_path ? 0 : -ENOMEM;
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
 	struct tr_bridge *b = req->data;
 	char ip[INET6_ADDRSTRLEN] = "";
@@ -354,13 +380,20 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		(void)uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
 	}
 	uv_freeaddrinfo(res);
+	if (b->token.expired || !b->token.value) {
+		/* it expired while the name was being resolved */
+		tr_bridge_set_state(b, TR_BRIDGE_TOKEN_EXPIRED, NULL);
+		return;
+	}
+	if (make_conn_path(b) < 0) {
+		schedule_reconnect(b, "out of memory", false);
+		return;
+	}
 	connect_to(b, ip);
 }
 
 static void connect_now(struct tr_bridge *b) {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	char *query = NULL;
-	size_t n;
 	int e;
 
 	if (b->closing || b->session.wsi || b->session.resolving) {
@@ -380,28 +413,6 @@ static void connect_now(struct tr_bridge *b) {
 		tr_bridge_token_expire(b);
 		return;
 	}
-	e = tr_bridge_ws_query(b->token.value, b->cfg->close_existing_sessions,
-		b->cfg->client_version, b->cfg->set_offline_on_disconnect, &query);
-	if (e < 0) {
-		schedule_reconnect(b, "out of memory", false);
-		return;
-	}
-	if (b->session.conn_path) {
-		explicit_bzero(b->session.conn_path, strlen(b->session.conn_path));
-		free(b->session.conn_path);
-	}
-	n = strlen(b->session.path) + strlen(query) + 3;
-	b->session.conn_path = malloc(n);
-	if (!b->session.conn_path) {
-		explicit_bzero(query, strlen(query));
-		free(query);
-		schedule_reconnect(b, "out of memory", false);
-		return;
-	}
-	snprintf(b->session.conn_path, n, "%s?%s", b->session.path, query);
-	explicit_bzero(query, strlen(query));
-	free(query);
-
 	b->session.established = false;
 	b->session.have_close = false;
 	b->session.close_code = 0;

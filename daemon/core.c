@@ -29,6 +29,8 @@ struct tr_core {
 	enum tr_bridge_state last;
 	bool oversize_logged;
 	unsigned vanish_fetches; /* GETs of vanished tasks in flight */
+	char worker[64];         /* the worker of the last resync */
+	bool switched;           /* that resync was another worker's: the old tasks are not ours */
 };
 
 /* GETs of vanished tasks in flight at once: the rest of REST's 8 connections stay free for
@@ -136,6 +138,16 @@ static void on_vanish_reply(void *userdata, const struct tr_upstream_reply *rep)
  * sent for want of a session or token is tried again after the next resync. */
 static void vanish_pump(struct tr_daemon *d) {
 	const char *next;
+
+	/* After daemon.updateToken {switchWorker}, the old worker's tasks are gone from this
+	 * session but not ended: fetching them with the new worker's token would report them
+	 * deleted. Say why they left instead. */
+	while (d->core->switched && (next = tr_cache_vanish_next(d->cache))) {
+		(void)tr_cache_vanish_fetching(d->cache, next);
+		(void)tr_cache_vanish_resolve(d->cache, next, NULL, "identity-switch", 0,
+			uv_now(d->loop));
+	}
+	d->core->switched = false;
 
 	while (d->core->vanish_fetches < VANISH_FETCHES_MAX &&
 		tr_bridge_get_state(d->bridge) != TR_BRIDGE_STOPPED &&
@@ -282,6 +294,12 @@ static void ev_resync_end(void *userdata, int err) {
 	r = tr_cache_resync_end(d->cache, err, uv_now(d->loop));
 	if (r < 0) {
 		tr_log_warning("resync: the cache could not take every reservation (%d)", r);
+	}
+	if (err == 0 && d->core && d->bridge && tr_bridge_worker_sid(d->bridge)) {
+		const char *w = tr_bridge_worker_sid(d->bridge);
+
+		d->core->switched = d->core->worker[0] && strcmp(d->core->worker, w) != 0;
+		snprintf(d->core->worker, sizeof(d->core->worker), "%s", w);
 	}
 	if (err == 0 && d->core && d->bridge) {
 		vanish_pump(d);

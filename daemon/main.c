@@ -24,6 +24,7 @@
 #include "loop.h"
 #include "local-methods.h"
 #include "rpcsrv.h"
+#include "tr-limits.h"
 
 #if TR_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -178,19 +179,25 @@ static int listen_fd_from_systemd(void) {
 
 /* systemd's advice: a daemon that may hold many sockets raises its soft open-file limit to
  * the hard one itself (the soft default stays 1024 for select() users; we use epoll). It
- * must happen before libwebsockets sizes its fd table from the limit. */
+ * must happen before libwebsockets sizes its fd tables from the limit, which is why it is
+ * capped: a hard limit of 2^30 (some containers) would make those tables fail to allocate. */
 static void raise_nofile(void) {
 	struct rlimit rl;
+	rlim_t want;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
 		return;
 	}
-	rl.rlim_cur = rl.rlim_max;
+	want = rl.rlim_max < TR_NOFILE_MAX ? rl.rlim_max : TR_NOFILE_MAX;
+	if (rl.rlim_cur >= want) {
+		return;
+	}
+	rl.rlim_cur = want;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
 		tr_log_warning("cannot raise the open-file limit to %llu: %s",
-			(unsigned long long)rl.rlim_max, strerror(errno));
+			(unsigned long long)want, strerror(errno));
 	} else {
-		tr_log_debug("open-file limit raised to %llu", (unsigned long long)rl.rlim_max);
+		tr_log_debug("open-file limit raised to %llu", (unsigned long long)want);
 	}
 }
 

@@ -43,6 +43,7 @@ struct conn {
 	struct tr_peer_user *user; /* its uid's accounting */
 	uint64_t rx_ms;    /* loop time of the last byte received */
 	bool closing, paused, flush_close, counted;
+	bool failed; /* an error was sent: nothing more goes out, closed once it is written */
 	struct tr_frame_decoder dec;
 	unsigned inflight;
 	unsigned writes; /* queued uv_write requests */
@@ -113,6 +114,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 static void process(struct conn *c, const char *data, size_t len);
 static void flush_all(struct tr_rpcsrv *s);
 static void on_idle_tick(uv_timer_t *t);
+static void arm_idle(struct conn *c);
 
 static struct conn *conn_ref(struct conn *c) {
 	c->refs++;
@@ -174,7 +176,9 @@ static void on_conn_closed(uv_handle_t *h) {
 	}
 	if (c->counted) {
 		s->n_conns--;
-		c->user->conns--;
+		if (c->user) {
+			c->user->conns--;
+		}
 		if (s->n_conns < s->max_conns) {
 			s->refusing = false;
 		}
@@ -218,7 +222,7 @@ static void on_write(uv_write_t *req, int status) {
 		}
 		/* After an error: closed once written. At shutdown: also once answered. */
 		if (c->flush_close && c->writes == 0 && c->out.n == 0 &&
-			(c->inflight == 0 || !c->srv || !c->srv->closing)) {
+			(c->inflight == 0 || c->failed)) {
 			conn_close(c);
 		}
 	}
@@ -296,7 +300,7 @@ static int conn_send(struct conn *c, char *buf, size_t len) {
 
 	/* A connection being closed after an error gets nothing more (events would keep it
 	 * open); at shutdown, flush_close only means "drain, then close". */
-	if (c->closing || !s || (c->flush_close && !s->closing)) {
+	if (c->closing || !s || c->failed || (c->flush_close && !s->closing)) {
 		free(buf);
 		return -EPIPE;
 	}
@@ -359,6 +363,7 @@ int tr_rpcsrv_send(void *owner, char *buf, size_t len) {
 static void conn_fail(struct conn *c, char *buf, size_t len) {
 	if (buf && conn_send(c, buf, len) == 0) {
 		c->flush_close = true;
+		c->failed = true;
 		(void)uv_read_stop((uv_stream_t *)&c->pipe);
 		return;
 	}
@@ -402,6 +407,7 @@ static void call_end(struct tr_call *call, char *buf, size_t len) {
 		if (!c->paused && !c->closing && !c->flush_close) {
 			(void)uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 		}
+		arm_idle(c); /* the stash may have ended in the middle of a frame */
 	}
 	conn_unref(c);
 }
@@ -562,24 +568,37 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
 		c->rx_ms = uv_now(s->loop);
 		conn_ref(c);
 		process(c, buf->base, (size_t)n);
-		if (!c->closing && tr_frame_decoder_pending(&c->dec) &&
-			!uv_is_active((uv_handle_t *)&s->idle_timer) && !s->closing) {
-			uint64_t tick = s->idle_ms / 2 < 1000 ? s->idle_ms / 2 + 1 : 1000;
-			(void)uv_timer_start(&s->idle_timer, on_idle_tick, tick, tick);
-		}
+		arm_idle(c);
 		conn_unref(c);
 	}
 }
 
+/* Start the idle check if c is left in the middle of a frame. */
+static void arm_idle(struct conn *c) {
+	struct tr_rpcsrv *s = c->srv;
+
+	if (s && !s->closing && !c->closing && tr_frame_decoder_pending(&c->dec) &&
+		!uv_is_active((uv_handle_t *)&s->idle_timer)) {
+		uint64_t tick = s->idle_ms / 2 < 1000 ? s->idle_ms / 2 + 1 : 1000;
+
+		(void)uv_timer_start(&s->idle_timer, on_idle_tick, tick, tick);
+	}
+}
+
 /* A client in the middle of a frame that has sent nothing for idle_ms holds a buffer and a
- * slot for nothing: drop it. Runs only while some client is mid-frame. */
+ * slot for nothing: drop it. Runs only while some client is mid-frame (a paused one keeps it
+ * running: its silence is ours until its calls end). */
 static void on_idle_tick(uv_timer_t *t) {
 	struct tr_rpcsrv *s = t->data;
 	uint64_t now = uv_now(s->loop);
 	bool any = false;
 
 	for (struct conn *c = s->conns; c; c = c->next) {
-		if (c->closing || c->flush_close || c->paused || !tr_frame_decoder_pending(&c->dec)) {
+		if (c->closing || c->flush_close || !tr_frame_decoder_pending(&c->dec)) {
+			continue;
+		}
+		if (c->paused) {
+			any = true;
 			continue;
 		}
 		if (now - c->rx_ms >= s->idle_ms) {
@@ -703,19 +722,18 @@ static void on_connection(uv_stream_t *server, int status) {
 		conn_close(c);
 		return;
 	}
-	c->user = tr_peer_users_get(&s->users, c->uid);
-	if (!c->user) {
-		refuse_busy(s, c, "too many users", TR_PEER_USERS_MAX, true);
-		return;
-	}
-	why = tr_peer_users_over_quota(&s->users, c->user, s->n_conns, s->max_conns, &limit);
+	c->user = tr_peer_users_get(&s->users, c->uid); /* NULL: the table is full */
+	why = tr_peer_users_over_quota(&s->users, c->uid, c->user, s->n_conns, s->max_conns,
+		&limit);
 	if (why) {
 		refuse_busy(s, c, why, limit, s->n_conns < s->max_conns);
 		return;
 	}
 	c->counted = true;
 	s->n_conns++;
-	c->user->conns++;
+	if (c->user) {
+		c->user->conns++;
+	}
 	tr_log_debug("client %" PRIu64 ": connected, pid %ld uid %ld", c->id, c->pid, (long)c->uid);
 	r = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 	if (r < 0) {

@@ -214,6 +214,14 @@ struct tr_peer_user *tr_peer_users_get(struct tr_peer_users *u, uid_t uid) {
 		}
 	}
 	if (u->n == TR_PEER_USERS_MAX) {
+		/* full: take over a uid that holds no connection now (it only loses its
+		 * "refusal logged" mark) */
+		for (size_t i = 0; i < u->n; i++) {
+			if (u->v[i].conns == 0) {
+				u->v[i] = (struct tr_peer_user){ .uid = uid };
+				return &u->v[i];
+			}
+		}
 		return NULL;
 	}
 	if (!u->v) {
@@ -230,16 +238,21 @@ struct tr_peer_user *tr_peer_users_get(struct tr_peer_users *u, uid_t uid) {
 bool tr_peer_users_first_refusal(struct tr_peer_users *u, uid_t uid) {
 	struct tr_peer_user *e = tr_peer_users_get(u, uid);
 
-	if (e && e->logged) {
+	if (!e) {
+		/* every entry holds connections: log the first such refusal only */
+		bool first = !u->full_logged;
+
+		u->full_logged = true;
+		return first;
+	}
+	if (e->logged) {
 		return false;
 	}
-	if (e) {
-		e->logged = true;
-	}
+	e->logged = true;
 	return true;
 }
 
-const char *tr_peer_users_over_quota(const struct tr_peer_users *u,
+const char *tr_peer_users_over_quota(const struct tr_peer_users *u, uid_t uid,
 	const struct tr_peer_user *who, size_t n_conns, size_t max, size_t *limit) {
 	size_t share = max / TR_CONN_USER_SHARE;
 	size_t reserve = max / TR_CONN_OWNER_RESERVE;
@@ -251,8 +264,12 @@ const char *tr_peer_users_over_quota(const struct tr_peer_users *u,
 	if (n_conns >= max) {
 		return "too many connections";
 	}
-	if (tr_peer_is_owner(who->uid)) {
+	if (tr_peer_is_owner(uid)) {
 		return NULL;
+	}
+	if (!who) {
+		*limit = TR_PEER_USERS_MAX;
+		return "too many users";
 	}
 	for (size_t i = 0; i < u->n; i++) {
 		others += tr_peer_is_owner(u->v[i].uid) ? 0 : u->v[i].conns;

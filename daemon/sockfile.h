@@ -48,19 +48,21 @@ struct tr_peer_user {
 struct tr_peer_users {
 	struct tr_peer_user *v;
 	size_t n;
+	bool full_logged;
 };
 
-/* uid's entry, created on first sight; NULL past TR_PEER_USERS_MAX or on ENOMEM. Entries
+/* uid's entry, created on first sight (when all TR_PEER_USERS_MAX are taken, one without
+ * connections is reused); NULL when every entry holds connections, or on ENOMEM. Entries
  * stay put (no reallocation): a connection may keep a pointer to its entry. */
 struct tr_peer_user *tr_peer_users_get(struct tr_peer_users *u, uid_t uid);
 /* True the first time a refusal of uid is reported (log it then), false afterwards. */
 bool tr_peer_users_first_refusal(struct tr_peer_users *u, uid_t uid);
 /*
- * May `who` take one more of max slots, n_conns being taken? The daemon's uid and root may
- * use all of them; any other uid at most 1/TR_CONN_USER_SHARE, and all other uids together
+ * May uid (its entry `who`, NULL when none could be had) take one more of max slots,
+ * n_conns being taken? The daemon's uid and root may use all of them, entry or not; any other uid at most 1/TR_CONN_USER_SHARE, and all other uids together
  * leave 1/TR_CONN_OWNER_RESERVE free, so nobody else can lock the owner out. Returns NULL,
  * or the reason with the limit it hit in *limit.
  */
-const char *tr_peer_users_over_quota(const struct tr_peer_users *u,
+const char *tr_peer_users_over_quota(const struct tr_peer_users *u, uid_t uid,
 	const struct tr_peer_user *who, size_t n_conns, size_t max, size_t *limit);
 void tr_peer_users_done(struct tr_peer_users *u);

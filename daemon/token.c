@@ -227,10 +227,14 @@ int tr_token_read_file(const char *path, char **ret, mode_t *ret_mode) {
 	if (fd < 0) {
 		return -errno;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
 		close(fd);
 		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
 	}
 	if (ret_mode) {
 		*ret_mode = st.st_mode & 07777;

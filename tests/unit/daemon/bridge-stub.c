@@ -19,6 +19,7 @@
 
 enum tr_bridge_state stub_state = TR_BRIDGE_READY;
 int stub_request_ret;
+const char *stub_worker_sid = WK;
 int stub_resyncs;
 struct stub_req reqs[STUB_MAX_REQS];
 size_t n_reqs;
@@ -36,7 +37,7 @@ const char *tr_bridge_workspace_sid(const struct tr_bridge *b) {
 }
 const char *tr_bridge_worker_sid(const struct tr_bridge *b) {
 	(void)b;
-	return WK;
+	return stub_worker_sid;
 }
 int tr_bridge_request(struct tr_bridge *b, const struct tr_upstream_request *req, tr_upstream_cb cb,
 	void *userdata) {

@@ -28,6 +28,7 @@ struct stub_req {
 };
 
 extern enum tr_bridge_state stub_state; /* what tr_bridge_get_state says */
+extern const char *stub_worker_sid; /* tr_bridge_worker_sid's answer (WK) */
 extern int stub_request_ret;            /* < 0: tr_bridge_request fails with it */
 extern int stub_resyncs;                /* tr_bridge_request_resync calls */
 extern struct stub_req reqs[STUB_MAX_REQS];

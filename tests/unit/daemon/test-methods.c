@@ -1057,6 +1057,44 @@ static void test_vanish_fetch(void **state) {
 	rpc_client_free(a);
 }
 
+/* After a switch to another worker (daemon.updateToken {switchWorker}), the old worker's
+ * tasks leave the cache as vanished with finalStateReason "identity-switch", without a GET
+ * that the new worker's token could only answer with 404. */
+static void test_vanish_after_switch(void **state) {
+	struct env *e = *state;
+	const struct tr_bridge_events *ev = tr_core_bridge_events();
+	struct rpc_client *a = client_new(e);
+	const struct tr_json *p;
+	struct tr_json *m;
+	char buf[2048];
+
+	m = rpc_client_call(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
+	tr_json_free(m);
+	ev->resync_begin(&e->d);
+	ev->resync_end(&e->d, 0); /* the first worker's session */
+	for (int i = 0; i < 2; i++) {
+		snprintf(buf, sizeof(buf), "{\"sid\":\"WRv%02d\",\"reservation_status\":\"accepted\","
+			"\"task\":%s}", i, vtask_text(i, "assigned", 3));
+		m = parse(buf);
+		ev->event(&e->d, "reservation.created", m);
+		tr_json_free(m);
+		tr_json_free(next_event(a, "reservationCreated", i));
+	}
+	stub_worker_sid = "WKe26e96b8336b262c51a660cfb175a999";
+	ev->resync_begin(&e->d);
+	ev->resync_end(&e->d, 0);
+	stub_worker_sid = WK;
+	assert_int_equal(n_reqs, 0);
+	for (int i = 0; i < 2; i++) {
+		m = next_event(a, "vanished", i);
+		p = tr_json_get(m, "params");
+		assert_string_equal(tr_json_get_string(p, "finalState"), "unknown");
+		assert_string_equal(tr_json_get_string(p, "finalStateReason"), "identity-switch");
+		tr_json_free(m);
+	}
+	rpc_client_free(a);
+}
+
 /* Event data of about 64 KiB ({"blob":"xxx..."}), to fill a client's output queue fast. */
 static struct tr_json *blob_data(void) {
 	struct tr_json *data = tr_json_new_object();
@@ -1111,6 +1149,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_upstream_replies, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_update_token_owner_only, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_subscription_cap, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_vanish_after_switch, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_events, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_vanish_fetch, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber, env_setup, env_teardown),

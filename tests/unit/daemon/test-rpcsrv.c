@@ -630,9 +630,9 @@ static void test_quota_rules(void **state) {
 	assert_ptr_equal(tr_peer_users_get(&u, 60001), a);
 	/* 1024 slots: another uid holds up to 256; others together up to 896 */
 	a->conns = 255;
-	assert_null(tr_peer_users_over_quota(&u, a, 255, 1024, &limit));
+	assert_null(tr_peer_users_over_quota(&u, 60001, a, 255, 1024, &limit));
 	a->conns = 256;
-	assert_non_null(tr_peer_users_over_quota(&u, a, 256, 1024, &limit));
+	assert_non_null(tr_peer_users_over_quota(&u, 60001, a, 256, 1024, &limit));
 	assert_int_equal(limit, 256);
 	a->conns = 200;
 	b->conns = 200;
@@ -640,16 +640,31 @@ static void test_quota_rules(void **state) {
 		struct tr_peer_user *c = tr_peer_users_get(&u, 60003), *d = tr_peer_users_get(&u, 60004);
 		c->conns = 248;
 		d->conns = 248;
-		assert_non_null(tr_peer_users_over_quota(&u, d, 896, 1024, &limit));
+		assert_non_null(tr_peer_users_over_quota(&u, 60004, d, 896, 1024, &limit));
 		assert_int_equal(limit, 896);
-		/* the owner still gets in, up to the last slot */
-		assert_null(tr_peer_users_over_quota(&u, owner, 1023, 1024, &limit));
-		assert_non_null(tr_peer_users_over_quota(&u, owner, 1024, 1024, &limit));
+		/* the owner still gets in, up to the last slot, with an entry or without */
+		assert_null(tr_peer_users_over_quota(&u, getuid(), owner, 1023, 1024, &limit));
+		assert_null(tr_peer_users_over_quota(&u, getuid(), NULL, 1023, 1024, &limit));
+		assert_non_null(tr_peer_users_over_quota(&u, getuid(), owner, 1024, 1024, &limit));
 		assert_int_equal(limit, 1024);
 	}
 	/* a refused uid is logged once */
 	assert_true(tr_peer_users_first_refusal(&u, 60009));
 	assert_false(tr_peer_users_first_refusal(&u, 60009));
+	/* a full table: uids without connections are reused; when every entry holds a
+	 * connection, others are refused (the owner is not), and that is logged once */
+	for (uid_t id = 61000; u.n < TR_PEER_USERS_MAX; id++) {
+		tr_peer_users_get(&u, id)->conns = 1;
+	}
+	assert_non_null(tr_peer_users_get(&u, 70000)); /* took an entry without connections */
+	for (size_t i = 0; i < u.n; i++) {
+		u.v[i].conns = u.v[i].conns ? u.v[i].conns : 1;
+	}
+	assert_null(tr_peer_users_get(&u, 70001));
+	assert_non_null(tr_peer_users_over_quota(&u, 70001, NULL, 10, 1024, &limit));
+	assert_null(tr_peer_users_over_quota(&u, 0, NULL, 10, 1024, &limit));
+	assert_true(tr_peer_users_first_refusal(&u, 70001));
+	assert_false(tr_peer_users_first_refusal(&u, 70002));
 	tr_peer_users_done(&u);
 }
 
@@ -712,6 +727,46 @@ static void test_idle_mid_frame(void **state) {
 	rpc_client_free(ok);
 }
 
+/* The same when the partial frame was read while the connection was paused at the in-flight
+ * limit: it is fed back when the calls end, and the idle check still covers it. */
+static void test_idle_after_pause(void **state) {
+	struct env *e = *state;
+	struct rpc_client *c;
+	char *buf = malloc(64 * 1024), *p;
+	const uint8_t part[4 + 5] = { 0, 0, 0x10, 0, '{', '"', 'j', 's', 'o' };
+
+	assert_non_null(buf);
+	stop_server(e);
+	e->opts.frame_idle_ms = 300;
+	assert_int_equal(start_server(e), 0);
+	c = client(e);
+	/* one write: TR_RPC_MAX_INFLIGHT calls, then the start of one more frame */
+	p = buf;
+	for (int i = 0; i < TR_RPC_MAX_INFLIGHT; i++) {
+		char req[80];
+		int n = snprintf(req, sizeof(req), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"hold\"}", i);
+
+		tr_frame_put_header((uint8_t *)p, (uint32_t)n);
+		memcpy(p + 4, req, (size_t)n);
+		p += 4 + n;
+	}
+	memcpy(p, part, sizeof(part));
+	p += sizeof(part);
+	rpc_client_send_raw(c, buf, (size_t)(p - buf));
+	free(buf);
+	while (e->n_held < TR_RPC_MAX_INFLIGHT) {
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	for (size_t i = 0; i < e->n_held; i++) {
+		tr_call_result(e->held[i], tr_json_new_int(0));
+	}
+	e->n_held = 0;
+	rpc_client_wait_hangup(c, 20000);
+	(void)uv_run(&e->loop, UV_RUN_NOWAIT);
+	assert_int_equal(stats(e).idle_timeouts, 1);
+	rpc_client_free(c);
+}
+
 /* Shutdown waits for calls in flight: the answer arrives, then the connection closes. */
 static void test_close_answers_calls(void **state) {
 	struct env *e = *state;
@@ -763,6 +818,7 @@ int main(void) {
 		cmocka_unit_test(test_quota_rules),
 		cmocka_unit_test_setup_teardown(test_socket_path_rules, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_idle_mid_frame, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_idle_after_pause, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_close_answers_calls, env_setup, env_teardown),
 	};
 
