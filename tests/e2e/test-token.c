@@ -99,7 +99,9 @@ static void test_expiry_then_token_file(void **state) {
 	assert_token_taken(tok);
 	/* readable by others: still used, with a warning naming the mode */
 	assert_false(trt_proc_log_contains(&e2e.env.daemon.proc, "(mode 0644)"));
-	tok = e2e_mint_token(&e2e.env, 3600);
+	/* another lifetime: a token minted in the same second with the same one would be the
+	 * same token, which the daemon rightly ignores */
+	tok = e2e_mint_token(&e2e.env, 3700);
 	write_file_mode(e2e.env.daemon.token_file, tok, 0644);
 	e2e_wait_event(e2e.sub, "tokenUpdated", NULL);
 	assert_true(trt_proc_log_contains(&e2e.env.daemon.proc, "(mode 0644)"));
