@@ -968,6 +968,21 @@ static struct tr_json *next_event(struct rpc_client *c, const char *name, int i)
 	return m;
 }
 
+/* Tasks 0..n-1 of vtask_text, each with an accepted reservation, seen by subscriber a. */
+static void add_vtasks(struct env *e, struct rpc_client *a, int n) {
+	char buf[2048];
+	struct tr_json *m;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "{\"sid\":\"WRv%02d\",\"reservation_status\":\"accepted\","
+			"\"task\":%s}", i, vtask_text(i, "assigned", 3));
+		m = parse(buf);
+		tr_core_bridge_events()->event(&e->d, "reservation.created", m);
+		tr_json_free(m);
+		tr_json_free(next_event(a, "reservationCreated", i));
+	}
+}
+
 /* A resync finds tasks gone: their final state is fetched, at most 4 at a time, and each is
  * published as its answer comes: completed or canceled as fetched, vanished with the reason
  * when it cannot be known. A fetch still out at shutdown publishes nothing. */
@@ -981,14 +996,7 @@ static void test_vanish_fetch(void **state) {
 
 	m = rpc_client_call(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
 	tr_json_free(m);
-	for (int i = 0; i < 7; i++) {
-		snprintf(buf, sizeof(buf), "{\"sid\":\"WRv%02d\",\"reservation_status\":\"accepted\","
-			"\"task\":%s}", i, vtask_text(i, "assigned", 3));
-		m = parse(buf);
-		ev->event(&e->d, "reservation.created", m);
-		tr_json_free(m);
-		tr_json_free(next_event(a, "reservationCreated", i));
-	}
+	add_vtasks(e, a, 7);
 	/* no token: nothing is sent, the tasks wait for the next resync */
 	stub_request_ret = -EKEYEXPIRED;
 	ev->resync_begin(&e->d);
@@ -1066,20 +1074,12 @@ static void test_vanish_after_switch(void **state) {
 	struct rpc_client *a = client_new(e);
 	const struct tr_json *p;
 	struct tr_json *m;
-	char buf[2048];
 
 	m = rpc_client_call(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
 	tr_json_free(m);
 	ev->resync_begin(&e->d);
 	ev->resync_end(&e->d, 0); /* the first worker's session */
-	for (int i = 0; i < 2; i++) {
-		snprintf(buf, sizeof(buf), "{\"sid\":\"WRv%02d\",\"reservation_status\":\"accepted\","
-			"\"task\":%s}", i, vtask_text(i, "assigned", 3));
-		m = parse(buf);
-		ev->event(&e->d, "reservation.created", m);
-		tr_json_free(m);
-		tr_json_free(next_event(a, "reservationCreated", i));
-	}
+	add_vtasks(e, a, 2);
 	stub_worker_sid = "WKe26e96b8336b262c51a660cfb175a999";
 	ev->resync_begin(&e->d);
 	ev->resync_end(&e->d, 0);
