@@ -363,23 +363,23 @@ static void m_describe(struct tr_daemon *d, struct tr_call *call, const struct t
 #define LIMIT TR_P_INTEGER("limit", 1, TR_LIST_PAGE_MAX)
 
 static const struct tr_method rows_local[] = {
-	{ "task.list", { TR_P_STRING("status", false, false), TR_P_STRING("after", false, true),
-		LIMIT }, "{tasks: [Task], next}", m_task_list, NULL },
-	{ "task.get", { TR_P_SID }, "Task", m_task_get, NULL },
+	{ "task.list", TR_PARAMS(TR_P_STRING("status", false, false),
+		TR_P_STRING("after", false, true), LIMIT), "{tasks: [Task], next}", m_task_list,
+		NULL, false },
+	{ "task.get", TR_PARAMS(TR_P_SID), "Task", m_task_get, NULL, false },
 };
 
 static const struct tr_method rows_daemon[] = {
-	{ "events.subscribe", { TR_P_STRINGS_OF("events", tr_subs_event_names),
+	{ "events.subscribe", TR_PARAMS(TR_P_STRINGS_OF("events", tr_subs_event_names),
 		TR_P_STRINGS("tasks"), TR_P_INTEGER("since", 1, INT64_MAX),
-		TR_P_STRING("epoch", false, true), LIMIT },
-		"{subscription, epoch, seq, tasks: [Task], next}", m_subscribe, NULL },
-	{ "events.unsubscribe", { TR_P_STRING("subscription", true, false) }, "{ok}", m_unsubscribe,
-		NULL },
-	{ "daemon.status", TR_P_NONE, "Status", m_status, NULL },
-	{ "daemon.updateToken", { TR_P_STRING("token", true, true), TR_P_BOOLEAN("switchWorker", false) },
-		"{ok, expiresAt}",
-		m_update_token, NULL },
-	{ "rpc.describe", TR_P_NONE, "{methods, events}", m_describe, NULL },
+		TR_P_STRING("epoch", false, true), LIMIT),
+		"{subscription, epoch, seq, tasks: [Task], next}", m_subscribe, NULL, false },
+	{ "events.unsubscribe", TR_PARAMS(TR_P_STRING("subscription", true, false)), "{ok}",
+		m_unsubscribe, NULL, false },
+	{ "daemon.status", TR_P_NONE, "Status", m_status, NULL, false },
+	{ "daemon.updateToken", TR_PARAMS(TR_P_STRING("token", true, true),
+		TR_P_BOOLEAN("switchWorker", false)), "{ok, expiresAt}", m_update_token, NULL, false },
+	{ "rpc.describe", TR_P_NONE, "{methods, events}", m_describe, NULL, false },
 };
 
 static const struct tr_method_table cache_rows = {

@@ -137,6 +137,9 @@ static int check_param(const struct tr_param *p, const struct tr_json *v,
 			return fail(err, p->name, "must be an RFC 3339 time or integer epoch seconds");
 		}
 		return when < p->min || when > p->max ? fail(err, p->name, "out of range") : 0;
+	case TR_PARAM_BOOLEAN_OR_STRING:
+		return tr_json_is_bool(v) || v->type == TR_JSON_STRING ? 0 :
+			fail(err, p->name, "must be a boolean or a string");
 	default:
 		return fail(err, p->name, "has an unknown type");
 	}
@@ -144,8 +147,7 @@ static int check_param(const struct tr_param *p, const struct tr_json *v,
 
 int tr_methods_validate(const struct tr_method *m, const struct tr_json *params,
 	struct tr_methods_err *err) {
-	for (const struct tr_param *p = m->params; p < m->params + TR_METHOD_MAX_PARAMS && p->name;
-		p++) {
+	for (const struct tr_param *p = m->params; p->name; p++) {
 		const struct tr_json *v = tr_json_get(params, p->name);
 
 		if (!v || v->type == TR_JSON_NULL) {
@@ -156,6 +158,17 @@ int tr_methods_validate(const struct tr_method *m, const struct tr_json *params,
 		}
 		if (check_param(p, v, err) < 0) {
 			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; m->strict && params && i < params->u.obj.n; i++) {
+		const char *key = params->u.obj.keys[i];
+		const struct tr_param *p = m->params;
+
+		while (p->name && strcmp(p->name, key) != 0) {
+			p++;
+		}
+		if (!p->name) {
+			return fail(err, key, "is not a parameter of this method");
 		}
 	}
 	return 0;
@@ -256,6 +269,7 @@ static const char *const param_type_names[_TR_PARAM_TYPE_MAX] = {
 	[TR_PARAM_OBJECT] = "object",
 	[TR_PARAM_STRINGS] = "array",
 	[TR_PARAM_TIME] = "string|integer",
+	[TR_PARAM_BOOLEAN_OR_STRING] = "boolean|string",
 };
 
 static struct tr_json *describe_param(const struct tr_param *p) {
@@ -290,12 +304,15 @@ static struct tr_json *describe_method(const struct tr_method *m) {
 	struct tr_json *o = tr_json_new_object(), *ps = tr_json_new_array();
 	int e = 0;
 
-	for (size_t j = 0; j < TR_METHOD_MAX_PARAMS && m->params[j].name; j++) {
+	for (size_t j = 0; m->params[j].name; j++) {
 		tr_json_push(ps, describe_param(&m->params[j]), &e);
 	}
 	tr_json_put(o, "name", tr_json_new_string(m->name), &e);
 	tr_json_put(o, "params", ps, &e);
 	tr_json_put(o, "result", tr_json_new_string(m->result), &e);
+	if (m->strict) {
+		tr_json_put(o, "strict", tr_json_new_bool(true), &e);
+	}
 	return e < 0 ? tr_json_free(o) : o;
 }
 

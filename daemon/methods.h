@@ -28,6 +28,7 @@ enum tr_param_type {
 	TR_PARAM_OBJECT,
 	TR_PARAM_STRINGS, /* an array of strings */
 	TR_PARAM_TIME,    /* an RFC 3339 string or integer epoch seconds, within [min, max] */
+	TR_PARAM_BOOLEAN_OR_STRING, /* true, false or a string (the SDK's beep, conferenceRecord) */
 	_TR_PARAM_TYPE_MAX,
 };
 
@@ -46,12 +47,15 @@ struct tr_param {
 	size_t max_bytes; /* TR_PARAM_OBJECT: its compact JSON text at most this long (0: any) */
 };
 
-#define TR_METHOD_MAX_PARAMS 8
+/* A row's parameter list: TR_PARAMS(TR_P_SID, TR_P_STRING(...), ...), or TR_P_NONE. */
+#define TR_PARAMS(...) ((const struct tr_param[]){ __VA_ARGS__, { .name = NULL } })
+#define TR_P_NONE ((const struct tr_param[]){ { .name = NULL } })
 
 /* Parameter rows, for the tables. */
 #define TR_P_STRING(n, req, ne) { .name = (n), .type = TR_PARAM_STRING, .required = (req), \
 	.nonempty = (ne) }
 #define TR_P_BOOLEAN(n, req) { .name = (n), .type = TR_PARAM_BOOLEAN, .required = (req) }
+#define TR_P_BOOLEAN_OR_STRING(n) { .name = (n), .type = TR_PARAM_BOOLEAN_OR_STRING }
 #define TR_P_OBJECT(n, req) { .name = (n), .type = TR_PARAM_OBJECT, .required = (req) }
 /* A Task's attributes: an object within TaskRouter's size limit. */
 #define TR_P_ATTRIBUTES(req) { .name = "attributes", .type = TR_PARAM_OBJECT, .required = (req), \
@@ -62,8 +66,6 @@ struct tr_param {
 #define TR_P_INTEGER(n, lo, hi) { .name = (n), .type = TR_PARAM_INTEGER, .min = (lo), .max = (hi) }
 /* The SID that names a method's object: a required, non-empty string. */
 #define TR_P_SID TR_P_STRING("sid", true, true)
-/* A method without parameters. */
-#define TR_P_NONE { { .name = NULL } }
 
 /* What a validated request's upstream call is about. */
 enum tr_methods_kind {
@@ -98,7 +100,7 @@ struct tr_methods_ctx {
 
 struct tr_method {
 	const char *name;
-	struct tr_param params[TR_METHOD_MAX_PARAMS]; /* ends at the first row without a name */
+	const struct tr_param *params; /* ends at the first row without a name (TR_PARAMS) */
 	const char *result; /* for rpc.describe */
 	/* Serves a request whose params passed the row's checks (params is an object or NULL).
 	 * Must end call. Rows with a builder use the upstream round trip of task-methods.c. */
@@ -109,6 +111,9 @@ struct tr_method {
 	 * as TR_RPC_INVALID_STATE: parameters were checked before), or -ENOMEM. */
 	int (*build)(const struct tr_methods_ctx *ctx, struct tr_methods_req *r,
 		struct tr_methods_err *err);
+	/* Members the row does not list are refused (-32602 naming the member) instead of
+	 * ignored: the SDK would send them upstream under a made-up key ("undefined"). */
+	bool strict;
 };
 
 /* A table slice: the rows of one module. */
@@ -121,8 +126,9 @@ struct tr_method_table {
 const struct tr_method *tr_methods_find(const struct tr_method_table *const *tables,
 	const char *name);
 
-/* Check params (an object, or NULL when absent) against m's parameter rows, in order.
- * Returns 0, or -EINVAL with err filled in (code TR_RPC_INVALID_PARAMS). */
+/* Check params (an object, or NULL when absent) against m's parameter rows, in order, then
+ * (strict rows) that it has no other member. Returns 0, or -EINVAL with err filled in (code
+ * TR_RPC_INVALID_PARAMS; err->param may point into params). */
 int tr_methods_validate(const struct tr_method *m, const struct tr_json *params,
 	struct tr_methods_err *err);
 

@@ -546,7 +546,7 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 /* The SDK's range for a virtual start time: 1900-01-01 to 9999-12-31T23:59:59Z. */
 #define TIME(n) { .name = (n), .type = TR_PARAM_TIME, .required = true, .min = -2208988800LL, \
 	.max = 253402300799LL }
-#define ROW(name, b, ...) { name, { __VA_ARGS__ }, "Task", task_request, b }
+#define ROW(name, b, ...) { name, TR_PARAMS(__VA_ARGS__), "Task", task_request, b, false }
 
 static const char *const transfer_modes[] = { "WARM", "COLD", NULL };
 
