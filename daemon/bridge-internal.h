@@ -73,7 +73,9 @@ struct tr_bridge_resync {
 	struct buffered_event *buf;
 	size_t buf_n, buf_cap;
 	/* The last snapshot, for the status; new_* fill up during a resync. */
-	struct tr_json *worker, *activities, *channels, *new_activities, *new_channels;
+	struct tr_json *worker;
+	/* activities and channels of the last resync, and of the one running (for status) */
+	size_t n_activities, n_channels, new_n_activities, new_n_channels;
 	uint64_t events, buffer_overflows, resyncs, errors;
 };
 

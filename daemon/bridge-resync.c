@@ -91,8 +91,6 @@ static void resync_fail(struct tr_bridge *b, int err, const char *what) {
 	b->resync.gen++;
 	b->resync.errors++;
 	b->resync.failures++;
-	b->resync.new_activities = tr_json_free(b->resync.new_activities);
-	b->resync.new_channels = tr_json_free(b->resync.new_channels);
 	snprintf(b->last_error, sizeof(b->last_error), "resync failed: %s", what);
 	if (b->ev && b->ev->resync_end) {
 		b->ev->resync_end(b->ud, err);
@@ -134,11 +132,8 @@ static void resync_complete(struct tr_bridge *b) {
 	b->resync.running = false;
 	b->resync.failures = 0;
 	b->resync.resyncs++;
-	tr_json_free(b->resync.activities);
-	tr_json_free(b->resync.channels);
-	b->resync.activities = b->resync.new_activities;
-	b->resync.channels = b->resync.new_channels;
-	b->resync.new_activities = b->resync.new_channels = NULL;
+	b->resync.n_activities = b->resync.new_n_activities;
+	b->resync.n_channels = b->resync.new_n_channels;
 	/* A resync asked for from inside these callbacks runs once they are done. */
 	b->resync.flushing = true;
 	b->resync.synced = true;
@@ -217,12 +212,7 @@ static void on_rs_reply(void *userdata, const struct tr_upstream_reply *rep) {
 		if (b->closing || !b->resync.running) {
 			return;
 		}
-		b->resync.new_activities = tr_json_new_array();
-		b->resync.new_channels = tr_json_new_array();
-		if (!b->resync.new_activities || !b->resync.new_channels) {
-			resync_fail(b, -ENOMEM, "out of memory");
-			return;
-		}
+		b->resync.new_n_activities = b->resync.new_n_channels = 0;
 		b->resync.pending = 0;
 		for (enum rs_kind k = RS_ACTIVITIES; k <= RS_RESERVATIONS; k++) {
 			int e = rs_send(b, k, NULL, 0);
@@ -247,14 +237,19 @@ static void on_rs_reply(void *userdata, const struct tr_upstream_reply *rep) {
 			if (b->ev && b->ev->resync_reservation) {
 				b->ev->resync_reservation(b->ud, it);
 			}
-		} else {
-			struct tr_json *d = tr_json_dup(it);
-			struct tr_json *arr = kind == RS_ACTIVITIES ? b->resync.new_activities :
-								      b->resync.new_channels;
-			if (!d || !arr || tr_json_array_append(arr, d) < 0) {
-				resync_fail(b, -ENOMEM, "out of memory");
-				return;
+		} else if (kind == RS_ACTIVITIES) {
+			b->resync.new_n_activities++;
+			if (b->ev && b->ev->resync_activity) {
+				b->ev->resync_activity(b->ud, it);
 			}
+		} else {
+			b->resync.new_n_channels++;
+			if (b->ev && b->ev->resync_channel) {
+				b->ev->resync_channel(b->ud, it);
+			}
+		}
+		if (b->closing || !b->resync.running) {
+			return;
 		}
 	}
 	if (b->closing || !b->resync.running) {
@@ -355,8 +350,6 @@ void tr_bridge_resync_start(struct tr_bridge *b) {
 	b->resync.running = true;
 	b->resync.again = false;
 	b->resync.pending = 1;
-	b->resync.new_activities = tr_json_free(b->resync.new_activities);
-	b->resync.new_channels = tr_json_free(b->resync.new_channels);
 	if (!b->token.expired) {
 		tr_bridge_set_state(b, TR_BRIDGE_INITIALIZING, NULL);
 	}
@@ -416,8 +409,6 @@ void tr_bridge_resync_stop(struct tr_bridge *b, int err) {
 	(void)uv_timer_stop(&b->resync.t_retry);
 	if (b->resync.running) {
 		b->resync.running = false;
-		b->resync.new_activities = tr_json_free(b->resync.new_activities);
-		b->resync.new_channels = tr_json_free(b->resync.new_channels);
 		if (b->ev && b->ev->resync_end) {
 			b->ev->resync_end(b->ud, err);
 		}
@@ -436,8 +427,4 @@ void tr_bridge_resync_done(struct tr_bridge *b) {
 	b->resync.buf = NULL;
 	b->resync.buf_cap = 0;
 	b->resync.worker = tr_json_free(b->resync.worker);
-	b->resync.activities = tr_json_free(b->resync.activities);
-	b->resync.channels = tr_json_free(b->resync.channels);
-	b->resync.new_activities = tr_json_free(b->resync.new_activities);
-	b->resync.new_channels = tr_json_free(b->resync.new_channels);
 }

@@ -259,9 +259,8 @@ struct tr_json *tr_bridge_status(const struct tr_bridge *b) {
 	e |= tr_json_object_set(o, "tokenExpired", tr_json_new_bool(b->token.expired));
 	e |= set_int(o, "resyncs", (int64_t)b->resync.resyncs);
 	e |= set_int(o, "resyncErrors", (int64_t)b->resync.errors);
-	e |= set_int(o, "activities",
-		b->resync.activities ? (int64_t)b->resync.activities->u.arr.n : 0);
-	e |= set_int(o, "channels", b->resync.channels ? (int64_t)b->resync.channels->u.arr.n : 0);
+	e |= set_int(o, "activities", (int64_t)b->resync.n_activities);
+	e |= set_int(o, "channels", (int64_t)b->resync.n_channels);
 	e |= set_int(o, "suspendsDetected", (int64_t)b->session.suspends);
 	e |= set_int(o, "networkChanges", (int64_t)b->session.net_changes);
 	e |= set_int(ws, "frames", (int64_t)b->session.frames);

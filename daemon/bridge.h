@@ -41,11 +41,13 @@ const char *tr_bridge_state_str(enum tr_bridge_state s);
 struct tr_bridge_events {
 	/* Every state change. reason is a short human text for disconnects, else NULL. */
 	void (*state)(void *userdata, enum tr_bridge_state state, const char *reason);
-	/* Resync after each init: begin, the worker, every active reservation (all pages, each
-	 * with its embedded task), then end. end's err is 0 when the resync completed; on error
+	/* Resync after each init: begin, the worker, every activity and worker channel, every
+	 * active reservation (all pages, each with its embedded task), then end. end's err is 0 when the resync completed; on error
 	 * the cache must be left as it was (a reconnect or retry follows). */
 	void (*resync_begin)(void *userdata);
 	void (*resync_worker)(void *userdata, const struct tr_json *worker);
+	void (*resync_activity)(void *userdata, const struct tr_json *activity);
+	void (*resync_channel)(void *userdata, const struct tr_json *channel);
 	void (*resync_reservation)(void *userdata, const struct tr_json *reservation);
 	void (*resync_end)(void *userdata, int err);
 	/* A wire event ({"event_type", "payload"}) after ready. Events that arrive during a resync

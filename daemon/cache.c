@@ -10,37 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache-internal.h"
 #include "json.h"
 #include "task-index.h"
+#include "task-res.h"
 #include "task-wire.h"
 #include "tr-limits.h"
 
-struct tr_cache_pending {
-	char *event_type;
-	struct tr_json *payload;
-	uint64_t at_ms;
-	struct tr_cache_pending *next;
-};
-
-struct tr_cache {
-	struct tr_cache_task *tasks;  /* in arrival order */
-	struct tr_cache_task **tailp; /* &last->next, or &tasks */
-	struct tr_task_index index;
-	bool expiry_hint; /* a task closed or an event was parked since the last look */
-	uint64_t grace_ms;
-	tr_cache_event_cb cb;
-	void *userdata;
-	struct tr_cache_counters counters;
-	bool in_resync;
-	size_t n_vanish_due; /* vanished tasks whose fetch has not started */
-	/* Reservations fetched by the resync, kept as compact text until it ends: a page's
-	 * tree costs several times its text, and 10,000 of them made a peak of tens of MB. */
-	struct staged {
-		char *text;
-		size_t len;
-	} *staged;
-	size_t n_staged, cap_staged;
-};
+/* struct tr_cache and struct tr_cache_pending are in cache-internal.h. */
 
 /* ---- tasks ---- */
 
@@ -55,14 +32,8 @@ static void pending_free_all(struct tr_cache_pending *p) {
 	}
 }
 
-static void res_clear(struct tr_cache_task *t) {
-	for (size_t i = 0; i < t->n_res; i++) {
-		free(t->res[i].sid);
-		free(t->res[i].status);
-	}
-	free(t->res);
-	t->res = NULL;
-	t->n_res = 0;
+void tr_cache_res_clear(struct tr_cache_task *t) {
+	tr_task_res_free_all(&t->res, &t->n_res);
 }
 
 static void task_free(struct tr_cache_task *t) {
@@ -70,7 +41,9 @@ static void task_free(struct tr_cache_task *t) {
 		return;
 	}
 	tr_task_wire_task_done(t);
-	res_clear(t);
+	tr_cache_res_clear(t);
+	tr_task_res_free_all(&t->ended, &t->n_ended);
+	tr_task_res_free_all(&t->resync_old, &t->n_resync_old);
 	free(t->last_res_sid);
 	tr_task_wire_transfer_free(t->incoming);
 	tr_task_wire_transfer_free(t->outgoing);
@@ -79,7 +52,7 @@ static void task_free(struct tr_cache_task *t) {
 }
 
 /* Apply a Task payload to t under the version rule. 0 applied, 1 stale, <0 error. */
-static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const struct tr_json *p) {
+int tr_cache_task_apply(struct tr_cache *c, struct tr_cache_task *t, const struct tr_json *p) {
 	struct tr_cache_task n = { 0 };
 	int64_t keep_created;
 	bool first;
@@ -115,84 +88,20 @@ static int task_apply_payload(struct tr_cache *c, struct tr_cache_task *t, const
 	return 0;
 }
 
-static struct tr_cache_task *find_task(const struct tr_cache *c, const char *sid) {
+struct tr_cache_task *tr_cache_find_task(const struct tr_cache *c, const char *sid) {
 	return tr_task_index_find(&c->index, sid);
 }
 
-static struct tr_cache_res *find_res(struct tr_cache_task *t, const char *sid) {
-	if (!sid) {
-		return NULL;
-	}
-	for (size_t i = 0; i < t->n_res; i++) {
-		if (strcmp(t->res[i].sid, sid) == 0) {
-			return &t->res[i];
-		}
-	}
-	return NULL;
-}
-
-static int set_last_res(struct tr_cache_task *t, const char *sid) {
-	char *n;
-
-	if (t->last_res_sid && strcmp(t->last_res_sid, sid) == 0) {
-		return 0;
-	}
-	n = strdup(sid);
-	if (!n) {
-		return -ENOMEM;
-	}
-	free(t->last_res_sid);
-	t->last_res_sid = n;
-	return 0;
-}
-
-/* Add (or update) a live reservation. */
-static int res_put(struct tr_cache_task *t, const char *sid, const char *status) {
-	struct tr_cache_res *r = find_res(t, sid), *n;
-	char *st = strdup(status ? status : "pending");
-
-	if (!st) {
-		return -ENOMEM;
-	}
-	if (r) {
-		free(r->status);
-		r->status = st;
-		return set_last_res(t, sid);
-	}
-	n = realloc(t->res, (t->n_res + 1) * sizeof(*n));
-	if (!n) {
-		free(st);
-		return -ENOMEM;
-	}
-	t->res = n;
-	t->res[t->n_res].sid = strdup(sid);
-	if (!t->res[t->n_res].sid) {
-		free(st);
-		return -ENOMEM;
-	}
-	t->res[t->n_res].status = st;
-	t->n_res++;
-	return set_last_res(t, sid);
-}
-
-static void res_remove(struct tr_cache_task *t, const char *sid) {
-	for (size_t i = 0; i < t->n_res; i++) {
-		if (strcmp(t->res[i].sid, sid) == 0) {
-			free(t->res[i].sid);
-			free(t->res[i].status);
-			memmove(&t->res[i], &t->res[i + 1], (t->n_res - i - 1) * sizeof(t->res[0]));
-			t->n_res--;
-			return;
-		}
-	}
-}
-
-static void emit(struct tr_cache *c, const char *name, const struct tr_cache_task *t,
-	const char *res_sid, const struct tr_cache_transfer *x, unsigned flags, const char *type) {
+/* Publish one event: res is the reservation of a reservation event (its sid is res_sid). */
+void tr_cache_emit_full(struct tr_cache *c, const char *name, const struct tr_cache_task *t,
+	const char *res_sid, const struct tr_cache_res *res, const struct tr_cache_transfer *x,
+	unsigned flags, const char *type) {
 	struct tr_cache_event ev = {
 		.name = name,
 		.task = t,
-		.reservation_sid = res_sid,
+		.reservation_sid = res ? res->sid : res_sid,
+		.reservation = res,
+		.ident = &c->ident,
 		.transfer = x,
 		.flags = flags,
 		.event_type = type,
@@ -203,8 +112,13 @@ static void emit(struct tr_cache *c, const char *name, const struct tr_cache_tas
 	}
 }
 
+void tr_cache_emit(struct tr_cache *c, const char *name, const struct tr_cache_task *t,
+	const char *res_sid, const struct tr_cache_transfer *x, unsigned flags, const char *type) {
+	tr_cache_emit_full(c, name, t, res_sid, NULL, x, flags, type);
+}
+
 /* The task is ours again, or closed: it no longer waits for its final state. */
-static void vanish_clear(struct tr_cache *c, struct tr_cache_task *t) {
+void tr_cache_vanish_clear(struct tr_cache *c, struct tr_cache_task *t) {
 	if (t->vanished && !t->fetching) {
 		c->n_vanish_due--;
 	}
@@ -222,12 +136,12 @@ static void task_close(struct tr_cache *c, struct tr_cache_task *t, uint64_t now
 	}
 	if (fin && !t->final_sent) {
 		t->final_sent = true;
-		emit(c, fin, t, t->last_res_sid, NULL, flags, type);
+		tr_cache_emit(c, fin, t, t->last_res_sid, NULL, flags, type);
 	}
 	t->closed = true;
 	t->closed_at_ms = now_ms;
 	c->expiry_hint = true;
-	vanish_clear(c, t);
+	tr_cache_vanish_clear(c, t);
 }
 
 /* ---- public ---- */
@@ -249,7 +163,7 @@ struct tr_cache *tr_cache_new(int closed_grace_ms, tr_cache_event_cb cb, void *u
 	return c;
 }
 
-static void staged_clear(struct tr_cache *c) {
+void tr_cache_staged_clear(struct tr_cache *c) {
 	for (size_t i = 0; i < c->n_staged; i++) {
 		free(c->staged[i].text);
 	}
@@ -268,13 +182,13 @@ struct tr_cache *tr_cache_free(struct tr_cache *c) {
 		task_free(c->tasks);
 		c->tasks = n;
 	}
-	staged_clear(c);
+	tr_cache_staged_clear(c);
 	tr_task_index_done(&c->index);
 	free(c);
 	return NULL;
 }
 
-static struct tr_cache_task *task_new(struct tr_cache *c) {
+struct tr_cache_task *tr_cache_task_new(struct tr_cache *c) {
 	struct tr_cache_task *t = calloc(1, sizeof(*t));
 
 	if (!t) {
@@ -297,7 +211,7 @@ static void task_drop_at(struct tr_cache *c, struct tr_cache_task **pp) {
 	task_free(t);
 }
 
-static void task_unlink(struct tr_cache *c, struct tr_cache_task *t) {
+void tr_cache_task_unlink(struct tr_cache *c, struct tr_cache_task *t) {
 	for (struct tr_cache_task **pp = &c->tasks; *pp; pp = &(*pp)->next) {
 		if (*pp == t) {
 			task_drop_at(c, pp);
@@ -306,13 +220,8 @@ static void task_unlink(struct tr_cache *c, struct tr_cache_task *t) {
 	}
 }
 
-static bool res_live(const char *status) {
-	return status && (strcmp(status, "pending") == 0 || strcmp(status, "accepted") == 0 ||
-		strcmp(status, "wrapping") == 0);
-}
-
 /* Embedded transfers of a reservation payload. */
-static int apply_res_transfers(struct tr_cache_task *t, const struct tr_json *rp) {
+int tr_cache_res_transfers(struct tr_cache_task *t, const struct tr_json *rp) {
 	int r = tr_task_wire_transfer_set(&t->incoming, tr_json_get(rp, "task_transfer"), t->sid);
 
 	if (r < 0 && r != -EBADMSG) {
@@ -350,12 +259,12 @@ static int apply_reservation(struct tr_cache *c, const char *type, const struct 
 	uint64_t now_ms) {
 	const struct tr_json *tp = tr_json_get(p, "task");
 	const char *rsid = tr_json_get_string(p, "sid");
-	const char *rstatus = tr_json_get_string(p, "reservation_status");
 	const char *tsid = tr_json_get_string(tp, "sid");
 	const char *name = res_event_name(type);
 	bool created = strcmp(type, "reservation.created") == 0;
-	bool cleanup = !created && strcmp(type, "reservation.accepted") != 0 &&
-		strcmp(type, "reservation.wrapup") != 0;
+	bool wrapup = strcmp(type, "reservation.wrapup") == 0;
+	bool cleanup = !created && strcmp(type, "reservation.accepted") != 0 && !wrapup;
+	struct tr_cache_res *res = NULL;
 	struct tr_cache_task *t;
 	unsigned flags = 0;
 	int r;
@@ -364,21 +273,21 @@ static int apply_reservation(struct tr_cache *c, const char *type, const struct 
 		c->counters.malformed++;
 		return -EBADMSG;
 	}
-	t = find_task(c, tsid);
+	t = tr_cache_find_task(c, tsid);
 	if (created) {
 		bool fresh = false;
 
 		if (!t) {
-			t = task_new(c);
+			t = tr_cache_task_new(c);
 			if (!t) {
 				return -ENOMEM;
 			}
 			fresh = true;
 		}
-		r = task_apply_payload(c, t, tp);
+		r = tr_cache_task_apply(c, t, tp);
 		if (r < 0) {
 			if (fresh) {
-				task_unlink(c, t);
+				tr_cache_task_unlink(c, t);
 			}
 			return r;
 		}
@@ -389,45 +298,51 @@ static int apply_reservation(struct tr_cache *c, const char *type, const struct 
 			t->closed = false;
 			t->final_sent = false;
 		}
-		vanish_clear(c, t);
-		r = res_put(t, rsid, rstatus);
+		tr_cache_vanish_clear(c, t);
+		r = tr_task_res_put(t, p, &res);
 		if (r < 0) {
 			return r;
 		}
 	} else {
-		if (!t || (!find_res(t, rsid) && !cleanup)) {
+		if (!t || (!tr_task_res_find(t, rsid) && !cleanup)) {
 			if (!cleanup) {
 				return -ESRCH;
 			}
 			c->counters.ignored_unknown_task++;
 			return -ENOENT;
 		}
-		if (cleanup && !find_res(t, rsid)) {
+		if (cleanup && !tr_task_res_find(t, rsid)) {
 			c->counters.ignored_unknown_task++;
 			return -ENOENT;
 		}
-		r = task_apply_payload(c, t, tp);
+		r = tr_cache_task_apply(c, t, tp);
 		if (r < 0) {
 			return r;
 		}
 		if (r == 1) {
 			flags |= TR_CACHE_EV_STALE;
 		}
+		r = tr_task_res_put(t, p, &res);
+		if (r < 0) {
+			return r;
+		}
 		if (cleanup) {
-			res_remove(t, rsid);
-			r = set_last_res(t, rsid);
-		} else {
-			r = res_put(t, rsid, rstatus && res_live(rstatus) ? rstatus : "accepted");
+			res = tr_task_res_end(t, rsid);
+			r = tr_task_res_set_last(t, rsid);
+		} else if (r == 0 && !tr_task_res_live(res->status)) {
+			/* an accepted or wrapup event says the reservation lives on, whatever the
+			 * payload's status says */
+			r = tr_task_res_set_status(res, wrapup ? "wrapping" : "accepted");
 		}
 		if (r < 0) {
 			return r;
 		}
 	}
-	r = apply_res_transfers(t, p);
+	r = tr_cache_res_transfers(t, p);
 	if (r < 0) {
 		return r;
 	}
-	emit(c, name, t, rsid, NULL, flags, type);
+	tr_cache_emit_full(c, name, t, rsid, res, NULL, flags, type);
 	if (cleanup && t->n_res == 0 && !t->closed) {
 		task_close(c, t, now_ms, flags, type);
 	}
@@ -436,7 +351,7 @@ static int apply_reservation(struct tr_cache *c, const char *type, const struct 
 
 static int apply_task_event(struct tr_cache *c, const char *type, const struct tr_json *p) {
 	const char *name = type + strlen("task.");
-	struct tr_cache_task *t = find_task(c, tr_json_get_string(p, "sid"));
+	struct tr_cache_task *t = tr_cache_find_task(c, tr_json_get_string(p, "sid"));
 	unsigned flags = 0;
 	int r;
 
@@ -452,7 +367,7 @@ static int apply_task_event(struct tr_cache *c, const char *type, const struct t
 	 * reservation's cleanup already published this final event, the task event that follows
 	 * in the grace period refreshes the record but is not published a second time. */
 	bool duplicate = t->closed && t->final_sent && strcmp(t->status, name) == 0;
-	r = task_apply_payload(c, t, p);
+	r = tr_cache_task_apply(c, t, p);
 	if (r < 0) {
 		return r;
 	}
@@ -466,13 +381,13 @@ static int apply_task_event(struct tr_cache *c, const char *type, const struct t
 		t->final_sent = true;
 	}
 	if (t->n_res == 0) {
-		emit(c, name, t, t->last_res_sid, NULL, flags, type);
+		tr_cache_emit(c, name, t, t->last_res_sid, NULL, flags, type);
 		return 0;
 	}
 	/* Once per live reservation, like the SDK (§6.4). Copy the sids: an observer may not
 	 * change the cache, but be safe against the array moving. */
 	for (size_t i = 0; i < t->n_res; i++) {
-		emit(c, name, t, t->res[i].sid, NULL, flags, type);
+		tr_cache_emit(c, name, t, t->res[i].sid, NULL, flags, type);
 	}
 	return 0;
 }
@@ -502,7 +417,7 @@ static int transfer_deliver(struct tr_cache *c, struct tr_cache_task *t, const c
 	if (r < 0) {
 		return r;
 	}
-	emit(c, transfer_event_name(type), t, rsid, t->outgoing, 0, type);
+	tr_cache_emit(c, transfer_event_name(type), t, rsid, t->outgoing, 0, type);
 	return 0;
 }
 
@@ -518,9 +433,9 @@ static int apply_transfer_event(struct tr_cache *c, const char *type, const stru
 		c->counters.malformed++;
 		return -EBADMSG;
 	}
-	t = find_task(c, tsid);
+	t = tr_cache_find_task(c, tsid);
 	/* A live reservation of the task, or (deviation, §6.6) the last one of a closed task. */
-	if (!t || (!find_res(t, rsid) &&
+	if (!t || (!tr_task_res_find(t, rsid) &&
 			!(t->closed && t->last_res_sid && strcmp(t->last_res_sid, rsid) == 0))) {
 		c->counters.ignored_unknown_task++;
 		return -ENOENT;
@@ -595,7 +510,7 @@ int tr_cache_apply(struct tr_cache *c, const char *event_type, const struct tr_j
 }
 
 int tr_cache_apply_task(struct tr_cache *c, const struct tr_json *payload) {
-	struct tr_cache_task *t = find_task(c, tr_json_get_string(payload, "sid"));
+	struct tr_cache_task *t = tr_cache_find_task(c, tr_json_get_string(payload, "sid"));
 
 	if (!tr_json_get_string(payload, "sid")) {
 		return -EBADMSG;
@@ -603,12 +518,12 @@ int tr_cache_apply_task(struct tr_cache *c, const struct tr_json *payload) {
 	if (!t) {
 		return -ENOENT;
 	}
-	return task_apply_payload(c, t, payload);
+	return tr_cache_task_apply(c, t, payload);
 }
 
 int tr_cache_apply_transfer_response(struct tr_cache *c, const char *task_sid,
 	const struct tr_json *payload, uint64_t now_ms) {
-	struct tr_cache_task *t = find_task(c, task_sid);
+	struct tr_cache_task *t = tr_cache_find_task(c, task_sid);
 	int r;
 
 	(void)now_ms;
@@ -623,7 +538,7 @@ int tr_cache_apply_transfer_response(struct tr_cache *c, const char *task_sid,
 }
 
 void tr_cache_drop_pending(struct tr_cache *c, const char *task_sid) {
-	struct tr_cache_task *t = find_task(c, task_sid);
+	struct tr_cache_task *t = tr_cache_find_task(c, task_sid);
 
 	if (!t) {
 		return;
@@ -636,7 +551,7 @@ void tr_cache_drop_pending(struct tr_cache *c, const char *task_sid) {
 }
 
 void tr_cache_transfer_in_flight(struct tr_cache *c, const char *task_sid, int delta) {
-	struct tr_cache_task *t = find_task(c, task_sid);
+	struct tr_cache_task *t = tr_cache_find_task(c, task_sid);
 
 	if (t) {
 		t->transfers_in_flight += delta;
@@ -655,7 +570,7 @@ static void adopt_expired(struct tr_cache *c, struct tr_cache_task *t, uint64_t 
 	for (struct tr_cache_pending *pe = t->pending; pe; pe = pe->next) {
 		if (now_ms - pe->at_ms >= TR_TRANSFER_PENDING_MS &&
 			strcmp(pe->event_type, "task.transfer-initiated") == 0 &&
-			find_res(t, tr_json_get_string(pe->payload, "initiating_reservation_sid"))) {
+			tr_task_res_find(t, tr_json_get_string(pe->payload, "initiating_reservation_sid"))) {
 			if (tr_task_wire_transfer_set(&t->outgoing, pe->payload, t->sid) == 0) {
 				(void)flush_pending(c, t);
 			}
@@ -697,225 +612,95 @@ int tr_cache_expire(struct tr_cache *c, uint64_t now_ms) {
 	return dropped;
 }
 
-/* ---- resync ---- */
+/* ---- reservations ---- */
 
-void tr_cache_resync_begin(struct tr_cache *c) {
-	staged_clear(c);
-	c->in_resync = true;
-}
-
-int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation) {
-	struct staged st = { NULL, 0 };
-
-	if (!c->in_resync) {
-		return -EINVAL;
-	}
-	if (!tr_json_get_string(reservation, "sid") ||
-		!tr_json_get_string(tr_json_get(reservation, "task"), "sid")) {
-		c->counters.malformed++;
-		return -EBADMSG;
-	}
-	if (c->n_staged == c->cap_staged) {
-		size_t cap = c->cap_staged ? c->cap_staged * 2 : 8;
-		struct staged *n = realloc(c->staged, cap * sizeof(*n));
-
-		if (!n) {
-			return -ENOMEM;
-		}
-		c->staged = n;
-		c->cap_staged = cap;
-	}
-	if (tr_task_wire_keep(reservation, &st.text, &st.len) < 0) {
-		return -ENOMEM;
-	}
-	c->staged[c->n_staged++] = st;
-	return 0;
-}
-
-static void resync_emit_changes(struct tr_cache *c, struct tr_cache_task *t) {
-	const char *name = NULL;
-	unsigned flags = TR_CACHE_EV_RESYNC;
-
-	if (strcmp(t->resync_status, t->status) != 0) {
-		if (strcmp(t->status, "wrapping") == 0) {
-			name = "wrapup";
-		} else if (strcmp(t->status, "completed") == 0) {
-			name = "completed";
-		} else if (strcmp(t->status, "canceled") == 0) {
-			name = "canceled";
-		} else {
-			name = "updated";
-		}
-	} else if (t->resync_version != t->version) {
-		name = "updated";
-	}
-	if (name) {
-		if (strcmp(name, "completed") == 0 || strcmp(name, "canceled") == 0) {
-			t->final_sent = true;
-		}
-		emit(c, name, t, tr_cache_task_reservation(t), NULL, flags, "resync");
-	}
-}
-
-int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
-	int ret = 0;
-
-	if (!c->in_resync) {
-		return -EINVAL;
-	}
-	c->in_resync = false;
-	if (err < 0) {
-		staged_clear(c);
-		return 0;
-	}
+/* Reservation sid and its task: a scan of every task's few reservations (the RPC calls that
+ * name a reservation are rare next to the events, which find the task by its sid). */
+static struct tr_cache_res *res_lookup(const struct tr_cache *c, const char *sid,
+	struct tr_cache_task **ret_task) {
 	for (struct tr_cache_task *t = c->tasks; t; t = t->next) {
-		t->seen = false;
-		t->resync_new = t->closed;
-		t->resync_version = t->version;
-		snprintf(t->resync_status, sizeof(t->resync_status), "%s", t->status);
-	}
-	for (size_t i = 0; i < c->n_staged; i++) {
-		struct tr_json *rp = NULL;
-		const struct tr_json *tp;
-		const char *rstatus;
-		struct tr_cache_task *t;
-		int r;
+		struct tr_cache_res *r = tr_task_res_find_any(t, sid);
 
-		/* Our own dump of a tree that parsed: only ENOMEM can fail here. */
-		r = tr_json_parse(c->staged[i].text, c->staged[i].len, &rp, NULL);
-		free(c->staged[i].text);
-		c->staged[i].text = NULL;
-		if (r < 0) {
-			ret = -ENOMEM;
-			continue;
-		}
-		tp = tr_json_get(rp, "task");
-		rstatus = tr_json_get_string(rp, "reservation_status");
-		if (rstatus && !res_live(rstatus)) {
-			tr_json_free(rp);
-			continue;
-		}
-		t = find_task(c, tr_json_get_string(tp, "sid"));
-		if (!t) {
-			t = task_new(c);
-			if (!t) {
-				tr_json_free(rp);
-				ret = -ENOMEM;
-				break;
-			}
-			r = task_apply_payload(c, t, tp);
-			if (r < 0) {
-				task_unlink(c, t);
-				tr_json_free(rp);
-				ret = r;
-				continue;
-			}
-			t->resync_new = true;
-		} else {
-			(void)task_apply_payload(c, t, tp);
-		}
-		if (!t->seen) {
-			t->seen = true;
-			vanish_clear(c, t);
-			res_clear(t);
-			if (t->closed) {
-				t->closed = false;
-				t->final_sent = false;
-			}
-		}
-		r = res_put(t, tr_json_get_string(rp, "sid"), rstatus);
-		if (r >= 0) {
-			r = apply_res_transfers(t, rp);
-		}
-		if (r < 0) {
-			ret = r;
-		}
-		tr_json_free(rp);
-	}
-	staged_clear(c);
-	for (struct tr_cache_task *t = c->tasks; t; t = t->next) {
-		if (t->seen && t->resync_new) {
-			for (size_t i = 0; i < t->n_res; i++) {
-				emit(c, "reservationCreated", t, t->res[i].sid, NULL, TR_CACHE_EV_RESYNC,
-					"resync");
-			}
-		} else if (t->seen) {
-			resync_emit_changes(c, t);
-		} else if (!t->closed && !t->vanished) {
-			/* It ended for this worker while we were away, how is unknown: kept as it
-			 * is until the caller fetched its final state (tr_cache_vanish_resolve). */
-			t->vanished = true;
-			c->n_vanish_due++;
-		}
-	}
-	(void)now_ms;
-	return ret;
-}
-
-const char *tr_cache_vanish_next(const struct tr_cache *c) {
-	for (const struct tr_cache_task *t = c->n_vanish_due ? c->tasks : NULL; t; t = t->next) {
-		if (t->vanished && !t->fetching) {
-			return t->sid;
+		if (r) {
+			*ret_task = t;
+			return r;
 		}
 	}
 	return NULL;
 }
 
-int tr_cache_vanish_fetching(struct tr_cache *c, const char *sid) {
-	struct tr_cache_task *t = find_task(c, sid);
+int tr_cache_apply_res(struct tr_cache *c, const struct tr_json *payload) {
+	const char *sid = tr_json_get_string(payload, "sid");
+	const struct tr_json *tp = tr_json_get(payload, "task");
+	struct tr_cache_task *t = NULL;
+	struct tr_cache_res *r;
+	int e;
 
-	if (!t || !t->vanished || t->fetching) {
+	if (!tr_json_is(payload, TR_JSON_OBJECT) || !sid) {
+		c->counters.malformed++;
+		return -EBADMSG;
+	}
+	r = res_lookup(c, sid, &t);
+	if (!r) {
 		return -ENOENT;
 	}
-	t->fetching = true;
-	c->n_vanish_due--;
-	return 0;
-}
-
-int tr_cache_vanish_resolve(struct tr_cache *c, const char *sid, const struct tr_json *payload,
-	const char *unknown_reason, long http_status, uint64_t now_ms) {
-	struct tr_cache_task *t = find_task(c, sid);
-	const char *name = "vanished";
-	struct tr_cache_event ev = { .flags = TR_CACHE_EV_RESYNC | TR_CACHE_EV_VANISHED,
-		.event_type = "resync", .http_status = http_status };
-
-	if (!t || !t->vanished || !t->fetching) {
-		return -ENOENT;
+	if (tr_task_res_stale(r, payload)) {
+		c->counters.stale_payloads++;
+		return 1;
 	}
-	if (payload) {
-		/* A stale payload (older than the cache) leaves the newer cached state. */
-		int r = task_apply_payload(c, t, payload);
+	if (tr_json_is(tp, TR_JSON_OBJECT)) {
+		/* the event shape: its task, when it is this one, goes by the task's own rule */
+		const char *tsid = tr_json_get_string(tp, "sid");
 
-		unknown_reason = r == -EBADMSG ? "malformed" : r < 0 ? "error" : NULL;
-	} else if (!unknown_reason) {
-		unknown_reason = "error";
-	}
-	if (!unknown_reason && (strcmp(t->status, "completed") == 0 ||
-			strcmp(t->status, "canceled") == 0)) {
-		name = t->status;
-	}
-	ev.unknown_reason = unknown_reason;
-	vanish_clear(c, t);
-	res_clear(t);
-	t->closed = true;
-	t->closed_at_ms = now_ms;
-	c->expiry_hint = true;
-	if (!t->final_sent) {
-		t->final_sent = strcmp(name, "vanished") != 0;
-		ev.name = name;
-		ev.task = t;
-		ev.reservation_sid = t->last_res_sid;
-		if (c->cb) {
-			c->cb(c->userdata, &ev);
+		if (tsid && strcmp(tsid, t->sid) == 0) {
+			e = tr_cache_task_apply(c, t, tp);
+			if (e < 0 && e != -EBADMSG) {
+				return e;
+			}
 		}
 	}
-	return 0;
+	e = tr_task_wire_res_update(r, payload);
+	return e < 0 ? e : 0;
+}
+
+const struct tr_cache_res *tr_cache_find_res(const struct tr_cache *c, const char *sid,
+	const struct tr_cache_task **ret_task) {
+	struct tr_cache_task *t = NULL;
+	const struct tr_cache_res *r = NULL;
+
+	if (!sid) {
+		return NULL;
+	}
+	if (strncmp(sid, "WT", 2) == 0) {
+		t = tr_cache_find_task(c, sid);
+		r = t ? tr_task_res_current(t) : NULL;
+	} else {
+		r = res_lookup(c, sid, &t);
+	}
+	if (r && ret_task) {
+		*ret_task = t;
+	}
+	return r;
+}
+
+void tr_cache_set_ident(struct tr_cache *c, const char *account_sid, const char *workspace_sid,
+	const char *worker_sid) {
+	snprintf(c->ident.account_sid, sizeof(c->ident.account_sid), "%s",
+		account_sid ? account_sid : "");
+	snprintf(c->ident.workspace_sid, sizeof(c->ident.workspace_sid), "%s",
+		workspace_sid ? workspace_sid : "");
+	snprintf(c->ident.worker_sid, sizeof(c->ident.worker_sid), "%s",
+		worker_sid ? worker_sid : "");
+}
+
+const struct tr_cache_ident *tr_cache_get_ident(const struct tr_cache *c) {
+	return &c->ident;
 }
 
 /* ---- lookups ---- */
 
 const struct tr_cache_task *tr_cache_get(const struct tr_cache *c, const char *sid) {
-	return find_task(c, sid);
+	return tr_cache_find_task(c, sid);
 }
 
 const struct tr_cache_task *tr_cache_first(const struct tr_cache *c) {

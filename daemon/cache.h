@@ -28,6 +28,10 @@ struct tr_cache_event {
 	const char *name;            /* "updated", "reservationCreated", "transferInitiated", ... */
 	const struct tr_cache_task *task;
 	const char *reservation_sid; /* may be NULL */
+	/* reservation* events: the reservation after the change (its sid is reservation_sid;
+	 * NULL only when it could not be kept), with whose it is */
+	const struct tr_cache_res *reservation;
+	const struct tr_cache_ident *ident;
 	const struct tr_cache_transfer *transfer; /* transfer events only */
 	unsigned flags;              /* TR_CACHE_EV_* */
 	const char *event_type;      /* the wire event_type, "resync" for resync events */
@@ -65,6 +69,31 @@ int tr_cache_apply(struct tr_cache *c, const char *event_type, const struct tr_j
 /* A Task payload from a REST reply (no event is emitted). Returns 0 applied, 1 valid but
  * older than the cache (not applied), -ENOENT unknown task, -EBADMSG, -ENOMEM. */
 int tr_cache_apply_task(struct tr_cache *c, const struct tr_json *payload);
+
+/*
+ * A Reservation payload from a REST reply (accept, reject, wrap, complete, the instructions,
+ * fetchLatestVersion), of either shape (task-wire.h): updates this worker's live or recently
+ * ended reservation of that sid under the version rule, and its task when the payload embeds
+ * one (also under the task's version rule). The reservation stays live until its cleanup
+ * event, like the SDK's. No event is emitted. Returns 0 applied, 1 valid but older than the
+ * cache (not applied), -ENOENT unknown reservation, -EBADMSG, -ENOMEM.
+ */
+int tr_cache_apply_res(struct tr_cache *c, const struct tr_json *payload);
+
+/*
+ * This worker's reservation sid: a WR… sid names a live or recently ended one; a task sid
+ * (WT…) names the task's live reservation (accepted or wrapping first, else the first
+ * pending one). *ret_task (may be NULL) gets its task. NULL when there is none. Borrowed
+ * until the next change.
+ */
+const struct tr_cache_res *tr_cache_find_res(const struct tr_cache *c, const char *sid,
+	const struct tr_cache_task **ret_task);
+
+/* Who the reservations belong to (the session's account, workspace and worker), for the
+ * Reservation object; NULL members leave "" there. */
+void tr_cache_set_ident(struct tr_cache *c, const char *account_sid, const char *workspace_sid,
+	const char *worker_sid);
+const struct tr_cache_ident *tr_cache_get_ident(const struct tr_cache *c);
 
 /* A Transfer payload from the reply to POST Transfers (or a cancel): replaces (or, same sid,
  * updates) task_sid's outgoing transfer, then applies the pending transfer events that now

@@ -20,6 +20,7 @@
 #include "json.h"
 #include "subs.h"
 #include "tr-limits.h"
+#include "worker-state.h"
 
 /* The glue's own state, owned by the daemon (d->core). */
 struct tr_core {
@@ -43,6 +44,28 @@ static void on_cache_event(void *userdata, const struct tr_cache_event *ev) {
 	if (tr_subs_publish_task(d->subs, ev) < 0) {
 		tr_log_warning("event %s for %s not published: out of memory", ev->name, ev->task->sid);
 	}
+}
+
+/* A worker event: the Worker (activity, attributes) or the Channel, as a daemon-wide event. */
+static void on_wstate_event(void *userdata, const struct tr_wstate *ws,
+	const struct tr_wstate_event *ev) {
+	struct tr_daemon *d = userdata;
+	struct tr_json *o = tr_json_new_object();
+	int e = 0;
+
+	tr_json_put(o, "eventType", tr_json_new_string(ev->event_type), &e);
+	if (ev->channel) {
+		tr_json_put(o, "channel", tr_wstate_channel_json(ev->channel), &e);
+	} else {
+		tr_json_put(o, "worker", tr_wstate_worker_json(ws), &e);
+	}
+	if (ev->flags & TR_WSTATE_EV_RESYNC) {
+		tr_json_put(o, "resync", tr_json_new_bool(true), &e);
+	}
+	if (e < 0 || tr_subs_publish_daemon(d->subs, ev->name, o) < 0) {
+		tr_log_warning("event %s not published: out of memory", ev->name);
+	}
+	tr_json_free(o);
 }
 
 /* Is there anything for the expiry timer to do: a recently-closed task, or transfer events
@@ -197,12 +220,14 @@ static void on_trim(uv_timer_t *t) {
 
 int tr_core_init(struct tr_daemon *d) {
 	d->cache = tr_cache_new(d->cfg->closed_grace_ms, on_cache_event, d);
+	d->wstate = tr_wstate_new(on_wstate_event, d);
 	d->subs = tr_subs_new();
 	d->core = calloc(1, sizeof(*d->core));
-	if (!d->cache || !d->subs || !d->core) {
+	if (!d->cache || !d->wstate || !d->subs || !d->core) {
 		free(d->core);
 		d->core = NULL;
 		d->cache = tr_cache_free(d->cache);
+		d->wstate = tr_wstate_free(d->wstate);
 		d->subs = tr_subs_free(d->subs);
 		return -ENOMEM;
 	}
@@ -225,6 +250,7 @@ void tr_core_done(struct tr_daemon *d) {
 		d->core = NULL;
 	}
 	d->cache = tr_cache_free(d->cache);
+	d->wstate = tr_wstate_free(d->wstate);
 	d->subs = tr_subs_free(d->subs);
 }
 
@@ -269,11 +295,33 @@ static void ev_resync_begin(void *userdata) {
 	struct tr_daemon *d = userdata;
 
 	tr_cache_resync_begin(d->cache);
+	tr_wstate_resync_begin(d->wstate);
 }
 
 static void ev_resync_worker(void *userdata, const struct tr_json *worker) {
-	(void)userdata;
-	(void)worker;
+	struct tr_daemon *d = userdata;
+
+	if (tr_wstate_resync_worker(d->wstate, worker) < 0) {
+		tr_log_warning("resync: the worker's payload is not usable; keeping the last one");
+	}
+	tr_cache_set_ident(d->cache, tr_json_get_string(worker, "account_sid"),
+		tr_json_get_string(worker, "workspace_sid"), tr_json_get_string(worker, "sid"));
+}
+
+static void ev_resync_activity(void *userdata, const struct tr_json *activity) {
+	struct tr_daemon *d = userdata;
+
+	if (tr_wstate_resync_activity(d->wstate, activity) < 0) {
+		tr_log_debug("resync: an activity is not usable, ignoring");
+	}
+}
+
+static void ev_resync_channel(void *userdata, const struct tr_json *channel) {
+	struct tr_daemon *d = userdata;
+
+	if (tr_wstate_resync_channel(d->wstate, channel) < 0) {
+		tr_log_debug("resync: a worker channel is not usable, ignoring");
+	}
 }
 
 static void ev_resync_reservation(void *userdata, const struct tr_json *reservation) {
@@ -291,6 +339,9 @@ static void ev_resync_end(void *userdata, int err) {
 	struct tr_daemon *d = userdata;
 	int r;
 
+	if (tr_wstate_resync_end(d->wstate, err) < 0) {
+		tr_log_warning("resync: no usable worker; the worker model is unchanged");
+	}
 	r = tr_cache_resync_end(d->cache, err, uv_now(d->loop));
 	if (r < 0) {
 		tr_log_warning("resync: the cache could not take every reservation (%d)", r);
@@ -313,9 +364,52 @@ static void ev_resync_end(void *userdata, int err) {
 	}
 }
 
+/* reservation.failed: a task meant for this worker could not be reserved; its payload (a
+ * Task-like object for a task this worker never held) goes out as it came. */
+static void publish_failed(struct tr_daemon *d, const struct tr_json *payload) {
+	const char *sid = tr_json_get_string(payload, "sid");
+	struct tr_json *o = tr_json_new_object();
+	int e = 0;
+
+	tr_json_put(o, "eventType", tr_json_new_string("reservation.failed"), &e);
+	tr_json_put(o, "taskSid", sid ? tr_json_new_string(sid) : tr_json_new_null(), &e);
+	tr_json_put(o, "failure", payload ? tr_json_dup(payload) : tr_json_new_null(), &e);
+	publish(d, "reservationFailed", e < 0 ? tr_json_free(o) : o);
+}
+
+/* worker.* frames and the worker's version bump on reservation.created. */
+static void apply_worker_event(struct tr_daemon *d, const char *event_type,
+	const struct tr_json *payload) {
+	int r = tr_wstate_apply(d->wstate, event_type, payload);
+
+	if (r == -ENOENT) {
+		tr_log_info("%s for a channel the daemon does not know: resyncing", event_type);
+		if (d->bridge) {
+			tr_bridge_request_resync(d->bridge);
+		}
+	} else if (r == -EBADMSG) {
+		tr_log_info("%s: malformed payload; the worker is unchanged", event_type);
+	} else if (r < 0) {
+		tr_log_warning("%s: not applied: out of memory", event_type);
+	}
+}
+
 static void ev_event(void *userdata, const char *event_type, const struct tr_json *payload) {
 	struct tr_daemon *d = userdata;
-	int r = tr_cache_apply(d->cache, event_type, payload, uv_now(d->loop));
+	int r;
+
+	if (strcmp(event_type, "reservation.failed") == 0) {
+		publish_failed(d, payload);
+		return;
+	}
+	if (strncmp(event_type, "worker.", 7) == 0 ||
+		strcmp(event_type, "reservation.created") == 0) {
+		apply_worker_event(d, event_type, payload);
+		if (event_type[0] == 'w') {
+			return;
+		}
+	}
+	r = tr_cache_apply(d->cache, event_type, payload, uv_now(d->loop));
 
 	if (d->core && !d->core->oversize_logged &&
 		tr_cache_get_counters(d->cache)->oversize_omitted > 0) {
@@ -361,6 +455,8 @@ static const struct tr_bridge_events events = {
 	.state = ev_state,
 	.resync_begin = ev_resync_begin,
 	.resync_worker = ev_resync_worker,
+	.resync_activity = ev_resync_activity,
+	.resync_channel = ev_resync_channel,
 	.resync_reservation = ev_resync_reservation,
 	.resync_end = ev_resync_end,
 	.event = ev_event,

@@ -16,12 +16,14 @@ struct tr_cache;
 struct tr_subs;
 struct tr_rpcsrv;
 struct tr_core;
+struct tr_wstate;
 
 struct tr_daemon {
 	uv_loop_t *loop;
 	const struct tr_config *cfg;
 	struct tr_bridge *bridge;  /* owned by main.c; bridge.c */
 	struct tr_cache *cache;    /* created by tr_core_init; cache.c */
+	struct tr_wstate *wstate;  /* created by tr_core_init; worker-state.c */
 	struct tr_subs *subs;      /* created by tr_core_init; subs.c */
 	struct tr_rpcsrv *rpcsrv;  /* rpcsrv.c */
 	struct tr_core *core;      /* created by tr_core_init; core.c */

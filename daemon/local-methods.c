@@ -24,6 +24,8 @@
 #include "task-methods.h"
 #include "tr-build.h"
 #include "tr-limits.h"
+#include "worker-methods.h"
+#include "worker-state.h"
 
 /* ---- pages of tasks (task.list, the events.subscribe snapshot) ---- */
 
@@ -245,6 +247,7 @@ static void m_unsubscribe(struct tr_daemon *d, struct tr_call *call, const struc
 static struct tr_json *status_counters(struct tr_daemon *d, const struct tr_rpcsrv_stats *rs,
 	int *e) {
 	const struct tr_cache_counters *cc = tr_cache_get_counters(d->cache);
+	const struct tr_wstate_counters *wc = tr_wstate_get_counters(d->wstate);
 	const struct {
 		const char *name;
 		uint64_t value;
@@ -256,6 +259,8 @@ static struct tr_json *status_counters(struct tr_daemon *d, const struct tr_rpcs
 		{ "stalePayloads", cc->stale_payloads },
 		{ "malformedPayloads", cc->malformed },
 		{ "oversizeValuesOmitted", cc->oversize_omitted },
+		{ "workerPayloadsMalformed", wc->malformed },
+		{ "eventsIgnoredUnknownChannel", wc->unknown_channel },
 		{ "connectionsRefusedLimit", rs->refused_limit },
 		{ "connectionsRefusedCred", rs->refused_cred },
 		{ "connectionsRefusedUserQuota", rs->refused_quota },
@@ -393,6 +398,7 @@ static const struct tr_method_table daemon_rows = {
 const struct tr_method_table *const tr_daemon_methods[] = {
 	&cache_rows,
 	&tr_task_methods,
+	&tr_worker_methods,
 	&daemon_rows,
 	NULL,
 };

@@ -20,6 +20,8 @@ struct tr_json;
 struct tr_call;
 struct tr_daemon;
 struct tr_cache_task;
+struct tr_cache_res;
+struct tr_wstate;
 
 enum tr_param_type {
 	TR_PARAM_STRING,
@@ -69,8 +71,12 @@ struct tr_param {
 
 /* What a validated request's upstream call is about. */
 enum tr_methods_kind {
-	TR_METHODS_TASK,     /* the reply is a Task */
-	TR_METHODS_TRANSFER, /* the reply is a Transfer (transfer, cancelTransfer) */
+	TR_METHODS_TASK,        /* the reply is a Task */
+	TR_METHODS_TRANSFER,    /* the reply is a Transfer (transfer, cancelTransfer) */
+	TR_METHODS_RESERVATION, /* the reply is the Reservation */
+	TR_METHODS_RES_IGNORED, /* the reply is not read (conference, updateParticipant) */
+	TR_METHODS_WORKER,      /* the reply is the Worker */
+	TR_METHODS_CREATED,     /* the reply is a new Task: only its sid is returned */
 };
 
 struct tr_methods_req {
@@ -87,13 +93,18 @@ struct tr_methods_err {
 	const char *param;  /* the parameter at fault */
 	const char *reason; /* static text, or text in buf */
 	const char *const *values; /* a value outside the row's values: the allowed ones */
+	bool unknown_activity;     /* param names no activity: the reply lists the activities */
 	char buf[96];
 };
 
-/* What a request builder sees: validated params and the task they name (never NULL). */
+/* What a request builder sees: validated params and the task they name (never NULL for the
+ * Task and Reservation rows), the reservation (Reservation rows) and the worker model (Worker
+ * rows, and Reservation rows that name an activity). */
 struct tr_methods_ctx {
 	const struct tr_json *params;
 	const struct tr_cache_task *task;
+	const struct tr_cache_res *res;
+	const struct tr_wstate *wstate;
 	const char *workspace_sid, *worker_sid; /* "" when unknown */
 	bool version_check;
 };

@@ -26,6 +26,9 @@ const char *const tr_subs_event_names[] = {
 	"transferAttemptFailed", "transferCompleted", "transferFailed", "transferCanceled",
 	"reservationCreated", "reservationAccepted", "reservationRejected", "reservationTimeout",
 	"reservationCanceled", "reservationRescinded", "reservationCompleted", "reservationWrapup",
+	/* worker events (core.c, from worker-state.c) */
+	"activityUpdated", "attributesUpdated", "channelCapacityUpdated",
+	"channelAvailabilityUpdated", "reservationFailed",
 	/* daemon events (core.c) */
 	"connected", "disconnected", "ready", "tokenWillExpire", "tokenExpired", "tokenUpdated",
 	NULL,
@@ -374,6 +377,10 @@ int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
 		tr_json_new_null(), &err);
 	tr_json_put(p, "eventType", tr_json_new_string(ev->event_type ? ev->event_type : ""), &err);
 	tr_json_put(p, "task", tr_task_json_task_raw(ev->task), &err);
+	if (ev->reservation) {
+		tr_json_put(p, "reservation",
+			tr_task_json_res_raw(ev->reservation, ev->task, ev->ident, false), &err);
+	}
 	if (ev->transfer) {
 		tr_json_put(p, "transfer", tr_task_json_transfer_raw(ev->transfer), &err);
 	}

@@ -383,3 +383,58 @@ struct tr_json *tr_task_json_transfer_raw(const struct tr_cache_transfer *x) {
 struct tr_json *tr_task_json_transfer_tree(const struct tr_cache_transfer *x) {
 	return raw_to_tree(tr_task_json_transfer_raw(x));
 }
+
+/* ---- the Reservation object ---- */
+
+int tr_task_json_res_text(const struct tr_cache_res *r, const struct tr_cache_task *t,
+	const struct tr_cache_ident *id, bool with_task, char **buf, size_t *len, size_t *cap) {
+	struct tbuf b = { buf, len, cap, 0, false };
+	char ver[24];
+
+	tb_open(&b);
+	tb_str(&b, "sid", r->sid);
+	tb_str(&b, "status", r->status);
+	if (r->version >= 0) {
+		ver[fmt_int(ver, r->version)] = '\0';
+		tb_str(&b, "version", ver);
+	} else {
+		tb_str(&b, "version", NULL);
+	}
+	if (r->timeout >= 0) {
+		tb_int(&b, "timeout", r->timeout);
+	} else {
+		tb_str(&b, "timeout", NULL);
+	}
+	tb_str(&b, "taskSid", t->sid);
+	tb_str(&b, "workerSid", id ? id->worker_sid : "");
+	tb_str(&b, "accountSid", id ? id->account_sid : "");
+	tb_str(&b, "workspaceSid", id ? id->workspace_sid : "");
+	tb_time(&b, "dateCreated", "dateCreatedIso", r->date_created);
+	tb_time(&b, "dateUpdated", "dateUpdatedIso", r->date_updated);
+	if (r->canceled_reason_code) {
+		tb_int(&b, "canceledReasonCode", r->canceled_reason_code);
+	}
+	if (with_task) {
+		tb_key(&b, "task");
+		if (!b.err) {
+			b.err = tr_task_json_task_text(t, buf, len, cap);
+		}
+		b.first = false;
+	}
+	tb_close(&b);
+	return b.err;
+}
+
+struct tr_json *tr_task_json_res_raw(const struct tr_cache_res *r, const struct tr_cache_task *t,
+	const struct tr_cache_ident *id, bool with_task) {
+	size_t cap = (with_task ? t->attributes_len + t->addons_len + 1024 : 0) + 512, len = 0;
+	char *buf = malloc(cap);
+	int e = buf ? tr_task_json_res_text(r, t, id, with_task, &buf, &len, &cap) : -ENOMEM;
+
+	return raw_node(e, buf, len);
+}
+
+struct tr_json *tr_task_json_res_tree(const struct tr_cache_res *r, const struct tr_cache_task *t,
+	const struct tr_cache_ident *id, bool with_task) {
+	return raw_to_tree(tr_task_json_res_raw(r, t, id, with_task));
+}

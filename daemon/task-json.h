@@ -2,7 +2,7 @@
  * task-json.h — the task model as the RPC protocol shows it (doc/PROTOCOL.md): the Task and
  * Transfer objects written as JSON text, and the ISO time format, written and read.
  *
- * Owns those objects' member names, order and text, and the one time format of the daemon
+ * Owns those objects' (and the Reservation's) member names, order and text, and the one time format of the daemon
  * (the *Iso fields, the time sent upstream, the time a client sends). It reads the cache's
  * records and never changes them; the cache does not know this module.
  *
@@ -11,12 +11,15 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct tr_json;
 struct tr_cache_task;
 struct tr_cache_transfer;
+struct tr_cache_res;
+struct tr_cache_ident;
 
 /*
  * Append the Task object of t to the growing buffer (*buf, *len, *cap) of
@@ -38,6 +41,18 @@ struct tr_json *tr_task_json_transfer_raw(const struct tr_cache_transfer *x);
  * caller owns the tree; NULL on ENOMEM. */
 struct tr_json *tr_task_json_task_tree(const struct tr_cache_task *t);
 struct tr_json *tr_task_json_transfer_tree(const struct tr_cache_transfer *x);
+
+/*
+ * The Reservation object of r, one of task t's reservations, whose worker, workspace and
+ * account id names (NULL: ""), with t as its `task` when with_task (an event, which carries
+ * the task itself, leaves it out): text appended as for the Task, a raw node, or a tree.
+ */
+int tr_task_json_res_text(const struct tr_cache_res *r, const struct tr_cache_task *t,
+	const struct tr_cache_ident *id, bool with_task, char **buf, size_t *len, size_t *cap);
+struct tr_json *tr_task_json_res_raw(const struct tr_cache_res *r, const struct tr_cache_task *t,
+	const struct tr_cache_ident *id, bool with_task);
+struct tr_json *tr_task_json_res_tree(const struct tr_cache_res *r, const struct tr_cache_task *t,
+	const struct tr_cache_ident *id, bool with_task);
 
 /*
  * Epoch seconds → "YYYY-MM-DDTHH:MM:SSZ" (UTC). A time outside the years 0000-9999, which

@@ -26,6 +26,7 @@
 #include "rpcsrv.h"
 #include "task-json.h"
 #include "tr-limits.h"
+#include "upcall.h"
 
 /* ---- request builders ---- */
 
@@ -300,18 +301,6 @@ static void op_free(struct op *op) {
 
 static void on_reply(void *userdata, const struct tr_upstream_reply *reply);
 
-static int bridge_err_code(int r) {
-	switch (r) {
-	case -EKEYEXPIRED:
-		return TR_RPC_TOKEN_EXPIRED;
-	case -ENOTCONN:
-	case -ESHUTDOWN:
-		return TR_RPC_NOT_CONNECTED;
-	default:
-		return TR_RPC_INTERNAL_ERROR;
-	}
-}
-
 /* A GET of the task, for a 412 or a refresh. Takes op; returns the bridge's error. */
 static int send_get(struct op *op) {
 	const char *ws = tr_bridge_workspace_sid(op->d->bridge);
@@ -343,29 +332,15 @@ static void start_refresh(struct tr_daemon *d, const char *task_sid) {
 	}
 }
 
-static struct tr_json *upstream_data(long status, int64_t code, const char *message) {
-	struct tr_json *o = tr_json_new_object();
-	int e = 0;
-
-	tr_json_put(o, "httpStatus", tr_json_new_int(status), &e);
-	if (code) {
-		tr_json_put(o, "twilioCode", tr_json_new_int(code), &e);
-	}
-	if (message) {
-		tr_json_put(o, "message", tr_json_new_string(message), &e);
-	}
-	return e < 0 ? tr_json_free(o) : o;
-}
-
 static void refresh_pending(struct op *op, long status, const char *message) {
 	tr_call_error(op->call, TR_RPC_REFRESH_PENDING,
-		"applied upstream, local refresh pending", upstream_data(status, 0, message));
+		"applied upstream, local refresh pending", tr_upcall_data(status, 0, message));
 	start_refresh(op->d, op->task_sid);
 }
 
 static void finish_conflict(struct op *op) {
 	const struct tr_cache_task *t = tr_cache_get(op->d->cache, op->task_sid);
-	struct tr_json *data = upstream_data(412, op->twilio_code, op->message);
+	struct tr_json *data = tr_upcall_data(412, op->twilio_code, op->message);
 	char ver[32];
 	int e = 0;
 
@@ -395,7 +370,7 @@ static void reply_applied(struct op *op, const struct tr_upstream_reply *reply) 
 	} else if (!t) {
 		tr_call_error(op->call, TR_RPC_REFRESH_PENDING,
 			"applied upstream; the task is no longer cached",
-			upstream_data(reply->http_status, 0, NULL));
+			tr_upcall_data(reply->http_status, 0, NULL));
 	} else if (r == -ENOMEM) {
 		tr_call_error(op->call, TR_RPC_INTERNAL_ERROR, "out of memory", NULL);
 	} else {
@@ -403,21 +378,10 @@ static void reply_applied(struct op *op, const struct tr_upstream_reply *reply) 
 	}
 }
 
-static void reply_network_error(struct op *op, const struct tr_upstream_reply *reply) {
-	struct tr_json *data = tr_json_new_object();
-	int e = 0;
-
-	tr_json_put(data, "message",
-		tr_json_new_string(reply->message ? reply->message : "network error"), &e);
-	tr_json_put(data, "maybeSent", tr_json_new_bool(reply->maybe_sent), &e);
-	tr_call_error(op->call, TR_RPC_NETWORK_ERROR, "network error",
-		e < 0 ? tr_json_free(data) : data);
-}
-
 static void on_reply(void *userdata, const struct tr_upstream_reply *reply) {
 	struct op *op = userdata;
 	struct tr_daemon *d = op->d;
-	bool ok = reply->err == 0 && reply->http_status >= 200 && reply->http_status < 300;
+	bool ok = tr_upcall_ok(reply);
 
 	if (op->kind == OP_REFRESH || op->kind == OP_CONFLICT_GET) {
 		if (ok) {
@@ -435,12 +399,8 @@ static void on_reply(void *userdata, const struct tr_upstream_reply *reply) {
 	if (!ok && op->kind == OP_TRANSFER && reply->err != -ETIMEDOUT) {
 		tr_cache_drop_pending(d->cache, op->task_sid);
 	}
-	if (reply->err == -ETIMEDOUT) {
-		tr_call_error(op->call, TR_RPC_TIMEOUT, "upstream timeout; outcome unknown", NULL);
-	} else if (reply->err == -EBADMSG) {
+	if (reply->err == -EBADMSG) {
 		refresh_pending(op, reply->http_status, reply->message);
-	} else if (reply->err < 0) {
-		reply_network_error(op, reply);
 	} else if (ok) {
 		reply_applied(op, reply);
 	} else if (reply->http_status == 412) {
@@ -451,17 +411,8 @@ static void on_reply(void *userdata, const struct tr_upstream_reply *reply) {
 			return;
 		}
 		finish_conflict(op);
-	} else if (reply->http_status == 401) {
-		/* the proxy no longer accepts the token (expired or revoked) */
-		tr_call_error(op->call, TR_RPC_TOKEN_EXPIRED, "the worker token is not accepted",
-			upstream_data(401, reply->twilio_code, reply->message));
-	} else if (reply->http_status == 429) {
-		tr_call_error(op->call, TR_RPC_RATE_LIMITED, "rate limited",
-			upstream_data(429, reply->twilio_code, reply->message));
 	} else {
-		tr_call_error(op->call, TR_RPC_UPSTREAM_ERROR,
-			reply->message ? reply->message : "upstream error",
-			upstream_data(reply->http_status, reply->twilio_code, reply->message));
+		tr_upcall_reply_error(op->call, reply);
 	}
 	op_free(op);
 }
@@ -481,8 +432,6 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 	};
 	struct tr_methods_req req = { 0 };
 	struct tr_methods_err err = { 0 };
-	struct tr_upstream_request up;
-	enum tr_bridge_state st;
 	struct op *op;
 	int r;
 
@@ -500,16 +449,6 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 		tr_call_error(call, TR_RPC_INTERNAL_ERROR, "internal error", NULL);
 		return;
 	}
-	st = tr_bridge_get_state(d->bridge);
-	if (st != TR_BRIDGE_READY) {
-		tr_task_methods_req_done(&req);
-		if (st == TR_BRIDGE_TOKEN_EXPIRED) {
-			tr_call_error(call, TR_RPC_TOKEN_EXPIRED, "the worker token expired", NULL);
-		} else {
-			tr_call_error(call, TR_RPC_NOT_CONNECTED, "not connected", NULL);
-		}
-		return;
-	}
 	op = calloc(1, sizeof(*op));
 	if (!op) {
 		tr_task_methods_req_done(&req);
@@ -520,24 +459,13 @@ static void task_request(struct tr_daemon *d, struct tr_call *call, const struct
 	op->call = call;
 	op->kind = req.kind == TR_METHODS_TRANSFER ? OP_TRANSFER : OP_TASK;
 	snprintf(op->task_sid, sizeof(op->task_sid), "%s", t->sid);
-	up = (struct tr_upstream_request){
-		.path = req.path,
-		.method = req.method,
-		.api_version = req.api_version,
-		.params = req.params,
-		.if_match = req.if_match,
-		.retry_transient = strcmp(req.method, "GET") == 0,
-	};
 	op->new_transfer = m->build == build_transfer;
-	r = tr_bridge_request(d->bridge, &up, on_reply, op);
+	r = tr_upcall_send(d, call, &req, on_reply, op);
 	tr_task_methods_req_done(&req);
-	if (r >= 0 && op->new_transfer) {
-		tr_cache_transfer_in_flight(d->cache, op->task_sid, +1);
-	}
 	if (r < 0) {
-		tr_call_error(call, bridge_err_code(r), r == -EKEYEXPIRED ? "the worker token expired" :
-			"not connected", NULL);
 		op_free(op);
+	} else if (op->new_transfer) {
+		tr_cache_transfer_in_flight(d->cache, op->task_sid, +1);
 	}
 }
 

@@ -299,3 +299,42 @@ void tr_task_wire_task_move(struct tr_cache_task *dst, struct tr_cache_task *src
 	dst->virtual_start_time = src->virtual_start_time;
 	dst->version = src->version;
 }
+
+/* ---- reservations ---- */
+
+void tr_task_wire_res_done(struct tr_cache_res *r) {
+	free(r->sid);
+	free(r->status);
+	r->sid = r->status = NULL;
+}
+
+int tr_task_wire_res_update(struct tr_cache_res *r, const struct tr_json *p) {
+	const char *sid = tr_json_get_string(p, "sid");
+	const char *status = tr_json_get_string(p, "reservation_status");
+	char *nsid = NULL, *nstatus;
+
+	if (!tr_json_is(p, TR_JSON_OBJECT) || !sid) {
+		return -EBADMSG;
+	}
+	if (!r->sid && !(nsid = strdup(sid))) {
+		return -ENOMEM;
+	}
+	nstatus = strdup(status ? status : r->status ? r->status : "pending");
+	if (!nstatus) {
+		free(nsid);
+		return -ENOMEM;
+	}
+	if (nsid) {
+		r->sid = nsid;
+		r->version = -1;
+		r->timeout = -1;
+	}
+	free(r->status);
+	r->status = nstatus;
+	r->version = get_int(p, "version", r->version);
+	r->timeout = get_int(p, "reservation_timeout", r->timeout);
+	r->date_created = get_int(p, "date_created", r->date_created);
+	r->date_updated = get_int(p, "date_updated", r->date_updated);
+	r->canceled_reason_code = get_int(p, "canceled_reason_code", r->canceled_reason_code);
+	return 0;
+}

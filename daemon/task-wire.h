@@ -18,6 +18,7 @@
 struct tr_json;
 struct tr_cache_task;
 struct tr_cache_transfer;
+struct tr_cache_res;
 
 /*
  * Read a Task payload into the wire fields (sid through version) of t, a zeroed record:
@@ -59,3 +60,18 @@ struct tr_cache_transfer *tr_task_wire_transfer_free(struct tr_cache_transfer *x
  * Returns 0 or -ENOMEM.
  */
 int tr_task_wire_keep(const struct tr_json *v, char **ret_text, size_t *ret_len);
+
+/*
+ * Update r from a Reservation payload, of the event shape (spec reservation-worker §7.2) or the
+ * REST instance shape (§3.3: no task, no reservation_timeout). r is either zeroed (its sid and
+ * the rest are then taken from p; version and timeout start at -1, unknown) or holds the same
+ * reservation. A member that is absent leaves its field as it was: the SDK clears the timeout
+ * when a REST answer lacks it, the daemon keeps what TaskRouter said last. The version rule is
+ * the caller's; so is a status that does not fit the event (without reservation_status the
+ * status stays, "pending" for a new record). Returns 0, -EBADMSG (not an object or no sid: r
+ * unchanged) or -ENOMEM (r unchanged).
+ */
+int tr_task_wire_res_update(struct tr_cache_res *r, const struct tr_json *p);
+
+/* Free r's strings (not r). */
+void tr_task_wire_res_done(struct tr_cache_res *r);

@@ -18,10 +18,24 @@ struct tr_cache_transfer {
 	int64_t date_created, date_updated;
 };
 
+/* One of this worker's reservations for a task, as TaskRouter last said (spec §3.1). Its
+ * worker, workspace and account are the session's (struct tr_cache_ident), not kept here. */
 struct tr_cache_res {
 	char *sid;
-	char *status;
+	char *status;         /* reservation_status */
+	int64_t version;      /* -1: not known (a reservation known only by its sid) */
+	int64_t timeout;      /* reservation_timeout, seconds; -1: never said */
+	int64_t date_created, date_updated;
+	int64_t canceled_reason_code; /* 0: none */
 };
+
+/* Whose reservations they are: the worker of the session, for the Reservation object. */
+struct tr_cache_ident {
+	char account_sid[40], workspace_sid[40], worker_sid[40];
+};
+
+/* Ended reservations kept per task (the newest), for reservation.get after the end. */
+#define TR_TASK_ENDED_RES_MAX 4
 
 struct tr_cache_pending; /* transfer events waiting for the POST reply */
 
@@ -48,6 +62,8 @@ struct tr_cache_task {
 	struct tr_cache_res *res; /* this worker's live reservations, in insertion order */
 	size_t n_res;
 	char *last_res_sid; /* the last reservation seen, kept after the task closed */
+	struct tr_cache_res *ended; /* this worker's reservations that ended, oldest first */
+	size_t n_ended;
 	struct tr_cache_transfer *incoming, *outgoing;
 	struct tr_cache_pending *pending;
 	bool closed;          /* in the recently-closed area */
@@ -57,7 +73,9 @@ struct tr_cache_task {
 	/* A resync found none of this worker's reservations for it (it ended while the daemon was
 	 * away): kept as it is until its final state is fetched (fetching: the GET is out). */
 	bool vanished, fetching;
-	/* resync bookkeeping */
+	/* resync bookkeeping: the live reservations before it (to tell what changed) */
+	struct tr_cache_res *resync_old;
+	size_t n_resync_old;
 	bool seen, resync_new;
 	int64_t resync_version;
 	char resync_status[16];

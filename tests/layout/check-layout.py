@@ -2,7 +2,7 @@
 """The house rules of the source tree, checked (TAP output):
 
 - no include cycle between daemon modules (a module is X.c with X.h; the bridge's files,
-  bridge*.c and bridge-internal.h, are one module);
+  bridge*.c and bridge-internal.h, are one module, and so are cache*.c and cache-internal.h);
 - every header of daemon/ and proto/ sits beside its source, if it has one, and every .c
   includes its own header first;
 - no daemon source file over 1,000 lines;
@@ -35,7 +35,9 @@ def includes(path):
 
 
 def module(name):
-    return "bridge" if name.startswith("bridge") else name
+    if name.startswith("bridge") or name.startswith("cache"):
+        return name.split("-")[0]
+    return name
 
 
 daemon = os.path.join(top, "daemon")

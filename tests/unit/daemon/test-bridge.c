@@ -265,8 +265,15 @@ static void ev_token(void *ud, const char *what, int64_t exp) {
 	}
 }
 
-static const struct tr_bridge_events events = {ev_state, ev_resync_begin, ev_resync_worker,
-	ev_resync_reservation, ev_resync_end, ev_event, ev_token};
+static const struct tr_bridge_events events = {
+	.state = ev_state,
+	.resync_begin = ev_resync_begin,
+	.resync_worker = ev_resync_worker,
+	.resync_reservation = ev_resync_reservation,
+	.resync_end = ev_resync_end,
+	.event = ev_event,
+	.token = ev_token,
+};
 
 static void on_deadline(uv_timer_t *t) {
 	(void)t;

@@ -443,12 +443,16 @@ static void test_resync(void **state) {
 	assert_int_equal(resync_add(c, "WR4", "accepted", "WT4", "assigned", 7), 0); /* same */
 	/* WT3 vanished: kept as it is, nothing published until its final state is known */
 	assert_int_equal(tr_cache_resync_end(c, 0, 50), 0);
-	assert_int_equal(n_recs, 2);
+	/* WT: its reservation moved to wrapping (reservationWrapup), then the task (wrapup);
+	 * WT2: new (reservationCreated) */
+	assert_int_equal(n_recs, 3);
+	assert_string_equal(recs[0].name, "reservationWrapup");
+	assert_string_equal(recs[0].res, WR1);
 	for (size_t i = 0; i < n_recs; i++) {
 		assert_true(recs[i].flags & TR_CACHE_EV_RESYNC);
 		assert_false(recs[i].flags & TR_CACHE_EV_VANISHED);
 		if (strcmp(recs[i].task, WT) == 0) {
-			assert_string_equal(recs[i].name, "wrapup");
+			assert_string_equal(recs[i].name, i == 0 ? "reservationWrapup" : "wrapup");
 		} else {
 			assert_string_equal(recs[i].task, WT2);
 			assert_string_equal(recs[i].name, "reservationCreated");
