@@ -12,6 +12,7 @@
 #define VST_MIN (-2208988800LL) /* 1900-01-01T00:00:00Z */
 
 static void route(struct sim_world *w, struct sim_task *t);
+static void route_all(struct sim_world *w);
 static void post_work(struct sim_world *w, struct sim_reservation *r);
 static void post_work_task(struct sim_world *w, struct sim_task *t);
 
@@ -200,7 +201,7 @@ static void ev_wchannel(struct sim_world *w, struct sim_worker *k, int ch, const
 	queue_event(w, k, EV_WORKER, type, &b);
 }
 
-void world_flush(struct sim_world *w) {
+static void deliver(struct sim_world *w) {
 	static const enum sim_ev_cat order[] = {EV_RES, EV_TASK, EV_XFER, EV_WORKER};
 	size_t i;
 	int c;
@@ -219,6 +220,21 @@ void world_flush(struct sim_world *w) {
 		free(w->events[i].frame);
 	}
 	w->n_events = 0;
+}
+
+/* Routing that a change made possible (a worker became available, a channel changed,
+ * capacity was freed) is TaskRouter's next step, not part of the change: its
+ * reservation.created (and the worker version it raises) comes after the change's own
+ * frames and after the REST answer was rendered, as the SDK's version bookkeeping expects
+ * (spec reservation-worker §4.5). */
+void world_flush(struct sim_world *w) {
+	deliver(w);
+	while (w->route_later && !w->closing) {
+		w->route_later = false;
+		world_begin(w);
+		route_all(w);
+		deliver(w);
+	}
 }
 
 /* ---- rendering ---- */
@@ -516,6 +532,9 @@ static void set_task(struct sim_task *t, enum sim_task_status s) {
 }
 
 static void set_res(struct sim_world *w, struct sim_reservation *r, enum sim_res_status s) {
+	if (res_live(r) && s != RS_PENDING && s != RS_ACCEPTED && s != RS_WRAPPING) {
+		w->route_later = true; /* capacity freed */
+	}
 	r->status = s;
 	r->version++;
 	r->updated = world_now();
@@ -1592,7 +1611,7 @@ int world_worker_update(struct sim_world *w, struct sim_worker *k, const char *a
 		}
 	}
 	if (w->activities[activity].available) {
-		route_all(w);
+		w->route_later = true;
 	}
 	return 0;
 }
@@ -1638,7 +1657,7 @@ int world_worker_set_channel(struct sim_world *w, struct sim_worker *k, int ch, 
 		k->version++;
 		ev_wchannel(w, k, ch, "worker.channel.availability.update");
 	}
-	route_all(w);
+	w->route_later = true;
 	return 0;
 }
 

@@ -208,6 +208,7 @@ struct sim_world {
 	size_t n_events, cap_events;
 	bool reverse_order;
 	bool oom;
+	bool route_later; /* world_flush routes pending tasks once the change's events are out */
 
 	sim_event_cb on_event;
 	void *ud;
@@ -226,7 +227,8 @@ void world_close(struct sim_world *w);
 int64_t world_now(void); /* epoch seconds */
 int64_t world_now_ms(void);
 
-/* Deliver queued events through the hook (and clear the queue). */
+/* Deliver queued events through the hook (and clear the queue), then make the routing the
+ * change allowed and deliver its events. */
 void world_flush(struct sim_world *w);
 /* Start a new operation (for "which reservations did this change touch"). */
 void world_begin(struct sim_world *w);
