@@ -2,7 +2,9 @@
  * test-sim.c — taskrouter-sim's own tests (suite 'sim', TAP): the model's transitions,
  * 412 on stale versions, pagination, token validation, event routing per worker,
  * closeExistingSessions, setWorkerOfflineIfDisconnected, every fault injector and a clean
- * shutdown. The simulator runs as a child; waits are poll() with deadlines.
+ * shutdown; and the Worker side (reservation routes and shapes, status rules, instructions,
+ * WorkerParticipant, activities, worker versions, channel frames, reservation.failed,
+ * createTask). The simulator runs as a child; waits are poll() with deadlines.
  */
 #include <errno.h>
 #include <signal.h>
