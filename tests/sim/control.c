@@ -158,7 +158,7 @@ static int get_state(struct ctl *c) {
 	jw_key(&j, "reservations");
 	jw_arr(&j);
 	for (i = 0; i < w->n_res; i++) {
-		render_res(w, &j, w->res[i], false);
+		render_res(w, &j, w->res[i], RES_STATE);
 	}
 	jw_arr_end(&j);
 	jw_key(&j, "transfers");
@@ -185,6 +185,7 @@ static int get_state(struct ctl *c) {
 	jw_kstr(&j, "transfer_event_order",
 		c->s->xfer_order == 1 ? "before" : c->s->xfer_order == 2 ? "after" : "normal");
 	jw_kbool(&j, "reverse_event_order", w->reverse_order);
+	jw_kstr(&j, "reservation_get_shape", c->s->res_get_instance ? "instance" : "event");
 	jw_obj_end(&j);
 	jw_obj_end(&j);
 	return 200;
@@ -290,17 +291,30 @@ static int post_task(struct ctl *c) {
 	struct sim_task *t;
 	struct sim_reservation *r = NULL;
 	struct sim_err err;
+	bool fail = false;
 	char *attrs;
 	struct jw j;
 	int rc;
 
+	if (jp_bool(c->body, "fail", false, &fail) == -EINVAL) {
+		return bad(c, 400, "fail must be a boolean");
+	}
 	if ((rc = task_spec(c, &spec, &attrs))) {
 		return rc;
 	}
+	if (fail && spec.worker_target < 0) {
+		free(attrs);
+		return bad(c, 400, "fail needs a worker");
+	}
+	/* fail: a task no reservation could be created for (canceled, reservation.failed) */
+	spec.no_route = fail;
 	rc = world_task_create(c->w, &spec, &t, &r, &err);
 	free(attrs);
 	if (rc < 0) {
 		return bad_err(c, &err);
+	}
+	if (fail) {
+		world_task_fail(c->w, t, c->w->workers[spec.worker_target]);
 	}
 	sb_reset(c->out);
 	jw_init(&j, c->out);
@@ -363,7 +377,12 @@ static int res_action(struct ctl *c, const char *sid, const char *action) {
 	if (strcmp(action, "accept") == 0) {
 		rc = world_res_accept(c->w, r, &err);
 	} else if (strcmp(action, "reject") == 0) {
-		rc = world_res_reject(c->w, r, -1, &err);
+		const char *act = jp_str(c->body, "activity");
+		int a = act ? world_activity(c->w, act) : -1;
+		if (act && a < 0) {
+			return bad(c, 400, "activity must name an activity (Available, Offline)");
+		}
+		rc = world_res_reject(c->w, r, a, &err);
 	} else if (strcmp(action, "timeout") == 0) {
 		rc = world_res_timeout(c->w, r, &err);
 	} else if (strcmp(action, "rescind") == 0) {
@@ -445,10 +464,14 @@ static int worker_action(struct ctl *c, const char *name, const char *rest) {
 	}
 	if (strcmp(rest, "activity") == 0) {
 		int a = world_activity(c->w, jp_str(c->body, "activity"));
+		bool reject = false;
 		if (a < 0) {
 			return bad(c, 400, "activity must name an activity (Available, Offline)");
 		}
-		rc = world_worker_set_activity(c->w, k, a, false, &err);
+		if (jp_bool(c->body, "reject_pending", false, &reject) == -EINVAL) {
+			return bad(c, 400, "reject_pending must be a boolean");
+		}
+		rc = world_worker_set_activity(c->w, k, a, reject, &err);
 	} else if (strcmp(rest, "attributes") == 0) {
 		char *attrs;
 		if (body_attributes(c, &attrs) < 0 || !attrs) {
@@ -619,6 +642,16 @@ static int fault(struct ctl *c, const char *kind) {
 			return bad(c, 400, "mode must be before, after or normal");
 		}
 		s->xfer_delay_ms = delay;
+		return ok(c);
+	}
+	if (strcmp(kind, "reservation-shape") == 0) {
+		/* The shape of the reservation GET is unknown (spec reservation-worker §10.1):
+		 * "event" (default; what the SDK's fetchLatestVersion needs) or "instance". */
+		const char *get = jp_str(c->body, "get");
+		if (!get || (strcmp(get, "event") != 0 && strcmp(get, "instance") != 0)) {
+			return bad(c, 400, "get must be event or instance");
+		}
+		s->res_get_instance = strcmp(get, "instance") == 0;
 		return ok(c);
 	}
 	if (strcmp(kind, "event-order") == 0) {

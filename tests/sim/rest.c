@@ -117,6 +117,93 @@ static int param_int(struct call *c, const char *k, int64_t *ret) {
 	return jp_int(c->params, k, true, ret);
 }
 
+/*
+ * The parameters a route takes, each with its JSON type. On the routes of the Worker side
+ * (reservation updates and instructions, WorkerParticipant, the worker POST, createTask)
+ * the simulator refuses, with a 400 naming it, a parameter it does not know (such as the
+ * "undefined" key the SDK sends for an unknown option, spec reservation-worker §9.6) or a
+ * value of the wrong JSON type. Whether TaskRouter ignores unknown parameters is not known;
+ * refusing them makes a misspelt or misplaced parameter fail the end-to-end tests instead
+ * of passing unnoticed.
+ */
+enum ptype {
+	P_STR = 1,
+	P_BOOL = 2,
+	P_INT = 4,
+	P_ATTRS = 8, /* an object, an array, or a JSON string holding one */
+};
+
+struct pspec {
+	const char *name;
+	unsigned types;
+};
+
+static const struct pspec *pspec_find(const struct pspec *specs, const char *name) {
+	for (; specs && specs->name; specs++) {
+		if (strcmp(specs->name, name) == 0) {
+			return specs;
+		}
+	}
+	return NULL;
+}
+
+static bool ptype_ok(unsigned types, yajl_val v) {
+	return ((types & P_STR) && YAJL_IS_STRING(v)) ||
+		((types & P_BOOL) && (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v))) ||
+		((types & P_INT) && YAJL_IS_INTEGER(v)) ||
+		((types & P_ATTRS) && (YAJL_IS_OBJECT(v) || YAJL_IS_ARRAY(v) || YAJL_IS_STRING(v)));
+}
+
+static const char *ptype_name(unsigned types) {
+	switch (types) {
+	case P_STR:
+		return "a string";
+	case P_BOOL:
+		return "a boolean";
+	case P_INT:
+		return "an integer";
+	case P_BOOL | P_STR:
+		return "a boolean or a string";
+	case P_INT | P_STR:
+		return "an integer or a string";
+	default:
+		return "a JSON object";
+	}
+}
+
+/* Every member of params must be in one of the (NULL-terminated) lists, with its type.
+ * Returns 0, or the 400 status with the error written. */
+static int check_params(struct call *c, const struct pspec *a, const struct pspec *b) {
+	yajl_val p = c->params;
+
+	if (!p || !YAJL_IS_OBJECT(p)) {
+		return 0;
+	}
+	for (size_t i = 0; i < p->u.object.len; i++) {
+		const char *k = p->u.object.keys[i];
+		yajl_val v = p->u.object.values[i];
+		const struct pspec *sp = pspec_find(a, k);
+		if (!sp) {
+			sp = pspec_find(b, k);
+		}
+		if (!sp) {
+			return fail(c, 400, 20001, "Unknown parameter %s", k);
+		}
+		if (!ptype_ok(sp->types, v)) {
+			return fail(c, 400, 20001, "Parameter %s must be %s", k,
+				ptype_name(sp->types));
+		}
+	}
+	return 0;
+}
+
+/* A boolean parameter as -1 (absent), 0 or 1; check_params has checked its type. */
+static int param_tristate(struct call *c, const char *k) {
+	yajl_val v = jp_get(c->params, k);
+
+	return !v ? -1 : YAJL_IS_TRUE(v) ? 1 : 0;
+}
+
 /* If-Match: bare or quoted decimal. true when absent or equal. */
 static bool if_match_ok(struct call *c, int64_t version) {
 	char buf[64], *p = buf, *end;
@@ -173,8 +260,10 @@ static int reply_task(struct call *c, struct sim_task *t) {
 	REPLY_WITH(render_task(c->w, payload_begin(c, &j), t));
 }
 
-static int reply_res(struct call *c, struct sim_reservation *r) {
-	REPLY_WITH(render_res(c->w, payload_begin(c, &j), r, false));
+/* A reservation write answers the public instance shape (spec reservation-worker §3.3);
+ * the GET answers the event shape unless /sim/faults/reservation-shape says otherwise. */
+static int reply_res(struct call *c, struct sim_reservation *r, enum sim_res_shape shape) {
+	REPLY_WITH(render_res(c->w, payload_begin(c, &j), r, shape));
 }
 
 static int reply_worker(struct call *c, struct sim_worker *k) {
@@ -332,7 +421,7 @@ static int get_reservations(struct call *c) {
 		if (!page_take(&pg, res->sid)) {
 			break;
 		}
-		render_res(c->w, &j, res, true);
+		render_res(c->w, &j, res, RES_EVENT);
 	}
 	return page_end(c, &j, &pg);
 }
@@ -427,46 +516,201 @@ static int get_queues(struct call *c, const char *sid) {
 	return page_end(c, &j, &pg);
 }
 
+static const struct pspec worker_params[] = {
+	{"Attributes", P_ATTRS},
+	{"ActivitySid", P_STR},
+	{"RejectPendingReservations", P_BOOL},
+	{NULL, 0},
+};
+
+/* Worker.setAttributes, Activity.setAsCurrent and the connect activity (spec
+ * reservation-worker §4.3, §5.2): one change, one version. */
 static int post_worker(struct call *c, struct sim_worker *k) {
 	const char *act = jp_str(c->params, "ActivitySid");
-	bool reject = false;
+	int reject = param_tristate(c, "RejectPendingReservations");
 	char *attrs = NULL;
 	struct sim_err err;
-	int a = -1, rc = 200;
+	int a = -1, rc;
 
 	if (!if_match_ok(c, k->version)) {
 		return precondition(c, "Worker", k->sid, k->version);
 	}
+	if ((rc = check_params(c, worker_params, NULL))) {
+		return rc;
+	}
+	if (act) {
+		a = world_activity(c->w, act);
+		if (a < 0 || strncmp(act, "WA", 2) != 0) {
+			return fail(c, 400, 20001, "ActivitySid %s is not an activity of workspace %s",
+				act, c->w->workspace_sid);
+		}
+	}
+	if (reject >= 0 && a < 0) {
+		return fail(c, 400, 20001, "RejectPendingReservations needs an ActivitySid");
+	}
+	if (reject == 1 && c->w->activities[a].available) {
+		return fail(c, 400, 20001, "RejectPendingReservations is only allowed "
+					   "when moving to an unavailable activity");
+	}
 	if (param_attributes(c, "Attributes", &attrs) < 0) {
 		return fail(c, 400, 20001, "Attributes must be a JSON object");
 	}
-	if (jp_bool(c->params, "RejectPendingReservations", true, &reject) == -EINVAL) {
-		free(attrs);
-		return fail(c, 400, 20001, "RejectPendingReservations must be a boolean");
+	if (!attrs && a < 0) {
+		return fail(c, 400, 20001, "Nothing to update (Attributes, ActivitySid)");
 	}
-	if (param_present(c, "ActivitySid")) {
-		a = world_activity(c->w, act);
-		if (!act || a < 0 || strncmp(act, "WA", 2) != 0) {
-			free(attrs);
-			return fail(c, 400, 20001, "ActivitySid %s is not an activity of workspace %s",
-				act ? act : "(not a string)", c->w->workspace_sid);
-		}
-		if (reject && c->w->activities[a].available) {
-			free(attrs);
-			return fail(c, 400, 20001, "RejectPendingReservations is only allowed "
-						   "when moving to an unavailable activity");
-		}
-	}
-	if (attrs && world_worker_set_attributes(c->w, k, attrs, &err) < 0) {
-		rc = fail_err(c, &err);
-	} else if (a >= 0 && world_worker_set_activity(c->w, k, a, reject, &err) < 0) {
-		rc = fail_err(c, &err);
-	}
+	rc = world_worker_update(c->w, k, attrs, a, reject == 1, &err);
 	free(attrs);
-	return rc == 200 ? reply_worker(c, k) : rc;
+	return rc < 0 ? fail_err(c, &err) : reply_worker(c, k);
 }
 
+static const struct pspec status_params[] = {
+	{"ReservationStatus", P_STR},
+	{NULL, 0},
+};
+
+static const struct pspec reject_params[] = {
+	{"ReservationStatus", P_STR},
+	{"WorkerActivitySid", P_STR},
+	{NULL, 0},
+};
+
+/* The instructions' parameters, as the SDK names them (spec reservation-worker §3.2). */
+static const struct pspec call_params[] = {
+	{"Instruction", P_STR},
+	{"CallFrom", P_STR},
+	{"CallUrl", P_STR},
+	{"CallAccept", P_BOOL},
+	{"CallRecord", P_STR},
+	{"CallStatusCallbackUrl", P_STR},
+	{"CallTimeout", P_INT},
+	{"CallTo", P_STR},
+	{NULL, 0},
+};
+
+static const struct pspec dequeue_params[] = {
+	{"Instruction", P_STR},
+	{"DequeueFrom", P_STR},
+	{"DequeueTo", P_STR},
+	{"DequeuePostWorkActivitySid", P_STR},
+	{"DequeueRecord", P_STR},
+	{"DequeueTimeout", P_INT},
+	{"DequeueStatusCallbackUrl", P_STR},
+	{"DequeueStatusCallbackEvents", P_STR},
+	{NULL, 0},
+};
+
+static const struct pspec redirect_params[] = {
+	{"Instruction", P_STR},
+	{"RedirectCallSid", P_STR},
+	{"RedirectUrl", P_STR},
+	{"RedirectAccept", P_BOOL},
+	{NULL, 0},
+};
+
+static const struct pspec conference_params[] = {
+	{"Instruction", P_STR},
+	{"To", P_STR},
+	{"From", P_STR},
+	{"StatusCallback", P_STR},
+	{"StatusCallbackMethod", P_STR},
+	{"StatusCallbackEvent", P_STR},
+	{"Record", P_STR},
+	{"WaitUrl", P_STR},
+	{"WaitMethod", P_STR},
+	{"ConferenceStatusCallback", P_STR},
+	{"ConferenceStatusCallbackMethod", P_STR},
+	{"ConferenceStatusCallbackEvent", P_STR},
+	{"ConferenceTrim", P_STR},
+	{"RecordingChannels", P_STR},
+	{"RecordingStatusCallback", P_STR},
+	{"RecordingStatusCallbackMethod", P_STR},
+	{"ConferenceRecordingStatusCallback", P_STR},
+	{"ConferenceRecordingStatusCallbackMethod", P_STR},
+	{"Region", P_STR},
+	{"SipAuthUsername", P_STR},
+	{"SipAuthPassword", P_STR},
+	{"TranscriptionConfiguration", P_STR},
+	{"Muted", P_BOOL},
+	{"StartConferenceOnEnter", P_BOOL},
+	{"EndConferenceOnExit", P_BOOL},
+	{"EndConferenceOnCustomerExit", P_BOOL},
+	{"EarlyMedia", P_BOOL},
+	{"Transcribe", P_BOOL},
+	{"Timeout", P_INT},
+	{"MaxParticipants", P_INT},
+	{"Beep", P_BOOL | P_STR},
+	{"ConferenceRecord", P_BOOL | P_STR},
+	/* documented, unchecked by the SDK; TaskRouter takes a boolean */
+	{"BeepOnCustomerEntrance", P_BOOL},
+	{NULL, 0},
+};
+
+static int post_instruction(struct call *c, struct sim_reservation *r, const char *ins) {
+	struct sim_instruction in = {.post_work_activity = -1, .mute = -1, .end_on_exit = -1,
+		.beep_on_exit = -1};
+	const struct pspec *spec;
+	struct sim_err err;
+	char *params;
+	int rc;
+
+	if (strcmp(ins, "call") == 0) {
+		spec = call_params;
+		in.name = "call";
+	} else if (strcmp(ins, "dequeue") == 0) {
+		spec = dequeue_params;
+		in.name = "dequeue";
+	} else if (strcmp(ins, "redirect") == 0) {
+		spec = redirect_params;
+		in.name = "redirect";
+	} else if (strcmp(ins, "conference") == 0) {
+		spec = conference_params;
+		in.name = "conference";
+	} else {
+		return fail(c, 400, 20001, "Instruction %s is not valid", ins);
+	}
+	if ((rc = check_params(c, spec, NULL))) {
+		return rc;
+	}
+	if (spec == call_params) {
+		if (!jp_str(c->params, "CallFrom") || !jp_str(c->params, "CallUrl")) {
+			return fail(c, 400, 20001, "The call instruction needs CallFrom and CallUrl");
+		}
+		in.accept = param_tristate(c, "CallAccept") == 1;
+	} else if (spec == redirect_params) {
+		if (!jp_str(c->params, "RedirectCallSid") || !jp_str(c->params, "RedirectUrl")) {
+			return fail(c, 400, 20001,
+				"The redirect instruction needs RedirectCallSid and RedirectUrl");
+		}
+		in.accept = param_tristate(c, "RedirectAccept") == 1;
+	} else if (spec == dequeue_params) {
+		const char *pw = jp_str(c->params, "DequeuePostWorkActivitySid");
+		if (pw && ((in.post_work_activity = world_activity(c->w, pw)) < 0 ||
+				  strncmp(pw, "WA", 2) != 0)) {
+			return fail(c, 400, 20001,
+				"DequeuePostWorkActivitySid %s is not an activity", pw);
+		}
+		/* [Inferred] accepted once the worker's leg connects: at once, here */
+		in.accept = true;
+	} else {
+		in.accept = true;
+		in.mute = param_tristate(c, "Muted");
+		in.end_on_exit = param_tristate(c, "EndConferenceOnExit");
+	}
+	params = jw_dump(c->params);
+	if (!params) {
+		return fail(c, 500, 20500, "Out of memory");
+	}
+	in.params = params;
+	rc = world_res_instruction(c->w, r, &in, &err);
+	free(params);
+	return rc < 0 ? fail_err(c, &err) : reply_res(c, r, RES_INSTANCE);
+}
+
+/* Reservation accept / reject / wrap / complete and the instructions (spec
+ * reservation-worker §3.2). */
 static int post_reservation(struct call *c, struct sim_reservation *r) {
+	yajl_val stv = jp_get(c->params, "ReservationStatus");
+	yajl_val insv = jp_get(c->params, "Instruction");
 	const char *st = jp_str(c->params, "ReservationStatus");
 	const char *ins = jp_str(c->params, "Instruction");
 	struct sim_err err;
@@ -475,34 +719,40 @@ static int post_reservation(struct call *c, struct sim_reservation *r) {
 	if (!if_match_ok(c, r->version)) {
 		return precondition(c, "Reservation", r->sid, r->version);
 	}
-	if (st) {
-		if (strcmp(st, "accepted") == 0) {
-			rc = world_res_accept(c->w, r, &err);
-		} else if (strcmp(st, "rejected") == 0) {
-			const char *wa = jp_str(c->params, "WorkerActivitySid");
-			int a = wa ? world_activity(c->w, wa) : -1;
-			if (wa && a < 0) {
-				return fail(c, 400, 20001, "WorkerActivitySid %s is not an activity",
-					wa);
-			}
-			rc = world_res_reject(c->w, r, a, &err);
-		} else if (strcmp(st, "wrapping") == 0) {
-			rc = world_res_wrap(c->w, r, &err);
-		} else if (strcmp(st, "completed") == 0) {
-			rc = world_res_complete(c->w, r, &err);
-		} else {
-			return fail(c, 400, 20001, "ReservationStatus %s is not valid", st);
-		}
-	} else if (ins) {
-		if (strcmp(ins, "conference") != 0 && strcmp(ins, "dequeue") != 0 &&
-			strcmp(ins, "call") != 0 && strcmp(ins, "redirect") != 0) {
-			return fail(c, 400, 20001, "Instruction %s is not valid", ins);
-		}
-		rc = world_res_accept(c->w, r, &err);
-	} else {
+	if ((stv && !st) || (insv && !ins)) {
+		return fail(c, 400, 20001, "%s must be a string",
+			stv && !st ? "ReservationStatus" : "Instruction");
+	}
+	if (st && ins) {
+		return fail(c, 400, 20001, "ReservationStatus and Instruction cannot be combined");
+	}
+	if (ins) {
+		return post_instruction(c, r, ins);
+	}
+	if (!st) {
 		return fail(c, 400, 20001, "ReservationStatus or Instruction is required");
 	}
-	return rc < 0 ? fail_err(c, &err) : reply_res(c, r);
+	if ((rc = check_params(c, strcmp(st, "rejected") == 0 ? reject_params : status_params,
+		     NULL))) {
+		return rc;
+	}
+	if (strcmp(st, "accepted") == 0) {
+		rc = world_res_accept(c->w, r, &err);
+	} else if (strcmp(st, "rejected") == 0) {
+		const char *wa = jp_str(c->params, "WorkerActivitySid");
+		int a = wa ? world_activity(c->w, wa) : -1;
+		if (wa && (a < 0 || strncmp(wa, "WA", 2) != 0)) {
+			return fail(c, 400, 20001, "WorkerActivitySid %s is not an activity", wa);
+		}
+		rc = world_res_reject(c->w, r, a, &err);
+	} else if (strcmp(st, "wrapping") == 0) {
+		rc = world_res_wrap(c->w, r, &err);
+	} else if (strcmp(st, "completed") == 0) {
+		rc = world_res_complete(c->w, r, &err);
+	} else {
+		return fail(c, 400, 20001, "ReservationStatus %s is not valid", st);
+	}
+	return rc < 0 ? fail_err(c, &err) : reply_res(c, r, RES_INSTANCE);
 }
 
 static int post_task(struct call *c, struct sim_task *t) {
@@ -567,6 +817,21 @@ static int post_task(struct call *c, struct sim_task *t) {
 	return rc < 0 ? fail_err(c, &err) : reply_task(c, t);
 }
 
+/* Worker.createTask (spec reservation-worker §4.3) plus the public API's Timeout and
+ * Priority. */
+static const struct pspec create_task_params[] = {
+	{"WorkflowSid", P_STR},
+	{"TaskQueueSid", P_STR},
+	{"RoutingTarget", P_STR},
+	{"VirtualStartTime", P_STR | P_INT},
+	{"TaskChannelUniqueName", P_STR},
+	{"TaskChannelSid", P_STR},
+	{"Attributes", P_ATTRS},
+	{"Timeout", P_INT | P_STR},
+	{"Priority", P_INT | P_STR},
+	{NULL, 0},
+};
+
 static int create_task(struct call *c) {
 	const char *wf = jp_str(c->params, "WorkflowSid");
 	const char *q = jp_str(c->params, "TaskQueueSid");
@@ -578,7 +843,11 @@ static int create_task(struct call *c) {
 	struct sim_err err;
 	char *attrs = NULL;
 	int64_t v;
+	int rc;
 
+	if ((rc = check_params(c, create_task_params, NULL))) {
+		return rc;
+	}
 	if (!wf || strcmp(wf, c->w->workflow.sid) != 0) {
 		return fail(c, 400, 20001, "WorkflowSid %s is not a workflow of workspace %s",
 			wf ? wf : "(missing)", c->w->workspace_sid);
@@ -683,12 +952,28 @@ static int post_participant(struct call *c, const char *kind) {
 	int rc;
 
 	if (strcmp(kind, "WorkerParticipant") == 0) {
-		struct sim_reservation *r = world_res(c->w, jp_str(c->params, "ReservationSid"));
+		/* Reservation.updateParticipant (spec reservation-worker §3.2). What TaskRouter
+		 * answers is unknown (§10.4; the SDK ignores it): the reservation instance. */
+		static const struct pspec wp_params[] = {
+			{"ReservationSid", P_STR},
+			{"EndConferenceOnExit", P_BOOL},
+			{"Mute", P_BOOL},
+			{"BeepOnExit", P_BOOL},
+			{NULL, 0},
+		};
+		struct sim_reservation *r;
+		if ((rc = check_params(c, wp_params, NULL))) {
+			return rc;
+		}
+		r = world_res(c->w, jp_str(c->params, "ReservationSid"));
 		if (!r || r->worker != c->me) {
 			return fail(c, 400, 20001, "ReservationSid must name a reservation of worker "
 						   "%s", c->me->sid);
 		}
-		return reply_res(c, r);
+		rc = world_res_participant(c->w, r, param_tristate(c, "Mute"),
+			param_tristate(c, "EndConferenceOnExit"), param_tristate(c, "BeepOnExit"),
+			&err);
+		return rc < 0 ? fail_err(c, &err) : reply_res(c, r, RES_INSTANCE);
 	}
 	if (!t) {
 		return fail(c, 400, 20001, "TaskSid is required and must name an existing task");
@@ -789,7 +1074,9 @@ static int route(struct call *c, const char *api) {
 			if (!r || r->worker != k) {
 				return not_found(c);
 			}
-			return get ? reply_res(c, r) : post_reservation(c, r);
+			return get ? reply_res(c, r,
+					     c->s->res_get_instance ? RES_INSTANCE : RES_EVENT)
+				   : post_reservation(c, r);
 		}
 		if (n == 6 && strcmp(seg[4], "Transfers") == 0 && v2 && post) {
 			return post_transfer_instance(c, seg[5]);
@@ -822,7 +1109,7 @@ static int route(struct call *c, const char *api) {
 			if (!r || r->task != t) {
 				return not_found(c);
 			}
-			return reply_res(c, r);
+			return reply_res(c, r, RES_INSTANCE);
 		}
 	}
 	return not_found(c);

@@ -94,6 +94,7 @@ struct sim {
 	bool mute_events; /* a "silent" control change: its events are not pushed */
 	struct rest_fault rest_fault;
 	int xfer_order; /* 0 normal, 1 event before reply, 2 event after reply */
+	bool res_get_instance; /* the reservation GET answers the instance shape */
 	int64_t xfer_delay_ms;
 	/* revoked tokens */
 	char **revoked;

@@ -2,7 +2,9 @@
  * test-sim.c — taskrouter-sim's own tests (suite 'sim', TAP): the model's transitions,
  * 412 on stale versions, pagination, token validation, event routing per worker,
  * closeExistingSessions, setWorkerOfflineIfDisconnected, every fault injector and a clean
- * shutdown. The simulator runs as a child; waits are poll() with deadlines.
+ * shutdown; and the Worker side (reservation routes and shapes, status rules, instructions,
+ * WorkerParticipant, activities, worker versions, channel frames, reservation.failed,
+ * createTask). The simulator runs as a child; waits are poll() with deadlines.
  */
 #include <errno.h>
 #include <signal.h>
@@ -315,6 +317,780 @@ static void test_routing_and_transitions(void) {
 out:
 	ws_free(a);
 	ws_free(b);
+}
+
+/* ---- the Worker side (issue #14): reservations, instructions, the worker, channels ---- */
+
+#define RES_TIMEOUT_DEFAULT 120 /* the simulator's default reservation timeout */
+
+static bool eq(const char *a, const char *b) {
+	return a && b && strcmp(a, b) == 0;
+}
+
+static const char *nz(const char *s) {
+	return s ? s : "";
+}
+
+/* /sim/state as a yajl tree (caller frees), NULL on failure. */
+static yajl_val sim_state(void) {
+	yajl_val v = NULL;
+
+	if (sc_http(&env, "GET", "/sim/state", NULL, &v) != 200) {
+		yajl_tree_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+/* The element of array `list` of v whose member `key` is the string value (borrowed). */
+static yajl_val jfind(yajl_val v, const char *list, const char *key, const char *value) {
+	yajl_val arr = jget(v, list);
+
+	for (size_t i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
+		if (eq(jstr(arr->u.array.values[i], key), value)) {
+			return arr->u.array.values[i];
+		}
+	}
+	return NULL;
+}
+
+/* A value at path of v as text (a string, or an integer or boolean written out). */
+static const char *jtext(yajl_val v, const char *path) {
+	static char buf[4][64];
+	static int i;
+	char *b = buf[i++ % 4];
+
+	v = jget(v, path);
+	if (!v) {
+		return NULL;
+	}
+	if (YAJL_IS_STRING(v)) {
+		return v->u.string;
+	}
+	if (YAJL_IS_INTEGER(v)) {
+		snprintf(b, 64, "%lld", (long long)v->u.number.i);
+		return b;
+	}
+	if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
+		return YAJL_IS_TRUE(v) ? "true" : "false";
+	}
+	return YAJL_IS_NULL(v) ? "null" : NULL;
+}
+
+/* A member of one reservation (or worker, ...) in /sim/state, as text ("" when absent). */
+static const char *st_text(const char *list, const char *key, const char *value,
+	const char *path) {
+	static char out[4][512];
+	static int i;
+	char *o = out[i++ % 4];
+	yajl_val s = sim_state();
+	const char *t = jtext(jfind(s, list, key, value), path);
+
+	snprintf(o, 512, "%s", t ? t : "");
+	yajl_tree_free(s);
+	return o;
+}
+
+static const char *res_text(const char *sid, const char *path) {
+	return st_text("reservations", "sid", sid, path);
+}
+
+static const char *alice_text(const char *path) {
+	return st_text("workers", "name", "alice", path);
+}
+
+static bool frame_matches(yajl_val v, const char *type, const char *path, const char *value) {
+	return v && eq(jstr(v, "event_type"), type) && (!path || eq(jtext(v, path), value));
+}
+
+/* Wait for the event `type` whose payload member at path equals value (NULL path: any). */
+static yajl_val wait_match(struct ws *w, const char *type, const char *path, const char *value) {
+	int64_t deadline = trt_now_ms() + T;
+	struct wsframe f;
+
+	while (w && ws_next_event(w, trt_remaining(deadline), &f) == 0) {
+		yajl_val v;
+		if (f.opcode != WS_TEXT) {
+			ws_frame_done(&f);
+			return NULL;
+		}
+		v = yajl_tree_parse(f.data, NULL, 0);
+		ws_frame_done(&f);
+		if (frame_matches(v, type, path, value)) {
+			return v;
+		}
+		yajl_tree_free(v);
+	}
+	return NULL;
+}
+
+/* The first event arrives (matching), then the second, and the second not before the first. */
+static bool in_order(struct ws *w, const char *t1, const char *p1, const char *v1,
+	const char *t2, const char *p2, const char *v2) {
+	int64_t deadline = trt_now_ms() + T;
+	struct wsframe f;
+	bool first = false;
+
+	while (w && ws_next_event(w, trt_remaining(deadline), &f) == 0) {
+		yajl_val v;
+		bool m1, m2;
+		if (f.opcode != WS_TEXT) {
+			ws_frame_done(&f);
+			return false;
+		}
+		v = yajl_tree_parse(f.data, NULL, 0);
+		ws_frame_done(&f);
+		m1 = frame_matches(v, t1, p1, v1);
+		m2 = frame_matches(v, t2, p2, v2);
+		yajl_tree_free(v);
+		if (!first && m2) {
+			return false;
+		}
+		if (first && m2) {
+			return true;
+		}
+		first = first || m1;
+	}
+	return false;
+}
+
+static const char *res_url(const char *worker_sid, const char *res) {
+	return trt_fmt("Workspaces/%s/Workers/%s/Reservations/%s", ws_sid, worker_sid, res);
+}
+
+/* A reservation POST as alice; *ret (if given) gets the answer. */
+static int res_post(const char *res, const char *params, const char *if_match, yajl_val *ret) {
+	return sc_rest(&env, tok("alice"), "v1", "POST", res_url(alice, res), params, if_match,
+		ret);
+}
+
+static int participant(const char *params, yajl_val *ret) {
+	return sc_rest(&env, tok("alice"), "v2", "POST", wk("/WorkerParticipant"), params, NULL,
+		ret);
+}
+
+static int worker_post(const char *params, const char *if_match, yajl_val *ret) {
+	return sc_rest(&env, tok("alice"), "v1", "POST", wk(""), params, if_match, ret);
+}
+
+/* End every live reservation of a worker (the later tests count alice's). */
+static void clear_live(const char *name) {
+	yajl_val s = sim_state(), list = jget(s, "reservations");
+	const char *sid = jstr(jfind(s, "workers", "name", name), "sid");
+	bool ok = list && sid;
+
+	for (size_t i = 0; ok && i < list->u.array.len; i++) {
+		yajl_val r = list->u.array.values[i];
+		const char *st = jstr(r, "reservation_status");
+		if (!eq(jstr(r, "worker_sid"), sid) || !st) {
+			continue;
+		}
+		if (eq(st, "pending")) {
+			ok = ctl(trt_fmt("/sim/reservations/%s/reject", jstr(r, "sid")), NULL) == 200;
+		} else if (eq(st, "accepted") || eq(st, "wrapping")) {
+			ok = ctl(trt_fmt("/sim/reservations/%s/complete", jstr(r, "sid")), NULL) ==
+				200;
+		}
+	}
+	yajl_tree_free(s);
+	CHECK(ok, "%s's live reservations ended", name);
+}
+
+static char wa_available[64], wa_offline[64], tc_chat[64];
+
+static void load_sids(void) {
+	yajl_val s = sim_state();
+
+	snprintf(wa_available, sizeof(wa_available), "%s",
+		nz(jstr(jfind(s, "activities", "friendly_name", "Available"), "sid")));
+	snprintf(wa_offline, sizeof(wa_offline), "%s",
+		nz(jstr(jfind(s, "activities", "friendly_name", "Offline"), "sid")));
+	snprintf(tc_chat, sizeof(tc_chat), "%s",
+		nz(jstr(jfind(s, "task_channels", "unique_name", "chat"), "sid")));
+	yajl_tree_free(s);
+}
+
+/* Routes, If-Match and the answer shapes of spec reservation-worker §2.1, §3.3. */
+static void test_reservation_routes(void) {
+	struct ws *a = connect_ws("alice", "&setWorkerOfflineIfDisconnected=false");
+	char t[64], r[64];
+	yajl_val v = NULL;
+	int st;
+
+	CHECK(a && ctl("/sim/workers/alice/activity", "{\"activity\":\"Available\"}") == 200 &&
+			new_task("alice", "voice", t, r) == 200,
+		"worker side: alice connected, a pending reservation");
+	st = sc_rest(&env, tok("alice"), "v1", "GET", res_url(alice, r), "{}", NULL, &v);
+	CHECK(st == 200 && eq(jstr(v, "payload.task.sid"), t) &&
+			jint(v, "payload.reservation_timeout") == RES_TIMEOUT_DEFAULT &&
+			eq(jstr(v, "payload.worker_previous_activity_sid"), wa_available) &&
+			eq(jstr(v, "payload.task_sid"), t) && eq(jstr(v, "payload.worker_name"), "alice"),
+		"reservation GET (v1, under the worker): the event shape, task embedded");
+	yajl_tree_free(v);
+	CHECK(ctl("/sim/faults/reservation-shape", "{\"get\":\"instance\"}") == 200 &&
+			sc_rest(&env, tok("alice"), "v1", "GET", res_url(alice, r), "{}", NULL,
+				&v) == 200 &&
+			!jget(v, "payload.task") && !jget(v, "payload.reservation_timeout") &&
+			eq(jstr(v, "payload.task_sid"), t),
+		"reservation-shape instance: the GET answers the instance shape");
+	yajl_tree_free(v);
+	CHECK(ctl("/sim/faults/reservation-shape", "{\"get\":\"event\"}") == 200 &&
+			ctl("/sim/faults/reservation-shape", "{\"get\":\"x\"}") == 400,
+		"reservation-shape back to event; a bad shape: 400");
+	st = sc_rest(&env, tok("alice"), "v2", "GET", res_url(alice, r), "{}", NULL, NULL);
+	CHECK(st == 404, "reservation GET with apiVersion v2: 404 (%d)", st);
+	st = sc_rest(&env, tok("bob"), "v1", "GET", res_url(bob, r), "{}", NULL, NULL);
+	CHECK(st == 404, "the reservation under another worker: 404 (%d)", st);
+	st = res_post(r, "{\"ReservationStatus\":\"accepted\"}", "1", &v);
+	CHECK(st == 412 && jint(v, "code") == 20412 && jstr(v, "message") &&
+			strstr(jstr(v, "message"), "current version (0)") &&
+			eq(res_text(r, "reservation_status"), "pending"),
+		"accept with a stale If-Match: 412 naming the current version, nothing changed");
+	yajl_tree_free(v);
+	st = res_post(r, "{\"ReservationStatus\":\"accepted\"}", "0", &v);
+	CHECK(st == 200 && eq(jstr(v, "payload.reservation_status"), "accepted") &&
+			jint(v, "payload.version") == 1 && !jget(v, "payload.task") &&
+			!jget(v, "payload.reservation_timeout") && eq(jstr(v, "payload.task_sid"), t) &&
+			eq(jstr(v, "payload.worker_name"), "alice") &&
+			jstr(v, "payload.task_channel_sid") &&
+			eq(jstr(v, "payload.worker_previous_activity_sid"), wa_available),
+		"accept with the current If-Match: 200, version 1, the public instance shape");
+	yajl_tree_free(v);
+	v = wait_match(a, "reservation.accepted", "payload.sid", r);
+	CHECK(v && jint(v, "payload.reservation_timeout") == RES_TIMEOUT_DEFAULT &&
+			eq(jstr(v, "payload.task.assignment_status"), "assigned"),
+		"reservation.accepted keeps the event shape");
+	yajl_tree_free(v);
+	CHECK(res_post(r, "{\"ReservationStatus\":\"completed\"}", NULL, NULL) == 200,
+		"complete it");
+	ws_free(a);
+}
+
+/* Status rules: accept and reject need pending, wrap accepted, complete accepted or
+ * wrapping; unknown or mistyped params are refused. */
+static void test_reservation_status_rules(void) {
+	char t[64], r[64], t2[64], r2[64];
+	yajl_val v = NULL;
+	int st;
+
+	CHECK(new_task("alice", "chat", t, r) == 200 && new_task("alice", "chat", t2, r2) == 200,
+		"two pending reservations");
+	st = res_post(r, "{\"ReservationStatus\":\"wrapping\"}", NULL, &v);
+	CHECK(st == 400 && jint(v, "code") == 20001 && jstr(v, "message") &&
+			strstr(jstr(v, "message"), "not in expected state [accepted]"),
+		"wrap a pending reservation: 400 \"not in expected state [accepted]\"");
+	yajl_tree_free(v);
+	st = res_post(r, "{\"ReservationStatus\":\"completed\"}", NULL, NULL);
+	CHECK(st == 400, "complete a pending reservation: 400");
+	st = res_post(r, "{\"ReservationStatus\":\"rejected\",\"undefined\":\"bar\"}", NULL, &v);
+	CHECK(st == 400 && strstr(nz(jstr(v, "message")), "undefined") &&
+			eq(res_text(r, "reservation_status"), "pending"),
+		"reject with the SDK's \"undefined\" key: 400 naming it, nothing changed");
+	yajl_tree_free(v);
+	st = res_post(r, "{\"ReservationStatus\":\"rejected\",\"WorkerActivitySid\":7}", NULL, &v);
+	CHECK(st == 400 && strstr(nz(jstr(v, "message")), "WorkerActivitySid"),
+		"a WorkerActivitySid that is not a string: 400 naming it");
+	yajl_tree_free(v);
+	st = res_post(r, "{\"ReservationStatus\":\"rejected\",\"WorkerActivitySid\":\"Offline\"}",
+		NULL, NULL);
+	CHECK(st == 400, "a WorkerActivitySid that is a name, not a SID: 400");
+	st = res_post(r, "{\"ReservationStatus\":\"accepted\",\"WorkerActivitySid\":\"x\"}", NULL,
+		NULL);
+	CHECK(st == 400, "WorkerActivitySid on an accept: 400");
+	CHECK(res_post(r, "{\"ReservationStatus\":\"bogus\"}", NULL, NULL) == 400 &&
+			res_post(r, "{\"ReservationStatus\":true}", NULL, NULL) == 400 &&
+			res_post(r, "{}", NULL, NULL) == 400,
+		"an unknown, mistyped or missing ReservationStatus: 400");
+	CHECK(res_post(r, "{\"ReservationStatus\":\"accepted\"}", NULL, NULL) == 200,
+		"accept a pending reservation: 200");
+	st = res_post(r, "{\"ReservationStatus\":\"accepted\"}", NULL, &v);
+	CHECK(st == 400 && strstr(nz(jstr(v, "message")), "not in expected state [pending]"),
+		"accept it again: 400 \"not in expected state [pending]\"");
+	yajl_tree_free(v);
+	CHECK(res_post(r, "{\"ReservationStatus\":\"rejected\"}", NULL, NULL) == 400,
+		"reject an accepted reservation: 400");
+	CHECK(res_post(r, "{\"ReservationStatus\":\"wrapping\"}", NULL, NULL) == 200 &&
+			eq(res_text(r, "reservation_status"), "wrapping"),
+		"wrap an accepted reservation: 200");
+	CHECK(res_post(r, "{\"ReservationStatus\":\"wrapping\"}", NULL, NULL) == 400,
+		"wrap a wrapping reservation: 400");
+	CHECK(res_post(r, "{\"ReservationStatus\":\"completed\"}", NULL, NULL) == 200 &&
+			eq(res_text(r, "reservation_status"), "completed"),
+		"complete a wrapping reservation: 200");
+	CHECK(res_post(r, "{\"ReservationStatus\":\"completed\"}", NULL, NULL) == 400 &&
+			res_post(r, "{\"ReservationStatus\":\"rejected\"}", NULL, NULL) == 400,
+		"complete or reject a completed reservation: 400");
+	CHECK(res_post(r2, "{\"ReservationStatus\":\"accepted\"}", NULL, NULL) == 200 &&
+			res_post(r2, "{\"ReservationStatus\":\"completed\"}", NULL, NULL) == 200,
+		"complete an accepted reservation: 200");
+	CHECK(res_post(r2, "{\"ReservationStatus\":\"rejected\"}", NULL, NULL) == 400,
+		"reject a completed one: 400");
+}
+
+/* Instructions need a pending reservation; conference and dequeue accept it, call and
+ * redirect with CallAccept / RedirectAccept; each is recorded. WorkerParticipant. */
+static void test_instructions(void) {
+	struct ws *a = connect_ws("alice", "&setWorkerOfflineIfDisconnected=false");
+	char t[64], r[64];
+	yajl_val v = NULL, s;
+	int st;
+
+	CHECK(a && new_task("alice", "voice", t, r) == 200, "a pending voice reservation");
+	st = res_post(r,
+		"{\"Instruction\":\"conference\",\"From\":\"+15005550006\",\"To\":"
+		"\"client:alice\",\"EndConferenceOnExit\":true,\"Muted\":true,\"Timeout\":30,"
+		"\"Beep\":\"onEnter\",\"ConferenceRecord\":false,\"BogusOption\":1}",
+		NULL, &v);
+	CHECK(st == 400 && strstr(nz(jstr(v, "message")), "BogusOption") &&
+			eq(res_text(r, "reservation_status"), "pending") &&
+			eq(res_text(r, "instruction"), "null"),
+		"conference with an unknown option: 400 naming it, nothing recorded");
+	yajl_tree_free(v);
+	CHECK(res_post(r, "{\"Instruction\":\"conference\",\"Timeout\":\"30\"}", NULL, NULL) ==
+			400,
+		"conference with a string Timeout: 400");
+	st = res_post(r,
+		"{\"Instruction\":\"conference\",\"From\":\"+15005550006\",\"To\":"
+		"\"client:alice\",\"EndConferenceOnExit\":true,\"Muted\":true,\"Timeout\":30,"
+		"\"Beep\":\"onEnter\",\"ConferenceRecord\":false,\"BeepOnCustomerEntrance\":true}",
+		NULL, &v);
+	CHECK(st == 200 && eq(jstr(v, "payload.reservation_status"), "accepted") &&
+			!jget(v, "payload.task"),
+		"conference: 200, the reservation accepted (instance shape)");
+	yajl_tree_free(v);
+	v = wait_match(a, "reservation.accepted", "payload.sid", r);
+	CHECK(v != NULL, "reservation.accepted follows the conference instruction");
+	yajl_tree_free(v);
+	s = sim_state();
+	{
+		yajl_val rs = jfind(s, "reservations", "sid", r);
+		yajl_val cf = jfind(s, "conferences", "task_sid", t);
+		yajl_val me = jfind(cf, "workers", "worker_sid", alice);
+		CHECK(eq(jtext(rs, "instruction.name"), "conference") &&
+				eq(jtext(rs, "instruction.params.Beep"), "onEnter") &&
+				eq(jtext(rs, "instruction.params.Timeout"), "30") &&
+				eq(jtext(rs, "instruction.count"), "1") &&
+				eq(jtext(rs, "participant.mute"), "true") &&
+				eq(jtext(rs, "participant.end_conference_on_exit"), "true") &&
+				eq(jtext(me, "muted"), "true") && eq(jtext(cf, "customer_in"), "true"),
+			"/sim/state records the conference instruction; alice is in the "
+			"conference, muted");
+	}
+	yajl_tree_free(s);
+	st = res_post(r, "{\"Instruction\":\"conference\"}", NULL, &v);
+	CHECK(st == 400 && jint(v, "code") == 40136, "conference on an accepted reservation: 400 "
+						       "code 40136 (%lld)", jint(v, "code"));
+	yajl_tree_free(v);
+	/* WorkerParticipant (v2) */
+	st = participant(trt_fmt("{\"ReservationSid\":\"%s\",\"Mute\":false,\"BeepOnExit\":true}",
+				 r),
+		&v);
+	CHECK(st == 200 && eq(jstr(v, "payload.sid"), r), "WorkerParticipant: 200");
+	yajl_tree_free(v);
+	s = sim_state();
+	{
+		yajl_val rs = jfind(s, "reservations", "sid", r);
+		yajl_val me = jfind(jfind(s, "conferences", "task_sid", t), "workers", "worker_sid",
+			alice);
+		CHECK(eq(jtext(rs, "participant.mute"), "false") &&
+				eq(jtext(rs, "participant.beep_on_exit"), "true") &&
+				eq(jtext(rs, "participant.end_conference_on_exit"), "true") &&
+				eq(jtext(rs, "participant.updates"), "1") && eq(jtext(me, "muted"), "false"),
+			"the worker's leg is unmuted, BeepOnExit recorded");
+	}
+	yajl_tree_free(s);
+	CHECK(participant(trt_fmt("{\"ReservationSid\":\"%s\",\"EndConferenceOnExit\":false}", r),
+		      NULL) == 200 &&
+			eq(res_text(r, "participant.end_conference_on_exit"), "false"),
+		"WorkerParticipant EndConferenceOnExit false");
+	CHECK(participant(trt_fmt("{\"ReservationSid\":\"%s\",\"Hold\":true}", r), NULL) == 400 &&
+			participant(trt_fmt("{\"ReservationSid\":\"%s\",\"Mute\":\"yes\"}", r),
+				NULL) == 400 &&
+			participant("{\"Mute\":true}", NULL) == 400,
+		"WorkerParticipant with an unknown key, a mistyped Mute or no ReservationSid: 400");
+	st = sc_rest(&env, tok("alice"), "v1", "POST", wk("/WorkerParticipant"),
+		trt_fmt("{\"ReservationSid\":\"%s\"}", r), NULL, NULL);
+	CHECK(st == 404, "WorkerParticipant with apiVersion v1: 404 (%d)", st);
+	CHECK(res_post(r, "{\"ReservationStatus\":\"completed\"}", NULL, NULL) == 200 &&
+			participant(trt_fmt("{\"ReservationSid\":\"%s\",\"Mute\":true}", r),
+				NULL) == 400,
+		"WorkerParticipant once the reservation completed: 400");
+
+	/* call: without CallAccept the reservation stays pending */
+	CHECK(new_task("alice", "voice", t, r) == 200, "another pending voice reservation");
+	CHECK(res_post(r, "{\"Instruction\":\"call\",\"CallFrom\":\"+15005550006\"}", NULL,
+		      NULL) == 400 &&
+			res_post(r,
+				"{\"Instruction\":\"call\",\"CallFrom\":\"+1\",\"CallUrl\":\"http://"
+				"x/\",\"CallTimeout\":\"20\"}",
+				NULL, NULL) == 400 &&
+			res_post(r,
+				"{\"Instruction\":\"call\",\"CallFrom\":\"+1\",\"CallUrl\":\"http://"
+				"x/\",\"CallRecord\":true}",
+				NULL, NULL) == 400 &&
+			res_post(r,
+				"{\"Instruction\":\"call\",\"CallFrom\":\"+1\",\"CallUrl\":\"http://"
+				"x/\",\"undefined\":\"x\"}",
+				NULL, NULL) == 400,
+		"call without CallUrl, with a string CallTimeout, a boolean CallRecord or "
+		"\"undefined\": 400");
+	st = res_post(r,
+		"{\"Instruction\":\"call\",\"CallFrom\":\"+15005550006\",\"CallUrl\":"
+		"\"https://example.com/twiml\",\"CallTo\":\"client:alice\",\"CallTimeout\":20,"
+		"\"CallRecord\":\"record-from-answer\",\"CallStatusCallbackUrl\":\"https://"
+		"example.com/cb\"}",
+		NULL, &v);
+	CHECK(st == 200 && eq(jstr(v, "payload.reservation_status"), "pending") &&
+			eq(res_text(r, "instruction.name"), "call") &&
+			eq(res_text(r, "instruction.params.CallTimeout"), "20") &&
+			eq(res_text(r, "reservation_status"), "pending"),
+		"call without CallAccept: 200, recorded, the reservation still pending");
+	yajl_tree_free(v);
+	st = res_post(r,
+		"{\"Instruction\":\"call\",\"CallFrom\":\"+15005550006\",\"CallUrl\":"
+		"\"https://example.com/twiml\",\"CallAccept\":true}",
+		NULL, &v);
+	CHECK(st == 200 && eq(jstr(v, "payload.reservation_status"), "accepted") &&
+			eq(res_text(r, "instruction.count"), "2") &&
+			eq(res_text(r, "instruction.params.CallAccept"), "true") &&
+			eq(task_field(t, "assignment_status"), "assigned"),
+		"call with CallAccept true: accepted, the task assigned, 2 instructions recorded");
+	yajl_tree_free(v);
+	st = res_post(r, "{\"Instruction\":\"call\",\"CallFrom\":\"+1\",\"CallUrl\":\"u\"}", NULL,
+		&v);
+	CHECK(st == 400 && jint(v, "code") == 40114, "call on an accepted reservation: 400 code "
+						       "40114 (%lld)", jint(v, "code"));
+	yajl_tree_free(v);
+	CHECK(res_post(r, "{\"ReservationStatus\":\"completed\"}", NULL, NULL) == 200, "complete");
+
+	/* redirect */
+	CHECK(new_task("alice", "voice", t, r) == 200, "a third pending voice reservation");
+	CHECK(res_post(r, "{\"Instruction\":\"redirect\",\"RedirectUrl\":\"u\"}", NULL, NULL) ==
+			400,
+		"redirect without RedirectCallSid: 400");
+	st = res_post(r,
+		"{\"Instruction\":\"redirect\",\"RedirectCallSid\":\"CA0123456789abcdef0123456789"
+		"abcdef\",\"RedirectUrl\":\"https://example.com/twiml\"}",
+		NULL, NULL);
+	CHECK(st == 200 && eq(res_text(r, "reservation_status"), "pending") &&
+			eq(res_text(r, "instruction.name"), "redirect"),
+		"redirect without RedirectAccept: recorded, still pending");
+	st = res_post(r,
+		"{\"Instruction\":\"redirect\",\"RedirectCallSid\":\"CA0123456789abcdef0123456789"
+		"abcdef\",\"RedirectUrl\":\"https://example.com/twiml\",\"RedirectAccept\":true}",
+		NULL, NULL);
+	CHECK(st == 200 && eq(res_text(r, "reservation_status"), "accepted") &&
+			eq(res_text(r, "instruction.params.RedirectAccept"), "true"),
+		"redirect with RedirectAccept true: accepted");
+	st = res_post(r, "{\"Instruction\":\"redirect\",\"RedirectCallSid\":\"CA1\","
+			 "\"RedirectUrl\":\"u\"}",
+		NULL, &v);
+	CHECK(st == 400 && jint(v, "code") == 40123, "redirect on an accepted reservation: 400 "
+						       "code 40123 (%lld)", jint(v, "code"));
+	yajl_tree_free(v);
+	CHECK(res_post(r, "{\"ReservationStatus\":\"completed\"}", NULL, NULL) == 200, "complete");
+
+	/* dequeue with a post-work activity: accepted; the worker moves when the call ends */
+	CHECK(new_task("alice", "voice", t, r) == 200, "a fourth pending voice reservation");
+	CHECK(res_post(r, "{\"Instruction\":\"dequeue\",\"DequeuePostWorkActivitySid\":"
+			  "\"WA00000000000000000000000000000000\"}",
+		      NULL, NULL) == 400 &&
+			res_post(r, "{\"Instruction\":\"dequeue\",\"DequeueTimeout\":1.5}", NULL,
+				NULL) == 400,
+		"dequeue with an unknown post-work activity or a fractional timeout: 400");
+	st = res_post(r,
+		trt_fmt("{\"Instruction\":\"dequeue\",\"DequeueFrom\":\"+15005550006\","
+			"\"DequeueTo\":\"client:alice\",\"DequeuePostWorkActivitySid\":\"%s\","
+			"\"DequeueRecord\":\"record-from-answer\",\"DequeueTimeout\":25,"
+			"\"DequeueStatusCallbackUrl\":\"https://example.com/cb\","
+			"\"DequeueStatusCallbackEvents\":\"initiated,completed\"}",
+			wa_offline),
+		NULL, NULL);
+	CHECK(st == 200 && eq(res_text(r, "reservation_status"), "accepted") &&
+			eq(res_text(r, "instruction.name"), "dequeue") &&
+			eq(res_text(r, "instruction.post_work_activity_sid"), wa_offline) &&
+			eq(alice_text("activity_name"), "Available"),
+		"dequeue: accepted at once, post-work activity recorded, alice still Available");
+	st = res_post(r, "{\"Instruction\":\"dequeue\"}", NULL, &v);
+	CHECK(st == 400 && jint(v, "code") == 40135, "dequeue on an accepted reservation: 400 "
+						       "code 40135 (%lld)", jint(v, "code"));
+	yajl_tree_free(v);
+	CHECK(res_post(r, "{\"ReservationStatus\":\"wrapping\"}", NULL, NULL) == 200 &&
+			in_order(a, "reservation.wrapup", "payload.sid", r,
+				"worker.activity.update", "payload.activity_sid", wa_offline) &&
+			eq(alice_text("activity_name"), "Offline"),
+		"the call ends (wrap): reservation.wrapup, then worker.activity.update to the "
+		"post-work activity");
+	CHECK(res_post(r, "{\"ReservationStatus\":\"completed\"}", NULL, NULL) == 200 &&
+			ctl("/sim/workers/alice/activity", "{\"activity\":\"Available\"}") == 200,
+		"complete; alice Available again");
+	CHECK(res_post(r, "{\"Instruction\":\"supervise\"}", NULL, NULL) == 400 &&
+			res_post(r, "{\"Instruction\":\"call\",\"ReservationStatus\":\"accepted\"}",
+				NULL, NULL) == 400 &&
+			res_post(r, "{\"Instruction\":5}", NULL, NULL) == 400,
+		"an unknown instruction, an instruction with a status, a mistyped one: 400");
+	ws_free(a);
+}
+
+/* Reject with an activity, RejectPendingReservations, availability and routing. */
+static void test_activities(void) {
+	struct ws *a = connect_ws("alice", "&setWorkerOfflineIfDisconnected=false");
+	char t[64], r[64], t2[64], r2[64];
+	yajl_val v = NULL;
+	long long ver;
+	int st;
+
+	CHECK(a && ctl("/sim/workers/alice/activity", "{\"activity\":\"Available\"}") == 200 &&
+			new_task("alice", "chat", t, r) == 200,
+		"alice available with a pending reservation");
+	ver = atoll(alice_text("version"));
+	st = res_post(r,
+		trt_fmt("{\"ReservationStatus\":\"rejected\",\"WorkerActivitySid\":\"%s\"}",
+			wa_offline),
+		NULL, &v);
+	CHECK(st == 200 && eq(jstr(v, "payload.reservation_status"), "rejected") &&
+			eq(alice_text("activity_name"), "Offline") &&
+			atoll(alice_text("version")) == ver + 1,
+		"reject with WorkerActivitySid: the worker is Offline, its version + 1");
+	yajl_tree_free(v);
+	CHECK(in_order(a, "reservation.rejected", "payload.sid", r, "worker.activity.update",
+		      "payload.activity_sid", wa_offline),
+		"reservation.rejected, then worker.activity.update");
+	CHECK(ctl("/sim/workers/bob/activity", "{\"activity\":\"Offline\"}") == 200 &&
+			sc_http(&env, "POST", "/sim/tasks", "{\"channel\":\"chat\"}", &v) == 200 &&
+			jget(v, "reservation") && YAJL_IS_NULL(jget(v, "reservation")),
+		"with alice and bob Offline a new task gets no reservation");
+	snprintf(t2, sizeof(t2), "%s", nz(jstr(v, "task")));
+	yajl_tree_free(v);
+	CHECK(eq(task_field(t2, "assignment_status"), "pending"), "it waits, pending");
+	ver = atoll(alice_text("version"));
+	st = worker_post(trt_fmt("{\"ActivitySid\":\"%s\"}", wa_available), NULL, &v);
+	CHECK(st == 200 && eq(jstr(v, "payload.activity_name"), "Available") &&
+			jint(v, "payload.version") == ver + 1,
+		"alice sets Available (worker POST): 200, version + 1");
+	yajl_tree_free(v);
+	v = wait_match(a, "reservation.created", "payload.task.sid", t2);
+	CHECK(v != NULL, "the waiting task routes to alice once she is available");
+	snprintf(r2, sizeof(r2), "%s", v ? jstr(v, "payload.sid") : "");
+	yajl_tree_free(v);
+	CHECK(atoll(alice_text("version")) == ver + 2,
+		"the reservation raised alice's version once more");
+	st = worker_post(trt_fmt("{\"ActivitySid\":\"%s\",\"RejectPendingReservations\":true}",
+				 wa_available),
+		NULL, &v);
+	CHECK(st == 400 && eq(res_text(r2, "reservation_status"), "pending"),
+		"RejectPendingReservations on an available activity: 400, nothing changed");
+	yajl_tree_free(v);
+	CHECK(worker_post(trt_fmt("{\"ActivitySid\":\"%s\",\"RejectPendingReservations\":"
+				  "\"true\"}",
+				  wa_offline),
+		      NULL, NULL) == 400 &&
+			worker_post("{\"RejectPendingReservations\":true}", NULL, NULL) == 400 &&
+			worker_post(trt_fmt("{\"ActivitySid\":\"%s\",\"undefined\":1}", wa_offline),
+				NULL, NULL) == 400 &&
+			worker_post("{\"ActivitySid\":\"Offline\"}", NULL, NULL) == 400 &&
+			worker_post("{}", NULL, NULL) == 400 &&
+			eq(alice_text("activity_name"), "Available"),
+		"a string RejectPendingReservations, one without ActivitySid, \"undefined\", an "
+		"activity name, nothing: 400, nothing changed");
+	CHECK(worker_post(trt_fmt("{\"ActivitySid\":\"%s\",\"RejectPendingReservations\":false}",
+				  wa_available),
+		      NULL, NULL) == 200,
+		"RejectPendingReservations false on an available activity: 200");
+	st = worker_post(trt_fmt("{\"ActivitySid\":\"%s\",\"RejectPendingReservations\":true}",
+				 wa_offline),
+		NULL, NULL);
+	CHECK(st == 200 && eq(res_text(r2, "reservation_status"), "rejected") &&
+			eq(alice_text("activity_name"), "Offline"),
+		"Offline with RejectPendingReservations: the pending reservation is rejected");
+	CHECK(in_order(a, "reservation.rejected", "payload.sid", r2, "worker.activity.update",
+		      "payload.activity_sid", wa_offline),
+		"reservation.rejected, then worker.activity.update");
+	CHECK(ctl("/sim/workers/alice/activity", "{\"activity\":\"Available\"}") == 200 &&
+			ctl("/sim/workers/bob/activity", "{\"activity\":\"Available\"}") == 200,
+		"alice and bob Available again");
+	CHECK(eq(task_field(t2, "assignment_status"), "reserved"),
+		"the task alice rejected routes on to bob once he is available");
+	/* control: reject with an activity, set an activity rejecting pending reservations */
+	CHECK(new_task("alice", "chat", t, r) == 200 &&
+			ctl(trt_fmt("/sim/reservations/%s/reject", r),
+				"{\"activity\":\"Offline\"}") == 200 &&
+			eq(alice_text("activity_name"), "Offline"),
+		"control reject with an activity moves alice");
+	CHECK(ctl("/sim/workers/alice/activity", "{\"activity\":\"Available\"}") == 200 &&
+			new_task("alice", "chat", t, r) == 200 &&
+			ctl("/sim/workers/alice/activity",
+				"{\"activity\":\"Offline\",\"reject_pending\":true}") == 200 &&
+			eq(res_text(r, "reservation_status"), "rejected"),
+		"control activity with reject_pending rejects the pending reservation");
+	CHECK(ctl("/sim/workers/alice/activity", "{\"activity\":\"Available\"}") == 200,
+		"alice Available");
+	ws_free(a);
+}
+
+/* The worker version: raised by reservation.created and channel changes; the worker POST
+ * checks If-Match against it. Channel frames carry the 13 members. */
+static void test_worker_version_and_channels(void) {
+	static const char *const members[] = {"account_sid", "workspace_sid", "sid", "worker_sid",
+		"task_channel_sid", "task_channel_unique_name", "configured_capacity", "available",
+		"assigned_tasks", "available_capacity_percentage", "date_created", "date_updated",
+		"last_reserved_time"};
+	struct ws *a = connect_ws("alice", "&setWorkerOfflineIfDisconnected=false");
+	char t[64], r[64];
+	yajl_val v = NULL;
+	long long ver;
+	bool all;
+	int st;
+
+	CHECK(a != NULL, "alice connected");
+	ver = atoll(alice_text("version"));
+	CHECK(new_task("alice", "chat", t, r) == 200 &&
+			(v = wait_match(a, "reservation.created", "payload.sid", r)) != NULL &&
+			atoll(alice_text("version")) == ver + 1,
+		"reservation.created raises the worker version by one");
+	yajl_tree_free(v);
+	st = worker_post("{\"Attributes\":{\"skill\":\"fr\"}}", trt_fmt("%lld", ver), &v);
+	CHECK(st == 412 && jint(v, "code") == 20412 &&
+			strstr(nz(jstr(v, "message")), trt_fmt("(%lld)", ver + 1)),
+		"a worker POST with the version from before it: 412 naming the current version");
+	yajl_tree_free(v);
+	st = worker_post("{\"Attributes\":{\"skill\":\"fr\"}}", trt_fmt("%lld", ver + 1), &v);
+	CHECK(st == 200 && jint(v, "payload.version") == ver + 2 &&
+			eq(jstr(v, "payload.attributes"), "{\"skill\":\"fr\"}"),
+		"with the current version: 200, version + 1");
+	yajl_tree_free(v);
+	v = wait_match(a, "worker.attributes.update", "payload.version", trt_fmt("%lld", ver + 2));
+	CHECK(v != NULL, "worker.attributes.update with the new version");
+	yajl_tree_free(v);
+	st = worker_post(trt_fmt("{\"Attributes\":{\"skill\":\"de\"},\"ActivitySid\":\"%s\"}",
+				 wa_available),
+		trt_fmt("\"%lld\"", ver + 2), &v);
+	CHECK(st == 200 && jint(v, "payload.version") == ver + 3,
+		"Attributes and ActivitySid in one POST (quoted If-Match): one version");
+	yajl_tree_free(v);
+	CHECK(worker_post("{\"Attributes\":5}", NULL, NULL) == 400, "Attributes 5: 400");
+	/* channels */
+	ver = atoll(alice_text("version"));
+	CHECK(ctl("/sim/workers/alice/channels/chat", "{\"capacity\":4}") == 200,
+		"control: alice's chat capacity 4");
+	v = wait_match(a, "worker.capacity.update", "payload.configured_capacity", "4");
+	all = v != NULL;
+	for (size_t i = 0; v && i < sizeof(members) / sizeof(members[0]); i++) {
+		all = all && jget(v, trt_fmt("payload.%s", members[i])) != NULL;
+	}
+	CHECK(all && eq(jstr(v, "payload.worker_sid"), alice) &&
+			eq(jstr(v, "payload.task_channel_unique_name"), "chat") &&
+			jint(v, "payload.assigned_tasks") == 1 &&
+			jint(v, "payload.available_capacity_percentage") == 75 &&
+			jint(v, "payload.last_reserved_time") > 1000000000000LL,
+		"worker.capacity.update carries the 13 worker-channel members");
+	yajl_tree_free(v);
+	CHECK(atoll(alice_text("version")) == ver + 1, "the capacity change raised the version");
+	CHECK(ctl("/sim/workers/alice/channels/chat", "{\"available\":false}") == 200 &&
+			(v = wait_match(a, "worker.channel.availability.update", "payload.available",
+				 "0")) != NULL &&
+			atoll(alice_text("version")) == ver + 2,
+		"control: chat unavailable: worker.channel.availability.update, version + 1");
+	all = v != NULL;
+	for (size_t i = 0; v && i < sizeof(members) / sizeof(members[0]); i++) {
+		all = all && jget(v, trt_fmt("payload.%s", members[i])) != NULL;
+	}
+	CHECK(all, "worker.channel.availability.update carries the 13 members");
+	yajl_tree_free(v);
+	CHECK(worker_post("{\"Attributes\":{}}", trt_fmt("%lld", ver + 1), NULL) == 412,
+		"a worker POST that missed the channel change: 412");
+	CHECK(sc_http(&env, "POST", "/sim/tasks", "{\"channel\":\"chat\"}", &v) == 200 &&
+			(eq(task_field(nz(jstr(v, "task")), "assignment_status"), "pending") ||
+				!eq(st_text("reservations", "task_sid", nz(jstr(v, "task")),
+					    "worker_sid"),
+					alice)),
+		"a channel made unavailable takes no tasks");
+	yajl_tree_free(v);
+	CHECK(ctl("/sim/workers/alice/channels/chat", "{\"capacity\":3,\"available\":true}") ==
+				200 &&
+			ctl(trt_fmt("/sim/reservations/%s/reject", r), NULL) == 200,
+		"chat back to capacity 3, available");
+	ws_free(a);
+}
+
+/* reservation.failed from control and from createTask; createTask routes to its target. */
+static void test_failed_and_create_task(void) {
+	struct ws *a = connect_ws("alice", "&setWorkerOfflineIfDisconnected=false");
+	yajl_val v = NULL, e;
+	char t[64];
+	int st;
+
+	CHECK(a && ctl("/sim/workers/alice/activity", "{\"activity\":\"Available\"}") == 200,
+		"alice connected and available");
+	st = sc_http(&env, "POST", "/sim/tasks",
+		"{\"worker\":\"alice\",\"fail\":true,\"channel\":\"chat\",\"attributes\":{\"x\":1}}",
+		&v);
+	snprintf(t, sizeof(t), "%s", nz(jstr(v, "task")));
+	yajl_tree_free(v);
+	e = wait_match(a, "reservation.failed", "payload.sid", t);
+	CHECK(st == 200 && e && eq(jstr(e, "payload.assignment_status"), "canceled") &&
+			eq(jstr(e, "payload.initiating_workflow_sid"), jstr_workflow) &&
+			eq(jstr(e, "payload.initiating_queue_sid"), queue_sid) &&
+			eq(jstr(e, "payload.attributes"), "{\"x\":1}") &&
+			eq(task_field(t, "assignment_status"), "canceled"),
+		"control fail: reservation.failed (Task-like, initiating workflow and queue), the "
+		"task canceled");
+	yajl_tree_free(e);
+	CHECK(ctl("/sim/tasks", "{\"fail\":true}") == 400 &&
+			ctl("/sim/tasks", "{\"worker\":\"alice\",\"fail\":1}") == 400,
+		"fail without a worker or not a boolean: 400");
+	st = sc_rest(&env, tok("alice"), "v1", "POST", trt_fmt("Workspaces/%s/Tasks", ws_sid),
+		trt_fmt("{\"WorkflowSid\":\"%s\",\"TaskQueueSid\":\"%s\",\"RoutingTarget\":\"%s\","
+			"\"VirtualStartTime\":\"2025-11-24T15:30:45Z\",\"TaskChannelSid\":\"%s\","
+			"\"Attributes\":{\"lang\":\"fr\",\"outbound_to\":\"+15005550006\","
+			"\"from\":\"+15005550001\"}}",
+			jstr_workflow, queue_sid, alice, tc_chat),
+		NULL, &v);
+	snprintf(t, sizeof(t), "%s", nz(jstr(v, "payload.sid")));
+	CHECK(st == 200 && eq(jstr(v, "payload.routing_target"), alice) &&
+			jint(v, "payload.virtual_start_time") == 1763998245LL &&
+			eq(jstr(v, "payload.task_channel_unique_name"), "chat") &&
+			strstr(nz(jstr(v, "payload.attributes")), "\"outbound_to\""),
+		"createTask (WorkflowSid, TaskQueueSid, RoutingTarget, VirtualStartTime, "
+		"TaskChannelSid, Attributes): 200, the task as asked");
+	yajl_tree_free(v);
+	e = wait_match(a, "reservation.created", "payload.task.sid", t);
+	CHECK(e && eq(task_field(t, "assignment_status"), "reserved"),
+		"the created task routes to alice");
+	if (e) {
+		CHECK(ctl(trt_fmt("/sim/reservations/%s/reject", jstr(e, "payload.sid")), NULL) ==
+				200,
+			"reject it");
+	}
+	yajl_tree_free(e);
+	st = sc_rest(&env, tok("alice"), "v1", "POST", trt_fmt("Workspaces/%s/Tasks", ws_sid),
+		trt_fmt("{\"WorkflowSid\":\"%s\",\"TaskQueueSid\":\"%s\",\"RoutingTarget\":\"%s\","
+			"\"undefined\":\"x\",\"Attributes\":{}}",
+			jstr_workflow, queue_sid, alice),
+		NULL, &v);
+	CHECK(st == 400 && strstr(nz(jstr(v, "message")), "undefined"),
+		"createTask with the SDK's \"undefined\" key: 400 naming it");
+	yajl_tree_free(v);
+	CHECK(sc_rest(&env, tok("alice"), "v1", "POST", trt_fmt("Workspaces/%s/Tasks", ws_sid),
+		      trt_fmt("{\"WorkflowSid\":\"%s\",\"TaskChannelUniqueName\":7}",
+			      jstr_workflow),
+		      NULL, NULL) == 400,
+		"createTask with a mistyped TaskChannelUniqueName: 400");
+	CHECK(ctl("/sim/workers/alice/activity", "{\"activity\":\"Offline\"}") == 200,
+		"alice Offline");
+	st = sc_rest(&env, tok("alice"), "v1", "POST", trt_fmt("Workspaces/%s/Tasks", ws_sid),
+		trt_fmt("{\"WorkflowSid\":\"%s\",\"TaskQueueSid\":\"%s\",\"RoutingTarget\":\"%s\","
+			"\"TaskChannelUniqueName\":\"chat\",\"Attributes\":{}}",
+			jstr_workflow, queue_sid, alice),
+		NULL, &v);
+	e = wait_match(a, "reservation.failed", "payload.sid", (jstr(v, "payload.sid") ? jstr(v, "payload.sid") : "-"));
+	CHECK(st == 200 && e, "createTask while the target is Offline: reservation.failed");
+	yajl_tree_free(e);
+	yajl_tree_free(v);
+	CHECK(ctl("/sim/workers/alice/activity", "{\"activity\":\"Available\"}") == 200,
+		"alice Available");
+	ws_free(a);
+	clear_live("alice");
 }
 
 /* Control delete: a live task ends as complete or cancel would end it, then is gone (404). */
@@ -892,6 +1668,13 @@ int main(void) {
 	test_init_and_heartbeat();
 	test_token_validation();
 	test_routing_and_transitions();
+	load_sids();
+	test_reservation_routes();
+	test_reservation_status_rules();
+	test_instructions();
+	test_activities();
+	test_worker_version_and_channels();
+	test_failed_and_create_task();
 	test_delete();
 	test_pagination();
 	test_close_existing_and_offline();

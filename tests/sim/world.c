@@ -12,6 +12,9 @@
 #define VST_MIN (-2208988800LL) /* 1900-01-01T00:00:00Z */
 
 static void route(struct sim_world *w, struct sim_task *t);
+static void route_all(struct sim_world *w);
+static void post_work(struct sim_world *w, struct sim_reservation *r);
+static void post_work_task(struct sim_world *w, struct sim_task *t);
 
 int64_t world_now(void) {
 	struct timespec ts;
@@ -136,7 +139,7 @@ static void ev_res(struct sim_world *w, struct sim_reservation *r, const char *t
 
 	sb_init(&b);
 	jw_init(&j, &b);
-	render_res(w, &j, r, true);
+	render_res(w, &j, r, RES_EVENT);
 	queue_event(w, r->worker, EV_RES, type, &b);
 }
 
@@ -198,7 +201,7 @@ static void ev_wchannel(struct sim_world *w, struct sim_worker *k, int ch, const
 	queue_event(w, k, EV_WORKER, type, &b);
 }
 
-void world_flush(struct sim_world *w) {
+static void deliver(struct sim_world *w) {
 	static const enum sim_ev_cat order[] = {EV_RES, EV_TASK, EV_XFER, EV_WORKER};
 	size_t i;
 	int c;
@@ -219,17 +222,39 @@ void world_flush(struct sim_world *w) {
 	w->n_events = 0;
 }
 
+/* Routing that a change made possible (a worker became available, a channel changed,
+ * capacity was freed) is TaskRouter's next step, not part of the change: its
+ * reservation.created (and the worker version it raises) comes after the change's own
+ * frames and after the REST answer was rendered, as the SDK's version bookkeeping expects
+ * (spec reservation-worker §4.5). */
+void world_flush(struct sim_world *w) {
+	deliver(w);
+	while (w->route_later && !w->closing) {
+		w->route_later = false;
+		world_begin(w);
+		route_all(w);
+		deliver(w);
+	}
+}
+
 /* ---- rendering ---- */
+
+static void tristate(struct jw *j, const char *k, int v) {
+	if (v < 0) {
+		jw_knull(j, k);
+	} else {
+		jw_kbool(j, k, v != 0);
+	}
+}
 
 static void common(struct sim_world *w, struct jw *j) {
 	jw_kstr(j, "account_sid", w->account_sid);
 	jw_kstr(j, "workspace_sid", w->workspace_sid);
 }
 
-void render_task(struct sim_world *w, struct jw *j, const struct sim_task *t) {
+static void task_members(struct sim_world *w, struct jw *j, const struct sim_task *t) {
 	int64_t now = world_now();
 
-	jw_obj(j);
 	common(w, j);
 	jw_kstr(j, "sid", t->sid);
 	jw_kstr(j, "assignment_status", task_status_str(t->status));
@@ -251,6 +276,11 @@ void render_task(struct sim_world *w, struct jw *j, const struct sim_task *t) {
 	jw_kint(j, "date_updated", t->updated);
 	jw_kint(j, "virtual_start_time", t->vst);
 	jw_kint(j, "version", t->version);
+}
+
+void render_task(struct sim_world *w, struct jw *j, const struct sim_task *t) {
+	jw_obj(j);
+	task_members(w, j, t);
 	jw_obj_end(j);
 }
 
@@ -277,7 +307,8 @@ void render_xfer(struct sim_world *w, struct jw *j, const struct sim_transfer *x
 	jw_obj_end(j);
 }
 
-void render_res(struct sim_world *w, struct jw *j, const struct sim_reservation *r, bool embed) {
+void render_res(struct sim_world *w, struct jw *j, const struct sim_reservation *r,
+	enum sim_res_shape shape) {
 	jw_obj(j);
 	common(w, j);
 	jw_kstr(j, "sid", r->sid);
@@ -285,15 +316,18 @@ void render_res(struct sim_world *w, struct jw *j, const struct sim_reservation 
 	jw_kstr(j, "worker_name", r->worker->name);
 	jw_kstr(j, "task_sid", r->task->sid);
 	jw_kstr(j, "task_channel_sid", w->channels[r->task->channel].sid);
+	jw_kstr(j, "worker_previous_activity_sid", w->activities[r->prev_activity].sid);
 	jw_kstr(j, "reservation_status", res_status_str(r->status));
-	jw_kint(j, "reservation_timeout", r->timeout);
+	if (shape != RES_INSTANCE) {
+		jw_kint(j, "reservation_timeout", r->timeout);
+	}
 	if (r->canceled_reason_code) {
 		jw_kint(j, "canceled_reason_code", r->canceled_reason_code);
 	}
 	jw_kint(j, "date_created", r->created);
 	jw_kint(j, "date_updated", r->updated);
 	jw_kint(j, "version", r->version);
-	if (embed) {
+	if (shape == RES_EVENT) {
 		jw_key(j, "task");
 		render_task(w, j, r->task);
 		if (r->incoming) {
@@ -304,6 +338,30 @@ void render_res(struct sim_world *w, struct jw *j, const struct sim_reservation 
 			jw_key(j, "active_outgoing_task_transfer");
 			render_xfer(w, j, r->outgoing, false);
 		}
+	}
+	if (shape == RES_STATE) {
+		/* the simulator's records, for tests: what the instructions and WorkerParticipant
+		 * calls did */
+		jw_key(j, "instruction");
+		if (r->instruction) {
+			jw_obj(j);
+			jw_kstr(j, "name", r->instruction);
+			jw_kraw(j, "params", r->instruction_params ? r->instruction_params : "{}");
+			jw_kint(j, "count", r->n_instructions);
+			jw_kstr(j, "post_work_activity_sid",
+				r->post_work_activity >= 0 ? w->activities[r->post_work_activity].sid
+							   : NULL);
+			jw_obj_end(j);
+		} else {
+			jw_null(j);
+		}
+		jw_key(j, "participant");
+		jw_obj(j);
+		tristate(j, "mute", r->p_mute);
+		tristate(j, "end_conference_on_exit", r->p_end_on_exit);
+		tristate(j, "beep_on_exit", r->p_beep_on_exit);
+		jw_kint(j, "updates", r->n_participant_updates);
+		jw_obj_end(j);
 	}
 	jw_obj_end(j);
 }
@@ -390,6 +448,7 @@ void render_conf(struct sim_world *w, struct jw *j, const struct sim_task *t) {
 			jw_kstr(j, "worker_sid", w->workers[i]->sid);
 			jw_kstr(j, "name", w->workers[i]->name);
 			jw_kbool(j, "hold", (t->conf_hold & BIT(i)) != 0);
+			jw_kbool(j, "muted", (t->conf_muted & BIT(i)) != 0);
 			jw_obj_end(j);
 		}
 	}
@@ -473,6 +532,9 @@ static void set_task(struct sim_task *t, enum sim_task_status s) {
 }
 
 static void set_res(struct sim_world *w, struct sim_reservation *r, enum sim_res_status s) {
+	if (res_live(r) && s != RS_PENDING && s != RS_ACCEPTED && s != RS_WRAPPING) {
+		w->route_later = true; /* capacity freed */
+	}
 	r->status = s;
 	r->version++;
 	r->updated = world_now();
@@ -509,12 +571,14 @@ static void conf_join(struct sim_world *w, struct sim_task *t, struct sim_worker
 	if (is_voice(w, t)) {
 		t->conf_members |= BIT(k->idx);
 		t->conf_hold &= ~BIT(k->idx);
+		t->conf_muted &= ~BIT(k->idx);
 	}
 }
 
 static void conf_leave(struct sim_task *t, struct sim_worker *k) {
 	t->conf_members &= ~BIT(k->idx);
 	t->conf_hold &= ~BIT(k->idx);
+	t->conf_muted &= ~BIT(k->idx);
 }
 
 static struct sim_reservation *res_new(struct sim_world *w, struct sim_task *t,
@@ -536,6 +600,9 @@ static struct sim_reservation *res_new(struct sim_world *w, struct sim_task *t,
 	r->timeout = timeout > 0 ? timeout : SIM_RESERVATION_TIMEOUT;
 	r->created = r->updated = world_now();
 	r->gen = w->gen;
+	r->prev_activity = k->activity;
+	r->post_work_activity = -1;
+	r->p_mute = r->p_end_on_exit = r->p_beep_on_exit = -1;
 	w->res[w->n_res++] = r;
 	return r;
 }
@@ -635,6 +702,7 @@ static void on_handle_closed(uv_handle_t *h) {
 		free(w->tasks[i]);
 	}
 	for (i = 0; i < w->n_res; i++) {
+		free(w->res[i]->instruction_params);
 		free(w->res[i]);
 	}
 	for (i = 0; i < w->n_xfers; i++) {
@@ -825,7 +893,9 @@ int world_task_create(struct sim_world *w, const struct sim_task_spec *spec,
 	t->version = 0;
 	t->customer_in = is_voice(w, t);
 	w->tasks[w->n_tasks++] = t;
-	if (spec->force && spec->worker_target >= 0) {
+	if (spec->no_route) {
+		r = NULL;
+	} else if (spec->force && spec->worker_target >= 0) {
 		r = reserve(w, t, w->workers[spec->worker_target], NULL, spec->reservation_timeout);
 	} else {
 		route(w, t);
@@ -899,7 +969,7 @@ int world_task_complete(struct sim_world *w, struct sim_task *t, const char *rea
 	}
 	set_reason(t, reason);
 	set_task(t, TS_COMPLETED);
-	t->conf_members = t->conf_hold = 0;
+	t->conf_members = t->conf_hold = t->conf_muted = 0;
 	t->customer_in = t->customer_hold = false;
 	for (i = 0; i < w->n_res; i++) {
 		struct sim_reservation *r = w->res[i];
@@ -909,6 +979,7 @@ int world_task_complete(struct sim_world *w, struct sim_task *t, const char *rea
 		}
 	}
 	ev_task(w, t, "task.completed");
+	post_work_task(w, t);
 	return 0;
 }
 
@@ -935,6 +1006,7 @@ int world_task_wrap(struct sim_world *w, struct sim_task *t, const char *reason,
 		}
 	}
 	ev_task(w, t, "task.wrapup");
+	post_work_task(w, t);
 	return 0;
 }
 
@@ -957,7 +1029,7 @@ int world_task_cancel(struct sim_world *w, struct sim_task *t, const char *reaso
 	set_reason(t, reason);
 	set_task(t, TS_CANCELED);
 	t->customer_in = t->customer_hold = false;
-	t->conf_members = t->conf_hold = 0;
+	t->conf_members = t->conf_hold = t->conf_muted = 0;
 	for (i = 0; i < w->n_res; i++) {
 		struct sim_reservation *r = w->res[i];
 		if (r->task == t && r->status == RS_PENDING) {
@@ -988,16 +1060,50 @@ void world_task_fail(struct sim_world *w, struct sim_task *t, struct sim_worker 
 	set_task(t, TS_CANCELED);
 	t->customer_in = t->customer_hold = false;
 	{
+		/* Task-like, with the workflow and queue that tried (SDK-test fixture) */
 		struct sbuf b;
 		struct jw j;
 		sb_init(&b);
 		jw_init(&j, &b);
-		render_task(w, &j, t);
+		jw_obj(&j);
+		task_members(w, &j, t);
+		jw_kstr(&j, "initiating_workflow_sid", w->workflow.sid);
+		jw_kstr(&j, "initiating_queue_sid", w->queue.sid);
+		jw_obj_end(&j);
 		queue_event(w, k, EV_RES, "reservation.failed", &b);
 	}
 }
 
 /* ---- reservations ---- */
+
+/* TaskRouter's text for a reservation update from the wrong state (as Flex users see it:
+ * "Reservation WR… not in expected state [pending] and cannot be updated to [onHold]"). */
+static void res_state_err(struct sim_err *err, const struct sim_reservation *r,
+	const char *expected, const char *to) {
+	sim_err_set(err, 400, 20001,
+		"Reservation %s not in expected state [%s] and cannot be updated to [%s]: it is %s",
+		r->sid, expected, to, res_status_str(r->status));
+}
+
+/* The worker's call for r ended (wrap or complete): a dequeue's post-work activity applies. */
+static void post_work(struct sim_world *w, struct sim_reservation *r) {
+	struct sim_err err;
+	int a = r->post_work_activity;
+
+	if (a < 0 || r->status == RS_PENDING || r->status == RS_ACCEPTED) {
+		return;
+	}
+	r->post_work_activity = -1;
+	(void)world_worker_update(w, r->worker, NULL, a, false, &err);
+}
+
+static void post_work_task(struct sim_world *w, struct sim_task *t) {
+	for (size_t i = 0; i < w->n_res; i++) {
+		if (w->res[i]->task == t) {
+			post_work(w, w->res[i]);
+		}
+	}
+}
 
 /* Where the task goes when its transfer ends without the target taking it. */
 static void xfer_fall_back(struct sim_world *w, struct sim_transfer *x) {
@@ -1019,8 +1125,7 @@ int world_res_accept(struct sim_world *w, struct sim_reservation *r, struct sim_
 	struct sim_transfer *x = r->incoming;
 
 	if (r->status != RS_PENDING) {
-		sim_err_set(err, 400, 20001, "Reservation %s cannot be accepted: it is %s", r->sid,
-			res_status_str(r->status));
+		res_state_err(err, r, "pending", "accepted");
 		return -1;
 	}
 	set_res(w, r, RS_ACCEPTED);
@@ -1104,17 +1209,21 @@ static void expire_res(struct sim_world *w, struct sim_reservation *r) {
 int world_res_reject(struct sim_world *w, struct sim_reservation *r, int activity,
 	struct sim_err *err) {
 	if (r->status != RS_PENDING) {
-		sim_err_set(err, 400, 20001, "Reservation %s cannot be rejected: it is %s", r->sid,
-			res_status_str(r->status));
+		res_state_err(err, r, "pending", "rejected");
 		return -1;
 	}
 	if (activity >= 2) {
 		sim_err_set(err, 400, 20001, "Unknown WorkerActivitySid");
 		return -1;
 	}
+	/* The order of reservation.rejected and worker.activity.update is unknown (spec
+	 * reservation-worker §10.3). The simulator rejects first and then moves the worker, so
+	 * the frames go reservation.rejected, (task.*), worker.activity.update, and the task is
+	 * re-routed while the worker still has its old activity (it declined the task, so it is
+	 * never offered the same task again). */
 	res_end(w, r, RS_REJECTED);
 	if (activity >= 0) {
-		(void)world_worker_set_activity(w, r->worker, activity, false, err);
+		(void)world_worker_update(w, r->worker, NULL, activity, false, err);
 	}
 	return 0;
 }
@@ -1152,8 +1261,7 @@ int world_res_wrap(struct sim_world *w, struct sim_reservation *r, struct sim_er
 	struct sim_task *t = r->task;
 
 	if (r->status != RS_ACCEPTED) {
-		sim_err_set(err, 400, 20001, "Reservation %s cannot be wrapped: it is %s", r->sid,
-			res_status_str(r->status));
+		res_state_err(err, r, "accepted", "wrapping");
 		return -1;
 	}
 	set_res(w, r, RS_WRAPPING);
@@ -1164,6 +1272,7 @@ int world_res_wrap(struct sim_world *w, struct sim_reservation *r, struct sim_er
 		t->customer_in = t->customer_hold = false;
 		ev_task(w, t, "task.wrapup");
 	}
+	post_work(w, r);
 	return 0;
 }
 
@@ -1171,8 +1280,7 @@ int world_res_complete(struct sim_world *w, struct sim_reservation *r, struct si
 	struct sim_task *t = r->task;
 
 	if (r->status != RS_ACCEPTED && r->status != RS_WRAPPING) {
-		sim_err_set(err, 400, 20001, "Reservation %s cannot be completed: it is %s",
-			r->sid, res_status_str(r->status));
+		res_state_err(err, r, "accepted, wrapping", "completed");
 		return -1;
 	}
 	set_res(w, r, RS_COMPLETED);
@@ -1182,9 +1290,104 @@ int world_res_complete(struct sim_world *w, struct sim_reservation *r, struct si
 		!xfer_from(r)) {
 		set_task(t, TS_COMPLETED);
 		t->customer_in = t->customer_hold = false;
-		t->conf_members = t->conf_hold = 0;
+		t->conf_members = t->conf_hold = t->conf_muted = 0;
 		ev_task(w, t, "task.completed");
 	}
+	post_work(w, r);
+	return 0;
+}
+
+/* ---- instructions and the worker's conference leg ---- */
+
+/* TaskRouter's error for an instruction on a reservation that is no longer pending. */
+static int instruction_code(const char *name) {
+	if (strcmp(name, "call") == 0) {
+		return 40114;
+	}
+	if (strcmp(name, "redirect") == 0) {
+		return 40123;
+	}
+	if (strcmp(name, "dequeue") == 0) {
+		return 40135;
+	}
+	return 40136; /* conference */
+}
+
+int world_res_instruction(struct sim_world *w, struct sim_reservation *r,
+	const struct sim_instruction *in, struct sim_err *err) {
+	char *params;
+
+	if (r->status != RS_PENDING) {
+		sim_err_set(err, 400, instruction_code(in->name),
+			"The %s instruction needs a pending reservation: reservation %s is %s",
+			in->name, r->sid, res_status_str(r->status));
+		return -1;
+	}
+	if (in->post_work_activity >= 2) {
+		sim_err_set(err, 400, 20001, "Unknown DequeuePostWorkActivitySid");
+		return -1;
+	}
+	params = strdup(in->params ? in->params : "{}");
+	if (!params) {
+		sim_err_set(err, 500, 20500, "Out of memory");
+		return -1;
+	}
+	/* Accepting changes nothing but what world_res_accept changes; it cannot fail here. */
+	if (in->accept && world_res_accept(w, r, err) < 0) {
+		free(params);
+		return -1;
+	}
+	free(r->instruction_params);
+	r->instruction = in->name;
+	r->instruction_params = params;
+	r->n_instructions++;
+	r->gen = w->gen;
+	if (in->post_work_activity >= 0) {
+		r->post_work_activity = in->post_work_activity;
+	}
+	if (in->mute >= 0) {
+		r->p_mute = in->mute;
+	}
+	if (in->end_on_exit >= 0) {
+		r->p_end_on_exit = in->end_on_exit;
+	}
+	if (in->beep_on_exit >= 0) {
+		r->p_beep_on_exit = in->beep_on_exit;
+	}
+	if (r->status == RS_ACCEPTED && r->p_mute == 1 && (r->task->conf_members &
+								BIT(r->worker->idx))) {
+		r->task->conf_muted |= BIT(r->worker->idx);
+	}
+	return 0;
+}
+
+int world_res_participant(struct sim_world *w, struct sim_reservation *r, int mute,
+	int end_on_exit, int beep_on_exit, struct sim_err *err) {
+	struct sim_task *t = r->task;
+	uint64_t me = BIT(r->worker->idx);
+
+	(void)w;
+	if (r->status != RS_ACCEPTED || !(t->conf_members & me)) {
+		sim_err_set(err, 400, 20001,
+			"Worker %s has no leg in a conference for reservation %s (it is %s)",
+			r->worker->sid, r->sid, res_status_str(r->status));
+		return -1;
+	}
+	if (mute >= 0) {
+		r->p_mute = mute;
+		if (mute) {
+			t->conf_muted |= me;
+		} else {
+			t->conf_muted &= ~me;
+		}
+	}
+	if (end_on_exit >= 0) {
+		r->p_end_on_exit = end_on_exit;
+	}
+	if (beep_on_exit >= 0) {
+		r->p_beep_on_exit = beep_on_exit;
+	}
+	r->n_participant_updates++;
 	return 0;
 }
 
@@ -1302,6 +1505,7 @@ int world_transfer_create(struct sim_world *w, struct sim_worker *by, struct sim
 		t->worker_target = -1;
 		route(w, t);
 	}
+	post_work(w, r);
 	*ret = x;
 	return 0;
 }
@@ -1359,26 +1563,46 @@ int world_transfer_drive(struct sim_world *w, struct sim_transfer *x, int how,
 
 /* ---- workers ---- */
 
-int world_worker_set_activity(struct sim_world *w, struct sim_worker *k, int activity,
-	bool reject_pending, struct sim_err *err) {
+int world_worker_update(struct sim_world *w, struct sim_worker *k, const char *attrs,
+	int activity, bool reject_pending, struct sim_err *err) {
+	char *dup = NULL;
 	size_t i;
 
-	if (activity < 0 || activity >= 2) {
+	if (activity < -1 || activity >= 2) {
 		sim_err_set(err, 400, 20001, "Unknown ActivitySid");
 		return -1;
 	}
-	if (reject_pending && w->activities[activity].available) {
+	if (reject_pending && (activity < 0 || w->activities[activity].available)) {
 		sim_err_set(err, 400, 20001,
 			"RejectPendingReservations is only allowed with an unavailable activity");
 		return -1;
 	}
-	if (k->activity != activity) {
-		k->status_changed = world_now();
+	if (attrs && !(dup = strdup(attrs))) {
+		sim_err_set(err, 500, 20500, "Out of memory");
+		return -1;
 	}
-	k->activity = activity;
+	/* one change, one version */
 	k->version++;
 	k->updated = world_now();
+	if (dup) {
+		free(k->attributes);
+		k->attributes = dup;
+	}
+	if (activity >= 0) {
+		if (k->activity != activity) {
+			k->status_changed = world_now();
+		}
+		k->activity = activity;
+	}
+	if (dup) {
+		ev_worker(w, k, "worker.attributes.update");
+	}
+	if (activity < 0) {
+		return 0;
+	}
 	ev_worker(w, k, "worker.activity.update");
+	/* The reservation.rejected frames go out before worker.activity.update (the category
+	 * order of world_flush); TaskRouter's order is unknown (spec reservation-worker §10.3). */
 	if (reject_pending) {
 		for (i = 0; i < w->n_res; i++) {
 			if (w->res[i]->worker == k && w->res[i]->status == RS_PENDING) {
@@ -1387,25 +1611,23 @@ int world_worker_set_activity(struct sim_world *w, struct sim_worker *k, int act
 		}
 	}
 	if (w->activities[activity].available) {
-		route_all(w);
+		w->route_later = true;
 	}
 	return 0;
 }
 
-int world_worker_set_attributes(struct sim_world *w, struct sim_worker *k, const char *attrs,
-	struct sim_err *err) {
-	char *a = strdup(attrs);
-
-	if (!a) {
-		sim_err_set(err, 500, 20500, "Out of memory");
+int world_worker_set_activity(struct sim_world *w, struct sim_worker *k, int activity,
+	bool reject_pending, struct sim_err *err) {
+	if (activity < 0) {
+		sim_err_set(err, 400, 20001, "Unknown ActivitySid");
 		return -1;
 	}
-	free(k->attributes);
-	k->attributes = a;
-	k->version++;
-	k->updated = world_now();
-	ev_worker(w, k, "worker.attributes.update");
-	return 0;
+	return world_worker_update(w, k, NULL, activity, reject_pending, err);
+}
+
+int world_worker_set_attributes(struct sim_world *w, struct sim_worker *k, const char *attrs,
+	struct sim_err *err) {
+	return world_worker_update(w, k, attrs, -1, false, err);
 }
 
 int world_worker_set_channel(struct sim_world *w, struct sim_worker *k, int ch, int capacity,
@@ -1435,7 +1657,7 @@ int world_worker_set_channel(struct sim_world *w, struct sim_worker *k, int ch, 
 		k->version++;
 		ev_wchannel(w, k, ch, "worker.channel.availability.update");
 	}
-	route_all(w);
+	w->route_later = true;
 	return 0;
 }
 

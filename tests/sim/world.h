@@ -113,7 +113,7 @@ struct sim_task {
 	uint64_t declined; /* workers who rejected or let it time out */
 	/* conference stand-in (voice tasks) */
 	bool customer_in, customer_hold;
-	uint64_t conf_members, conf_hold;
+	uint64_t conf_members, conf_hold, conf_muted;
 	struct sim_transfer *xfer; /* latest transfer */
 	bool deleted; /* gone: lookups and lists skip it (records stay, for the pointers to it) */
 };
@@ -129,6 +129,25 @@ struct sim_reservation {
 	struct sim_transfer *incoming; /* the transfer that created it */
 	struct sim_transfer *outgoing; /* latest transfer initiated through it */
 	uint64_t gen; /* world generation of its last change */
+	int prev_activity; /* the worker's activity when it was created */
+	/* The last instruction (call, dequeue, redirect, conference) and its params as sent
+	 * (JSON text), how many were received, and the dequeue post-work activity (-1: none)
+	 * still to apply when the call ends (wrap or complete). */
+	const char *instruction;
+	char *instruction_params;
+	int n_instructions;
+	int post_work_activity;
+	/* The worker's conference leg (WorkerParticipant and the conference instruction):
+	 * -1 never set, else 0/1. */
+	int p_mute, p_end_on_exit, p_beep_on_exit;
+	int n_participant_updates;
+};
+
+/* Shapes of a Reservation (spec reservation-worker §3.3, §7.2). */
+enum sim_res_shape {
+	RES_EVENT,    /* frames, lists, GET: reservation_timeout and the embedded task */
+	RES_INSTANCE, /* REST write answers: no task, no reservation_timeout */
+	RES_STATE,    /* /sim/state: the instance plus reservation_timeout and the sim's records */
 };
 
 struct sim_transfer {
@@ -189,6 +208,7 @@ struct sim_world {
 	size_t n_events, cap_events;
 	bool reverse_order;
 	bool oom;
+	bool route_later; /* world_flush routes pending tasks once the change's events are out */
 
 	sim_event_cb on_event;
 	void *ud;
@@ -207,7 +227,8 @@ void world_close(struct sim_world *w);
 int64_t world_now(void); /* epoch seconds */
 int64_t world_now_ms(void);
 
-/* Deliver queued events through the hook (and clear the queue). */
+/* Deliver queued events through the hook (and clear the queue), then make the routing the
+ * change allowed and deliver its events. */
 void world_flush(struct sim_world *w);
 /* Start a new operation (for "which reservations did this change touch"). */
 void world_begin(struct sim_world *w);
@@ -234,11 +255,14 @@ struct sim_task_spec {
 	int worker_target; /* -1: workflow routing to any available worker */
 	bool force; /* route to worker_target even if unavailable */
 	int64_t reservation_timeout; /* 0: default */
+	bool no_route; /* leave it pending, offered to nobody */
 };
 int world_task_create(struct sim_world *w, const struct sim_task_spec *spec,
 	struct sim_task **ret_task, struct sim_reservation **ret_res, struct sim_err *err);
 
-/* A createTask whose routing target could not take it: canceled, reservation.failed to k. */
+/* A createTask whose routing target could not take it: canceled, reservation.failed to k.
+ * The task must be pending (no reservation); the payload is the task plus
+ * initiating_workflow_sid and initiating_queue_sid (spec reservation-worker §7.2). */
 void world_task_fail(struct sim_world *w, struct sim_task *t, struct sim_worker *k);
 
 int world_res_accept(struct sim_world *w, struct sim_reservation *r, struct sim_err *err);
@@ -250,6 +274,25 @@ int world_res_timeout(struct sim_world *w, struct sim_reservation *r, struct sim
 int world_res_rescind(struct sim_world *w, struct sim_reservation *r, struct sim_err *err);
 int world_res_wrap(struct sim_world *w, struct sim_reservation *r, struct sim_err *err);
 int world_res_complete(struct sim_world *w, struct sim_reservation *r, struct sim_err *err);
+
+/* A reservation instruction (spec reservation-worker §3.2). The reservation must be pending
+ * (TaskRouter errors 40114 call, 40123 redirect, 40135 dequeue, 40136 conference). It is
+ * recorded (name, params JSON text, count); with accept the reservation is accepted as
+ * world_res_accept would. post_work_activity (dequeue, -1: none) moves the worker when the
+ * call ends; mute / end_on_exit (conference, -1: not given) seed the worker's leg. */
+struct sim_instruction {
+	const char *name; /* "call", "dequeue", "redirect" or "conference" (static) */
+	const char *params; /* JSON text, copied */
+	bool accept;
+	int post_work_activity;
+	int mute, end_on_exit, beep_on_exit;
+};
+int world_res_instruction(struct sim_world *w, struct sim_reservation *r,
+	const struct sim_instruction *in, struct sim_err *err);
+/* WorkerParticipant: update the worker's leg in the task's conference (-1: unchanged). The
+ * reservation must be accepted and its worker in the conference of a voice task. */
+int world_res_participant(struct sim_world *w, struct sim_reservation *r, int mute,
+	int end_on_exit, int beep_on_exit, struct sim_err *err);
 
 int world_task_complete(struct sim_world *w, struct sim_task *t, const char *reason,
 	struct sim_err *err);
@@ -274,6 +317,12 @@ int world_transfer_cancel(struct sim_world *w, struct sim_transfer *x, struct si
 int world_transfer_drive(struct sim_world *w, struct sim_transfer *x, int how,
 	struct sim_err *err);
 
+/* One worker update (the worker POST): attributes (JSON text, NULL: keep) and/or activity
+ * (-1: keep), with RejectPendingReservations. One version bump; worker.attributes.update
+ * and/or worker.activity.update, after the reservation.rejected frames of the pending
+ * reservations it rejects. An available activity lets pending tasks route to the worker. */
+int world_worker_update(struct sim_world *w, struct sim_worker *k, const char *attrs,
+	int activity, bool reject_pending, struct sim_err *err);
 int world_worker_set_activity(struct sim_world *w, struct sim_worker *k, int activity,
 	bool reject_pending, struct sim_err *err);
 int world_worker_set_attributes(struct sim_world *w, struct sim_worker *k, const char *attrs,
@@ -293,7 +342,8 @@ int world_conf_kick(struct sim_world *w, struct sim_worker *by, struct sim_task 
 
 /* ---- rendering (wire shapes of spec §5) ---- */
 void render_task(struct sim_world *w, struct jw *j, const struct sim_task *t);
-void render_res(struct sim_world *w, struct jw *j, const struct sim_reservation *r, bool embed);
+void render_res(struct sim_world *w, struct jw *j, const struct sim_reservation *r,
+	enum sim_res_shape shape);
 void render_xfer(struct sim_world *w, struct jw *j, const struct sim_transfer *x, bool task_sid);
 void render_worker(struct sim_world *w, struct jw *j, const struct sim_worker *k);
 void render_activity(struct sim_world *w, struct jw *j, const struct sim_activity *a);
