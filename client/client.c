@@ -2132,6 +2132,12 @@ static int list_all(struct tr_client *c, const char *method, const char *member,
 			break;
 		}
 		next = tr_json_get(result, "next");
+		if (after && tr_json_is(next, TR_JSON_STRING) && strcmp(next->u.str.s, after) == 0) {
+			/* a page that does not move on would be asked for forever */
+			tr_json_free(result);
+			r = set_local_error(ret_err, -EBADMSG);
+			break;
+		}
 		free(after);
 		after = tr_json_is(next, TR_JSON_STRING) && n > 0 ? strdup(next->u.str.s) : NULL;
 		tr_json_free(result);

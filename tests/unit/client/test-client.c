@@ -865,6 +865,11 @@ static const struct {
 		"\"activity\",\"values\":[\"Available\",\"Break\"]}}"},
 	{"activity.list", "{}", "\"result\":" ACTIVITIES},
 	{"activity.list", "{}", "\"result\":{\"activities\":3}"},
+	/* a next that does not move on */
+	{"reservation.list", "{}",
+		"\"result\":{\"reservations\":[" RSV("WR1", "pending", "1") "],\"next\":\"WR1\"}"},
+	{"reservation.list", "{\"after\":\"WR1\"}",
+		"\"result\":{\"reservations\":[" RSV("WR1", "pending", "1") "],\"next\":\"WR1\"}"},
 };
 
 static void script_worker(struct server *s, int fd) {
@@ -997,6 +1002,7 @@ static void test_reservations_and_worker(void **state) {
 	as = NULL;
 	assert_int_equal(tr_client_activity_list(c, 2000, &as, &n, &e), -EBADMSG);
 	assert_null(as);
+	assert_int_equal(tr_client_reservation_list(c, NULL, 2000, &rs, &n, &e), -EBADMSG);
 
 	/* Bad arguments fail locally and send nothing (the script has no more requests). */
 	assert_int_equal(tr_client_reservation_accept(c, NULL, 2000, &r, &e), -EINVAL);
