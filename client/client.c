@@ -1758,3 +1758,516 @@ int tr_client_task_update_participant(struct tr_client *c, const char *sid, int 
 	put_str(p, "holdMethod", hold_method, &e);
 	return task_call(c, "task.updateParticipant", p, e, timeout_ms, ret_task, ret_err);
 }
+
+/* ------------------------------------------------------------------ reservations, worker */
+
+/*
+ * struct tr_reservation, tr_worker and tr_activity wrap one JSON object each, like struct
+ * tr_task. A reservation also holds a struct tr_task over its "task" member (borrowed from
+ * its tree) so that tr_reservation_task can hand out a task without copying.
+ */
+struct tr_reservation {
+	struct tr_json *j;
+	struct tr_task task; /* task.j points into j, or is NULL */
+};
+
+struct tr_worker {
+	struct tr_json *j;
+};
+
+struct tr_activity {
+	struct tr_json *j;
+};
+
+static void reservation_init(struct tr_reservation *r) {
+	const struct tr_json *t = tr_json_get(r->j, "task");
+
+	r->task.j = tr_json_is(t, TR_JSON_OBJECT) ? (struct tr_json *)t : NULL;
+}
+
+static void worker_init(struct tr_worker *w) {
+	(void)w;
+}
+
+static void activity_init(struct tr_activity *a) {
+	(void)a;
+}
+
+/*
+ * The functions every object type has: wrap (takes j, an object, in all cases), parse, dup,
+ * free and the member lookups. One definition for the three types, so they cannot drift.
+ */
+#define OBJECT_FUNCS(type)                                                                         \
+	static struct tr_##type *type##_wrap(struct tr_json *j) {                                  \
+		struct tr_##type *o;                                                               \
+                                                                                                   \
+		if (!tr_json_is(j, TR_JSON_OBJECT)) {                                              \
+			tr_json_free(j);                                                           \
+			return NULL;                                                               \
+		}                                                                                  \
+		o = calloc(1, sizeof(*o));                                                         \
+		if (!o) {                                                                          \
+			tr_json_free(j);                                                           \
+			return NULL;                                                               \
+		}                                                                                  \
+		o->j = j;                                                                          \
+		type##_init(o);                                                                    \
+		return o;                                                                          \
+	}                                                                                          \
+	int tr_##type##_parse(const char *json, struct tr_##type **ret) {                          \
+		struct tr_json *j = NULL;                                                          \
+		struct tr_##type *o;                                                               \
+		int r;                                                                             \
+                                                                                                   \
+		if (!json || !ret) {                                                               \
+			return -EINVAL;                                                            \
+		}                                                                                  \
+		r = tr_json_parse(json, strlen(json), &j, NULL);                                   \
+		if (r < 0) {                                                                       \
+			return r;                                                                  \
+		}                                                                                  \
+		if (!tr_json_is(j, TR_JSON_OBJECT)) {                                              \
+			tr_json_free(j);                                                           \
+			return -EBADMSG;                                                           \
+		}                                                                                  \
+		o = type##_wrap(j);                                                                \
+		if (!o) {                                                                          \
+			return -ENOMEM;                                                            \
+		}                                                                                  \
+		*ret = o;                                                                          \
+		return 0;                                                                          \
+	}                                                                                          \
+	struct tr_##type *tr_##type##_dup(const struct tr_##type *o) {                             \
+		struct tr_json *j = o ? tr_json_dup(o->j) : NULL;                                  \
+                                                                                                   \
+		return j ? type##_wrap(j) : NULL;                                                  \
+	}                                                                                          \
+	struct tr_##type *tr_##type##_free(struct tr_##type *o) {                                  \
+		if (o) {                                                                           \
+			tr_json_free(o->j);                                                        \
+			free(o);                                                                   \
+		}                                                                                  \
+		return NULL;                                                                       \
+	}                                                                                          \
+	const char *tr_##type##_get_string(const struct tr_##type *o, const char *key) {           \
+		return o && key ? tr_json_get_string(o->j, key) : NULL;                            \
+	}                                                                                          \
+	int tr_##type##_get_int(const struct tr_##type *o, const char *key, int64_t *ret) {        \
+		return o && key && ret ? tr_json_get_int(o->j, key, ret) : -EINVAL;                \
+	}                                                                                          \
+	int tr_##type##_get_bool(const struct tr_##type *o, const char *key, bool *ret) {          \
+		return o && key && ret ? tr_json_get_bool(o->j, key, ret) : -EINVAL;               \
+	}                                                                                          \
+	char *tr_##type##_get_json(const struct tr_##type *o, const char *key) {                   \
+		return o && key ? member_json(o->j, key) : NULL;                                   \
+	}                                                                                          \
+	char *tr_##type##_to_json(const struct tr_##type *o) {                                     \
+		char *s = NULL;                                                                    \
+                                                                                                   \
+		return o && tr_json_dump(o->j, &s, NULL) == 0 ? s : NULL;                          \
+	}
+
+/*
+ * An array of objects: list_parse reads the array member of a result, list_free frees, and
+ * type##s_from_array copies the items of a JSON array.
+ */
+#define LIST_FUNCS(type, member)                                                                   \
+	void tr_##type##_list_free(struct tr_##type **v, size_t n) {                               \
+		if (!v) {                                                                          \
+			return;                                                                    \
+		}                                                                                  \
+		for (size_t i = 0; i < n; i++) {                                                   \
+			tr_##type##_free(v[i]);                                                    \
+		}                                                                                  \
+		free(v);                                                                           \
+	}                                                                                          \
+	static int type##s_from_array(                                                             \
+		const struct tr_json *arr, struct tr_##type ***ret, size_t *ret_n) {               \
+		struct tr_##type **v;                                                              \
+		size_t n;                                                                          \
+                                                                                                   \
+		if (!tr_json_is(arr, TR_JSON_ARRAY)) {                                             \
+			return -EBADMSG;                                                           \
+		}                                                                                  \
+		n = arr->u.arr.n;                                                                  \
+		v = calloc(n ? n : 1, sizeof(*v));                                                 \
+		if (!v) {                                                                          \
+			return -ENOMEM;                                                            \
+		}                                                                                  \
+		for (size_t i = 0; i < n; i++) {                                                   \
+			const struct tr_json *item = arr->u.arr.items[i];                          \
+			struct tr_json *copy;                                                      \
+                                                                                                   \
+			if (!tr_json_is(item, TR_JSON_OBJECT)) {                                   \
+				tr_##type##_list_free(v, i);                                       \
+				return -EBADMSG;                                                   \
+			}                                                                          \
+			copy = tr_json_dup(item);                                                  \
+			v[i] = copy ? type##_wrap(copy) : NULL;                                    \
+			if (!v[i]) {                                                               \
+				tr_##type##_list_free(v, i);                                       \
+				return -ENOMEM;                                                    \
+			}                                                                          \
+		}                                                                                  \
+		*ret = v;                                                                          \
+		*ret_n = n;                                                                        \
+		return 0;                                                                          \
+	}                                                                                          \
+	int tr_##type##_list_parse(const char *json, struct tr_##type ***ret, size_t *ret_n) {     \
+		struct tr_json *j = NULL;                                                          \
+		int r;                                                                             \
+                                                                                                   \
+		if (!json || !ret || !ret_n) {                                                     \
+			return -EINVAL;                                                            \
+		}                                                                                  \
+		r = tr_json_parse(json, strlen(json), &j, NULL);                                   \
+		if (r < 0) {                                                                       \
+			return r;                                                                  \
+		}                                                                                  \
+		r = type##s_from_array(tr_json_get(j, member), ret, ret_n);                        \
+		tr_json_free(j);                                                                   \
+		return r;                                                                          \
+	}
+
+static char *member_json(const struct tr_json *j, const char *key) {
+	const struct tr_json *v = tr_json_get(j, key);
+	char *s = NULL;
+
+	return v && tr_json_dump(v, &s, NULL) == 0 ? s : NULL;
+}
+
+OBJECT_FUNCS(reservation)
+OBJECT_FUNCS(worker)
+OBJECT_FUNCS(activity)
+LIST_FUNCS(reservation, "reservations")
+LIST_FUNCS(activity, "activities")
+#undef OBJECT_FUNCS
+#undef LIST_FUNCS
+
+static bool bool_member(const struct tr_json *j, const char *key) {
+	bool b = false;
+
+	return tr_json_get_bool(j, key, &b) == 0 && b;
+}
+
+static int64_t int_member(const struct tr_json *j, const char *key) {
+	int64_t v;
+
+	return tr_json_get_int(j, key, &v) < 0 ? -1 : v;
+}
+
+/* The typed accessors, one line each, named as doc/PROTOCOL.md spells the member. */
+#define MEMBER(ret_type, fn, type, get, key)                                                       \
+	ret_type fn(const struct tr_##type *o) {                                                   \
+		return o ? get(o->j, key) : 0;                                                     \
+	}
+
+MEMBER(const char *, tr_reservation_sid, reservation, tr_json_get_string, "sid")
+MEMBER(const char *, tr_reservation_status, reservation, tr_json_get_string, "status")
+MEMBER(const char *, tr_reservation_version, reservation, tr_json_get_string, "version")
+MEMBER(const char *, tr_reservation_task_sid, reservation, tr_json_get_string, "taskSid")
+MEMBER(const char *, tr_reservation_worker_sid, reservation, tr_json_get_string, "workerSid")
+MEMBER(const char *, tr_worker_sid, worker, tr_json_get_string, "sid")
+MEMBER(const char *, tr_worker_name, worker, tr_json_get_string, "name")
+MEMBER(const char *, tr_worker_activity_sid, worker, tr_json_get_string, "activitySid")
+MEMBER(const char *, tr_worker_activity_name, worker, tr_json_get_string, "activityName")
+MEMBER(const char *, tr_worker_version, worker, tr_json_get_string, "version")
+MEMBER(bool, tr_worker_available, worker, bool_member, "available")
+MEMBER(char *, tr_worker_attributes, worker, member_json, "attributes")
+MEMBER(const char *, tr_activity_sid, activity, tr_json_get_string, "sid")
+MEMBER(const char *, tr_activity_name, activity, tr_json_get_string, "name")
+MEMBER(bool, tr_activity_available, activity, bool_member, "available")
+MEMBER(bool, tr_activity_is_current, activity, bool_member, "isCurrent")
+#undef MEMBER
+
+int64_t tr_reservation_timeout(const struct tr_reservation *r) {
+	return r ? int_member(r->j, "timeout") : -1;
+}
+
+const struct tr_task *tr_reservation_task(const struct tr_reservation *r) {
+	return r && r->task.j ? &r->task : NULL;
+}
+
+const struct tr_activity *tr_activity_list_find(
+	struct tr_activity *const *activities, size_t n, const char *name_or_sid) {
+	if (!activities || !name_or_sid) {
+		return NULL;
+	}
+	/* Sids first: a sid names one activity, whatever the names look like. */
+	for (size_t i = 0; i < n; i++) {
+		const char *sid = tr_activity_sid(activities[i]);
+
+		if (sid && strcmp(sid, name_or_sid) == 0) {
+			return activities[i];
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *name = tr_activity_name(activities[i]);
+
+		if (name && strcmp(name, name_or_sid) == 0) {
+			return activities[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Call a method whose result is one object, stored through wrap into *ret (when not NULL).
+ * Consumes params (NULL, or build_err < 0: the caller's building failed, an ENOMEM).
+ */
+static int object_call(struct tr_client *c, const char *method, struct tr_json *params,
+	int build_err, int timeout_ms, struct tr_json **ret_result,
+	struct tr_client_error *ret_err) {
+	struct tr_json *result = NULL;
+	int r;
+
+	if (!params || build_err < 0) {
+		tr_json_free(params);
+		return set_local_error(ret_err, -ENOMEM);
+	}
+	r = tr_client_call_tree(c, method, params, timeout_ms, &result, ret_err);
+	tr_json_free(params);
+	if (r < 0) {
+		return r;
+	}
+	if (!tr_json_is(result, TR_JSON_OBJECT)) {
+		tr_json_free(result);
+		return set_local_error(ret_err, -EBADMSG);
+	}
+	*ret_result = result;
+	return 0;
+}
+
+static int reservation_call(struct tr_client *c, const char *method, struct tr_json *params,
+	int build_err, int timeout_ms, struct tr_reservation **ret,
+	struct tr_client_error *ret_err) {
+	struct tr_json *result = NULL;
+	struct tr_reservation *o;
+	int r;
+
+	r = object_call(c, method, params, build_err, timeout_ms, &result, ret_err);
+	if (r < 0) {
+		return r;
+	}
+	if (!ret) {
+		tr_json_free(result);
+		return 0;
+	}
+	o = reservation_wrap(result);
+	if (!o) {
+		return set_local_error(ret_err, -ENOMEM);
+	}
+	*ret = o;
+	return 0;
+}
+
+static int worker_call(struct tr_client *c, const char *method, struct tr_json *params,
+	int build_err, int timeout_ms, struct tr_worker **ret, struct tr_client_error *ret_err) {
+	struct tr_json *result = NULL;
+	struct tr_worker *o;
+	int r;
+
+	r = object_call(c, method, params, build_err, timeout_ms, &result, ret_err);
+	if (r < 0) {
+		return r;
+	}
+	if (!ret) {
+		tr_json_free(result);
+		return 0;
+	}
+	o = worker_wrap(result);
+	if (!o) {
+		return set_local_error(ret_err, -ENOMEM);
+	}
+	*ret = o;
+	return 0;
+}
+
+/*
+ * Every page of a paged list method ({member: [...], next}, as task.list): all the items in
+ * one JSON array, *ret_items. status is sent when not NULL; a result without "next" is the
+ * last page.
+ */
+static int list_all(struct tr_client *c, const char *method, const char *member,
+	const char *status, int timeout_ms, struct tr_json **ret_items,
+	struct tr_client_error *ret_err) {
+	struct tr_json *all = tr_json_new_array();
+	char *after = NULL;
+	int r = 0;
+
+	if (!all) {
+		return set_local_error(ret_err, -ENOMEM);
+	}
+	for (;;) {
+		struct tr_json *params = tr_json_new_object(), *result = NULL;
+		const struct tr_json *next, *arr;
+		size_t n;
+		int e = 0;
+
+		put_str(params, "status", status, &e);
+		put_str(params, "after", after, &e);
+		if (!params || e < 0) {
+			tr_json_free(params);
+			r = set_local_error(ret_err, -ENOMEM);
+			break;
+		}
+		r = tr_client_call_tree(c, method, params, timeout_ms, &result, ret_err);
+		tr_json_free(params);
+		if (r < 0) {
+			break;
+		}
+		arr = tr_json_get(result, member);
+		if (!tr_json_is(arr, TR_JSON_ARRAY)) {
+			tr_json_free(result);
+			r = set_local_error(ret_err, -EBADMSG);
+			break;
+		}
+		n = arr->u.arr.n;
+		for (size_t i = 0; i < n && e == 0; i++) {
+			tr_json_push(all, tr_json_dup(arr->u.arr.items[i]), &e);
+		}
+		if (e < 0) {
+			tr_json_free(result);
+			r = set_local_error(ret_err, e);
+			break;
+		}
+		next = tr_json_get(result, "next");
+		if (after && tr_json_is(next, TR_JSON_STRING) && strcmp(next->u.str.s, after) == 0) {
+			/* a page that does not move on would be asked for forever */
+			tr_json_free(result);
+			r = set_local_error(ret_err, -EBADMSG);
+			break;
+		}
+		free(after);
+		after = tr_json_is(next, TR_JSON_STRING) && n > 0 ? strdup(next->u.str.s) : NULL;
+		tr_json_free(result);
+		if (!after) {
+			break;
+		}
+	}
+	free(after);
+	if (r < 0) {
+		tr_json_free(all);
+		return r;
+	}
+	*ret_items = all;
+	return 0;
+}
+
+int tr_client_reservation_list(struct tr_client *c, const char *status, int timeout_ms,
+	struct tr_reservation ***ret_reservations, size_t *ret_n, struct tr_client_error *ret_err) {
+	struct tr_json *items = NULL;
+	int r;
+
+	if (!c || !ret_reservations || !ret_n) {
+		return invalid(ret_err);
+	}
+	if (ret_err) {
+		tr_client_error_done(ret_err);
+	}
+	r = list_all(c, "reservation.list", "reservations", status, timeout_ms, &items, ret_err);
+	if (r < 0) {
+		return r;
+	}
+	r = reservations_from_array(items, ret_reservations, ret_n);
+	tr_json_free(items);
+	return r < 0 ? set_local_error(ret_err, r) : 0;
+}
+
+int tr_client_activity_list(struct tr_client *c, int timeout_ms,
+	struct tr_activity ***ret_activities, size_t *ret_n, struct tr_client_error *ret_err) {
+	struct tr_json *items = NULL;
+	int r;
+
+	if (!c || !ret_activities || !ret_n) {
+		return invalid(ret_err);
+	}
+	if (ret_err) {
+		tr_client_error_done(ret_err);
+	}
+	r = list_all(c, "activity.list", "activities", NULL, timeout_ms, &items, ret_err);
+	if (r < 0) {
+		return r;
+	}
+	r = activitys_from_array(items, ret_activities, ret_n);
+	tr_json_free(items);
+	return r < 0 ? set_local_error(ret_err, r) : 0;
+}
+
+/* A reservation method taking only the sid. */
+static int reservation_sid_call(struct tr_client *c, const char *method, const char *sid,
+	int timeout_ms, struct tr_reservation **ret, struct tr_client_error *ret_err) {
+	CHECK_ARGS(c, sid, ret_err);
+	if (ret_err) {
+		tr_client_error_done(ret_err);
+	}
+	return reservation_call(c, method, sid_params(sid), 0, timeout_ms, ret, ret_err);
+}
+
+int tr_client_reservation_get(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_reservation **ret_reservation, struct tr_client_error *ret_err) {
+	return reservation_sid_call(c, "reservation.get", sid, timeout_ms, ret_reservation, ret_err);
+}
+
+int tr_client_reservation_accept(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_reservation **ret_reservation, struct tr_client_error *ret_err) {
+	return reservation_sid_call(
+		c, "reservation.accept", sid, timeout_ms, ret_reservation, ret_err);
+}
+
+int tr_client_reservation_wrap(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_reservation **ret_reservation, struct tr_client_error *ret_err) {
+	return reservation_sid_call(
+		c, "reservation.wrap", sid, timeout_ms, ret_reservation, ret_err);
+}
+
+int tr_client_reservation_complete(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_reservation **ret_reservation, struct tr_client_error *ret_err) {
+	return reservation_sid_call(
+		c, "reservation.complete", sid, timeout_ms, ret_reservation, ret_err);
+}
+
+int tr_client_reservation_reject(struct tr_client *c, const char *sid, const char *activity_sid,
+	int timeout_ms, struct tr_reservation **ret_reservation, struct tr_client_error *ret_err) {
+	struct tr_json *p;
+	int e = 0;
+
+	CHECK_ARGS(c, sid, ret_err);
+	if (ret_err) {
+		tr_client_error_done(ret_err);
+	}
+	p = sid_params(sid);
+	put_str(p, "activitySid", activity_sid, &e);
+	return reservation_call(c, "reservation.reject", p, e, timeout_ms, ret_reservation, ret_err);
+}
+
+int tr_client_worker_get(struct tr_client *c, int timeout_ms, struct tr_worker **ret_worker,
+	struct tr_client_error *ret_err) {
+	if (!c) {
+		return invalid(ret_err);
+	}
+	if (ret_err) {
+		tr_client_error_done(ret_err);
+	}
+	return worker_call(
+		c, "worker.get", tr_json_new_object(), 0, timeout_ms, ret_worker, ret_err);
+}
+
+int tr_client_worker_set_activity(struct tr_client *c, const char *activity, bool reject_pending,
+	int timeout_ms, struct tr_worker **ret_worker, struct tr_client_error *ret_err) {
+	struct tr_json *p;
+	int e = 0;
+
+	if (!c || !activity) {
+		return invalid(ret_err);
+	}
+	if (ret_err) {
+		tr_client_error_done(ret_err);
+	}
+	p = tr_json_new_object();
+	put_str(p, "activity", activity, &e);
+	if (reject_pending) {
+		tr_json_put(p, "rejectPendingReservations", tr_json_new_bool(true), &e);
+	}
+	return worker_call(c, "worker.setActivity", p, e, timeout_ms, ret_worker, ret_err);
+}

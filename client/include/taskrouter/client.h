@@ -8,7 +8,10 @@
  *   - an asynchronous interface for programs with their own main loop (GLib, Qt, libuv,
  *     poll): tr_client_fd, tr_client_wants_write, tr_client_timeout_ms, tr_client_process,
  *     tr_client_call_async and an event callback;
- *   - struct tr_task accessors so callers do not have to parse JSON themselves.
+ *   - struct tr_task accessors so callers do not have to parse JSON themselves;
+ *   - typed helpers for reservations, the worker and its activities (tr_client_reservation_*,
+ *     tr_client_worker_*, tr_client_activity_list) with struct tr_reservation, struct
+ *     tr_worker and struct tr_activity accessors read the same way as struct tr_task.
  *
  * The library never aborts, exits, prints or installs signal handlers (it writes with
  * MSG_NOSIGNAL). A struct tr_client is not thread safe: use it from one thread at a time.
@@ -74,6 +77,9 @@ extern "C" {
 
 struct tr_client;
 struct tr_task;
+struct tr_reservation;
+struct tr_worker;
+struct tr_activity;
 
 /*
  * Why a call failed. errnum is the negative errno the function returned. When errnum is
@@ -394,6 +400,159 @@ TR_EXPORT int tr_client_task_cancel_transfer(struct tr_client *c, const char *si
 TR_EXPORT int tr_client_task_update_participant(struct tr_client *c, const char *sid, int hold,
 	const char *hold_url, const char *hold_method, int timeout_ms, struct tr_task **ret_task,
 	struct tr_client_error *ret_err);
+
+/* ---------------------------------------------------------------------------------------
+ * Reservations, the worker and its activities
+ *
+ * struct tr_reservation, struct tr_worker and struct tr_activity are immutable snapshots of
+ * the daemon's Reservation, Worker and Activity objects (camelCase JSON, see
+ * doc/PROTOCOL.md), read like struct tr_task: string accessors return pointers borrowed from
+ * the object (valid until it is freed) or NULL when the member is absent or not a string;
+ * integer accessors return -1 when the member is absent or null; boolean accessors return
+ * false when it is absent or not a boolean (use *_get_bool to tell these apart).
+ *
+ * For each TYPE of reservation, worker and activity:
+ *   int tr_TYPE_parse(const char *json, struct tr_TYPE **ret)   0, -EINVAL, -EBADMSG, -ENOMEM
+ *   struct tr_TYPE *tr_TYPE_dup(const struct tr_TYPE *o)        NULL on ENOMEM
+ *   struct tr_TYPE *tr_TYPE_free(struct tr_TYPE *o)             NULL is fine; returns NULL
+ *   const char *tr_TYPE_get_string(const struct tr_TYPE *o, const char *key)
+ *   int tr_TYPE_get_int(const struct tr_TYPE *o, const char *key, int64_t *ret)
+ *   int tr_TYPE_get_bool(const struct tr_TYPE *o, const char *key, bool *ret)
+ *            0 and *ret, -ENOENT when absent or null, -EINVAL when of another type
+ *   char *tr_TYPE_get_json(const struct tr_TYPE *o, const char *key)   malloc'd, or NULL
+ *   char *tr_TYPE_to_json(const struct tr_TYPE *o)                     malloc'd, or NULL
+ */
+
+TR_EXPORT int tr_reservation_parse(const char *json, struct tr_reservation **ret);
+TR_EXPORT struct tr_reservation *tr_reservation_dup(const struct tr_reservation *r);
+TR_EXPORT struct tr_reservation *tr_reservation_free(struct tr_reservation *r);
+TR_EXPORT const char *tr_reservation_get_string(const struct tr_reservation *r, const char *key);
+TR_EXPORT int tr_reservation_get_int(const struct tr_reservation *r, const char *key, int64_t *ret);
+TR_EXPORT int tr_reservation_get_bool(const struct tr_reservation *r, const char *key, bool *ret);
+TR_EXPORT char *tr_reservation_get_json(const struct tr_reservation *r, const char *key);
+TR_EXPORT char *tr_reservation_to_json(const struct tr_reservation *r);
+TR_EXPORT const char *tr_reservation_sid(const struct tr_reservation *r);
+/* pending, accepted, rejected, timeout, canceled, rescinded, wrapping or completed */
+TR_EXPORT const char *tr_reservation_status(const struct tr_reservation *r);
+TR_EXPORT const char *tr_reservation_version(const struct tr_reservation *r);
+TR_EXPORT const char *tr_reservation_task_sid(const struct tr_reservation *r);
+TR_EXPORT const char *tr_reservation_worker_sid(const struct tr_reservation *r);
+/* Seconds the reservation stays pending; -1 when unknown (absent or null). */
+TR_EXPORT int64_t tr_reservation_timeout(const struct tr_reservation *r);
+/* The embedded Task (member "task"), borrowed from r: do not free it; copy it with
+ * tr_task_dup to keep it. NULL when absent. */
+TR_EXPORT const struct tr_task *tr_reservation_task(const struct tr_reservation *r);
+
+/*
+ * Parse the "reservations" array of a reservation.list result (JSON text). Returns 0 with
+ * a malloc'd array of *ret_n reservations (free with tr_reservation_list_free), -EINVAL,
+ * -EBADMSG or -ENOMEM.
+ */
+TR_EXPORT int tr_reservation_list_parse(
+	const char *json, struct tr_reservation ***ret_reservations, size_t *ret_n);
+/* Free an array of reservations (NULL is fine). */
+TR_EXPORT void tr_reservation_list_free(struct tr_reservation **reservations, size_t n);
+
+TR_EXPORT int tr_worker_parse(const char *json, struct tr_worker **ret);
+TR_EXPORT struct tr_worker *tr_worker_dup(const struct tr_worker *w);
+TR_EXPORT struct tr_worker *tr_worker_free(struct tr_worker *w);
+TR_EXPORT const char *tr_worker_get_string(const struct tr_worker *w, const char *key);
+TR_EXPORT int tr_worker_get_int(const struct tr_worker *w, const char *key, int64_t *ret);
+TR_EXPORT int tr_worker_get_bool(const struct tr_worker *w, const char *key, bool *ret);
+TR_EXPORT char *tr_worker_get_json(const struct tr_worker *w, const char *key);
+TR_EXPORT char *tr_worker_to_json(const struct tr_worker *w);
+TR_EXPORT const char *tr_worker_sid(const struct tr_worker *w);
+TR_EXPORT const char *tr_worker_name(const struct tr_worker *w);
+TR_EXPORT const char *tr_worker_activity_sid(const struct tr_worker *w);
+TR_EXPORT const char *tr_worker_activity_name(const struct tr_worker *w);
+TR_EXPORT const char *tr_worker_version(const struct tr_worker *w);
+/* Whether TaskRouter may route to the worker (its activity is an available one). */
+TR_EXPORT bool tr_worker_available(const struct tr_worker *w);
+/* The worker's attributes as JSON text (an object): malloc'd, or NULL when absent or on
+ * ENOMEM. */
+TR_EXPORT char *tr_worker_attributes(const struct tr_worker *w);
+
+TR_EXPORT int tr_activity_parse(const char *json, struct tr_activity **ret);
+TR_EXPORT struct tr_activity *tr_activity_dup(const struct tr_activity *a);
+TR_EXPORT struct tr_activity *tr_activity_free(struct tr_activity *a);
+TR_EXPORT const char *tr_activity_get_string(const struct tr_activity *a, const char *key);
+TR_EXPORT int tr_activity_get_int(const struct tr_activity *a, const char *key, int64_t *ret);
+TR_EXPORT int tr_activity_get_bool(const struct tr_activity *a, const char *key, bool *ret);
+TR_EXPORT char *tr_activity_get_json(const struct tr_activity *a, const char *key);
+TR_EXPORT char *tr_activity_to_json(const struct tr_activity *a);
+TR_EXPORT const char *tr_activity_sid(const struct tr_activity *a);
+TR_EXPORT const char *tr_activity_name(const struct tr_activity *a);
+/* Whether the activity makes the worker available for routing. */
+TR_EXPORT bool tr_activity_available(const struct tr_activity *a);
+/* Whether it is the worker's current activity. */
+TR_EXPORT bool tr_activity_is_current(const struct tr_activity *a);
+
+/* Parse the "activities" array of an activity.list result; as tr_reservation_list_parse. */
+TR_EXPORT int tr_activity_list_parse(
+	const char *json, struct tr_activity ***ret_activities, size_t *ret_n);
+TR_EXPORT void tr_activity_list_free(struct tr_activity **activities, size_t n);
+/*
+ * The activity of the n in activities whose sid is name_or_sid or, when none is, whose name
+ * is exactly name_or_sid (letter case counts, as for worker.setActivity). Borrowed from the
+ * array; NULL when there is none or an argument is NULL.
+ */
+TR_EXPORT const struct tr_activity *tr_activity_list_find(
+	struct tr_activity *const *activities, size_t n, const char *name_or_sid);
+
+/* ---------------------------------------------------------------------------------------
+ * Typed helpers for the reservation, worker and activity methods. Blocking calls with
+ * timeout_ms, like the task helpers: on success they return 0 and, if the ret_ pointer is
+ * not NULL, store the updated object there (the caller frees it). Errors are as for
+ * tr_client_call; -EINVAL when c or a required argument is NULL (nothing is sent).
+ * Wherever a reservation sid is taken, the sid of a task (WT...) means this worker's live
+ * reservation for that task.
+ */
+
+/*
+ * reservation.list {status?}, every page: *ret_reservations gets a malloc'd array of *ret_n
+ * reservations (tr_reservation_list_free). status NULL lists the live ones (pending,
+ * accepted, wrapping); an ended status lists the recently ended ones the daemon still holds.
+ */
+TR_EXPORT int tr_client_reservation_list(struct tr_client *c, const char *status, int timeout_ms,
+	struct tr_reservation ***ret_reservations, size_t *ret_n, struct tr_client_error *ret_err);
+TR_EXPORT int tr_client_reservation_get(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_reservation **ret_reservation, struct tr_client_error *ret_err);
+/* reservation.accept: the reservation must be pending. */
+TR_EXPORT int tr_client_reservation_accept(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_reservation **ret_reservation, struct tr_client_error *ret_err);
+/*
+ * reservation.reject {sid, activitySid?}: activity_sid (a WA... sid, or NULL to leave the
+ * worker's activity alone) is the activity TaskRouter moves the worker to. To reject into an
+ * activity known by name, look its sid up with tr_client_activity_list and
+ * tr_activity_list_find.
+ */
+TR_EXPORT int tr_client_reservation_reject(struct tr_client *c, const char *sid,
+	const char *activity_sid, int timeout_ms, struct tr_reservation **ret_reservation,
+	struct tr_client_error *ret_err);
+/* reservation.wrap (accepted -> wrapping) and reservation.complete. */
+TR_EXPORT int tr_client_reservation_wrap(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_reservation **ret_reservation, struct tr_client_error *ret_err);
+TR_EXPORT int tr_client_reservation_complete(struct tr_client *c, const char *sid, int timeout_ms,
+	struct tr_reservation **ret_reservation, struct tr_client_error *ret_err);
+
+/* worker.get {}: the worker as the daemon last heard of it. */
+TR_EXPORT int tr_client_worker_get(struct tr_client *c, int timeout_ms,
+	struct tr_worker **ret_worker, struct tr_client_error *ret_err);
+/*
+ * worker.setActivity {activity, rejectPendingReservations?}: activity is a WA... sid or an
+ * activity's exact name. With reject_pending, TaskRouter also rejects the worker's pending
+ * reservations (refused for an available activity); without it the member is left out.
+ * An unknown activity is refused with TR_CLIENT_INVALID_PARAMS, data {param: "activity",
+ * values: [the activity names]}. *ret_worker gets the updated worker.
+ */
+TR_EXPORT int tr_client_worker_set_activity(struct tr_client *c, const char *activity,
+	bool reject_pending, int timeout_ms, struct tr_worker **ret_worker,
+	struct tr_client_error *ret_err);
+
+/* activity.list {}: the workspace's activities, the current one marked (tr_activity_is_current).
+ * *ret_activities gets a malloc'd array of *ret_n activities (tr_activity_list_free). */
+TR_EXPORT int tr_client_activity_list(struct tr_client *c, int timeout_ms,
+	struct tr_activity ***ret_activities, size_t *ret_n, struct tr_client_error *ret_err);
 
 #ifdef __cplusplus
 }

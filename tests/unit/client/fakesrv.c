@@ -91,6 +91,20 @@ long long req_id(const char *req) {
 	return p ? strtoll(p + 5, NULL, 10) : -1;
 }
 
+bool req_is(const char *req, const char *method, const char *params) {
+	char want[8192];
+	size_t n, len;
+
+	if (!req) {
+		return false;
+	}
+	n = (size_t)snprintf(want, sizeof(want), "\"method\":\"%s\"%s%s}", method,
+		params ? ",\"params\":" : "", params ? params : "");
+	len = strlen(req);
+	return n < sizeof(want) && len >= n && strcmp(req + len - n, want) == 0 &&
+	       (len == n || req[len - n - 1] == ',');
+}
+
 /* Append one framed message to buf (for many frames in one write). */
 size_t put_frame(char *buf, const char *json) {
 	uint32_t len = (uint32_t)strlen(json);

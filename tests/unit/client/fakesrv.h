@@ -6,6 +6,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -33,6 +34,12 @@ void write_full(int fd, const void *buf, size_t n);
 char *srv_read(int fd);
 /* The integer "id" of a request, -1 when absent. */
 long long req_id(const char *req);
+/*
+ * Whether req calls method with exactly params (compact JSON text, members in the order the
+ * client writes them), or with no params when params is NULL. The client writes "method"
+ * and "params" last, so this compares the end of the request.
+ */
+bool req_is(const char *req, const char *method, const char *params);
 /* Write a frame for json into buf (large enough); returns its size. */
 size_t put_frame(char *buf, const char *json);
 void srv_send(int fd, const char *json);

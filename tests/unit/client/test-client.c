@@ -822,6 +822,253 @@ static void test_typed_params(void **state) {
 	server_stop(s);
 }
 
+/* ------------------------------------------------------------------ reservations, worker */
+
+#define RSV_TASK "{\"sid\":\"WT1\",\"status\":\"reserved\",\"queueName\":\"Q1\"}"
+#define RSV(sid, status, timeout)                                                                  \
+	"{\"sid\":\"" sid "\",\"status\":\"" status "\",\"version\":\"3\",\"timeout\":" timeout     \
+	",\"taskSid\":\"WT1\",\"workerSid\":\"WK1\",\"task\":" RSV_TASK "}"
+#define WORKER_JSON                                                                                \
+	"{\"sid\":\"WK1\",\"name\":\"alice\",\"activitySid\":\"WA2\",\"activityName\":\"Break\","  \
+	"\"available\":false,\"attributes\":{\"skills\":[\"fr\"]},\"version\":\"7\"}"
+#define ACTIVITIES                                                                                 \
+	"{\"activities\":[{\"sid\":\"WA1\",\"name\":\"Available\",\"available\":true,"              \
+	"\"isCurrent\":false},{\"sid\":\"WA2\",\"name\":\"Break\",\"available\":false,"             \
+	"\"isCurrent\":true},{\"sid\":\"WA3\",\"name\":\"WA1\",\"available\":false,"                \
+	"\"isCurrent\":false}]}"
+
+/* The requests the typed helpers must send, in order, and the answers. */
+static const struct {
+	const char *method, *params, *reply;
+} worker_script[] = {
+	{"reservation.list", "{\"status\":\"pending\"}",
+		"\"result\":{\"reservations\":[" RSV("WR1", "pending", "120") "],\"next\":\"WR1\"}"},
+	{"reservation.list", "{\"status\":\"pending\",\"after\":\"WR1\"}",
+		"\"result\":{\"reservations\":[" RSV("WR2", "pending", "null") "],\"next\":null}"},
+	{"reservation.get", "{\"sid\":\"WR1\"}", "\"result\":" RSV("WR1", "pending", "120")},
+	{"reservation.accept", "{\"sid\":\"WT1\"}", "\"result\":" RSV("WR1", "accepted", "120")},
+	{"reservation.reject", "{\"sid\":\"WR1\",\"activitySid\":\"WA2\"}",
+		"\"result\":" RSV("WR1", "rejected", "null")},
+	{"reservation.reject", "{\"sid\":\"WR2\"}", "\"result\":" RSV("WR2", "rejected", "null")},
+	{"reservation.wrap", "{\"sid\":\"WR1\"}", "\"result\":" RSV("WR1", "wrapping", "null")},
+	{"reservation.complete", "{\"sid\":\"WR1\"}", "\"result\":" RSV("WR1", "completed", "null")},
+	{"reservation.accept", "{\"sid\":\"WR9\"}",
+		"\"error\":{\"code\":-32004,\"message\":\"version conflict\","
+		"\"data\":{\"currentVersion\":\"4\"}}"},
+	{"reservation.get", "{\"sid\":\"WR1\"}", "\"result\":\"not an object\""},
+	{"worker.get", "{}", "\"result\":" WORKER_JSON},
+	{"worker.setActivity", "{\"activity\":\"Break\",\"rejectPendingReservations\":true}",
+		"\"result\":" WORKER_JSON},
+	{"worker.setActivity", "{\"activity\":\"WA1\"}", "\"result\":" WORKER_JSON},
+	{"worker.setActivity", "{\"activity\":\"Lunch\"}",
+		"\"error\":{\"code\":-32602,\"message\":\"unknown activity\",\"data\":{\"param\":"
+		"\"activity\",\"values\":[\"Available\",\"Break\"]}}"},
+	{"activity.list", "{}", "\"result\":" ACTIVITIES},
+	{"activity.list", "{}", "\"result\":{\"activities\":3}"},
+	/* a next that does not move on */
+	{"reservation.list", "{}",
+		"\"result\":{\"reservations\":[" RSV("WR1", "pending", "1") "],\"next\":\"WR1\"}"},
+	{"reservation.list", "{\"after\":\"WR1\"}",
+		"\"result\":{\"reservations\":[" RSV("WR1", "pending", "1") "],\"next\":\"WR1\"}"},
+};
+
+static void script_worker(struct server *s, int fd) {
+	for (size_t i = 0; i < sizeof(worker_script) / sizeof(worker_script[0]); i++) {
+		char *req = srv_read(fd);
+
+		if (!req_is(req, worker_script[i].method, worker_script[i].params)) {
+			fprintf(stderr, "# request %zu: expected %s %s, got %s\n", i,
+				worker_script[i].method, worker_script[i].params,
+				req ? req : "(none)");
+			s->failures++;
+		}
+		srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,%s}", req_id(req),
+			worker_script[i].reply);
+		free(req);
+	}
+	srv_wait_eof(fd);
+}
+
+static void test_reservations_and_worker(void **state) {
+	struct server *s = server_start(script_worker);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+	struct tr_reservation **rs = NULL, *r = NULL, *r2;
+	struct tr_worker *w = NULL;
+	struct tr_activity **as = NULL;
+	const struct tr_activity *a;
+	const struct tr_task *t;
+	size_t n = 0;
+	int64_t v;
+	bool b;
+	char *j;
+
+	/* Both pages, with the status filter on each. */
+	assert_int_equal(tr_client_reservation_list(c, "pending", 2000, &rs, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(tr_reservation_sid(rs[0]), "WR1");
+	assert_int_equal(tr_reservation_timeout(rs[0]), 120);
+	assert_string_equal(tr_reservation_sid(rs[1]), "WR2");
+	assert_int_equal(tr_reservation_timeout(rs[1]), -1); /* null: unknown */
+	tr_reservation_list_free(rs, n);
+
+	assert_int_equal(tr_client_reservation_get(c, "WR1", 2000, &r, &e), 0);
+	assert_string_equal(tr_reservation_status(r), "pending");
+	r = tr_reservation_free(r);
+	/* A task sid is passed through as is. */
+	assert_int_equal(tr_client_reservation_accept(c, "WT1", 2000, &r, &e), 0);
+	assert_string_equal(tr_reservation_sid(r), "WR1");
+	assert_string_equal(tr_reservation_status(r), "accepted");
+	assert_string_equal(tr_reservation_version(r), "3");
+	assert_string_equal(tr_reservation_task_sid(r), "WT1");
+	assert_string_equal(tr_reservation_worker_sid(r), "WK1");
+	t = tr_reservation_task(r);
+	assert_non_null(t);
+	assert_string_equal(tr_task_status(t), "reserved");
+	assert_string_equal(tr_task_queue_name(t), "Q1");
+	/* The copy has its own task. */
+	r2 = tr_reservation_dup(r);
+	r = tr_reservation_free(r);
+	assert_string_equal(tr_task_sid(tr_reservation_task(r2)), "WT1");
+	j = tr_reservation_to_json(r2);
+	assert_string_equal(j, RSV("WR1", "accepted", "120"));
+	free(j);
+	j = tr_reservation_get_json(r2, "task");
+	assert_string_equal(j, RSV_TASK);
+	free(j);
+	assert_int_equal(tr_reservation_get_int(r2, "timeout", &v), 0);
+	assert_int_equal(v, 120);
+	assert_int_equal(tr_reservation_get_int(r2, "sid", &v), -EINVAL);
+	assert_int_equal(tr_reservation_get_bool(r2, "nope", &b), -ENOENT);
+	assert_string_equal(tr_reservation_get_string(r2, "workerSid"), "WK1");
+	r2 = tr_reservation_free(r2);
+
+	assert_int_equal(tr_client_reservation_reject(c, "WR1", "WA2", 2000, &r, &e), 0);
+	assert_string_equal(tr_reservation_status(r), "rejected");
+	r = tr_reservation_free(r);
+	assert_int_equal(tr_client_reservation_reject(c, "WR2", NULL, 2000, NULL, &e), 0);
+	assert_int_equal(tr_client_reservation_wrap(c, "WR1", 2000, NULL, &e), 0);
+	assert_int_equal(tr_client_reservation_complete(c, "WR1", 2000, &r, &e), 0);
+	assert_string_equal(tr_reservation_status(r), "completed");
+	r = tr_reservation_free(r);
+
+	/* A daemon error comes back whole; a result of the wrong shape is -EBADMSG. */
+	assert_int_equal(tr_client_reservation_accept(c, "WR9", 2000, &r, &e), -EREMOTEIO);
+	assert_null(r);
+	assert_int_equal(e.code, TR_CLIENT_VERSION_CONFLICT);
+	assert_string_equal(e.data, "{\"currentVersion\":\"4\"}");
+	assert_int_equal(tr_client_reservation_get(c, "WR1", 2000, &r, &e), -EBADMSG);
+	assert_null(r);
+	assert_int_equal(e.errnum, -EBADMSG);
+	assert_int_equal(e.code, 0);
+
+	assert_int_equal(tr_client_worker_get(c, 2000, &w, &e), 0);
+	assert_string_equal(tr_worker_sid(w), "WK1");
+	assert_string_equal(tr_worker_name(w), "alice");
+	assert_string_equal(tr_worker_activity_sid(w), "WA2");
+	assert_string_equal(tr_worker_activity_name(w), "Break");
+	assert_string_equal(tr_worker_version(w), "7");
+	assert_false(tr_worker_available(w));
+	assert_int_equal(tr_worker_get_bool(w, "available", &b), 0);
+	assert_false(b);
+	j = tr_worker_attributes(w);
+	assert_string_equal(j, "{\"skills\":[\"fr\"]}");
+	free(j);
+	w = tr_worker_free(w);
+	assert_int_equal(tr_client_worker_set_activity(c, "Break", true, 2000, &w, &e), 0);
+	assert_string_equal(tr_worker_activity_name(w), "Break");
+	w = tr_worker_free(w);
+	assert_int_equal(tr_client_worker_set_activity(c, "WA1", false, 2000, NULL, &e), 0);
+	assert_int_equal(tr_client_worker_set_activity(c, "Lunch", false, 2000, &w, &e), -EREMOTEIO);
+	assert_null(w);
+	assert_int_equal(e.code, TR_CLIENT_INVALID_PARAMS);
+	assert_non_null(strstr(e.data, "\"values\":[\"Available\",\"Break\"]"));
+
+	assert_int_equal(tr_client_activity_list(c, 2000, &as, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(tr_activity_name(as[0]), "Available");
+	assert_true(tr_activity_available(as[0]));
+	assert_false(tr_activity_is_current(as[0]));
+	assert_true(tr_activity_is_current(as[1]));
+	assert_false(tr_activity_available(as[1]));
+	/* A sid wins over a name that looks like one; names match exactly. */
+	a = tr_activity_list_find(as, n, "WA1");
+	assert_ptr_equal(a, as[0]);
+	a = tr_activity_list_find(as, n, "Break");
+	assert_string_equal(tr_activity_sid(a), "WA2");
+	assert_null(tr_activity_list_find(as, n, "break"));
+	assert_null(tr_activity_list_find(as, n, NULL));
+	tr_activity_list_free(as, n);
+	as = NULL;
+	assert_int_equal(tr_client_activity_list(c, 2000, &as, &n, &e), -EBADMSG);
+	assert_null(as);
+	assert_int_equal(tr_client_reservation_list(c, NULL, 2000, &rs, &n, &e), -EBADMSG);
+
+	/* Bad arguments fail locally and send nothing (the script has no more requests). */
+	assert_int_equal(tr_client_reservation_accept(c, NULL, 2000, &r, &e), -EINVAL);
+	assert_int_equal(e.errnum, -EINVAL);
+	assert_int_equal(tr_client_reservation_reject(NULL, "WR1", NULL, 2000, &r, &e), -EINVAL);
+	assert_int_equal(tr_client_worker_set_activity(c, NULL, false, 2000, &w, &e), -EINVAL);
+	assert_int_equal(tr_client_worker_get(NULL, 2000, &w, &e), -EINVAL);
+	assert_int_equal(tr_client_activity_list(c, 2000, NULL, &n, &e), -EINVAL);
+	assert_int_equal(tr_client_reservation_list(c, NULL, 2000, &rs, NULL, &e), -EINVAL);
+	tr_client_error_done(&e);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+/* The parsers and accessors on their own. */
+static void test_object_parsers(void **state) {
+	struct tr_reservation **rs = NULL, *r = NULL;
+	struct tr_activity **as = NULL, *a = NULL;
+	struct tr_worker *w = NULL;
+	size_t n = 9;
+	int64_t v;
+
+	assert_int_equal(tr_reservation_list_parse(
+				 "{\"reservations\":[" RSV("WR1", "pending", "5") "]}", &rs, &n),
+		0);
+	assert_int_equal(n, 1);
+	assert_string_equal(tr_task_sid(tr_reservation_task(rs[0])), "WT1");
+	tr_reservation_list_free(rs, n);
+	assert_int_equal(tr_reservation_list_parse("{\"reservations\":[1]}", &rs, &n), -EBADMSG);
+	assert_int_equal(tr_reservation_list_parse("{", &rs, &n), -EBADMSG);
+	assert_int_equal(tr_reservation_list_parse(NULL, &rs, &n), -EINVAL);
+	assert_int_equal(tr_activity_list_parse(ACTIVITIES, &as, &n), 0);
+	assert_int_equal(n, 3);
+	tr_activity_list_free(as, n);
+	tr_activity_list_free(NULL, 0);
+	tr_reservation_list_free(NULL, 0);
+
+	/* A reservation without a task, or with a task that is not an object. */
+	assert_int_equal(tr_reservation_parse("{\"sid\":\"WR1\",\"task\":null}", &r), 0);
+	assert_null(tr_reservation_task(r));
+	assert_int_equal(tr_reservation_timeout(r), -1);
+	assert_null(tr_reservation_status(r));
+	r = tr_reservation_free(r);
+	assert_int_equal(tr_reservation_parse("[]", &r), -EBADMSG);
+	assert_null(r);
+	assert_int_equal(tr_worker_parse("{\"available\":\"yes\"}", &w), 0);
+	assert_false(tr_worker_available(w)); /* not a boolean */
+	assert_null(tr_worker_attributes(w));
+	assert_int_equal(tr_worker_get_int(w, "version", &v), -ENOENT);
+	w = tr_worker_free(w);
+	assert_int_equal(tr_activity_parse("{\"isCurrent\":true}", &a), 0);
+	assert_true(tr_activity_is_current(a));
+	assert_null(tr_activity_sid(a));
+	a = tr_activity_free(a);
+
+	/* NULL objects are harmless. */
+	assert_null(tr_reservation_sid(NULL));
+	assert_null(tr_reservation_task(NULL));
+	assert_int_equal(tr_reservation_timeout(NULL), -1);
+	assert_false(tr_worker_available(NULL));
+	assert_null(tr_worker_attributes(NULL));
+	assert_null(tr_activity_to_json(NULL));
+	assert_null(tr_worker_dup(NULL));
+	assert_int_equal(tr_activity_get_int(NULL, "x", &v), -EINVAL);
+}
+
 static void on_reply_reenter(struct tr_client *c, const char *result,
 	const struct tr_client_error *err, void *userdata) {
 	int *rets = userdata;
@@ -871,6 +1118,8 @@ int main(void) {
 		cmocka_unit_test(test_bad_args_and_connect),
 		cmocka_unit_test(test_server_credentials),
 		cmocka_unit_test(test_typed_params),
+		cmocka_unit_test(test_reservations_and_worker),
+		cmocka_unit_test(test_object_parsers),
 		cmocka_unit_test(test_reentry_refused),
 	};
 

@@ -1,7 +1,8 @@
 /*
  * test-ctl.c — taskrouterctl against the fake server: usage errors (exit 2), connection
  * failure (3), RPC errors (4), timeouts (5), human and --json output, update-token from
- * stdin, watch --count, and the tray example. Each run is a row of a case table: the
+ * stdin, watch --count, the reservation, worker and instruction commands (each request's
+ * method and params checked exactly), and the tray example. Each run is a row of a case table: the
  * arguments, stdin, the exit status and what stdout and stderr must (not) hold. The
  * binaries come from $TR_CTL and $TR_TRAY.
  */
@@ -112,7 +113,7 @@ static void spawn(struct child *ch, const char *const *argv) {
 
 /* One run of taskrouterctl (or of the tray example) and what it must print. */
 struct ctl_case {
-	const char *argv[12];
+	const char *argv[28];
 	const char *input; /* on stdin; NULL: nothing */
 	int status;
 	const char *out;        /* all of stdout, or NULL */
@@ -134,7 +135,7 @@ static bool has_all(const char *text, const char *const *pieces, size_t n) {
 /* Run c (socket replaces SOCKET in its argv) and check its exit status and output. */
 static void check(const struct ctl_case *c, const char *socket) {
 	const char *prog = getenv(c->tray ? "TR_TRAY" : "TR_CTL");
-	const char *argv[16];
+	const char *argv[32];
 	struct child ch;
 	struct run r;
 	size_t n = 0;
@@ -193,7 +194,33 @@ static const struct ctl_case usage_cases[] = {
 	{{"update-token"}, .input = "", .status = 2},
 	{{"update-token"}, .input = "two tokens\n", .status = 2},
 	{{"call", "x", "nope"}, .status = 2},
-	{{"--help"}, .status = 0, .out_has = {"Exit status"}},
+	{{"--help"}, .status = 0,
+		.out_has = {"Exit status", "\n  reject SID [--activity NAME]\n",
+			"\n  call SID --from FROM --url URL [OPTION]...\n",
+			"\n  call METHOD [PARAMS-JSON]\n"}},
+	/* Flags of the wrong type or missing, before anything is sent. */
+	{{"conference", "WR1", "--timeout", "soon"}, .status = 2,
+		.err_has = {"invalid --timeout 'soon'"}},
+	{{"conference", "WR1", "--max-participants", "1.5"}, .status = 2},
+	{{"dequeue", "WR1", "--timeout", "-3"}, .status = 2},
+	{{"conference", "WR1", "--muted=yes"}, .status = 2, .err_has = {"--muted takes no value"}},
+	{{"conference", "WR1", "--beep", ""}, .status = 2},
+	{{"call", "WR1", "--from", "+1555"}, .status = 2, .err_has = {"missing --url"}},
+	{{"redirect", "WR1", "--url", "http://t"}, .status = 2, .err_has = {"missing --call-sid"}},
+	{{"call", "task.get", "--from", "+1555"}, .status = 2, .err_has = {"unknown option"}},
+	{{"reject", "WR1", "--activity"}, .status = 2, .err_has = {"--activity needs a value"}},
+	{{"reject", "WR1", "--activity", ""}, .status = 2},
+	{{"activity"}, .status = 2, .err_has = {"missing argument"}},
+	{{"activity", "Break", "--reject-pending", "x"}, .status = 2},
+	{{"worker", "WK1"}, .status = 2, .err_has = {"too many arguments"}},
+	{{"accept", "WR1", "--activity", "Break"}, .status = 2},
+	{{"conference", "--help"}, .status = 0,
+		.out_has = {"--[no-]start-conference-on-enter",
+			"startConferenceOnEnter (true; --no-",
+			"--max-participants N", "maxParticipants (integer)"}},
+	{{"call", "--help"}, .status = 0,
+		.out_has = {"call SID --from FROM --url URL", "call METHOD [PARAMS-JSON]",
+			"--status-callback-url URL", "statusCallbackUrl (string)"}},
 	{{"watch", "--help"}, .status = 0, .out_has = {"--since SEQ", "--epoch EPOCH"}},
 };
 
@@ -424,6 +451,242 @@ static void test_watch_restart(void **state) {
 	}
 }
 
+/* ------------------------------------------------------------------ reservations, worker */
+
+#define WT_SID "WT1"
+#define RSV_JSON(sid, status, timeout)                                                             \
+	"{\"sid\":\"" sid "\",\"status\":\"" status "\",\"version\":\"2\",\"timeout\":" timeout    \
+	",\"taskSid\":\"WT1\",\"workerSid\":\"WK1\",\"dateCreated\":1735819320,\"task\":" TASK_JSON \
+	"}"
+#define RSV_PENDING RSV_JSON("WR1", "pending", "120")
+#define WORKER_JSON                                                                                \
+	"{\"sid\":\"WK1\",\"name\":\"alice\",\"activitySid\":\"WA2\",\"activityName\":\"Break\","  \
+	"\"available\":false,\"attributes\":{\"skills\":[\"fr\"]},\"version\":\"7\"}"
+#define ACTIVITIES_JSON                                                                            \
+	"{\"activities\":[{\"sid\":\"WA1\",\"name\":\"Available\",\"available\":true,"              \
+	"\"isCurrent\":false},{\"sid\":\"WA2\",\"name\":\"Break\",\"available\":false,"             \
+	"\"isCurrent\":true},{\"sid\":\"WA3\",\"name\":\"Offline\",\"available\":false,"            \
+	"\"isCurrent\":false}]}"
+#define CHANNELS_JSON                                                                              \
+	"{\"channels\":[{\"sid\":\"WC1\",\"taskChannelUniqueName\":\"voice\",\"capacity\":1,"       \
+	"\"available\":true,\"assignedTasks\":0,\"availableCapacityPercentage\":100},"              \
+	"{\"sid\":\"WC2\",\"taskChannelUniqueName\":\"chat\",\"capacity\":3,\"available\":false,"  \
+	"\"assignedTasks\":2,\"availableCapacityPercentage\":33}]}"
+#define WA_SID "WAe3eebd4b4618a04b18a0ac6acc4e49e4"
+
+/* One request the CLI must send (method and params exactly, NULL: none) and its answer. */
+struct exchange {
+	const char *method, *params;
+	const char *reply; /* "\"result\":…" or "\"error\":…" */
+};
+
+/* A run of taskrouterctl and the requests it must send, in order, and no others. */
+struct rpc_case {
+	struct ctl_case run;
+	struct exchange ex[3];
+};
+
+static const struct rpc_case rpc_cases[] = {
+	/* reservations follows next, and prints a table */
+	{{{"--socket", SOCKET, "reservations"}, .status = 0,
+		 .out = "SID                                STATUS    TIMEOUT TASK        "
+			"                       QUEUE                CHANNEL\n"
+			"WR1                                pending       120 WT1         "
+			"                       Q1                   voice\n"
+			"WR2                                accepted        - WT1         "
+			"                       Q1                   voice\n"},
+		{{"reservation.list", "{}",
+			 "\"result\":{\"reservations\":[" RSV_PENDING "],\"next\":\"WR1\"}"},
+			{"reservation.list", "{\"after\":\"WR1\"}",
+				"\"result\":{\"reservations\":[" RSV_JSON("WR2", "accepted",
+					"null") "],\"next\":null}"}}},
+	{{{"--socket", SOCKET, "--json", "reservations", "--status", "accepted"}, .status = 0,
+		 .out = "{\"reservations\":[" RSV_PENDING "],\"next\":null}\n"},
+		{{"reservation.list", "{\"status\":\"accepted\"}",
+			"\"result\":{\"reservations\":[" RSV_PENDING "],\"next\":null}"}}},
+	{{{"--socket", SOCKET, "reservation", "WR1"}, .status = 0,
+		 .out = "sid: WR1\nstatus: pending\ntaskSid: WT1\nworkerSid: WK1\nversion: 2\n"
+			"timeout: 120\ndateCreated: 1735819320\ntask.status: assigned\n"
+			"task.queueName: Q1\ntask.taskChannelUniqueName: voice\ntask.priority: 5\n"
+			"task.age: 10\ntask.attributes: {\"a\":1}\n"},
+		{{"reservation.get", "{\"sid\":\"WR1\"}", "\"result\":" RSV_PENDING}}},
+	/* A task sid goes out as it is. */
+	{{{"--socket", SOCKET, "--json", "accept", WT_SID}, .status = 0,
+		 .out = RSV_JSON("WR1", "accepted", "120") "\n"},
+		{{"reservation.accept", "{\"sid\":\"WT1\"}",
+			"\"result\":" RSV_JSON("WR1", "accepted", "120")}}},
+	{{{"--socket", SOCKET, "accept", "WR9"}, .status = 4,
+		 .err_has = {"version conflict (code -32004", "data: {\"currentVersion\":\"3\"}"}},
+		{{"reservation.accept", "{\"sid\":\"WR9\"}",
+			"\"error\":{\"code\":-32004,\"message\":\"version conflict\","
+			"\"data\":{\"currentVersion\":\"3\"}}"}}},
+	{{{"--socket", SOCKET, "reject", "WR1"}, .status = 0, .out_has = {"status: rejected\n"}},
+		{{"reservation.reject", "{\"sid\":\"WR1\"}",
+			"\"result\":" RSV_JSON("WR1", "rejected", "null")}}},
+	/* --activity NAME: the sid comes from activity.list */
+	{{{"--socket", SOCKET, "reject", "WR1", "--activity", "Offline"}, .status = 0,
+		 .out_has = {"sid: WR1\nstatus: rejected\n"}},
+		{{"activity.list", "{}", "\"result\":" ACTIVITIES_JSON},
+			{"reservation.reject", "{\"sid\":\"WR1\",\"activitySid\":\"WA3\"}",
+				"\"result\":" RSV_JSON("WR1", "rejected", "null")}}},
+	/* a WA sid needs no look-up */
+	{{{"--socket", SOCKET, "reject", "--activity", WA_SID, "WR1"}, .status = 0},
+		{{"reservation.reject", "{\"sid\":\"WR1\",\"activitySid\":\"" WA_SID "\"}",
+			"\"result\":" RSV_JSON("WR1", "rejected", "null")}}},
+	/* an unknown name: the names are listed and nothing is rejected */
+	{{{"--socket", SOCKET, "reject", "WR1", "--activity", "break"}, .status = 4,
+		 .err_has = {"unknown activity 'break'; the activities are: Available, Break, "
+			     "Offline (code -32602",
+			 "data: {\"param\":\"activity\",\"reason\":\"unknown activity\","
+			 "\"values\":[\"Available\",\"Break\",\"Offline\"]}"}},
+		{{"activity.list", "{}", "\"result\":" ACTIVITIES_JSON}}},
+	{{{"--socket", SOCKET, "--json", "reject", "WR1", "--activity", "Lunch"}, .status = 4,
+		 .out_has = {"{\"error\":{\"code\":-32602,\"message\":\"unknown activity 'Lunch'; ",
+			 "\"data\":{\"param\":\"activity\",\"reason\":\"unknown activity\","
+			 "\"values\":[\"Available\",\"Break\",\"Offline\"]}"}},
+		{{"activity.list", "{}", "\"result\":" ACTIVITIES_JSON}}},
+	/* the activity.list failing is reported as it is */
+	{{{"--socket", SOCKET, "reject", "WR1", "--activity", "Break"}, .status = 4,
+		 .err_has = {"not connected (code -32002"}},
+		{{"activity.list", "{}",
+			"\"error\":{\"code\":-32002,\"message\":\"not connected\"}"}}},
+	{{{"--socket", SOCKET, "worker"}, .status = 0,
+		 .out = "sid: WK1\nname: alice\nactivity: Break (WA2)\navailable: no\nversion: 7\n"
+			"attributes: {\"skills\":[\"fr\"]}\n"},
+		{{"worker.get", "{}", "\"result\":" WORKER_JSON}}},
+	{{{"--socket", SOCKET, "--json", "worker"}, .status = 0, .out = WORKER_JSON "\n"},
+		{{"worker.get", "{}", "\"result\":" WORKER_JSON}}},
+	{{{"--socket", SOCKET, "activities"}, .status = 0,
+		 .out = "NAME      SID                                AVAILABLE CURRENT\n"
+			"Available WA1                                yes\n"
+			"Break     WA2                                no        *\n"
+			"Offline   WA3                                no\n"},
+		{{"activity.list", "{}", "\"result\":" ACTIVITIES_JSON}}},
+	{{{"--socket", SOCKET, "--json", "activities"}, .status = 0, .out = ACTIVITIES_JSON "\n"},
+		{{"activity.list", "{}", "\"result\":" ACTIVITIES_JSON}}},
+	{{{"--socket", SOCKET, "activity", "Break", "--reject-pending"}, .status = 0,
+		 .out_has = {"activity: Break (WA2)\n"}},
+		{{"worker.setActivity",
+			"{\"activity\":\"Break\",\"rejectPendingReservations\":true}",
+			"\"result\":" WORKER_JSON}}},
+	{{{"--socket", SOCKET, "activity", "WA2"}, .status = 0},
+		{{"worker.setActivity", "{\"activity\":\"WA2\"}", "\"result\":" WORKER_JSON}}},
+	{{{"--socket", SOCKET, "activity", "Lunch"}, .status = 4,
+		 .err_has = {"unknown activity (code -32602, invalid params)",
+			 "data: {\"param\":\"activity\",\"values\":[\"Available\",\"Break\"]}"}},
+		{{"worker.setActivity", "{\"activity\":\"Lunch\"}",
+			"\"error\":{\"code\":-32602,\"message\":\"unknown activity\",\"data\":"
+			"{\"param\":\"activity\",\"values\":[\"Available\",\"Break\"]}}"}}},
+	{{{"--socket", SOCKET, "channels"}, .status = 0,
+		 .out = "CHANNEL SID                                AVAILABLE CAPACITY ASSIGNED FREE%\n"
+			"voice   WC1                                yes              1        0   100\n"
+			"chat    WC2                                no               3        2    33\n"},
+		{{"channel.list", NULL, "\"result\":" CHANNELS_JSON}}},
+	{{{"--socket", SOCKET, "--json", "channels"}, .status = 0, .out = CHANNELS_JSON "\n"},
+		{{"channel.list", NULL, "\"result\":" CHANNELS_JSON}}},
+	/* Instruction calls: every flag a member, in the order given, with its JSON type; the
+	 * call timeout goes before the command name. */
+	{{{"--socket", SOCKET, "--timeout", "4", "conference", "WR1", "--to", "+15550100",
+		  "--from", "+15550111", "--timeout", "20", "--muted",
+		  "--no-start-conference-on-enter", "--beep", "onEnter", "--conference-record",
+		  "true", "--max-participants", "5", "--status-callback-event", "start end",
+		  "--beep-on-customer-entrance", "--sip-auth-password", "pw"},
+		 .status = 0, .out_has = {"sid: WR1\nstatus: pending\n"}},
+		{{"reservation.conference",
+			"{\"sid\":\"WR1\",\"to\":\"+15550100\",\"from\":\"+15550111\",\"timeout\":20,"
+			"\"muted\":true,\"startConferenceOnEnter\":false,\"beep\":\"onEnter\","
+			"\"conferenceRecord\":true,\"maxParticipants\":5,"
+			"\"statusCallbackEvent\":\"start end\",\"beepOnCustomerEntrance\":true,"
+			"\"sipAuthPassword\":\"pw\"}",
+			"\"result\":" RSV_PENDING}}},
+	{{{"--socket", SOCKET, "--json", "conference", "WT1", "--beep", "false",
+		  "--end-conference-on-exit", "--early-media", "--no-transcribe", "--wait-url",
+		  "http://w", "--conference-trim", "trim-silence", "--region", "ie1"},
+		 .status = 0, .out = RSV_PENDING "\n"},
+		{{"reservation.conference",
+			"{\"sid\":\"WT1\",\"beep\":false,\"endConferenceOnExit\":true,"
+			"\"earlyMedia\":true,\"transcribe\":false,\"waitUrl\":\"http://w\","
+			"\"conferenceTrim\":\"trim-silence\",\"region\":\"ie1\"}",
+			"\"result\":" RSV_PENDING}}},
+	/* the daemon's refusal of a parameter */
+	{{{"--socket", SOCKET, "conference", "WR1", "--record", "sometimes"}, .status = 4,
+		 .err_has = {"bad record (code -32602", "\"param\":\"record\""}},
+		{{"reservation.conference", "{\"sid\":\"WR1\",\"record\":\"sometimes\"}",
+			"\"error\":{\"code\":-32602,\"message\":\"bad record\","
+			"\"data\":{\"param\":\"record\",\"reason\":\"not a recording mode\"}}"}}},
+	{{{"--socket", SOCKET, "dequeue", "WR1", "--post-work-activity-sid", WA_SID,
+		  "--status-callback-events", "initiated,completed", "--record",
+		  "record-from-answer", "--from", "+15550111"},
+		 .status = 0},
+		{{"reservation.dequeue",
+			"{\"sid\":\"WR1\",\"postWorkActivitySid\":\"" WA_SID "\","
+			"\"statusCallbackEvents\":\"initiated,completed\","
+			"\"record\":\"record-from-answer\",\"from\":\"+15550111\"}",
+			"\"result\":" RSV_JSON("WR1", "accepted", "120")}}},
+	{{{"--socket", SOCKET, "call", "WR1", "--url", "http://twiml", "--from", "+15550111",
+		  "--accept", "--timeout", "30", "--status-callback-url", "http://cb", "--to",
+		  "+15550100"},
+		 .status = 0, .out_has = {"status: accepted\n"}},
+		{{"reservation.call",
+			"{\"sid\":\"WR1\",\"url\":\"http://twiml\",\"from\":\"+15550111\","
+			"\"accept\":true,\"timeout\":30,\"statusCallbackUrl\":\"http://cb\","
+			"\"to\":\"+15550100\"}",
+			"\"result\":" RSV_JSON("WR1", "accepted", "120")}}},
+	/* call SID comes after its options too */
+	{{{"--socket", SOCKET, "call", "--from", "+15550111", "--url", "http://twiml", "WR1"},
+		 .status = 0},
+		{{"reservation.call",
+			"{\"sid\":\"WR1\",\"from\":\"+15550111\",\"url\":\"http://twiml\"}",
+			"\"result\":" RSV_PENDING}}},
+	/* call METHOD is still the generic call */
+	{{{"--socket", SOCKET, "call", "--timeout", "2.5", "worker.get", "{}"}, .status = 0,
+		 .out = WORKER_JSON "\n"},
+		{{"worker.get", "{}", "\"result\":" WORKER_JSON}}},
+	{{{"--socket", SOCKET, "redirect", "WR1", "--call-sid", "CA1", "--url", "http://r",
+		  "--no-accept"},
+		 .status = 0},
+		{{"reservation.redirect",
+			"{\"sid\":\"WR1\",\"callSid\":\"CA1\",\"url\":\"http://r\",\"accept\":false}",
+			"\"result\":" RSV_PENDING}}},
+};
+
+/* The requests of rpc_cases[*user], then nothing more until the CLI hangs up. */
+static void script_rpc(struct server *s, int fd) {
+	size_t *i = s->user;
+	const struct rpc_case *c = &rpc_cases[(*i)++];
+	char *req;
+
+	for (size_t k = 0; k < ARRAY_SIZE(c->ex) && c->ex[k].method; k++) {
+		const struct exchange *ex = &c->ex[k];
+
+		req = srv_read(fd);
+		if (!req_is(req, ex->method, ex->params)) {
+			fprintf(stderr, "# %s: expected %s %s, got %s\n", c->run.argv[2], ex->method,
+				ex->params ? ex->params : "(no params)", req ? req : "(none)");
+			s->failures++;
+		}
+		reply(fd, req_id(req), ex->reply);
+		free(req);
+	}
+	req = srv_read(fd);
+	if (req) {
+		fprintf(stderr, "# %s: unexpected request %s\n", c->run.argv[2], req);
+		s->failures++;
+	}
+	free(req);
+}
+
+static void test_reservation_commands(void **state) {
+	size_t i = 0;
+	struct server *s = server_start_n(script_rpc, ARRAY_SIZE(rpc_cases), &i);
+
+	for (size_t k = 0; k < ARRAY_SIZE(rpc_cases); k++) {
+		check(&rpc_cases[k].run, s->path);
+	}
+	server_stop(s);
+	assert_int_equal(i, ARRAY_SIZE(rpc_cases));
+}
+
 /* The tray example exits cleanly on SIGTERM, once it is up and subscribed. */
 static void test_tray_signal(void **state) {
 	struct server *s = server_start_n(script_daemon, 1, NULL);
@@ -489,6 +752,7 @@ int main(void) {
 		cmocka_unit_test(test_usage),
 		cmocka_unit_test(test_connect_failure),
 		cmocka_unit_test(test_against_fake),
+		cmocka_unit_test(test_reservation_commands),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
