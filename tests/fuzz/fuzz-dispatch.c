@@ -1,16 +1,18 @@
 /*
  * fuzz-dispatch.c — libFuzzer target for request dispatch with arbitrary params: the
  * method validation and upstream request building of daemon/methods.c
- * (tr_task_methods_build, the pure part of tr_methods_dispatch) and the RFC 3339 time
- * parser it uses (tr_task_json_time_parse, daemon/task-json.c).
+ * (tr_task_methods_build and tr_worker_methods_build, the pure part of tr_methods_dispatch)
+ * and the RFC 3339 time parser they use (tr_task_json_time_parse, daemon/task-json.c).
  *
  * Input layout: byte 0 picks the method name from the method table (plus names that are
  * not Task request methods); byte 1 holds flags: bit 0 version_check, bit 1 no
  * workspace/worker SIDs, bit 2 look the task up in an empty cache instead of the
  * pre-populated one, bit 3 also parse the rest as an RFC 3339 time. The rest is the params
  * JSON. As tr_methods_dispatch does, params that are not an object are not passed on and
- * the task is the cached task named by params.sid. The cache is populated once with tasks
- * in several states (reserved, assigned, wrapping, transferring, closed).
+ * the task is the cached task named by params.sid (the reservation, for the Reservation
+ * methods: by a WR… or WT… sid). The cache is populated once with tasks in several states
+ * (reserved, assigned, wrapping, transferring, closed), the worker model with a worker, two
+ * activities and a channel (an empty model with bit 2).
  * Checks: the return value is one of the documented ones; a refusal names a code and a
  * reason (and a param for invalid params); a built request has a path, GET or POST, v1 or
  * v2, object params that dump and parse back, and no If-Match unless version_check.
@@ -31,6 +33,8 @@
 #include "rpc.h"
 #include "rpcsrv.h"
 #include "task-json.h"
+#include "worker-methods.h"
+#include "worker-state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -99,9 +103,24 @@ static const char *const names[] = {
 	"task.fetchLatestVersion", "task.hold", "task.kick", "task.transfer",
 	"task.cancelTransfer", "task.updateParticipant", "task.get", "task.list",
 	"events.subscribe", "daemon.status", "rpc.describe", "task.nope",
+	"reservation.accept", "reservation.reject", "reservation.wrap", "reservation.complete",
+	"reservation.call", "reservation.dequeue", "reservation.redirect",
+	"reservation.conference", "reservation.updateParticipant",
+	"reservation.fetchLatestVersion", "reservation.get", "reservation.list",
+	"worker.setAttributes", "worker.fetchLatestVersion", "worker.setActivity",
+	"worker.createTask", "worker.get", "activity.list", "channel.list",
 };
 
 static struct tr_cache *cache, *empty;
+static struct tr_wstate *wstate, *wempty;
+
+static void wfeed(int (*add)(struct tr_wstate *, const struct tr_json *), const char *text) {
+	struct tr_json *j = NULL;
+
+	check(tr_json_parse(text, strlen(text), &j, NULL) == 0);
+	check(add(wstate, j) == 0);
+	tr_json_free(j);
+}
 
 static void apply(const char *type, const char *text) {
 	struct tr_json *j = NULL;
@@ -147,6 +166,20 @@ static void populate(void) {
 	}
 	apply("reservation.created", RES("WR5", "accepted", TASK("WT5", "assigned", 1)));
 	apply("task.canceled", TASK("WT5", "canceled", 2));
+	wstate = tr_wstate_new(NULL, NULL);
+	wempty = tr_wstate_new(NULL, NULL);
+	check(wstate != NULL && wempty != NULL);
+	tr_wstate_resync_begin(wstate);
+	wfeed(tr_wstate_resync_worker, "{\"sid\":\"WK1\",\"activity_sid\":\"WA1\","
+		"\"activity_name\":\"Available\",\"available\":true,\"attributes\":\"{}\","
+		"\"version\":3}");
+	wfeed(tr_wstate_resync_activity, "{\"sid\":\"WA1\",\"friendly_name\":\"Available\","
+		"\"available\":true}");
+	wfeed(tr_wstate_resync_activity, "{\"sid\":\"WA2\",\"friendly_name\":\"Offline\","
+		"\"available\":false}");
+	wfeed(tr_wstate_resync_channel, "{\"sid\":\"WC1\",\"task_channel_unique_name\":"
+		"\"voice\",\"configured_capacity\":1,\"available\":1}");
+	check(tr_wstate_resync_end(wstate, 0) == 0);
 }
 
 static void check_req(const struct tr_methods_req *r, bool version_check) {
@@ -159,7 +192,9 @@ static void check_req(const struct tr_methods_req *r, bool version_check) {
 	check(r->method && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "POST") == 0));
 	check(r->api_version && (strcmp(r->api_version, "v1") == 0 ||
 		strcmp(r->api_version, "v2") == 0));
-	check(r->kind == TR_METHODS_TASK || r->kind == TR_METHODS_TRANSFER);
+	check(r->kind == TR_METHODS_TASK || r->kind == TR_METHODS_TRANSFER ||
+		r->kind == TR_METHODS_RESERVATION || r->kind == TR_METHODS_RES_IGNORED ||
+		r->kind == TR_METHODS_WORKER || r->kind == TR_METHODS_CREATED);
 	check(r->if_match >= -1);
 	check(version_check || r->if_match == -1);
 	if (r->params) {
@@ -219,7 +254,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	t = tr_cache_get((flags & 4) ? empty : cache, tr_json_get_string(params, "sid"));
 	memset(&req, 0, sizeof(req));
 	memset(&err, 0, sizeof(err));
-	r = tr_task_methods_build(method, params, t, ws, wk, vc, &req, &err);
+	if (strncmp(method, "task.", 5) == 0) {
+		r = tr_task_methods_build(method, params, t, ws, wk, vc, &req, &err);
+	} else {
+		struct tr_methods_ctx x = { .wstate = (flags & 4) ? wempty : wstate,
+			.workspace_sid = ws ? ws : "", .worker_sid = wk ? wk : "",
+			.version_check = vc };
+
+		t = NULL;
+		x.res = tr_cache_find_res((flags & 4) ? empty : cache,
+			tr_json_get_string(params, "sid"), &t);
+		x.task = t;
+		r = tr_worker_methods_build(method, params, &x, &req, &err);
+	}
 	if (r == 0) {
 		check_req(&req, vc);
 		tr_task_methods_req_done(&req);
