@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #include "bridge.h"
@@ -554,6 +555,10 @@ static void on_reply(void *userdata, const struct tr_upstream_reply *reply) {
 
 /* ---- building and sending ---- */
 
+static void no_worker(struct tr_call *call) {
+	tr_call_error(call, TR_RPC_NOT_CONNECTED, "the worker is not known yet (no session)", NULL);
+}
+
 /* Reply for a failed build: a bad parameter (with the activities when one was unknown), an
  * unknown reservation, a state. */
 static void build_failed(struct tr_daemon *d, struct tr_call *call,
@@ -628,6 +633,11 @@ static void upstream_request(struct tr_daemon *d, struct tr_call *call, const st
 	struct op *op;
 	int r;
 
+	if (strncmp(m->name, "worker.", 7) == 0 && !tr_wstate_get_worker(d->wstate)) {
+		/* before the first resync there is no worker, activity or version to build from */
+		no_worker(call);
+		return;
+	}
 	r = build_request(m, &x, &req, &err);
 	if (r == -EINVAL) {
 		build_failed(d, call, &err, sid);
@@ -764,10 +774,6 @@ static void m_res_get(struct tr_daemon *d, struct tr_call *call, const struct tr
 		return;
 	}
 	tr_call_result(call, o);
-}
-
-static void no_worker(struct tr_call *call) {
-	tr_call_error(call, TR_RPC_NOT_CONNECTED, "the worker is not known yet (no session)", NULL);
 }
 
 static void m_worker_get(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
