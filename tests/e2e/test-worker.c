@@ -418,6 +418,40 @@ static void test_channels_failed_create(void **state) {
 	tr_json_free(r);
 }
 
+/* What changed while the daemon was away comes out of the resync, marked resync. */
+static void test_resync_worker_events(void **state) {
+	struct tr_json *ev = NULL, *w;
+	const struct tr_json *rs;
+	(void)state;
+
+	/* silently (no frame), then the session drops: only the resync can tell */
+	e2e_sim_post(&e2e.env, "/sim/workers/alice/activity",
+		"{\"activity\":\"Offline\",\"silent\":true}");
+	e2e_sim_post(&e2e.env, "/sim/workers/alice/channels/voice",
+		"{\"capacity\":4,\"silent\":true}");
+	e2e_sim_post(&e2e.env, "/sim/faults/drop", "{\"close\":true}");
+	e2e_wait_event(e2e.sub, "disconnected", NULL);
+	assert_int_equal(trt_wait_event(e2e.sub, "channelCapacityUpdated", NULL, E2E_WAIT, &ev), 0);
+	rs = tr_json_get(ev, "resync");
+	assert_true(rs && rs->type == TR_JSON_TRUE);
+	assert_int_equal(e2e_int(tr_json_get(ev, "channel"), "capacity"), 4);
+	tr_json_free(ev);
+	assert_int_equal(trt_wait_event(e2e.sub, "activityUpdated", NULL, E2E_WAIT, &ev), 0);
+	rs = tr_json_get(ev, "resync");
+	assert_true(rs && rs->type == TR_JSON_TRUE);
+	assert_string_equal(e2e_str(tr_json_get(ev, "worker"), "activityName"), "Offline");
+	tr_json_free(ev);
+	e2e_wait_event(e2e.sub, "ready", NULL);
+	w = trt_call_ok(e2e.rpc, "worker.get", "{}");
+	assert_string_equal(e2e_str(w, "activityName"), "Offline");
+	tr_json_free(w);
+	w = trt_call_ok(e2e.rpc, "worker.setActivity", "{\"activity\":\"Available\"}");
+	assert_non_null(w);
+	tr_json_free(w);
+	e2e_sim_post(&e2e.env, "/sim/workers/alice/channels/voice", "{\"capacity\":1}");
+	e2e_wait_event(e2e.sub, "channelCapacityUpdated", NULL);
+}
+
 /* Bad input: a clear error, and nothing goes upstream. */
 /* params with its "@" replaced by sid (static buffer). */
 static const char *with_sid(const char *params, const char *sid) {
@@ -503,6 +537,7 @@ int main(void) {
 		cmocka_unit_test(test_participant_and_fetch),
 		cmocka_unit_test(test_worker_conflict),
 		cmocka_unit_test(test_channels_failed_create),
+		cmocka_unit_test(test_resync_worker_events),
 		cmocka_unit_test(test_bad_input_sends_nothing),
 	};
 	return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
