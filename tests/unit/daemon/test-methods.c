@@ -781,6 +781,153 @@ static void test_upstream_replies(void **state) {
 	reqs_clear();
 }
 
+/* The Reservation and Worker rows share the round trip's outcomes with the Task rows, and
+ * add their own: the reply applied to the reservation or the worker, a 412 answered after a
+ * GET of that object, the worker fetched after a reject that moved it. */
+static void test_worker_upstream_replies(void **state) {
+	struct env *e = *state;
+	struct rpc_client *c = client_new(e);
+	const struct tr_bridge_events *ev = tr_core_bridge_events();
+	struct tr_json *m, *j;
+	const char *accept = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"reservation.accept\","
+		"\"params\":{\"sid\":\"" WT "\"}}";
+
+	add_task(e);
+	/* the worker model, from a resync */
+	ev->resync_begin(&e->d);
+	j = parse("{\"sid\":\"" WK "\",\"activity_sid\":\"WA1\",\"activity_name\":\"Available\","
+		"\"available\":true,\"attributes\":\"{}\",\"version\":4}");
+	ev->resync_worker(&e->d, j);
+	tr_json_free(j);
+	j = parse("{\"sid\":\"WA1\",\"friendly_name\":\"Available\",\"available\":true}");
+	ev->resync_activity(&e->d, j);
+	tr_json_free(j);
+	j = parse("{\"sid\":\"WA2\",\"friendly_name\":\"Offline\",\"available\":false}");
+	ev->resync_activity(&e->d, j);
+	tr_json_free(j);
+	{
+		char buf[2048];
+
+		snprintf(buf, sizeof(buf), "{\"sid\":\"" WR "\",\"reservation_status\":\"accepted\","
+			"\"task\":%s}", task_text("assigned", 7));
+		j = parse(buf);
+		ev->resync_reservation(&e->d, j); /* the task stays ours: nothing vanishes */
+		tr_json_free(j);
+	}
+	ev->resync_end(&e->d, 0);
+	reqs_clear();
+
+	/* 2xx in the instance shape: the reservation takes it, the reply is the Reservation */
+	rpc_client_send(c, accept);
+	while (n_reqs == 0) {
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	assert_string_equal(reqs[0].path, "Workspaces/" WS "/Workers/" WK "/Reservations/" WR);
+	deliver(0, 200, "{\"sid\":\"" WR "\",\"reservation_status\":\"accepted\",\"version\":3,"
+		"\"task_sid\":\"" WT "\"}", 0);
+	m = rpc_client_recv(c);
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "version"), "3");
+	assert_string_equal(tr_json_get_string(tr_json_get(tr_json_get(m, "result"), "task"), "sid"),
+		WT);
+	tr_json_free(m);
+	reqs_clear();
+
+	/* 412: the reservation is fetched, the conflict names its version */
+	rpc_client_send(c, accept);
+	while (n_reqs == 0) {
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	assert_int_equal(reqs[0].if_match, 3);
+	deliver(0, 412, NULL, 0);
+	assert_int_equal(n_reqs, 2);
+	assert_string_equal(reqs[1].method, "GET");
+	assert_string_equal(reqs[1].path, "Workspaces/" WS "/Workers/" WK "/Reservations/" WR);
+	deliver(1, 200, "{\"sid\":\"" WR "\",\"reservation_status\":\"accepted\",\"version\":5}", 0);
+	m = rpc_client_recv(c);
+	assert_int_equal(rpc_err_code(m), TR_RPC_VERSION_CONFLICT);
+	assert_string_equal(tr_json_get_string(tr_json_get(tr_json_get(m, "error"), "data"),
+		"currentVersion"), "5");
+	tr_json_free(m);
+	reqs_clear();
+
+	/* the shared outcomes, and a 2xx that is not a reservation: refresh pending */
+	{
+		static const struct {
+			long status;
+			int err;
+			int code;
+		} cases[] = {
+			{ 429, 0, TR_RPC_RATE_LIMITED },
+			{ 400, 0, TR_RPC_UPSTREAM_ERROR },
+			{ 503, 0, TR_RPC_UPSTREAM_ERROR },
+			{ 401, 0, TR_RPC_TOKEN_EXPIRED },
+			{ 0, -ETIMEDOUT, TR_RPC_TIMEOUT },
+			{ 0, -ECONNREFUSED, TR_RPC_NETWORK_ERROR },
+			{ 200, -EBADMSG, TR_RPC_REFRESH_PENDING },
+			{ 200, 0, TR_RPC_REFRESH_PENDING },
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			rpc_client_send(c, accept);
+			while (n_reqs == 0) {
+				(void)uv_run(&e->loop, UV_RUN_ONCE);
+			}
+			deliver(0, cases[i].status, cases[i].status == 200 && !cases[i].err ? "[]" :
+				NULL, cases[i].err);
+			m = rpc_client_recv(c);
+			assert_int_equal(rpc_err_code(m), cases[i].code);
+			tr_json_free(m);
+			if (cases[i].code == TR_RPC_REFRESH_PENDING) {
+				assert_int_equal(n_reqs, 2); /* the refresh GET of the reservation */
+				assert_string_equal(reqs[1].method, "GET");
+				deliver(1, 200, "{\"sid\":\"" WR "\",\"reservation_status\":\"accepted\","
+					"\"version\":6}", 0);
+			}
+			reqs_clear();
+		}
+	}
+	assert_int_equal(tr_cache_find_res(e->d.cache, WR, NULL)->version, 6);
+
+	/* a reject that moves the worker: the worker is fetched after the answer */
+	rpc_client_send(c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"reservation.reject\","
+		"\"params\":{\"sid\":\"" WR "\",\"activitySid\":\"WA2\"}}");
+	while (n_reqs == 0) {
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	assert_string_equal(reqs[0].params,
+		"{\"ReservationStatus\":\"rejected\",\"WorkerActivitySid\":\"WA2\"}");
+	deliver(0, 200, "{\"sid\":\"" WR "\",\"reservation_status\":\"rejected\",\"version\":7}", 0);
+	m = rpc_client_recv(c);
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "status"), "rejected");
+	tr_json_free(m);
+	assert_int_equal(n_reqs, 2);
+	assert_string_equal(reqs[1].method, "GET");
+	assert_string_equal(reqs[1].path, "Workspaces/" WS "/Workers/" WK);
+	deliver(1, 200, "{\"sid\":\"" WK "\",\"activity_sid\":\"WA2\",\"activity_name\":"
+		"\"Offline\",\"available\":false,\"attributes\":\"{}\",\"version\":6}", 0);
+	reqs_clear();
+
+	/* a worker write goes out with the fetched version; a 412 fetches the worker */
+	rpc_client_send(c, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"worker.setActivity\","
+		"\"params\":{\"activity\":\"Available\"}}");
+	while (n_reqs == 0) {
+		(void)uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	assert_int_equal(reqs[0].if_match, 6);
+	deliver(0, 412, NULL, 0);
+	assert_int_equal(n_reqs, 2);
+	assert_string_equal(reqs[1].path, "Workspaces/" WS "/Workers/" WK);
+	deliver(1, 200, "{\"sid\":\"" WK "\",\"activity_sid\":\"WA2\",\"activity_name\":"
+		"\"Offline\",\"available\":false,\"attributes\":\"{}\",\"version\":9}", 0);
+	m = rpc_client_recv(c);
+	assert_int_equal(rpc_err_code(m), TR_RPC_VERSION_CONFLICT);
+	assert_string_equal(tr_json_get_string(tr_json_get(tr_json_get(m, "error"), "data"),
+		"currentVersion"), "9");
+	tr_json_free(m);
+	reqs_clear();
+	rpc_client_free(c);
+}
+
 static void test_events(void **state) {
 	struct env *e = *state;
 	struct rpc_client *a = client_new(e), *b = client_new(e), *c = client_new(e);
@@ -1146,6 +1293,7 @@ int main(void) {
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_describe_is_the_table),
 		cmocka_unit_test_setup_teardown(test_socket_basics, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_worker_upstream_replies, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_replies, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_update_token_owner_only, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_subscription_cap, env_setup, env_teardown),
