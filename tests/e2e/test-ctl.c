@@ -1302,6 +1302,36 @@ static void test_watch_human(void **state) {
 	trt_proc_done(&w);
 }
 
+/* Worker events through watch: activityUpdated has no task, and its --json line carries the
+ * worker. */
+static void test_watch_worker_events(void **state) {
+	static const char *const args[] = {"--event", "activityUpdated", "--count", "1", NULL};
+	struct tr_json *v = NULL;
+	struct trt_proc w;
+	(void)state;
+
+	alice_available();
+	/* --json */
+	watch_start(&w, false, true, args);
+	ctl_expect(0, "activity", "Offline", NULL);
+	assert_int_equal(trt_proc_wait_exit(&w, E2E_WAIT), 0);
+	assert_int_equal(tr_json_parse(w.out.data, strlen(w.out.data), &v, NULL), 0);
+	assert_string_equal(e2e_str(v, "event"), "activityUpdated");
+	assert_null(tr_json_get(v, "taskSid"));
+	assert_string_equal(e2e_str(tr_json_get(v, "worker"), "activityName"), "Offline");
+	tr_json_free(v);
+	trt_proc_done(&w);
+
+	/* human: "SEQ activityUpdated" */
+	watch_start(&w, false, false, args);
+	ctl_expect(0, "activity", "Available", NULL);
+	assert_int_equal(trt_proc_wait_exit(&w, E2E_WAIT), 0);
+	e2e_assert_contains(w.out.data, " activityUpdated\n");
+	assert_null(strstr(w.out.data, "task="));
+	trt_proc_done(&w);
+	wait_daemon_activity("Available");
+}
+
 static void test_watch_count(void **state) {
 	static const char *const args[] = {"--event", "reservationCreated", "--event",
 		"reservationAccepted", "--count", "2", NULL};
@@ -1512,6 +1542,7 @@ int main(void) {
 		cmocka_unit_test(test_version_conflict),
 		cmocka_unit_test(test_watch_human),
 		cmocka_unit_test(test_watch_count),
+		cmocka_unit_test(test_watch_worker_events),
 		cmocka_unit_test(test_watch_restart),
 	};
 	ctl_bin = e2e_binary("TR_CTL");
