@@ -378,6 +378,846 @@ static void test_transfer_cancel(void **state) {
 	ctl_expect(4, "cancel-transfer", sid, NULL);
 }
 
+/* ---- the Worker side: reservations, the worker, activities, channels, instructions ---- */
+
+/* The simulator's whole state (GET /sim/state; caller frees). */
+static struct tr_json *sim_state(void) {
+	struct tr_json *st = NULL;
+
+	assert_int_equal(trt_sim_http(&e2e.env, "GET", "/sim/state", NULL, &st), 200);
+	assert_non_null(st);
+	return st;
+}
+
+/* The simulator's reservation res (its /sim/state record), copied (caller frees). */
+static struct tr_json *sim_res(const char *res) {
+	struct tr_json *st = sim_state(), *r;
+	const struct tr_json *found = trt_json_find(tr_json_get(st, "reservations"), "sid", res);
+
+	if (!found) {
+		fprintf(stderr, "# reservation %s not in the simulator's state\n", res);
+	}
+	assert_non_null(found);
+	r = tr_json_dup(found);
+	tr_json_free(st);
+	assert_non_null(r);
+	return r;
+}
+
+/* The simulator says reservation res is in status. */
+static void assert_sim_res_status(const char *res, const char *status) {
+	struct tr_json *r = sim_res(res);
+
+	assert_string_equal(e2e_str(r, "reservation_status"), status);
+	tr_json_free(r);
+}
+
+/* The simulator says alice's activity is name. */
+static void assert_sim_alice_activity(const char *name) {
+	struct tr_json *st = sim_state();
+	const struct tr_json *w = trt_json_find(tr_json_get(st, "workers"), "name", "alice");
+
+	assert_non_null(w);
+	assert_string_equal(e2e_str(w, "activity_name"), name);
+	tr_json_free(st);
+}
+
+/* The sid of the workspace's activity called name, from the simulator. Static buffer (one
+ * per name: Available and Offline, the two of the default world). */
+static const char *sim_activity_sid(const char *name) {
+	static char sids[2][64];
+	char *buf = sids[strcmp(name, "Offline") == 0];
+	struct tr_json *st = sim_state();
+	const struct tr_json *a =
+		trt_json_find(tr_json_get(st, "activities"), "friendly_name", name);
+
+	assert_non_null(a);
+	snprintf(buf, sizeof(sids[0]), "%s", e2e_str(a, "sid"));
+	tr_json_free(st);
+	return buf;
+}
+
+/* The REST writes (not the GETs: the daemon refreshes the worker in the background after a
+ * call that moved it) the simulator received so far. */
+static int count_writes(void) {
+	struct tr_json *list = trt_sim_requests(&e2e.env);
+	int n = 0;
+
+	assert_non_null(list);
+	for (size_t i = 0; i < list->u.arr.n; i++) {
+		const char *m = tr_json_get_string(list->u.arr.items[i], "method");
+
+		n += m && strcmp(m, "GET") != 0;
+	}
+	tr_json_free(list);
+	return n;
+}
+
+/* The last REST write to a URL holding url_part: its params, copied (caller frees). */
+static struct tr_json *last_write_params(const char *url_part) {
+	struct tr_json *list = trt_sim_requests(&e2e.env), *p = NULL;
+
+	assert_non_null(list);
+	for (size_t i = list->u.arr.n; i-- > 0 && !p;) {
+		const struct tr_json *r = list->u.arr.items[i];
+		const char *m = tr_json_get_string(r, "method");
+		const char *url = tr_json_get_string(r, "url");
+
+		if (m && strcmp(m, "GET") != 0 && url && strstr(url, url_part)) {
+			p = tr_json_dup(tr_json_get(r, "params"));
+			assert_non_null(p);
+		}
+	}
+	if (!p) {
+		fprintf(stderr, "# no write to %s recorded\n", url_part);
+	}
+	assert_non_null(p);
+	tr_json_free(list);
+	return p;
+}
+
+/* The line of text that holds needle (static buffer); fails when there is none. */
+static const char *line_with(const char *text, const char *needle) {
+	static char line[1024];
+	const char *p = strstr(text, needle), *bol, *eol;
+
+	if (!p) {
+		fprintf(stderr, "# no line with '%s' in:\n%s\n", needle, text);
+		fail();
+	}
+	for (bol = p; bol > text && bol[-1] != '\n'; bol--) {
+	}
+	eol = strchr(p, '\n');
+	snprintf(line, sizeof(line), "%.*s", eol ? (int)(eol - bol) : (int)strlen(bol), bol);
+	return line;
+}
+
+/* The value of the "key: value" line of human output (static buffer); fails when none. */
+static const char *field(const char *text, const char *key) {
+	static char value[1024];
+	char want[128];
+	const char *p = text;
+	size_t n;
+
+	snprintf(want, sizeof(want), "%s: ", key);
+	n = strlen(want);
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+
+		if (strncmp(p, want, n) == 0) {
+			snprintf(value, sizeof(value), "%.*s",
+				eol ? (int)(eol - p - n) : (int)strlen(p + n), p + n);
+			return value;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	fprintf(stderr, "# no '%s' line in:\n%s\n", want, text);
+	fail();
+	return NULL;
+}
+
+/* taskrouterctl ARGS... (human output, stderr merged) must exit with status; the output
+ * (caller frees). */
+static char *ctl_out(int status, ...) {
+	const char *args[CTL_MAX_ARGS];
+	va_list ap;
+	char *out;
+	int r;
+
+	va_start(ap, status);
+	collect_args(args, ap);
+	va_end(ap);
+	r = ctl_run(false, true, NULL, NULL, args, &out);
+	if (r != status) {
+		fprintf(stderr, "# %s ...: exit %d, expected %d: %s\n", args[0], r, status, out);
+	}
+	assert_int_equal(r, status);
+	return out;
+}
+
+/*
+ * Wait until the daemon's worker (worker.get) has activity name: the daemon hears of a
+ * change upstream on the websocket, which need not come before the REST answer the
+ * command waited for. Between looks, wait for the next event on e2e.sub (the activity
+ * change publishes activityUpdated), up to the deadline.
+ */
+static void wait_daemon_activity(const char *name) {
+	int64_t deadline = trt_now_ms() + E2E_WAIT;
+
+	for (;;) {
+		struct tr_json *w = trt_call_ok(e2e.rpc, "worker.get", "{}"), *ev = NULL;
+		bool done;
+		int r;
+
+		assert_non_null(w);
+		done = strcmp(e2e_str(w, "activityName"), name) == 0;
+		tr_json_free(w);
+		if (done) {
+			return;
+		}
+		r = trt_next_event(e2e.sub, trt_remaining(deadline), &ev);
+		tr_json_free(ev);
+		if (r < 0) {
+			fprintf(stderr, "# the daemon's worker never became %s\n", name);
+			fail();
+		}
+	}
+}
+
+/* Start from alice Available, in the simulator and in the daemon (whatever a failed test
+ * before left). */
+static void alice_available(void) {
+	struct tr_json *st = sim_state();
+	const struct tr_json *w = trt_json_find(tr_json_get(st, "workers"), "name", "alice");
+
+	assert_non_null(w);
+	if (strcmp(e2e_str(w, "activity_name"), "Available") != 0) {
+		e2e_sim_post(&e2e.env, "/sim/workers/alice/activity",
+			"{\"activity\":\"Available\"}");
+	}
+	tr_json_free(st);
+	wait_daemon_activity("Available");
+}
+
+/* A pending reservation for alice that the daemon has (task sid and reservation). */
+static void new_pending(char sid[35], char res[35]) {
+	e2e_new_task(&e2e.env, e2e.sub, false, sid, res);
+}
+
+/* --json reservations: every reservation.list page as one document; res is in it with
+ * status. */
+static void assert_listed(const char *res, const char *status_filter, const char *status) {
+	struct tr_json *j, *rpc;
+	const struct tr_json *arr, *it;
+	int r = status_filter ? ctl_json(&j, "reservations", "--status", status_filter, NULL)
+			      : ctl_json(&j, "reservations", NULL);
+
+	assert_int_equal(r, 0);
+	assert_non_null(j);
+	arr = tr_json_get(j, "reservations");
+	assert_true(tr_json_is(arr, TR_JSON_ARRAY));
+	assert_true(tr_json_is(tr_json_get(j, "next"), TR_JSON_NULL));
+	it = trt_json_find(arr, "sid", res);
+	if (!status) {
+		assert_null(it);
+	} else {
+		assert_non_null(it);
+		assert_string_equal(e2e_str(it, "status"), status);
+	}
+	/* the same sids as reservation.list (one page: fewer than 200 here) */
+	rpc = trt_call_ok(e2e.rpc, "reservation.list",
+		status_filter ? trt_fmt("{\"status\":\"%s\"}", status_filter) : "{}");
+	assert_non_null(rpc);
+	assert_true(tr_json_is(tr_json_get(rpc, "next"), TR_JSON_NULL));
+	{
+		const struct tr_json *ra = tr_json_get(rpc, "reservations");
+
+		assert_int_equal(arr->u.arr.n, ra->u.arr.n);
+		for (size_t i = 0; i < arr->u.arr.n; i++) {
+			assert_string_equal(e2e_str(arr->u.arr.items[i], "sid"),
+				e2e_str(ra->u.arr.items[i], "sid"));
+			assert_string_equal(e2e_str(arr->u.arr.items[i], "status"),
+				e2e_str(ra->u.arr.items[i], "status"));
+		}
+	}
+	tr_json_free(rpc);
+	tr_json_free(j);
+}
+
+static void test_reservations_accept(void **state) {
+	char sid[35], res[35], *out;
+	const char *row;
+	struct tr_json *j, *r;
+	(void)state;
+
+	new_pending(sid, res);
+
+	/* reservations: a table with the pending reservation's row */
+	out = ctl_out(0, "reservations", NULL);
+	row = line_with(out, "SID");
+	e2e_assert_contains(row, "STATUS");
+	e2e_assert_contains(row, "TIMEOUT");
+	e2e_assert_contains(row, "TASK");
+	e2e_assert_contains(row, "QUEUE");
+	e2e_assert_contains(row, "CHANNEL");
+	row = line_with(out, res);
+	e2e_assert_contains(row, " pending ");
+	e2e_assert_contains(row, sid);
+	e2e_assert_contains(row, " 120 "); /* the simulator's reservation timeout */
+	e2e_assert_contains(row, "voice");
+	free(out);
+	assert_listed(res, NULL, "pending");
+	assert_listed(res, "pending", "pending");
+
+	/* reservation RES: key: value lines, with its task's */
+	out = ctl_out(0, "reservation", res, NULL);
+	assert_string_equal(field(out, "sid"), res);
+	assert_string_equal(field(out, "status"), "pending");
+	assert_string_equal(field(out, "taskSid"), sid);
+	assert_string_equal(field(out, "workerSid"), e2e_worker_sid(&e2e.env, "alice"));
+	assert_string_equal(field(out, "task.status"), "reserved");
+	assert_string_equal(field(out, "task.taskChannelUniqueName"), "voice");
+	free(out);
+	/* by its task's sid, with --json: reservation.get's object */
+	assert_int_equal(ctl_json(&j, "reservation", sid, NULL), 0);
+	assert_non_null(j);
+	r = trt_call_ok(e2e.rpc, "reservation.get", trt_fmt("{\"sid\":\"%s\"}", res));
+	assert_non_null(r);
+	assert_string_equal(e2e_str(j, "sid"), res);
+	assert_string_equal(e2e_str(j, "taskSid"), sid);
+	assert_string_equal(e2e_str(j, "status"), e2e_str(r, "status"));
+	assert_string_equal(e2e_str(j, "version"), e2e_str(r, "version"));
+	assert_string_equal(e2e_str(tr_json_get(j, "task"), "sid"), sid);
+	tr_json_free(r);
+	tr_json_free(j);
+
+	/* accept: the simulator has it accepted when the command returns */
+	out = ctl_out(0, "accept", res, NULL);
+	assert_string_equal(field(out, "sid"), res);
+	assert_string_equal(field(out, "status"), "accepted");
+	free(out);
+	assert_sim_res_status(res, "accepted");
+	assert_sim_status(sid, "assigned");
+	/* and the daemon, once the websocket said so: the task is assigned */
+	e2e_wait_event(e2e.sub, "reservationAccepted", sid);
+	out = ctl_out(0, "get", sid, NULL);
+	assert_string_equal(field(out, "status"), "assigned");
+	assert_string_equal(field(out, "reservationSid"), res);
+	free(out);
+	j = trt_call_ok(e2e.rpc, "task.get", trt_fmt("{\"sid\":\"%s\"}", sid));
+	assert_non_null(j);
+	assert_string_equal(e2e_str(j, "status"), "assigned");
+	tr_json_free(j);
+	assert_listed(res, NULL, "accepted");
+	assert_listed(res, "pending", NULL);
+	assert_listed(res, "accepted", "accepted");
+
+	/* not pending any more: TaskRouter's refusal, exit 4 */
+	out = ctl_out(4, "accept", res, NULL);
+	e2e_assert_contains(out, "not in expected state");
+	free(out);
+	/* --json accept prints the reservation */
+	new_pending(sid, res);
+	assert_int_equal(ctl_json(&j, "accept", sid, NULL), 0);
+	assert_non_null(j);
+	assert_string_equal(e2e_str(j, "sid"), res);
+	assert_string_equal(e2e_str(j, "status"), "accepted");
+	tr_json_free(j);
+	assert_sim_res_status(res, "accepted");
+	e2e_wait_event(e2e.sub, "reservationAccepted", sid);
+}
+
+static void test_reject_activity(void **state) {
+	char sid[35], res[35], *out;
+	const char *offline = sim_activity_sid("Offline");
+	struct tr_json *j;
+	(void)state;
+
+	alice_available();
+
+	new_pending(sid, res);
+	out = ctl_out(0, "reject", res, "--activity", "Offline", NULL);
+	assert_string_equal(field(out, "sid"), res);
+	assert_string_equal(field(out, "status"), "rejected");
+	free(out);
+	/* the simulator rejected it and moved alice */
+	assert_sim_res_status(res, "rejected");
+	assert_sim_alice_activity("Offline");
+	{
+		struct tr_json *p = last_write_params(res);
+
+		assert_string_equal(e2e_str(p, "ReservationStatus"), "rejected");
+		assert_string_equal(e2e_str(p, "WorkerActivitySid"), offline);
+		tr_json_free(p);
+	}
+	e2e_wait_event(e2e.sub, "reservationRejected", sid);
+	wait_daemon_activity("Offline");
+
+	out = ctl_out(0, "worker", NULL);
+	assert_string_equal(field(out, "name"), "alice");
+	assert_string_equal(field(out, "activity"), trt_fmt("Offline (%s)", offline));
+	assert_string_equal(field(out, "available"), "no");
+	free(out);
+	assert_int_equal(ctl_json(&j, "worker", NULL), 0);
+	assert_non_null(j);
+	{
+		struct tr_json *w = trt_call_ok(e2e.rpc, "worker.get", "{}");
+
+		assert_non_null(w);
+		assert_true(tr_json_equal(j, w));
+		tr_json_free(w);
+	}
+	assert_string_equal(e2e_str(j, "activityName"), "Offline");
+	assert_string_equal(e2e_str(j, "sid"), e2e_worker_sid(&e2e.env, "alice"));
+	tr_json_free(j);
+
+	/* the rejected reservation is no longer live, but is still shown */
+	assert_listed(res, NULL, NULL);
+	assert_listed(res, "rejected", "rejected");
+	out = ctl_out(0, "reservation", res, NULL);
+	assert_string_equal(field(out, "status"), "rejected");
+	free(out);
+
+	/* back to Available, by name */
+	out = ctl_out(0, "activity", "Available", NULL);
+	assert_string_equal(field(out, "activity"),
+		trt_fmt("Available (%s)", sim_activity_sid("Available")));
+	assert_string_equal(field(out, "available"), "yes");
+	free(out);
+	assert_sim_alice_activity("Available");
+	wait_daemon_activity("Available");
+
+	/* reject with the activity's sid, and without an activity */
+	new_pending(sid, res);
+	ctl_expect(0, "reject", "--activity", offline, sid, NULL);
+	assert_sim_res_status(res, "rejected");
+	assert_sim_alice_activity("Offline");
+	wait_daemon_activity("Offline");
+	ctl_expect(0, "activity", "Available", NULL);
+	wait_daemon_activity("Available");
+	new_pending(sid, res);
+	assert_int_equal(ctl_json(&j, "reject", res, NULL), 0);
+	assert_non_null(j);
+	assert_string_equal(e2e_str(j, "status"), "rejected");
+	tr_json_free(j);
+	assert_sim_res_status(res, "rejected");
+	assert_sim_alice_activity("Available");
+}
+
+/* --json activities: activity.list's document; exactly one current, the named one. */
+static void assert_current_activity(const char *name) {
+	struct tr_json *j, *l;
+	const struct tr_json *arr;
+	int current = 0;
+
+	assert_int_equal(ctl_json(&j, "activities", NULL), 0);
+	assert_non_null(j);
+	l = trt_call_ok(e2e.rpc, "activity.list", "{}");
+	assert_non_null(l);
+	assert_true(tr_json_equal(j, l));
+	arr = tr_json_get(j, "activities");
+	assert_true(tr_json_is(arr, TR_JSON_ARRAY));
+	assert_int_equal(arr->u.arr.n, 2);
+	for (size_t i = 0; i < arr->u.arr.n; i++) {
+		const struct tr_json *a = arr->u.arr.items[i];
+
+		if (tr_json_is(tr_json_get(a, "isCurrent"), TR_JSON_TRUE)) {
+			current++;
+			assert_string_equal(e2e_str(a, "name"), name);
+		}
+		assert_string_equal(e2e_str(a, "sid"), sim_activity_sid(e2e_str(a, "name")));
+	}
+	assert_int_equal(current, 1);
+	tr_json_free(l);
+	tr_json_free(j);
+}
+
+static void test_activities(void **state) {
+	char *out, offline[64], available[64];
+	const char *row;
+	(void)state;
+
+	alice_available();
+
+	snprintf(offline, sizeof(offline), "%s", sim_activity_sid("Offline"));
+	snprintf(available, sizeof(available), "%s", sim_activity_sid("Available"));
+
+	/* the table marks the current activity, and only it */
+	out = ctl_out(0, "activities", NULL);
+	row = line_with(out, "NAME");
+	e2e_assert_contains(row, "SID");
+	e2e_assert_contains(row, "AVAILABLE");
+	e2e_assert_contains(row, "CURRENT");
+	row = line_with(out, available);
+	e2e_assert_contains(row, "Available");
+	e2e_assert_contains(row, " yes");
+	assert_non_null(strstr(row, " *"));
+	row = line_with(out, offline);
+	e2e_assert_contains(row, " no");
+	assert_null(strchr(row, '*'));
+	free(out);
+	assert_current_activity("Available");
+
+	/* by sid */
+	out = ctl_out(0, "activity", offline, NULL);
+	assert_string_equal(field(out, "activity"), trt_fmt("Offline (%s)", offline));
+	free(out);
+	assert_sim_alice_activity("Offline");
+	wait_daemon_activity("Offline");
+	out = ctl_out(0, "activities", NULL);
+	assert_non_null(strstr(line_with(out, offline), " *"));
+	assert_null(strchr(line_with(out, available), '*'));
+	free(out);
+	assert_current_activity("Offline");
+
+	/* --json activity: the updated worker */
+	{
+		struct tr_json *j;
+
+		assert_int_equal(ctl_json(&j, "activity", available, NULL), 0);
+		assert_non_null(j);
+		assert_string_equal(e2e_str(j, "activitySid"), available);
+		assert_string_equal(e2e_str(j, "activityName"), "Available");
+		assert_true(tr_json_is(tr_json_get(j, "available"), TR_JSON_TRUE));
+		tr_json_free(j);
+	}
+	assert_sim_alice_activity("Available");
+	wait_daemon_activity("Available");
+	assert_current_activity("Available");
+}
+
+static void test_activity_reject_pending(void **state) {
+	char sid[35], res[35], sid2[35], res2[35], *out;
+	int before;
+	(void)state;
+
+	alice_available();
+
+	new_pending(sid, res);
+	e2e_new_task(&e2e.env, e2e.sub, true, sid2, res2); /* accepted: stays */
+
+	/* not allowed for an available activity: the daemon refuses, nothing is sent */
+	before = count_writes();
+	out = ctl_out(4, "activity", "Available", "--reject-pending", NULL);
+	e2e_assert_contains(out, "rejectPendingReservations");
+	free(out);
+	assert_int_equal(count_writes(), before);
+	assert_sim_res_status(res, "pending");
+
+	out = ctl_out(0, "activity", "Offline", "--reject-pending", NULL);
+	assert_string_equal(field(out, "activity"),
+		trt_fmt("Offline (%s)", sim_activity_sid("Offline")));
+	assert_string_equal(field(out, "available"), "no");
+	free(out);
+	assert_sim_res_status(res, "rejected");
+	assert_sim_res_status(res2, "accepted");
+	assert_sim_alice_activity("Offline");
+	{
+		struct tr_json *p = last_write_params(e2e_worker_sid(&e2e.env, "alice"));
+
+		assert_string_equal(e2e_str(p, "ActivitySid"), sim_activity_sid("Offline"));
+		assert_true(tr_json_is(tr_json_get(p, "RejectPendingReservations"), TR_JSON_TRUE));
+		tr_json_free(p);
+	}
+	/* the daemon hears of the rejection too */
+	e2e_wait_event(e2e.sub, "reservationRejected", sid);
+	out = ctl_out(0, "reservation", res, NULL);
+	assert_string_equal(field(out, "status"), "rejected");
+	free(out);
+	assert_listed(res, NULL, NULL);
+	assert_listed(res2, NULL, "accepted");
+	wait_daemon_activity("Offline");
+	ctl_expect(0, "activity", "Available", NULL);
+	assert_sim_alice_activity("Available");
+	wait_daemon_activity("Available");
+}
+
+static void test_channels(void **state) {
+	struct tr_json *st = sim_state(), *j, *l;
+	const struct tr_json *alice = trt_json_find(tr_json_get(st, "workers"), "name", "alice");
+	const struct tr_json *simvoice, *voice;
+	char *out;
+	const char *row;
+	(void)state;
+
+	assert_non_null(alice);
+	simvoice = trt_json_find(
+		tr_json_get(alice, "channels"), "task_channel_unique_name", "voice");
+	assert_non_null(simvoice);
+
+	out = ctl_out(0, "channels", NULL);
+	row = line_with(out, "CHANNEL");
+	e2e_assert_contains(row, "SID");
+	e2e_assert_contains(row, "AVAILABLE");
+	e2e_assert_contains(row, "CAPACITY");
+	e2e_assert_contains(row, "ASSIGNED");
+	e2e_assert_contains(row, "FREE%");
+	row = line_with(out, e2e_str(simvoice, "sid"));
+	assert_int_equal(strncmp(row, "voice ", 6), 0);
+	e2e_assert_contains(row, " yes ");
+	e2e_assert_contains(line_with(out, "chat "), "WC");
+	free(out);
+
+	assert_int_equal(ctl_json(&j, "channels", NULL), 0);
+	assert_non_null(j);
+	l = trt_call_ok(e2e.rpc, "channel.list", "{}");
+	assert_non_null(l);
+	assert_true(tr_json_equal(j, l));
+	voice = trt_json_find(tr_json_get(j, "channels"), "taskChannelUniqueName", "voice");
+	assert_non_null(voice);
+	assert_string_equal(e2e_str(voice, "sid"), e2e_str(simvoice, "sid"));
+	assert_string_equal(
+		e2e_str(voice, "taskChannelSid"), e2e_str(simvoice, "task_channel_sid"));
+	assert_int_equal(e2e_int(voice, "capacity"), e2e_int(simvoice, "configured_capacity"));
+	assert_true(tr_json_is(tr_json_get(voice, "available"), TR_JSON_TRUE));
+	tr_json_free(l);
+	tr_json_free(j);
+	tr_json_free(st);
+}
+
+/* The simulator's record of the last instruction on reservation res: its name, its count,
+ * and (for each key, value pair of want, a JSON object) its params. */
+static void assert_instruction(const char *res, const char *name, int64_t count,
+	const char *want_params) {
+	struct tr_json *r = sim_res(res), *want = NULL;
+	const struct tr_json *in = tr_json_get(r, "instruction"), *p;
+
+	if (!tr_json_is(in, TR_JSON_OBJECT)) {
+		fprintf(stderr, "# no instruction recorded on %s\n", res);
+		fail();
+	}
+	assert_string_equal(e2e_str(in, "name"), name);
+	assert_int_equal(e2e_int(in, "count"), count);
+	p = tr_json_get(in, "params");
+	assert_int_equal(tr_json_parse(want_params, strlen(want_params), &want, NULL), 0);
+	if (!tr_json_equal(p, want)) {
+		char *got = NULL;
+
+		(void)tr_json_dump(p, &got, NULL);
+		fprintf(stderr, "# %s params: %s, expected %s\n", name, got ? got : "?",
+			want_params);
+		free(got);
+		fail();
+	}
+	tr_json_free(want);
+	tr_json_free(r);
+}
+
+/* What the simulator records of the second call instruction of test_instructions. */
+#define CALL_ACCEPTED \
+	"{\"Instruction\":\"call\",\"CallFrom\":\"+15550111\"," \
+	"\"CallUrl\":\"https://example.org/twiml/call\",\"CallAccept\":true," \
+	"\"CallTimeout\":25,\"CallRecord\":\"record-from-answer\",\"CallTo\":\"+15550122\"}"
+
+static void test_instructions(void **state) {
+	char sid[4][35], res[4][35], *out;
+	const char *available = sim_activity_sid("Available");
+	struct tr_json *j;
+	(void)state;
+
+	for (int i = 0; i < 4; i++) {
+		new_pending(sid[i], res[i]);
+	}
+
+	/* call without --accept: recorded, still pending; then with it, by the task's sid */
+	out = ctl_out(0, "call", res[0], "--from", "+15550111", "--url",
+		"https://example.org/twiml/call", NULL);
+	assert_string_equal(field(out, "sid"), res[0]);
+	free(out);
+	assert_instruction(res[0], "call", 1,
+		"{\"Instruction\":\"call\",\"CallFrom\":\"+15550111\","
+		"\"CallUrl\":\"https://example.org/twiml/call\"}");
+	assert_sim_res_status(res[0], "pending");
+	/* the call's own timeout goes before the name; --timeout after it is CallTimeout */
+	assert_int_equal(ctl_json(&j, "--timeout", "10", "call", sid[0], "--from", "+15550111",
+				 "--url", "https://example.org/twiml/call", "--accept", "--timeout",
+				 "25", "--record", "record-from-answer", "--to", "+15550122", NULL),
+		0);
+	assert_non_null(j);
+	assert_string_equal(e2e_str(j, "sid"), res[0]);
+	tr_json_free(j);
+	assert_instruction(res[0], "call", 2, CALL_ACCEPTED);
+	assert_sim_res_status(res[0], "accepted");
+	e2e_wait_event(e2e.sub, "reservationAccepted", sid[0]);
+	/* no longer pending: TaskRouter's refusal (40114), exit 4 */
+	out = ctl_out(4, "call", res[0], "--from", "+15550111", "--url", "https://x.example", NULL);
+	e2e_assert_contains(out, "needs a pending reservation");
+	free(out);
+	assert_instruction(res[0], "call", 2, CALL_ACCEPTED);
+
+	/* dequeue accepts at once; the post-work activity is recorded */
+	out = ctl_out(0, "dequeue", res[1], "--from", "+15550111", "--post-work-activity-sid",
+		available, "--timeout", "20", "--status-callback-url", "https://example.org/cb",
+		NULL);
+	assert_string_equal(field(out, "sid"), res[1]);
+	free(out);
+	assert_instruction(res[1], "dequeue", 1,
+		trt_fmt("{\"Instruction\":\"dequeue\",\"DequeueFrom\":\"+15550111\","
+			"\"DequeuePostWorkActivitySid\":\"%s\",\"DequeueTimeout\":20,"
+			"\"DequeueStatusCallbackUrl\":\"https://example.org/cb\"}",
+			available));
+	{
+		struct tr_json *r = sim_res(res[1]);
+		const struct tr_json *in = tr_json_get(r, "instruction");
+
+		assert_string_equal(e2e_str(in, "post_work_activity_sid"), available);
+		tr_json_free(r);
+	}
+	assert_sim_res_status(res[1], "accepted");
+	e2e_wait_event(e2e.sub, "reservationAccepted", sid[1]);
+
+	/* redirect with --accept */
+	out = ctl_out(0, "redirect", res[2], "--call-sid", "CA0123456789abcdef0123456789abcdef",
+		"--url", "https://example.org/twiml/redirect", "--accept", NULL);
+	assert_string_equal(field(out, "sid"), res[2]);
+	free(out);
+	assert_instruction(res[2], "redirect", 1,
+		"{\"Instruction\":\"redirect\","
+		"\"RedirectCallSid\":\"CA0123456789abcdef0123456789abcdef\","
+		"\"RedirectUrl\":\"https://example.org/twiml/redirect\",\"RedirectAccept\":true}");
+	assert_sim_res_status(res[2], "accepted");
+	e2e_wait_event(e2e.sub, "reservationAccepted", sid[2]);
+
+	/* conference (by the task's sid, --json): accepted at once, the leg muted */
+	assert_int_equal(ctl_json(&j, "conference", sid[3], "--from", "+15550111", "--timeout",
+				 "15", "--muted", "--beep", "false", "--no-end-conference-on-exit",
+				 "--conference-record", "record-from-start", NULL),
+		0);
+	assert_non_null(j);
+	assert_string_equal(e2e_str(j, "sid"), res[3]);
+	tr_json_free(j);
+	assert_instruction(res[3], "conference", 1,
+		"{\"Instruction\":\"conference\",\"From\":\"+15550111\",\"Timeout\":15,"
+		"\"Muted\":true,\"Beep\":false,\"EndConferenceOnExit\":false,"
+		"\"ConferenceRecord\":\"record-from-start\"}");
+	assert_sim_res_status(res[3], "accepted");
+	{
+		struct tr_json *r = sim_res(res[3]);
+		const struct tr_json *p = tr_json_get(r, "participant");
+
+		assert_true(tr_json_is(tr_json_get(p, "mute"), TR_JSON_TRUE));
+		assert_true(tr_json_is(tr_json_get(p, "end_conference_on_exit"), TR_JSON_FALSE));
+		tr_json_free(r);
+	}
+	e2e_wait_event(e2e.sub, "reservationAccepted", sid[3]);
+	out = ctl_out(0, "reservation", res[3], NULL);
+	assert_string_equal(field(out, "status"), "accepted");
+	free(out);
+
+	/* a required option missing: a usage error, nothing sent */
+	{
+		int before = count_writes();
+
+		ctl_expect(2, "call", res[0], "--from", "+15550111", NULL);
+		ctl_expect(2, "redirect", res[0], "--url", "https://x.example", NULL);
+		ctl_expect(2, "conference", res[0], "--max-participants", "many", NULL);
+		assert_int_equal(count_writes(), before);
+	}
+}
+
+/*
+ * A change upstream the daemon did not hear of (the simulator's silent control calls): the
+ * versioned write is refused with 412, the CLI reports the daemon's version conflict (exit
+ * 4, currentVersion in the data), and the same command then succeeds, the daemon having
+ * fetched the current version.
+ */
+static void test_version_conflict(void **state) {
+	char sid[35], res[35], *out;
+	struct tr_json *j, *st;
+	int64_t version;
+	(void)state;
+
+	alice_available();
+	e2e_sim_post(&e2e.env, "/sim/workers/alice/attributes",
+		"{\"attributes\":{\"name\":\"alice\",\"languages\":[\"en\"]},\"silent\":true}");
+	st = sim_state();
+	version = e2e_int(trt_json_find(tr_json_get(st, "workers"), "name", "alice"), "version");
+	tr_json_free(st);
+	assert_int_equal(ctl_json(&j, "activity", "Offline", NULL), 4);
+	assert_non_null(j);
+	{
+		const struct tr_json *e = tr_json_get(j, "error");
+
+		assert_int_equal(e2e_int(e, "code"), TR_RPC_VERSION_CONFLICT);
+		assert_string_equal(e2e_str(tr_json_get(e, "data"), "currentVersion"),
+			trt_fmt("%" PRId64, version));
+	}
+	tr_json_free(j);
+	assert_sim_alice_activity("Available");
+	out = ctl_out(0, "activity", "Offline", NULL);
+	assert_string_equal(field(out, "activity"),
+		trt_fmt("Offline (%s)", sim_activity_sid("Offline")));
+	free(out);
+	assert_sim_alice_activity("Offline");
+	wait_daemon_activity("Offline");
+	ctl_expect(0, "activity", "Available", NULL);
+	wait_daemon_activity("Available");
+
+	/* a reservation accepted behind the daemon's back */
+	new_pending(sid, res);
+	e2e_sim_post(&e2e.env, trt_fmt("/sim/reservations/%s/accept", res), "{\"silent\":true}");
+	out = ctl_out(4, "accept", res, NULL);
+	e2e_assert_contains(out, "version conflict");
+	e2e_assert_contains(out, "\"currentVersion\":\"1\"");
+	free(out);
+	out = ctl_out(0, "reservation", res, NULL);
+	assert_string_equal(field(out, "status"), "accepted");
+	assert_string_equal(field(out, "version"), "1");
+	free(out);
+}
+
+#define NO_RES "WR00000000000000000000000000000000"
+
+static const struct ctl_case worker_errors[] = {
+	/* an unknown reservation: the daemon's error, exit 4 */
+	{{"reservation", NO_RES}, .status = 4, .has = "unknown reservation"},
+	{{"accept", NO_RES}, .status = 4, .has = "unknown reservation"},
+	{{"reject", NO_RES}, .status = 4, .has = "unknown reservation"},
+	{{"reject", NO_RES, "--activity", "Offline"}, .status = 4, .has = "unknown reservation"},
+	{{"call", NO_RES, "--from", "+1", "--url", "https://x.example"}, .status = 4,
+		.has = "unknown reservation"},
+	{{"dequeue", NO_RES}, .status = 4, .has = "unknown reservation"},
+	{{"redirect", NO_RES, "--call-sid", "CA1", "--url", "https://x.example"}, .status = 4,
+		.has = "unknown reservation"},
+	{{"conference", NO_RES}, .status = 4, .has = "unknown reservation"},
+	/* an unknown activity: exit 4, the names listed */
+	{{"activity", "Lunch"}, .status = 4, .has = "\"values\":[\"Available\",\"Offline\"]"},
+	{{"activity", "offline"}, .status = 4, .has = "Available"},
+	{{"activity", "WA00000000000000000000000000000000"}, .status = 4, .has = "Offline"},
+	{{"activity", ""}, .status = 2},
+	{{"activity"}, .status = 2},
+	{{"reservations", "--status", "bogus"}, .status = 4, .has = "rescinded"},
+	{{"reservation"}, .status = 2},
+	{{"accept", NO_RES, "extra"}, .status = 2},
+};
+
+static void test_worker_errors(void **state) {
+	char sid[35], res[35], *out;
+	struct tr_json *j;
+	int before;
+	(void)state;
+
+	alice_available();
+
+	before = count_writes();
+	check_cases(worker_errors, sizeof(worker_errors) / sizeof(worker_errors[0]));
+	/* none of them reached TaskRouter */
+	assert_int_equal(count_writes(), before);
+
+	/* --json: the error document on stdout */
+	assert_int_equal(ctl_json(&j, "accept", NO_RES, NULL), 4);
+	assert_non_null(j);
+	assert_int_equal(e2e_int(tr_json_get(j, "error"), "code"), TR_RPC_NOT_FOUND);
+	assert_string_equal(e2e_str(tr_json_get(tr_json_get(j, "error"), "data"), "sid"), NO_RES);
+	tr_json_free(j);
+	assert_int_equal(ctl_json(&j, "activity", "Lunch", NULL), 4);
+	assert_non_null(j);
+	{
+		const struct tr_json *e = tr_json_get(j, "error");
+		const struct tr_json *v = tr_json_get(tr_json_get(e, "data"), "values");
+
+		assert_int_equal(e2e_int(e, "code"), TR_RPC_INVALID_PARAMS);
+		assert_true(tr_json_is(v, TR_JSON_ARRAY));
+		assert_int_equal(v->u.arr.n, 2);
+		e2e_assert_contains(e2e_str(e, "message"), "unknown activity");
+	}
+	tr_json_free(j);
+
+	/* reject --activity with an unknown name: the names listed, nothing rejected */
+	new_pending(sid, res);
+	before = count_writes();
+	out = ctl_out(4, "reject", res, "--activity", "Lunch", NULL);
+	e2e_assert_contains(out, "unknown activity 'Lunch'");
+	e2e_assert_contains(out, "Available, Offline");
+	free(out);
+	assert_int_equal(count_writes(), before);
+	assert_sim_res_status(res, "pending");
+	assert_sim_alice_activity("Available");
+	ctl_expect(0, "reject", res, NULL);
+	assert_sim_res_status(res, "rejected");
+}
+#undef NO_RES
+
 /* ---- watch: a child process with its stdout on a pipe ---- */
 
 /*
@@ -460,6 +1300,36 @@ static void test_watch_human(void **state) {
 	assert_true(w.out.data[0] >= '1' && w.out.data[0] <= '9');
 	assert_null(strchr(w.out.data, '{'));
 	trt_proc_done(&w);
+}
+
+/* Worker events through watch: activityUpdated has no task, and its --json line carries the
+ * worker. */
+static void test_watch_worker_events(void **state) {
+	static const char *const args[] = {"--event", "activityUpdated", "--count", "1", NULL};
+	struct tr_json *v = NULL;
+	struct trt_proc w;
+	(void)state;
+
+	alice_available();
+	/* --json */
+	watch_start(&w, false, true, args);
+	ctl_expect(0, "activity", "Offline", NULL);
+	assert_int_equal(trt_proc_wait_exit(&w, E2E_WAIT), 0);
+	assert_int_equal(tr_json_parse(w.out.data, strlen(w.out.data), &v, NULL), 0);
+	assert_string_equal(e2e_str(v, "event"), "activityUpdated");
+	assert_null(tr_json_get(v, "taskSid"));
+	assert_string_equal(e2e_str(tr_json_get(v, "worker"), "activityName"), "Offline");
+	tr_json_free(v);
+	trt_proc_done(&w);
+
+	/* human: "SEQ activityUpdated" */
+	watch_start(&w, false, false, args);
+	ctl_expect(0, "activity", "Available", NULL);
+	assert_int_equal(trt_proc_wait_exit(&w, E2E_WAIT), 0);
+	e2e_assert_contains(w.out.data, " activityUpdated\n");
+	assert_null(strstr(w.out.data, "task="));
+	trt_proc_done(&w);
+	wait_daemon_activity("Available");
 }
 
 static void test_watch_count(void **state) {
@@ -662,8 +1532,17 @@ int main(void) {
 		cmocka_unit_test(test_update_token),
 		cmocka_unit_test(test_usage_and_connection_errors),
 		cmocka_unit_test(test_options_after_positionals),
+		cmocka_unit_test(test_reservations_accept),
+		cmocka_unit_test(test_reject_activity),
+		cmocka_unit_test(test_activities),
+		cmocka_unit_test(test_activity_reject_pending),
+		cmocka_unit_test(test_channels),
+		cmocka_unit_test(test_instructions),
+		cmocka_unit_test(test_worker_errors),
+		cmocka_unit_test(test_version_conflict),
 		cmocka_unit_test(test_watch_human),
 		cmocka_unit_test(test_watch_count),
+		cmocka_unit_test(test_watch_worker_events),
 		cmocka_unit_test(test_watch_restart),
 	};
 	ctl_bin = e2e_binary("TR_CTL");
