@@ -359,6 +359,7 @@ enum phase {
 	PH_CALL,
 	PH_CONFLICT_GET, /* the GET after a 412 */
 	PH_REFRESH,      /* background GET, no caller */
+	PH_WORKER_AFTER, /* the worker GET after a call that moved the worker: the answer waits */
 };
 
 struct op {
@@ -370,10 +371,19 @@ struct op {
 	bool refresh_worker; /* the call moved the worker without answering with it */
 	int64_t twilio_code;
 	char *message;
+	/* The answer, held while the worker is fetched (PH_WORKER_AFTER): result, or an error
+	 * (err_code != 0) with err_data. */
+	struct tr_json *result;
+	int err_code;
+	const char *err_text; /* static */
+	struct tr_json *err_data;
+	bool refresh_res; /* after answering, refresh the reservation in the background */
 };
 
 static void op_free(struct op *op) {
 	free(op->message);
+	tr_json_free(op->result);
+	tr_json_free(op->err_data);
 	free(op);
 }
 
@@ -383,9 +393,9 @@ static bool is_worker_op(const struct op *op) {
 	return op->kind == TR_METHODS_WORKER;
 }
 
-/* The GET of the op's object (the reservation, or the worker): for a 412, or a refresh.
- * Takes op; returns the bridge's error. */
-static int send_get(struct op *op) {
+/* GET the worker, or the op's reservation: for a 412, a refresh, or after a call that moved
+ * the worker. Takes op; returns the bridge's error. */
+static int send_get(struct op *op, bool worker) {
 	const char *ws = tr_bridge_workspace_sid(op->d->bridge);
 	const char *wk = tr_bridge_worker_sid(op->d->bridge);
 	struct tr_upstream_request req = {
@@ -396,7 +406,7 @@ static int send_get(struct op *op) {
 	};
 	char path[256];
 
-	if (is_worker_op(op)) {
+	if (worker) {
 		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s", ws ? ws : "",
 			wk ? wk : "");
 	} else {
@@ -409,8 +419,12 @@ static int send_get(struct op *op) {
 
 /* Refresh the worker (kind TR_METHODS_WORKER) or a reservation in the background. */
 static void start_refresh(struct tr_daemon *d, enum tr_methods_kind kind, const char *res_sid) {
-	struct op *op = calloc(1, sizeof(*op));
+	struct op *op;
 
+	if (kind != TR_METHODS_WORKER && (!res_sid || !*res_sid)) {
+		return; /* nothing to fetch (createTask) */
+	}
+	op = calloc(1, sizeof(*op));
 	if (!op) {
 		return;
 	}
@@ -418,7 +432,7 @@ static void start_refresh(struct tr_daemon *d, enum tr_methods_kind kind, const 
 	op->phase = PH_REFRESH;
 	op->kind = kind;
 	snprintf(op->res_sid, sizeof(op->res_sid), "%s", res_sid ? res_sid : "");
-	if (send_get(op) < 0) {
+	if (send_get(op, kind == TR_METHODS_WORKER) < 0) {
 		tr_log_debug("%s: refresh not sent, ignoring", res_sid ? res_sid : "worker");
 		op_free(op);
 	}
@@ -432,18 +446,35 @@ static struct tr_json *res_object(struct tr_daemon *d, const char *sid) {
 	return r ? tr_task_json_res_raw(r, t, tr_cache_get_ident(d->cache), true) : NULL;
 }
 
-/* Apply a 2xx payload of the op's object; <0 when it could not be applied. */
-static int apply_payload(struct op *op, const struct tr_json *payload) {
-	if (is_worker_op(op)) {
+/* Apply a 2xx payload of the worker or the op's reservation; <0 when it could not be. */
+static int apply_payload(struct op *op, const struct tr_json *payload, bool worker) {
+	if (worker) {
 		return tr_wstate_apply_worker(op->d->wstate, payload);
 	}
 	return tr_cache_apply_res(op->d->cache, payload);
 }
 
-static void refresh_pending(struct op *op, long status, const char *message) {
-	tr_call_error(op->call, TR_RPC_REFRESH_PENDING, "applied upstream, local refresh pending",
-		tr_upcall_data(status, 0, message));
-	start_refresh(op->d, op->kind, op->res_sid);
+/* Hold an error answer (data taken). */
+static void hold_error(struct op *op, int code, const char *text, struct tr_json *data) {
+	op->err_code = code;
+	op->err_text = text;
+	op->err_data = data;
+}
+
+/* Send the held answer, then the reservation's refresh if one is due. */
+static void answer(struct op *op) {
+	if (op->err_code) {
+		tr_call_error(op->call, op->err_code, op->err_text, op->err_data);
+		op->err_data = NULL;
+	} else if (op->result) {
+		tr_call_result(op->call, op->result);
+		op->result = NULL;
+	} else {
+		tr_call_error(op->call, TR_RPC_INTERNAL_ERROR, "out of memory", NULL);
+	}
+	if (op->refresh_res) {
+		start_refresh(op->d, op->kind, op->res_sid);
+	}
 }
 
 static void finish_conflict(struct op *op) {
@@ -470,53 +501,50 @@ static void finish_conflict(struct op *op) {
 	tr_call_error(op->call, TR_RPC_VERSION_CONFLICT, "version conflict", data);
 }
 
-static void reply_applied(struct op *op, const struct tr_upstream_reply *reply) {
+/* A 2xx (payload NULL: its body could not be read): apply it and make the answer. */
+static void take_reply(struct op *op, const struct tr_upstream_reply *reply) {
 	struct tr_daemon *d = op->d;
-	struct tr_json *result = NULL;
+	const struct tr_json *payload = reply->err == 0 ? reply->payload : NULL;
 	int r = 0;
 
 	switch (op->kind) {
 	case TR_METHODS_CREATED: {
-		const char *sid = tr_json_get_string(reply->payload, "sid");
+		const char *sid = tr_json_get_string(payload, "sid");
 		int e = 0;
 
-		if (!sid) {
-			tr_call_error(op->call, TR_RPC_REFRESH_PENDING,
-				"applied upstream; the answer names no task",
-				tr_upcall_data(reply->http_status, 0, NULL));
+		if (!sid) { /* created, but which task is unknown: nothing to refresh */
+			hold_error(op, TR_RPC_REFRESH_PENDING, "applied upstream; the answer names "
+				"no task", tr_upcall_data(reply->http_status, 0, reply->message));
 			return;
 		}
-		result = tr_json_new_object();
-		tr_json_put(result, "sid", tr_json_new_string(sid), &e);
-		result = e < 0 ? tr_json_free(result) : result;
-		break;
+		op->result = tr_json_new_object();
+		tr_json_put(op->result, "sid", tr_json_new_string(sid), &e);
+		op->result = e < 0 ? tr_json_free(op->result) : op->result;
+		return;
 	}
-	case TR_METHODS_WORKER:
-		r = tr_wstate_apply_worker(d->wstate, reply->payload);
-		result = r < 0 ? NULL : tr_wstate_worker_json(d->wstate);
-		break;
 	case TR_METHODS_RES_IGNORED:
-		result = res_object(d, op->res_sid);
-		r = result ? 0 : -ENOENT;
+		/* the SDK never reads this answer: whatever its body, the call succeeded */
+		op->result = res_object(d, op->res_sid);
+		r = op->result ? 0 : -ENOENT;
+		break;
+	case TR_METHODS_WORKER:
+		r = payload ? tr_wstate_apply_worker(d->wstate, payload) : -EBADMSG;
+		op->result = r < 0 ? NULL : tr_wstate_worker_json(d->wstate);
 		break;
 	default:
-		r = tr_cache_apply_res(d->cache, reply->payload);
-		result = r < 0 ? NULL : res_object(d, op->res_sid);
+		r = payload ? tr_cache_apply_res(d->cache, payload) : -EBADMSG;
+		op->result = r < 0 ? NULL : res_object(d, op->res_sid);
 		break;
 	}
-	if (op->refresh_worker) {
-		start_refresh(d, TR_METHODS_WORKER, NULL);
-	}
 	if (r == -EBADMSG) {
-		refresh_pending(op, reply->http_status, "the reply could not be applied");
+		hold_error(op, TR_RPC_REFRESH_PENDING, "applied upstream, local refresh pending",
+			tr_upcall_data(reply->http_status, 0, reply->message ? reply->message :
+				"the reply could not be applied"));
+		op->refresh_res = true;
 	} else if (r == -ENOENT) {
-		tr_call_error(op->call, TR_RPC_REFRESH_PENDING,
+		hold_error(op, TR_RPC_REFRESH_PENDING,
 			"applied upstream; the reservation is no longer cached",
 			tr_upcall_data(reply->http_status, 0, NULL));
-	} else if (!result) {
-		tr_call_error(op->call, TR_RPC_INTERNAL_ERROR, "out of memory", NULL);
-	} else {
-		tr_call_result(op->call, result);
 	}
 }
 
@@ -525,25 +553,45 @@ static void on_reply(void *userdata, const struct tr_upstream_reply *reply) {
 	bool ok = tr_upcall_ok(reply);
 
 	if (op->phase != PH_CALL) {
-		if (ok && apply_payload(op, reply->payload) < 0) {
+		bool worker = op->phase == PH_WORKER_AFTER || is_worker_op(op);
+
+		if (ok && apply_payload(op, reply->payload, worker) < 0) {
 			tr_log_debug("%s: the refreshed state could not be applied",
-				is_worker_op(op) ? "worker" : op->res_sid);
+				worker ? "worker" : op->res_sid);
 		}
 		if (op->phase == PH_CONFLICT_GET) {
 			finish_conflict(op);
+		} else if (op->phase == PH_WORKER_AFTER) {
+			answer(op);
 		}
 		op_free(op);
 		return;
 	}
-	if (reply->err == -EBADMSG) {
-		refresh_pending(op, reply->http_status, reply->message);
-	} else if (ok) {
-		reply_applied(op, reply);
+	if (ok || (reply->err == -EBADMSG && reply->http_status >= 200 &&
+			reply->http_status < 300)) {
+		take_reply(op, reply);
+		/* The call moved the worker and its answer is not the worker: answer once the
+		 * worker is fetched, so that the caller's next versioned write has the version. */
+		if (op->refresh_worker) {
+			op->phase = PH_WORKER_AFTER;
+			if (send_get(op, true) == 0) {
+				return;
+			}
+		}
+		answer(op);
+	} else if (reply->err == -EBADMSG) {
+		op->refresh_res = !is_worker_op(op);
+		hold_error(op, TR_RPC_REFRESH_PENDING, "applied upstream, local refresh pending",
+			tr_upcall_data(reply->http_status, 0, reply->message));
+		answer(op);
+		if (is_worker_op(op)) {
+			start_refresh(op->d, TR_METHODS_WORKER, NULL);
+		}
 	} else if (reply->http_status == 412 && op->kind != TR_METHODS_CREATED) {
 		op->phase = PH_CONFLICT_GET;
 		op->twilio_code = reply->twilio_code;
 		op->message = reply->message ? strdup(reply->message) : NULL;
-		if (send_get(op) == 0) {
+		if (send_get(op, is_worker_op(op)) == 0) {
 			return;
 		}
 		finish_conflict(op);

@@ -35,6 +35,7 @@
 #include "rpc.h"
 #include "bridge-stub.h"
 #include "rpc-client.h"
+#include "trtest.h"
 #include "rpcsrv.h"
 
 #define WT "WT0fbc4e6335fcc52ed96c632c85599ed7"
@@ -897,14 +898,23 @@ static void test_worker_upstream_replies(void **state) {
 	assert_string_equal(reqs[0].params,
 		"{\"ReservationStatus\":\"rejected\",\"WorkerActivitySid\":\"WA2\"}");
 	deliver(0, 200, "{\"sid\":\"" WR "\",\"reservation_status\":\"rejected\",\"version\":7}", 0);
-	m = rpc_client_recv(c);
-	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "status"), "rejected");
-	tr_json_free(m);
+	/* the answer waits for the worker, so the caller's next write has its version */
 	assert_int_equal(n_reqs, 2);
 	assert_string_equal(reqs[1].method, "GET");
 	assert_string_equal(reqs[1].path, "Workspaces/" WS "/Workers/" WK);
+	{
+		struct tr_json *early = NULL;
+
+		for (int i = 0; i < 20; i++) { /* the server is on this loop: let it write */
+			(void)uv_run(&e->loop, UV_RUN_NOWAIT);
+		}
+		assert_int_equal(trt_read_frame(c->conn, 0, &early), -ETIMEDOUT);
+	}
 	deliver(1, 200, "{\"sid\":\"" WK "\",\"activity_sid\":\"WA2\",\"activity_name\":"
 		"\"Offline\",\"available\":false,\"attributes\":\"{}\",\"version\":6}", 0);
+	m = rpc_client_recv(c);
+	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "status"), "rejected");
+	tr_json_free(m);
 	reqs_clear();
 
 	/* a worker write goes out with the fetched version; a 412 fetches the worker */
