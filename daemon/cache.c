@@ -329,6 +329,10 @@ static int apply_reservation(struct tr_cache *c, const char *type, const struct 
 		if (cleanup) {
 			res = tr_task_res_end(t, rsid);
 			r = tr_task_res_set_last(t, rsid);
+			if (r == 0 && res && tr_task_res_live(res->status)) {
+				/* a stale payload left its live status: the event says how it ended */
+				r = tr_task_res_set_status(res, type + strlen("reservation."));
+			}
 		} else if (r == 0 && !tr_task_res_live(res->status)) {
 			/* an accepted or wrapup event says the reservation lives on, whatever the
 			 * payload's status says */

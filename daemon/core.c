@@ -304,8 +304,6 @@ static void ev_resync_worker(void *userdata, const struct tr_json *worker) {
 	if (tr_wstate_resync_worker(d->wstate, worker) < 0) {
 		tr_log_warning("resync: the worker's payload is not usable; keeping the last one");
 	}
-	tr_cache_set_ident(d->cache, tr_json_get_string(worker, "account_sid"),
-		tr_json_get_string(worker, "workspace_sid"), tr_json_get_string(worker, "sid"));
 }
 
 static void ev_resync_activity(void *userdata, const struct tr_json *activity) {
@@ -337,20 +335,28 @@ static void ev_resync_reservation(void *userdata, const struct tr_json *reservat
 
 static void ev_resync_end(void *userdata, int err) {
 	struct tr_daemon *d = userdata;
+	const char *wk = d->bridge ? tr_bridge_worker_sid(d->bridge) : NULL;
+	/* another worker's session (daemon.updateToken {switchWorker}): its worker did not
+	 * "change", it is another one */
+	bool other = err == 0 && d->core && wk && d->core->worker[0] &&
+		strcmp(d->core->worker, wk) != 0;
+	const struct tr_wstate_worker *w;
 	int r;
 
-	if (tr_wstate_resync_end(d->wstate, err) < 0) {
+	if (tr_wstate_resync_end(d->wstate, err, !other) < 0) {
 		tr_log_warning("resync: no usable worker; the worker model is unchanged");
+	}
+	w = tr_wstate_get_worker(d->wstate);
+	if (err == 0 && w) {
+		tr_cache_set_ident(d->cache, w->account_sid, w->workspace_sid, w->sid);
 	}
 	r = tr_cache_resync_end(d->cache, err, uv_now(d->loop));
 	if (r < 0) {
 		tr_log_warning("resync: the cache could not take every reservation (%d)", r);
 	}
-	if (err == 0 && d->core && d->bridge && tr_bridge_worker_sid(d->bridge)) {
-		const char *w = tr_bridge_worker_sid(d->bridge);
-
-		d->core->switched = d->core->worker[0] && strcmp(d->core->worker, w) != 0;
-		snprintf(d->core->worker, sizeof(d->core->worker), "%s", w);
+	if (err == 0 && d->core && wk) {
+		d->core->switched = other;
+		snprintf(d->core->worker, sizeof(d->core->worker), "%s", wk);
 	}
 	if (err == 0 && d->core && d->bridge) {
 		vanish_pump(d);
@@ -387,6 +393,8 @@ static void apply_worker_event(struct tr_daemon *d, const char *event_type,
 		if (d->bridge) {
 			tr_bridge_request_resync(d->bridge);
 		}
+	} else if (r == -EALREADY) {
+		tr_log_debug("%s for the same unknown channel again, ignoring", event_type);
 	} else if (r == -EBADMSG) {
 		tr_log_info("%s: malformed payload; the worker is unchanged", event_type);
 	} else if (r < 0) {

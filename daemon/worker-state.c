@@ -14,6 +14,10 @@
 struct tr_wstate {
 	struct tr_wstate_worker worker;
 	bool have_worker;
+	/* The version TaskRouter last gave (worker.version adds the local bumps to it); a
+	 * payload older than it is not applied. -1: none yet. */
+	int64_t server_version;
+	char unknown_channel[64]; /* the last channel sid a frame named that the model lacks */
 	struct tr_wstate_activity *acts;
 	size_t n_acts;
 	struct tr_wstate_channel *chans;
@@ -221,6 +225,7 @@ struct tr_wstate *tr_wstate_new(tr_wstate_event_cb cb, void *userdata) {
 	}
 	ws->worker.version = -1;
 	ws->new_worker.version = -1;
+	ws->server_version = -1;
 	ws->cb = cb;
 	ws->userdata = userdata;
 	return ws;
@@ -327,9 +332,24 @@ static bool str_differ(const char *a, const char *b) {
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
 }
 
-int tr_wstate_resync_end(struct tr_wstate *ws, int err) {
-	bool had = ws->have_worker;
-	bool act_changed, attrs_changed;
+/* Is a worker payload of version v older than what TaskRouter said last? */
+static bool worker_stale(const struct tr_wstate *ws, int64_t v) {
+	return ws->have_worker && v >= 0 && ws->server_version >= 0 && v < ws->server_version;
+}
+
+/* Take n (its fields move) as the worker: what TaskRouter said last. */
+static void worker_take(struct tr_wstate *ws, struct tr_wstate_worker *n) {
+	worker_done(&ws->worker);
+	ws->worker = *n;
+	memset(n, 0, sizeof(*n));
+	n->version = -1;
+	ws->server_version = ws->worker.version;
+	ws->have_worker = true;
+}
+
+int tr_wstate_resync_end(struct tr_wstate *ws, int err, bool publish) {
+	bool had = ws->have_worker && publish;
+	bool act_changed = false, attrs_changed = false;
 
 	if (!ws->in_resync) {
 		return -EINVAL;
@@ -339,15 +359,19 @@ int tr_wstate_resync_end(struct tr_wstate *ws, int err) {
 		staged_clear(ws);
 		return err < 0 ? 0 : -EBADMSG;
 	}
-	act_changed = had && str_differ(ws->worker.activity_sid, ws->new_worker.activity_sid);
-	attrs_changed = had &&
-		str_differ(ws->worker.attributes_json, ws->new_worker.attributes_json);
-	worker_done(&ws->worker);
-	ws->worker = ws->new_worker;
-	memset(&ws->new_worker, 0, sizeof(ws->new_worker));
-	ws->new_worker.version = -1;
+	/* A worker answer that came in while the resync ran may be newer than its GET. */
+	if (publish && worker_stale(ws, ws->new_worker.version)) {
+		worker_done(&ws->new_worker);
+		ws->new_worker.version = -1;
+	} else {
+		act_changed = had &&
+			str_differ(ws->worker.activity_sid, ws->new_worker.activity_sid);
+		attrs_changed = had &&
+			str_differ(ws->worker.attributes_json, ws->new_worker.attributes_json);
+		worker_take(ws, &ws->new_worker);
+	}
 	ws->have_new_worker = false;
-	ws->have_worker = true;
+	ws->unknown_channel[0] = '\0';
 	acts_free(&ws->acts, &ws->n_acts);
 	ws->acts = ws->new_acts;
 	ws->n_acts = ws->n_new_acts;
@@ -397,9 +421,12 @@ int tr_wstate_apply_worker(struct tr_wstate *ws, const struct tr_json *worker) {
 		}
 		return r;
 	}
-	worker_done(&ws->worker);
-	ws->worker = n;
-	ws->have_worker = true;
+	if (worker_stale(ws, n.version)) {
+		ws->counters.stale++;
+		worker_done(&n);
+		return 1;
+	}
+	worker_take(ws, &n);
 	return 0;
 }
 
@@ -434,15 +461,25 @@ int tr_wstate_apply(struct tr_wstate *ws, const char *event_type, const struct t
 			return r;
 		}
 		emit(ws, activity ? "activityUpdated" : "attributesUpdated", event_type, 0, NULL);
-		return r;
+		return r < 0 ? r : 0;
 	}
 	if (capacity || strcmp(event_type, "worker.channel.availability.update") == 0) {
 		struct tr_wstate_channel *ch;
 
+		const char *sid = tr_json_get_string(payload, "sid");
+
 		bump(ws);
-		ch = find_channel(ws, tr_json_get_string(payload, "sid"));
+		if (!sid) {
+			ws->counters.malformed++;
+			return -EBADMSG;
+		}
+		ch = find_channel(ws, sid);
 		if (!ch) {
 			ws->counters.unknown_channel++;
+			if (strcmp(ws->unknown_channel, sid) == 0) {
+				return -EALREADY; /* a resync for it was asked already */
+			}
+			snprintf(ws->unknown_channel, sizeof(ws->unknown_channel), "%s", sid);
 			return -ENOENT;
 		}
 		channel_live(ch, payload);
@@ -511,7 +548,7 @@ struct tr_json *tr_wstate_worker_json(const struct tr_wstate *ws) {
 	if (!o || !ws->have_worker) {
 		return tr_json_free(o);
 	}
-	snprintf(ver, sizeof(ver), "%lld", (long long)w->version);
+	snprintf(ver, sizeof(ver), "%lld", (long long)w->version); /* null when never said */
 	/* our own compact dump, spliced in as it is */
 	text = strdup(w->attributes_json);
 	attrs = text ? tr_json_new_raw_take(text, strlen(text)) : NULL;
@@ -521,7 +558,7 @@ struct tr_json *tr_wstate_worker_json(const struct tr_wstate *ws) {
 	put_str(o, "activityName", w->activity_name, &e);
 	tr_json_put(o, "available", tr_json_new_bool(w->available), &e);
 	tr_json_put(o, "attributes", attrs, &e);
-	put_str(o, "version", ver, &e);
+	put_str(o, "version", w->version >= 0 ? ver : NULL, &e);
 	put_str(o, "accountSid", w->account_sid, &e);
 	put_str(o, "workspaceSid", w->workspace_sid, &e);
 	put_time(o, "dateCreated", "dateCreatedIso", w->date_created, &e);

@@ -63,7 +63,7 @@ typedef void (*tr_wstate_event_cb)(void *userdata, const struct tr_wstate *ws,
 struct tr_wstate_counters {
 	uint64_t malformed;       /* worker or channel payloads that could not be read */
 	uint64_t unknown_channel; /* channel frames for a channel the resync did not list */
-	uint64_t unknown_activity;
+	uint64_t stale;           /* worker payloads older than the worker held: not applied */
 };
 
 /* NULL on ENOMEM. */
@@ -72,29 +72,34 @@ struct tr_wstate *tr_wstate_free(struct tr_wstate *ws);
 
 /*
  * Resync: begin, the worker, every activity and channel, end. end(0) replaces the model with
- * what was fetched and publishes (with TR_WSTATE_EV_RESYNC) what changed since the last one:
+ * what was fetched (the worker unless an answer newer than its GET came in meanwhile) and,
+ * with publish, publishes (with TR_WSTATE_EV_RESYNC) what changed since the last one:
  * activityUpdated, attributesUpdated, and a channel's capacity or availability; nothing after
- * the first. end(err) discards it. The add functions return 0, -EBADMSG (not usable:
- * skipped, counted) or -ENOMEM (the resync must fail).
+ * the first, nor without publish (another worker's session: nothing "changed"). end(err)
+ * discards it. The add functions return 0, -EBADMSG (not usable: skipped, counted) or
+ * -ENOMEM (the resync must fail).
  */
 void tr_wstate_resync_begin(struct tr_wstate *ws);
 int tr_wstate_resync_worker(struct tr_wstate *ws, const struct tr_json *worker);
 int tr_wstate_resync_activity(struct tr_wstate *ws, const struct tr_json *activity);
 int tr_wstate_resync_channel(struct tr_wstate *ws, const struct tr_json *channel);
-int tr_wstate_resync_end(struct tr_wstate *ws, int err);
+int tr_wstate_resync_end(struct tr_wstate *ws, int err, bool publish);
 
 /*
- * A wire event. worker.activity.update / worker.attributes.update: the worker is updated and
- * activityUpdated / attributesUpdated published (even when the payload could not be read,
- * like the SDK; it is then counted as malformed and -EBADMSG returned after publishing).
- * worker.capacity.update / worker.channel.availability.update: the worker version +1, the
- * channel updated, the channel event published; -ENOENT for a channel the model does not
- * know (nothing published: the caller should resync). reservation.created: the worker
- * version +1. Any other type: 0, nothing. Returns 0, -ENOENT, -EBADMSG, -ENOMEM.
+ * A wire event. worker.activity.update / worker.attributes.update: the worker is updated
+ * (unless the payload is older than the worker held) and activityUpdated / attributesUpdated
+ * published (even when the payload could not be read, like the SDK; it is then counted as
+ * malformed and -EBADMSG returned after publishing). worker.capacity.update /
+ * worker.channel.availability.update: the worker version +1, the channel updated, the
+ * channel event published; -ENOENT for a channel the model does not know (nothing
+ * published: the caller should resync), -EALREADY when the same unknown channel was
+ * reported last time (its resync was asked already), -EBADMSG without a sid.
+ * reservation.created: the worker version +1. Any other type: 0, nothing.
  */
 int tr_wstate_apply(struct tr_wstate *ws, const char *event_type, const struct tr_json *payload);
 
-/* A Worker payload from a REST answer: every field, nothing published. 0, -EBADMSG, -ENOMEM. */
+/* A Worker payload from a REST answer: every field, nothing published. 0, 1 (older than the
+ * worker held: not applied, counted), -EBADMSG, -ENOMEM. */
 int tr_wstate_apply_worker(struct tr_wstate *ws, const struct tr_json *worker);
 
 /* The worker (NULL before the first resync), the activities and channels in the order the

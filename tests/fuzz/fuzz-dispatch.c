@@ -179,7 +179,7 @@ static void populate(void) {
 		"\"available\":false}");
 	wfeed(tr_wstate_resync_channel, "{\"sid\":\"WC1\",\"task_channel_unique_name\":"
 		"\"voice\",\"configured_capacity\":1,\"available\":1}");
-	check(tr_wstate_resync_end(wstate, 0) == 0);
+	check(tr_wstate_resync_end(wstate, 0, true) == 0);
 }
 
 static void check_req(const struct tr_methods_req *r, bool version_check) {

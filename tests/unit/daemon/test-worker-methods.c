@@ -137,7 +137,7 @@ static struct tr_wstate *make_wstate(void) {
 	ws_feed(ws, "activity", "{\"sid\":\"" OFFLINE "\",\"friendly_name\":\"Offline\","
 		"\"available\":false,\"date_created\":1,\"date_updated\":2}");
 	ws_feed(ws, "channel", channel_text(1, 1));
-	assert_int_equal(tr_wstate_resync_end(ws, 0), 0);
+	assert_int_equal(tr_wstate_resync_end(ws, 0, true), 0);
 	n_seen = 0;
 	return ws;
 }
@@ -179,8 +179,13 @@ static void test_wstate_frames(void **state) {
 	/* an unknown channel: nothing changes but the bump, the caller resyncs */
 	j = parse("{\"sid\":\"WCother\",\"configured_capacity\":9}");
 	assert_int_equal(tr_wstate_apply(ws, "worker.capacity.update", j), -ENOENT);
+	/* the same one again: its resync was asked already */
+	assert_int_equal(tr_wstate_apply(ws, "worker.capacity.update", j), -EALREADY);
 	tr_json_free(j);
-	assert_int_equal(tr_wstate_get_counters(ws)->unknown_channel, 1);
+	assert_int_equal(tr_wstate_get_counters(ws)->unknown_channel, 2);
+	j = parse("{\"configured_capacity\":9}");
+	assert_int_equal(tr_wstate_apply(ws, "worker.capacity.update", j), -EBADMSG);
+	tr_json_free(j);
 	/* the activity and the version follow the frame, whatever the SDK keeps */
 	j = parse(worker_text(OFFLINE, "Offline", false, 12));
 	assert_int_equal(tr_wstate_apply(ws, "worker.activity.update", j), 0);
@@ -188,6 +193,13 @@ static void test_wstate_frames(void **state) {
 	assert_string_equal(tr_wstate_get_worker(ws)->activity_sid, OFFLINE);
 	assert_false(tr_wstate_get_worker(ws)->available);
 	assert_int_equal(tr_wstate_get_worker(ws)->version, 12);
+	/* a late frame older than that changes nothing (still published, like the SDK) */
+	j = parse(worker_text(AVAILABLE, "Available", true, 11));
+	assert_int_equal(tr_wstate_apply(ws, "worker.activity.update", j), 0);
+	tr_json_free(j);
+	assert_string_equal(tr_wstate_get_worker(ws)->activity_sid, OFFLINE);
+	assert_int_equal(tr_wstate_get_counters(ws)->stale, 1);
+	n_seen--; /* that activityUpdated */
 	/* a malformed worker frame still publishes, and changes nothing */
 	j = parse("{\"activity_sid\":\"x\"}");
 	assert_int_equal(tr_wstate_apply(ws, "worker.attributes.update", j), -EBADMSG);
@@ -236,7 +248,7 @@ static void test_wstate_resync(void **state) {
 	/* a failed resync leaves the model as it was */
 	tr_wstate_resync_begin(ws);
 	ws_feed(ws, "worker", worker_text(OFFLINE, "Offline", false, 9));
-	assert_int_equal(tr_wstate_resync_end(ws, -EIO), 0);
+	assert_int_equal(tr_wstate_resync_end(ws, -EIO, true), 0);
 	assert_string_equal(tr_wstate_get_worker(ws)->activity_sid, AVAILABLE);
 	assert_int_equal(n_seen, 0);
 	/* what changed while away is published, marked resync */
@@ -244,7 +256,7 @@ static void test_wstate_resync(void **state) {
 	ws_feed(ws, "worker", worker_text(OFFLINE, "Offline", false, 9));
 	ws_feed(ws, "activity", "{\"sid\":\"" OFFLINE "\",\"friendly_name\":\"Offline\"}");
 	ws_feed(ws, "channel", channel_text(2, 0));
-	assert_int_equal(tr_wstate_resync_end(ws, 0), 0);
+	assert_int_equal(tr_wstate_resync_end(ws, 0, true), 0);
 	assert_int_equal(n_seen, 3);
 	assert_string_equal(seen[0], "channelCapacityUpdated+resync");
 	assert_string_equal(seen[1], "channelAvailabilityUpdated+resync");
@@ -259,6 +271,28 @@ static void test_wstate_resync(void **state) {
 		tr_json_free(j);
 	}
 	assert_string_equal(tr_wstate_get_worker(ws)->activity_name, "Available");
+	assert_int_equal(n_seen, 0);
+	/* an answer older than the worker held is not applied */
+	{
+		struct tr_json *j = parse(worker_text(OFFLINE, "Offline", false, 9));
+
+		assert_int_equal(tr_wstate_apply_worker(ws, j), 1);
+		tr_json_free(j);
+	}
+	assert_string_equal(tr_wstate_get_worker(ws)->activity_name, "Available");
+	/* a resync whose GET is older than an answer that came in meanwhile keeps the answer */
+	tr_wstate_resync_begin(ws);
+	ws_feed(ws, "worker", worker_text(OFFLINE, "Offline", false, 9));
+	assert_int_equal(tr_wstate_resync_end(ws, 0, true), 0);
+	assert_string_equal(tr_wstate_get_worker(ws)->activity_name, "Available");
+	assert_int_equal(n_seen, 0);
+	/* another worker's session: taken whatever its version, and nothing "changed" */
+	tr_wstate_resync_begin(ws);
+	ws_feed(ws, "worker", worker_text(OFFLINE, "Offline", false, 1));
+	ws_feed(ws, "channel", channel_text(7, 1));
+	assert_int_equal(tr_wstate_resync_end(ws, 0, false), 0);
+	assert_string_equal(tr_wstate_get_worker(ws)->activity_name, "Offline");
+	assert_int_equal(tr_wstate_get_worker(ws)->version, 1);
 	assert_int_equal(n_seen, 0);
 	tr_wstate_free(ws);
 }
@@ -314,6 +348,19 @@ static void test_cache_reservations(void **state) {
 	assert_non_null(r);
 	assert_string_equal(r->status, "completed");
 	assert_null(tr_cache_find_res(c, WT, NULL));
+	/* a late cleanup frame older than the record still ends it with the event's status */
+	j = parse(res_text("pending", 0, "reserved", 1));
+	{
+		struct tr_cache *c2 = make_cache();
+		struct tr_json *acc = parse(res_text("accepted", 2, "assigned", 2));
+
+		assert_int_equal(tr_cache_apply(c2, "reservation.accepted", acc, 0), 0);
+		assert_int_equal(tr_cache_apply(c2, "reservation.rejected", j, 0), 0);
+		assert_string_equal(tr_cache_find_res(c2, WR, NULL)->status, "rejected");
+		tr_json_free(acc);
+		tr_cache_free(c2);
+	}
+	tr_json_free(j);
 	/* its object */
 	j = tr_task_json_res_tree(r, tr_cache_get(c, WT), tr_cache_get_ident(c), true);
 	assert_string_equal(tr_json_get_string(j, "workerSid"), WK);
