@@ -33,6 +33,7 @@ struct tr_cache {
 	struct tr_cache_ident ident;
 	bool in_resync;
 	size_t n_vanish_due; /* vanished tasks whose fetch has not started */
+	size_t n_gone_due;   /* gone reservations whose fetch has not started (at most) */
 	/* Reservations fetched by the resync, kept as compact text until it ends: a page's
 	 * tree costs several times its text, and 10,000 of them made a peak of tens of MB. */
 	struct staged {

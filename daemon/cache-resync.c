@@ -94,6 +94,24 @@ static void resync_emit_res_changes(struct tr_cache *c, struct tr_cache_task *t)
 	}
 }
 
+/* The reservations of a task the resync still shows that it no longer lists: they ended
+ * while the daemon was away. Kept as ended, gone, until their fetch says how. */
+static void resync_keep_gone(struct tr_cache *c, struct tr_cache_task *t) {
+	for (size_t j = 0; j < t->n_resync_old; j++) {
+		struct tr_cache_res *old = &t->resync_old[j], *kept;
+
+		if (!old->sid || tr_task_res_find(t, old->sid)) {
+			continue;
+		}
+		kept = tr_task_res_keep_ended(t, old);
+		if (kept) {
+			kept->gone = true;
+			kept->fetching = false;
+			c->n_gone_due++;
+		}
+	}
+}
+
 int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 	int ret = 0;
 
@@ -184,6 +202,7 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 		} else if (t->seen) {
 			resync_emit_res_changes(c, t);
 			resync_emit_changes(c, t);
+			resync_keep_gone(c, t);
 		}
 		tr_task_res_free_all(&t->resync_old, &t->n_resync_old);
 		if (t->seen) {
@@ -257,4 +276,76 @@ int tr_cache_vanish_resolve(struct tr_cache *c, const char *sid, const struct tr
 		}
 	}
 	return 0;
+}
+
+/* ---- reservations gone while the daemon was away ---- */
+
+/* The gone reservation sid (fetching or not) and its task. */
+static struct tr_cache_res *gone_find(const struct tr_cache *c, const char *sid,
+	struct tr_cache_task **ret_task) {
+	for (struct tr_cache_task *t = c->tasks; t && sid; t = t->next) {
+		for (size_t i = 0; i < t->n_ended; i++) {
+			if (t->ended[i].gone && strcmp(t->ended[i].sid, sid) == 0) {
+				*ret_task = t;
+				return &t->ended[i];
+			}
+		}
+	}
+	return NULL;
+}
+
+const char *tr_cache_res_gone_next(struct tr_cache *c) {
+	for (const struct tr_cache_task *t = c->n_gone_due ? c->tasks : NULL; t; t = t->next) {
+		for (size_t i = 0; i < t->n_ended; i++) {
+			if (t->ended[i].gone && !t->ended[i].fetching) {
+				return t->ended[i].sid;
+			}
+		}
+	}
+	/* none left (the ended ones kept per task are bounded: a gone one may have been
+	 * dropped before its fetch) */
+	c->n_gone_due = 0;
+	return NULL;
+}
+
+int tr_cache_res_gone_fetching(struct tr_cache *c, const char *sid) {
+	struct tr_cache_task *t;
+	struct tr_cache_res *r = gone_find(c, sid, &t);
+
+	if (!r || r->fetching) {
+		return -ENOENT;
+	}
+	r->fetching = true;
+	if (c->n_gone_due > 0) {
+		c->n_gone_due--;
+	}
+	return 0;
+}
+
+int tr_cache_res_gone_resolve(struct tr_cache *c, const char *sid, const struct tr_json *payload) {
+	static const char *const names[][2] = {
+		{ "completed", "reservationCompleted" },
+		{ "rejected", "reservationRejected" },
+		{ "timeout", "reservationTimeout" },
+		{ "canceled", "reservationCanceled" },
+		{ "rescinded", "reservationRescinded" },
+	};
+	struct tr_cache_task *t = NULL;
+	struct tr_cache_res *r = gone_find(c, sid, &t);
+	const char *name = NULL;
+
+	if (!r || !r->fetching) {
+		return -ENOENT;
+	}
+	r->gone = r->fetching = false;
+	if (payload && !tr_task_res_stale(r, payload) &&
+		tr_task_wire_res_update(r, payload) == 0) {
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			name = strcmp(r->status, names[i][0]) == 0 ? names[i][1] : name;
+		}
+	}
+	if (name) {
+		tr_cache_emit_full(c, name, t, NULL, r, NULL, TR_CACHE_EV_RESYNC, "resync");
+	}
+	return name ? 0 : 1;
 }

@@ -147,6 +147,21 @@ int tr_cache_vanish_fetching(struct tr_cache *c, const char *sid);
 int tr_cache_vanish_resolve(struct tr_cache *c, const char *sid, const struct tr_json *payload,
 	const char *unknown_reason, long http_status, uint64_t now_ms);
 
+/*
+ * Reservations that ended while the daemon was away, on a task it still holds (a resync no
+ * longer lists them): kept as ended reservations until their final status is fetched, like
+ * vanished tasks. tr_cache_res_gone_next names one whose fetch has not started (NULL: none),
+ * tr_cache_res_gone_fetching marks it started (0, or -ENOENT), and tr_cache_res_gone_resolve
+ * reports the answer: payload (a Reservation) or NULL when the fetch failed. A final status
+ * publishes its reservation event (reservationRejected, …Timeout, …Canceled, …Rescinded,
+ * …Completed) with TR_CACHE_EV_RESYNC and returns 0; no answer, or a status that is not
+ * final, publishes nothing and returns 1; -ENOENT when sid is not a gone reservation whose
+ * fetch started.
+ */
+const char *tr_cache_res_gone_next(struct tr_cache *c);
+int tr_cache_res_gone_fetching(struct tr_cache *c, const char *sid);
+int tr_cache_res_gone_resolve(struct tr_cache *c, const char *sid, const struct tr_json *payload);
+
 /* Lookups (live or recently closed). Borrowed until the next change. */
 const struct tr_cache_task *tr_cache_get(const struct tr_cache *c, const char *sid);
 const struct tr_cache_task *tr_cache_first(const struct tr_cache *c);

@@ -108,6 +108,7 @@ static void arm_expiry(struct tr_daemon *d) {
 struct vanish_op {
 	struct tr_daemon *d;
 	char *sid;
+	bool res; /* a gone reservation (tr_cache_res_gone_*), not a vanished task */
 };
 
 static void vanish_op_free(struct vanish_op *op) {
@@ -118,6 +119,7 @@ static void vanish_op_free(struct vanish_op *op) {
 }
 
 static void vanish_pump(struct tr_daemon *d);
+static void gone_pump(struct tr_daemon *d);
 
 /* Why a failed GET leaves the final state unknown: the finalStateReason of the event. */
 static const char *vanish_reason(const struct tr_upstream_reply *rep) {
@@ -143,6 +145,15 @@ static void on_vanish_reply(void *userdata, const struct tr_upstream_reply *rep)
 	if (rep->err == -ECANCELED) {
 		/* the daemon is shutting down (the cache is still there): nothing is published */
 		vanish_op_free(op);
+		return;
+	}
+	if (op->res) {
+		if (tr_cache_res_gone_resolve(d->cache, op->sid, ok ? rep->payload : NULL) == 1) {
+			tr_log_info("reservation %s: ended while disconnected; how is unknown (%s)",
+				op->sid, ok ? "not a final status" : why);
+		}
+		vanish_op_free(op);
+		vanish_pump(d);
 		return;
 	}
 	if (tr_cache_vanish_resolve(d->cache, op->sid, ok ? rep->payload : NULL, why,
@@ -199,6 +210,45 @@ static void vanish_pump(struct tr_daemon *d) {
 			tr_log_warning("task %s: final state not fetched (%s); reported unknown", next,
 				strerror(-r));
 			(void)tr_cache_vanish_resolve(d->cache, next, NULL, "error", 0, uv_now(d->loop));
+			continue;
+		}
+		d->core->vanish_fetches++;
+	}
+	gone_pump(d);
+}
+
+/* The same for the reservations a resync found ended on tasks this worker still holds:
+ * GET Workspaces/WS/Workers/WK/Reservations/WR says how each ended. */
+static void gone_pump(struct tr_daemon *d) {
+	const char *next;
+
+	while (d->core->vanish_fetches < VANISH_FETCHES_MAX &&
+		tr_bridge_get_state(d->bridge) != TR_BRIDGE_STOPPED &&
+		(next = tr_cache_res_gone_next(d->cache))) {
+		const char *ws = tr_bridge_workspace_sid(d->bridge);
+		const char *wk = tr_bridge_worker_sid(d->bridge);
+		struct vanish_op *op = calloc(1, sizeof(*op));
+		struct tr_upstream_request req = { .method = "GET", .api_version = "v1",
+			.if_match = -1, .retry_transient = true };
+		char path[256];
+		int r = -ENOMEM;
+
+		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s/Reservations/%s",
+			ws ? ws : "", wk ? wk : "", next);
+		req.path = path;
+		if (op && (op->sid = strdup(next))) {
+			op->d = d;
+			op->res = true;
+			r = tr_bridge_request(d->bridge, &req, on_vanish_reply, op);
+		}
+		if (r == -ENOTCONN || r == -EKEYEXPIRED || r == -ESHUTDOWN) {
+			vanish_op_free(op);
+			return;
+		}
+		vanish_op_free(r < 0 ? op : NULL);
+		(void)tr_cache_res_gone_fetching(d->cache, next);
+		if (r < 0) {
+			(void)tr_cache_res_gone_resolve(d->cache, next, NULL);
 			continue;
 		}
 		d->core->vanish_fetches++;

@@ -127,6 +127,25 @@ int tr_task_res_set_status(struct tr_cache_res *r, const char *status) {
 	return 0;
 }
 
+struct tr_cache_res *tr_task_res_keep_ended(struct tr_cache_task *t, struct tr_cache_res *r) {
+	if (t->n_ended == TR_TASK_ENDED_RES_MAX) {
+		tr_task_wire_res_done(&t->ended[0]);
+		memmove(&t->ended[0], &t->ended[1], (t->n_ended - 1) * sizeof(t->ended[0]));
+		t->n_ended--;
+	} else {
+		struct tr_cache_res *n = realloc(t->ended, (t->n_ended + 1) * sizeof(*n));
+
+		if (!n) {
+			tr_task_wire_res_done(r);
+			return NULL;
+		}
+		t->ended = n;
+	}
+	t->ended[t->n_ended] = *r;
+	memset(r, 0, sizeof(*r));
+	return &t->ended[t->n_ended++];
+}
+
 struct tr_cache_res *tr_task_res_end(struct tr_cache_task *t, const char *sid) {
 	for (size_t i = 0; i < t->n_res; i++) {
 		struct tr_cache_res r = t->res[i];
@@ -136,21 +155,7 @@ struct tr_cache_res *tr_task_res_end(struct tr_cache_task *t, const char *sid) {
 		}
 		memmove(&t->res[i], &t->res[i + 1], (t->n_res - i - 1) * sizeof(t->res[0]));
 		t->n_res--;
-		if (t->n_ended == TR_TASK_ENDED_RES_MAX) {
-			tr_task_wire_res_done(&t->ended[0]);
-			memmove(&t->ended[0], &t->ended[1], (t->n_ended - 1) * sizeof(t->ended[0]));
-			t->n_ended--;
-		} else {
-			struct tr_cache_res *n = realloc(t->ended, (t->n_ended + 1) * sizeof(*n));
-
-			if (!n) {
-				tr_task_wire_res_done(&r);
-				return NULL;
-			}
-			t->ended = n;
-		}
-		t->ended[t->n_ended] = r;
-		return &t->ended[t->n_ended++];
+		return tr_task_res_keep_ended(t, &r);
 	}
 	return NULL;
 }

@@ -43,6 +43,10 @@ int tr_task_res_put(struct tr_cache_task *t, const struct tr_json *rp, struct tr
  * dropped). */
 struct tr_cache_res *tr_task_res_end(struct tr_cache_task *t, const char *sid);
 
+/* Keep record *r (taken: *r is zeroed) as t's newest ended one, the oldest going when
+ * TR_TASK_ENDED_RES_MAX are kept. Returns it, or NULL on ENOMEM (it is then freed). */
+struct tr_cache_res *tr_task_res_keep_ended(struct tr_cache_task *t, struct tr_cache_res *r);
+
 /* r->status = status. 0 or -ENOMEM. */
 int tr_task_res_set_status(struct tr_cache_res *r, const char *status);
 

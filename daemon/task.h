@@ -27,6 +27,9 @@ struct tr_cache_res {
 	int64_t timeout;      /* reservation_timeout, seconds; -1: never said */
 	int64_t date_created, date_updated;
 	int64_t canceled_reason_code; /* 0: none */
+	/* Ended ones only: a resync no longer listed it, how it ended is still to be fetched
+	 * (fetching: the GET is out). */
+	bool gone, fetching;
 };
 
 /* Whose reservations they are: the worker of the session, for the Reservation object. */

@@ -935,6 +935,33 @@ static void test_worker_upstream_replies(void **state) {
 		"currentVersion"), "9");
 	tr_json_free(m);
 	reqs_clear();
+
+	/* A resync that shows the task under another reservation: the old one ended while the
+	 * daemon was away; it is fetched, and its final status taken. */
+	stub_state = TR_BRIDGE_READY;
+	ev->resync_begin(&e->d);
+	j = parse("{\"sid\":\"" WK "\",\"activity_sid\":\"WA2\",\"version\":9}");
+	ev->resync_worker(&e->d, j);
+	tr_json_free(j);
+	{
+		char buf[2048];
+
+		snprintf(buf, sizeof(buf), "{\"sid\":\"WR2\",\"reservation_status\":\"pending\","
+			"\"task\":%s}", task_text("reserved", 8));
+		j = parse(buf);
+		ev->resync_reservation(&e->d, j);
+		tr_json_free(j);
+	}
+	ev->resync_end(&e->d, 0);
+	assert_int_equal(n_reqs, 1);
+	assert_string_equal(reqs[0].method, "GET");
+	assert_string_equal(reqs[0].path, "Workspaces/" WS "/Workers/" WK "/Reservations/" WR);
+	assert_string_equal(tr_cache_find_res(e->d.cache, WR, NULL)->status, "rejected");
+	deliver(0, 200, "{\"sid\":\"" WR "\",\"reservation_status\":\"timeout\",\"version\":8}",
+		0);
+	assert_string_equal(tr_cache_find_res(e->d.cache, WR, NULL)->status, "timeout");
+	assert_string_equal(tr_cache_find_res(e->d.cache, WT, NULL)->sid, "WR2");
+	reqs_clear();
 	rpc_client_free(c);
 }
 

@@ -100,6 +100,19 @@ static const char *channel_text(int capacity, int available) {
 
 /* ---- events seen ---- */
 
+static char cache_seen[48];
+static size_t n_cache_seen;
+
+static void on_cache_event(void *ud, const struct tr_cache_event *ev) {
+	(void)ud;
+	n_cache_seen++;
+	snprintf(cache_seen, sizeof(cache_seen), "%s%s", ev->name,
+		ev->flags & TR_CACHE_EV_RESYNC ? "+resync" : "");
+	if (strncmp(ev->name, "reservation", 11) == 0) {
+		assert_non_null(ev->reservation); /* every reservation event carries it */
+	}
+}
+
 static char seen[16][40];
 static size_t n_seen;
 
@@ -361,6 +374,35 @@ static void test_cache_reservations(void **state) {
 		tr_cache_free(c2);
 	}
 	tr_json_free(j);
+	/* a resync that lists the task under another reservation: the old one is gone, its
+	 * fetch says how it ended, and that is published (marked resync) */
+	{
+		struct tr_cache *c3 = tr_cache_new(0, on_cache_event, NULL);
+		struct tr_json *p = parse(res_text("pending", 0, "reserved", 1));
+		char other[2048];
+
+		assert_int_equal(tr_cache_apply(c3, "reservation.created", p, 0), 0);
+		tr_json_free(p);
+		snprintf(other, sizeof(other), "%s", res_text("pending", 0, "reserved", 3));
+		memcpy(strstr(other, WR), "WRffffffffffffffffffffffffffffffff", 34);
+		tr_cache_resync_begin(c3);
+		p = parse(other);
+		assert_int_equal(tr_cache_resync_add(c3, p), 0);
+		tr_json_free(p);
+		assert_int_equal(tr_cache_resync_end(c3, 0, 0), 0);
+		assert_string_equal(tr_cache_res_gone_next(c3), WR);
+		assert_int_equal(tr_cache_res_gone_fetching(c3, WR), 0);
+		assert_null(tr_cache_res_gone_next(c3));
+		p = parse("{\"sid\":\"" WR "\",\"reservation_status\":\"timeout\",\"version\":1}");
+		n_cache_seen = 0;
+		assert_int_equal(tr_cache_res_gone_resolve(c3, WR, p), 0);
+		tr_json_free(p);
+		assert_int_equal(n_cache_seen, 1);
+		assert_string_equal(cache_seen, "reservationTimeout+resync");
+		assert_int_equal(tr_cache_res_gone_resolve(c3, WR, NULL), -ENOENT);
+		assert_string_equal(tr_cache_find_res(c3, WR, NULL)->status, "timeout");
+		tr_cache_free(c3);
+	}
 	/* its object */
 	j = tr_task_json_res_tree(r, tr_cache_get(c, WT), tr_cache_get_ident(c), true);
 	assert_string_equal(tr_json_get_string(j, "workerSid"), WK);
