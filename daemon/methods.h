@@ -114,7 +114,8 @@ struct tr_method {
 	const struct tr_param *params; /* ends at the first row without a name (TR_PARAMS) */
 	const char *result; /* for rpc.describe */
 	/* Serves a request whose params passed the row's checks (params is an object or NULL).
-	 * Must end call. Rows with a builder use the upstream round trip of task-methods.c. */
+	 * Must end call. Rows with a builder use the upstream round trip of their module
+	 * (task-methods.c, worker-methods.c). */
 	void (*handle)(struct tr_daemon *d, struct tr_call *call, const struct tr_method *m,
 		const struct tr_json *params);
 	/* Builds the upstream request into r (path, method, params object already allocated in
