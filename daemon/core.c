@@ -119,7 +119,6 @@ static void vanish_op_free(struct vanish_op *op) {
 }
 
 static void vanish_pump(struct tr_daemon *d);
-static void gone_pump(struct tr_daemon *d);
 
 /* Why a failed GET leaves the final state unknown: the finalStateReason of the event. */
 static const char *vanish_reason(const struct tr_upstream_reply *rep) {
@@ -168,8 +167,44 @@ static void on_vanish_reply(void *userdata, const struct tr_upstream_reply *rep)
 	vanish_pump(d);
 }
 
-/* Fetch the final state of vanished tasks, VANISH_FETCHES_MAX at a time. A GET that cannot be
- * sent for want of a session or token is tried again after the next resync. */
+/*
+ * GET the final state of vanished task sid (Workspaces/WS/Tasks/WT) or, with res, of gone
+ * reservation sid (Workspaces/WS/Workers/WK/Reservations/WR); its answer goes to
+ * on_vanish_reply. Returns 0 (sent and counted), -EAGAIN (no session or token now: try after
+ * the next resync) or another negative errno (not sent).
+ */
+static int fetch_final(struct tr_daemon *d, const char *sid, bool res) {
+	const char *ws = tr_bridge_workspace_sid(d->bridge);
+	const char *wk = tr_bridge_worker_sid(d->bridge);
+	struct vanish_op *op = calloc(1, sizeof(*op));
+	struct tr_upstream_request req = { .method = "GET", .api_version = "v1", .if_match = -1,
+		.retry_transient = true };
+	char path[256];
+	int r = -ENOMEM;
+
+	if (res) {
+		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s/Reservations/%s",
+			ws ? ws : "", wk ? wk : "", sid);
+	} else {
+		snprintf(path, sizeof(path), "Workspaces/%s/Tasks/%s", ws ? ws : "", sid);
+	}
+	req.path = path;
+	if (op && (op->sid = strdup(sid))) {
+		op->d = d;
+		op->res = res;
+		r = tr_bridge_request(d->bridge, &req, on_vanish_reply, op);
+	}
+	if (r < 0) {
+		vanish_op_free(op);
+		return r == -ENOTCONN || r == -EKEYEXPIRED || r == -ESHUTDOWN ? -EAGAIN : r;
+	}
+	d->core->vanish_fetches++;
+	return 0;
+}
+
+/* Fetch the final state of vanished tasks and gone reservations, VANISH_FETCHES_MAX at a
+ * time. A GET that cannot be sent for want of a session or token is tried again after the
+ * next resync. */
 static void vanish_pump(struct tr_daemon *d) {
 	const char *next;
 
@@ -186,72 +221,35 @@ static void vanish_pump(struct tr_daemon *d) {
 	while (d->core->vanish_fetches < VANISH_FETCHES_MAX &&
 		tr_bridge_get_state(d->bridge) != TR_BRIDGE_STOPPED &&
 		(next = tr_cache_vanish_next(d->cache))) {
-		const char *ws = tr_bridge_workspace_sid(d->bridge);
-		struct vanish_op *op = calloc(1, sizeof(*op));
-		struct tr_upstream_request req = { .method = "GET", .api_version = "v1",
-			.if_match = -1, .retry_transient = true };
-		char path[256];
-		int r = -ENOMEM;
+		int r = fetch_final(d, next, false);
 
-		snprintf(path, sizeof(path), "Workspaces/%s/Tasks/%s", ws ? ws : "", next);
-		req.path = path;
-		if (op && (op->sid = strdup(next))) {
-			op->d = d;
-			r = tr_bridge_request(d->bridge, &req, on_vanish_reply, op);
-		}
-		if (r == -ENOTCONN || r == -EKEYEXPIRED || r == -ESHUTDOWN) {
-			vanish_op_free(op);
+		if (r == -EAGAIN) {
 			return;
 		}
-		vanish_op_free(r < 0 ? op : NULL);
 		/* next is still the cache's: sending changed nothing there */
 		(void)tr_cache_vanish_fetching(d->cache, next);
 		if (r < 0) {
 			tr_log_warning("task %s: final state not fetched (%s); reported unknown", next,
 				strerror(-r));
 			(void)tr_cache_vanish_resolve(d->cache, next, NULL, "error", 0, uv_now(d->loop));
-			continue;
 		}
-		d->core->vanish_fetches++;
 	}
-	gone_pump(d);
-}
-
-/* The same for the reservations a resync found ended on tasks this worker still holds:
- * GET Workspaces/WS/Workers/WK/Reservations/WR says how each ended. */
-static void gone_pump(struct tr_daemon *d) {
-	const char *next;
-
+	/* The same for the reservations a resync found ended on tasks this worker still
+	 * holds. */
 	while (d->core->vanish_fetches < VANISH_FETCHES_MAX &&
 		tr_bridge_get_state(d->bridge) != TR_BRIDGE_STOPPED &&
 		(next = tr_cache_res_gone_next(d->cache))) {
-		const char *ws = tr_bridge_workspace_sid(d->bridge);
-		const char *wk = tr_bridge_worker_sid(d->bridge);
-		struct vanish_op *op = calloc(1, sizeof(*op));
-		struct tr_upstream_request req = { .method = "GET", .api_version = "v1",
-			.if_match = -1, .retry_transient = true };
-		char path[256];
-		int r = -ENOMEM;
+		int r = fetch_final(d, next, true);
 
-		snprintf(path, sizeof(path), "Workspaces/%s/Workers/%s/Reservations/%s",
-			ws ? ws : "", wk ? wk : "", next);
-		req.path = path;
-		if (op && (op->sid = strdup(next))) {
-			op->d = d;
-			op->res = true;
-			r = tr_bridge_request(d->bridge, &req, on_vanish_reply, op);
-		}
-		if (r == -ENOTCONN || r == -EKEYEXPIRED || r == -ESHUTDOWN) {
-			vanish_op_free(op);
+		if (r == -EAGAIN) {
 			return;
 		}
-		vanish_op_free(r < 0 ? op : NULL);
 		(void)tr_cache_res_gone_fetching(d->cache, next);
 		if (r < 0) {
+			tr_log_warning("reservation %s: final state not fetched (%s)", next,
+				strerror(-r));
 			(void)tr_cache_res_gone_resolve(d->cache, next, NULL);
-			continue;
 		}
-		d->core->vanish_fetches++;
 	}
 }
 

@@ -186,6 +186,29 @@ const struct tr_method *tr_methods_find(const struct tr_method_table *const *tab
 	return NULL;
 }
 
+/* ---- building ---- */
+
+int tr_methods_build(const struct tr_method *m, const struct tr_methods_ctx *x,
+	struct tr_methods_req *ret, struct tr_methods_err *err) {
+	struct tr_methods_req r = { .method = "POST", .if_match = -1, .kind = TR_METHODS_TASK };
+	int rc;
+
+	r.params = tr_json_new_object();
+	if (!r.params) {
+		return -ENOMEM;
+	}
+	err->code = 0;
+	rc = m->build(x, &r, err);
+	if (rc < 0) {
+		r.params = tr_json_free(r.params);
+		/* -EINVAL only from a builder's own check, which fills err; a failed member put
+		 * is an allocation failure */
+		return rc == -EINVAL && err->code != 0 ? -EINVAL : -ENOMEM;
+	}
+	*ret = r;
+	return 0;
+}
+
 /* ---- errors ---- */
 
 /* data {param, reason, values?}; the message lists the values too, for people. */

@@ -134,6 +134,12 @@ struct tr_method_table {
 	size_t n;
 };
 
+/* Run m's builder in x: r starts as a POST with an empty params object, no If-Match, kind
+ * TR_METHODS_TASK. Returns 0 (*ret owns its params), -EINVAL (err filled in by the builder)
+ * or -ENOMEM. */
+int tr_methods_build(const struct tr_method *m, const struct tr_methods_ctx *x,
+	struct tr_methods_req *ret, struct tr_methods_err *err);
+
 /* The row named name in tables (NULL-terminated), or NULL. */
 const struct tr_method *tr_methods_find(const struct tr_method_table *const *tables,
 	const char *name);

@@ -230,26 +230,10 @@ void tr_task_methods_req_done(struct tr_methods_req *r) {
 /* Build m's request for validated params: the task must be known, then the row's builder. */
 static int build_request(const struct tr_method *m, const struct tr_methods_ctx *x,
 	struct tr_methods_req *ret, struct tr_methods_err *err) {
-	struct tr_methods_req r = { .method = "POST", .if_match = -1, .kind = TR_METHODS_TASK };
-	int rc;
-
 	if (!x->task) {
 		return fail(err, TR_RPC_NOT_FOUND, "sid", "unknown task");
 	}
-	r.params = tr_json_new_object();
-	if (!r.params) {
-		return -ENOMEM;
-	}
-	err->code = 0;
-	rc = m->build(x, &r, err);
-	if (rc < 0) {
-		tr_task_methods_req_done(&r);
-		/* -EINVAL only from a builder's own check, which fills err; a failed member put
-		 * is an allocation failure */
-		return rc == -EINVAL && err->code != 0 ? -EINVAL : -ENOMEM;
-	}
-	*ret = r;
-	return 0;
+	return tr_methods_build(m, x, ret, err);
 }
 
 static const struct tr_method *find_row(const char *method);

@@ -640,24 +640,10 @@ static void build_failed(struct tr_daemon *d, struct tr_call *call,
 /* Build m's request in ctx x: the reservation rows need their reservation. */
 static int build_request(const struct tr_method *m, const struct tr_methods_ctx *x,
 	struct tr_methods_req *ret, struct tr_methods_err *err) {
-	struct tr_methods_req r = { .method = "POST", .if_match = -1 };
-	int rc;
-
 	if (strncmp(m->name, "reservation.", 12) == 0 && !x->res) {
 		return fail(err, TR_RPC_NOT_FOUND, "sid", "unknown reservation");
 	}
-	r.params = tr_json_new_object();
-	if (!r.params) {
-		return -ENOMEM;
-	}
-	err->code = 0;
-	rc = m->build(x, &r, err);
-	if (rc < 0) {
-		tr_task_methods_req_done(&r);
-		return rc == -EINVAL && err->code != 0 ? -EINVAL : -ENOMEM;
-	}
-	*ret = r;
-	return 0;
+	return tr_methods_build(m, x, ret, err);
 }
 
 /* The handler of the rows that go upstream. */
