@@ -391,6 +391,43 @@ class Daemon(unittest.TestCase):
         self.assertEqual(self.c.daemon_status()["state"], "ready")
 
 
+class Example(unittest.TestCase):
+    def test_notify_new_tasks(self):
+        """examples/notify_new_tasks.py --accept prints a new task and accepts it."""
+        import select
+        import subprocess
+        ex = os.path.join(os.path.dirname(HERE), "examples", "notify_new_tasks.py")
+        env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE), PYTHONUNBUFFERED="1")
+        c = taskrouter.Client(H.socket_path, timeout=WAIT)
+        sub = c.subscribe(events=["reservationAccepted"])
+        p = subprocess.Popen([sys.executable, ex, "--socket", H.socket_path, "--accept"],
+                             stdout=subprocess.PIPE, env=env)
+        try:
+            # it is listening once its subscription shows in daemon.status
+            n = c.daemon_status()["subscriptions"]
+            deadline = time.monotonic() + WAIT
+            while c.daemon_status()["subscriptions"] <= n:
+                self.assertIsNone(p.poll())
+                self.assertLess(time.monotonic(), deadline, "the example did not subscribe")
+                select.select([p.stdout], [], [], 0.05)  # a bounded wait between looks
+            task, _ = new_task(H, attributes={"customer": "+15005550007"})
+            out = b""
+            while task.encode() not in out:
+                rem = deadline - time.monotonic()
+                self.assertTrue(rem > 0 and select.select([p.stdout], [], [], rem)[0],
+                                "the example printed nothing")
+                out += os.read(p.stdout.fileno(), 4096)
+            self.assertIn(b"+15005550007", out)
+            wait_for(sub, about(task, "reservationAccepted"))
+            c.task_complete(task, "")
+        finally:
+            p.terminate()
+            p.wait(WAIT)
+            p.stdout.close()
+            sub.close()
+            c.close()
+
+
 class Aio(unittest.TestCase):
     def test_calls_errors_and_subscribe(self):
         async def main():
