@@ -267,7 +267,7 @@ class Client extends EventEmitter {
     const cause = sockError || this._lastError;
     const err = new ConnectionError(
       `connection to taskrouterd closed${cause ? `: ${cause.message}` : ''}; the outcome of calls in flight is unknown`,
-      (sockError && sockError.code) || 'ECLOSED',
+      'ECLOSED',
       cause || undefined
     );
     const pending = [...this._pending.values()];

@@ -103,9 +103,10 @@ function fromResponse(error, method) {
 }
 
 class ConnectionError extends TaskRouterError {
-  // code: a Node system error code (ENOENT, ECONNREFUSED, ECONNRESET, EPERM, ...) or one
-  // of this package's: ECLOSED (closed while the call was out: its outcome is unknown),
-  // ENOTCONN (not connected at the time of the call), EPROTO (the daemon broke the framing).
+  // code: a Node system error code when connecting (ENOENT, ECONNREFUSED, EPERM for a socket
+  // owned by someone else, ENOTSOCK, ETIMEDOUT), or ENOTCONN (not connected at the time of
+  // the call), or ECLOSED (the connection closed while the call was out: its outcome is
+  // unknown; `cause` says why, e.g. EPROTO when the daemon broke the framing).
   constructor(message, code, cause) {
     super(message, cause ? { cause } : undefined);
     this.code = code || 'ECONNRESET';
