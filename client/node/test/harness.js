@@ -259,6 +259,22 @@ class Env {
   }
 }
 
+// Resolves with fn()'s first truthy answer, asking again every `every` ms until the deadline:
+// for a condition no event announces.
+async function until(fn, what, { ms = DEADLINE_MS, every = 10 } = {}) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) {
+      return v;
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
 // Resolves once the daemon's upstream session is ready: a subscription to `ready`, then
 // daemon.status (so that a `ready` before the subscription is not missed).
 async function waitReady(client, ms = DEADLINE_MS) {
@@ -275,4 +291,4 @@ async function waitReady(client, ms = DEADLINE_MS) {
   }
 }
 
-module.exports = { Env, Recorder, waitFor, waitReady, deadline, DEADLINE_MS };
+module.exports = { Env, Recorder, waitFor, waitReady, until, deadline, DEADLINE_MS };
