@@ -6,8 +6,11 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
 const tr = require('..');
-const { Env, Recorder, waitReady } = require('./harness');
+const { Env, Recorder, waitReady, until, deadline } = require('./harness');
 
 const skip = !process.env.TR_SIM || !process.env.TR_DAEMON ? 'TR_SIM and TR_DAEMON are not set (run it with meson test)' : false;
 const EVENTS = ['event', 'snapshot', 'gap', 'resumed', 'resumeError'];
@@ -401,5 +404,31 @@ e2e('resume across a daemon restart: the gap is reported, then the fresh snapsho
     }
   } finally {
     await sub.close();
+  }
+});
+
+e2e("README's example: print-new-tasks.js prints a task routed to the worker", async () => {
+  // require('taskrouter-client') resolves to this package, as after an install.
+  const modules = path.join(env.dir, 'node_modules');
+  fs.mkdirSync(modules, { recursive: true });
+  fs.symlinkSync(path.resolve(__dirname, '..'), path.join(modules, 'taskrouter-client'));
+  const before = (await client.daemon.status()).subscriptions;
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'examples', 'print-new-tasks.js')], {
+    env: { ...process.env, NODE_PATH: modules, TASKROUTERD_SOCKET: env.socket },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const lines = new Recorder(child.stdout, ['data']); // after the line above: sees `out` updated
+  try {
+    await until(async () => (await client.daemon.status()).subscriptions > before, 'the example to subscribe');
+    const { task } = await env.newTask({ customer: '+15005550006' });
+    await lines.wait('data', () => out.includes('\n') && out.includes(task));
+    assert.match(out, new RegExp(`^${task} \\S+ \\{"customer":"\\+15005550006"\\}\n`));
+    await env.endTask(task);
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await deadline(exited, 10000, 'the example to exit');
   }
 });
