@@ -2,10 +2,12 @@
  * taskrouterctl — command line client of taskrouterd, a thin shell over libtaskrouter.
  *
  * Human output by default (a table for a list, "key: value" lines for one task, reservation
- * or the worker, one line per event); --json prints one compact JSON document per result and
- * one JSON line per event.
- * Exit status: 0 ok, 1 other failure, 2 usage, 3 connection failure, 4 RPC/upstream error,
- * 5 timeout (see taskrouterctl(1)).
+ * or the worker, a short summary for the status, one line per event; times as local dates
+ * with their age, never epoch seconds), with colours and aligned columns when stdout is a
+ * terminal (human.c); --json prints one compact JSON document per result and one JSON line
+ * per event, indented on a terminal, and errors as one JSON line on stderr.
+ * Exit status: 0 ok, 1 other failure, 2 usage (the CLI's or the daemon's -32602), 3
+ * connection failure, 4 RPC/upstream error, 5 timeout (see taskrouterctl(1)).
  *
  * Each command is one row of cmds[]: its positional arguments and options (rows of
  * params[]), its JSON-RPC method, the library call and the printer. One runner, run(),
@@ -35,8 +37,9 @@
 
 #include <taskrouter/client.h>
 
-#include "tr-build.h"
+#include "human.h"
 #include "json.h"
+#include "tr-build.h"
 
 enum {
 	EXIT_OK = 0,
@@ -45,6 +48,12 @@ enum {
 	EXIT_CONNECT = 3,
 	EXIT_RPC = 4,
 	EXIT_TIMEOUT = 5,
+};
+
+enum {
+	COLOR_AUTO,
+	COLOR_ALWAYS,
+	COLOR_NEVER,
 };
 
 #define DEFAULT_TIMEOUT_MS 30000
@@ -72,7 +81,10 @@ struct ctx {
 	const struct cmd *cmd; /* NULL while parsing the options before the command name */
 	const char *socket;
 	int timeout_ms;
-	bool json, help, version;
+	bool json, help, version, verbose;
+	int color;   /* --color: COLOR_AUTO, COLOR_ALWAYS or COLOR_NEVER */
+	bool pretty; /* stdout is a terminal: indented JSON, aligned "key: value" lines */
+	const char *topic; /* help COMMAND */
 
 	const char *sid, *worker, *to, *reason, *attributes, *time;
 	const char *status, *hold_url, *hold_method, *mode;
@@ -125,6 +137,7 @@ enum type {
 	T_MODE,     /* const char *: warm or cold in any case, stored as "WARM" or "COLD" */
 	T_ON_OFF,   /* int: 1 for on, 0 for off */
 	T_SECONDS,  /* int: milliseconds, from seconds with fractions */
+	T_COLOR,    /* int: COLOR_AUTO, COLOR_ALWAYS or COLOR_NEVER */
 	T_NUMBER,   /* int64_t >= 0 */
 	T_COUNT,    /* int64_t > 0 */
 	T_FILTER,   /* struct filter: one more value each time */
@@ -143,6 +156,7 @@ enum param_id {
 	P_METHOD,
 	P_PARAMS,
 	P_ACTIVITY,
+	P_TOPIC,
 	/* A command's own options. */
 	O_STATUS,
 	O_REASON,
@@ -159,6 +173,7 @@ enum param_id {
 	O_COUNT,
 	O_ACTIVITY,
 	O_REJECT_PENDING,
+	O_VERBOSE,
 	/* The options of the instruction calls: members of their params (spec §3.2). */
 	O_TO,
 	O_FROM,
@@ -200,6 +215,7 @@ enum param_id {
 	O_CONF_RECORD,
 	/* Options every command takes, and --version before the command name. */
 	O_JSON,
+	O_COLOR,
 	O_SOCKET,
 	O_TIMEOUT,
 	O_HELP,
@@ -236,6 +252,7 @@ static const struct param params[_PARAM_MAX] = {
 	[P_PARAMS] = {NULL, "PARAMS-JSON", T_OBJECT, AT(params),
 		"PARAMS-JSON must be a JSON object", .optional = true},
 	[P_ACTIVITY] = {NULL, "NAME", T_NONEMPTY, AT(activity), "empty activity NAME"},
+	[P_TOPIC] = {NULL, "COMMAND", T_STRING, AT(topic), .optional = true},
 	[O_STATUS] = {"status", "S", T_STRING, AT(status)},
 	[O_REASON] = {"reason", "R", T_STRING, AT(reason)},
 	[O_HOLD] = {"hold", "on|off", T_ON_OFF, AT(hold), "--hold takes 'on' or 'off'"},
@@ -252,6 +269,7 @@ static const struct param params[_PARAM_MAX] = {
 	[O_COUNT] = {"count", "N", T_COUNT, AT(count)},
 	[O_ACTIVITY] = {"activity", "NAME", T_NONEMPTY, AT(activity), "empty --activity"},
 	[O_REJECT_PENDING] = {"reject-pending", NULL, T_FLAG, AT(reject_pending)},
+	[O_VERBOSE] = {"verbose", NULL, T_FLAG, AT(verbose), .short_name = 'v'},
 #define MEMBER(flag, arg, type, k) {flag, arg, type, 0, .key = k}
 	[O_TO] = MEMBER("to", "TO", T_STRING, "to"),
 	[O_FROM] = MEMBER("from", "FROM", T_STRING, "from"),
@@ -314,7 +332,9 @@ static const struct param params[_PARAM_MAX] = {
 		"conferenceRecord"),
 #undef MEMBER
 	[O_JSON] = {"json", NULL, T_FLAG, AT(json)},
-	[O_SOCKET] = {"socket", "PATH", T_STRING, AT(socket)},
+	[O_COLOR] = {"color", "auto|always|never", T_COLOR, AT(color),
+		"--color takes 'auto', 'always' or 'never'"},
+	[O_SOCKET] = {"socket", "PATH", T_NONEMPTY, AT(socket), "empty --socket PATH"},
 	[O_TIMEOUT] = {"timeout", "SECONDS", T_SECONDS, AT(timeout_ms)},
 	[O_HELP] = {"help", NULL, T_FLAG, AT(help), .short_name = 'h'},
 	[O_VERSION] = {"version", NULL, T_FLAG, AT(version), .short_name = 'V'},
@@ -323,8 +343,9 @@ static const struct param params[_PARAM_MAX] = {
 
 /* A list of option rows, ended by P_NONE (a static compound literal). */
 #define OPTS(...) ((const enum param_id[]){__VA_ARGS__, P_NONE})
-static const enum param_id common_opts[] = {O_JSON, O_SOCKET, O_TIMEOUT, O_HELP, P_NONE};
-static const enum param_id main_opts[] = {O_JSON, O_SOCKET, O_TIMEOUT, O_HELP, O_VERSION, P_NONE};
+static const enum param_id common_opts[] = {O_JSON, O_COLOR, O_SOCKET, O_TIMEOUT, O_HELP, P_NONE};
+static const enum param_id main_opts[] = {
+	O_JSON, O_COLOR, O_SOCKET, O_TIMEOUT, O_HELP, O_VERSION, P_NONE};
 /* getopt_long returns GETOPT_VAL + a row's index, above every short option character, and
  * GETOPT_NO + the index for the --no-NAME twin of a flag with a JSON key. */
 #define GETOPT_VAL 256
@@ -380,8 +401,10 @@ struct cmd {
 	int (*call)(struct ctx *x, struct result *res);
 	/* Prints what the call returned; print_result shows a JSON result through .human. */
 	int (*print)(struct ctx *x, const struct result *res);
-	void (*human)(const struct tr_json *j);
+	int (*human)(struct ctx *x, const struct tr_json *j);
 	bool follow; /* print events as they come, reconnecting, instead of one result */
+	/* Runs instead of connecting and calling (help). */
+	int (*local)(struct ctx *x);
 	const char *help;
 };
 
@@ -406,7 +429,13 @@ static int exit_for(int r, const struct tr_client_error *e) {
 	case -ETIMEDOUT:
 		return EXIT_TIMEOUT;
 	case -EREMOTEIO:
-		return e && e->code == TR_CLIENT_TIMEOUT ? EXIT_TIMEOUT : EXIT_RPC;
+		if (e && e->code == TR_CLIENT_TIMEOUT) {
+			return EXIT_TIMEOUT;
+		}
+		/* The daemon found an argument invalid: a usage error, as when the CLI finds
+		 * it (an unknown method, -32601, is not: the commands only call known ones, so
+		 * it means a daemon older than the command). */
+		return e && e->code == TR_CLIENT_INVALID_PARAMS ? EXIT_USAGE : EXIT_RPC;
 	case -ENOMEM:
 	case -EINVAL:
 		return EXIT_OTHER;
@@ -425,11 +454,23 @@ static void print_json_string(FILE *f, const char *s) {
 	free(buf);
 }
 
-/* Report a failed library call (r < 0); returns the exit status for it. */
+/*
+ * Report a failed library call (r < 0) on stderr: a line for people, or with --json one
+ * line {"error":{code, message, data, errno}} and nothing else, so that stdout holds only
+ * results. Returns the exit status for it.
+ */
 static int report(struct ctx *x, const char *what, int r, const struct tr_client_error *e) {
 	const char *msg = e && e->message ? e->message : strerror(-r);
 
-	if (r == -EREMOTEIO && e) {
+	if (x->json) {
+		fprintf(stderr, "{\"error\":{\"code\":%d,\"message\":",
+			r == -EREMOTEIO && e ? e->code : 0);
+		print_json_string(stderr, msg);
+		if (r == -EREMOTEIO && e && e->data) {
+			fprintf(stderr, ",\"data\":%s", e->data);
+		}
+		fprintf(stderr, ",\"errno\":%d}}\n", -r);
+	} else if (r == -EREMOTEIO && e) {
 		fprintf(stderr, "taskrouterctl: %s: %s (code %d, %s)\n", what, msg, e->code,
 			tr_client_code_str(e->code));
 		if (e->data) {
@@ -437,15 +478,6 @@ static int report(struct ctx *x, const char *what, int r, const struct tr_client
 		}
 	} else {
 		fprintf(stderr, "taskrouterctl: %s: %s\n", what, msg);
-	}
-	if (x->json) {
-		printf("{\"error\":{\"code\":%d,\"message\":", r == -EREMOTEIO && e ? e->code : 0);
-		print_json_string(stdout, msg);
-		if (r == -EREMOTEIO && e && e->data) {
-			printf(",\"data\":%s", e->data);
-		}
-		printf(",\"errno\":%d}}\n", -r);
-		fflush(stdout);
 	}
 	return exit_for(r, e);
 }
@@ -483,35 +515,289 @@ static int connect_ctx(struct ctx *x) {
 
 /* ------------------------------------------------------------------ printers */
 
-/* Print a scalar JSON value for humans (strings unquoted). */
-static void print_scalar(const struct tr_json *v) {
-	char *s = NULL;
+/* When taskrouterctl started: ages and relative dates count from it. */
+static int64_t now_s;
 
-	if (tr_json_is(v, TR_JSON_STRING)) {
-		fputs(v->u.str.s, stdout);
-		return;
-	}
-	if (tr_json_dump(v, &s, NULL) == 0) {
-		fputs(s, stdout);
-	}
-	free(s);
+static const char *dash(const char *s) {
+	return s && *s ? s : "-";
 }
 
-/* "a.b.c: value" lines for every scalar (arrays of scalars and empty containers as JSON). */
-static void print_flat(const char *prefix, const struct tr_json *v) {
-	char key[512];
+static int out_of_memory(void) {
+	fprintf(stderr, "taskrouterctl: out of memory\n");
+	return EXIT_OTHER;
+}
 
-	if (tr_json_is(v, TR_JSON_OBJECT) && v->u.obj.n > 0) {
-		for (size_t i = 0; i < v->u.obj.n; i++) {
-			snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "",
-				v->u.obj.keys[i]);
-			print_flat(key, v->u.obj.vals[i]);
+/* JSON text for --json and call: as it is, or indented on a terminal. */
+static void emit_json(const struct ctx *x, const char *json) {
+	if (x->pretty) {
+		tr_human_json(stdout, json);
+	} else {
+		printf("%s\n", json);
+	}
+}
+
+/* Print and free JSON text from the library (NULL: it ran out of memory). */
+static int print_json_text(const struct ctx *x, char *json) {
+	if (!json) {
+		return out_of_memory();
+	}
+	emit_json(x, json);
+	free(json);
+	return EXIT_OK;
+}
+
+/* A list of objects from the library as one document {"KEY":[...]TAIL}, as a last page of
+ * the method's result would be (tail: ",\"next\":null" or ""). */
+static int print_json_list(const struct ctx *x, const char *key, const char *tail, size_t n,
+	char *(*to_json)(const void *item, size_t i, const void *items), const void *items) {
+	char *doc = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&doc, &len);
+	bool ok = f != NULL;
+
+	if (f) {
+		fprintf(f, "{\"%s\":[", key);
+		for (size_t i = 0; i < n; i++) {
+			char *s = to_json(NULL, i, items);
+
+			ok = ok && s;
+			fprintf(f, "%s%s", i ? "," : "", s ? s : "null");
+			free(s);
 		}
+		fprintf(f, "]%s}", tail);
+		ok = fclose(f) == 0 && ok;
+	}
+	if (!ok) {
+		free(doc);
+		return out_of_memory();
+	}
+	emit_json(x, doc);
+	free(doc);
+	return EXIT_OK;
+}
+
+/* Append to the string in buf (of size bytes, len used); returns the new length. */
+static size_t append(char *buf, size_t size, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static size_t append(char *buf, size_t size, size_t len, const char *fmt, ...) {
+	va_list ap;
+	int n;
+
+	if (len >= size) {
+		return len;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+	return n < 0 ? len : len + (size_t)n;
+}
+
+/* The JSON text (taken) of an object from the library as a tree; NULL on ENOMEM (said). */
+static struct tr_json *tree_of(char *json) {
+	struct tr_json *j = NULL;
+
+	if (!json || tr_json_parse(json, strlen(json), &j, NULL) < 0) {
+		(void)out_of_memory();
+		j = NULL;
+	}
+	free(json);
+	return j;
+}
+
+/* A boolean for people: from a *_get_bool that returned r and set *b. */
+static const char *yes_no(int r, bool b) {
+	return r < 0 ? "-" : b ? "yes" : "no";
+}
+
+static enum tr_human_color yes_no_color(int r, bool b) {
+	return r == 0 && b ? TR_COLOR_GREEN : TR_COLOR_NONE;
+}
+
+/* Members that hold a time in epoch seconds (0: none); never shown as the integer. */
+static bool is_time_key(const char *key) {
+	static const char *const keys[] = {"dateCreated", "dateUpdated", "dateStatusChanged",
+		"virtualStartTime", "tokenExpiresAt", "expiresAt", NULL};
+
+	for (const char *const *k = keys; *k; k++) {
+		if (strcmp(*k, key) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The age of something created at created (epoch seconds, 0: unknown) that TaskRouter said
+ * was age seconds old (-1: unknown) when it last said anything: from created when known,
+ * since the age is only as fresh as the last payload. -1 when neither is known. */
+static int64_t age_from(int64_t created, int64_t age) {
+	if (created > 0) {
+		return now_s > created ? now_s - created : 0;
+	}
+	return age;
+}
+
+static int64_t json_int(const struct tr_json *o, const char *key, int64_t dflt) {
+	int64_t n;
+
+	return tr_json_get_int(o, key, &n) == 0 ? n : dflt;
+}
+
+/* An age for a column: "3m20s", or "-" (buf of at least 32 bytes). */
+static const char *age_cell(int64_t age, char *buf, size_t size) {
+	return age < 0 ? "-" : tr_human_duration(age, buf, size);
+}
+
+/* A task's transfers for people: "outgoing TT… (WARM to WK…) initiated, 3 min ago"; false
+ * when it has none. */
+static bool transfers_text(const struct tr_json *v, char *buf, size_t size) {
+	static const char *const dirs[] = {"outgoing", "incoming"};
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < 2; i++) {
+		const struct tr_json *t = tr_json_get(v, dirs[i]);
+		int64_t when = json_int(t, "dateUpdated", json_int(t, "dateCreated", 0));
+		char ago[64];
+
+		if (!tr_json_is(t, TR_JSON_OBJECT)) {
+			continue;
+		}
+		len = append(buf, size, len, "%s%s %s (%s to %s) %s", len ? "; " : "", dirs[i],
+			dash(tr_json_get_string(t, "sid")), dash(tr_json_get_string(t, "mode")),
+			dash(tr_json_get_string(t, "to")), dash(tr_json_get_string(t, "status")));
+		if (when > 0) {
+			len = append(buf, size, len, ", %s",
+				tr_human_ago(when, now_s, ago, sizeof(ago)));
+		}
+	}
+	return len > 0;
+}
+
+/* A task's live reservations [{sid, status}] for people: "WR1 pending, WR2 accepted"; false
+ * when there are none. */
+static bool reservations_text(const struct tr_json *v, char *buf, size_t size) {
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; tr_json_is(v, TR_JSON_ARRAY) && i < v->u.arr.n; i++) {
+		const struct tr_json *r = v->u.arr.items[i];
+
+		len = append(buf, size, len, "%s%s %s", i ? ", " : "",
+			dash(tr_json_get_string(r, "sid")), dash(tr_json_get_string(r, "status")));
+	}
+	return len > 0;
+}
+
+/* The columns of "key: value" lines: a table without headings. */
+static const struct tr_human_column kv_cols[] = {{"KEY", false}, {"VALUE", false}};
+
+static void kv(struct tr_human_table *t, const char *key, enum tr_human_color c,
+	const char *value) {
+	tr_human_table_cell(t, TR_COLOR_NONE, "%s:", key);
+	tr_human_table_cell(t, c, "%s", value);
+}
+
+/*
+ * The line "PREFIXKEY: value" for the member key of o, unless it is absent or null: times
+ * as local dates with their age, age and timeout with units, booleans as yes or no, strings
+ * as they are (a status in its colour), anything else as JSON.
+ */
+static void add_field(struct tr_human_table *t, const char *prefix, const struct tr_json *o,
+	const char *key) {
+	const struct tr_json *v = tr_json_get(o, key);
+	enum tr_human_color c = TR_COLOR_NONE;
+	char buf[1024], name[256];
+	const char *text = buf;
+	char *dump = NULL;
+
+	if (!v || tr_json_is(v, TR_JSON_NULL)) {
 		return;
 	}
-	printf("%s: ", prefix);
-	print_scalar(v);
-	putchar('\n');
+	if (is_time_key(key) && tr_json_is_int(v)) {
+		text = v->u.num.i > 0 ? tr_human_date(v->u.num.i, now_s, buf, sizeof(buf)) : "-";
+	} else if (strcmp(key, "age") == 0 && tr_json_is_int(v)) {
+		text = age_cell(
+			age_from(json_int(o, "dateCreated", 0), v->u.num.i), buf, sizeof(buf));
+	} else if (strcmp(key, "timeout") == 0 && tr_json_is_int(v)) {
+		tr_human_duration(v->u.num.i, buf, sizeof(buf));
+	} else if (strcmp(key, "transfers") == 0) {
+		if (!transfers_text(v, buf, sizeof(buf))) {
+			return;
+		}
+	} else if (strcmp(key, "reservations") == 0) {
+		if (!reservations_text(v, buf, sizeof(buf))) {
+			return;
+		}
+	} else if (tr_json_is_bool(v)) {
+		text = tr_json_is(v, TR_JSON_TRUE) ? "yes" : "no";
+	} else if (tr_json_is(v, TR_JSON_STRING)) {
+		text = v->u.str.s;
+		if (strcmp(key, "status") == 0 || strcmp(key, "state") == 0) {
+			c = tr_human_status_color(text);
+		}
+	} else if (tr_json_dump(v, &dump, NULL) == 0) {
+		text = dump;
+	} else {
+		tr_human_table_fail(t);
+		return;
+	}
+	snprintf(name, sizeof(name), "%s%s", prefix, key);
+	kv(t, name, c, text);
+	free(dump);
+}
+
+/* Every scalar of v as "a.b.c: value" lines (arrays and empty objects as JSON). */
+static void add_flat(struct tr_human_table *t, const char *prefix, const struct tr_json *v) {
+	char sub[512];
+
+	for (size_t i = 0; tr_json_is(v, TR_JSON_OBJECT) && i < v->u.obj.n; i++) {
+		const struct tr_json *m = v->u.obj.vals[i];
+
+		if (tr_json_is(m, TR_JSON_OBJECT) && m->u.obj.n > 0) {
+			snprintf(sub, sizeof(sub), "%s%s.", prefix, v->u.obj.keys[i]);
+			add_flat(t, sub, m);
+		} else if (tr_json_is(m, TR_JSON_NULL)) {
+			snprintf(sub, sizeof(sub), "%s%s", prefix, v->u.obj.keys[i]);
+			kv(t, sub, TR_COLOR_NONE, "null");
+		} else {
+			add_field(t, prefix, v, v->u.obj.keys[i]);
+		}
+	}
+}
+
+/* Print a table with headings (NULL: out of memory). */
+static int print_table(const struct ctx *x, struct tr_human_table *t) {
+	int r = t ? tr_human_table_print(t, stdout, true) : -ENOMEM;
+
+	(void)x;
+	tr_human_table_free(t);
+	return r < 0 ? out_of_memory() : EXIT_OK;
+}
+
+/* Print "key: value" lines, aligned on a terminal. */
+static int print_kv(const struct ctx *x, struct tr_human_table *t) {
+	int r = t ? tr_human_table_print(t, stdout, x->pretty) : -ENOMEM;
+
+	tr_human_table_free(t);
+	return r < 0 ? out_of_memory() : EXIT_OK;
+}
+
+/* The fields of o, then those of its member sub prefixed "sub." (sub may be NULL). */
+static int print_object(const struct ctx *x, const struct tr_json *o, const char *const *fields,
+	const char *sub, const char *const *sub_fields) {
+	struct tr_human_table *t = tr_human_table_new(kv_cols, 2, false);
+	char prefix[64];
+
+	for (const char *const *f = fields; t && *f; f++) {
+		add_field(t, "", o, *f);
+	}
+	if (t && sub) {
+		snprintf(prefix, sizeof(prefix), "%s.", sub);
+		for (const char *const *f = sub_fields; *f; f++) {
+			add_field(t, prefix, tr_json_get(o, sub), *f);
+		}
+	}
+	return print_kv(x, t);
 }
 
 static const char *const task_fields[] = {
@@ -530,6 +816,7 @@ static const char *const task_fields[] = {
 	"reason",
 	"routingTarget",
 	"reservationSid",
+	"reservations",
 	"version",
 	"dateCreated",
 	"dateUpdated",
@@ -540,119 +827,67 @@ static const char *const task_fields[] = {
 	NULL,
 };
 
-static void print_task_human(const struct tr_task *t) {
-	for (const char *const *f = task_fields; *f; f++) {
-		const char *s = tr_task_get_string(t, *f);
-		int64_t n;
-
-		if (s) {
-			printf("%s: %s\n", *f, s);
-		} else if (tr_task_get_int(t, *f, &n) == 0) {
-			printf("%s: %" PRId64 "\n", *f, n);
-		} else {
-			char *j = tr_task_get_json(t, *f);
-
-			if (j && strcmp(j, "null") != 0) {
-				printf("%s: %s\n", *f, j);
-			}
-			free(j);
-		}
-	}
-}
-
 /* The task a task method returns. */
 static int print_task(struct ctx *x, const struct result *res) {
-	char *s;
+	struct tr_json *j;
+	int r;
 
-	if (!x->json) {
-		print_task_human(res->task);
-		return EXIT_OK;
+	if (x->json) {
+		return print_json_text(x, tr_task_to_json(res->task));
 	}
-	s = tr_task_to_json(res->task);
-	if (!s) {
-		fprintf(stderr, "taskrouterctl: out of memory\n");
+	j = tree_of(tr_task_to_json(res->task));
+	if (!j) {
 		return EXIT_OTHER;
 	}
-	printf("%s\n", s);
-	free(s);
-	return EXIT_OK;
+	r = print_object(x, j, task_fields, NULL, NULL);
+	tr_json_free(j);
+	return r;
 }
 
-static const char *dash(const char *s) {
-	return s && *s ? s : "-";
+static char *task_json_at(const void *unused, size_t i, const void *items) {
+	(void)unused;
+	return tr_task_to_json(((struct tr_task *const *)items)[i]);
 }
 
-#define ROW_FORMAT "%-34s %-13s %8s %7s %-20s %s\n"
-
-static void print_task_row(const struct tr_task *t) {
-	char prio[24] = "-", age[24] = "-";
-	int64_t n;
-
-	if (tr_task_get_int(t, "priority", &n) == 0) {
-		snprintf(prio, sizeof(prio), "%" PRId64, n);
-	}
-	if (tr_task_get_int(t, "age", &n) == 0) {
-		snprintf(age, sizeof(age), "%" PRId64, n);
-	}
-	printf(ROW_FORMAT, dash(tr_task_sid(t)), dash(tr_task_status(t)), prio, age,
-		dash(tr_task_queue_name(t)), dash(tr_task_channel(t)));
-}
+static const struct tr_human_column task_cols[] = {
+	{"SID", false},
+	{"STATUS", false},
+	{"PRIORITY", true},
+	{"AGE", true},
+	{"QUEUE", false},
+	{"CHANNEL", false},
+};
 
 /* Every page of task.list: a table, or with --json one document shaped like a last page. */
 static int print_list(struct ctx *x, const struct result *res) {
+	struct tr_human_table *t;
+
 	if (x->json) {
-		fputs("{\"tasks\":[", stdout);
-		for (size_t i = 0; i < res->n_tasks; i++) {
-			char *t = tr_task_to_json(res->tasks[i]);
+		return print_json_list(
+			x, "tasks", ",\"next\":null", res->n_tasks, task_json_at, res->tasks);
+	}
+	t = tr_human_table_new(task_cols, 6, true);
+	for (size_t i = 0; t && i < res->n_tasks; i++) {
+		const struct tr_task *k = res->tasks[i];
+		int64_t created = 0, age = -1, prio;
+		char buf[32];
 
-			printf("%s%s", i ? "," : "", t ? t : "null");
-			free(t);
+		(void)tr_task_get_int(k, "dateCreated", &created);
+		(void)tr_task_get_int(k, "age", &age);
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s", dash(tr_task_sid(k)));
+		tr_human_table_cell(t, tr_human_status_color(tr_task_status(k)), "%s",
+			dash(tr_task_status(k)));
+		if (tr_task_get_int(k, "priority", &prio) == 0) {
+			tr_human_table_cell(t, TR_COLOR_NONE, "%" PRId64, prio);
+		} else {
+			tr_human_table_cell(t, TR_COLOR_NONE, "-");
 		}
-		fputs("],\"next\":null}\n", stdout);
-		return EXIT_OK;
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s",
+			age_cell(age_from(created, age), buf, sizeof(buf)));
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s", dash(tr_task_queue_name(k)));
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s", dash(tr_task_channel(k)));
 	}
-	printf(ROW_FORMAT, "SID", "STATUS", "PRIORITY", "AGE", "QUEUE", "CHANNEL");
-	for (size_t i = 0; i < res->n_tasks; i++) {
-		print_task_row(res->tasks[i]);
-	}
-	return EXIT_OK;
-}
-
-/* "prefix.field: value" for each of fields present in o (null ones left out). */
-static void print_fields(const struct tr_json *o, const char *const *fields, const char *prefix) {
-	for (const char *const *f = fields; *f; f++) {
-		const struct tr_json *v = tr_json_get(o, *f);
-
-		if (v && !tr_json_is(v, TR_JSON_NULL)) {
-			printf("%s%s: ", prefix, *f);
-			print_scalar(v);
-			putchar('\n');
-		}
-	}
-}
-
-/* The JSON text (taken) of an object from the library as a tree; NULL on ENOMEM (said). */
-static struct tr_json *tree_of(char *json) {
-	struct tr_json *j = NULL;
-
-	if (!json || tr_json_parse(json, strlen(json), &j, NULL) < 0) {
-		fprintf(stderr, "taskrouterctl: out of memory\n");
-		j = NULL;
-	}
-	free(json);
-	return j;
-}
-
-/* A boolean for people: from a *_get_bool that returned r and set *b. */
-static const char *yes_no(int r, bool b) {
-	return r < 0 ? "-" : b ? "yes" : "no";
-}
-
-static const char *yes_no_member(const struct tr_json *o, const char *key) {
-	bool b = false;
-	int r = tr_json_get_bool(o, key, &b);
-
-	return yes_no(r, b);
+	return print_table(x, t);
 }
 
 static const char *const reservation_fields[] = {
@@ -679,32 +914,21 @@ static const char *const reservation_task_fields[] = {
 	NULL,
 };
 
-/* Print and free JSON text from the library (NULL: it ran out of memory). */
-static int print_json_text(char *json) {
-	if (!json) {
-		fprintf(stderr, "taskrouterctl: out of memory\n");
-		return EXIT_OTHER;
-	}
-	printf("%s\n", json);
-	free(json);
-	return EXIT_OK;
-}
-
 /* A reservation as JSON text (taken): as is with --json, else "key: value" lines. */
 static int print_reservation_json(struct ctx *x, char *json) {
 	struct tr_json *j;
+	int r;
 
 	if (x->json) {
-		return print_json_text(json);
+		return print_json_text(x, json);
 	}
 	j = tree_of(json);
 	if (!j) {
 		return EXIT_OTHER;
 	}
-	print_fields(j, reservation_fields, "");
-	print_fields(tr_json_get(j, "task"), reservation_task_fields, "task.");
+	r = print_object(x, j, reservation_fields, "task", reservation_task_fields);
 	tr_json_free(j);
-	return EXIT_OK;
+	return r;
 }
 
 /* The reservation a reservation method returns: "key: value" lines, then its task's. */
@@ -719,159 +943,347 @@ static int print_instruction(struct ctx *x, const struct result *res) {
 	return print_reservation_json(x, json);
 }
 
-#define RSV_FORMAT "%-34s %-9s %7s %-34s %-20s %s\n"
+static char *reservation_json_at(const void *unused, size_t i, const void *items) {
+	(void)unused;
+	return tr_reservation_to_json(((struct tr_reservation *const *)items)[i]);
+}
+
+static const struct tr_human_column reservation_cols[] = {
+	{"SID", false},
+	{"STATUS", false},
+	{"AGE", true},
+	{"TIMEOUT", true},
+	{"TASK", false},
+	{"QUEUE", false},
+	{"CHANNEL", false},
+};
 
 /* Every page of reservation.list: a table, or with --json one document like a last page. */
 static int print_reservations(struct ctx *x, const struct result *res) {
+	struct tr_human_table *t;
+
 	if (x->json) {
-		fputs("{\"reservations\":[", stdout);
-		for (size_t i = 0; i < res->n_rsvs; i++) {
-			char *r = tr_reservation_to_json(res->rsvs[i]);
-
-			printf("%s%s", i ? "," : "", r ? r : "null");
-			free(r);
-		}
-		fputs("],\"next\":null}\n", stdout);
-		return EXIT_OK;
+		return print_json_list(x, "reservations", ",\"next\":null", res->n_rsvs,
+			reservation_json_at, res->rsvs);
 	}
-	printf(RSV_FORMAT, "SID", "STATUS", "TIMEOUT", "TASK", "QUEUE", "CHANNEL");
-	for (size_t i = 0; i < res->n_rsvs; i++) {
+	t = tr_human_table_new(reservation_cols, 7, true);
+	for (size_t i = 0; t && i < res->n_rsvs; i++) {
 		const struct tr_reservation *r = res->rsvs[i];
-		const struct tr_task *t = tr_reservation_task(r);
-		int64_t timeout = tr_reservation_timeout(r);
-		char tmo[24] = "-";
+		const struct tr_task *k = tr_reservation_task(r);
+		int64_t timeout = tr_reservation_timeout(r), created = 0;
+		char age[32], tmo[32] = "-";
 
+		(void)tr_reservation_get_int(r, "dateCreated", &created);
 		if (timeout >= 0) {
-			snprintf(tmo, sizeof(tmo), "%" PRId64, timeout);
+			tr_human_duration(timeout, tmo, sizeof(tmo));
 		}
-		printf(RSV_FORMAT, dash(tr_reservation_sid(r)), dash(tr_reservation_status(r)), tmo,
-			dash(tr_reservation_task_sid(r)), dash(tr_task_queue_name(t)),
-			dash(tr_task_channel(t)));
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s", dash(tr_reservation_sid(r)));
+		tr_human_table_cell(t, tr_human_status_color(tr_reservation_status(r)), "%s",
+			dash(tr_reservation_status(r)));
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s",
+			age_cell(age_from(created, -1), age, sizeof(age)));
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s", tmo);
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s", dash(tr_reservation_task_sid(r)));
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s", dash(tr_task_queue_name(k)));
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s", dash(tr_task_channel(k)));
 	}
-	return EXIT_OK;
+	return print_table(x, t);
 }
 
-/* The worker: who, which activity, whether routable, version and attributes. */
+/* The worker: who, which activity, whether routable, version, attributes and since when. */
 static int print_worker(struct ctx *x, const struct result *res) {
 	static const char *const fields[] = {"version", "attributes", "dateStatusChanged", NULL};
 	const struct tr_worker *w = res->worker;
+	struct tr_human_table *t;
 	struct tr_json *j;
+	char act[512];
+	bool avail = false;
+	int r;
 
 	if (x->json) {
-		return print_json_text(tr_worker_to_json(w));
+		return print_json_text(x, tr_worker_to_json(w));
 	}
 	j = tree_of(tr_worker_to_json(w));
-	if (!j) {
-		return EXIT_OTHER;
+	t = j ? tr_human_table_new(kv_cols, 2, false) : NULL;
+	if (!t) {
+		tr_json_free(j);
+		return out_of_memory();
 	}
-	printf("sid: %s\nname: %s\nactivity: %s (%s)\navailable: %s\n", dash(tr_worker_sid(w)),
-		dash(tr_worker_name(w)), dash(tr_worker_activity_name(w)),
-		dash(tr_worker_activity_sid(w)), yes_no_member(j, "available"));
-	print_fields(j, fields, "");
+	r = tr_json_get_bool(j, "available", &avail);
+	snprintf(act, sizeof(act), "%s (%s)", dash(tr_worker_activity_name(w)),
+		dash(tr_worker_activity_sid(w)));
+	kv(t, "sid", TR_COLOR_NONE, dash(tr_worker_sid(w)));
+	kv(t, "name", TR_COLOR_NONE, dash(tr_worker_name(w)));
+	kv(t, "activity", TR_COLOR_NONE, act);
+	kv(t, "available", yes_no_color(r, avail), yes_no(r, avail));
+	for (const char *const *f = fields; *f; f++) {
+		add_field(t, "", j, *f);
+	}
 	tr_json_free(j);
-	return EXIT_OK;
+	return print_kv(x, t);
 }
 
-/* The width of the widest string member key of the objects in arr, at least min. */
-static int column_width(const struct tr_json *arr, const char *key, int min) {
-	size_t w = (size_t)min;
-
-	for (size_t i = 0; tr_json_is(arr, TR_JSON_ARRAY) && i < arr->u.arr.n; i++) {
-		const char *v = tr_json_get_string(arr->u.arr.items[i], key);
-
-		if (v && strlen(v) > w) {
-			w = strlen(v);
-		}
-	}
-	return w > 64 ? 64 : (int)w;
+static char *activity_json_at(const void *unused, size_t i, const void *items) {
+	(void)unused;
+	return tr_activity_to_json(((struct tr_activity *const *)items)[i]);
 }
+
+static const struct tr_human_column activity_cols[] = {
+	{"NAME", false},
+	{"SID", false},
+	{"AVAILABLE", false},
+	{"CURRENT", false},
+};
 
 /* activity.list: the daemon's result with --json, else a table NAME SID AVAILABLE CURRENT,
  * the current one marked with a star. */
 static int print_activities(struct ctx *x, const struct result *res) {
-	size_t w = 4;
+	struct tr_human_table *t;
 
 	if (x->json) {
-		fputs("{\"activities\":[", stdout);
-		for (size_t i = 0; i < res->n_acts; i++) {
-			char *a = tr_activity_to_json(res->acts[i]);
-
-			printf("%s%s", i ? "," : "", a ? a : "null");
-			free(a);
-		}
-		fputs("]}\n", stdout);
-		return EXIT_OK;
+		return print_json_list(
+			x, "activities", "", res->n_acts, activity_json_at, res->acts);
 	}
-	for (size_t i = 0; i < res->n_acts; i++) {
-		const char *name = tr_activity_name(res->acts[i]);
-
-		if (name && strlen(name) > w) {
-			w = strlen(name) > 64 ? 64 : strlen(name);
-		}
-	}
-	printf("%-*s %-34s %-9s %s\n", (int)w, "NAME", "SID", "AVAILABLE", "CURRENT");
-	for (size_t i = 0; i < res->n_acts; i++) {
+	t = tr_human_table_new(activity_cols, 4, true);
+	for (size_t i = 0; t && i < res->n_acts; i++) {
 		const struct tr_activity *a = res->acts[i];
-		bool avail = false;
+		bool avail = false, current = tr_activity_is_current(a);
 		int r = tr_activity_get_bool(a, "available", &avail);
 
-		/* no padding after the last word */
-		printf(tr_activity_is_current(a) ? "%-*s %-34s %-9s *\n" : "%-*s %-34s %s\n",
-			(int)w, dash(tr_activity_name(a)), dash(tr_activity_sid(a)),
-			yes_no(r, avail));
+		tr_human_table_cell(t, current ? TR_COLOR_BOLD : TR_COLOR_NONE, "%s",
+			dash(tr_activity_name(a)));
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s", dash(tr_activity_sid(a)));
+		tr_human_table_cell(t, yes_no_color(r, avail), "%s", yes_no(r, avail));
+		tr_human_table_cell(t, TR_COLOR_BOLD, "%s", current ? "*" : "");
 	}
-	return EXIT_OK;
+	return print_table(x, t);
 }
 
-/* channel.list: CHANNEL SID AVAILABLE CAPACITY ASSIGNED FREE%. */
-static void human_channels(const struct tr_json *j) {
-	const struct tr_json *a = tr_json_get(j, "channels");
-	int w = column_width(a, "taskChannelUniqueName", 7);
+static const struct tr_human_column channel_cols[] = {
+	{"CHANNEL", false},
+	{"SID", false},
+	{"AVAILABLE", false},
+	{"CAPACITY", true},
+	{"ASSIGNED", true},
+	{"FREE%", true},
+};
 
-	printf("%-*s %-34s %-9s %8s %8s %5s\n", w, "CHANNEL", "SID", "AVAILABLE", "CAPACITY",
-		"ASSIGNED", "FREE%");
-	for (size_t i = 0; tr_json_is(a, TR_JSON_ARRAY) && i < a->u.arr.n; i++) {
+/* channel.list: CHANNEL SID AVAILABLE CAPACITY ASSIGNED FREE%. */
+static int human_channels(struct ctx *x, const struct tr_json *j) {
+	const struct tr_json *a = tr_json_get(j, "channels");
+	struct tr_human_table *t = tr_human_table_new(channel_cols, 6, true);
+
+	for (size_t i = 0; t && tr_json_is(a, TR_JSON_ARRAY) && i < a->u.arr.n; i++) {
 		const struct tr_json *it = a->u.arr.items[i];
 		static const char *const nums[] = {
 			"capacity", "assignedTasks", "availableCapacityPercentage"};
-		char n[3][24];
+		bool avail = false;
+		int r = tr_json_get_bool(it, "available", &avail);
 
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s",
+			dash(tr_json_get_string(it, "taskChannelUniqueName")));
+		tr_human_table_cell(t, TR_COLOR_NONE, "%s", dash(tr_json_get_string(it, "sid")));
+		tr_human_table_cell(t, yes_no_color(r, avail), "%s", yes_no(r, avail));
 		for (size_t k = 0; k < 3; k++) {
 			int64_t v;
 
 			if (tr_json_get_int(it, nums[k], &v) == 0) {
-				snprintf(n[k], sizeof(n[k]), "%" PRId64, v);
+				tr_human_table_cell(t, TR_COLOR_NONE, "%" PRId64, v);
 			} else {
-				snprintf(n[k], sizeof(n[k]), "-");
+				tr_human_table_cell(t, TR_COLOR_NONE, "-");
 			}
 		}
-		printf("%-*s %-34s %-9s %8s %8s %5s\n", w,
-			dash(tr_json_get_string(it, "taskChannelUniqueName")),
-			dash(tr_json_get_string(it, "sid")), yes_no_member(it, "available"), n[0],
-			n[1], n[2]);
 	}
+	return print_table(x, t);
 }
 
-/* daemon.status for people: "key: value" lines, nested members joined with dots. */
-static void human_flat(const struct tr_json *j) {
-	if (tr_json_is(j, TR_JSON_OBJECT)) {
-		print_flat("", j);
+/* "N thing" or "N things". */
+static size_t append_count(char *buf, size_t size, size_t len, const char *sep, int64_t n,
+	const char *noun) {
+	return append(buf, size, len, "%s%" PRId64 " %s%s", sep, n, noun, n == 1 ? "" : "s");
+}
+
+/*
+ * The counters worth a look when they are not zero, by the object they are in (the daemon's
+ * counters, and the upstream session's): every counter of a refusal, a drop or an error.
+ */
+static size_t append_warnings(char *buf, size_t size, const struct tr_json *j) {
+	static const char *const upstream[] = {"resyncErrors", NULL};
+	static const char *const websocket[] = {"malformed", "oversize", "bufferOverflows", NULL};
+	static const char *const rest[] = {"failures", NULL};
+	const struct tr_json *up = tr_json_get(j, "upstream"), *c = tr_json_get(j, "counters");
+	const struct {
+		const struct tr_json *o;
+		const char *prefix;
+		const char *const *keys; /* NULL: every member but eventsPublished */
+	} groups[] = {
+		{c, "", NULL},
+		{up, "", upstream},
+		{tr_json_get(up, "websocket"), "websocket.", websocket},
+		{tr_json_get(up, "rest"), "rest.", rest},
+	};
+	size_t len = 0, shown = 0, more = 0;
+
+	buf[0] = '\0';
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+		const struct tr_json *o = groups[g].o;
+
+		for (size_t i = 0; tr_json_is(o, TR_JSON_OBJECT) && i < o->u.obj.n; i++) {
+			const char *k = o->u.obj.keys[i];
+			const struct tr_json *v = o->u.obj.vals[i];
+			bool listed = !groups[g].keys;
+
+			for (const char *const *w = groups[g].keys; w && *w; w++) {
+				listed = listed || strcmp(*w, k) == 0;
+			}
+			if (!listed || strcmp(k, "eventsPublished") == 0 || !tr_json_is_int(v) ||
+				v->u.num.i == 0) {
+				continue;
+			}
+			if (shown < 4) {
+				len = append(buf, size, len, "%s%s%s %" PRId64, shown ? ", " : "",
+					groups[g].prefix, k, v->u.num.i);
+				shown++;
+			} else {
+				more++;
+			}
+		}
+	}
+	if (more) {
+		len = append(buf, size, len, " and %zu more", more);
+	}
+	return len;
+}
+
+/*
+ * daemon.status for people: one line each for the daemon, the upstream session, the worker,
+ * the token, the tasks, the clients and the upstream traffic, and one for the counters that
+ * are worth a look, if any. --verbose adds every member, nested ones joined with dots.
+ */
+static int human_status(struct ctx *x, const struct tr_json *j) {
+	const struct tr_json *up = tr_json_get(j, "upstream"), *ws = tr_json_get(up, "websocket"),
+			     *rest = tr_json_get(up, "rest");
+	const char *state = tr_json_get_string(j, "state"), *s;
+	struct tr_human_table *t = tr_human_table_new(kv_cols, 2, false);
+	enum tr_human_color c = TR_COLOR_NONE;
+	int64_t n, exp = json_int(up, "tokenExpiresAt", 0);
+	bool b = false;
+	char line[1024], date[128];
+	size_t len;
+	int r;
+
+	if (!t) {
+		return out_of_memory();
+	}
+	len = append(line, sizeof(line), 0, "taskrouterd %s",
+		dash(tr_json_get_string(j, "version")));
+	if ((s = tr_json_get_string(j, "epoch"))) {
+		len = append(line, sizeof(line), len, ", epoch %s", s);
+	}
+	if ((n = json_int(j, "seq", -1)) >= 0) {
+		len = append(line, sizeof(line), len, ", seq %" PRId64, n);
+	}
+	kv(t, "Daemon", TR_COLOR_NONE, line);
+
+	c = tr_human_status_color(state);
+	len = append(line, sizeof(line), 0, "%s%s%s", tr_human_on(c), dash(state), tr_human_off(c));
+	if (state && strcmp(state, "reconnecting") == 0) {
+		len = append(line, sizeof(line), len, " (attempt %" PRId64 ", next in %s)",
+			json_int(up, "reconnectAttempt", 0),
+			tr_human_duration((json_int(up, "reconnectDelayMs", 0) + 999) / 1000, date,
+				sizeof(date)));
+	}
+	if ((n = json_int(up, "reconnects", 0)) > 0) {
+		len = append_count(line, sizeof(line), len, ", ", n, "reconnect");
+	}
+	if (tr_json_get_bool(up, "sessionDisplaced", &b) == 0 && b) {
+		len = append(line, sizeof(line), len, ", displaced by another session");
+	}
+	if ((s = tr_json_get_string(up, "lastError"))) {
+		len = append(line, sizeof(line), len, "; last error: %s", s);
+	}
+	kv(t, "Session", TR_COLOR_NONE, line);
+
+	if ((s = tr_json_get_string(up, "workerSid"))) {
+		len = append(line, sizeof(line), 0, "%s", s);
+		if (tr_json_get_string(up, "activityName")) {
+			len = append(line, sizeof(line), len, ", activity %s",
+				tr_json_get_string(up, "activityName"));
+		}
+		kv(t, "Worker", TR_COLOR_NONE, line);
 	} else {
-		print_scalar(j);
-		putchar('\n');
+		kv(t, "Worker", TR_COLOR_NONE, "not known yet (no session so far)");
 	}
+
+	b = false;
+	(void)tr_json_get_bool(up, "tokenExpired", &b);
+	if (exp <= 0) {
+		snprintf(line, sizeof(line), "none");
+		c = TR_COLOR_RED;
+	} else if (b || exp <= now_s) {
+		snprintf(line, sizeof(line), "expired %s; give a new one with update-token",
+			tr_human_date(exp, now_s, date, sizeof(date)));
+		c = TR_COLOR_RED;
+	} else {
+		snprintf(line, sizeof(line), "expires %s",
+			tr_human_date(exp, now_s, date, sizeof(date)));
+		c = exp - now_s < 15 * 60 ? TR_COLOR_YELLOW : TR_COLOR_NONE;
+	}
+	kv(t, "Token", c, line);
+
+	snprintf(line, sizeof(line), "%" PRId64 " live, %" PRId64 " recently closed",
+		json_int(j, "tasks", 0), json_int(j, "closedTasks", 0));
+	kv(t, "Tasks", TR_COLOR_NONE, line);
+
+	len = append_count(line, sizeof(line), 0, "", json_int(j, "connections", 0), "connection");
+	len = append_count(line, sizeof(line), len, ", ", json_int(j, "subscriptions", 0),
+		"subscription");
+	if ((n = json_int(tr_json_get(j, "limits"), "maxConnections", -1)) >= 0) {
+		len = append(line, sizeof(line), len, " (at most %" PRId64 " connections)", n);
+	}
+	kv(t, "Clients", TR_COLOR_NONE, line);
+
+	if (up && !tr_json_is(up, TR_JSON_NULL)) {
+		len = append(line, sizeof(line), 0, "REST %" PRId64 " in flight",
+			json_int(rest, "inFlight", 0));
+		len = append_count(line, sizeof(line), len, ", ", json_int(rest, "requests", 0),
+			"request");
+		len = append_count(line, sizeof(line), len, "; websocket ",
+			json_int(ws, "frames", 0), "frame");
+		len = append_count(line, sizeof(line), len, ", ", json_int(up, "resyncs", 0),
+			"resync");
+		kv(t, "Upstream", TR_COLOR_NONE, line);
+	}
+
+	if (append_warnings(line, sizeof(line), j) > 0) {
+		if (!x->verbose) {
+			(void)append(line, sizeof(line), strlen(line), " (see status --verbose)");
+		}
+		kv(t, "Warnings", TR_COLOR_YELLOW, line);
+	}
+	r = print_kv(x, t);
+	if (r != EXIT_OK || !x->verbose) {
+		return r;
+	}
+	t = tr_human_table_new(kv_cols, 2, false);
+	if (t) {
+		add_flat(t, "", j);
+	}
+	putchar('\n');
+	return print_kv(x, t);
 }
 
-static void human_describe(const struct tr_json *j) {
+static int human_describe(struct ctx *x, const struct tr_json *j) {
 	static const char *const sections[] = {"methods", "events", NULL};
 
+	(void)x;
 	for (const char *const *s = sections; *s; s++) {
 		const struct tr_json *a = tr_json_get(j, *s);
 
 		if (!tr_json_is(a, TR_JSON_ARRAY)) {
 			continue;
 		}
-		printf("%s:\n", *s);
+		printf("%s%s:%s\n", tr_human_on(TR_COLOR_BOLD), *s, tr_human_off(TR_COLOR_BOLD));
 		for (size_t i = 0; i < a->u.arr.n; i++) {
 			const struct tr_json *it = a->u.arr.items[i];
 			const char *name = tr_json_is(it, TR_JSON_STRING)
@@ -881,11 +1293,21 @@ static void human_describe(const struct tr_json *j) {
 			printf("  %s\n", name ? name : "?");
 		}
 	}
+	return EXIT_OK;
 }
 
-static void human_ok(const struct tr_json *j) {
-	(void)j;
-	printf("ok\n");
+/* daemon.updateToken: "ok", and when the new token expires. */
+static int human_token(struct ctx *x, const struct tr_json *j) {
+	int64_t exp = json_int(j, "expiresAt", 0);
+	char date[128];
+
+	(void)x;
+	if (exp > 0) {
+		printf("ok: the token expires %s\n", tr_human_date(exp, now_s, date, sizeof(date)));
+	} else {
+		printf("ok\n");
+	}
+	return EXIT_OK;
 }
 
 /*
@@ -893,16 +1315,17 @@ static void human_ok(const struct tr_json *j) {
  * the row's human form. Text that does not parse is printed as is too.
  */
 static int print_result(struct ctx *x, const struct result *res) {
-	void (*human)(const struct tr_json *j) = x->cmd->human;
+	int (*human)(struct ctx *x, const struct tr_json *j) = x->cmd->human;
 	struct tr_json *j = NULL;
+	int r = EXIT_OK;
 
 	if (x->json || !human || tr_json_parse(res->json, strlen(res->json), &j, NULL) < 0) {
-		printf("%s\n", res->json);
+		emit_json(x, res->json);
 	} else {
-		human(j);
+		r = human(x, j);
 	}
 	tr_json_free(j);
-	return EXIT_OK;
+	return r;
 }
 
 /* One event: its params object with --json, else "SEQ EVENT task=… status=…". */
@@ -910,14 +1333,19 @@ static int print_event(struct ctx *x, const struct result *res) {
 	const struct tr_client_event *ev = res->event;
 
 	if (x->json) {
-		printf("%s\n", ev->json);
+		emit_json(x, ev->json);
 	} else {
-		printf("%" PRId64 " %s", ev->seq, ev->name);
+		const char *st = ev->task ? tr_task_status(ev->task) : NULL;
+		enum tr_human_color c = tr_human_status_color(st);
+
+		printf("%s%" PRId64 "%s %s%s%s", tr_human_on(TR_COLOR_DIM), ev->seq,
+			tr_human_off(TR_COLOR_DIM), tr_human_on(TR_COLOR_BOLD), ev->name,
+			tr_human_off(TR_COLOR_BOLD));
 		if (ev->task_sid) {
 			printf(" task=%s", ev->task_sid);
 		}
-		if (ev->task && tr_task_status(ev->task)) {
-			printf(" status=%s", tr_task_status(ev->task));
+		if (st) {
+			printf(" status=%s%s%s", tr_human_on(c), st, tr_human_off(c));
 		}
 		if (ev->reservation_sid) {
 			printf(" reservation=%s", ev->reservation_sid);
@@ -954,12 +1382,40 @@ static void gap_why(const struct ctx *x, const struct tr_client_subscription *su
 }
 
 /* An optional string as JSON: quoted, or null. */
-static void print_json_or_null(const char *s) {
+static void print_json_or_null(FILE *f, const char *s) {
 	if (s) {
-		print_json_string(stdout, s);
+		print_json_string(f, s);
 	} else {
-		fputs("null", stdout);
+		fputs("null", f);
 	}
+}
+
+/* The --json line of a gap: {"gap":{...},"tasks":[...]} (indented on a terminal). */
+static void print_gap_json(const struct ctx *x, const struct tr_client_subscription *sub,
+	const struct tr_json *tasks) {
+	char *doc = NULL, *t = NULL;
+	size_t len = 0;
+	FILE *m = x->pretty ? open_memstream(&doc, &len) : NULL;
+	FILE *f = m ? m : stdout;
+
+	fputs("{\"gap\":{\"reason\":", f);
+	print_json_or_null(f, sub->gap_reason);
+	fprintf(f, ",\"since\":%" PRId64 ",\"previousEpoch\":", x->since);
+	print_json_or_null(f, x->epoch);
+	fputs(",\"epoch\":", f);
+	print_json_or_null(f, sub->epoch);
+	fprintf(f, ",\"resubscribedFrom\":%" PRId64, sub->seq + 1);
+	if (sub->gap_data) {
+		fprintf(f, ",\"data\":%s", sub->gap_data);
+	}
+	fputs("},\"tasks\":", f);
+	fputs(tasks && tr_json_dump(tasks, &t, NULL) == 0 ? t : "[]", f);
+	free(t);
+	fputs(m ? "}" : "}\n", f);
+	if (m && fclose(m) == 0) {
+		tr_human_json(stdout, doc);
+	}
+	free(doc);
 }
 
 /*
@@ -981,33 +1437,11 @@ static void print_gap(const struct ctx *x, const struct tr_client_subscription *
 	}
 	tasks = tr_json_get(j, "tasks");
 	if (x->json) {
-		printf("{\"gap\":{\"reason\":");
-		print_json_or_null(sub->gap_reason);
-		printf(",\"since\":%" PRId64 ",\"previousEpoch\":", x->since);
-		print_json_or_null(x->epoch);
-		printf(",\"epoch\":");
-		print_json_or_null(sub->epoch);
-		printf(",\"resubscribedFrom\":%" PRId64, sub->seq + 1);
-		if (sub->gap_data) {
-			printf(",\"data\":%s", sub->gap_data);
-		}
-		printf("},\"tasks\":");
-		if (tasks) {
-			char *t = NULL;
-
-			if (tr_json_dump(tasks, &t, NULL) == 0) {
-				fputs(t, stdout);
-			} else {
-				fputs("[]", stdout);
-			}
-			free(t);
-		} else {
-			fputs("[]", stdout);
-		}
-		printf("}\n");
+		print_gap_json(x, sub, tasks);
 	} else {
-		printf("skipped events: %s; resubscribed from seq %" PRId64 ", re-listing\n", why,
-			sub->seq + 1);
+		printf("%sskipped events: %s; resubscribed from seq %" PRId64 ", re-listing%s\n",
+			tr_human_on(TR_COLOR_YELLOW), why, sub->seq + 1,
+			tr_human_off(TR_COLOR_YELLOW));
 		for (size_t i = 0; tr_json_is(tasks, TR_JSON_ARRAY) && i < tasks->u.arr.n; i++) {
 			const struct tr_json *t = tasks->u.arr.items[i];
 			const char *sid = tr_json_get_string(t, "sid");
@@ -1434,6 +1868,17 @@ static int set_param(struct ctx *x, const struct param *p, const char *v, bool n
 		}
 		*(int *)dst = strcmp(v, "on") == 0;
 		return EXIT_OK;
+	case T_COLOR:
+		if (strcmp(v, "auto") == 0) {
+			*(int *)dst = COLOR_AUTO;
+		} else if (strcmp(v, "always") == 0) {
+			*(int *)dst = COLOR_ALWAYS;
+		} else if (strcmp(v, "never") == 0) {
+			*(int *)dst = COLOR_NEVER;
+		} else {
+			return bad_value(x, p, v);
+		}
+		return EXIT_OK;
 	case T_SECONDS:
 		errno = 0;
 		d = strtod(v, &end);
@@ -1515,6 +1960,42 @@ static bool has_no_twin(const struct param *p) {
 	return p->key && p->type == T_FLAG;
 }
 
+/* The row of the option --name (or its --no-name twin, *no set), with or without "=VALUE";
+ * NULL when there is none. */
+static const struct param *option_row(const char *arg, bool *no) {
+	size_t n;
+
+	*no = false;
+	if (strncmp(arg, "--", 2) != 0) {
+		return NULL;
+	}
+	arg += 2;
+	n = strcspn(arg, "=");
+	for (int id = 0; id < _PARAM_MAX; id++) {
+		const struct param *p = &params[id];
+
+		if (!p->name) {
+			continue;
+		}
+		if (strlen(p->name) == n && strncmp(p->name, arg, n) == 0) {
+			return p;
+		}
+		if (has_no_twin(p) && n == strlen(p->name) + 3 && strncmp(arg, "no-", 3) == 0 &&
+			strncmp(p->name, arg + 3, n - 3) == 0) {
+			*no = true;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Whether s is an option of taskrouterctl: a value that looks like one was left out. */
+static bool names_option(const char *s) {
+	bool no;
+
+	return option_row(s, &no) || strcmp(s, "-h") == 0;
+}
+
 /*
  * Parse the options in argv: before the command name (x->cmd NULL) the common ones and
  * --version, up to the first argument; after it the command's own and the common ones,
@@ -1576,36 +2057,26 @@ static int parse_options(struct ctx *x, int argc, char **argv) {
 					no ? "no-" : "", p->name,
 					p->arg && !no ? "needs a value" : "takes no value");
 			}
-			if (x->cmd && optopt) {
-				return usage_error(x->cmd->name, "invalid option");
+			if (optopt) {
+				return usage_error(x->cmd ? x->cmd->name : NULL,
+					"unknown option '-%c'", optopt);
 			}
 			return usage_error(x->cmd ? x->cmd->name : NULL, "unknown option '%s'",
 				argv[optind - 1]);
 		}
 		p = param_of(opt, &no);
 		assert(p);
+		if (p->arg && optarg == argv[optind - 1] && names_option(optarg)) {
+			/* "--socket --json": the value was forgotten, not "--json" meant */
+			return usage_error(x->cmd ? x->cmd->name : NULL, "--%s needs a value",
+				p->name);
+		}
 		r = set_param(x, p, optarg, no);
 		if (r != EXIT_OK) {
 			return r;
 		}
 	}
 	return EXIT_OK;
-}
-
-/* Append to the string in buf (of size bytes, len used); returns the new length. */
-static size_t append(char *buf, size_t size, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static size_t append(char *buf, size_t size, size_t len, const char *fmt, ...) {
-	va_list ap;
-	int n;
-
-	if (len >= size) {
-		return len;
-	}
-	va_start(ap, fmt);
-	n = vsnprintf(buf + len, size - len, fmt, ap);
-	va_end(ap);
-	return n < 0 ? len : len + (size_t)n;
 }
 
 /* One option for usage lines: "--hold-url U", "--reject-pending", "--[no-]muted". */
@@ -1739,6 +2210,8 @@ static bool is_not_method(const char *arg) {
 
 /* ------------------------------------------------------------------ commands */
 
+static int run_help(struct ctx *x);
+
 static const struct cmd cmds[] = {
 	{"list", {0}, OPTS(O_STATUS), "task.list", .call = call_list, .print = print_list,
 		.help = "List the cached tasks (task.list)."},
@@ -1833,10 +2306,13 @@ static const struct cmd cmds[] = {
 			"--since SEQ --epoch EPOCH starts there (the epoch is in 'status' and in each "
 			"--json event).\n"
 			"--count N exits after N events."},
-	{"status", {0}, NULL, "daemon.status", .call = call_method, .print = print_result,
-		.human = human_flat, .help = "Show the daemon status (daemon.status)."},
+	{"status", {0}, OPTS(O_VERBOSE), "daemon.status", .call = call_method,
+		.print = print_result, .human = human_status,
+		.help = "Show the daemon status (daemon.status): the upstream session, the worker "
+			"and its\nactivity, the token, the tasks and the clients; --verbose adds "
+			"every counter and limit."},
 	{"update-token", {0}, NULL, "daemon.updateToken", .build_params = token_params,
-		.call = call_method, .print = print_result, .human = human_ok,
+		.call = call_method, .print = print_result, .human = human_token,
 		.help = "Give the daemon a new worker token, read from stdin "
 			"(daemon.updateToken)."},
 	{"describe", {0}, NULL, "rpc.describe", .call = call_method, .print = print_result,
@@ -1844,6 +2320,8 @@ static const struct cmd cmds[] = {
 		.help = "List the methods and events of the daemon (rpc.describe)."},
 	{"call", {P_METHOD, P_PARAMS}, NULL, NULL, .call = call_method, .print = print_result,
 		.help = "Call any method and print the result JSON (METHOD has a dot: task.get)."},
+	{"help", {P_TOPIC}, NULL, NULL, .local = run_help,
+		.help = "Show the commands, or how to use COMMAND (as 'COMMAND --help' does)."},
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -1858,9 +2336,10 @@ static const struct cmd *find_cmd(const char *name, const char *arg) {
 	return NULL;
 }
 
-static const char exit_help[] = "Exit status: 0 ok, 1 other failure, 2 usage error, "
-				"3 connection failure,\n"
-				"4 RPC or upstream error, 5 timeout.\n";
+static const char exit_help[] = "Exit status: 0 ok, 1 other failure, 2 usage error (also when "
+				"the daemon finds\n"
+				"a parameter invalid, -32602), 3 connection failure, 4 RPC or "
+				"upstream error, 5 timeout.\n";
 
 /* What a value of p is, for the option lists of cmd_help. */
 static const char *type_help(const struct param *p) {
@@ -1921,7 +2400,9 @@ static void cmd_help(const struct cmd *c) {
 			putchar('\n');
 		}
 	}
-	printf("Common options: --json, --socket PATH, --timeout SECONDS, --help.\n%s", exit_help);
+	printf("Common options: --json, --color WHEN, --socket PATH, --timeout SECONDS, "
+	       "--help.\n%s",
+		exit_help);
 }
 
 static void main_help(void) {
@@ -1936,16 +2417,58 @@ static void main_help(void) {
 	}
 	printf("\nOptions:\n"
 	       "  --json             one JSON document per result, one JSON line per event\n"
+	       "                     (indented when stdout is a terminal); errors as JSON on "
+	       "stderr\n"
+	       "  --color WHEN       auto (colours on a terminal, unless $NO_COLOR is set), "
+	       "always\n"
+	       "                     or never\n"
 	       "  --socket PATH      daemon socket (default: $TASKROUTERD_SOCKET,\n"
 	       "                     $XDG_RUNTIME_DIR/taskrouterd/socket, "
 	       "/run/taskrouterd/socket)\n"
 	       "  --timeout SECONDS  per-call timeout (default 30)\n"
-	       "  --help             this text; 'taskrouterctl COMMAND --help' for a command\n"
+	       "  --help             this text; 'taskrouterctl help COMMAND' for a command\n"
 	       "  --version          print the version\n\n%s",
 		exit_help);
 }
 
+/* help [COMMAND]: the commands, or the usage of every row called COMMAND. */
+static int run_help(struct ctx *x) {
+	const struct cmd *c = NULL;
+
+	for (size_t i = 0; x->topic && !c && i < N_CMDS; i++) {
+		if (strcmp(cmds[i].name, x->topic) == 0) {
+			c = &cmds[i];
+		}
+	}
+	if (!x->topic) {
+		main_help();
+	} else if (c) {
+		cmd_help(c);
+	} else {
+		return usage_error(NULL, "unknown command '%s'", x->topic);
+	}
+	return EXIT_OK;
+}
+
 /* ------------------------------------------------------------------ the runner */
+
+/*
+ * Colours and the terminal layout (indented JSON, aligned "key: value" lines) when stdout is
+ * a terminal; colours unless NO_COLOR is set and not empty (no-color.org) or TERM is dumb,
+ * and as --color says.
+ */
+static void setup_output(struct ctx *x) {
+	const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
+	bool tty = isatty(STDOUT_FILENO) == 1;
+
+	x->pretty = tty;
+	if (x->color == COLOR_ALWAYS || x->color == COLOR_NEVER) {
+		tr_human_set_color(x->color == COLOR_ALWAYS);
+	} else {
+		tr_human_set_color(tty && !(no_color && *no_color) &&
+				   !(term && strcmp(term, "dumb") == 0));
+	}
+}
 
 static int64_t mono_ms(void) {
 	struct timespec ts;
@@ -2059,6 +2582,10 @@ static int run(struct ctx *x, int argc, char **argv) {
 	if (r != EXIT_OK) {
 		return r;
 	}
+	setup_output(x);
+	if (c->local) {
+		return c->local(x);
+	}
 	if (c->follow) {
 		return follow(x);
 	}
@@ -2077,6 +2604,334 @@ static int run(struct ctx *x, int argc, char **argv) {
 	return r;
 }
 
+/* ------------------------------------------------------------------ shell completion */
+
+/*
+ * taskrouterctl __complete WORD... CURRENT, for the scripts in completions/ (not for people):
+ * the candidates for CURRENT, the word being completed, after the words before it (without
+ * the program name). One a line, "CANDIDATE<tab>DESCRIPTION" (no tab without one), only
+ * those that start with CURRENT; or the single line ":files" when a file name comes next.
+ * Commands, options and their values come from the rows above, so completion cannot drift
+ * from the parser. Task and reservation sids, activity names, methods and event names are
+ * asked of the daemon (--socket and --timeout as given on the line; 1 s by default): when it
+ * cannot be reached there are none. Always exits 0.
+ */
+
+struct completion {
+	const char *cur; /* what is being completed; candidates start with it */
+	const char *prefix; /* put before each candidate: "--color=" */
+	struct ctx *x;
+	bool tried; /* connecting to the daemon was tried (x->c is set when it worked) */
+};
+
+static void candidate(struct completion *k, const char *word, const char *desc) {
+	size_t n = strlen(k->prefix);
+
+	if (!word || !*word) {
+		return;
+	}
+	/* k->cur starts with k->prefix when there is one */
+	if (strncmp(word, k->cur + n, strlen(k->cur + n)) != 0) {
+		return;
+	}
+	printf("%s%s%s%s\n", k->prefix, word, desc && *desc ? "\t" : "", desc ? desc : "");
+}
+
+/* The daemon, for candidates that only it knows; NULL when it cannot be reached. */
+static struct tr_client *daemon_for(struct completion *k) {
+	if (!k->tried) {
+		char *path = socket_path(k->x);
+
+		k->tried = true;
+		if (path && tr_client_connect(path, k->x->timeout_ms, &k->x->c) < 0) {
+			k->x->c = NULL;
+		}
+		free(path);
+	}
+	return k->x->c;
+}
+
+static void complete_tasks(struct completion *k) {
+	struct tr_client_error e = {0};
+	struct tr_client *c = daemon_for(k);
+	struct tr_task **tasks = NULL;
+	size_t n = 0;
+
+	if (c && tr_client_task_list(c, NULL, k->x->timeout_ms, &tasks, &n, &e) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			char desc[256];
+
+			snprintf(desc, sizeof(desc), "%s, %s", dash(tr_task_status(tasks[i])),
+				dash(tr_task_queue_name(tasks[i])));
+			candidate(k, tr_task_sid(tasks[i]), desc);
+		}
+	}
+	tr_task_list_free(tasks, n);
+	tr_client_error_done(&e);
+}
+
+static void complete_reservations(struct completion *k) {
+	struct tr_client_error e = {0};
+	struct tr_client *c = daemon_for(k);
+	struct tr_reservation **rsvs = NULL;
+	size_t n = 0;
+
+	if (c && tr_client_reservation_list(c, NULL, k->x->timeout_ms, &rsvs, &n, &e) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			char desc[256];
+
+			snprintf(desc, sizeof(desc), "%s, task %s",
+				dash(tr_reservation_status(rsvs[i])),
+				dash(tr_reservation_task_sid(rsvs[i])));
+			candidate(k, tr_reservation_sid(rsvs[i]), desc);
+		}
+	}
+	tr_reservation_list_free(rsvs, n);
+	tr_client_error_done(&e);
+}
+
+static void complete_activities(struct completion *k) {
+	struct tr_client_error e = {0};
+	struct tr_client *c = daemon_for(k);
+	struct tr_activity **acts = NULL;
+	size_t n = 0;
+
+	if (c && tr_client_activity_list(c, k->x->timeout_ms, &acts, &n, &e) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			candidate(k, tr_activity_name(acts[i]),
+				tr_activity_is_current(acts[i])		 ? "current"
+				: tr_activity_available(acts[i]) ? "available"
+								 : "not available");
+		}
+	}
+	tr_activity_list_free(acts, n);
+	tr_client_error_done(&e);
+}
+
+/* The method names (what "methods") or the event names ("events") of rpc.describe. */
+static void complete_described(struct completion *k, const char *what) {
+	struct tr_client_error e = {0};
+	struct tr_client *c = daemon_for(k);
+	struct tr_json *j = NULL;
+	char *json = NULL;
+	const struct tr_json *a;
+
+	if (c && tr_client_call(c, "rpc.describe", NULL, k->x->timeout_ms, &json, &e) == 0 &&
+		tr_json_parse(json, strlen(json), &j, NULL) == 0) {
+		a = tr_json_get(j, what);
+		for (size_t i = 0; tr_json_is(a, TR_JSON_ARRAY) && i < a->u.arr.n; i++) {
+			const struct tr_json *it = a->u.arr.items[i];
+
+			candidate(k, tr_json_is(it, TR_JSON_STRING) ? it->u.str.s
+								   : tr_json_get_string(it, "name"),
+				NULL);
+		}
+	}
+	tr_json_free(j);
+	free(json);
+	tr_client_error_done(&e);
+}
+
+/* The first line of a command's help, without its final dot, as its description. */
+static void complete_commands(struct completion *k) {
+	for (size_t i = 0; i < N_CMDS; i++) {
+		bool seen = false;
+		char desc[128];
+		size_t n;
+
+		for (size_t j = 0; j < i; j++) {
+			seen = seen || strcmp(cmds[j].name, cmds[i].name) == 0;
+		}
+		if (seen) {
+			continue;
+		}
+		snprintf(desc, sizeof(desc), "%.*s", (int)strcspn(cmds[i].help, "\n"), cmds[i].help);
+		n = strlen(desc);
+		if (n > 0 && desc[n - 1] == '.') {
+			desc[n - 1] = '\0';
+		}
+		candidate(k, cmds[i].name, desc);
+	}
+}
+
+/* Whether the row cmds[i] is called name (NULL: none is). */
+static bool row_named(size_t i, const char *name) {
+	return name && strcmp(cmds[i].name, name) == 0;
+}
+
+/* Whether the option p is one that a row called name (NULL: before the command) takes,
+ * directly or as a common one that no option of the row hides. */
+static bool takes_option(const char *name, const struct param *p) {
+	bool found = false;
+
+	if (!name) {
+		for (const enum param_id *id = main_opts; *id; id++) {
+			found = found || &params[*id] == p;
+		}
+		return found;
+	}
+	for (size_t i = 0; i < N_CMDS; i++) {
+		if (!row_named(i, name)) {
+			continue;
+		}
+		for (const enum param_id *id = cmds[i].opts; id && *id; id++) {
+			found = found || &params[*id] == p;
+		}
+		for (const enum param_id *id = common_opts; *id; id++) {
+			found = found || (&params[*id] == p && !has_option(&cmds[i], p->name));
+		}
+	}
+	return found;
+}
+
+static void complete_options(struct completion *k, const char *name) {
+	char word[128];
+
+	for (int id = 0; id < _PARAM_MAX; id++) {
+		const struct param *p = &params[id];
+
+		if (!p->name || !takes_option(name, p)) {
+			continue;
+		}
+		snprintf(word, sizeof(word), "--%s", p->name);
+		candidate(k, word, p->key ? p->key : p->arg);
+		if (has_no_twin(p)) {
+			snprintf(word, sizeof(word), "--no-%s", p->name);
+			candidate(k, word, p->key);
+		}
+	}
+}
+
+/* The values of the option p of the command name. */
+static void complete_option_value(struct completion *k, const char *name, const struct param *p) {
+	static const char *const task_statuses[] = {"pending", "reserved", "assigned", "wrapping",
+		"transferring", "completed", "canceled", NULL};
+	static const char *const rsv_statuses[] = {"pending", "accepted", "wrapping", "rejected",
+		"timeout", "canceled", "rescinded", "completed", NULL};
+	static const char *const on_off[] = {"on", "off", NULL};
+	static const char *const modes[] = {"warm", "cold", NULL};
+	static const char *const colors[] = {"auto", "always", "never", NULL};
+	static const char *const booleans[] = {"true", "false", NULL};
+	const char *const *values = NULL;
+
+	if (p->type == T_ON_OFF) {
+		values = on_off;
+	} else if (p->type == T_MODE) {
+		values = modes;
+	} else if (p->type == T_COLOR) {
+		values = colors;
+	} else if (p->type == T_BOOL_OR_STRING) {
+		values = booleans;
+	}
+	if (p == &params[O_SOCKET]) {
+		printf(":files\n");
+	} else if (p == &params[O_ACTIVITY]) {
+		complete_activities(k);
+	} else if (p == &params[O_TASK]) {
+		complete_tasks(k);
+	} else if (p == &params[O_EVENT]) {
+		complete_described(k, "events");
+	} else if (p == &params[O_STATUS]) {
+		values = name && strcmp(name, "list") == 0 ? task_statuses : rsv_statuses;
+	}
+	for (; values && *values; values++) {
+		candidate(k, *values, NULL);
+	}
+}
+
+/* The values of the positional argument number pos of the command name. */
+static void complete_argument(struct completion *k, const char *name, size_t pos) {
+	for (size_t i = 0; i < N_CMDS && pos < MAX_ARGS; i++) {
+		const char *m = cmds[i].method;
+
+		if (!row_named(i, name)) {
+			continue;
+		}
+		switch (cmds[i].args[pos]) {
+		case P_SID:
+			if (m && strncmp(m, "reservation.", 12) == 0) {
+				complete_reservations(k);
+			} else {
+				complete_tasks(k);
+			}
+			break;
+		case P_ON_OFF:
+			candidate(k, "on", NULL);
+			candidate(k, "off", NULL);
+			break;
+		case P_ACTIVITY:
+			complete_activities(k);
+			break;
+		case P_METHOD:
+			complete_described(k, "methods");
+			break;
+		case P_TOPIC:
+			complete_commands(k);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int complete(int argc, char **argv) {
+	struct ctx x = {.timeout_ms = 1000};
+	struct completion k = {.cur = argc > 0 ? argv[argc - 1] : "", .prefix = "", .x = &x};
+	const struct param *pending = NULL, *p;
+	const char *name = NULL;
+	size_t pos = 0;
+	bool dashdash = false, no;
+	char prefix[128];
+
+	for (int i = 0; i + 1 < argc; i++) {
+		const char *w = argv[i];
+
+		if (pending) {
+			/* the value of an option: keep --socket and --timeout for the daemon */
+			if (pending == &params[O_SOCKET] || pending == &params[O_TIMEOUT]) {
+				(void)set_param(&x, pending, w, false);
+			}
+			pending = NULL;
+		} else if (!dashdash && strcmp(w, "--") == 0) {
+			dashdash = true;
+		} else if (!dashdash && w[0] == '-' && w[1]) {
+			p = option_row(w, &no);
+			if (p && p->arg && !no && !strchr(w, '=')) {
+				pending = p;
+			} else if (p && (p == &params[O_SOCKET] || p == &params[O_TIMEOUT])) {
+				(void)set_param(&x, p, strchr(w, '=') + 1, false);
+			}
+		} else if (!name) {
+			name = w;
+		} else {
+			pos++;
+		}
+	}
+	/* usage errors about the words so far are not for the user now */
+	(void)freopen("/dev/null", "w", stderr);
+	p = NULL;
+	if (!pending && !dashdash && strncmp(k.cur, "--", 2) == 0 && strchr(k.cur, '=')) {
+		/* --color=al */
+		p = option_row(k.cur, &no);
+		if (p && p->arg && !no) {
+			snprintf(prefix, sizeof(prefix), "%.*s=", (int)strcspn(k.cur, "="), k.cur);
+			k.prefix = prefix;
+			pending = p;
+		}
+	}
+	if (pending) {
+		complete_option_value(&k, name, pending);
+	} else if (!dashdash && k.cur[0] == '-') {
+		complete_options(&k, name);
+	} else if (!name) {
+		complete_commands(&k);
+	} else {
+		complete_argument(&k, name, pos);
+	}
+	x.c = tr_client_close(x.c);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_OTHER;
+}
+
 int main(int argc, char **argv) {
 	struct ctx x = {
 		.timeout_ms = DEFAULT_TIMEOUT_MS,
@@ -2088,6 +2943,10 @@ int main(int argc, char **argv) {
 	};
 	int r;
 
+	now_s = (int64_t)time(NULL);
+	if (argc > 1 && strcmp(argv[1], "__complete") == 0) {
+		return complete(argc - 2, argv + 2);
+	}
 	r = parse_options(&x, argc, argv);
 	if (r != EXIT_OK) {
 		return r;

@@ -1,8 +1,9 @@
 /*
  * test-ctl.c — every taskrouterctl subcommand end to end against taskrouterd and
- * taskrouter-sim: exit status, human output, --json output parsed and compared with
- * direct RPC and with the simulator's state, watch (also across a daemon restart),
- * usage and connection errors.
+ * taskrouter-sim: exit status, human output (stdout is not a terminal here: no colours, no
+ * alignment), --json output parsed and compared with direct RPC and with the simulator's
+ * state, watch (also across a daemon restart), usage and connection errors (the daemon's
+ * invalid params too: exit 2).
  */
 #include "common.h"
 
@@ -76,7 +77,11 @@ static int ctl_with(const char *socket, const char *input, char **out, ...) {
 /* Human output, stderr merged: ctl(&out, ARGS..., NULL). */
 #define ctl(out, ...) ctl_with(NULL, NULL, out, __VA_ARGS__)
 
-/* --json output on stdout only; parsed into *ret (NULL when not one JSON document). */
+/*
+ * --json output, parsed into *ret (NULL when not one JSON document): the result on stdout,
+ * or the error on stderr. Both are read, merged: a run that wrote to both is not one
+ * document.
+ */
 static int ctl_json(struct tr_json **ret, ...) {
 	const char *args[CTL_MAX_ARGS];
 	va_list ap;
@@ -86,7 +91,7 @@ static int ctl_json(struct tr_json **ret, ...) {
 	va_start(ap, ret);
 	collect_args(args, ap);
 	va_end(ap);
-	r = ctl_run(true, false, NULL, NULL, args, &out);
+	r = ctl_run(true, true, NULL, NULL, args, &out);
 	*ret = NULL;
 	if (tr_json_parse(out, strlen(out), ret, NULL) < 0) {
 		fprintf(stderr, "# not one JSON document: %s\n", out);
@@ -223,14 +228,21 @@ static void test_list_get(void **state) {
 	tr_json_free(j);
 	tr_json_free(l);
 
-	/* get: human key: value lines and --json equal to task.get */
-	assert_int_equal(ctl(&out, "get", sid, NULL), 0);
-	e2e_assert_contains(out, sid);
-	e2e_assert_contains(out, "status: assigned");
-	free(out);
+	/* get: --json equal to task.get; human key: value lines with dates for people: the
+	 * task's epoch seconds appear nowhere, its dateCreated is a local date with its age */
 	assert_int_equal(ctl_json(&j, "get", sid, NULL), 0);
 	assert_task_matches_rpc(j, sid);
 	assert_string_equal(e2e_str(j, "reservationSid"), res);
+	assert_int_equal(ctl(&out, "get", sid, NULL), 0);
+	e2e_assert_contains(out, sid);
+	e2e_assert_contains(out, "status: assigned");
+	assert_true(e2e_int(j, "dateCreated") > 0);
+	assert_null(strstr(out, trt_fmt("%" PRId64, e2e_int(j, "dateCreated"))));
+	assert_null(strstr(out, trt_fmt("%" PRId64, e2e_int(j, "dateUpdated"))));
+	e2e_assert_contains(out, "\ndateCreated: ");
+	/* "2026-01-02 10:11:12 CET (just now)" */
+	assert_non_null(strstr(strstr(out, "\ndateCreated: "), " ("));
+	free(out);
 	tr_json_free(j);
 
 	/* an unknown sid: the daemon's error, exit 4 */
@@ -643,7 +655,7 @@ static void test_reservations_accept(void **state) {
 	row = line_with(out, res);
 	e2e_assert_contains(row, " pending ");
 	e2e_assert_contains(row, sid);
-	e2e_assert_contains(row, " 120 "); /* the simulator's reservation timeout */
+	e2e_assert_contains(row, " 2m "); /* the simulator's reservation timeout, 120 s */
 	e2e_assert_contains(row, "voice");
 	free(out);
 	assert_listed(res, NULL, "pending");
@@ -878,7 +890,7 @@ static void test_activity_reject_pending(void **state) {
 
 	/* not allowed for an available activity: the daemon refuses, nothing is sent */
 	before = count_writes();
-	out = ctl_out(4, "activity", "Available", "--reject-pending", NULL);
+	out = ctl_out(2, "activity", "Available", "--reject-pending", NULL);
 	e2e_assert_contains(out, "rejectPendingReservations");
 	free(out);
 	assert_int_equal(count_writes(), before);
@@ -1161,12 +1173,13 @@ static const struct ctl_case worker_errors[] = {
 		.has = "unknown reservation"},
 	{{"conference", NO_RES}, .status = 4, .has = "unknown reservation"},
 	/* an unknown activity: exit 4, the names listed */
-	{{"activity", "Lunch"}, .status = 4, .has = "\"values\":[\"Available\",\"Offline\"]"},
-	{{"activity", "offline"}, .status = 4, .has = "Available"},
-	{{"activity", "WA00000000000000000000000000000000"}, .status = 4, .has = "Offline"},
+	/* the daemon's invalid params: a usage error */
+	{{"activity", "Lunch"}, .status = 2, .has = "\"values\":[\"Available\",\"Offline\"]"},
+	{{"activity", "offline"}, .status = 2, .has = "Available"},
+	{{"activity", "WA00000000000000000000000000000000"}, .status = 2, .has = "Offline"},
 	{{"activity", ""}, .status = 2},
 	{{"activity"}, .status = 2},
-	{{"reservations", "--status", "bogus"}, .status = 4, .has = "rescinded"},
+	{{"reservations", "--status", "bogus"}, .status = 2, .has = "rescinded"},
 	{{"reservation"}, .status = 2},
 	{{"accept", NO_RES, "extra"}, .status = 2},
 };
@@ -1190,7 +1203,7 @@ static void test_worker_errors(void **state) {
 	assert_int_equal(e2e_int(tr_json_get(j, "error"), "code"), TR_RPC_NOT_FOUND);
 	assert_string_equal(e2e_str(tr_json_get(tr_json_get(j, "error"), "data"), "sid"), NO_RES);
 	tr_json_free(j);
-	assert_int_equal(ctl_json(&j, "activity", "Lunch", NULL), 4);
+	assert_int_equal(ctl_json(&j, "activity", "Lunch", NULL), 2);
 	assert_non_null(j);
 	{
 		const struct tr_json *e = tr_json_get(j, "error");
@@ -1206,7 +1219,7 @@ static void test_worker_errors(void **state) {
 	/* reject --activity with an unknown name: the names listed, nothing rejected */
 	new_pending(sid, res);
 	before = count_writes();
-	out = ctl_out(4, "reject", res, "--activity", "Lunch", NULL);
+	out = ctl_out(2, "reject", res, "--activity", "Lunch", NULL);
 	e2e_assert_contains(out, "unknown activity 'Lunch'");
 	e2e_assert_contains(out, "Available, Offline");
 	free(out);
@@ -1407,9 +1420,26 @@ static void test_status_describe_call(void **state) {
 	struct tr_json *j, *r;
 	(void)state;
 
+	/* a short summary; every member behind --verbose */
 	assert_int_equal(ctl(&out, "status", NULL), 0);
-	e2e_assert_contains(out, "state: ready");
-	e2e_assert_contains(out, "limits.");
+	e2e_assert_contains(out, "\nSession: ready");
+	e2e_assert_contains(out, "\nToken: expires ");
+	e2e_assert_contains(out, "\nTasks: ");
+	{
+		int lines = 0;
+
+		for (const char *p = out; *p; p++) {
+			lines += *p == '\n';
+		}
+		assert_true(lines <= 15);
+	}
+	assert_null(strstr(out, "counters."));
+	free(out);
+	assert_int_equal(ctl(&out, "status", "--verbose", NULL), 0);
+	e2e_assert_contains(out, "\nSession: ready");
+	e2e_assert_contains(out, "\nlimits.maxConnections: ");
+	e2e_assert_contains(out, "\ncounters.eventsPublished: ");
+	e2e_assert_contains(out, "\nupstream.tokenExpiresAt: ");
 	free(out);
 	assert_int_equal(ctl_json(&j, "status", NULL), 0);
 	assert_non_null(j);
@@ -1483,7 +1513,7 @@ static const struct ctl_case usage_cases[] = {
 	{{"list", "--bogus"}, .status = 2},
 	{{"watch", "--count", "0"}, .status = 2},
 	/* an event name the daemon does not publish: its refusal lists the valid ones */
-	{{"watch", "--event", "task.created"}, .status = 4, .has = "reservationCreated"},
+	{{"watch", "--event", "task.created"}, .status = 2, .has = "reservationCreated"},
 	{{"get", "--help"}, .status = 0, .has = "Usage"},
 };
 

@@ -1,14 +1,17 @@
 /*
- * test-ctl.c — taskrouterctl against the fake server: usage errors (exit 2), connection
- * failure (3), RPC errors (4), timeouts (5), human and --json output, update-token from
- * stdin, watch --count, the reservation, worker and instruction commands (each request's
- * method and params checked exactly), and the tray example. Each run is a row of a case table: the
- * arguments, stdin, the exit status and what stdout and stderr must (not) hold. The
- * binaries come from $TR_CTL and $TR_TRAY.
+ * test-ctl.c — taskrouterctl against the fake server: usage errors (exit 2, also for the
+ * daemon's -32602), connection failure (3), RPC errors (4), timeouts (5), human and --json
+ * output (dates and ages for people, the status summary, colours and layout on a terminal,
+ * NO_COLOR, --json errors on stderr), help, update-token from stdin, watch --count, the
+ * reservation, worker and instruction commands (each request's method and params checked
+ * exactly), completion candidates, and the tray example. Each run is a row of a case table:
+ * the arguments, environment, stdin, whether stdout is a terminal, the exit status and what
+ * stdout and stderr must (not) hold. The binaries come from $TR_CTL and $TR_TRAY.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <regex.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -18,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,7 +35,8 @@ struct run {
 	char err[16384];
 };
 
-/* Read both pipes until EOF (bounded), then reap. */
+/* Read both pipes until EOF (bounded), then reap. A terminal's end reads as an error (EIO)
+ * once the child and its copies of it are gone, which is its EOF. */
 static void collect(pid_t pid, int ofd, int efd, struct run *r) {
 	size_t on = 0, en = 0;
 	int64_t deadline = now_ms() + 10000;
@@ -79,15 +85,39 @@ struct child {
 	int in, out, err; /* our ends of its stdin, stdout and stderr */
 };
 
+/* A terminal for a child's stdout: our end in *ret_master, its end in *ret_slave; raw, so
+ * that what the child writes arrives as it is (no \r added). */
+static void open_terminal(int *ret_master, int *ret_slave) {
+	struct termios tio;
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), sl;
+
+	assert_true(m >= 0);
+	assert_int_equal(grantpt(m), 0);
+	assert_int_equal(unlockpt(m), 0);
+	sl = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(sl >= 0);
+	assert_int_equal(tcgetattr(sl, &tio), 0);
+	cfmakeraw(&tio);
+	assert_int_equal(tcsetattr(sl, TCSANOW, &tio), 0);
+	*ret_master = m;
+	*ret_slave = sl;
+}
+
 /*
- * Start argv[0] with pipes for stdin, stdout and stderr, and with no daemon socket in its
- * environment: only --socket, or a default path that does not exist, reaches a server.
+ * Start argv[0] with pipes for stdin, stdout and stderr (stdout a terminal when tty), and
+ * with no daemon socket in its environment: only --socket, or a default path that does not
+ * exist, reaches a server. Its dates are in UTC, colours are not turned off, and env
+ * (NAME=VALUE strings, NULL-terminated, may be NULL) is added.
  */
-static void spawn(struct child *ch, const char *const *argv) {
+static void spawn_in(struct child *ch, const char *const *argv, const char *const *env, bool tty) {
 	int in[2], out[2], err[2];
 
 	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	if (tty) {
+		open_terminal(&out[0], &out[1]);
+	} else {
+		assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	}
 	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
 	ch->pid = fork();
 	assert_true(ch->pid >= 0);
@@ -96,7 +126,13 @@ static void spawn(struct child *ch, const char *const *argv) {
 		dup2(out[1], 1);
 		dup2(err[1], 2);
 		unsetenv("TASKROUTERD_SOCKET");
+		unsetenv("NO_COLOR");
 		setenv("XDG_RUNTIME_DIR", "/nonexistent-runtime-dir", 1);
+		setenv("TZ", "UTC", 1);
+		setenv("TERM", "xterm", 1);
+		for (size_t i = 0; env && env[i]; i++) {
+			putenv((char *)env[i]);
+		}
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -108,6 +144,10 @@ static void spawn(struct child *ch, const char *const *argv) {
 	ch->err = err[0];
 }
 
+static void spawn(struct child *ch, const char *const *argv) {
+	spawn_in(ch, argv, NULL, false);
+}
+
 /* Stands in a case's argv for the fake server's socket path. */
 #define SOCKET "@socket"
 
@@ -117,9 +157,13 @@ struct ctl_case {
 	const char *input; /* on stdin; NULL: nothing */
 	int status;
 	const char *out;        /* all of stdout, or NULL */
-	const char *out_has[4]; /* pieces of stdout */
+	const char *out_has[6]; /* pieces of stdout */
 	const char *err_has[2]; /* pieces of stderr */
-	const char *hidden;     /* on neither stdout nor stderr */
+	const char *hidden[2];  /* on neither stdout nor stderr */
+	const char *out_re;     /* an extended regular expression stdout must match */
+	int max_lines;          /* at most this many lines on stdout; 0: any number */
+	const char *env[3];     /* NAME=VALUE added to the environment */
+	bool tty;               /* stdout is a terminal */
 	bool tray;              /* run the tray example instead of taskrouterctl */
 };
 
@@ -130,6 +174,34 @@ static bool has_all(const char *text, const char *const *pieces, size_t n) {
 		}
 	}
 	return true;
+}
+
+static bool has_none(const char *text, const char *const *pieces, size_t n) {
+	for (size_t i = 0; i < n && pieces[i]; i++) {
+		if (strstr(text, pieces[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool matches(const char *text, const char *re) {
+	regex_t r;
+	bool ok;
+
+	assert_int_equal(regcomp(&r, re, REG_EXTENDED | REG_NOSUB), 0);
+	ok = regexec(&r, text, 0, NULL, 0) == 0;
+	regfree(&r);
+	return ok;
+}
+
+static int count_lines(const char *text) {
+	int n = 0;
+
+	for (; *text; text++) {
+		n += *text == '\n';
+	}
+	return n;
 }
 
 /* Run c (socket replaces SOCKET in its argv) and check its exit status and output. */
@@ -147,7 +219,7 @@ static void check(const struct ctl_case *c, const char *socket) {
 		argv[n++] = strcmp(c->argv[i], SOCKET) == 0 ? socket : c->argv[i];
 	}
 	argv[n] = NULL;
-	spawn(&ch, argv);
+	spawn_in(&ch, argv, c->env, c->tty);
 	if (c->input) {
 		/* A pipe: write(2), not the socket helper's send(2). */
 		assert_int_equal(
@@ -157,8 +229,10 @@ static void check(const struct ctl_case *c, const char *socket) {
 	collect(ch.pid, ch.out, ch.err, &r);
 
 	ok = r.status == c->status && (!c->out || strcmp(r.out, c->out) == 0) &&
-	     has_all(r.out, c->out_has, 4) && has_all(r.err, c->err_has, 2) &&
-	     (!c->hidden || (!strstr(r.out, c->hidden) && !strstr(r.err, c->hidden)));
+	     has_all(r.out, c->out_has, 6) && has_all(r.err, c->err_has, 2) &&
+	     has_none(r.out, c->hidden, 2) && has_none(r.err, c->hidden, 2) &&
+	     (!c->out_re || matches(r.out, c->out_re)) &&
+	     (!c->max_lines || count_lines(r.out) <= c->max_lines);
 	if (!ok) {
 		fprintf(stderr, "#");
 		for (size_t i = 1; i < n; i++) {
@@ -222,6 +296,37 @@ static const struct ctl_case usage_cases[] = {
 		.out_has = {"call SID --from FROM --url URL", "call METHOD [PARAMS-JSON]",
 			"--status-callback-url URL", "statusCallbackUrl (string)"}},
 	{{"watch", "--help"}, .status = 0, .out_has = {"--since SEQ", "--epoch EPOCH"}},
+	/* A missing value is named as such, also when the next word is an option. */
+	{{"--socket"}, .status = 2, .err_has = {"--socket needs a value"}},
+	{{"--socket", "--json", "list"}, .status = 2, .err_has = {"--socket needs a value"}},
+	{{"list", "--socket"}, .status = 2, .err_has = {"list: --socket needs a value"}},
+	{{"list", "--status"}, .status = 2, .err_has = {"--status needs a value"}},
+	{{"--timeout"}, .status = 2, .err_has = {"--timeout needs a value"}},
+	{{"wrapup", "WT1", "--reason", "--json"}, .status = 2, .err_has = {"--reason needs a value"}},
+	{{"--socket=", "list"}, .status = 2, .err_has = {"empty --socket"}},
+	{{"list", "-x"}, .status = 2, .err_has = {"unknown option '-x'"}},
+	{{"--color", "sometimes", "list"}, .status = 2, .err_has = {"--color takes"}},
+	{{"status", "--verbose=1"}, .status = 2, .err_has = {"--verbose takes no value"}},
+	/* help, and help COMMAND as COMMAND --help */
+	{{"help"}, .status = 0,
+		.out_has = {"Usage: taskrouterctl", "Commands:\n", "\n  help [COMMAND]\n",
+			"\n  status [--verbose]\n", "--color WHEN", "Exit status"}},
+	{{"help", "get"}, .status = 0, .out_has = {"Usage: taskrouterctl ", " get SID\n"}},
+	{{"help", "call"}, .status = 0,
+		.out_has = {"call SID --from FROM --url URL", "call METHOD [PARAMS-JSON]"}},
+	{{"help", "frobnicate"}, .status = 2, .err_has = {"unknown command 'frobnicate'"}},
+	{{"help", "get", "extra"}, .status = 2},
+	/* completion candidates that need no daemon */
+	{{"__complete", "ge"}, .status = 0, .out = "get\tShow one task (task.get)\n"},
+	{{"__complete", "--color", "a"}, .status = 0, .out = "auto\nalways\n"},
+	{{"__complete", "list", "--color=n"}, .status = 0, .out = "--color=never\n"},
+	{{"__complete", "--socket", ""}, .status = 0, .out = ":files\n"},
+	{{"__complete", "hold", "WT1", "WK1", "o"}, .status = 0, .out = "on\noff\n"},
+	{{"__complete", "status", "--v"}, .status = 0, .out = "--verbose\n"},
+	{{"__complete", "help", "wa"}, .status = 0, .out_has = {"watch\t"}},
+	{{"__complete", "conference", "WR1", "--no-mu"}, .status = 0, .out = "--no-muted\tmuted\n"},
+	/* no daemon: no sids, and no error */
+	{{"__complete", "get", ""}, .status = 0, .out = ""},
 };
 
 static void test_usage(void **state) {
@@ -233,8 +338,12 @@ static const struct ctl_case connect_cases[] = {
 		.err_has = {"cannot connect"}},
 	/* The default path (spawn() sets $XDG_RUNTIME_DIR to a missing directory). */
 	{{"status"}, .status = 3, .err_has = {"/nonexistent-runtime-dir/taskrouterd/socket"}},
-	{{"--json", "--socket", "/nonexistent-dir/socket", "watch"}, .status = 3,
-		.out_has = {"{\"error\":"}},
+	/* --json: the error as JSON on stderr, nothing on stdout */
+	{{"--json", "--socket", "/nonexistent-dir/socket", "watch"}, .status = 3, .out = "",
+		.err_has = {"{\"error\":{\"code\":0,\"message\":\"No such file or directory\","
+			    "\"errno\":2}}\n"}},
+	{{"--json", "--socket", "/nonexistent-dir/socket", "list"}, .status = 3, .out = "",
+		.err_has = {"{\"error\":{\"code\":0,"}, .hidden = {"cannot connect"}},
 };
 
 static void test_connect_failure(void **state) {
@@ -244,6 +353,35 @@ static void test_connect_failure(void **state) {
 #define TASK_JSON                                                                                  \
 	"{\"sid\":\"WT1\",\"status\":\"assigned\",\"priority\":5,\"age\":10,\"queueName\":\"Q1\"," \
 	"\"taskChannelUniqueName\":\"voice\",\"attributes\":{\"a\":1}}"
+
+/* A task with times (2025-01-02 12:02:00 UTC and a minute later), a reservation and a
+ * transfer: none of its epoch seconds may reach human output. */
+#define DATED "1735819320"
+#define TASK_DATED_JSON                                                                            \
+	"{\"sid\":\"WTdated\",\"status\":\"wrapping\",\"priority\":0,\"age\":10,\"timeout\":86400,"      \
+	"\"queueName\":\"Q1\",\"taskChannelUniqueName\":\"voice\",\"dateCreated\":" DATED ","          \
+	"\"dateUpdated\":1735819380,\"virtualStartTime\":" DATED ",\"reservations\":[{\"sid\":"     \
+	"\"WR1\",\"status\":\"accepted\"}],\"transfers\":{\"incoming\":null,\"outgoing\":{\"sid\":"   \
+	"\"TT1\",\"mode\":\"WARM\",\"to\":\"WK2\",\"status\":\"initiated\",\"dateCreated\":"          \
+	"1735819350,\"dateUpdated\":1735819350}}}"
+/* A task created 3750 s before the answer: 1h2m old whether the CLI asked up to 30 s
+ * before or reads it up to 29 s after. */
+#define TASK_FRESH_FMT                                                                             \
+	"{\"sid\":\"WTfresh\",\"status\":\"wrapping\",\"priority\":0,\"age\":5,\"queueName\":\"Q1\","  \
+	"\"taskChannelUniqueName\":\"voice\",\"dateCreated\":%lld}"
+#define FRESH_AGE 3750
+
+/* The daemon's status: the token expired at DATED; some counters worth a look. */
+#define STATUS_JSON                                                                                \
+	"{\"version\":\"0.1.0\",\"state\":\"ready\",\"upstream\":{\"state\":\"ready\",\"workerSid\":"  \
+	"\"WK1\",\"activityName\":\"Available\",\"reconnects\":2,\"reconnectAttempt\":0,"          \
+	"\"reconnectDelayMs\":0,\"sessionDisplaced\":false,\"lastError\":null,\"tokenExpiresAt\":"   \
+	DATED ",\"tokenExpired\":true,\"resyncs\":1,\"resyncErrors\":0,\"websocket\":{\"frames\":"  \
+	"120,\"malformed\":0,\"bufferOverflows\":0},\"rest\":{\"inFlight\":0,\"requests\":7,"       \
+	"\"failures\":2}},\"tasks\":2,\"closedTasks\":1,\"subscriptions\":1,\"epoch\":\"e7\","        \
+	"\"seq\":42,\"connections\":3,\"limits\":{\"maxConnections\":1024,\"inflight\":16},"         \
+	"\"counters\":{\"eventsPublished\":42,\"stalePayloads\":0,\"frameErrors\":3,"                  \
+	"\"parseErrors\":0}}"
 
 /* Answer request id with member, "\"result\":…" or "\"error\":…". */
 static void reply(int fd, long long id, const char *member) {
@@ -259,8 +397,18 @@ static bool answer(struct server *s, int fd, char *req) {
 	long long id = req_id(req);
 	bool more = true;
 
-	if (strstr(req, "\"task.list\"")) {
+	if (strstr(req, "\"task.list\"") && strstr(req, "\"status\":\"wrapping\"")) {
+		srv_sendf(fd,
+			"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tasks\":[" TASK_DATED_JSON
+			"," TASK_FRESH_FMT "]}}",
+			id, (long long)time(NULL) - FRESH_AGE);
+	} else if (strstr(req, "\"task.list\"")) {
 		reply(fd, id, "\"result\":{\"tasks\":[" TASK_JSON "]}");
+	} else if (strstr(req, "\"task.get\"") && strstr(req, "WTdated")) {
+		reply(fd, id, "\"result\":" TASK_DATED_JSON);
+	} else if (strstr(req, "\"task.get\"") && strstr(req, "WTfresh")) {
+		srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":" TASK_FRESH_FMT "}", id,
+			(long long)time(NULL) - FRESH_AGE);
 	} else if (strstr(req, "\"task.get\"") && strstr(req, "WTnotfound")) {
 		reply(fd, id,
 			"\"error\":{\"code\":-32001,\"message\":\"no such task\","
@@ -273,7 +421,7 @@ static bool answer(struct server *s, int fd, char *req) {
 	} else if (strstr(req, "\"task.complete\"")) {
 		reply(fd, id, "\"error\":{\"code\":-32005,\"message\":\"upstream timeout\"}");
 	} else if (strstr(req, "\"daemon.status\"")) {
-		reply(fd, id, "\"result\":{\"connected\":true,\"counters\":{\"a\":1}}");
+		reply(fd, id, "\"result\":" STATUS_JSON);
 	} else if (strstr(req, "\"daemon.updateToken\"")) {
 		if (!strstr(req, "\"token\":\"tok.123\"")) {
 			s->failures++;
@@ -315,23 +463,53 @@ static void script_daemon(struct server *s, int fd) {
 }
 
 static const struct ctl_case fake_cases[] = {
-	{{"--socket", SOCKET, "list"}, .status = 0, .out_has = {"SID", "WT1", "assigned", "voice"}},
+	/* AGE with units: from dateCreated, else the task's age */
+	{{"--socket", SOCKET, "list"}, .status = 0, .out_has = {"SID", "WT1", "assigned", "voice"},
+		.out_re = "^SID +STATUS +PRIORITY +AGE +QUEUE +CHANNEL\nWT1 +assigned +5 +10s +Q1 "
+			  "+voice\n$"},
+	{{"--socket", SOCKET, "list", "--status", "wrapping"}, .status = 0, .hidden = {DATED},
+		.out_re = "\nWTdated +wrapping +0 +[0-9]+d([0-9]+h)? +Q1 +voice\n"
+			  "WTfresh +wrapping +0 +1h2m +Q1 +voice\n$"},
 	{{"--socket", SOCKET, "--json", "list"}, .status = 0,
 		.out = "{\"tasks\":[" TASK_JSON "],\"next\":null}\n"},
 	{{"--socket", SOCKET, "get", "WT1"}, .status = 0,
-		.out_has = {"sid: WT1\nstatus: assigned\n", "priority: 5\n",
+		.out_has = {"sid: WT1\nstatus: assigned\n", "priority: 5\n", "age: 10s\n",
 			"attributes: {\"a\":1}\n"}},
+	/* dates as local time (TZ=UTC here) with their age, never epoch seconds */
+	{{"--socket", SOCKET, "get", "WTdated"}, .status = 0, .hidden = {DATED, "1735819380"},
+		.out_has = {"\ndateCreated: 2025-01-02 12:02:00 UTC (", " days ago)\n",
+			"\ndateUpdated: 2025-01-02 12:03:00 UTC (", "\ntimeout: 1d\n",
+			"\nreservations: WR1 accepted\n",
+			"\ntransfers: outgoing TT1 (WARM to WK2) initiated, "},
+		.out_re = "\nage: [0-9]+d([0-9]+h)?\n"},
+	{{"--socket", SOCKET, "get", "WTfresh"}, .status = 0,
+		.out_has = {"\nage: 1h2m\n", " UTC (1 h 2 min ago)\n"}},
 	/* Options after the subcommand work too. */
 	{{"get", "--json", "--socket", SOCKET, "WT1"}, .status = 0, .out = TASK_JSON "\n"},
-	{{"--socket", SOCKET, "--json", "get", "WTnotfound"}, .status = 4,
-		.err_has = {"code -32001"},
-		.out_has = {"{\"error\":{\"code\":-32001,\"message\":\"no such task\","
-			    "\"data\":{\"sid\":\"WTnotfound\"}"}},
+	/* --json: the error as JSON on stderr, nothing on stdout */
+	{{"--socket", SOCKET, "--json", "get", "WTnotfound"}, .status = 4, .out = "",
+		.err_has = {"{\"error\":{\"code\":-32001,\"message\":\"no such task\","
+			    "\"data\":{\"sid\":\"WTnotfound\"},\"errno\":121}}\n"},
+		.hidden = {"taskrouterctl:"}},
+	{{"--socket", SOCKET, "get", "WTnotfound"}, .status = 4, .out = "",
+		.err_has = {"taskrouterctl: task.get: no such task (code -32001"}},
 	{{"--socket", SOCKET, "--timeout", "0.3", "get", "WTslow"}, .status = 5},
 	{{"--socket", SOCKET, "complete", "WT1", "done"}, .status = 5},
-	{{"--socket", SOCKET, "status"}, .status = 0, .out = "connected: true\ncounters.a: 1\n"},
-	{{"--socket", SOCKET, "update-token"}, .input = "tok.123\n", .status = 0,
-		.hidden = "tok.123"},
+	/* status: a short summary; the counters behind --verbose */
+	{{"--socket", SOCKET, "status"}, .status = 0, .max_lines = 15,
+		.out_has = {"Daemon: taskrouterd 0.1.0, epoch e7, seq 42\n",
+			"\nSession: ready, 2 reconnects\n", "\nWorker: WK1, activity Available\n",
+			"\nToken: expired 2025-01-02 12:02:00 UTC (",
+			"\nTasks: 2 live, 1 recently closed\n",
+			"\nClients: 3 connections, 1 subscription (at most 1024 connections)\n"},
+		.out_re = "\nWarnings: frameErrors 3, rest.failures 2 \\(see status --verbose\\)\n$",
+		.hidden = {DATED, "counters."}},
+	{{"--socket", SOCKET, "status", "--verbose"}, .status = 0, .hidden = {DATED},
+		.out_has = {"\nSession: ready, 2 reconnects\n", "\ncounters.frameErrors: 3\n",
+			"\nlimits.maxConnections: 1024\n",
+			"\nupstream.tokenExpiresAt: 2025-01-02 12:02:00 UTC ("}},
+	{{"--socket", SOCKET, "update-token"}, .input = "tok.123\n", .status = 0, .out = "ok\n",
+		.hidden = {"tok.123"}},
 	{{"--socket", SOCKET, "describe"}, .status = 0,
 		.out = "methods:\n  task.list\nevents:\n  reservationCreated\n"},
 	{{"--socket", SOCKET, "--json", "watch", "--event", "reservationCreated", "--count", "2"},
@@ -340,9 +518,36 @@ static const struct ctl_case fake_cases[] = {
 			"\"seq\":12,\"event\":\"reservationCreated\",\"taskSid\":\"WT2\"}\n"}},
 	{{"--socket", SOCKET, "--json", "watch", "--since", "11", "--epoch", "e0", "--count", "1"},
 		.status = 0, .out_has = {"\"seq\":11"}},
-	{{"--socket", SOCKET, "call", "daemon.status", "{}"}, .status = 0,
-		.out = "{\"connected\":true,\"counters\":{\"a\":1}}\n"},
+	{{"--socket", SOCKET, "call", "daemon.status", "{}"}, .status = 0, .out = STATUS_JSON "\n"},
+	/* an unknown method is the daemon's error, not a usage error */
 	{{"--socket", SOCKET, "call", "no.such"}, .status = 4},
+	/* On a terminal: colours, aligned values, indented JSON; NO_COLOR, TERM=dumb and
+	 * --color=never turn the colours off, --color=always turns them on anywhere. */
+	{{"--socket", SOCKET, "status"}, .tty = true, .status = 0, .max_lines = 15,
+		.out_has = {"\nSession:   \033[32mready\033[0m, 2 reconnects\n",
+			"\nWorker:    WK1, activity Available\n"}},
+	{{"--socket", SOCKET, "status"}, .tty = true, .env = {"NO_COLOR=1"}, .status = 0,
+		.out_has = {"\nSession:   ready, 2 reconnects\n"}, .hidden = {"\033"}},
+	{{"--socket", SOCKET, "--color=never", "status"}, .tty = true, .status = 0,
+		.hidden = {"\033"}},
+	{{"--socket", SOCKET, "status"}, .tty = true, .env = {"TERM=dumb"}, .status = 0,
+		.hidden = {"\033"}},
+	{{"--socket", SOCKET, "status", "--color", "always"}, .status = 0,
+		.out_has = {"\nSession: \033[32mready\033[0m, 2 reconnects\n"}},
+	{{"--socket", SOCKET, "get", "WT1"}, .tty = true, .env = {"NO_COLOR=1"}, .status = 0,
+		.out_has = {"sid:                    WT1\n", "\nage:                    10s\n"}},
+	{{"--socket", SOCKET, "list"}, .tty = true, .status = 0,
+		.out_has = {"\033[1mSID\033[0m", "\033[32massigned\033[0m"}},
+	{{"--socket", SOCKET, "--json", "get", "WT1"}, .tty = true, .env = {"NO_COLOR=1"},
+		.status = 0,
+		.out = "{\n  \"sid\": \"WT1\",\n  \"status\": \"assigned\",\n  \"priority\": 5,\n"
+		       "  \"age\": 10,\n  \"queueName\": \"Q1\",\n  \"taskChannelUniqueName\": "
+		       "\"voice\",\n  \"attributes\": {\n    \"a\": 1\n  }\n}\n"},
+	{{"--socket", SOCKET, "--json", "get", "WT1"}, .tty = true, .status = 0,
+		.out_has = {"  \033[34m\"sid\"\033[0m: \033[32m\"WT1\"\033[0m,\n",
+			"  \033[34m\"priority\"\033[0m: 5,\n"}},
+	/* completion asks the daemon for the sids */
+	{{"__complete", "--socket", SOCKET, "get", ""}, .status = 0, .out = "WT1\tassigned, Q1\n"},
 };
 
 static void test_against_fake(void **state) {
@@ -487,14 +692,11 @@ struct rpc_case {
 };
 
 static const struct rpc_case rpc_cases[] = {
-	/* reservations follows next, and prints a table */
-	{{{"--socket", SOCKET, "reservations"}, .status = 0,
-		 .out = "SID                                STATUS    TIMEOUT TASK        "
-			"                       QUEUE                CHANNEL\n"
-			"WR1                                pending       120 WT1         "
-			"                       Q1                   voice\n"
-			"WR2                                accepted        - WT1         "
-			"                       Q1                   voice\n"},
+	/* reservations follows next, and prints a table: AGE and TIMEOUT with units */
+	{{{"--socket", SOCKET, "reservations"}, .status = 0, .hidden = {DATED},
+		 .out_re = "^SID +STATUS +AGE +TIMEOUT +TASK +QUEUE +CHANNEL\n"
+			   "WR1 +pending +[0-9]+d([0-9]+h)? +2m +WT1 +Q1 +voice\n"
+			   "WR2 +accepted +[0-9]+d([0-9]+h)? +- +WT1 +Q1 +voice\n$"},
 		{{"reservation.list", "{}",
 			 "\"result\":{\"reservations\":[" RSV_PENDING "],\"next\":\"WR1\"}"},
 			{"reservation.list", "{\"after\":\"WR1\"}",
@@ -504,11 +706,12 @@ static const struct rpc_case rpc_cases[] = {
 		 .out = "{\"reservations\":[" RSV_PENDING "],\"next\":null}\n"},
 		{{"reservation.list", "{\"status\":\"accepted\"}",
 			"\"result\":{\"reservations\":[" RSV_PENDING "],\"next\":null}"}}},
-	{{{"--socket", SOCKET, "reservation", "WR1"}, .status = 0,
-		 .out = "sid: WR1\nstatus: pending\ntaskSid: WT1\nworkerSid: WK1\nversion: 2\n"
-			"timeout: 120\ndateCreated: 1735819320\ntask.status: assigned\n"
-			"task.queueName: Q1\ntask.taskChannelUniqueName: voice\ntask.priority: 5\n"
-			"task.age: 10\ntask.attributes: {\"a\":1}\n"},
+	{{{"--socket", SOCKET, "reservation", "WR1"}, .status = 0, .hidden = {DATED},
+		 .out_has = {"sid: WR1\nstatus: pending\ntaskSid: WT1\nworkerSid: WK1\nversion: 2\n"
+			     "timeout: 2m\ndateCreated: 2025-01-02 12:02:00 UTC (",
+			 " days ago)\ntask.status: assigned\ntask.queueName: Q1\n"
+			 "task.taskChannelUniqueName: voice\ntask.priority: 5\ntask.age: 10s\n"
+			 "task.attributes: {\"a\":1}\n"}},
 		{{"reservation.get", "{\"sid\":\"WR1\"}", "\"result\":" RSV_PENDING}}},
 	/* A task sid goes out as it is. */
 	{{{"--socket", SOCKET, "--json", "accept", WT_SID}, .status = 0,
@@ -533,15 +736,17 @@ static const struct rpc_case rpc_cases[] = {
 	{{{"--socket", SOCKET, "reject", "--activity", WA_SID, "WR1"}, .status = 0},
 		{{"reservation.reject", "{\"sid\":\"WR1\",\"activitySid\":\"" WA_SID "\"}",
 			"\"result\":" RSV_JSON("WR1", "rejected", "null")}}},
-	/* an unknown name: the names are listed and nothing is rejected */
-	{{{"--socket", SOCKET, "reject", "WR1", "--activity", "break"}, .status = 4,
+	/* an unknown name: the names are listed and nothing is rejected; invalid params,
+	 * like the daemon's, are a usage error */
+	{{{"--socket", SOCKET, "reject", "WR1", "--activity", "break"}, .status = 2,
 		 .err_has = {"unknown activity 'break'; the activities are: Available, Break, "
 			     "Offline (code -32602",
 			 "data: {\"param\":\"activity\",\"reason\":\"unknown activity\","
 			 "\"values\":[\"Available\",\"Break\",\"Offline\"]}"}},
 		{{"activity.list", "{}", "\"result\":" ACTIVITIES_JSON}}},
-	{{{"--socket", SOCKET, "--json", "reject", "WR1", "--activity", "Lunch"}, .status = 4,
-		 .out_has = {"{\"error\":{\"code\":-32602,\"message\":\"unknown activity 'Lunch'; ",
+	{{{"--socket", SOCKET, "--json", "reject", "WR1", "--activity", "Lunch"}, .status = 2,
+		 .out = "",
+		 .err_has = {"{\"error\":{\"code\":-32602,\"message\":\"unknown activity 'Lunch'; ",
 			 "\"data\":{\"param\":\"activity\",\"reason\":\"unknown activity\","
 			 "\"values\":[\"Available\",\"Break\",\"Offline\"]}"}},
 		{{"activity.list", "{}", "\"result\":" ACTIVITIES_JSON}}},
@@ -557,10 +762,10 @@ static const struct rpc_case rpc_cases[] = {
 	{{{"--socket", SOCKET, "--json", "worker"}, .status = 0, .out = WORKER_JSON "\n"},
 		{{"worker.get", "{}", "\"result\":" WORKER_JSON}}},
 	{{{"--socket", SOCKET, "activities"}, .status = 0,
-		 .out = "NAME      SID                                AVAILABLE CURRENT\n"
-			"Available WA1                                yes\n"
-			"Break     WA2                                no        *\n"
-			"Offline   WA3                                no\n"},
+		 .out = "NAME       SID  AVAILABLE  CURRENT\n"
+			"Available  WA1  yes\n"
+			"Break      WA2  no         *\n"
+			"Offline    WA3  no\n"},
 		{{"activity.list", "{}", "\"result\":" ACTIVITIES_JSON}}},
 	{{{"--socket", SOCKET, "--json", "activities"}, .status = 0, .out = ACTIVITIES_JSON "\n"},
 		{{"activity.list", "{}", "\"result\":" ACTIVITIES_JSON}}},
@@ -571,16 +776,24 @@ static const struct rpc_case rpc_cases[] = {
 			"\"result\":" WORKER_JSON}}},
 	{{{"--socket", SOCKET, "activity", "WA2"}, .status = 0},
 		{{"worker.setActivity", "{\"activity\":\"WA2\"}", "\"result\":" WORKER_JSON}}},
-	{{{"--socket", SOCKET, "activity", "Lunch"}, .status = 4,
+	/* the daemon's invalid params: exit 2, as for the CLI's own checks */
+	{{{"--socket", SOCKET, "activity", "Lunch"}, .status = 2,
 		 .err_has = {"unknown activity (code -32602, invalid params)",
 			 "data: {\"param\":\"activity\",\"values\":[\"Available\",\"Break\"]}"}},
 		{{"worker.setActivity", "{\"activity\":\"Lunch\"}",
 			"\"error\":{\"code\":-32602,\"message\":\"unknown activity\",\"data\":"
 			"{\"param\":\"activity\",\"values\":[\"Available\",\"Break\"]}}"}}},
+	{{{"--socket", SOCKET, "--json", "activity", "Lunch"}, .status = 2, .out = "",
+		 .err_has = {"{\"error\":{\"code\":-32602,\"message\":\"unknown activity\",\"data\":"
+			     "{\"param\":\"activity\",\"values\":[\"Available\",\"Break\"]},"
+			     "\"errno\":121}}\n"}},
+		{{"worker.setActivity", "{\"activity\":\"Lunch\"}",
+			"\"error\":{\"code\":-32602,\"message\":\"unknown activity\",\"data\":"
+			"{\"param\":\"activity\",\"values\":[\"Available\",\"Break\"]}}"}}},
 	{{{"--socket", SOCKET, "channels"}, .status = 0,
-		 .out = "CHANNEL SID                                AVAILABLE CAPACITY ASSIGNED FREE%\n"
-			"voice   WC1                                yes              1        0   100\n"
-			"chat    WC2                                no               3        2    33\n"},
+		 .out = "CHANNEL  SID  AVAILABLE  CAPACITY  ASSIGNED  FREE%\n"
+			"voice    WC1  yes               1         0    100\n"
+			"chat     WC2  no                3         2     33\n"},
 		{{"channel.list", NULL, "\"result\":" CHANNELS_JSON}}},
 	{{{"--socket", SOCKET, "--json", "channels"}, .status = 0, .out = CHANNELS_JSON "\n"},
 		{{"channel.list", NULL, "\"result\":" CHANNELS_JSON}}},
@@ -608,8 +821,8 @@ static const struct rpc_case rpc_cases[] = {
 			"\"earlyMedia\":true,\"transcribe\":false,\"waitUrl\":\"http://w\","
 			"\"conferenceTrim\":\"trim-silence\",\"region\":\"ie1\"}",
 			"\"result\":" RSV_PENDING}}},
-	/* the daemon's refusal of a parameter */
-	{{{"--socket", SOCKET, "conference", "WR1", "--record", "sometimes"}, .status = 4,
+	/* the daemon's refusal of a parameter: a usage error */
+	{{{"--socket", SOCKET, "conference", "WR1", "--record", "sometimes"}, .status = 2,
 		 .err_has = {"bad record (code -32602", "\"param\":\"record\""}},
 		{{"reservation.conference", "{\"sid\":\"WR1\",\"record\":\"sometimes\"}",
 			"\"error\":{\"code\":-32602,\"message\":\"bad record\","
@@ -734,7 +947,7 @@ static const struct ctl_case tray_cases[] = {
 		.out_has = {"event seq=12 reservationCreated task=WT2", "saw task WT2, exiting"}},
 	/* Already listed at start: exits without waiting for an event. */
 	{{"--socket", SOCKET, "--exit-on-task", "WT1"}, .tray = true, .status = 0,
-		.out_has = {"saw task WT1, exiting"}, .hidden = "event seq="},
+		.out_has = {"saw task WT1, exiting"}, .hidden = {"event seq="}},
 };
 
 static void test_tray(void **state) {
