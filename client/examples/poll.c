@@ -98,8 +98,8 @@ static void on_status(struct tr_client *c, const char *result, const struct tr_c
 	printf("status state=%s connections=%" PRId64 "\n", state ? state : "-", conns);
 	fflush(stdout);
 	tr_result_free(r);
-	e = tr_client_call_async(c, "events.subscribe", "{}", CALL_TIMEOUT_MS, on_subscribed, a,
-		NULL);
+	e = tr_client_call_async(
+		c, "events.subscribe", "{}", CALL_TIMEOUT_MS, on_subscribed, a, NULL);
 	if (e < 0) {
 		fprintf(stderr, "poll-example: events.subscribe: %s\n", strerror(-e));
 		a->status = 1;

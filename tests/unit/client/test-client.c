@@ -1124,7 +1124,8 @@ static void script_answer_one(struct server *s, int fd) {
 	if (!req) {
 		s->failures++;
 	} else {
-		srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"n\":0}}", req_id(req));
+		srv_sendf(
+			fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"n\":0}}", req_id(req));
 	}
 	free(req);
 	srv_wait_eof(fd);
@@ -1336,7 +1337,7 @@ static void test_events_and_timeout_values(void **state) {
 #define STATUS_JSON                                                                                \
 	"{\"version\":\"0.1.0\",\"state\":\"ready\",\"upstream\":{\"state\":\"open\","             \
 	"\"attempts\":0,\"since\":null,\"ok\":true},\"connections\":3,\"ratio\":1.5,"              \
-	"\"tasks\":[{\"sid\":\"WT1\"},{\"sid\":\"WT2\",\"tags\":[\"a\",\"b\"]}],"                    \
+	"\"tasks\":[{\"sid\":\"WT1\"},{\"sid\":\"WT2\",\"tags\":[\"a\",\"b\"]}],"                  \
 	"\"counters\":{\"frameErrors\":0,\"parseErrors\":2},\"7\":\"seven\"}"
 
 static void test_result_paths(void **state) {
@@ -1351,14 +1352,14 @@ static void test_result_paths(void **state) {
 	assert_string_equal(tr_result_get_string(r, "tasks.1.sid"), "WT2");
 	assert_string_equal(tr_result_get_string(r, "tasks.1.tags.0"), "a");
 	assert_string_equal(tr_result_get_string(r, "7"), "seven"); /* a member named by digits */
-	assert_null(tr_result_get_string(r, "tasks.2.sid"));      /* past the end */
+	assert_null(tr_result_get_string(r, "tasks.2.sid"));        /* past the end */
 	assert_null(tr_result_get_string(r, "tasks.x"));
 	assert_null(tr_result_get_string(r, "tasks.-1"));
 	assert_null(tr_result_get_string(r, "upstream."));
 	assert_null(tr_result_get_string(r, ".state"));
 	assert_null(tr_result_get_string(r, "upstream.state.more"));
 	assert_null(tr_result_get_string(r, "connections")); /* not a string */
-	assert_null(tr_result_get_string(r, "stat"));         /* a prefix is not a match */
+	assert_null(tr_result_get_string(r, "stat"));        /* a prefix is not a match */
 
 	assert_int_equal(tr_result_get_int(r, "connections", &v), 0);
 	assert_int_equal(v, 3);
@@ -1456,8 +1457,8 @@ static void test_call_result(void **state) {
 	assert_int_equal(tr_result_get_int(r, "connections", &v), 0);
 	assert_int_equal(v, 3);
 	r = tr_result_free(r);
-	assert_int_equal(
-		tr_client_call_result(c, "task.get", "{\"sid\":\"WT9\"}", 5000, &r, &e), -EREMOTEIO);
+	assert_int_equal(tr_client_call_result(c, "task.get", "{\"sid\":\"WT9\"}", 5000, &r, &e),
+		-EREMOTEIO);
 	assert_null(r);
 	assert_int_equal(e.code, TR_CLIENT_NOT_FOUND);
 	assert_int_equal(tr_client_call_result(c, "x", "[1]", 5000, &r, &e), -EINVAL);
