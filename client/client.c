@@ -91,6 +91,11 @@ struct tr_client {
 	/* Set while input is being dispatched: a callback must not read (it would feed the
 	 * decoder bytes out of order), so blocking calls and process refuse with -EDEADLK. */
 	bool reading;
+
+	/* A send from tr_client_call_async that found the connection broken. It may not kill
+	 * the connection there (that fires callbacks, which call_async never does), so the
+	 * next tr_client_process does; until then the client asks to be processed at once. */
+	int write_err;
 };
 
 struct tr_task {
@@ -645,7 +650,17 @@ int tr_client_fd(const struct tr_client *c) {
 }
 
 bool tr_client_wants_write(const struct tr_client *c) {
-	return c && !c->dead && c->out_len > c->out_off;
+	return c && !c->dead && (c->out_len > c->out_off || c->write_err);
+}
+
+int tr_client_events(const struct tr_client *c) {
+	if (!c) {
+		return -EINVAL;
+	}
+	if (c->dead) {
+		return c->dead;
+	}
+	return POLLIN | (tr_client_wants_write(c) ? POLLOUT : 0);
 }
 
 int tr_client_timeout_ms(const struct tr_client *c) {
@@ -653,6 +668,10 @@ int tr_client_timeout_ms(const struct tr_client *c) {
 
 	if (!c) {
 		return -1;
+	}
+	/* Work that needs no I/O: a broken send to report, events queued for a callback. */
+	if (!c->dead && (c->write_err || (c->ev_cb && c->evq_head))) {
+		return 0;
 	}
 	for (const struct pending *p = c->pending; p; p = p->next) {
 		if (!p->sync && p->deadline >= 0 && (best < 0 || p->deadline < best)) {
@@ -899,23 +918,32 @@ static int do_read(struct tr_client *c) {
 	return r;
 }
 
-static int do_write(struct tr_client *c) {
+/* Send queued output until it is all out or the socket would block. Returns 0, or the
+ * errno of a broken connection, which the caller kills (or defers, see write_err). */
+static int send_queued(struct tr_client *c) {
 	while (c->out_off < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
 			MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0) {
-			int r = io_failed(c);
-
-			if (r > 0) {
+			if (errno == EINTR) {
 				continue;
 			}
-			return r;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				return 0;
+			}
+			return -ECONNRESET;
 		}
 		c->out_off += (size_t)n;
 	}
 	c->out_off = c->out_len = 0;
 	return 0;
+}
+
+static int do_write(struct tr_client *c) {
+	int r = c->write_err ? c->write_err : send_queued(c);
+
+	return r < 0 ? kill_conn(c, r) : 0;
 }
 
 static void expire_async(struct tr_client *c) {
@@ -1097,6 +1125,11 @@ int tr_client_call_async(struct tr_client *c, const char *method, const char *pa
 	c->pending = p;
 	if (ret_id) {
 		*ret_id = id;
+	}
+	/* Send now, so that a caller whose loop watches only for input (or nothing, until the
+	 * deadline) still gets its request out. What does not fit stays queued for POLLOUT. */
+	if (!c->write_err) {
+		c->write_err = send_queued(c);
 	}
 	return 0;
 }
@@ -2270,4 +2303,223 @@ int tr_client_worker_set_activity(struct tr_client *c, const char *activity, boo
 		tr_json_put(p, "rejectPendingReservations", tr_json_new_bool(true), &e);
 	}
 	return worker_call(c, "worker.setActivity", p, e, timeout_ms, ret_worker, ret_err);
+}
+
+/* ------------------------------------------------------------------ any result */
+
+/*
+ * struct tr_result wraps one parsed JSON value (an object, usually) read by dotted paths,
+ * for the results that have no type of their own here (daemon.status, rpc.describe, the
+ * subscribe result, ...).
+ */
+struct tr_result {
+	struct tr_json *j;
+};
+
+static struct tr_result *result_wrap(struct tr_json *j) {
+	struct tr_result *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		tr_json_free(j);
+		return NULL;
+	}
+	r->j = j;
+	return r;
+}
+
+int tr_result_parse(const char *json, struct tr_result **ret) {
+	struct tr_json *j = NULL;
+	struct tr_result *res;
+	int r;
+
+	if (!json || !ret) {
+		return -EINVAL;
+	}
+	r = tr_json_parse(json, strlen(json), &j, NULL);
+	if (r < 0) {
+		return r;
+	}
+	res = result_wrap(j);
+	if (!res) {
+		return -ENOMEM;
+	}
+	*ret = res;
+	return 0;
+}
+
+struct tr_result *tr_result_dup(const struct tr_result *r) {
+	struct tr_json *j;
+
+	if (!r) {
+		return NULL;
+	}
+	j = tr_json_dup(r->j);
+	return j ? result_wrap(j) : NULL;
+}
+
+struct tr_result *tr_result_free(struct tr_result *r) {
+	if (r) {
+		tr_json_free(r->j);
+		free(r);
+	}
+	return NULL;
+}
+
+/* One path segment s[0..n) as an array index: decimal digits only, no sign. */
+static bool segment_index(const char *s, size_t n, size_t *ret) {
+	size_t v = 0;
+
+	if (n == 0 || n > 9) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9') {
+			return false;
+		}
+		v = v * 10 + (size_t)(s[i] - '0');
+	}
+	*ret = v;
+	return true;
+}
+
+/*
+ * The value at path: members separated by '.', a decimal segment indexing an array ("tasks.0.
+ * sid"). NULL or "" is the value itself. NULL when a step is missing or cannot be taken.
+ */
+static const struct tr_json *path_get(const struct tr_result *r, const char *path) {
+	const struct tr_json *v;
+
+	if (!r) {
+		return NULL;
+	}
+	v = r->j;
+	if (!path || !*path) {
+		return v;
+	}
+	for (;;) {
+		const char *dot = strchr(path, '.');
+		size_t n = dot ? (size_t)(dot - path) : strlen(path), i;
+		const struct tr_json *next = NULL;
+
+		if (tr_json_is(v, TR_JSON_OBJECT)) {
+			for (i = 0; i < v->u.obj.n; i++) {
+				const char *k = v->u.obj.keys[i];
+
+				if (strncmp(k, path, n) == 0 && k[n] == '\0') {
+					next = v->u.obj.vals[i];
+					break;
+				}
+			}
+		} else if (tr_json_is(v, TR_JSON_ARRAY) && segment_index(path, n, &i) &&
+			   i < v->u.arr.n) {
+			next = v->u.arr.items[i];
+		}
+		if (!next || !dot) {
+			return next;
+		}
+		v = next;
+		path = dot + 1;
+	}
+}
+
+const char *tr_result_get_string(const struct tr_result *r, const char *path) {
+	const struct tr_json *v = path_get(r, path);
+
+	return tr_json_is(v, TR_JSON_STRING) ? v->u.str.s : NULL;
+}
+
+int tr_result_get_int(const struct tr_result *r, const char *path, int64_t *ret) {
+	const struct tr_json *v;
+
+	if (!r || !ret) {
+		return -EINVAL;
+	}
+	v = path_get(r, path);
+	if (!v || tr_json_is(v, TR_JSON_NULL)) {
+		return -ENOENT;
+	}
+	if (!tr_json_is_int(v)) {
+		return -EINVAL;
+	}
+	*ret = v->u.num.i;
+	return 0;
+}
+
+int tr_result_get_bool(const struct tr_result *r, const char *path, bool *ret) {
+	const struct tr_json *v;
+
+	if (!r || !ret) {
+		return -EINVAL;
+	}
+	v = path_get(r, path);
+	if (!v || tr_json_is(v, TR_JSON_NULL)) {
+		return -ENOENT;
+	}
+	if (!tr_json_is_bool(v)) {
+		return -EINVAL;
+	}
+	*ret = tr_json_is(v, TR_JSON_TRUE);
+	return 0;
+}
+
+int tr_result_length(const struct tr_result *r, const char *path) {
+	const struct tr_json *v;
+
+	if (!r) {
+		return -EINVAL;
+	}
+	v = path_get(r, path);
+	if (!v || tr_json_is(v, TR_JSON_NULL)) {
+		return -ENOENT;
+	}
+	if (tr_json_is(v, TR_JSON_ARRAY)) {
+		return v->u.arr.n > INT32_MAX ? INT32_MAX : (int)v->u.arr.n;
+	}
+	if (tr_json_is(v, TR_JSON_OBJECT)) {
+		return v->u.obj.n > INT32_MAX ? INT32_MAX : (int)v->u.obj.n;
+	}
+	return -EINVAL;
+}
+
+const char *tr_result_key(const struct tr_result *r, const char *path, size_t i) {
+	const struct tr_json *v = path_get(r, path);
+
+	return tr_json_is(v, TR_JSON_OBJECT) && i < v->u.obj.n ? v->u.obj.keys[i] : NULL;
+}
+
+char *tr_result_get_json(const struct tr_result *r, const char *path) {
+	const struct tr_json *v = path_get(r, path);
+	char *s = NULL;
+
+	return v && tr_json_dump(v, &s, NULL) == 0 ? s : NULL;
+}
+
+int tr_client_call_result(struct tr_client *c, const char *method, const char *params_json,
+	int timeout_ms, struct tr_result **ret_result, struct tr_client_error *ret_err) {
+	struct tr_json *params = NULL, *result = NULL;
+	struct tr_result *res;
+	int r;
+
+	if (ret_err) {
+		tr_client_error_done(ret_err);
+	}
+	r = parse_params(params_json, &params);
+	if (r < 0) {
+		return set_local_error(ret_err, r);
+	}
+	r = tr_client_call_tree(c, method, params, timeout_ms, &result, ret_err);
+	tr_json_free(params);
+	if (r < 0) {
+		return r;
+	}
+	if (!ret_result) {
+		tr_json_free(result);
+		return 0;
+	}
+	res = result_wrap(result);
+	if (!res) {
+		return set_local_error(ret_err, -ENOMEM);
+	}
+	*ret_result = res;
+	return 0;
 }

@@ -11,7 +11,7 @@ want=(meson ninja-build pkg-config gcc libc6-dev
 	libcurl4-openssl-dev libssl-dev libsystemd-dev libinih-dev
 	curl ca-certificates python3 systemd)
 if [ "${1:-}" = "--test" ]; then
-	want+=(libcmocka-dev valgrind clang libclang-rt-14-dev jq procps strace)
+	want+=(libcmocka-dev valgrind clang libclang-rt-14-dev jq procps strace libglib2.0-dev)
 fi
 
 missing=()

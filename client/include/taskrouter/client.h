@@ -6,12 +6,15 @@
  *   - blocking calls with a timeout (tr_client_call and the typed tr_client_task_* helpers);
  *   - subscriptions with a blocking tr_client_next_event;
  *   - an asynchronous interface for programs with their own main loop (GLib, Qt, libuv,
- *     poll): tr_client_fd, tr_client_wants_write, tr_client_timeout_ms, tr_client_process,
- *     tr_client_call_async and an event callback;
+ *     poll): tr_client_fd, tr_client_events, tr_client_timeout_ms, tr_client_process,
+ *     tr_client_call_async and an event callback; for GLib, the optional
+ *     libtaskrouter-glib (taskrouter/client-glib.h) does all of it in one call;
  *   - struct tr_task accessors so callers do not have to parse JSON themselves;
  *   - typed helpers for reservations, the worker and its activities (tr_client_reservation_*,
  *     tr_client_worker_*, tr_client_activity_list) with struct tr_reservation, struct
- *     tr_worker and struct tr_activity accessors read the same way as struct tr_task.
+ *     tr_worker and struct tr_activity accessors read the same way as struct tr_task;
+ *   - struct tr_result, read by dotted paths ("upstream.state", "tasks.0.sid"), for every
+ *     other result (daemon.status, rpc.describe, ...): no JSON parsing in the caller.
  *
  * The library never aborts, exits, prints or installs signal handlers (it writes with
  * MSG_NOSIGNAL). A struct tr_client is not thread safe: use it from one thread at a time.
@@ -80,6 +83,7 @@ struct tr_task;
 struct tr_reservation;
 struct tr_worker;
 struct tr_activity;
+struct tr_result;
 
 /*
  * Why a call failed. errnum is the negative errno the function returned. When errnum is
@@ -253,9 +257,17 @@ TR_EXPORT int tr_client_next_event(
  *
  * Typical use with poll():
  *   pfd.fd = tr_client_fd(c);
- *   pfd.events = POLLIN | (tr_client_wants_write(c) ? POLLOUT : 0);
+ *   pfd.events = tr_client_events(c);     // POLLIN, plus POLLOUT while output is queued
  *   poll(&pfd, 1, tr_client_timeout_ms(c));
- *   r = tr_client_process(c);   // r < 0: the connection is dead
+ *   r = tr_client_process(c);             // r < 0: the connection is dead
+ * Call tr_client_process when the fd is ready *and* when the timeout expires with no input:
+ * that is where calls whose deadline passed fail with -ETIMEDOUT. Re-read tr_client_events
+ * and tr_client_timeout_ms before every wait (after any callback or tr_client_call_async:
+ * both can change). A loop that only ever watches for POLLIN still works: requests are
+ * written by tr_client_call_async itself, and POLLOUT is needed only for a request that did
+ * not fit in the socket buffer (then tr_client_events says so). The GLib adapter
+ * (taskrouter/client-glib.h) does all this for a GMainContext.
+ *
  * The socket is non-blocking. Callbacks fire only from inside tr_client_process, the
  * blocking calls, tr_client_next_event and tr_client_close, never from tr_client_call_async.
  */
@@ -279,30 +291,48 @@ typedef void (*tr_client_event_cb)(
 /* The socket to watch; -1 when c is NULL. Owned by the client: do not close or read it. */
 TR_EXPORT int tr_client_fd(const struct tr_client *c);
 
-/* True when output is queued: watch the fd for POLLOUT as well. */
+/*
+ * The poll(2) events to watch the fd for now: POLLIN always, plus POLLOUT while output is
+ * queued (what tr_client_call_async could not write at once). Returns the bits (> 0), the
+ * connection's errno once it is dead (stop watching; tr_client_process returns the same),
+ * or -EINVAL when c is NULL. For GIOCondition, POLLIN and POLLOUT are G_IO_IN and G_IO_OUT.
+ */
+TR_EXPORT int tr_client_events(const struct tr_client *c);
+
+/*
+ * True when output is queued: watch the fd for POLLOUT as well. The same as
+ * (tr_client_events(c) & POLLOUT), kept for existing callers; not deprecated.
+ */
 TR_EXPORT bool tr_client_wants_write(const struct tr_client *c);
 
 /*
- * Milliseconds until the earliest asynchronous call deadline (0 if one has passed), or -1
- * when no call has a deadline. Use it as the poll timeout and call tr_client_process when
- * it expires.
+ * Milliseconds until tr_client_process has work to do without input: until the earliest
+ * asynchronous call deadline (0 when one has passed), or 0 at once when a send found the
+ * connection broken or events are queued for a newly set event callback. -1 when there is
+ * nothing of the kind (wait for the fd only). Use it as the poll timeout and call
+ * tr_client_process when it expires.
  */
 TR_EXPORT int tr_client_timeout_ms(const struct tr_client *c);
 
 /*
  * Do the non-blocking work: write queued output, read what is available, dispatch complete
  * replies (reply callbacks) and events (event callback or queue), and fail expired calls
- * with -ETIMEDOUT. Returns 0, or a negative errno when the connection is dead; in that case
- * every pending call's callback has fired with that errno.
+ * with -ETIMEDOUT. Safe to call at any time (nothing to do is not an error). Returns 0, or
+ * a negative errno when the connection is dead; in that case every pending call's callback
+ * has fired with that errno.
  */
 TR_EXPORT int tr_client_process(struct tr_client *c);
 
 /*
  * Send a request without waiting. params_json is a JSON object text or NULL. timeout_ms < 0
- * means no deadline. On success returns 0, stores the request id in *ret_id (if not NULL),
- * and cb (which may be NULL) fires exactly once later: with the reply, with -ETIMEDOUT at
- * the deadline, with the connection error, or with -ECANCELED from tr_client_close. If this
- * returns an error, cb is never called.
+ * means no deadline. The request is written at once, as far as the socket takes it without
+ * blocking; the rest stays queued (tr_client_events then includes POLLOUT). A connection
+ * found broken while writing is reported by the next tr_client_process (tr_client_timeout_ms
+ * is then 0), not here. On success returns 0, stores the request id in *ret_id (if not
+ * NULL), and cb (which may be NULL) fires exactly once later: with the reply, with
+ * -ETIMEDOUT at the deadline (from tr_client_process, see tr_client_timeout_ms), with the
+ * connection error, or with -ECANCELED from tr_client_close. If this returns an error, cb
+ * is never called.
  */
 TR_EXPORT int tr_client_call_async(struct tr_client *c, const char *method, const char *params_json,
 	int timeout_ms, tr_client_reply_cb cb, void *userdata, int64_t *ret_id);
@@ -358,6 +388,64 @@ TR_EXPORT int tr_task_list_parse(const char *json, struct tr_task ***ret_tasks, 
 
 /* Free an array of tasks from tr_client_task_list or tr_task_list_parse (NULL is fine). */
 TR_EXPORT void tr_task_list_free(struct tr_task **tasks, size_t n);
+
+/* ---------------------------------------------------------------------------------------
+ * Any result
+ *
+ * struct tr_result is an immutable parsed JSON value, for results without a type of their
+ * own (daemon.status, rpc.describe, events.subscribe, daemon.updateToken, ...; the members
+ * are in doc/PROTOCOL.md). Values are found by a path: member names separated by '.', and a
+ * decimal segment indexes an array:
+ *   "state", "upstream.state", "limits.maxConnections", "tasks.0.sid", "methods.3.name"
+ * NULL or "" is the whole value. A member whose name contains '.' cannot be reached by a
+ * path (no daemon result has one). Accessors take a NULL result as "absent".
+ *
+ *   const char *tr_result_get_string(r, path)   borrowed from r (valid until it is freed);
+ *                                               NULL when absent or not a string
+ *   int tr_result_get_int(r, path, int64_t *ret)  0 and *ret; -ENOENT when absent or null;
+ *   int tr_result_get_bool(r, path, bool *ret)    -EINVAL when of another type (a number
+ *                                                 that is not an integer, for get_int) or
+ *                                                 when r or ret is NULL
+ *   int tr_result_length(r, path)     items of an array, or members of an object (>= 0);
+ *                                     -ENOENT when absent or null, -EINVAL for another type
+ *   const char *tr_result_key(r, path, i)   the name of the i-th member of the object at
+ *                                     path (document order), borrowed; NULL past the end or
+ *                                     when not an object: iterate with tr_result_length
+ *   char *tr_result_get_json(r, path) the value as compact JSON text: malloc'd, or NULL when
+ *                                     absent or on ENOMEM. With path NULL, the whole result;
+ *                                     pass an object's text on to tr_task_parse,
+ *                                     tr_reservation_parse, ... to read it as one
+ *
+ * Example, daemon.status:
+ *   struct tr_result *st = NULL;
+ *   int64_t conns;
+ *   if (tr_client_call_result(c, "daemon.status", NULL, 5000, &st, &err) == 0) {
+ *           printf("%s\n", tr_result_get_string(st, "state"));
+ *           if (tr_result_get_int(st, "connections", &conns) == 0) ...
+ *           tr_result_free(st);
+ *   }
+ */
+
+/* Parse any JSON text (a result from tr_client_call or a reply callback). Returns 0 and a
+ * new result (*ret, the caller's), -EINVAL, -EBADMSG or -ENOMEM. */
+TR_EXPORT int tr_result_parse(const char *json, struct tr_result **ret);
+TR_EXPORT struct tr_result *tr_result_dup(const struct tr_result *r); /* NULL on ENOMEM */
+TR_EXPORT struct tr_result *tr_result_free(struct tr_result *r); /* NULL is fine; returns NULL */
+TR_EXPORT const char *tr_result_get_string(const struct tr_result *r, const char *path);
+TR_EXPORT int tr_result_get_int(const struct tr_result *r, const char *path, int64_t *ret);
+TR_EXPORT int tr_result_get_bool(const struct tr_result *r, const char *path, bool *ret);
+TR_EXPORT int tr_result_length(const struct tr_result *r, const char *path);
+TR_EXPORT const char *tr_result_key(const struct tr_result *r, const char *path, size_t i);
+TR_EXPORT char *tr_result_get_json(const struct tr_result *r, const char *path);
+
+/*
+ * tr_client_call returning the result parsed: on success 0 and, if ret_result is not NULL,
+ * *ret_result gets a new struct tr_result (caller frees with tr_result_free). Errors as for
+ * tr_client_call.
+ */
+TR_EXPORT int tr_client_call_result(struct tr_client *c, const char *method,
+	const char *params_json, int timeout_ms, struct tr_result **ret_result,
+	struct tr_client_error *ret_err);
 
 /* ---------------------------------------------------------------------------------------
  * Typed helpers for the task methods. Each is a blocking call with timeout_ms. On success

@@ -166,7 +166,8 @@ static void test_many_frames_one_write(void **state) {
 	assert_int_equal(tr_client_call_async(c, "b", "{}", -1, on_reply, &r, &id2), 0);
 	assert_int_equal(tr_client_call_async(c, "c", NULL, 5000, on_reply, &r, NULL), 0);
 	assert_true(id2 > id1);
-	assert_true(tr_client_wants_write(c));
+	/* tr_client_call_async wrote them itself: nothing is left for POLLOUT. */
+	assert_false(tr_client_wants_write(c));
 	pump_until(c, &r.count, 3);
 	assert_int_equal(r.count, 3);
 	assert_int_equal(r.n_of[0], 0);
@@ -1100,6 +1101,374 @@ static void test_reentry_refused(void **state) {
 	server_stop(s);
 }
 
+/* ------------------------------------------------------------------ foreign loops */
+
+/* Run a loop that watches the fd for POLLIN only (never POLLOUT, as a naive foreign loop
+ * would) until *counter reaches want; fails the test on a dead connection. */
+static void pump_in_only(struct tr_client *c, const int *counter, int want) {
+	int64_t deadline = now_ms() + 20000;
+
+	while (*counter < want && now_ms() < deadline) {
+		struct pollfd pfd = {.fd = tr_client_fd(c), .events = POLLIN};
+		int t = tr_client_timeout_ms(c);
+
+		(void)poll(&pfd, 1, t < 0 || t > 1000 ? 1000 : t);
+		assert_int_equal(tr_client_process(c), 0);
+	}
+}
+
+/* Answer one request with {"n":0} (after reading all of it), then wait for EOF. */
+static void script_answer_one(struct server *s, int fd) {
+	char *req = srv_read(fd);
+
+	if (!req) {
+		s->failures++;
+	} else {
+		srv_sendf(
+			fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"n\":0}}", req_id(req));
+	}
+	free(req);
+	srv_wait_eof(fd);
+}
+
+/* The request goes out from tr_client_call_async itself: the server answers although the
+ * loop never asked for POLLOUT and nothing was processed before the answer came. */
+static void test_async_written_at_once(void **state) {
+	struct server *s = server_start(script_answer_one);
+	struct tr_client *c = connect_to(s);
+	struct replies r = {0};
+	struct pollfd pfd = {.fd = tr_client_fd(c), .events = POLLIN};
+
+	assert_int_equal(tr_client_events(c), POLLIN);
+	assert_int_equal(tr_client_call_async(c, "x", NULL, 10000, on_reply, &r, NULL), 0);
+	assert_false(tr_client_wants_write(c));
+	assert_int_equal(tr_client_events(c), POLLIN);
+	/* The reply is readable without any tr_client_process: the request was sent. */
+	assert_int_equal(poll(&pfd, 1, SRV_DEADLINE_MS), 1);
+	assert_true(pfd.revents & POLLIN);
+	pump_in_only(c, &r.count, 1);
+	assert_int_equal(r.count, 1);
+	assert_int_equal(r.n_of[0], 0);
+	assert_int_equal(tr_client_timeout_ms(c), -1);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+/* Read nothing until the test says so (a byte on the pipe in s->user), then answer. */
+static void script_read_late(struct server *s, int fd) {
+	int *go = s->user;
+	char b;
+	struct pollfd pfd = {.fd = go[0], .events = POLLIN};
+
+	if (poll(&pfd, 1, SRV_DEADLINE_MS) != 1 || read(go[0], &b, 1) != 1) {
+		s->failures++;
+		return;
+	}
+	script_answer_one(s, fd);
+}
+
+/* A request larger than the socket buffer: what fits is written at once, the rest waits
+ * for POLLOUT, which tr_client_events asks for until it is out. */
+static void test_async_partial_write(void **state) {
+	int go[2];
+	struct server *s;
+	struct tr_client *c;
+	struct replies r = {0};
+	size_t n = 900 * 1024;
+	char *params = malloc(n + 16);
+	int64_t deadline = now_ms() + 20000;
+
+	assert_non_null(params);
+	assert_int_equal(pipe(go), 0);
+	s = server_start_n(script_read_late, 1, go);
+	c = connect_to(s);
+	memcpy(params, "{\"b\":\"", 6);
+	memset(params + 6, 'x', n);
+	memcpy(params + 6 + n, "\"}", 3);
+	assert_int_equal(tr_client_call_async(c, "big", params, 10000, on_reply, &r, NULL), 0);
+	free(params);
+	assert_true(tr_client_wants_write(c));
+	assert_int_equal(tr_client_events(c), POLLIN | POLLOUT);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	while (r.count < 1 && now_ms() < deadline) {
+		int ev = tr_client_events(c);
+		struct pollfd pfd = {.fd = tr_client_fd(c), .events = (short)ev};
+
+		assert_true(ev > 0);
+		(void)poll(&pfd, 1, 1000);
+		assert_int_equal(tr_client_process(c), 0);
+	}
+	assert_int_equal(r.count, 1);
+	assert_int_equal(r.n_of[0], 0);
+	assert_int_equal(tr_client_events(c), POLLIN);
+	tr_client_close(c);
+	server_stop(s);
+	close(go[0]);
+	close(go[1]);
+}
+
+/* A deadline with no input at all: the loop's poll times out after tr_client_timeout_ms, and
+ * tr_client_process fails the call. */
+static void test_timeout_from_loop(void **state) {
+	struct server *s = server_start(script_silent);
+	struct tr_client *c = connect_to(s);
+	struct replies r = {0};
+	int64_t t0 = now_ms();
+	int polls = 0, t;
+
+	assert_int_equal(tr_client_timeout_ms(c), -1);
+	assert_int_equal(tr_client_call_async(c, "x", NULL, 150, on_reply, &r, NULL), 0);
+	t = tr_client_timeout_ms(c);
+	assert_true(t > 0 && t <= 150);
+	while (r.count == 0 && polls < 100) {
+		struct pollfd pfd = {.fd = tr_client_fd(c), .events = (short)tr_client_events(c)};
+
+		t = tr_client_timeout_ms(c);
+		assert_true(t >= 0 && t <= 150);
+		assert_int_equal(poll(&pfd, 1, t), 0); /* no input ever comes */
+		assert_int_equal(tr_client_process(c), 0);
+		polls++;
+	}
+	assert_int_equal(r.count, 1);
+	assert_int_equal(r.errnum[0], -ETIMEDOUT);
+	assert_true(now_ms() - t0 >= 150);
+	assert_int_equal(tr_client_timeout_ms(c), -1);
+	assert_int_equal(tr_client_events(c), POLLIN);
+	tr_client_close(c);
+	server_stop(s);
+}
+
+/* Two events in one write (so one read gets both), no reply: for the queue test. */
+static void script_two_events(struct server *s, int fd) {
+	char buf[512];
+	size_t n = 0;
+
+	(void)s;
+	n += put_frame(buf + n, "{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":"
+				"{\"seq\":1,\"event\":\"updated\",\"taskSid\":\"WT1\"}}");
+	n += put_frame(buf + n, "{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":"
+				"{\"seq\":2,\"event\":\"updated\",\"taskSid\":\"WT1\"}}");
+	write_full(fd, buf, n);
+	srv_wait_eof(fd);
+}
+
+/* Close without reading anything. */
+static void script_close_at_once(struct server *s, int fd) {
+	(void)s;
+	(void)fd;
+}
+
+/* What tr_client_events and tr_client_timeout_ms say in each state. */
+static void test_events_and_timeout_values(void **state) {
+	struct server *s;
+	struct tr_client *c;
+	struct tr_client_event *ev = NULL;
+	struct replies r = {0};
+	struct evcount ec = {0};
+	struct pollfd pfd;
+	int t;
+
+	assert_int_equal(tr_client_events(NULL), -EINVAL);
+	assert_int_equal(tr_client_timeout_ms(NULL), -1);
+
+	/* Deadlines: the earliest counts; calls without one do not. */
+	s = server_start(script_silent);
+	c = connect_to(s);
+	assert_int_equal(tr_client_events(c), POLLIN);
+	assert_int_equal(tr_client_timeout_ms(c), -1);
+	assert_int_equal(tr_client_call_async(c, "a", NULL, -1, on_reply, &r, NULL), 0);
+	assert_int_equal(tr_client_timeout_ms(c), -1);
+	assert_int_equal(tr_client_call_async(c, "b", NULL, 60000, on_reply, &r, NULL), 0);
+	t = tr_client_timeout_ms(c);
+	assert_true(t > 50000 && t <= 60000);
+	assert_int_equal(tr_client_call_async(c, "c", NULL, 30000, on_reply, &r, NULL), 0);
+	t = tr_client_timeout_ms(c);
+	assert_true(t > 20000 && t <= 30000);
+	assert_int_equal(tr_client_call_async(c, "d", NULL, 0, on_reply, &r, NULL), 0);
+	assert_int_equal(tr_client_timeout_ms(c), 0); /* passed: process now */
+	assert_int_equal(tr_client_process(c), 0);
+	assert_int_equal(r.count, 1);
+	assert_int_equal(r.errnum[0], -ETIMEDOUT);
+	t = tr_client_timeout_ms(c);
+	assert_true(t > 20000 && t <= 30000);
+	tr_client_close(c);
+	assert_int_equal(r.count, 4); /* the rest cancelled */
+	server_stop(s);
+
+	/* Events queued before the callback is set: process has work without input. */
+	s = server_start(script_two_events);
+	c = connect_to(s);
+	assert_int_equal(tr_client_next_event(c, 5000, &ev), 1); /* reads both */
+	tr_client_event_free(ev);
+	assert_int_equal(tr_client_timeout_ms(c), -1); /* no callback: they wait in the queue */
+	tr_client_set_event_cb(c, on_event, &ec);
+	assert_int_equal(tr_client_timeout_ms(c), 0);
+	assert_int_equal(tr_client_process(c), 0);
+	assert_int_equal(ec.n, 1);
+	assert_int_equal(ec.last_seq, 2);
+	assert_int_equal(tr_client_timeout_ms(c), -1);
+	tr_client_close(c);
+	server_stop(s);
+
+	/* A send that finds the connection broken: not reported by call_async (no callback
+	 * fires there), but at once by the next process. */
+	memset(&r, 0, sizeof(r));
+	s = server_start(script_close_at_once);
+	c = connect_to(s);
+	pfd = (struct pollfd){.fd = tr_client_fd(c), .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, SRV_DEADLINE_MS), 1); /* the server hung up */
+	server_stop(s);
+	assert_int_equal(tr_client_call_async(c, "x", NULL, 60000, on_reply, &r, NULL), 0);
+	assert_int_equal(r.count, 0);
+	assert_int_equal(tr_client_timeout_ms(c), 0);
+	assert_true(tr_client_events(c) & POLLIN);
+	assert_int_equal(tr_client_process(c), -ECONNRESET);
+	assert_int_equal(r.count, 1);
+	assert_int_equal(r.errnum[0], -ECONNRESET);
+	/* Dead: events says so with the same errno; nothing is due. */
+	assert_int_equal(tr_client_events(c), -ECONNRESET);
+	assert_false(tr_client_wants_write(c));
+	assert_int_equal(tr_client_timeout_ms(c), -1);
+	tr_client_close(c);
+}
+
+/* ------------------------------------------------------------------ any result */
+
+#define STATUS_JSON                                                                                \
+	"{\"version\":\"0.1.0\",\"state\":\"ready\",\"upstream\":{\"state\":\"open\","             \
+	"\"attempts\":0,\"since\":null,\"ok\":true},\"connections\":3,\"ratio\":1.5,"              \
+	"\"tasks\":[{\"sid\":\"WT1\"},{\"sid\":\"WT2\",\"tags\":[\"a\",\"b\"]}],"                  \
+	"\"counters\":{\"frameErrors\":0,\"parseErrors\":2},\"7\":\"seven\"}"
+
+static void test_result_paths(void **state) {
+	struct tr_result *r = NULL, *d;
+	int64_t v = 42;
+	bool b = false;
+	char *s;
+
+	assert_int_equal(tr_result_parse(STATUS_JSON, &r), 0);
+	assert_string_equal(tr_result_get_string(r, "state"), "ready");
+	assert_string_equal(tr_result_get_string(r, "upstream.state"), "open");
+	assert_string_equal(tr_result_get_string(r, "tasks.1.sid"), "WT2");
+	assert_string_equal(tr_result_get_string(r, "tasks.1.tags.0"), "a");
+	assert_string_equal(tr_result_get_string(r, "7"), "seven"); /* a member named by digits */
+	assert_null(tr_result_get_string(r, "tasks.2.sid"));        /* past the end */
+	assert_null(tr_result_get_string(r, "tasks.x"));
+	assert_null(tr_result_get_string(r, "tasks.-1"));
+	assert_null(tr_result_get_string(r, "upstream."));
+	assert_null(tr_result_get_string(r, ".state"));
+	assert_null(tr_result_get_string(r, "upstream.state.more"));
+	assert_null(tr_result_get_string(r, "connections")); /* not a string */
+	assert_null(tr_result_get_string(r, "stat"));        /* a prefix is not a match */
+
+	assert_int_equal(tr_result_get_int(r, "connections", &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(tr_result_get_int(r, "counters.parseErrors", &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(tr_result_get_int(r, "upstream.since", &v), -ENOENT); /* null */
+	assert_int_equal(tr_result_get_int(r, "nope", &v), -ENOENT);
+	assert_int_equal(tr_result_get_int(r, "ratio", &v), -EINVAL);
+	assert_int_equal(tr_result_get_int(r, "state", &v), -EINVAL);
+	assert_int_equal(v, 2); /* untouched on failure */
+	assert_int_equal(tr_result_get_int(r, "connections", NULL), -EINVAL);
+	assert_int_equal(tr_result_get_bool(r, "upstream.ok", &b), 0);
+	assert_true(b);
+	assert_int_equal(tr_result_get_bool(r, "connections", &b), -EINVAL);
+	assert_int_equal(tr_result_get_bool(r, "upstream.since", &b), -ENOENT);
+
+	assert_int_equal(tr_result_length(r, "tasks"), 2);
+	assert_int_equal(tr_result_length(r, "tasks.1.tags"), 2);
+	assert_int_equal(tr_result_length(r, "counters"), 2);
+	assert_int_equal(tr_result_length(r, NULL), 8);
+	assert_int_equal(tr_result_length(r, "state"), -EINVAL);
+	assert_int_equal(tr_result_length(r, "upstream.since"), -ENOENT);
+	assert_int_equal(tr_result_length(r, "missing"), -ENOENT);
+	assert_string_equal(tr_result_key(r, "counters", 0), "frameErrors");
+	assert_string_equal(tr_result_key(r, "counters", 1), "parseErrors");
+	assert_null(tr_result_key(r, "counters", 2));
+	assert_null(tr_result_key(r, "tasks", 0));
+	assert_string_equal(tr_result_key(r, "", 0), "version");
+
+	s = tr_result_get_json(r, "tasks.1");
+	assert_string_equal(s, "{\"sid\":\"WT2\",\"tags\":[\"a\",\"b\"]}");
+	free(s);
+	s = tr_result_get_json(r, "upstream.since");
+	assert_string_equal(s, "null");
+	free(s);
+	assert_null(tr_result_get_json(r, "missing"));
+	d = tr_result_dup(r);
+	r = tr_result_free(r);
+	assert_null(r);
+	s = tr_result_get_json(d, NULL);
+	assert_non_null(strstr(s, "\"parseErrors\":2"));
+	free(s);
+	tr_result_free(d);
+
+	/* Not only objects; and NULL is absent. */
+	assert_int_equal(tr_result_parse("[10,true]", &r), 0);
+	assert_int_equal(tr_result_get_int(r, "0", &v), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(tr_result_get_bool(r, "1", &b), 0);
+	assert_int_equal(tr_result_length(r, ""), 2);
+	r = tr_result_free(r);
+	assert_int_equal(tr_result_parse("{", &r), -EBADMSG);
+	assert_int_equal(tr_result_parse(NULL, &r), -EINVAL);
+	assert_int_equal(tr_result_parse("{}", NULL), -EINVAL);
+	assert_null(r);
+	assert_null(tr_result_get_string(NULL, "a"));
+	assert_int_equal(tr_result_get_int(NULL, "a", &v), -EINVAL);
+	assert_int_equal(tr_result_length(NULL, "a"), -EINVAL);
+	assert_null(tr_result_key(NULL, NULL, 0));
+	assert_null(tr_result_get_json(NULL, NULL));
+	assert_null(tr_result_dup(NULL));
+	assert_null(tr_result_free(NULL));
+}
+
+static void script_status(struct server *s, int fd) {
+	char *req = srv_read(fd);
+
+	if (!req_is(req, "daemon.status", NULL)) {
+		s->failures++;
+	}
+	srv_sendf(fd, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":" STATUS_JSON "}", req_id(req));
+	free(req);
+	req = srv_read(fd);
+	if (!req_is(req, "task.get", "{\"sid\":\"WT9\"}")) {
+		s->failures++;
+	}
+	srv_sendf(fd,
+		"{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32001,\"message\":"
+		"\"no such task\"}}",
+		req_id(req));
+	free(req);
+	srv_wait_eof(fd);
+}
+
+static void test_call_result(void **state) {
+	struct server *s = server_start(script_status);
+	struct tr_client *c = connect_to(s);
+	struct tr_client_error e = {0};
+	struct tr_result *r = NULL;
+	int64_t v = 0;
+
+	assert_int_equal(tr_client_call_result(c, "daemon.status", NULL, 5000, &r, &e), 0);
+	assert_null(e.message);
+	assert_string_equal(tr_result_get_string(r, "upstream.state"), "open");
+	assert_int_equal(tr_result_get_int(r, "connections", &v), 0);
+	assert_int_equal(v, 3);
+	r = tr_result_free(r);
+	assert_int_equal(tr_client_call_result(c, "task.get", "{\"sid\":\"WT9\"}", 5000, &r, &e),
+		-EREMOTEIO);
+	assert_null(r);
+	assert_int_equal(e.code, TR_CLIENT_NOT_FOUND);
+	assert_int_equal(tr_client_call_result(c, "x", "[1]", 5000, &r, &e), -EINVAL);
+	assert_int_equal(e.errnum, -EINVAL);
+	assert_int_equal(tr_client_call_result(NULL, "x", NULL, 5000, &r, &e), -EINVAL);
+	tr_client_error_done(&e);
+	tr_client_close(c);
+	server_stop(s);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_call_bytewise),
@@ -1121,6 +1490,12 @@ int main(void) {
 		cmocka_unit_test(test_reservations_and_worker),
 		cmocka_unit_test(test_object_parsers),
 		cmocka_unit_test(test_reentry_refused),
+		cmocka_unit_test(test_async_written_at_once),
+		cmocka_unit_test(test_async_partial_write),
+		cmocka_unit_test(test_timeout_from_loop),
+		cmocka_unit_test(test_events_and_timeout_values),
+		cmocka_unit_test(test_result_paths),
+		cmocka_unit_test(test_call_result),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
