@@ -1,13 +1,17 @@
 /*
  * log.h — the daemon's one logger.
  *
- * Lines go to stderr. Under journald (JOURNAL_STREAM matches stderr) each line
- * starts with a "<N>" syslog-level prefix; otherwise it is plain text with the
- * level name. Never log tokens, auth headers or REST bodies.
+ * Lines go to stderr as plain text with the level name. Under journald (JOURNAL_STREAM
+ * matches stderr) each record goes to the journal's native socket instead, non-blocking,
+ * with PRIORITY, SYSLOG_IDENTIFIER=taskrouterd, MESSAGE and, when the line names them,
+ * TR_TASK_SID and TR_RESERVATION_SID (journalctl TR_TASK_SID=WT… lists a task's lines); a
+ * record the socket cannot take at once goes to stderr with a "<N>" syslog-level prefix.
+ * Never log tokens, auth headers or REST bodies.
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum tr_log_level {
 	TR_LOG_ERR = 3,
@@ -24,6 +28,10 @@ void tr_log_setup(enum tr_log_level max_level);
 int tr_log_level_parse(const char *s);
 
 bool tr_log_enabled(enum tr_log_level level);
+
+/* The first SID with this two-letter prefix ("WT", "WR") in text (the prefix and 32 lower-case
+ * hex digits, not inside a longer word), into out (size >= 35). False when there is none. */
+bool tr_log_find_sid(const char *text, const char *prefix, char *out, size_t size);
 
 void tr_log(enum tr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

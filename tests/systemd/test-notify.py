@@ -71,7 +71,10 @@ def main():
         # Against a fresh simulator minting 4-second tokens: STATUS tells the expiry.
         sim2 = run.sim("sim2", ["--token-ttl", "4"])
         notify2 = trsd.Notify(run.tmp, "notify2")
-        env2 = trsd.daemon_env(run.tmp, NOTIFY_SOCKET=notify2.path)
+        # The "<N>" lines are the fallback when the journal's own socket cannot take a record
+        # (a host running journald would otherwise get the records there, with their fields).
+        env2 = trsd.daemon_env(run.tmp, NOTIFY_SOCKET=notify2.path,
+                               TR_JOURNAL_SOCKET=run.path("no-journal-socket"))
         d2 = run.child(trsd.daemon_argv(sim2, "--token-file", sim2.token_file, "--socket",
                                         run.path("run2", "taskrouterd", "socket")),
                        env2, "daemon-journal.log", journal=True)
