@@ -303,7 +303,9 @@ static void usage(FILE *f) {
 		"Keep one TaskRouter Event Bridge session for a worker and serve it on a Unix socket.\n\n"
 		"  -h, --help                 show this help\n"
 		"      --version              show the version\n"
-		"      --config PATH          INI file (default %s/taskrouterd.conf if present)\n",
+		"      --config PATH          INI file (default: %s/taskrouterd.conf if present, then,\n"
+		"                             not as root, $XDG_CONFIG_HOME/taskrouterd/taskrouterd.conf\n"
+		"                             if present, whose settings win)\n",
 		TR_SYSCONFDIR);
 	for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
 		const char *arg = "";
@@ -534,10 +536,27 @@ static void set_defaults(struct tr_config *cfg) {
 	};
 }
 
+/* The per-user file, $XDG_CONFIG_HOME/taskrouterd/taskrouterd.conf (~/.config when unset),
+ * into buf; false when there is no such place (no HOME) or it does not fit. */
+static bool user_config_path(char *buf, size_t size) {
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (xdg && xdg[0] == '/') {
+		n = snprintf(buf, size, "%s/taskrouterd/taskrouterd.conf", xdg);
+	} else if (home && home[0] == '/') {
+		n = snprintf(buf, size, "%s/.config/taskrouterd/taskrouterd.conf", home);
+	} else {
+		return false;
+	}
+	return n > 0 && (size_t)n < size;
+}
+
 int tr_config_load(struct tr_config *cfg, int argc, char **argv) {
 	struct option lopts[sizeof(opts) / sizeof(opts[0]) + 8];
 	const char *config_path = NULL;
-	bool explicit_config = false;
+	char user_path[4096];
+	bool explicit_config = false, user = false;
 	size_t n = 0;
 	int r, c;
 
@@ -573,14 +592,21 @@ int tr_config_load(struct tr_config *cfg, int argc, char **argv) {
 			config_path = e;
 			explicit_config = true;
 		} else {
+			/* the system's file, then (not as root: a system service) the user's own,
+			 * whose settings win */
 			config_path = TR_SYSCONFDIR "/taskrouterd.conf";
+			user = geteuid() != 0 && user_config_path(user_path, sizeof(user_path)) &&
+				access(user_path, F_OK) == 0;
 		}
 	}
-	cfg->config_file = strdup(config_path);
+	cfg->config_file = strdup(user ? user_path : config_path);
 	if (!cfg->config_file) {
 		goto fail;
 	}
 	if (load_ini(cfg, config_path, explicit_config) < 0) {
+		goto fail;
+	}
+	if (user && load_ini(cfg, user_path, false) < 0) {
 		goto fail;
 	}
 	if (load_env(cfg) < 0) {

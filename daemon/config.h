@@ -11,7 +11,9 @@
 #include <sys/types.h>
 
 struct tr_config {
-	char *config_file;      /* --config; default TR_SYSCONFDIR/taskrouterd.conf if present */
+	char *config_file;      /* the last file read: --config, $TASKROUTERD_CONFIG, else
+	                         * TR_SYSCONFDIR/taskrouterd.conf, then (not as root) the user's
+	                         * $XDG_CONFIG_HOME/taskrouterd/taskrouterd.conf if present */
 	char *region;           /* --region */
 	char *websocket_url;    /* --websocket-url (derived from region when unset) */
 	char *eventbridge_url;  /* --eventbridge-url (derived from region when unset) */

@@ -16,6 +16,10 @@
  *   - struct tr_result, read by dotted paths ("upstream.state", "tasks.0.sid"), for every
  *     other result (daemon.status, rpc.describe, ...): no JSON parsing in the caller.
  *
+ * The protocol (methods, parameters, results, events, error codes) is PROTOCOL.md, installed
+ * with taskrouterd's documentation (<datadir>/doc/taskrouterd/PROTOCOL.md; see
+ * taskrouter-client(3), FILES).
+ *
  * The library never aborts, exits, prints or installs signal handlers (it writes with
  * MSG_NOSIGNAL). A struct tr_client is not thread safe: use it from one thread at a time.
  *
@@ -54,7 +58,7 @@ extern "C" {
 
 #define TR_EXPORT __attribute__((visibility("default")))
 
-/* JSON-RPC error codes the daemon uses (the same values as doc/PROTOCOL.md). */
+/* JSON-RPC error codes the daemon uses (the same values as PROTOCOL.md). */
 #define TR_CLIENT_PARSE_ERROR -32700
 #define TR_CLIENT_INVALID_REQUEST -32600
 #define TR_CLIENT_METHOD_NOT_FOUND -32601
@@ -109,13 +113,13 @@ TR_EXPORT const char *tr_client_code_str(int code);
 /*
  * One event notification. Fields point into the struct and live as long as it does.
  *   name          event name ("reservationCreated", "updated", "disconnected", ...: the
- *                 list is in doc/PROTOCOL.md and in rpc.describe's "events")
+ *                 list is in PROTOCOL.md and in rpc.describe's "events")
  *   seq           daemon-wide sequence number (-1 when absent); it counts within one run of
  *                 the daemon, which epoch names
  *   subscription  the subscription id as JSON text (a number or a quoted string), or NULL
  *   task_sid      the task the event is about, or NULL (daemon events)
  *   reservation_sid  or NULL
- *   resync, stale    flags the daemon may set (see doc/PROTOCOL.md)
+ *   resync, stale    flags the daemon may set (see PROTOCOL.md)
  *   task          the task after the event, or NULL when the event carried none
  *   json          the whole "params" object as compact JSON text
  *   epoch         the daemon run that published the event, or NULL (a daemon older than
@@ -394,7 +398,7 @@ TR_EXPORT void tr_task_list_free(struct tr_task **tasks, size_t n);
  *
  * struct tr_result is an immutable parsed JSON value, for results without a type of their
  * own (daemon.status, rpc.describe, events.subscribe, daemon.updateToken, ...; the members
- * are in doc/PROTOCOL.md). Values are found by a path: member names separated by '.', and a
+ * are in PROTOCOL.md). Values are found by a path: member names separated by '.', and a
  * decimal segment indexes an array:
  *   "state", "upstream.state", "limits.maxConnections", "tasks.0.sid", "methods.3.name"
  * NULL or "" is the whole value. A member whose name contains '.' cannot be reached by a
@@ -494,7 +498,7 @@ TR_EXPORT int tr_client_task_update_participant(struct tr_client *c, const char 
  *
  * struct tr_reservation, struct tr_worker and struct tr_activity are immutable snapshots of
  * the daemon's Reservation, Worker and Activity objects (camelCase JSON, see
- * doc/PROTOCOL.md), read like struct tr_task: string accessors return pointers borrowed from
+ * PROTOCOL.md), read like struct tr_task: string accessors return pointers borrowed from
  * the object (valid until it is freed) or NULL when the member is absent or not a string;
  * integer accessors return -1 when the member is absent or null; boolean accessors return
  * false when it is absent or not a boolean (use *_get_bool to tell these apart).

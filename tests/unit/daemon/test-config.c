@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -38,6 +40,7 @@ static int setup(void **state) {
 		unsetenv(env_names[i]);
 	}
 	setenv("XDG_RUNTIME_DIR", dir, 1);
+	setenv("XDG_CONFIG_HOME", dir, 1); /* no user file unless a test writes one */
 	return 0;
 }
 
@@ -132,6 +135,79 @@ static void test_precedence(void **state) {
 	tr_config_done(&c);
 	unsetenv("TASKROUTERD_CONFIG");
 	unsetenv("TASKROUTERD_REST_TIMEOUT_MS");
+}
+
+/* In a child (as nobody when we are root: the user's file is not read as root), load with
+ * the user file xdg/taskrouterd/taskrouterd.conf and check it was layered on top. */
+static int user_config_child(const char *xdg, const char *user_file) {
+	struct tr_config c;
+	int ok;
+
+	if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0)) {
+		return 2;
+	}
+	setenv("XDG_CONFIG_HOME", xdg, 1);
+	if (load(&c, "--token-file", tokfile, NULL) != 0) {
+		return 3;
+	}
+	ok = c.log_level == TR_LOG_DEBUG && c.rest_timeout_ms == 2500 &&
+		strcmp(c.config_file, user_file) == 0;
+	tr_config_done(&c);
+	if (!ok) {
+		return 4;
+	}
+	/* the flags still win over it, and $TASKROUTERD_CONFIG replaces both files */
+	if (load(&c, "--token-file", tokfile, "--log-level", "err", NULL) != 0) {
+		return 5;
+	}
+	ok = c.log_level == TR_LOG_ERR && c.rest_timeout_ms == 2500;
+	tr_config_done(&c);
+	setenv("TASKROUTERD_CONFIG", "/nonexistent-but-explicit.conf", 1);
+	if (!ok || load(&c, "--token-file", tokfile, NULL) == 0) {
+		return 6;
+	}
+	return 0;
+}
+
+static void test_user_config(void **state) {
+	char xdg[128], sub[160], file[200];
+	struct tr_config c;
+	int status = -1;
+	pid_t pid;
+	FILE *f;
+	(void)state;
+
+	snprintf(xdg, sizeof(xdg), "%s/xdg", dir);
+	snprintf(sub, sizeof(sub), "%s/taskrouterd", xdg);
+	snprintf(file, sizeof(file), "%s/taskrouterd.conf", sub);
+	assert_int_equal(mkdir(xdg, 0755), 0);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("log-level = debug\nrest-timeout-ms = 2500\n", f);
+	fclose(f);
+	/* nobody must reach the files */
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(chmod(file, 0644), 0);
+	assert_int_equal(chmod(tokfile, 0644), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		_exit(user_config_child(xdg, file));
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* as root, the user's file is not read (a system service's HOME is not its config) */
+	if (geteuid() == 0) {
+		setenv("XDG_CONFIG_HOME", xdg, 1);
+		assert_int_equal(load(&c, "--token-file", tokfile, NULL), 0);
+		assert_int_equal(c.log_level, TR_LOG_INFO);
+		tr_config_done(&c);
+		setenv("XDG_CONFIG_HOME", dir, 1);
+	}
+	assert_int_equal(chmod(dir, 0700), 0);
 }
 
 static void test_bools_and_tristate(void **state) {
@@ -347,6 +423,7 @@ int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_user_config),
 		cmocka_unit_test(test_bools_and_tristate),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_refuse_token),
