@@ -234,6 +234,9 @@ class Subscription:
         self._s = state
         self._conn: Optional[_Conn] = None
         self._wake = asyncio.Event()
+        # While (re)subscribing, events that arrive with or right after the reply wait here,
+        # so that the reply (and a gap) is taken first, as the blocking client does.
+        self._held: Optional[List[Dict[str, Any]]] = None
 
     epoch = property(lambda self: self._s.epoch, doc="The daemon run of the last event.")
     seq = property(lambda self: self._s.last_seq, doc="The seq of the last event queued.")
@@ -243,6 +246,9 @@ class Subscription:
                             doc="The daemon's id of the current subscription.")
 
     def _on_event(self, params: Dict[str, Any]) -> None:
+        if self._held is not None:
+            self._held.append(params)
+            return
         self._s.event(params)
         self._wake.set()
 
@@ -250,6 +256,17 @@ class Subscription:
         self._wake.set()
 
     async def _start(self, timeout: Optional[float]) -> None:
+        self._held = []
+        try:
+            await self._subscribe(timeout)
+        except BaseException:
+            self._held = None
+            raise
+        held, self._held = self._held, None
+        for params in held:
+            self._on_event(params)
+
+    async def _subscribe(self, timeout: Optional[float]) -> None:
         s = self._s
         conn = _Conn(self._on_event, self._on_close)
         try:

@@ -10,6 +10,7 @@ event, a notification or a condition, with a deadline.
 """
 
 import asyncio
+import json
 import os
 import socket
 import struct
@@ -451,6 +452,122 @@ class Aio(unittest.TestCase):
                     t = await c.task_complete(task, "done")
                     self.assertEqual(t["wireStatus"], "completed")
         asyncio.run(main())
+
+
+class ScriptedServer:
+    """Answers each events.subscribe it reads, on any connection, with the next scripted
+    bytes (a reply, maybe with events in the same write); other requests get no answer."""
+
+    def __init__(self, script):
+        self.dir = tempfile.mkdtemp(prefix="trpyscript.")
+        self.path = os.path.join(self.dir, "s")
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.path)
+        self.srv.listen(4)
+        self.script = list(script)
+        self.requests = []
+        self.conns = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _frame(c):
+        data = b""
+        while len(data) < 4:
+            b = c.recv(4 - len(data))
+            if not b:
+                return None
+            data += b
+        n, body = struct.unpack(">I", data)[0], b""
+        while len(body) < n:
+            b = c.recv(n - len(body))
+            if not b:
+                return None
+            body += b
+        return json.loads(body)
+
+    def _serve(self, c):
+        try:
+            while True:
+                req = self._frame(c)
+                if req is None:
+                    return
+                if req.get("method") != "events.subscribe":
+                    continue
+                with self.lock:
+                    self.requests.append(req)
+                    reply = self.script.pop(0) if self.script else None
+                if reply:
+                    c.sendall(reply(req["id"]))
+        except OSError:
+            return
+
+    def close(self):
+        self.srv.close()
+        for c in self.conns:
+            c.close()
+        os.unlink(self.path)
+        os.rmdir(self.dir)
+
+
+def _event(seq, epoch="e2"):
+    return _wire.encode({"jsonrpc": "2.0", "method": "event", "params": {
+        "subscription": "s1", "epoch": epoch, "seq": seq, "event": "updated",
+        "taskSid": "WT1", "task": {"sid": "WT1"}}})
+
+
+def _subscribed(msg_id, seq, epoch="e2"):
+    return _wire.encode({"jsonrpc": "2.0", "id": msg_id, "result": {
+        "subscription": "s1", "epoch": epoch, "seq": seq, "tasks": [], "next": None}})
+
+
+class AioOrder(unittest.TestCase):
+    """An event that arrives in the same read as the subscribe reply comes after it (and after
+    the gap a refused resume reports), never before; the position follows it."""
+
+    def run_script(self, script, **kw):
+        srv = ScriptedServer(script)
+
+        async def main():
+            async with taskrouter.aio.Client(srv.path, timeout=WAIT) as c:
+                async with await c.subscribe(**kw) as sub:
+                    first = await sub.get(timeout=WAIT)
+                    second = None if not kw.get("since") else await sub.get(timeout=WAIT)
+                    return first, second, sub.seq, sub.since
+        try:
+            return asyncio.run(main()), srv.requests
+        finally:
+            srv.close()
+
+    def test_fresh_subscribe(self):
+        (first, _, seq, since), _ = self.run_script(
+            [lambda i: _subscribed(i, 10) + _event(11)])
+        self.assertFalse(first.is_gap)
+        self.assertEqual(first["seq"], 11)
+        self.assertEqual((seq, since), (11, 12))
+
+    def test_refused_resume(self):
+        gone = lambda i: _wire.encode({"jsonrpc": "2.0", "id": i, "error": {
+            "code": -32011, "message": "replay gone", "data": {
+                "reason": "epoch", "epoch": "e2", "oldestSeq": 1, "currentSeq": 10}}})
+        (first, second, seq, since), reqs = self.run_script(
+            [gone, lambda i: _subscribed(i, 10) + _event(11)], since=5, epoch="e1")
+        self.assertTrue(first.is_gap)
+        self.assertEqual(first.since, 5)
+        self.assertFalse(second.is_gap)
+        self.assertEqual(second["seq"], 11)
+        self.assertEqual((seq, since), (11, 12))
+        self.assertEqual(reqs[0]["params"].get("since"), 5)
+        self.assertNotIn("since", reqs[1]["params"])
 
 
 class Restart(unittest.TestCase):
