@@ -552,6 +552,20 @@ static bool user_config_path(char *buf, size_t size) {
 	return n > 0 && (size_t)n < size;
 }
 
+/* Is --system on the command line (a system service, whatever its uid)? */
+static bool system_flag(int argc, char **argv) {
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			break;
+		}
+		if (strcmp(argv[i], "--system") == 0 || (strncmp(argv[i], "--system=", 9) == 0 &&
+			tr_config_parse_bool(argv[i] + 9) == 1)) {
+			return true;
+		}
+	}
+	return false;
+}
+
 int tr_config_load(struct tr_config *cfg, int argc, char **argv) {
 	struct option lopts[sizeof(opts) / sizeof(opts[0]) + 8];
 	const char *config_path = NULL;
@@ -592,10 +606,11 @@ int tr_config_load(struct tr_config *cfg, int argc, char **argv) {
 			config_path = e;
 			explicit_config = true;
 		} else {
-			/* the system's file, then (not as root: a system service) the user's own,
-			 * whose settings win */
+			/* the system's file, then (not as root, not --system: the user service)
+			 * the user's own, whose settings win */
 			config_path = TR_SYSCONFDIR "/taskrouterd.conf";
-			user = geteuid() != 0 && user_config_path(user_path, sizeof(user_path)) &&
+			user = geteuid() != 0 && !system_flag(argc, argv) &&
+				user_config_path(user_path, sizeof(user_path)) &&
 				access(user_path, F_OK) == 0;
 		}
 	}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bridge.h"
 #include "cache.h"
@@ -70,8 +71,8 @@ static struct tr_json *task_page(struct tr_daemon *d, const char *status,
 	for (const struct tr_cache_task *t = tr_cache_first(d->cache); t; t = t->next) {
 		bool want = !t->closed && (!after || strcmp(t->sid, after) > 0);
 
-		if (want && status && strcmp(status, t->status) != 0 &&
-			strcmp(status, tr_cache_task_status(t)) != 0) {
+		if (want && status && strcasecmp(status, t->status) != 0 &&
+			strcasecmp(status, tr_cache_task_status(t)) != 0) {
 			want = false;
 		}
 		if (want && sids) {
@@ -367,8 +368,13 @@ static void m_describe(struct tr_daemon *d, struct tr_call *call, const struct t
 
 #define LIMIT TR_P_INTEGER("limit", 1, TR_LIST_PAGE_MAX)
 
+/* task.list's status: a wire status, or the derived "transferring". */
+static const char *const task_statuses[] = { "pending", "reserved", "assigned", "wrapping",
+	"completed", "canceled", "transferring", NULL };
+
 static const struct tr_method rows_local[] = {
-	{ "task.list", TR_PARAMS(TR_P_STRING("status", false, false),
+	{ "task.list", TR_PARAMS(
+		{ .name = "status", .type = TR_PARAM_STRING, .values = task_statuses },
 		TR_P_STRING("after", false, true), LIMIT), "{tasks: [Task], next}", m_task_list,
 		NULL, false },
 	{ "task.get", TR_PARAMS(TR_P_SID), "Task", m_task_get, NULL, false },

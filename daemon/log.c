@@ -115,6 +115,18 @@ bool tr_log_find_sid(const char *text, const char *prefix, char *out, size_t siz
 	return false;
 }
 
+/* Append "KEY=value\n" at *n of buf; false (buf unchanged) when it does not fit. */
+static bool append_field(char *buf, size_t size, int *n, const char *key, const char *value) {
+	int m = snprintf(buf + *n, size - (size_t)*n, "%s=%s\n", key, value);
+
+	if (m < 0 || (size_t)m >= size - (size_t)*n) {
+		buf[*n] = '\0';
+		return false;
+	}
+	*n += m;
+	return true;
+}
+
 /* One record in the journal's native protocol ("KEY=value" lines; our values never hold a
  * newline). Returns false when the journal did not take it. */
 static bool journal_send(enum tr_log_level level, const char *text) {
@@ -126,11 +138,13 @@ static bool journal_send(enum tr_log_level level, const char *text) {
 	if (n < 0 || (size_t)n >= sizeof(buf)) {
 		return false;
 	}
-	if (tr_log_find_sid(text, "WT", sid, sizeof(sid))) {
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "TR_TASK_SID=%s\n", sid);
+	if (tr_log_find_sid(text, "WT", sid, sizeof(sid)) &&
+		!append_field(buf, sizeof(buf), &n, "TR_TASK_SID", sid)) {
+		return false;
 	}
-	if (tr_log_find_sid(text, "WR", sid, sizeof(sid))) {
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "TR_RESERVATION_SID=%s\n", sid);
+	if (tr_log_find_sid(text, "WR", sid, sizeof(sid)) &&
+		!append_field(buf, sizeof(buf), &n, "TR_RESERVATION_SID", sid)) {
+		return false;
 	}
 	return send(journal_fd, buf, (size_t)n, MSG_NOSIGNAL) == n;
 }

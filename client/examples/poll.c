@@ -176,9 +176,12 @@ int main(int argc, char **argv) {
 		};
 		int events = tr_client_events(c);
 
-		if (events >= 0) {
-			pfd[0].events = (short)events;
+		if (events < 0) { /* the connection is dead: nothing left to wait for */
+			fprintf(stderr, "poll-example: connection lost: %s\n", strerror(-events));
+			a.status = 1;
+			break;
 		}
+		pfd[0].events = (short)events;
 		r = poll(pfd, 2, tr_client_timeout_ms(c));
 		if (r < 0 && errno != EINTR) {
 			perror("poll-example: poll");

@@ -2,6 +2,7 @@
 
 import itertools
 import os
+import select
 import socket
 import threading
 import time
@@ -61,8 +62,10 @@ class _Conn:
         if self.eof:
             return True
         try:
-            while True:  # no select(): it fails for fds >= 1024
-                data = self.sock.recv(65536, socket.MSG_DONTWAIT)
+            ready = select.poll()  # not select(): it fails for fds >= 1024
+            ready.register(self.sock, select.POLLIN)
+            while ready.poll(0):
+                data = self.sock.recv(65536)
                 if not data:
                     self.eof = True
                     return True
