@@ -162,6 +162,12 @@ static int user_config_child(const char *xdg, const char *user_file) {
 	}
 	ok = c.log_level == TR_LOG_ERR && c.rest_timeout_ms == 2500;
 	tr_config_done(&c);
+	/* a system service (--system) does not read a user's file, whatever its uid */
+	if (!ok || load(&c, "--token-file", tokfile, "--system", NULL) != 0) {
+		return 7;
+	}
+	ok = c.log_level == TR_LOG_INFO && c.rest_timeout_ms != 2500;
+	tr_config_done(&c);
 	setenv("TASKROUTERD_CONFIG", "/nonexistent-but-explicit.conf", 1);
 	if (!ok || load(&c, "--token-file", tokfile, NULL) == 0) {
 		return 6;

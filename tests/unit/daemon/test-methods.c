@@ -514,6 +514,14 @@ static void test_socket_basics(void **state) {
 	m = rpc_client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"task.list\",\"params\":{\"status\":\"pending\"}}");
 	assert_int_equal(tr_json_get(tr_json_get(m, "result"), "tasks")->u.arr.n, 0);
 	tr_json_free(m);
+	/* a status in any letter case; an unknown one is refused, naming the values */
+	m = rpc_client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"task.list\",\"params\":{\"status\":\"ASSIGNED\"}}");
+	assert_int_equal(tr_json_get(tr_json_get(m, "result"), "tasks")->u.arr.n, 1);
+	tr_json_free(m);
+	m = rpc_client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"task.list\",\"params\":{\"status\":\"bogus\"}}");
+	assert_int_equal(rpc_err_code(m), TR_RPC_INVALID_PARAMS);
+	assert_string_equal(rpc_err_param(m), "status");
+	tr_json_free(m);
 	m = rpc_client_call(c, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"task.get\",\"params\":{\"sid\":\"" WT "\"}}");
 	assert_string_equal(tr_json_get_string(tr_json_get(m, "result"), "version"), "7");
 	tr_json_free(m);
