@@ -204,105 +204,96 @@ static void error_move(struct tr_client_error *dst, struct tr_client_error *src)
 
 /* ------------------------------------------------------------------ tasks */
 
-static struct tr_task *task_wrap(struct tr_json *j) {
-	struct tr_task *t;
-
-	if (!tr_json_is(j, TR_JSON_OBJECT)) {
-		tr_json_free(j);
-		return NULL;
-	}
-	t = calloc(1, sizeof(*t));
-	if (!t) {
-		tr_json_free(j);
-		return NULL;
-	}
-	t->j = j;
-	return t;
-}
-
-int tr_task_parse(const char *json, struct tr_task **ret) {
-	struct tr_json *j = NULL;
-	struct tr_task *t;
-	int r;
-
-	if (!json || !ret) {
-		return -EINVAL;
-	}
-	r = tr_json_parse(json, strlen(json), &j, NULL);
-	if (r < 0) {
-		return r;
-	}
-	if (!tr_json_is(j, TR_JSON_OBJECT)) {
-		tr_json_free(j);
-		return -EBADMSG;
-	}
-	t = task_wrap(j);
-	if (!t) {
-		return -ENOMEM;
-	}
-	*ret = t;
-	return 0;
-}
-
-struct tr_task *tr_task_dup(const struct tr_task *t) {
-	struct tr_json *j;
-
-	if (!t) {
-		return NULL;
-	}
-	j = tr_json_dup(t->j);
-	return j ? task_wrap(j) : NULL;
-}
-
-struct tr_task *tr_task_free(struct tr_task *t) {
-	if (t) {
-		tr_json_free(t->j);
-		free(t);
-	}
-	return NULL;
-}
-
-const char *tr_task_get_string(const struct tr_task *t, const char *key) {
-	return t && key ? tr_json_get_string(t->j, key) : NULL;
-}
-
-int tr_task_get_int(const struct tr_task *t, const char *key, int64_t *ret) {
-	int64_t v;
-	int r;
-
-	if (!t || !key || !ret) {
-		return -EINVAL;
-	}
-	r = tr_json_get_int(t->j, key, &v);
-	if (r < 0) {
-		return r;
-	}
-	*ret = v;
-	return 0;
-}
-
-char *tr_task_get_json(const struct tr_task *t, const char *key) {
-	const struct tr_json *v;
+static char *member_json(const struct tr_json *j, const char *key) {
+	const struct tr_json *v = tr_json_get(j, key);
 	char *s = NULL;
 
-	if (!t || !key) {
-		return NULL;
-	}
-	v = tr_json_get(t->j, key);
-	if (!v || tr_json_dump(v, &s, NULL) < 0) {
-		return NULL;
-	}
-	return s;
+	return v && tr_json_dump(v, &s, NULL) == 0 ? s : NULL;
 }
 
-char *tr_task_to_json(const struct tr_task *t) {
-	char *s = NULL;
-
-	if (!t || tr_json_dump(t->j, &s, NULL) < 0) {
-		return NULL;
+/*
+ * The functions every object type has: wrap (takes j, an object, in all cases), parse, dup,
+ * free and the member lookups. One definition for the task and the Worker-side types, so
+ * they cannot drift.
+ */
+#define OBJECT_FUNCS(type)                                                                         \
+	static struct tr_##type *type##_wrap(struct tr_json *j) {                                  \
+		struct tr_##type *o;                                                               \
+                                                                                                   \
+		if (!tr_json_is(j, TR_JSON_OBJECT)) {                                              \
+			tr_json_free(j);                                                           \
+			return NULL;                                                               \
+		}                                                                                  \
+		o = calloc(1, sizeof(*o));                                                         \
+		if (!o) {                                                                          \
+			tr_json_free(j);                                                           \
+			return NULL;                                                               \
+		}                                                                                  \
+		o->j = j;                                                                          \
+		type##_init(o);                                                                    \
+		return o;                                                                          \
+	}                                                                                          \
+	int tr_##type##_parse(const char *json, struct tr_##type **ret) {                          \
+		struct tr_json *j = NULL;                                                          \
+		struct tr_##type *o;                                                               \
+		int r;                                                                             \
+                                                                                                   \
+		if (!json || !ret) {                                                               \
+			return -EINVAL;                                                            \
+		}                                                                                  \
+		r = tr_json_parse(json, strlen(json), &j, NULL);                                   \
+		if (r < 0) {                                                                       \
+			return r;                                                                  \
+		}                                                                                  \
+		if (!tr_json_is(j, TR_JSON_OBJECT)) {                                              \
+			tr_json_free(j);                                                           \
+			return -EBADMSG;                                                           \
+		}                                                                                  \
+		o = type##_wrap(j);                                                                \
+		if (!o) {                                                                          \
+			return -ENOMEM;                                                            \
+		}                                                                                  \
+		*ret = o;                                                                          \
+		return 0;                                                                          \
+	}                                                                                          \
+	struct tr_##type *tr_##type##_dup(const struct tr_##type *o) {                             \
+		struct tr_json *j = o ? tr_json_dup(o->j) : NULL;                                  \
+                                                                                                   \
+		return j ? type##_wrap(j) : NULL;                                                  \
+	}                                                                                          \
+	struct tr_##type *tr_##type##_free(struct tr_##type *o) {                                  \
+		if (o) {                                                                           \
+			tr_json_free(o->j);                                                        \
+			free(o);                                                                   \
+		}                                                                                  \
+		return NULL;                                                                       \
+	}                                                                                          \
+	const char *tr_##type##_get_string(const struct tr_##type *o, const char *key) {           \
+		return o && key ? tr_json_get_string(o->j, key) : NULL;                            \
+	}                                                                                          \
+	int tr_##type##_get_int(const struct tr_##type *o, const char *key, int64_t *ret) {        \
+		return o && key && ret ? tr_json_get_int(o->j, key, ret) : -EINVAL;                \
+	}                                                                                          \
+	char *tr_##type##_get_json(const struct tr_##type *o, const char *key) {                   \
+		return o && key ? member_json(o->j, key) : NULL;                                   \
+	}                                                                                          \
+	char *tr_##type##_to_json(const struct tr_##type *o) {                                     \
+		char *s = NULL;                                                                    \
+                                                                                                   \
+		return o && tr_json_dump(o->j, &s, NULL) == 0 ? s : NULL;                          \
 	}
-	return s;
+
+/* The Worker-side types also read booleans. */
+#define GET_BOOL_FUNC(type)                                                                        \
+	int tr_##type##_get_bool(const struct tr_##type *o, const char *key, bool *ret) {          \
+		return o && key && ret ? tr_json_get_bool(o->j, key, ret) : -EINVAL;               \
+	}
+
+static void task_init(struct tr_task *t) {
+	(void)t;
 }
+
+OBJECT_FUNCS(task)
 
 static int64_t task_int(const struct tr_task *t, const char *key) {
 	int64_t v;
@@ -1827,80 +1818,6 @@ static void activity_init(struct tr_activity *a) {
 }
 
 /*
- * The functions every object type has: wrap (takes j, an object, in all cases), parse, dup,
- * free and the member lookups. One definition for the three types, so they cannot drift.
- */
-#define OBJECT_FUNCS(type)                                                                         \
-	static struct tr_##type *type##_wrap(struct tr_json *j) {                                  \
-		struct tr_##type *o;                                                               \
-                                                                                                   \
-		if (!tr_json_is(j, TR_JSON_OBJECT)) {                                              \
-			tr_json_free(j);                                                           \
-			return NULL;                                                               \
-		}                                                                                  \
-		o = calloc(1, sizeof(*o));                                                         \
-		if (!o) {                                                                          \
-			tr_json_free(j);                                                           \
-			return NULL;                                                               \
-		}                                                                                  \
-		o->j = j;                                                                          \
-		type##_init(o);                                                                    \
-		return o;                                                                          \
-	}                                                                                          \
-	int tr_##type##_parse(const char *json, struct tr_##type **ret) {                          \
-		struct tr_json *j = NULL;                                                          \
-		struct tr_##type *o;                                                               \
-		int r;                                                                             \
-                                                                                                   \
-		if (!json || !ret) {                                                               \
-			return -EINVAL;                                                            \
-		}                                                                                  \
-		r = tr_json_parse(json, strlen(json), &j, NULL);                                   \
-		if (r < 0) {                                                                       \
-			return r;                                                                  \
-		}                                                                                  \
-		if (!tr_json_is(j, TR_JSON_OBJECT)) {                                              \
-			tr_json_free(j);                                                           \
-			return -EBADMSG;                                                           \
-		}                                                                                  \
-		o = type##_wrap(j);                                                                \
-		if (!o) {                                                                          \
-			return -ENOMEM;                                                            \
-		}                                                                                  \
-		*ret = o;                                                                          \
-		return 0;                                                                          \
-	}                                                                                          \
-	struct tr_##type *tr_##type##_dup(const struct tr_##type *o) {                             \
-		struct tr_json *j = o ? tr_json_dup(o->j) : NULL;                                  \
-                                                                                                   \
-		return j ? type##_wrap(j) : NULL;                                                  \
-	}                                                                                          \
-	struct tr_##type *tr_##type##_free(struct tr_##type *o) {                                  \
-		if (o) {                                                                           \
-			tr_json_free(o->j);                                                        \
-			free(o);                                                                   \
-		}                                                                                  \
-		return NULL;                                                                       \
-	}                                                                                          \
-	const char *tr_##type##_get_string(const struct tr_##type *o, const char *key) {           \
-		return o && key ? tr_json_get_string(o->j, key) : NULL;                            \
-	}                                                                                          \
-	int tr_##type##_get_int(const struct tr_##type *o, const char *key, int64_t *ret) {        \
-		return o && key && ret ? tr_json_get_int(o->j, key, ret) : -EINVAL;                \
-	}                                                                                          \
-	int tr_##type##_get_bool(const struct tr_##type *o, const char *key, bool *ret) {          \
-		return o && key && ret ? tr_json_get_bool(o->j, key, ret) : -EINVAL;               \
-	}                                                                                          \
-	char *tr_##type##_get_json(const struct tr_##type *o, const char *key) {                   \
-		return o && key ? member_json(o->j, key) : NULL;                                   \
-	}                                                                                          \
-	char *tr_##type##_to_json(const struct tr_##type *o) {                                     \
-		char *s = NULL;                                                                    \
-                                                                                                   \
-		return o && tr_json_dump(o->j, &s, NULL) == 0 ? s : NULL;                          \
-	}
-
-/*
  * An array of objects: list_parse reads the array member of a result, list_free frees, and
  * type##s_from_array copies the items of a JSON array.
  */
@@ -1962,19 +1879,16 @@ static void activity_init(struct tr_activity *a) {
 		return r;                                                                          \
 	}
 
-static char *member_json(const struct tr_json *j, const char *key) {
-	const struct tr_json *v = tr_json_get(j, key);
-	char *s = NULL;
-
-	return v && tr_json_dump(v, &s, NULL) == 0 ? s : NULL;
-}
-
 OBJECT_FUNCS(reservation)
 OBJECT_FUNCS(worker)
 OBJECT_FUNCS(activity)
+GET_BOOL_FUNC(reservation)
+GET_BOOL_FUNC(worker)
+GET_BOOL_FUNC(activity)
 LIST_FUNCS(reservation, "reservations")
 LIST_FUNCS(activity, "activities")
 #undef OBJECT_FUNCS
+#undef GET_BOOL_FUNC
 #undef LIST_FUNCS
 
 static bool bool_member(const struct tr_json *j, const char *key) {
