@@ -5,14 +5,27 @@
 # wrapping -> completed, watched live through taskrouterctl. Everything runs on loopback in
 # a temporary directory. On a terminal it keeps running until Ctrl-C; otherwise it stops
 # after the task has flowed through.
+#   scripts/demo.sh --tray   on a desktop (DISPLAY set): also build taskrouter-tray, start it
+#                            against the demo daemon and route a task to alice that waits
+#                            for her: accept it from the tray's menu or its notification.
+#                            The demo ends when the tray does (its menu's Quit) or on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
-bash scripts/deps.sh
+with_tray=0
+if [ "${1:-}" = "--tray" ]; then
+	with_tray=1
+	[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || { echo "demo: --tray needs a desktop session (DISPLAY)" >&2; exit 2; }
+fi
+
+bash scripts/deps.sh $([ $with_tray = 1 ] && echo --tray)
 build=build/demo
 if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build" -Dtests=disabled -Dbuildtype=release >/dev/null
+fi
+if [ $with_tray = 1 ]; then
+	meson configure "$build" -Dtray=enabled >/dev/null
 fi
 ninja -C "$build" >/dev/null
 
@@ -83,7 +96,16 @@ say "the call ends: wrap-up, then complete"
 "$ctl" --socket "$sock" complete "$task" "resolved on first call"
 "$ctl" --socket "$sock" list
 
-if [ -t 0 ]; then
+if [ $with_tray = 1 ]; then
+	say "starting taskrouter-tray; a new chat task waits for alice in its menu"
+	"$build/client/tray/taskrouter-tray" --socket "$sock" &
+	tray_pid=$!
+	pids+=("$tray_pid")
+	post /sim/tasks '{"worker":"alice","channel":"chat","reservation_timeout":600,"attributes":{"customer":"Ada","topic":"billing"}}'
+	echo
+	say "click the tray icon, then 'Accept chat task from …' (or Accept in the notification); more tasks: curl -X POST -d '{\"worker\":\"alice\",\"channel\":\"chat\"}' $api/sim/tasks"
+	wait "$tray_pid" || true
+elif [ -t 0 ]; then
 	say "running; create more tasks with: curl -X POST -d '{\"worker\":\"alice\",\"channel\":\"chat\"}' $api/sim/tasks  (Ctrl-C to stop)"
 	wait "${pids[1]}"
 else

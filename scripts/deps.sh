@@ -3,15 +3,20 @@
 # Idempotent and quick when everything is present: apt runs only for what is missing.
 #   scripts/deps.sh            build + run dependencies
 #   scripts/deps.sh --test     also what the test suites need (valgrind, clang for
-#                              fuzzing, Node.js for the official-SDK compatibility test)
+#                              fuzzing, Node.js for the official-SDK compatibility test,
+#                              the tray's libraries, Xvfb and D-Bus for its end-to-end test)
+#   scripts/deps.sh --tray     build + run dependencies and taskrouter-tray's libraries
 set -euo pipefail
 
 want=(meson ninja-build pkg-config gcc libc6-dev
 	libuv1-dev libyajl-dev libwebsockets-dev libwebsockets-evlib-uv
 	libcurl4-openssl-dev libssl-dev libsystemd-dev libinih-dev
 	curl ca-certificates python3 systemd)
+tray=(libglib2.0-dev libgtk-3-dev libayatana-appindicator3-dev libnotify-dev)
 if [ "${1:-}" = "--test" ]; then
-	want+=(libcmocka-dev valgrind clang libclang-rt-14-dev jq procps strace libglib2.0-dev)
+	want+=(libcmocka-dev valgrind clang libclang-rt-14-dev jq procps strace "${tray[@]}" xvfb dbus)
+elif [ "${1:-}" = "--tray" ]; then
+	want+=("${tray[@]}")
 fi
 
 missing=()

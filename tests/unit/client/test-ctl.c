@@ -4,9 +4,9 @@
  * output (dates and ages for people, the status summary, colours and layout on a terminal,
  * NO_COLOR, --json errors on stderr), help, update-token from stdin, watch --count, the
  * reservation, worker and instruction commands (each request's method and params checked
- * exactly), completion candidates, and the tray example. Each run is a row of a case table:
+ * exactly) and completion candidates. Each run is a row of a case table:
  * the arguments, environment, stdin, whether stdout is a terminal, the exit status and what
- * stdout and stderr must (not) hold. The binaries come from $TR_CTL and $TR_TRAY.
+ * stdout and stderr must (not) hold. The binary comes from $TR_CTL.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -144,14 +144,10 @@ static void spawn_in(struct child *ch, const char *const *argv, const char *cons
 	ch->err = err[0];
 }
 
-static void spawn(struct child *ch, const char *const *argv) {
-	spawn_in(ch, argv, NULL, false);
-}
-
 /* Stands in a case's argv for the fake server's socket path. */
 #define SOCKET "@socket"
 
-/* One run of taskrouterctl (or of the tray example) and what it must print. */
+/* One run of taskrouterctl and what it must print. */
 struct ctl_case {
 	const char *argv[28];
 	const char *input; /* on stdin; NULL: nothing */
@@ -164,7 +160,6 @@ struct ctl_case {
 	int max_lines;          /* at most this many lines on stdout; 0: any number */
 	const char *env[3];     /* NAME=VALUE added to the environment */
 	bool tty;               /* stdout is a terminal */
-	bool tray;              /* run the tray example instead of taskrouterctl */
 };
 
 static bool has_all(const char *text, const char *const *pieces, size_t n) {
@@ -206,7 +201,7 @@ static int count_lines(const char *text) {
 
 /* Run c (socket replaces SOCKET in its argv) and check its exit status and output. */
 static void check(const struct ctl_case *c, const char *socket) {
-	const char *prog = getenv(c->tray ? "TR_TRAY" : "TR_CTL");
+	const char *prog = getenv("TR_CTL");
 	const char *argv[32];
 	struct child ch;
 	struct run r;
@@ -454,7 +449,7 @@ static bool answer(struct server *s, int fd, char *req) {
 	return more;
 }
 
-/* One connection per CLI run; several requests per connection for the tray. */
+/* One connection per CLI run. */
 static void script_daemon(struct server *s, int fd) {
 	char *req;
 
@@ -900,67 +895,8 @@ static void test_reservation_commands(void **state) {
 	assert_int_equal(i, ARRAY_SIZE(rpc_cases));
 }
 
-/* The tray example exits cleanly on SIGTERM, once it is up and subscribed. */
-static void test_tray_signal(void **state) {
-	struct server *s = server_start_n(script_daemon, 1, NULL);
-	const char *argv[] = {getenv("TR_TRAY"), "--socket", s->path, NULL};
-	char buf[8192];
-	size_t n = 0;
-	int64_t deadline = now_ms() + 10000;
-	struct child ch;
-	struct run r;
-
-	assert_non_null(argv[0]);
-	spawn(&ch, argv);
-	close(ch.in);
-	buf[0] = '\0';
-	/* Wait (on the pipe, with a deadline) until the second event has been printed. */
-	while (!strstr(buf, "event seq=12") && now_ms() < deadline) {
-		struct pollfd p = {.fd = ch.out, .events = POLLIN};
-		ssize_t k;
-
-		if (poll(&p, 1, 500) <= 0) {
-			continue;
-		}
-		k = read(ch.out, buf + n, sizeof(buf) - 1 - n);
-		if (k <= 0) {
-			break;
-		}
-		n += (size_t)k;
-		buf[n] = '\0';
-	}
-	assert_non_null(strstr(buf, "event seq=12"));
-	assert_int_equal(kill(ch.pid, SIGTERM), 0);
-	collect(ch.pid, ch.out, ch.err, &r);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "signal, exiting"));
-	server_stop(s);
-}
-
-/* The tray example: lists, subscribes, sees two events and exits 0 (--max-events), or
- * exits on the task it waits for. */
-static const struct ctl_case tray_cases[] = {
-	{{"--socket", SOCKET, "--max-events", "2"}, .tray = true, .status = 0,
-		.out_has = {"task WT1 status=assigned queue=Q1\ntasks: 1\n", "subscribed\n",
-			"event seq=12 reservationCreated task=WT2"}},
-	{{"--socket", SOCKET, "--exit-on-task", "WT2"}, .tray = true, .status = 0,
-		.out_has = {"event seq=12 reservationCreated task=WT2", "saw task WT2, exiting"}},
-	/* Already listed at start: exits without waiting for an event. */
-	{{"--socket", SOCKET, "--exit-on-task", "WT1"}, .tray = true, .status = 0,
-		.out_has = {"saw task WT1, exiting"}, .hidden = {"event seq="}},
-};
-
-static void test_tray(void **state) {
-	struct server *s = server_start_n(script_daemon, ARRAY_SIZE(tray_cases), NULL);
-
-	check_all(tray_cases, ARRAY_SIZE(tray_cases), s->path);
-	server_stop(s);
-}
-
 int main(void) {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tray),
-		cmocka_unit_test(test_tray_signal),
 		cmocka_unit_test(test_watch_restart),
 		cmocka_unit_test(test_usage),
 		cmocka_unit_test(test_connect_failure),

@@ -1,0 +1,900 @@
+/*
+ * tray.c — taskrouter-tray: the agent's tray icon on top of taskrouterd.
+ *
+ * A StatusNotifierItem (libayatana-appindicator) whose icon and label show the worker's
+ * state, whose menu accepts, rejects, wraps up and completes tasks and switches the
+ * activity, and desktop notifications (libnotify) for new reservations. Everything it shows
+ * comes from the model (tray-model.c); this file renders the model and turns clicks into
+ * asynchronous calls on the daemon's socket (libtaskrouter on the GLib loop). It follows the
+ * daemon through restarts: the event stream is resumed where it stopped, and when the daemon
+ * cannot replay it (another run, events no longer kept) the tasks are listed again.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <glib-unix.h>
+#include <gtk/gtk.h>
+#include <libayatana-appindicator/app-indicator.h>
+#include <libnotify/notify.h>
+
+#include <taskrouter/client-glib.h>
+#include <taskrouter/client.h>
+
+#include "autostart.h"
+#include "tr-build.h"
+#include "tray-model.h"
+
+#define PROG "taskrouter-tray"
+#define CALL_TIMEOUT_MS 20000   /* above the daemon's upstream REST timeout (15 s) */
+#define CONNECT_TIMEOUT_MS 2000
+#define RETRY_MIN_MS 250
+#define RETRY_MAX_MS 5000
+#define AGE_REFRESH_S 60
+
+struct tray;
+
+/* A notification for a pending reservation. */
+struct note {
+	struct tray *t;
+	char *res_sid;
+	NotifyNotification *n;
+	bool closed; /* closed by the server or the agent: not shown again */
+};
+
+struct tray {
+	char *socket_path;
+	bool notifications;
+	struct tr_tray_model model;
+	struct tr_client *c;
+	struct tr_client_glib *g;
+	unsigned generation;  /* bumps on every connection, so late replies are told apart */
+	int answers_missing;  /* replies still awaited before the model is up */
+	guint retry_id;
+	guint retry_ms;
+	guint age_id;
+	guint error_id;
+	AppIndicator *ind;
+	GtkWidget *menu;
+	char *menu_text; /* what the menu shows now, to skip rebuilding the same */
+	bool building;
+	bool resuming;  /* the events.subscribe in flight asked for a replay */
+	bool relist;    /* a state fetch failed: fetch again at the next "ready" */
+	guint lost_id;  /* the connection is being closed (from the loop, not a callback) */
+	GHashTable *notes; /* reservation sid -> struct note */
+	bool server_actions;
+	bool server_caps_known;
+	GMainLoop *loop;
+};
+
+static void refresh(struct tray *t);
+static void connect_now(struct tray *t);
+static void answer_in(struct tray *t);
+
+static int64_t now_s(void) {
+	return (int64_t)time(NULL);
+}
+
+static void say(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static void say(const char *fmt, ...) {
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs(PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ calls */
+
+/* What a reply belongs to. */
+struct call {
+	struct tray *t;
+	unsigned generation;
+	char *what; /* "Accept", ...: for the error message */
+	void (*done)(struct tray *t, const char *result_json);
+	bool state;  /* a state fetch: a failure is logged and the fetch counted as in */
+};
+
+static void call_free(struct call *k) {
+	g_free(k->what);
+	g_free(k);
+}
+
+static void show_error(struct tray *t, const char *what, const struct tr_client_error *err) {
+	const char *text = tr_tray_model_set_error(&t->model, what, err, now_s());
+	char *summary;
+
+	say("%s", text ? text : "an action failed");
+	if (t->error_id) {
+		g_source_remove(t->error_id);
+	}
+	t->error_id = 0;
+	refresh(t);
+	if (!t->notifications || !text) {
+		return;
+	}
+	summary = g_strdup_printf(PROG ": %s failed", what);
+	{
+		char *words = tr_tray_error_words(err);
+		NotifyNotification *n = notify_notification_new(summary, words, "dialog-warning");
+		GError *e = NULL;
+
+		if (!notify_notification_show(n, &e)) {
+			say("cannot show a notification: %s", e ? e->message : "?");
+			g_clear_error(&e);
+		}
+		g_object_unref(n);
+		free(words);
+	}
+	g_free(summary);
+}
+
+static void on_reply(struct tr_client *c, const char *result_json, const struct tr_client_error *err,
+	void *userdata) {
+	struct call *k = userdata;
+	struct tray *t = k->t;
+	(void)c;
+
+	if (k->generation != t->generation) {
+		call_free(k); /* a reply for a connection that is gone */
+		return;
+	}
+	if (err && k->state) {
+		/* the session is not ready yet (or the daemon is busy): keep what the model has,
+		 * and fetch again when the session is ready */
+		char *words = tr_tray_error_words(err);
+
+		say("%s failed: %s", k->what, words ? words : "?");
+		free(words);
+		t->relist = true;
+		answer_in(t);
+	} else if (err) {
+		/* a dead connection is reported by the dead callback, not as the action's error */
+		if (err->errnum == -EREMOTEIO || err->errnum == -ETIMEDOUT) {
+			show_error(t, k->what, err);
+		}
+	} else if (k->done) {
+		k->done(t, result_json);
+	}
+	call_free(k);
+}
+
+static void call(struct tray *t, const char *what, const char *method, const char *params,
+	void (*done)(struct tray *t, const char *result_json)) {
+	struct call *k = g_new0(struct call, 1);
+	int r;
+
+	k->t = t;
+	k->generation = t->generation;
+	k->what = g_strdup(what);
+	k->done = done;
+	k->state = done != NULL;
+	if (!t->c) {
+		struct tr_client_error err = {.errnum = -ENOTCONN, .message = "taskrouterd is not running"};
+
+		show_error(t, what, &err);
+		call_free(k);
+		return;
+	}
+	r = tr_client_call_async(t->c, method, params, CALL_TIMEOUT_MS, on_reply, k, NULL);
+	if (r < 0) {
+		struct tr_client_error err = {.errnum = r, .message = (char *)g_strerror(-r)};
+
+		show_error(t, what, &err);
+		call_free(k);
+	}
+}
+
+/* params {"<key>": "<value>"} */
+static char *params1(const char *key, const char *value) {
+	char *v = g_strescape(value, NULL);
+	char *p = g_strdup_printf("{\"%s\":\"%s\"}", key, v);
+
+	g_free(v);
+	return p;
+}
+
+/* ------------------------------------------------------------------ actions */
+
+static void show_attributes(struct tray *t, const char *task_sid) {
+	const struct tr_tray_entry *e = tr_tray_model_entry(&t->model, task_sid);
+	GtkWidget *win, *grid, *scroll, *view;
+	char *attrs, *pretty, *title, age[32];
+	const char *rows[][2] = {
+		{"Channel", tr_task_channel(e ? e->task : NULL)},
+		{"Queue", tr_task_queue_name(e ? e->task : NULL)},
+		{"Status", tr_task_status(e ? e->task : NULL)},
+		{"Age", age},
+		{"Priority", NULL},
+		{"Reservation", e && e->res ? tr_reservation_sid(e->res) : NULL},
+	};
+	char prio[32];
+	int row = 0;
+
+	if (!e) {
+		return; /* gone since the menu was built */
+	}
+	tr_tray_age_text(tr_tray_entry_age(e, now_s()), age, sizeof(age));
+	snprintf(prio, sizeof(prio), "%lld", (long long)tr_task_priority(e->task));
+	rows[4][1] = prio;
+	title = g_strdup_printf("Task %s", task_sid);
+	win = gtk_window_new(GTK_WINDOW_TOPLEVEL);
+	gtk_window_set_title(GTK_WINDOW(win), title);
+	gtk_window_set_default_size(GTK_WINDOW(win), 460, 380);
+	grid = gtk_grid_new();
+	gtk_grid_set_row_spacing(GTK_GRID(grid), 4);
+	gtk_grid_set_column_spacing(GTK_GRID(grid), 12);
+	gtk_container_set_border_width(GTK_CONTAINER(grid), 12);
+	for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+		GtkWidget *k = gtk_label_new(rows[i][0]), *v = gtk_label_new(rows[i][1] ? rows[i][1] : "—");
+
+		gtk_widget_set_halign(k, GTK_ALIGN_END);
+		gtk_widget_set_halign(v, GTK_ALIGN_START);
+		gtk_label_set_selectable(GTK_LABEL(v), TRUE);
+		gtk_grid_attach(GTK_GRID(grid), k, 0, row, 1, 1);
+		gtk_grid_attach(GTK_GRID(grid), v, 1, row++, 1, 1);
+	}
+	attrs = tr_task_get_json(e->task, "attributes");
+	pretty = attrs ? tr_tray_json_pretty(attrs) : NULL;
+	view = gtk_text_view_new();
+	gtk_text_view_set_editable(GTK_TEXT_VIEW(view), FALSE);
+	gtk_text_view_set_monospace(GTK_TEXT_VIEW(view), TRUE);
+	gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(view)),
+		pretty ? pretty : (attrs ? attrs : "{}"), -1);
+	scroll = gtk_scrolled_window_new(NULL, NULL);
+	gtk_widget_set_hexpand(scroll, TRUE);
+	gtk_widget_set_vexpand(scroll, TRUE);
+	gtk_container_add(GTK_CONTAINER(scroll), view);
+	gtk_grid_attach(GTK_GRID(grid), gtk_label_new("Attributes"), 0, row, 1, 1);
+	gtk_grid_attach(GTK_GRID(grid), scroll, 1, row, 1, 1);
+	gtk_container_add(GTK_CONTAINER(win), grid);
+	gtk_widget_show_all(win);
+	say("attributes of %s shown", task_sid);
+	free(pretty);
+	free(attrs);
+	g_free(title);
+}
+
+static void act(struct tray *t, enum tr_tray_action a, const char *arg) {
+	char *p = NULL;
+
+	say("%s %s", tr_tray_action_name(a), arg ? arg : "");
+	switch (a) {
+	case TR_TRAY_ACT_ACCEPT:
+		p = params1("sid", arg);
+		call(t, "Accept", "reservation.accept", p, NULL);
+		break;
+	case TR_TRAY_ACT_REJECT:
+		p = params1("sid", arg);
+		call(t, "Reject", "reservation.reject", p, NULL);
+		break;
+	case TR_TRAY_ACT_WRAP_UP:
+		p = params1("sid", arg);
+		call(t, "Wrap up", "task.wrapUp", p, NULL);
+		break;
+	case TR_TRAY_ACT_COMPLETE: {
+		char *v = g_strescape(arg, NULL);
+
+		p = g_strdup_printf("{\"sid\":\"%s\",\"reason\":\"completed from the tray\"}", v);
+		g_free(v);
+		call(t, "Complete", "task.complete", p, NULL);
+		break;
+	}
+	case TR_TRAY_ACT_ACTIVITY:
+		p = params1("activity", arg);
+		call(t, "Changing the activity", "worker.setActivity", p, NULL);
+		break;
+	case TR_TRAY_ACT_ATTRIBUTES:
+		show_attributes(t, arg);
+		break;
+	case TR_TRAY_ACT_QUIT:
+		g_main_loop_quit(t->loop);
+		break;
+	case TR_TRAY_ACT_NONE:
+		break;
+	}
+	g_free(p);
+}
+
+/* ------------------------------------------------------------------ the menu */
+
+static void on_activate(GtkMenuItem *item, gpointer userdata) {
+	struct tray *t = userdata;
+	enum tr_tray_action a = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(item), "tr-action"));
+	const char *arg = g_object_get_data(G_OBJECT(item), "tr-arg");
+
+	if (t->building) {
+		return;
+	}
+	if (a == TR_TRAY_ACT_ACTIVITY && t->model.worker &&
+			g_strcmp0(arg, tr_worker_activity_sid(t->model.worker)) == 0) {
+		/* the current activity: nothing to change, keep it marked */
+		g_free(t->menu_text);
+		t->menu_text = NULL;
+		refresh(t);
+		return;
+	}
+	act(t, a, arg);
+	if (a == TR_TRAY_ACT_ACTIVITY) {
+		/* the mark moves when the worker's activity does (or back, on an error) */
+		g_free(t->menu_text);
+		t->menu_text = NULL;
+		refresh(t);
+	}
+}
+
+static GtkWidget *item_widget(struct tray *t, const struct tr_tray_item *it) {
+	GtkWidget *w;
+
+	switch (it->kind) {
+	case TR_TRAY_ITEM_SEPARATOR:
+		return gtk_separator_menu_item_new();
+	case TR_TRAY_ITEM_RADIO:
+		w = gtk_check_menu_item_new_with_label(it->label);
+		gtk_check_menu_item_set_draw_as_radio(GTK_CHECK_MENU_ITEM(w), TRUE);
+		gtk_check_menu_item_set_active(GTK_CHECK_MENU_ITEM(w), it->checked);
+		break;
+	default:
+		w = gtk_menu_item_new_with_label(it->label);
+	}
+	gtk_widget_set_sensitive(w, it->sensitive);
+	if (it->action != TR_TRAY_ACT_NONE) {
+		g_object_set_data(G_OBJECT(w), "tr-action", GINT_TO_POINTER(it->action));
+		g_object_set_data_full(G_OBJECT(w), "tr-arg", g_strdup(it->arg), g_free);
+		g_signal_connect(w, "activate", G_CALLBACK(on_activate), t);
+	}
+	return w;
+}
+
+/* Append the items from *i on to shell, up to the matching END; *i ends past it. */
+static void build_items(struct tray *t, GtkWidget *shell, const struct tr_tray_menu *m, size_t *i) {
+	while (*i < m->n) {
+		const struct tr_tray_item *it = &m->items[(*i)++];
+		GtkWidget *w;
+
+		if (it->kind == TR_TRAY_ITEM_END) {
+			return;
+		}
+		w = item_widget(t, it);
+		if (it->kind == TR_TRAY_ITEM_SUBMENU) {
+			GtkWidget *sub = gtk_menu_new();
+
+			build_items(t, sub, m, i);
+			gtk_menu_item_set_submenu(GTK_MENU_ITEM(w), sub);
+		}
+		gtk_menu_shell_append(GTK_MENU_SHELL(shell), w);
+		gtk_widget_show(w);
+	}
+}
+
+static void remove_child(GtkWidget *w, gpointer shell) {
+	gtk_container_remove(GTK_CONTAINER(shell), w);
+}
+
+static void render_menu(struct tray *t) {
+	struct tr_tray_menu m;
+	char *text;
+	size_t i = 0;
+
+	if (tr_tray_model_menu(&t->model, now_s(), &m) < 0) {
+		say("out of memory building the menu");
+		return;
+	}
+	text = tr_tray_menu_to_text(&m);
+	if (text && t->menu_text && strcmp(text, t->menu_text) == 0) {
+		free(text);
+		tr_tray_menu_done(&m);
+		return;
+	}
+	g_free(t->menu_text);
+	t->menu_text = g_strdup(text);
+	free(text);
+	t->building = true;
+	gtk_container_foreach(GTK_CONTAINER(t->menu), remove_child, t->menu);
+	build_items(t, t->menu, &m, &i);
+	t->building = false;
+	tr_tray_menu_done(&m);
+	say("menu updated");
+}
+
+/* ------------------------------------------------------------------ notifications */
+
+static void note_free(gpointer p) {
+	struct note *n = p;
+
+	if (n->n) {
+		g_signal_handlers_disconnect_by_data(n->n, n);
+		if (!n->closed) {
+			(void)notify_notification_close(n->n, NULL);
+		}
+		g_object_unref(n->n);
+	}
+	g_free(n->res_sid);
+	g_free(n);
+}
+
+static void on_note_action(NotifyNotification *nn, char *action, gpointer userdata) {
+	struct note *n = userdata;
+	(void)nn;
+
+	n->closed = true; /* the server closes a notification whose action was invoked */
+	act(n->t, strcmp(action, "accept") == 0 ? TR_TRAY_ACT_ACCEPT : TR_TRAY_ACT_REJECT, n->res_sid);
+}
+
+static void on_note_closed(NotifyNotification *nn, gpointer userdata) {
+	struct note *n = userdata;
+	(void)nn;
+
+	n->closed = true;
+}
+
+static void server_caps(struct tray *t) {
+	GList *caps;
+
+	if (t->server_caps_known) {
+		return;
+	}
+	caps = notify_get_server_caps();
+	t->server_actions = g_list_find_custom(caps, "actions", (GCompareFunc)strcmp) != NULL;
+	t->server_caps_known = caps != NULL; /* none: no server yet, ask again next time */
+	g_list_free_full(caps, g_free);
+}
+
+static void note_new(struct tray *t, const struct tr_tray_entry *e) {
+	const char *res_sid = tr_reservation_sid(e->res);
+	struct note *n = g_new0(struct note, 1);
+	char *summary, *body;
+	int64_t left = tr_tray_entry_seconds_left(e, now_s());
+	GError *err = NULL;
+
+	n->t = t;
+	n->res_sid = g_strdup(res_sid);
+	g_hash_table_insert(t->notes, n->res_sid, n);
+	summary = g_strdup_printf("New %s task", tr_task_channel(e->task) ? tr_task_channel(e->task) : "");
+	body = g_strdup_printf("Queue %s — %s",
+		tr_task_queue_name(e->task) ? tr_task_queue_name(e->task) : "?", tr_task_sid(e->task));
+	n->n = notify_notification_new(summary, body, "call-start");
+	notify_notification_set_timeout(n->n, left > 0 ? (gint)MIN(left * 1000, G_MAXINT) : NOTIFY_EXPIRES_DEFAULT);
+	notify_notification_set_category(n->n, "x-taskrouter.reservation");
+	server_caps(t);
+	if (t->server_actions) {
+		notify_notification_add_action(n->n, "accept", "Accept", on_note_action, n, NULL);
+		notify_notification_add_action(n->n, "reject", "Reject", on_note_action, n, NULL);
+	}
+	g_signal_connect(n->n, "closed", G_CALLBACK(on_note_closed), n);
+	if (!notify_notification_show(n->n, &err)) {
+		say("cannot show a notification: %s", err ? err->message : "?");
+		g_clear_error(&err);
+		n->closed = true;
+	}
+	g_free(summary);
+	g_free(body);
+}
+
+/* One notification per pending reservation, closed once it is no longer pending. */
+static void sync_notes(struct tray *t) {
+	GHashTableIter it;
+	gpointer key, value;
+
+	g_hash_table_iter_init(&it, t->notes);
+	while (g_hash_table_iter_next(&it, &key, &value)) {
+		const struct tr_tray_entry *e = tr_tray_model_entry_by_res(&t->model, key);
+
+		/* kept while the daemon is away: the stream resumes where it was */
+		if (t->model.conn != TR_TRAY_CONN_UP || tr_tray_entry_pending(e)) {
+			continue;
+		}
+		g_hash_table_iter_remove(&it); /* note_free closes it */
+	}
+	if (!t->notifications || t->model.conn != TR_TRAY_CONN_UP) {
+		return;
+	}
+	for (size_t i = 0; i < t->model.n_entries; i++) {
+		const struct tr_tray_entry *e = &t->model.entries[i];
+
+		if (tr_tray_entry_pending(e) && tr_reservation_sid(e->res) &&
+				!g_hash_table_contains(t->notes, tr_reservation_sid(e->res))) {
+			note_new(t, e);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ rendering */
+
+static gboolean on_age_tick(gpointer userdata) {
+	struct tray *t = userdata;
+
+	render_menu(t);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_error_expired(gpointer userdata) {
+	struct tray *t = userdata;
+
+	t->error_id = 0;
+	render_menu(t);
+	return G_SOURCE_REMOVE;
+}
+
+static void refresh(struct tray *t) {
+	struct tr_tray_summary s;
+
+	tr_tray_model_summary(&t->model, &s);
+	app_indicator_set_icon_full(t->ind, s.icon, s.title);
+	app_indicator_set_label(t->ind, s.label, "Available · 99 tasks · 9 waiting");
+	app_indicator_set_title(t->ind, s.title);
+	app_indicator_set_status(t->ind, s.attention ? APP_INDICATOR_STATUS_ATTENTION
+						     : APP_INDICATOR_STATUS_ACTIVE);
+	render_menu(t);
+	sync_notes(t);
+	/* ages move on by the minute while there are tasks; nothing wakes up otherwise */
+	if (t->model.n_entries > 0 && !t->age_id) {
+		t->age_id = g_timeout_add_seconds(AGE_REFRESH_S, on_age_tick, t);
+	} else if (t->model.n_entries == 0 && t->age_id) {
+		g_source_remove(t->age_id);
+		t->age_id = 0;
+	}
+	if (t->model.error && t->model.error_until > now_s() && !t->error_id) {
+		t->error_id = g_timeout_add_seconds(
+			(guint)(t->model.error_until - now_s() + 1), on_error_expired, t);
+	}
+}
+
+/* ------------------------------------------------------------------ the connection */
+
+static void disconnect(struct tray *t) {
+	t->generation++;
+	t->g = tr_client_glib_detach(t->g);
+	t->c = tr_client_close(t->c);
+}
+
+static gboolean on_retry(gpointer userdata) {
+	struct tray *t = userdata;
+
+	t->retry_id = 0;
+	connect_now(t);
+	return G_SOURCE_REMOVE;
+}
+
+static void retry_later(struct tray *t) {
+	if (!t->retry_id) {
+		t->retry_id = g_timeout_add(t->retry_ms, on_retry, t);
+		t->retry_ms = MIN(t->retry_ms * 2, RETRY_MAX_MS);
+	}
+}
+
+static gboolean on_lost(gpointer userdata) {
+	struct tray *t = userdata;
+
+	t->lost_id = 0;
+	disconnect(t);
+	retry_later(t);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * The connection is no good: show it, and close it from the loop (this may run inside one
+ * of the client's callbacks, where the client must not be closed). Replies still coming are
+ * ignored from here on (the generation moved).
+ */
+static void lost(struct tray *t, const char *why) {
+	if (t->lost_id) {
+		return;
+	}
+	say("connection to %s lost: %s", t->socket_path, why);
+	t->generation++;
+	tr_tray_model_set_down(&t->model, why);
+	refresh(t);
+	t->lost_id = g_idle_add(on_lost, t);
+}
+
+static void on_dead(struct tr_client *c, int errnum, void *userdata) {
+	struct tray *t = userdata;
+	(void)c;
+
+	lost(t, errnum == -ECONNRESET || errnum == -EPIPE || errnum == -ENOTCONN ? "connection lost"
+										 : g_strerror(-errnum));
+}
+
+static void answer_in(struct tray *t) {
+	if (t->answers_missing > 0 && --t->answers_missing == 0) {
+		tr_tray_model_set_up(&t->model);
+		t->retry_ms = RETRY_MIN_MS;
+		say("ready: %zu tasks, activity %s", t->model.n_entries,
+			t->model.worker && tr_worker_activity_name(t->model.worker)
+				? tr_worker_activity_name(t->model.worker)
+				: "unknown");
+	}
+	refresh(t);
+}
+
+static void bad_answer(struct tray *t, const char *what) {
+	say("taskrouterd's answer to %s cannot be read; reconnecting", what);
+	lost(t, "unreadable answer");
+}
+
+static void on_reservations(struct tray *t, const char *json) {
+	if (tr_tray_model_set_reservations(&t->model, json) < 0) {
+		bad_answer(t, "reservation.list");
+		return;
+	}
+	answer_in(t);
+}
+
+static void on_worker(struct tray *t, const char *json) {
+	if (tr_tray_model_set_worker(&t->model, json) < 0) {
+		bad_answer(t, "worker.get");
+		return;
+	}
+	answer_in(t);
+}
+
+static void on_activities(struct tray *t, const char *json) {
+	if (tr_tray_model_set_activities(&t->model, json) < 0) {
+		bad_answer(t, "activity.list");
+		return;
+	}
+	answer_in(t);
+}
+
+static void on_status(struct tray *t, const char *json) {
+	if (tr_tray_model_set_status(&t->model, json) < 0) {
+		bad_answer(t, "daemon.status");
+		return;
+	}
+	answer_in(t);
+}
+
+/* The answers that make the model whole: the session state, the worker and the activities
+ * always; the reservations (with their tasks) when the stream could not be resumed. */
+static void fetch_state(struct tray *t, bool relist) {
+	t->relist = false;
+	t->answers_missing = relist ? 4 : 3;
+	call(t, "Reading the session", "daemon.status", NULL, on_status);
+	call(t, "Reading the worker", "worker.get", NULL, on_worker);
+	call(t, "Reading the activities", "activity.list", NULL, on_activities);
+	if (relist) {
+		call(t, "Listing the tasks", "reservation.list", NULL, on_reservations);
+	}
+}
+
+static void subscribe(struct tray *t, bool resume);
+
+static void on_subscribe_reply(struct tr_client *c, const char *result_json,
+	const struct tr_client_error *err, void *userdata) {
+	struct call *k = userdata;
+	struct tray *t = k->t;
+	bool resumed = t->resuming;
+	(void)c;
+
+	if (k->generation != t->generation) {
+		call_free(k);
+		return;
+	}
+	call_free(k);
+	if (err && err->errnum == -EREMOTEIO && err->code == TR_CLIENT_REPLAY_GONE) {
+		/* the gap rule: the events since our position are lost; start from now, re-list */
+		say("events since %lld cannot be replayed (%s); listing again", (long long)t->model.since,
+			err->message ? err->message : "replay gone");
+		subscribe(t, false);
+		return;
+	}
+	if (err) {
+		if (err->errnum == -EREMOTEIO) {
+			say("events.subscribe refused: %s", err->message ? err->message : "?");
+		}
+		lost(t, err->errnum == -EREMOTEIO ? "subscription refused" : g_strerror(-err->errnum));
+		return;
+	}
+	if (tr_tray_model_subscribed(&t->model, result_json) < 0) {
+		bad_answer(t, "events.subscribe");
+		return;
+	}
+	say("subscribed (epoch %s, %s)", t->model.epoch ? t->model.epoch : "-",
+		resumed ? "resumed" : "from now");
+	fetch_state(t, !resumed);
+}
+
+static void subscribe(struct tray *t, bool resume) {
+	struct call *k = g_new0(struct call, 1);
+	char *params = NULL;
+	int r;
+
+	k->t = t;
+	k->generation = t->generation;
+	k->what = g_strdup("Subscribing");
+	resume = resume && t->model.since >= 0 && t->model.epoch;
+	if (resume) {
+		char *e = g_strescape(t->model.epoch, NULL);
+
+		params = g_strdup_printf("{\"since\":%lld,\"epoch\":\"%s\"}", (long long)t->model.since, e);
+		g_free(e);
+	}
+	t->resuming = resume;
+	r = tr_client_call_async(t->c, "events.subscribe", params, CALL_TIMEOUT_MS,
+		on_subscribe_reply, k, NULL);
+	g_free(params);
+	if (r < 0) {
+		call_free(k);
+		lost(t, g_strerror(-r));
+	}
+}
+
+static void on_event(struct tr_client *c, const struct tr_client_event *ev, void *userdata) {
+	struct tray *t = userdata;
+	(void)c;
+
+	if (t->lost_id) {
+		return; /* being closed */
+	}
+	if (tr_tray_model_apply(&t->model, ev)) {
+		refresh(t);
+	}
+	if (strcmp(ev->name, "ready") == 0 && t->model.conn == TR_TRAY_CONN_UP) {
+		/* a new upstream session: the worker and the workspace's activities as it sees
+		 * them, and the tasks again when an earlier fetch failed */
+		fetch_state(t, t->relist);
+	}
+}
+
+static void connect_now(struct tray *t) {
+	int r;
+
+	r = tr_client_connect(t->socket_path, CONNECT_TIMEOUT_MS, &t->c);
+	if (r < 0) {
+		t->c = NULL;
+		if (t->model.conn != TR_TRAY_CONN_DOWN || !t->model.conn_why ||
+				strcmp(t->model.conn_why, g_strerror(-r)) != 0) {
+			say("cannot connect to %s: %s; retrying", t->socket_path, g_strerror(-r));
+		}
+		tr_tray_model_set_down(&t->model, g_strerror(-r));
+		refresh(t);
+		retry_later(t);
+		return;
+	}
+	r = tr_client_glib_attach(t->c, NULL, on_dead, t, &t->g);
+	if (r < 0) {
+		t->c = tr_client_close(t->c);
+		tr_tray_model_set_down(&t->model, g_strerror(-r));
+		refresh(t);
+		retry_later(t);
+		return;
+	}
+	say("connected to %s", t->socket_path);
+	tr_client_set_event_cb(t->c, on_event, t);
+	tr_tray_model_set_connecting(&t->model);
+	refresh(t);
+	subscribe(t, true);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static gboolean on_signal(gpointer userdata) {
+	struct tray *t = userdata;
+
+	say("signal received, leaving");
+	g_main_loop_quit(t->loop);
+	return G_SOURCE_CONTINUE;
+}
+
+#ifndef TR_TRAY_EXEC
+#define TR_TRAY_EXEC "taskrouter-tray"
+#endif
+
+/* --autostart=on|off: the user's autostart entry. Exit status 0, 1 on failure, 2 usage. */
+static int set_autostart(const char *how) {
+	bool on = g_strcmp0(how, "on") == 0;
+	char *path = NULL;
+	int r;
+
+	if (!on && g_strcmp0(how, "off") != 0) {
+		fprintf(stderr, PROG ": --autostart takes on or off, not '%s'\n", how);
+		return 2;
+	}
+	r = tr_tray_autostart_set(on, NULL, TR_TRAY_EXEC, &path);
+	if (r < 0) {
+		fprintf(stderr, PROG ": cannot write the autostart entry: %s\n", g_strerror(-r));
+		return 1;
+	}
+	printf("%s: autostart %s (%s)\n", PROG, on ? "on" : "off", path);
+	free(path);
+	return 0;
+}
+
+int main(int argc, char **argv) {
+	struct tray t = {.retry_ms = RETRY_MIN_MS, .notifications = true};
+	gboolean no_notes = FALSE, version = FALSE;
+	char *socket_path = NULL, *autostart = NULL;
+	GError *err = NULL;
+	GOptionContext *ctx;
+	GOptionEntry entries[] = {
+		{"socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path,
+			"taskrouterd's socket (default: as taskrouterd)", "PATH"},
+		{"no-notifications", 0, 0, G_OPTION_ARG_NONE, &no_notes,
+			"no desktop notifications for new reservations", NULL},
+		{"autostart", 0, 0, G_OPTION_ARG_STRING, &autostart,
+			"start (on) or do not start (off) with the desktop session, for this user", "on|off"},
+		{"version", 0, 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL},
+		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+
+	ctx = g_option_context_new("- the TaskRouter worker's tray icon, on top of taskrouterd");
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_option_context_add_group(ctx, gtk_get_option_group(FALSE));
+	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
+		fprintf(stderr, PROG ": %s (see --help)\n", err ? err->message : "unexpected argument");
+		g_clear_error(&err);
+		g_option_context_free(ctx);
+		return 2;
+	}
+	g_option_context_free(ctx);
+	if (version) {
+		printf(PROG " %s\n", TR_VERSION);
+		return 0;
+	}
+	if (autostart) {
+		int r = set_autostart(autostart);
+
+		g_free(autostart);
+		return r;
+	}
+	if (!gtk_init_check(&argc, &argv)) {
+		fprintf(stderr, PROG ": cannot open the display (is DISPLAY set?)\n");
+		return 1;
+	}
+	t.notifications = !no_notes && notify_init(PROG);
+	t.socket_path = socket_path ? socket_path : tr_client_default_socket_path();
+	if (!t.socket_path) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	tr_tray_model_init(&t.model);
+	t.notes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, note_free);
+	t.loop = g_main_loop_new(NULL, FALSE);
+	t.menu = gtk_menu_new();
+	g_object_ref_sink(t.menu);
+	t.ind = app_indicator_new(PROG, "network-offline", APP_INDICATOR_CATEGORY_COMMUNICATIONS);
+	app_indicator_set_attention_icon_full(t.ind, "call-start", "a reservation is waiting");
+	app_indicator_set_menu(t.ind, GTK_MENU(t.menu));
+	g_unix_signal_add(SIGTERM, on_signal, &t);
+	g_unix_signal_add(SIGINT, on_signal, &t);
+
+	connect_now(&t);
+	g_main_loop_run(t.loop);
+
+	if (t.retry_id) {
+		g_source_remove(t.retry_id);
+	}
+	if (t.lost_id) {
+		g_source_remove(t.lost_id);
+	}
+	if (t.age_id) {
+		g_source_remove(t.age_id);
+	}
+	if (t.error_id) {
+		g_source_remove(t.error_id);
+	}
+	disconnect(&t);
+	g_hash_table_destroy(t.notes);
+	g_object_unref(t.ind);
+	gtk_widget_destroy(t.menu);
+	g_object_unref(t.menu);
+	g_main_loop_unref(t.loop);
+	tr_tray_model_done(&t.model);
+	g_free(t.menu_text);
+	if (socket_path) {
+		g_free(socket_path);
+	} else {
+		free(t.socket_path);
+	}
+	if (t.notifications) {
+		notify_uninit();
+	}
+	say("bye");
+	return 0;
+}
