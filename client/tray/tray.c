@@ -144,7 +144,9 @@ static void on_reply(struct tr_client *c, const char *result_json, const struct 
 		call_free(k); /* a reply for a connection that is gone */
 		return;
 	}
-	if (err && k->state) {
+	if (err && k->state && err->errnum != -EREMOTEIO && err->errnum != -ETIMEDOUT) {
+		/* the connection died: the dead callback reconnects, which fetches again */
+	} else if (err && k->state) {
 		/* the session is not ready yet (or the daemon is busy): keep what the model has,
 		 * and fetch again when the session is ready */
 		char *words = tr_tray_error_words(err);
