@@ -34,6 +34,8 @@
 #define RETRY_MIN_MS 250
 #define RETRY_MAX_MS 5000
 #define AGE_REFRESH_S 60
+#define WATCHER_NAME "org.kde.StatusNotifierWatcher"
+#define IND_CHECK_MS 1500   /* how long the icon may take to register with the panel */
 
 struct tray;
 
@@ -58,6 +60,9 @@ struct tray {
 	guint age_id;
 	guint error_id;
 	AppIndicator *ind;
+	guint watcher_watch;   /* who owns org.kde.StatusNotifierWatcher (the panel) */
+	bool watcher_up;
+	guint ind_check_id;    /* the icon's registration is checked after the panel appears */
 	GtkWidget *menu;
 	char *menu_text; /* what the menu shows now, to skip rebuilding the same */
 	bool building;
@@ -237,7 +242,6 @@ static void show_attributes(struct tray *t, const char *task_sid) {
 
 		gtk_widget_set_halign(k, GTK_ALIGN_END);
 		gtk_widget_set_halign(v, GTK_ALIGN_START);
-		gtk_label_set_selectable(GTK_LABEL(v), TRUE);
 		gtk_grid_attach(GTK_GRID(grid), k, 0, row, 1, 1);
 		gtk_grid_attach(GTK_GRID(grid), v, 1, row++, 1, 1);
 	}
@@ -252,7 +256,13 @@ static void show_attributes(struct tray *t, const char *task_sid) {
 	gtk_widget_set_hexpand(scroll, TRUE);
 	gtk_widget_set_vexpand(scroll, TRUE);
 	gtk_container_add(GTK_CONTAINER(scroll), view);
-	gtk_grid_attach(GTK_GRID(grid), gtk_label_new("Attributes"), 0, row, 1, 1);
+	{
+		GtkWidget *k = gtk_label_new("Attributes");
+
+		gtk_widget_set_halign(k, GTK_ALIGN_END);
+		gtk_widget_set_valign(k, GTK_ALIGN_START);
+		gtk_grid_attach(GTK_GRID(grid), k, 0, row, 1, 1);
+	}
 	gtk_grid_attach(GTK_GRID(grid), scroll, 1, row, 1, 1);
 	gtk_container_add(GTK_CONTAINER(win), grid);
 	gtk_widget_show_all(win);
@@ -774,6 +784,83 @@ static void connect_now(struct tray *t) {
 	subscribe(t, true);
 }
 
+/* ------------------------------------------------------------------ the icon */
+
+static void indicator_new(struct tray *t) {
+	t->ind = app_indicator_new(PROG, "network-offline", APP_INDICATOR_CATEGORY_COMMUNICATIONS);
+	app_indicator_set_attention_icon_full(t->ind, "call-start", "a reservation is waiting");
+	app_indicator_set_menu(t->ind, GTK_MENU(t->menu));
+}
+
+/*
+ * libayatana-appindicator 0.5.90 can miss its registration with the panel: when the panel's
+ * watcher is already on the bus, it may build its watcher proxy before its own bus
+ * connection is set (g_dbus_proxy_new: assertion 'G_IS_DBUS_CONNECTION (connection)'
+ * failed). It then exports the item but never tells the watcher, until the watcher
+ * restarts, and the icon is missing. (Newer versions create the proxy once connected.) So
+ * when the watcher is there and the item still says it is not connected after IND_CHECK_MS,
+ * we make the registration call ourselves, on the same bus connection (the watcher takes
+ * the sender's name and the item's path, as from the library).
+ */
+#define ITEM_PATH "/org/ayatana/NotificationItem/taskrouter_tray" /* the id, '-' -> '_' */
+
+static void on_registered(GObject *bus, GAsyncResult *res, gpointer userdata) {
+	GError *err = NULL;
+	GVariant *v = g_dbus_connection_call_finish(G_DBUS_CONNECTION(bus), res, &err);
+	(void)userdata;
+
+	if (v) {
+		g_variant_unref(v);
+		say("tray icon registered with the panel");
+	} else {
+		say("cannot register the tray icon with the panel: %s", err ? err->message : "?");
+		g_clear_error(&err);
+	}
+}
+
+static gboolean on_indicator_check(gpointer userdata) {
+	struct tray *t = userdata;
+	gboolean connected = FALSE;
+	GDBusConnection *bus;
+
+	t->ind_check_id = 0;
+	g_object_get(t->ind, "connected", &connected, NULL);
+	if (connected || !t->watcher_up) {
+		return G_SOURCE_REMOVE;
+	}
+	bus = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, NULL);
+	if (!bus) {
+		return G_SOURCE_REMOVE;
+	}
+	say("the tray icon did not register with the panel; registering it");
+	g_dbus_connection_call(bus, WATCHER_NAME, "/StatusNotifierWatcher", WATCHER_NAME,
+		"RegisterStatusNotifierItem", g_variant_new("(s)", ITEM_PATH), NULL,
+		G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_registered, NULL);
+	g_object_unref(bus);
+	return G_SOURCE_REMOVE;
+}
+
+static void on_watcher_appeared(GDBusConnection *bus, const gchar *name, const gchar *owner,
+	gpointer userdata) {
+	struct tray *t = userdata;
+	(void)bus;
+	(void)name;
+	(void)owner;
+
+	t->watcher_up = true;
+	if (!t->ind_check_id) {
+		t->ind_check_id = g_timeout_add(IND_CHECK_MS, on_indicator_check, t);
+	}
+}
+
+static void on_watcher_vanished(GDBusConnection *bus, const gchar *name, gpointer userdata) {
+	struct tray *t = userdata;
+	(void)bus;
+	(void)name;
+
+	t->watcher_up = false;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static gboolean on_signal(gpointer userdata) {
@@ -860,9 +947,9 @@ int main(int argc, char **argv) {
 	t.loop = g_main_loop_new(NULL, FALSE);
 	t.menu = gtk_menu_new();
 	g_object_ref_sink(t.menu);
-	t.ind = app_indicator_new(PROG, "network-offline", APP_INDICATOR_CATEGORY_COMMUNICATIONS);
-	app_indicator_set_attention_icon_full(t.ind, "call-start", "a reservation is waiting");
-	app_indicator_set_menu(t.ind, GTK_MENU(t.menu));
+	indicator_new(&t);
+	t.watcher_watch = g_bus_watch_name(G_BUS_TYPE_SESSION, WATCHER_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+		on_watcher_appeared, on_watcher_vanished, &t, NULL);
 	g_unix_signal_add(SIGTERM, on_signal, &t);
 	g_unix_signal_add(SIGINT, on_signal, &t);
 
@@ -883,6 +970,10 @@ int main(int argc, char **argv) {
 	}
 	disconnect(&t);
 	g_hash_table_destroy(t.notes);
+	g_bus_unwatch_name(t.watcher_watch);
+	if (t.ind_check_id) {
+		g_source_remove(t.ind_check_id);
+	}
 	g_object_unref(t.ind);
 	gtk_widget_destroy(t.menu);
 	g_object_unref(t.menu);
