@@ -23,6 +23,10 @@ static bool str_eq(const char *a, const char *b) {
 	return a && b && strcmp(a, b) == 0;
 }
 
+static bool status_final(const char *s) {
+	return str_eq(s, "completed") || str_eq(s, "canceled");
+}
+
 void tr_tray_model_init(struct tr_tray_model *m) {
 	*m = (struct tr_tray_model){.conn = TR_TRAY_CONN_DOWN, .since = -1};
 }
@@ -54,8 +58,9 @@ void tr_tray_model_done(struct tr_tray_model *m) {
 	*m = (struct tr_tray_model){0};
 }
 
-void tr_tray_model_set_down(struct tr_tray_model *m, const char *why) {
+void tr_tray_model_set_down(struct tr_tray_model *m, const char *why, bool not_running) {
 	m->conn = TR_TRAY_CONN_DOWN;
+	m->not_running = not_running;
 	set_str(&m->conn_why, why);
 }
 
@@ -66,6 +71,10 @@ void tr_tray_model_set_connecting(struct tr_tray_model *m) {
 
 void tr_tray_model_set_up(struct tr_tray_model *m) {
 	m->conn = TR_TRAY_CONN_UP;
+}
+
+void tr_tray_model_forget_tasks(struct tr_tray_model *m) {
+	entries_clear(m);
 }
 
 /* ------------------------------------------------------------------ entries */
@@ -138,6 +147,27 @@ oom:
 	return false;
 }
 
+/* How many of this worker's live reservations the task names (its "reservations" member);
+ * -1 when it does not say. */
+static int task_live_reservations(const struct tr_task *t) {
+	char *json = t ? tr_task_get_json(t, "reservations") : NULL;
+	struct tr_result *r = NULL;
+	int n = -1;
+
+	if (json && tr_result_parse(json, &r) == 0) {
+		n = tr_result_length(r, NULL);
+		n = n < 0 ? -1 : n;
+	}
+	tr_result_free(r);
+	free(json);
+	return n;
+}
+
+/* The task names none of this worker's live reservations: it is no longer this worker's. */
+static bool task_has_no_live_reservation(const struct tr_task *t) {
+	return task_live_reservations(t) == 0;
+}
+
 bool tr_tray_entry_pending(const struct tr_tray_entry *e) {
 	return e && e->res && str_eq(tr_reservation_status(e->res), "pending");
 }
@@ -176,44 +206,52 @@ int64_t tr_tray_entry_age(const struct tr_tray_entry *e, int64_t now) {
 
 /* ------------------------------------------------------------------ answers */
 
-int tr_tray_model_set_reservations(struct tr_tray_model *m, const char *list_json) {
-	struct tr_reservation **list = NULL;
-	struct tr_tray_entry *entries;
-	size_t n = 0, kept = 0;
-	int r = tr_reservation_list_parse(list_json, &list, &n);
+int tr_tray_model_set_reservations(
+	struct tr_tray_model *m, const char *const *pages, size_t n_pages) {
+	struct tr_tray_entry *entries = NULL;
+	size_t kept = 0, cap = 0;
+	int r = 0;
 
-	if (r < 0) {
-		return r;
-	}
-	entries = calloc(n ? n : 1, sizeof(*entries));
-	if (!entries) {
+	for (size_t p = 0; p < n_pages && r == 0; p++) {
+		struct tr_reservation **list = NULL;
+		size_t n = 0;
+
+		r = tr_reservation_list_parse(pages[p], &list, &n);
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			const struct tr_task *t = tr_reservation_task(list[i]);
+			bool dup = false;
+
+			if (!t || !tr_task_sid(t)) {
+				continue; /* a reservation without its task cannot be shown */
+			}
+			for (size_t j = 0; j < kept; j++) {
+				dup = dup || str_eq(tr_task_sid(entries[j].task), tr_task_sid(t));
+			}
+			if (dup) {
+				continue; /* one entry per task: the first reservation listed */
+			}
+			if (kept == cap) {
+				size_t ncap = cap ? cap * 2 : 8;
+				struct tr_tray_entry *grown = realloc(entries, ncap * sizeof(*grown));
+
+				if (!grown) {
+					r = -ENOMEM;
+					break;
+				}
+				entries = grown;
+				cap = ncap;
+			}
+			entries[kept] = (struct tr_tray_entry){.task = tr_task_dup(t), .res = list[i]};
+			list[i] = NULL;
+			if (!entries[kept].task) {
+				entry_done(&entries[kept]);
+				r = -ENOMEM;
+				break;
+			}
+			kept++;
+		}
 		tr_reservation_list_free(list, n);
-		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct tr_task *t = tr_reservation_task(list[i]);
-		bool dup = false;
-
-		if (!t || !tr_task_sid(t)) {
-			continue; /* a reservation without its task cannot be shown */
-		}
-		for (size_t j = 0; j < kept; j++) {
-			dup = dup || str_eq(tr_task_sid(entries[j].task), tr_task_sid(t));
-		}
-		if (dup) {
-			continue; /* one entry per task: the first reservation listed */
-		}
-		entries[kept].task = tr_task_dup(t);
-		entries[kept].res = list[i];
-		list[i] = NULL;
-		if (!entries[kept].task) {
-			entry_done(&entries[kept]);
-			r = -ENOMEM;
-			break;
-		}
-		kept++;
-	}
-	tr_reservation_list_free(list, n);
 	if (r < 0) {
 		for (size_t j = 0; j < kept; j++) {
 			entry_done(&entries[j]);
@@ -225,6 +263,47 @@ int tr_tray_model_set_reservations(struct tr_tray_model *m, const char *list_jso
 	m->entries = entries;
 	m->n_entries = kept;
 	return 0;
+}
+
+int tr_tray_model_update_reservation(struct tr_tray_model *m, const char *res_json) {
+	struct tr_reservation *res = NULL;
+	const struct tr_task *t;
+	int r = tr_reservation_parse(res_json, &res);
+	const char *status;
+
+	if (r < 0) {
+		return r;
+	}
+	t = tr_reservation_task(res);
+	status = tr_reservation_status(res);
+	if (!t || entry_index(m, tr_task_sid(t)) < 0) {
+		r = 0; /* not one the model holds: events bring what is new */
+	} else if (str_eq(status, "pending") || str_eq(status, "accepted") ||
+		   str_eq(status, "wrapping")) {
+		r = entry_upsert(m, t, res) ? 0 : -ENOMEM;
+	} else {
+		entry_remove(m, (size_t)entry_index(m, tr_task_sid(t)));
+	}
+	tr_reservation_free(res);
+	return r;
+}
+
+int tr_tray_model_update_task(struct tr_tray_model *m, const char *task_json) {
+	struct tr_task *t = NULL;
+	ssize_t i;
+	int r = tr_task_parse(task_json, &t);
+
+	if (r < 0) {
+		return r;
+	}
+	i = entry_index(m, tr_task_sid(t));
+	if (i >= 0 && (status_final(tr_task_status(t)) || task_has_no_live_reservation(t))) {
+		entry_remove(m, (size_t)i);
+	} else if (i >= 0 && !entry_upsert(m, t, NULL)) {
+		r = -ENOMEM;
+	}
+	tr_task_free(t);
+	return r;
 }
 
 int tr_tray_model_set_worker(struct tr_tray_model *m, const char *worker_json) {
@@ -273,15 +352,13 @@ int tr_tray_model_set_status(struct tr_tray_model *m, const char *status_json) {
 		/* the bridge's own last error, when it says one */
 		const char *why = tr_result_get_string(st, "upstream.lastError");
 
-		if (why && *why) {
-			set_str(&m->session_why, why);
-		}
+		set_str(&m->session_why, why && *why ? why : NULL);
 	}
 	tr_result_free(st);
 	return 0;
 }
 
-int tr_tray_model_subscribed(struct tr_tray_model *m, const char *result_json) {
+int tr_tray_model_subscribed(struct tr_tray_model *m, const char *result_json, bool resumed) {
 	struct tr_result *res = NULL;
 	int64_t seq;
 	int r = tr_result_parse(result_json, &res);
@@ -294,7 +371,11 @@ int tr_tray_model_subscribed(struct tr_tray_model *m, const char *result_json) {
 		return -EBADMSG;
 	}
 	set_str(&m->epoch, tr_result_get_string(res, "epoch"));
-	m->since = seq + 1;
+	if (!resumed) {
+		/* from now: the stream goes on after the last seq assigned. A resumed one replays
+		 * from where the model stands, which the replayed events move on. */
+		m->since = seq + 1;
+	}
 	tr_result_free(res);
 	return 0;
 }
@@ -308,10 +389,6 @@ static bool name_in(const char *name, const char *const *names) {
 		}
 	}
 	return false;
-}
-
-static bool status_final(const char *s) {
-	return str_eq(s, "completed") || str_eq(s, "canceled");
 }
 
 /* The member key of the event's params, parsed by parse (NULL when absent or bad). */
@@ -363,13 +440,21 @@ static bool apply_reservation_event(struct tr_tray_model *m, const struct tr_cli
 	bool changed = false;
 
 	if (name_in(ev->name, ended)) {
-		/* the entry goes when the reservation it shows ended (or when it shows none) */
-		if (i >= 0 && (!m->entries[i].res ||
-				      str_eq(tr_reservation_sid(m->entries[i].res), res_sid))) {
+		bool mine = i >= 0 && (!m->entries[i].res ||
+						str_eq(tr_reservation_sid(m->entries[i].res), res_sid));
+
+		/* The task stays while it names another live reservation of this worker; without
+		 * the task in the event, the entry goes when the reservation it shows ended. */
+		int live = task_live_reservations(ev->task);
+
+		if (i >= 0 && (live >= 0 ? live == 0 : mine)) {
 			entry_remove(m, (size_t)i);
 			changed = true;
 		} else if (i >= 0 && ev->task) {
 			changed = entry_upsert(m, ev->task, NULL);
+			if (mine && m->entries[i].res) {
+				m->entries[i].res = tr_reservation_free(m->entries[i].res);
+			}
 		}
 	} else if (ev->task && !status_final(tr_task_status(ev->task))) {
 		/* created, accepted, wrapup: the reservation is live */
@@ -390,9 +475,17 @@ static bool apply_task_event(struct tr_tray_model *m, const struct tr_client_eve
 		entry_remove(m, (size_t)i);
 		return true;
 	}
-	/* updated, wrapup, transfer…: the task after the change; a task not held yet is one
-	 * of this worker's live tasks too (the daemon publishes nothing else) */
-	return ev->task && entry_upsert(m, ev->task, NULL);
+	/* updated, wrapup, transfer…: the task after the change, for a task the model holds. The
+	 * daemon also publishes these after this worker's reservations ended (once more while it
+	 * keeps the task): they neither add a task nor keep one that names no live reservation. */
+	if (i < 0 || !ev->task) {
+		return false;
+	}
+	if (task_has_no_live_reservation(ev->task)) {
+		entry_remove(m, (size_t)i);
+		return true;
+	}
+	return entry_upsert(m, ev->task, NULL);
 }
 
 static bool apply_session_event(struct tr_tray_model *m, const struct tr_client_event *ev) {
@@ -486,7 +579,7 @@ char *tr_tray_error_words(const struct tr_client_error *err) {
 	}
 	switch (err->code) {
 	case TR_CLIENT_VERSION_CONFLICT:
-		what = "it changed meanwhile (version conflict); the menu shows it as it is now";
+		what = "it changed meanwhile (version conflict); look again and retry";
 		break;
 	case TR_CLIENT_NOT_FOUND:
 		what = "taskrouterd no longer has it";
@@ -497,6 +590,10 @@ char *tr_tray_error_words(const struct tr_client_error *err) {
 	case TR_CLIENT_TIMEOUT:
 		what = "TaskRouter did not answer in time; it may or may not have been done";
 		break;
+	case TR_CLIENT_REFRESH_PENDING:
+		what = "it was done, but taskrouterd could not read it back yet; the menu catches up "
+		       "with the next event";
+		break;
 	case TR_CLIENT_RATE_LIMITED:
 		what = "TaskRouter is rate limiting; try again in a moment";
 		break;
@@ -504,7 +601,7 @@ char *tr_tray_error_words(const struct tr_client_error *err) {
 		what = "the worker token expired (taskrouterctl update-token)";
 		break;
 	case TR_CLIENT_NETWORK_ERROR:
-		what = "TaskRouter could not be reached";
+		what = "TaskRouter could not be reached; it may not have been sent";
 		break;
 	case TR_CLIENT_UPSTREAM_ERROR: {
 		int64_t http = 0;
@@ -535,11 +632,42 @@ char *tr_tray_error_words(const struct tr_client_error *err) {
 	return out;
 }
 
+enum tr_tray_outcome tr_tray_error_outcome(const struct tr_client_error *err) {
+	if (err && err->errnum == -ETIMEDOUT) {
+		return TR_TRAY_OUTCOME_UNKNOWN; /* the request was sent; its answer did not come */
+	}
+	if (!err || err->errnum != -EREMOTEIO) {
+		return TR_TRAY_OUTCOME_FAILED;
+	}
+	switch (err->code) {
+	case TR_CLIENT_REFRESH_PENDING:
+		return TR_TRAY_OUTCOME_DONE;
+	case TR_CLIENT_TIMEOUT:
+	case TR_CLIENT_NETWORK_ERROR:
+		return TR_TRAY_OUTCOME_UNKNOWN;
+	default:
+		return TR_TRAY_OUTCOME_FAILED;
+	}
+}
+
+const char *tr_tray_outcome_text(enum tr_tray_outcome o) {
+	switch (o) {
+	case TR_TRAY_OUTCOME_DONE:
+		return "done";
+	case TR_TRAY_OUTCOME_UNKNOWN:
+		return "outcome unknown";
+	case TR_TRAY_OUTCOME_FAILED:
+		break;
+	}
+	return "failed";
+}
+
 const char *tr_tray_model_set_error(struct tr_tray_model *m, const char *what,
 	const struct tr_client_error *err, int64_t now) {
 	char *words = tr_tray_error_words(err), *text = NULL;
 
-	if (!words || asprintf(&text, "%s failed: %s", what, words) < 0) {
+	if (!words || asprintf(&text, "%s %s: %s", what,
+			      tr_tray_outcome_text(tr_tray_error_outcome(err)), words) < 0) {
 		text = NULL;
 	}
 	free(words);
@@ -678,7 +806,8 @@ static void status_line(const struct tr_tray_model *m, struct builder *b) {
 	switch (m->conn) {
 	case TR_TRAY_CONN_DOWN:
 		add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_NONE, NULL, false,
-			"taskrouterd is not running (%s); retrying",
+			m->not_running || !m->conn_why ? "taskrouterd is not running (%s); retrying"
+						       : "No connection to taskrouterd (%s); retrying",
 			m->conn_why ? m->conn_why : "not connected");
 		return;
 	case TR_TRAY_CONN_CONNECTING:
@@ -718,8 +847,15 @@ void tr_tray_age_text(int64_t secs, char *buf, size_t size) {
 	}
 }
 
+/* Whether actions can go upstream now (else they would fail at once: not connected, token
+ * expired). */
+static bool can_act(const struct tr_tray_model *m) {
+	return m->conn == TR_TRAY_CONN_UP && str_eq(m->session, "ready");
+}
+
 static void task_items(const struct tr_tray_model *m, int64_t now, struct builder *b) {
 	size_t pending = 0;
+	bool act = can_act(m);
 
 	/* the waiting reservations first, one click from the top */
 	for (size_t i = 0; i < m->n_entries; i++) {
@@ -729,9 +865,9 @@ static void task_items(const struct tr_tray_model *m, int64_t now, struct builde
 		if (!tr_tray_entry_pending(e)) {
 			continue;
 		}
-		add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_ACCEPT, tr_reservation_sid(e->res), true,
+		add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_ACCEPT, tr_reservation_sid(e->res), act,
 			"Accept %s task from %s", ch, q);
-		add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_REJECT, tr_reservation_sid(e->res), true,
+		add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_REJECT, tr_reservation_sid(e->res), act,
 			"Reject %s task from %s", ch, q);
 		pending++;
 	}
@@ -752,15 +888,15 @@ static void task_items(const struct tr_tray_model *m, int64_t now, struct builde
 			or_dash(tr_task_channel(e->task)), or_dash(tr_task_queue_name(e->task)), status,
 			age);
 		if (tr_tray_entry_pending(e)) {
-			add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_ACCEPT, tr_reservation_sid(e->res), true,
+			add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_ACCEPT, tr_reservation_sid(e->res), act,
 				"Accept");
-			add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_REJECT, tr_reservation_sid(e->res), true,
+			add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_REJECT, tr_reservation_sid(e->res), act,
 				"Reject");
 		} else if (strcmp(status, "assigned") == 0) {
-			add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_WRAP_UP, sid, true, "Wrap up");
-			add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_COMPLETE, sid, true, "Complete");
+			add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_WRAP_UP, sid, act, "Wrap up");
+			add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_COMPLETE, sid, act, "Complete");
 		} else if (strcmp(status, "wrapping") == 0) {
-			add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_COMPLETE, sid, true, "Complete");
+			add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_COMPLETE, sid, act, "Complete");
 		}
 		add(b, TR_TRAY_ITEM_LABEL, TR_TRAY_ACT_ATTRIBUTES, sid, true, "Attributes…");
 		add(b, TR_TRAY_ITEM_END, TR_TRAY_ACT_NONE, NULL, false, NULL);
@@ -768,17 +904,18 @@ static void task_items(const struct tr_tray_model *m, int64_t now, struct builde
 }
 
 static void activity_items(const struct tr_tray_model *m, struct builder *b) {
-	bool up = m->conn == TR_TRAY_CONN_UP && str_eq(m->session, "ready");
-	const char *current = m->worker ? tr_worker_activity_sid(m->worker) : NULL;
+	bool up = can_act(m), known = m->conn == TR_TRAY_CONN_UP;
+	const char *current = known && m->worker ? tr_worker_activity_sid(m->worker) : NULL;
 
 	add(b, TR_TRAY_ITEM_SUBMENU, TR_TRAY_ACT_NONE, NULL, up && m->n_activities > 0,
-		"Activity: %s", m->conn == TR_TRAY_CONN_UP ? activity_name(m) : "unknown");
+		"Activity: %s", known ? activity_name(m) : "unknown");
 	for (size_t i = 0; i < m->n_activities; i++) {
 		const char *sid = tr_activity_sid(m->activities[i]);
 		struct tr_tray_item *it = add(b, TR_TRAY_ITEM_RADIO, TR_TRAY_ACT_ACTIVITY, sid, up, "%s",
 			or_dash(tr_activity_name(m->activities[i])));
 
-		if (it) {
+		if (it && known) {
+			/* while the daemon is away nothing is marked: the activity is not known */
 			it->checked = current ? str_eq(sid, current)
 					      : tr_activity_is_current(m->activities[i]);
 		}

@@ -38,6 +38,7 @@ struct tr_tray_entry {
 struct tr_tray_model {
 	enum tr_tray_conn conn;
 	char *conn_why;       /* with DOWN: why (strerror, "connection lost") */
+	bool not_running;     /* with DOWN: the daemon is not there (no socket, refused, EOF) */
 	char *session;        /* daemon.status state: ready, reconnecting, token_expired, ... */
 	char *session_why;    /* the reason of the last "disconnected" event, or NULL */
 	struct tr_worker *worker;
@@ -56,28 +57,40 @@ struct tr_tray_model {
 void tr_tray_model_init(struct tr_tray_model *m);
 void tr_tray_model_done(struct tr_tray_model *m);
 
-/* The connection went down (why: a short reason) / is being set up / is up. Going down keeps
+/* The connection went down (why: a short reason; not_running: the daemon is not there, as
+ * opposed to refusing us or answering nonsense) / is being set up / is up. Going down keeps
  * the tasks for a resume but the menu stops showing them. */
-void tr_tray_model_set_down(struct tr_tray_model *m, const char *why);
+void tr_tray_model_set_down(struct tr_tray_model *m, const char *why, bool not_running);
 void tr_tray_model_set_connecting(struct tr_tray_model *m);
 void tr_tray_model_set_up(struct tr_tray_model *m);
+/* A gap: what the model knew of the tasks is no longer true; nothing is shown until the
+ * list comes (tr_tray_model_set_reservations). */
+void tr_tray_model_forget_tasks(struct tr_tray_model *m);
 
 /*
  * The daemon's answers, as result JSON text. Each replaces what it covers: set_reservations
- * the entries (the live reservations, each with its task), set_worker the worker,
- * set_activities the activities, set_status the session state. Return 0, or a negative
- * errno (-EBADMSG: the text is not what the method answers) with the model unchanged.
+ * the entries (the live reservations, each with its task: every page of reservation.list),
+ * set_worker the worker, set_activities the activities, set_status the session state. Return
+ * 0, or a negative errno (-EBADMSG: the text is not what the method answers) with the model
+ * unchanged.
  */
-int tr_tray_model_set_reservations(struct tr_tray_model *m, const char *list_json);
+int tr_tray_model_set_reservations(
+	struct tr_tray_model *m, const char *const *pages, size_t n_pages);
+/* A Reservation (reservation.get, with its task) or a Task (task.get) read again, after a
+ * version conflict: updates the entry it belongs to (or removes it, when it ended). Only
+ * entries the model holds are touched. 0 or a negative errno. */
+int tr_tray_model_update_reservation(struct tr_tray_model *m, const char *res_json);
+int tr_tray_model_update_task(struct tr_tray_model *m, const char *task_json);
 int tr_tray_model_set_worker(struct tr_tray_model *m, const char *worker_json);
 int tr_tray_model_set_activities(struct tr_tray_model *m, const char *list_json);
 int tr_tray_model_set_status(struct tr_tray_model *m, const char *status_json);
 
 /*
- * The events.subscribe result (JSON text) or a resumed subscription: the stream goes on
- * from its epoch and seq + 1. Returns 0 or -EBADMSG.
+ * The events.subscribe result (JSON text). From now (resumed false): the stream goes on from
+ * its epoch and seq + 1. Resumed: the replay starts where the model stands, and the resume
+ * position moves only with the events applied. Returns 0 or -EBADMSG.
  */
-int tr_tray_model_subscribed(struct tr_tray_model *m, const char *result_json);
+int tr_tray_model_subscribed(struct tr_tray_model *m, const char *result_json, bool resumed);
 
 /*
  * Apply one event. Returns true when what the model shows changed. The resume position
@@ -85,9 +98,21 @@ int tr_tray_model_subscribed(struct tr_tray_model *m, const char *result_json);
  */
 bool tr_tray_model_apply(struct tr_tray_model *m, const struct tr_client_event *ev);
 
+/* What a failed call means for the action: it failed, it was done all the same (-32010), or
+ * nobody knows (a timeout, a network error after sending). */
+enum tr_tray_outcome {
+	TR_TRAY_OUTCOME_FAILED,
+	TR_TRAY_OUTCOME_DONE,
+	TR_TRAY_OUTCOME_UNKNOWN,
+};
+enum tr_tray_outcome tr_tray_error_outcome(const struct tr_client_error *err);
+/* "failed", "done", "outcome unknown" */
+const char *tr_tray_outcome_text(enum tr_tray_outcome o);
+
 /*
- * A failed action: what (e.g. "Accept") and the error. Kept, in words, until now +
- * TR_TRAY_ERROR_SECONDS; returns the text (borrowed from the model).
+ * An action's error: what (e.g. "Accept") and the error, as "Accept failed: <words>" (or
+ * "done: …", "outcome unknown: …"). Kept until now + TR_TRAY_ERROR_SECONDS; returns the text
+ * (borrowed from the model).
  */
 const char *tr_tray_model_set_error(struct tr_tray_model *m, const char *what,
 	const struct tr_client_error *err, int64_t now);

@@ -30,7 +30,9 @@
 
 #define PROG "taskrouter-tray"
 #define CALL_TIMEOUT_MS 20000   /* above the daemon's upstream REST timeout (15 s) */
-#define CONNECT_TIMEOUT_MS 2000
+#define CONNECT_TIMEOUT_MS 500   /* a local socket: a daemon that does not accept is busy */
+#define REFETCH_MIN_MS 1000
+#define REFETCH_MAX_MS 30000
 #define RETRY_MIN_MS 250
 #define RETRY_MAX_MS 5000
 #define AGE_REFRESH_S 60
@@ -66,9 +68,15 @@ struct tray {
 	GtkWidget *menu;
 	char *menu_text; /* what the menu shows now, to skip rebuilding the same */
 	bool building;
+	bool in_activate; /* inside a menu item's "activate": rebuild the menu later */
 	bool resuming;  /* the events.subscribe in flight asked for a replay */
-	bool relist;    /* a state fetch failed: fetch again at the next "ready" */
+	bool relist;    /* the tasks must be listed (a gap, or the last list failed) */
+	bool refetch;   /* a state fetch failed or a "ready" came meanwhile: fetch again */
+	guint refetch_id; /* the retry of a failed state fetch */
+	guint refetch_ms;
+	GPtrArray *pages; /* reservation.list's pages so far (JSON text) */
 	guint lost_id;  /* the connection is being closed (from the loop, not a callback) */
+	guint render_id; /* a menu rebuild after a click, from the loop */
 	GHashTable *notes; /* reservation sid -> struct note */
 	bool server_actions;
 	bool server_caps_known;
@@ -78,6 +86,8 @@ struct tray {
 static void refresh(struct tray *t);
 static void connect_now(struct tray *t);
 static void answer_in(struct tray *t);
+static void lost(struct tray *t, const char *why, bool not_running);
+static void render_later(struct tray *t);
 
 static int64_t now_s(void) {
 	return (int64_t)time(NULL);
@@ -102,17 +112,23 @@ struct call {
 	unsigned generation;
 	char *what; /* "Accept", ...: for the error message */
 	void (*done)(struct tray *t, const char *result_json);
-	bool state;  /* a state fetch: a failure is logged and the fetch counted as in */
+	bool state;  /* a state fetch: a failure is logged and retried, not shown as an action's */
+	/* an action: what to read again after a version conflict (method and its params) */
+	char *reread_method, *reread_params;
 };
 
 static void call_free(struct call *k) {
 	g_free(k->what);
+	g_free(k->reread_method);
+	g_free(k->reread_params);
 	g_free(k);
 }
 
 static void show_error(struct tray *t, const char *what, const struct tr_client_error *err) {
 	const char *text = tr_tray_model_set_error(&t->model, what, err, now_s());
-	char *summary;
+	char *summary, *words;
+	NotifyNotification *n;
+	GError *e = NULL;
 
 	say("%s", text ? text : "an action failed");
 	if (t->error_id) {
@@ -123,21 +139,48 @@ static void show_error(struct tray *t, const char *what, const struct tr_client_
 	if (!t->notifications || !text) {
 		return;
 	}
-	summary = g_strdup_printf(PROG ": %s failed", what);
-	{
-		char *words = tr_tray_error_words(err);
-		NotifyNotification *n = notify_notification_new(summary, words, "dialog-warning");
-		GError *e = NULL;
-
-		if (!notify_notification_show(n, &e)) {
-			say("cannot show a notification: %s", e ? e->message : "?");
-			g_clear_error(&e);
-		}
-		g_object_unref(n);
-		free(words);
+	summary = g_strdup_printf(PROG ": %s %s", what, tr_tray_outcome_text(tr_tray_error_outcome(err)));
+	words = tr_tray_error_words(err);
+	n = notify_notification_new(summary, words, "dialog-warning");
+	if (!notify_notification_show(n, &e)) {
+		say("cannot show a notification: %s", e ? e->message : "?");
+		g_clear_error(&e);
 	}
+	g_object_unref(n);
+	free(words);
 	g_free(summary);
 }
+
+static void fetch_state(struct tray *t, bool relist);
+
+static gboolean on_refetch(gpointer userdata) {
+	struct tray *t = userdata;
+
+	t->refetch_id = 0;
+	if (t->c && !t->lost_id) {
+		fetch_state(t, false);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+/* A state fetch failed: keep what the model has and fetch again, at the next "ready" when
+ * the session is not there (-32002) or the token expired (-32009), else after a backoff. */
+static void state_failed(struct tray *t, const char *what, const struct tr_client_error *err) {
+	char *words = tr_tray_error_words(err);
+	bool wait_ready = err->errnum == -EREMOTEIO && (err->code == TR_CLIENT_NOT_CONNECTED ||
+							       err->code == TR_CLIENT_TOKEN_EXPIRED);
+
+	say("%s failed: %s; %s", what, words ? words : "?",
+		wait_ready ? "again when the session is ready" : "retrying");
+	free(words);
+	t->refetch = true;
+	if (!wait_ready && !t->refetch_id) {
+		t->refetch_id = g_timeout_add(t->refetch_ms, on_refetch, t);
+		t->refetch_ms = MIN(t->refetch_ms * 2, REFETCH_MAX_MS);
+	}
+}
+
+static void call_k(struct tray *t, struct call *k, const char *method, const char *params);
 
 static void on_reply(struct tr_client *c, const char *result_json, const struct tr_client_error *err,
 	void *userdata) {
@@ -149,21 +192,22 @@ static void on_reply(struct tr_client *c, const char *result_json, const struct 
 		call_free(k); /* a reply for a connection that is gone */
 		return;
 	}
-	if (err && k->state && err->errnum != -EREMOTEIO && err->errnum != -ETIMEDOUT) {
-		/* the connection died: the dead callback reconnects, which fetches again */
+	if (err && err->errnum != -EREMOTEIO && err->errnum != -ETIMEDOUT) {
+		/* the connection died: the dead callback says so and reconnects (which fetches
+		 * again); an action's click is lost with it, which the menu's first line shows */
 	} else if (err && k->state) {
-		/* the session is not ready yet (or the daemon is busy): keep what the model has,
-		 * and fetch again when the session is ready */
-		char *words = tr_tray_error_words(err);
-
-		say("%s failed: %s", k->what, words ? words : "?");
-		free(words);
-		t->relist = true;
+		state_failed(t, k->what, err);
 		answer_in(t);
 	} else if (err) {
-		/* a dead connection is reported by the dead callback, not as the action's error */
-		if (err->errnum == -EREMOTEIO || err->errnum == -ETIMEDOUT) {
-			show_error(t, k->what, err);
+		show_error(t, k->what, err);
+		if (err->errnum == -EREMOTEIO && err->code == TR_CLIENT_VERSION_CONFLICT &&
+				k->reread_method) {
+			/* the daemon refreshed its copy without an event: read it to show it */
+			struct call *r = g_new0(struct call, 1);
+
+			r->what = g_strdup("Reading it again");
+			r->done = k->done;
+			call_k(t, r, k->reread_method, k->reread_params);
 		}
 	} else if (k->done) {
 		k->done(t, result_json);
@@ -171,30 +215,55 @@ static void on_reply(struct tr_client *c, const char *result_json, const struct 
 	call_free(k);
 }
 
-static void call(struct tray *t, const char *what, const char *method, const char *params,
-	void (*done)(struct tray *t, const char *result_json)) {
-	struct call *k = g_new0(struct call, 1);
-	int r;
+/* Send k's call (k is consumed). A failure to send is an action's error, or for a state
+ * fetch a reason to reconnect. */
+static void call_k(struct tray *t, struct call *k, const char *method, const char *params) {
+	struct tr_client_error err = {.errnum = -ENOTCONN, .message = "not connected to taskrouterd"};
+	int r = -ENOTCONN;
 
 	k->t = t;
 	k->generation = t->generation;
+	if (t->c && !t->lost_id) {
+		r = tr_client_call_async(t->c, method, params, CALL_TIMEOUT_MS, on_reply, k, NULL);
+		if (r == 0) {
+			return;
+		}
+		err.errnum = r;
+		err.message = (char *)g_strerror(-r);
+	}
+	if (k->state) {
+		if (t->c && !t->lost_id) {
+			lost(t, g_strerror(-r), false);
+		}
+	} else {
+		show_error(t, k->what, &err);
+	}
+	call_free(k);
+}
+
+/* A state fetch: done gets the result. */
+static void fetch(struct tray *t, const char *what, const char *method, const char *params,
+	void (*done)(struct tray *t, const char *result_json)) {
+	struct call *k = g_new0(struct call, 1);
+
 	k->what = g_strdup(what);
 	k->done = done;
-	k->state = done != NULL;
-	if (!t->c) {
-		struct tr_client_error err = {.errnum = -ENOTCONN, .message = "taskrouterd is not running"};
+	k->state = true;
+	call_k(t, k, method, params);
+}
 
-		show_error(t, what, &err);
-		call_free(k);
-		return;
-	}
-	r = tr_client_call_async(t->c, method, params, CALL_TIMEOUT_MS, on_reply, k, NULL);
-	if (r < 0) {
-		struct tr_client_error err = {.errnum = r, .message = (char *)g_strerror(-r)};
+/* An action; after a version conflict, reread_method with reread_params (may be NULL) is
+ * read and given to reread_done. */
+static void action(struct tray *t, const char *what, const char *method, const char *params,
+	const char *reread_method, const char *reread_params,
+	void (*reread_done)(struct tray *t, const char *result_json)) {
+	struct call *k = g_new0(struct call, 1);
 
-		show_error(t, what, &err);
-		call_free(k);
-	}
+	k->what = g_strdup(what);
+	k->reread_method = g_strdup(reread_method);
+	k->reread_params = g_strdup(reread_params);
+	k->done = reread_done;
+	call_k(t, k, method, params);
 }
 
 /* params {"<key>": "<value>"} */
@@ -272,6 +341,24 @@ static void show_attributes(struct tray *t, const char *task_sid) {
 	g_free(title);
 }
 
+static void on_reread_res(struct tray *t, const char *json) {
+	if (tr_tray_model_update_reservation(&t->model, json) == 0) {
+		refresh(t);
+	}
+}
+
+static void on_reread_task(struct tray *t, const char *json) {
+	if (tr_tray_model_update_task(&t->model, json) == 0) {
+		refresh(t);
+	}
+}
+
+static void on_reread_worker(struct tray *t, const char *json) {
+	if (tr_tray_model_set_worker(&t->model, json) == 0) {
+		refresh(t);
+	}
+}
+
 static void act(struct tray *t, enum tr_tray_action a, const char *arg) {
 	char *p = NULL;
 
@@ -279,27 +366,29 @@ static void act(struct tray *t, enum tr_tray_action a, const char *arg) {
 	switch (a) {
 	case TR_TRAY_ACT_ACCEPT:
 		p = params1("sid", arg);
-		call(t, "Accept", "reservation.accept", p, NULL);
+		action(t, "Accept", "reservation.accept", p, "reservation.get", p, on_reread_res);
 		break;
 	case TR_TRAY_ACT_REJECT:
 		p = params1("sid", arg);
-		call(t, "Reject", "reservation.reject", p, NULL);
+		action(t, "Reject", "reservation.reject", p, "reservation.get", p, on_reread_res);
 		break;
 	case TR_TRAY_ACT_WRAP_UP:
 		p = params1("sid", arg);
-		call(t, "Wrap up", "task.wrapUp", p, NULL);
+		action(t, "Wrap up", "task.wrapUp", p, "task.get", p, on_reread_task);
 		break;
 	case TR_TRAY_ACT_COMPLETE: {
-		char *v = g_strescape(arg, NULL);
+		char *v = g_strescape(arg, NULL), *get = params1("sid", arg);
 
 		p = g_strdup_printf("{\"sid\":\"%s\",\"reason\":\"completed from the tray\"}", v);
 		g_free(v);
-		call(t, "Complete", "task.complete", p, NULL);
+		action(t, "Complete", "task.complete", p, "task.get", get, on_reread_task);
+		g_free(get);
 		break;
 	}
 	case TR_TRAY_ACT_ACTIVITY:
 		p = params1("activity", arg);
-		call(t, "Changing the activity", "worker.setActivity", p, NULL);
+		action(t, "Changing the activity", "worker.setActivity", p, "worker.get", NULL,
+			on_reread_worker);
 		break;
 	case TR_TRAY_ACT_ATTRIBUTES:
 		show_attributes(t, arg);
@@ -318,26 +407,27 @@ static void act(struct tray *t, enum tr_tray_action a, const char *arg) {
 static void on_activate(GtkMenuItem *item, gpointer userdata) {
 	struct tray *t = userdata;
 	enum tr_tray_action a = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(item), "tr-action"));
-	const char *arg = g_object_get_data(G_OBJECT(item), "tr-arg");
+	char *arg = g_strdup(g_object_get_data(G_OBJECT(item), "tr-arg"));
 
 	if (t->building) {
+		g_free(arg);
 		return;
 	}
-	if (a == TR_TRAY_ACT_ACTIVITY && t->model.worker &&
-			g_strcmp0(arg, tr_worker_activity_sid(t->model.worker)) == 0) {
-		/* the current activity: nothing to change, keep it marked */
-		g_free(t->menu_text);
-		t->menu_text = NULL;
-		refresh(t);
-		return;
+	/* the menu is rebuilt from the loop, not under the item's own signal */
+	t->in_activate = true;
+	if (a != TR_TRAY_ACT_ACTIVITY || !t->model.worker ||
+			g_strcmp0(arg, tr_worker_activity_sid(t->model.worker)) != 0) {
+		act(t, a, arg);
 	}
-	act(t, a, arg);
+	t->in_activate = false;
 	if (a == TR_TRAY_ACT_ACTIVITY) {
-		/* the mark moves when the worker's activity does (or back, on an error) */
+		/* GTK toggled the item: the mark follows the worker's activity when it changes
+		 * (and goes back on an error, or for the current activity) */
 		g_free(t->menu_text);
 		t->menu_text = NULL;
-		refresh(t);
+		render_later(t);
 	}
+	g_free(arg);
 }
 
 static GtkWidget *item_widget(struct tray *t, const struct tr_tray_item *it) {
@@ -388,11 +478,31 @@ static void remove_child(GtkWidget *w, gpointer shell) {
 	gtk_container_remove(GTK_CONTAINER(shell), w);
 }
 
+static void render_menu(struct tray *t);
+
+static gboolean on_render(gpointer userdata) {
+	struct tray *t = userdata;
+
+	t->render_id = 0;
+	render_menu(t);
+	return G_SOURCE_REMOVE;
+}
+
+static void render_later(struct tray *t) {
+	if (!t->render_id) {
+		t->render_id = g_idle_add(on_render, t);
+	}
+}
+
 static void render_menu(struct tray *t) {
 	struct tr_tray_menu m;
 	char *text;
 	size_t i = 0;
 
+	if (t->in_activate) {
+		render_later(t);
+		return;
+	}
 	if (tr_tray_model_menu(&t->model, now_s(), &m) < 0) {
 		say("out of memory building the menu");
 		return;
@@ -432,10 +542,14 @@ static void note_free(gpointer p) {
 
 static void on_note_action(NotifyNotification *nn, char *action, gpointer userdata) {
 	struct note *n = userdata;
-	(void)nn;
+	char *sid = g_strdup(n->res_sid);
 
+	/* libnotify uses the notification after this returns, and act() may drop the note */
+	g_object_ref(nn);
 	n->closed = true; /* the server closes a notification whose action was invoked */
-	act(n->t, strcmp(action, "accept") == 0 ? TR_TRAY_ACT_ACCEPT : TR_TRAY_ACT_REJECT, n->res_sid);
+	act(n->t, strcmp(action, "accept") == 0 ? TR_TRAY_ACT_ACCEPT : TR_TRAY_ACT_REJECT, sid);
+	g_free(sid);
+	g_object_unref(nn);
 }
 
 static void on_note_closed(NotifyNotification *nn, gpointer userdata) {
@@ -544,10 +658,12 @@ static void refresh(struct tray *t) {
 						     : APP_INDICATOR_STATUS_ACTIVE);
 	render_menu(t);
 	sync_notes(t);
-	/* ages move on by the minute while there are tasks; nothing wakes up otherwise */
-	if (t->model.n_entries > 0 && !t->age_id) {
+	/* ages move on by the minute while tasks are shown; nothing wakes up otherwise */
+	bool shown = t->model.n_entries > 0 && t->model.conn == TR_TRAY_CONN_UP;
+
+	if (shown && !t->age_id) {
 		t->age_id = g_timeout_add_seconds(AGE_REFRESH_S, on_age_tick, t);
-	} else if (t->model.n_entries == 0 && t->age_id) {
+	} else if (!shown && t->age_id) {
 		g_source_remove(t->age_id);
 		t->age_id = 0;
 	}
@@ -563,6 +679,12 @@ static void disconnect(struct tray *t) {
 	t->generation++;
 	t->g = tr_client_glib_detach(t->g);
 	t->c = tr_client_close(t->c);
+	if (t->refetch_id) {
+		g_source_remove(t->refetch_id);
+		t->refetch_id = 0;
+	}
+	g_ptr_array_set_size(t->pages, 0);
+	t->answers_missing = 0;
 }
 
 static gboolean on_retry(gpointer userdata) {
@@ -592,17 +714,24 @@ static gboolean on_lost(gpointer userdata) {
 /*
  * The connection is no good: show it, and close it from the loop (this may run inside one
  * of the client's callbacks, where the client must not be closed). Replies still coming are
- * ignored from here on (the generation moved).
+ * ignored from here on (the generation moved). not_running: the daemon is not there (as
+ * opposed to refusing us or answering nonsense).
  */
-static void lost(struct tray *t, const char *why) {
+static void lost(struct tray *t, const char *why, bool not_running) {
 	if (t->lost_id) {
 		return;
 	}
 	say("connection to %s lost: %s", t->socket_path, why);
 	t->generation++;
-	tr_tray_model_set_down(&t->model, why);
+	tr_tray_model_set_down(&t->model, why, not_running);
 	refresh(t);
 	t->lost_id = g_idle_add(on_lost, t);
+}
+
+/* errnos that mean nobody is there (or no longer) */
+static bool errno_not_running(int errnum) {
+	return errnum == -ENOENT || errnum == -ECONNREFUSED || errnum == -ECONNRESET ||
+	       errnum == -EPIPE || errnum == -ENOTCONN || errnum == -ECONNABORTED;
 }
 
 static void on_dead(struct tr_client *c, int errnum, void *userdata) {
@@ -610,31 +739,64 @@ static void on_dead(struct tr_client *c, int errnum, void *userdata) {
 	(void)c;
 
 	lost(t, errnum == -ECONNRESET || errnum == -EPIPE || errnum == -ENOTCONN ? "connection lost"
-										 : g_strerror(-errnum));
+										 : g_strerror(-errnum),
+		errno_not_running(errnum));
 }
 
 static void answer_in(struct tray *t) {
 	if (t->answers_missing > 0 && --t->answers_missing == 0) {
-		tr_tray_model_set_up(&t->model);
-		t->retry_ms = RETRY_MIN_MS;
-		say("ready: %zu tasks, activity %s", t->model.n_entries,
-			t->model.worker && tr_worker_activity_name(t->model.worker)
-				? tr_worker_activity_name(t->model.worker)
-				: "unknown");
+		if (t->model.conn != TR_TRAY_CONN_UP) {
+			tr_tray_model_set_up(&t->model);
+			t->retry_ms = RETRY_MIN_MS;
+			say("ready: %zu tasks, activity %s", t->model.n_entries,
+				t->model.worker && tr_worker_activity_name(t->model.worker)
+					? tr_worker_activity_name(t->model.worker)
+					: "unknown");
+		}
+		if (!t->refetch) {
+			t->refetch_ms = REFETCH_MIN_MS;
+		} else if (!t->refetch_id && t->model.session &&
+			   strcmp(t->model.session, "ready") == 0) {
+			/* a "ready" came while fetching, and nothing else is planned: again soon */
+			t->refetch_id = g_timeout_add(t->refetch_ms, on_refetch, t);
+			t->refetch_ms = MIN(t->refetch_ms * 2, REFETCH_MAX_MS);
+		}
 	}
 	refresh(t);
 }
 
 static void bad_answer(struct tray *t, const char *what) {
 	say("taskrouterd's answer to %s cannot be read; reconnecting", what);
-	lost(t, "unreadable answer");
+	lost(t, "unreadable answer", false);
 }
 
 static void on_reservations(struct tray *t, const char *json) {
-	if (tr_tray_model_set_reservations(&t->model, json) < 0) {
+	struct tr_result *r = NULL;
+	const char *next = NULL;
+	char *after;
+
+	if (tr_result_parse(json, &r) < 0) {
 		bad_answer(t, "reservation.list");
 		return;
 	}
+	g_ptr_array_add(t->pages, g_strdup(json));
+	next = tr_result_get_string(r, "next");
+	if (next) {
+		/* another page: the list is whole only with the last one */
+		after = params1("after", next);
+		fetch(t, "Listing the tasks", "reservation.list", after, on_reservations);
+		g_free(after);
+		tr_result_free(r);
+		return;
+	}
+	tr_result_free(r);
+	if (tr_tray_model_set_reservations(&t->model, (const char *const *)t->pages->pdata,
+		    t->pages->len) < 0) {
+		bad_answer(t, "reservation.list");
+		return;
+	}
+	g_ptr_array_set_size(t->pages, 0);
+	t->relist = false;
 	answer_in(t);
 }
 
@@ -663,15 +825,26 @@ static void on_status(struct tray *t, const char *json) {
 }
 
 /* The answers that make the model whole: the session state, the worker and the activities
- * always; the reservations (with their tasks) when the stream could not be resumed. */
+ * always; the reservations (with their tasks, every page) when the stream could not be
+ * resumed or the last list failed. */
 static void fetch_state(struct tray *t, bool relist) {
-	t->relist = false;
-	t->answers_missing = relist ? 4 : 3;
-	call(t, "Reading the session", "daemon.status", NULL, on_status);
-	call(t, "Reading the worker", "worker.get", NULL, on_worker);
-	call(t, "Reading the activities", "activity.list", NULL, on_activities);
-	if (relist) {
-		call(t, "Listing the tasks", "reservation.list", NULL, on_reservations);
+	if (t->answers_missing > 0) {
+		t->refetch = true; /* answers are still out: again once they are in */
+		return;
+	}
+	if (t->refetch_id) {
+		g_source_remove(t->refetch_id);
+		t->refetch_id = 0;
+	}
+	t->relist = relist || t->relist;
+	t->refetch = false;
+	g_ptr_array_set_size(t->pages, 0);
+	t->answers_missing = t->relist ? 4 : 3;
+	fetch(t, "Reading the session", "daemon.status", NULL, on_status);
+	fetch(t, "Reading the worker", "worker.get", NULL, on_worker);
+	fetch(t, "Reading the activities", "activity.list", NULL, on_activities);
+	if (t->relist) {
+		fetch(t, "Listing the tasks", "reservation.list", NULL, on_reservations);
 	}
 }
 
@@ -690,9 +863,11 @@ static void on_subscribe_reply(struct tr_client *c, const char *result_json,
 	}
 	call_free(k);
 	if (err && err->errnum == -EREMOTEIO && err->code == TR_CLIENT_REPLAY_GONE) {
-		/* the gap rule: the events since our position are lost; start from now, re-list */
+		/* the gap rule: the events since our position are lost; what the model knew of the
+		 * tasks is not true any more. Start from now and list again. */
 		say("events since %lld cannot be replayed (%s); listing again", (long long)t->model.since,
 			err->message ? err->message : "replay gone");
+		tr_tray_model_forget_tasks(&t->model);
 		subscribe(t, false);
 		return;
 	}
@@ -700,15 +875,19 @@ static void on_subscribe_reply(struct tr_client *c, const char *result_json,
 		if (err->errnum == -EREMOTEIO) {
 			say("events.subscribe refused: %s", err->message ? err->message : "?");
 		}
-		lost(t, err->errnum == -EREMOTEIO ? "subscription refused" : g_strerror(-err->errnum));
+		lost(t, err->errnum == -EREMOTEIO ? "subscription refused" : g_strerror(-err->errnum),
+			false);
 		return;
 	}
-	if (tr_tray_model_subscribed(&t->model, result_json) < 0) {
+	if (tr_tray_model_subscribed(&t->model, result_json, resumed) < 0) {
 		bad_answer(t, "events.subscribe");
 		return;
 	}
 	say("subscribed (epoch %s, %s)", t->model.epoch ? t->model.epoch : "-",
 		resumed ? "resumed" : "from now");
+	if (!resumed) {
+		tr_tray_model_forget_tasks(&t->model); /* the list says what is true now */
+	}
 	fetch_state(t, !resumed);
 }
 
@@ -733,7 +912,7 @@ static void subscribe(struct tray *t, bool resume) {
 	g_free(params);
 	if (r < 0) {
 		call_free(k);
-		lost(t, g_strerror(-r));
+		lost(t, g_strerror(-r), errno_not_running(r));
 	}
 }
 
@@ -742,15 +921,15 @@ static void on_event(struct tr_client *c, const struct tr_client_event *ev, void
 	(void)c;
 
 	if (t->lost_id) {
-		return; /* being closed */
+		return; /* being closed: the resume position stays at the last event applied */
 	}
 	if (tr_tray_model_apply(&t->model, ev)) {
 		refresh(t);
 	}
-	if (strcmp(ev->name, "ready") == 0 && t->model.conn == TR_TRAY_CONN_UP) {
+	if (strcmp(ev->name, "ready") == 0 || strcmp(ev->name, "tokenUpdated") == 0) {
 		/* a new upstream session: the worker and the workspace's activities as it sees
-		 * them, and the tasks again when an earlier fetch failed */
-		fetch_state(t, t->relist);
+		 * them, and the tasks when a list is due (once the answers out are in) */
+		fetch_state(t, false);
 	}
 }
 
@@ -758,21 +937,19 @@ static void connect_now(struct tray *t) {
 	int r;
 
 	r = tr_client_connect(t->socket_path, CONNECT_TIMEOUT_MS, &t->c);
+	if (r == 0) {
+		r = tr_client_glib_attach(t->c, NULL, on_dead, t, &t->g);
+		if (r < 0) {
+			t->c = tr_client_close(t->c);
+		}
+	}
 	if (r < 0) {
 		t->c = NULL;
 		if (t->model.conn != TR_TRAY_CONN_DOWN || !t->model.conn_why ||
 				strcmp(t->model.conn_why, g_strerror(-r)) != 0) {
 			say("cannot connect to %s: %s; retrying", t->socket_path, g_strerror(-r));
 		}
-		tr_tray_model_set_down(&t->model, g_strerror(-r));
-		refresh(t);
-		retry_later(t);
-		return;
-	}
-	r = tr_client_glib_attach(t->c, NULL, on_dead, t, &t->g);
-	if (r < 0) {
-		t->c = tr_client_close(t->c);
-		tr_tray_model_set_down(&t->model, g_strerror(-r));
+		tr_tray_model_set_down(&t->model, g_strerror(-r), errno_not_running(r));
 		refresh(t);
 		retry_later(t);
 		return;
@@ -896,7 +1073,7 @@ static int set_autostart(const char *how) {
 }
 
 int main(int argc, char **argv) {
-	struct tray t = {.retry_ms = RETRY_MIN_MS, .notifications = true};
+	struct tray t = {.retry_ms = RETRY_MIN_MS, .refetch_ms = REFETCH_MIN_MS, .notifications = true};
 	gboolean no_notes = FALSE, version = FALSE;
 	char *socket_path = NULL, *autostart = NULL;
 	GError *err = NULL;
@@ -944,6 +1121,7 @@ int main(int argc, char **argv) {
 	}
 	tr_tray_model_init(&t.model);
 	t.notes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, note_free);
+	t.pages = g_ptr_array_new_with_free_func(g_free);
 	t.loop = g_main_loop_new(NULL, FALSE);
 	t.menu = gtk_menu_new();
 	g_object_ref_sink(t.menu);
@@ -962,6 +1140,9 @@ int main(int argc, char **argv) {
 	if (t.lost_id) {
 		g_source_remove(t.lost_id);
 	}
+	if (t.render_id) {
+		g_source_remove(t.render_id);
+	}
 	if (t.age_id) {
 		g_source_remove(t.age_id);
 	}
@@ -969,6 +1150,7 @@ int main(int argc, char **argv) {
 		g_source_remove(t.error_id);
 	}
 	disconnect(&t);
+	g_ptr_array_free(t.pages, TRUE);
 	g_hash_table_destroy(t.notes);
 	g_bus_unwatch_name(t.watcher_watch);
 	if (t.ind_check_id) {

@@ -113,11 +113,27 @@ static void ev_free(struct tr_client_event *e) {
 	free(e);
 }
 
+/* Every event name a test fed (test_every_daemon_event_fed, last, checks them). */
+static char *fed_names[64];
+static size_t n_fed;
+
+static void note_fed(const char *name) {
+	for (size_t i = 0; i < n_fed; i++) {
+		if (strcmp(fed_names[i], name) == 0) {
+			return;
+		}
+	}
+	assert_true(n_fed < sizeof(fed_names) / sizeof(fed_names[0]));
+	fed_names[n_fed++] = strdup(name);
+}
+
 /* Apply an event; returns what apply said. */
 static bool apply(struct tr_tray_model *m, const char *name, const char *task_sid,
 	const char *res_sid, const char *task, const char *extra) {
 	static int64_t seq = 10;
 	struct tr_client_event *e = ev_new(name, ++seq, task_sid, res_sid, task, extra);
+
+	note_fed(name);
 	bool changed = tr_tray_model_apply(m, e);
 
 	assert_int_equal(m->since, seq + 1);
@@ -126,18 +142,41 @@ static bool apply(struct tr_tray_model *m, const char *name, const char *task_si
 	return changed;
 }
 
-/* A reservation event for (res, task) with both objects. */
-static bool apply_res(struct tr_tray_model *m, const char *name, const char *res_sid,
-	const char *res_status, const char *task_sid, const char *task_status) {
+/* A reservation event for (res, task) with both objects; the task names live (a JSON array
+ * of this worker's live reservations) or, with live NULL, this reservation when it is live. */
+static bool apply_res_live(struct tr_tray_model *m, const char *name, const char *res_sid,
+	const char *res_status, const char *task_sid, const char *task_status, const char *live) {
 	char *t = task_json(task_sid, task_status, "chat", "Sales", NOW - 30);
 	char *r = res_json(res_sid, res_status, task_sid, NOW - 30);
 	char *extra = fmt("\"reservation\":%s", r);
-	bool changed = apply(m, name, task_sid, res_sid, t, extra);
+	bool is_live = strcmp(res_status, "pending") == 0 || strcmp(res_status, "accepted") == 0 ||
+		       strcmp(res_status, "wrapping") == 0;
+	char *mine = is_live ? fmt("[{\"sid\":\"%s\",\"status\":\"%s\"}]", res_sid, res_status)
+			     : strdup("[]");
+	char *tl;
+	bool changed;
 
+	t[strlen(t) - 1] = '\0';
+	tl = fmt("%s,\"reservations\":%s}", t, live ? live : mine);
+	changed = apply(m, name, task_sid, res_sid, tl, extra);
 	free(t);
+	free(tl);
+	free(mine);
 	free(r);
 	free(extra);
 	return changed;
+}
+
+static bool apply_res(struct tr_tray_model *m, const char *name, const char *res_sid,
+	const char *res_status, const char *task_sid, const char *task_status) {
+	return apply_res_live(m, name, res_sid, res_status, task_sid, task_status, NULL);
+}
+
+/* One page of reservation.list. */
+static int set_list(struct tr_tray_model *m, const char *page) {
+	const char *pages[] = {page};
+
+	return tr_tray_model_set_reservations(m, pages, 1);
 }
 
 static char *menu_text(const struct tr_tray_model *m, int64_t now) {
@@ -177,8 +216,8 @@ static void model_up(struct tr_tray_model *m, size_t n, const char *const rows[]
 
 	tr_tray_model_init(m);
 	tr_tray_model_set_connecting(m);
-	assert_int_equal(tr_tray_model_subscribed(m, "{\"subscription\":1,\"epoch\":\"E1\",\"seq\":10}"), 0);
-	assert_int_equal(tr_tray_model_set_reservations(m, list), 0);
+	assert_int_equal(tr_tray_model_subscribed(m, "{\"subscription\":1,\"epoch\":\"E1\",\"seq\":10}", false), 0);
+	assert_int_equal(set_list(m, list), 0);
 	assert_int_equal(tr_tray_model_set_worker(m, WORKER), 0);
 	assert_int_equal(tr_tray_model_set_activities(m, ACTIVITIES), 0);
 	assert_int_equal(tr_tray_model_set_status(m, "{\"state\":\"ready\"}"), 0);
@@ -254,12 +293,12 @@ static void test_empty_and_bad_answers(void **state) {
 	assert_menu(&m, want);
 	free(want);
 	/* an unreadable answer changes nothing */
-	assert_true(tr_tray_model_set_reservations(&m, "{\"reservations\":7}") < 0);
-	assert_true(tr_tray_model_set_reservations(&m, "not json") < 0);
+	assert_true(set_list(&m, "{\"reservations\":7}") < 0);
+	assert_true(set_list(&m, "not json") < 0);
 	assert_true(tr_tray_model_set_worker(&m, "[]") < 0);
 	assert_true(tr_tray_model_set_activities(&m, "{}") < 0);
 	assert_true(tr_tray_model_set_status(&m, "{\"version\":\"1\"}") < 0);
-	assert_true(tr_tray_model_subscribed(&m, "{\"epoch\":\"E2\"}") < 0);
+	assert_true(tr_tray_model_subscribed(&m, "{\"epoch\":\"E2\"}", false) < 0);
 	assert_string_equal(m.epoch, "E1");
 	assert_string_equal(m.session, "ready");
 	assert_non_null(m.worker);
@@ -272,7 +311,7 @@ static void test_empty_and_bad_answers(void **state) {
 		};
 		char *list = list_json(2, rows);
 
-		assert_int_equal(tr_tray_model_set_reservations(&m, list), 0);
+		assert_int_equal(set_list(&m, list), 0);
 		assert_int_equal(m.n_entries, 1);
 		assert_string_equal(tr_reservation_sid(m.entries[0].res), "WR1");
 		free(list);
@@ -305,16 +344,19 @@ static void test_connection_states(void **state) {
 	assert_false(s.attention);
 
 	/* the daemon goes away: no task and no activity offered, the tasks kept for a resume */
-	tr_tray_model_set_down(&m, "connection lost");
+	tr_tray_model_set_down(&m, "connection lost", true);
 	assert_menu(&m, "[taskrouterd is not running (connection lost); retrying]\n"
 			"---\n"
 			"[Activity: unknown] >\n"
-			"  (*) [Available] -> set activity WA1\n"
+			"  ( ) [Available] -> set activity WA1\n"
 			"  ( ) [Break] -> set activity WA2\n"
 			"  ( ) [Offline] -> set activity WA3\n"
 			"---\n"
 			"Quit -> quit\n");
 	assert_int_equal(m.n_entries, 1);
+	/* refused or answered nonsense: not "not running" */
+	tr_tray_model_set_down(&m, "Permission denied", false);
+	assert_menu_has(&m, "[No connection to taskrouterd (Permission denied); retrying]\n", true);
 	tr_tray_model_set_connecting(&m);
 	assert_menu_has(&m, "[Connecting to taskrouterd…]\n", true);
 	assert_menu_has(&m, "WT1", false);
@@ -325,7 +367,9 @@ static void test_connection_states(void **state) {
 	/* upstream down with the daemon up: the tasks stay, the activity cannot change */
 	assert_true(apply(&m, "disconnected", NULL, NULL, NULL, "\"reason\":\"network down\""));
 	assert_menu_has(&m, "[TaskRouter unreachable (network down); reconnecting]\n", true);
-	assert_menu_has(&m, "attributes WT1", true);
+	/* the tasks stay, their actions cannot go upstream now */
+	assert_menu_has(&m, "Attributes… -> attributes WT1", true);
+	assert_menu_has(&m, "  [Wrap up] -> wrap up WT1\n  [Complete] -> complete WT1\n", true);
 	assert_menu_has(&m, "[Activity: Available] >\n  (*) [Available]", true);
 	tr_tray_model_summary(&m, &s);
 	assert_string_equal(s.icon, "network-error");
@@ -360,7 +404,7 @@ static void test_connection_states(void **state) {
 	assert_int_equal(tr_tray_model_set_status(&m, "{\"state\":\"token_expired\"}"), 0);
 	assert_menu_has(&m, "[Token expired:", true);
 	assert_int_equal(tr_tray_model_set_status(&m, "{\"state\":\"stopped\"}"), 0);
-	assert_menu_has(&m, "[TaskRouter session stopped (connect refused)]\n", true);
+	assert_menu_has(&m, "[TaskRouter session stopped (by taskrouterd)]\n", true);
 	assert_int_equal(tr_tray_model_set_status(&m, "{\"state\":\"ready\"}"), 0);
 	assert_menu_has(&m, "[alice: Available]\n", true);
 	tr_tray_model_done(&m);
@@ -421,11 +465,25 @@ static void test_reservation_ends(void **state) {
 
 		model_up(&m, 0, NULL);
 		assert_true(apply_res(&m, "reservationCreated", "WR6", "pending", "WT6", "reserved"));
-		/* another reservation of the same task ending: the entry stays */
-		assert_true(apply_res(&m, ends[i], "WR0", "rejected", "WT6", "reserved"));
+		/* another reservation of the same task ending: the entry stays, as it is */
+		assert_true(apply_res_live(&m, ends[i], "WR0", "rejected", "WT6", "reserved",
+			"[{\"sid\":\"WR6\",\"status\":\"pending\"}]"));
 		assert_int_equal(m.n_entries, 1);
+		assert_string_equal(tr_reservation_sid(m.entries[0].res), "WR6");
 		assert_true(apply_res(&m, ends[i], "WR6", "rejected", "WT6", "pending"));
 		assert_int_equal(m.n_entries, 0);
+		/* the shown reservation ends while the task names another live one: the task
+		 * stays, without a reservation to accept (it is not known) */
+		assert_true(apply_res(&m, "reservationCreated", "WR8", "pending", "WT8", "reserved"));
+		assert_true(apply_res_live(&m, ends[i], "WR8", "rejected", "WT8", "reserved",
+			"[{\"sid\":\"WR9\",\"status\":\"pending\"}]"));
+		assert_int_equal(m.n_entries, 1);
+		assert_null(m.entries[0].res);
+		assert_menu_has(&m, "Accept", false);
+		/* an event without its task: the entry goes when the reservation it shows ended */
+		assert_true(apply_res(&m, "reservationCreated", "WR10", "pending", "WT10", "reserved"));
+		assert_true(apply(&m, ends[i], "WT10", "WR10", NULL, NULL));
+		assert_null(tr_tray_model_entry(&m, "WT10"));
 		/* for a task not held: nothing */
 		assert_false(apply_res(&m, ends[i], "WR7", "rejected", "WT7", "pending"));
 		tr_tray_model_done(&m);
@@ -462,15 +520,27 @@ static void test_task_events(void **state) {
 		assert_menu_has(&m, t, true);
 		free(t);
 	}
-	/* a task event for a task not held yet adds it */
+	/* a task event for a task not held adds nothing (the daemon publishes one after this
+	 * worker's reservations ended: the task is not this worker's) */
 	t = task_json("WT9", "assigned", "sms", "Support", NOW);
-	assert_true(apply(&m, "updated", "WT9", NULL, t, NULL));
+	assert_false(apply(&m, "updated", "WT9", NULL, t, NULL));
+	assert_false(apply(&m, "transferCompleted", "WT9", NULL, t, NULL));
 	free(t);
-	assert_non_null(tr_tray_model_entry(&m, "WT9"));
-	assert_null(tr_tray_model_entry(&m, "WT9")->res);
-	/* an updated task whose status is final leaves */
-	assert_true(apply(&m, "updated", "WT9", NULL, "{\"sid\":\"WT9\",\"status\":\"canceled\"}", NULL));
 	assert_null(tr_tray_model_entry(&m, "WT9"));
+	/* a held task that names no live reservation of this worker leaves (a late transfer
+	 * event after a cold transfer, an update after the reservation ended) */
+	assert_true(apply(&m, "updated", "WT3", NULL,
+		"{\"sid\":\"WT3\",\"status\":\"pending\",\"reservations\":[]}", NULL));
+	assert_null(tr_tray_model_entry(&m, "WT3"));
+	assert_true(apply_res(&m, "reservationCreated", "WR3", "pending", "WT3", "reserved"));
+	assert_true(apply(&m, "updated", "WT3", NULL,
+		"{\"sid\":\"WT3\",\"status\":\"assigned\",\"reservations\":[{\"sid\":\"WR3\","
+		"\"status\":\"accepted\"}]}", NULL));
+	assert_non_null(tr_tray_model_entry(&m, "WT3"));
+	/* an updated task whose status is final leaves */
+	assert_true(apply(&m, "updated", "WT3", NULL, "{\"sid\":\"WT3\",\"status\":\"canceled\"}", NULL));
+	assert_null(tr_tray_model_entry(&m, "WT3"));
+	assert_true(apply_res(&m, "reservationCreated", "WR3", "accepted", "WT3", "assigned"));
 	/* completed, canceled and vanished remove theirs */
 	assert_true(apply(&m, "completed", "WT1", "WR1", "{\"sid\":\"WT1\",\"status\":\"completed\"}", NULL));
 	assert_true(apply(&m, "canceled", "WT2", "WR2", "{\"sid\":\"WT2\",\"status\":\"canceled\"}", NULL));
@@ -478,7 +548,7 @@ static void test_task_events(void **state) {
 		"\"vanished\":true,\"resync\":true"));
 	assert_int_equal(m.n_entries, 0);
 	/* an event without a task (finalState unknown) still removes */
-	assert_true(apply(&m, "updated", "WT4", NULL, "{\"sid\":\"WT4\",\"status\":\"assigned\"}", NULL));
+	assert_true(apply_res(&m, "reservationCreated", "WR4", "accepted", "WT4", "assigned"));
 	assert_true(apply(&m, "vanished", "WT4", NULL, NULL, "\"finalState\":\"unknown\""));
 	assert_int_equal(m.n_entries, 0);
 	tr_tray_model_done(&m);
@@ -545,17 +615,9 @@ static void test_events_not_shown(void **state) {
 
 /*
  * Every event the daemon publishes (daemon/subs.c's tr_subs_event_names, read from the
- * source) is one this test feeds above. A new event in the daemon fails here until the tray
- * knows what to do with it.
+ * source) was fed to the model by one of the tests above, which check what it does (runs
+ * last). A new event in the daemon fails here until a test feeds it to the tray.
  */
-static const char *const fed[] = {"updated", "wrapup", "completed", "canceled", "vanished",
-	"transferInitiated", "transferAttemptFailed", "transferCompleted", "transferFailed",
-	"transferCanceled", "reservationCreated", "reservationAccepted", "reservationRejected",
-	"reservationTimeout", "reservationCanceled", "reservationRescinded", "reservationCompleted",
-	"reservationWrapup", "activityUpdated", "attributesUpdated", "channelCapacityUpdated",
-	"channelAvailabilityUpdated", "reservationFailed", "connected", "disconnected", "ready",
-	"tokenWillExpire", "tokenExpired", "tokenUpdated", NULL};
-
 static void test_every_daemon_event_fed(void **state) {
 	const char *path = getenv("TR_SUBS_SOURCE");
 	char *text = NULL, *p, *end;
@@ -578,18 +640,21 @@ static void test_every_daemon_event_fed(void **state) {
 
 		assert_non_null(q);
 		*q = '\0';
-		for (size_t i = 0; fed[i]; i++) {
-			known = known || strcmp(fed[i], p + 1) == 0;
+		for (size_t i = 0; i < n_fed; i++) {
+			known = known || strcmp(fed_names[i], p + 1) == 0;
 		}
 		if (!known) {
-			print_error("the daemon publishes '%s', which the tray's tests never feed\n", p + 1);
+			print_error("the daemon publishes '%s', which no test feeds to the tray\n", p + 1);
 		}
 		assert_true(known);
 		n++;
 		p = q + 1;
 	}
-	assert_int_equal(n, sizeof(fed) / sizeof(fed[0]) - 1);
+	assert_true(n >= 29);
 	free(text);
+	for (size_t i = 0; i < n_fed; i++) {
+		free(fed_names[i]);
+	}
 }
 
 /* ------------------------------------------------------------------ gaps and restarts */
@@ -609,7 +674,7 @@ static void test_resume_and_gap(void **state) {
 	int64_t since = m.since;
 
 	/* the daemon restarts: the model keeps its tasks and where the stream was */
-	tr_tray_model_set_down(&m, "connection lost");
+	tr_tray_model_set_down(&m, "connection lost", true);
 	assert_int_equal(m.n_entries, 2);
 	assert_int_equal(m.since, since);
 	assert_string_equal(m.epoch, "E1");
@@ -622,20 +687,114 @@ static void test_resume_and_gap(void **state) {
 
 	/* a gap (another run): the new subscription and the list replace everything; a task that
 	 * ended meanwhile is not shown */
-	tr_tray_model_set_down(&m, "connection lost");
+	tr_tray_model_set_down(&m, "connection lost", true);
 	assert_true(apply_res(&m, "reservationCreated", "WR3", "pending", "WT3", "reserved"));
 	tr_tray_model_set_connecting(&m);
-	assert_int_equal(tr_tray_model_subscribed(&m, "{\"subscription\":2,\"epoch\":\"E2\",\"seq\":4}"), 0);
+	assert_int_equal(tr_tray_model_subscribed(&m, "{\"subscription\":2,\"epoch\":\"E2\",\"seq\":4}", false), 0);
 	assert_string_equal(m.epoch, "E2");
 	assert_int_equal(m.since, 5);
 	list = list_json(1, later);
-	assert_int_equal(tr_tray_model_set_reservations(&m, list), 0);
+	assert_int_equal(set_list(&m, list), 0);
 	free(list);
 	tr_tray_model_set_up(&m);
 	assert_int_equal(m.n_entries, 1);
 	assert_null(tr_tray_model_entry(&m, "WT3"));
 	assert_menu_has(&m, "WT3", false);
 	assert_menu_has(&m, "wrap up WT2", true);
+	tr_tray_model_done(&m);
+}
+
+/* A resumed subscription does not move the resume position: the replay does, event by
+ * event, so a connection lost before the replay resumes from the same place. */
+static void test_resume_position(void **state) {
+	struct tr_tray_model m;
+	int64_t since;
+	(void)state;
+
+	model_up(&m, 0, NULL);
+	assert_true(apply_res(&m, "reservationCreated", "WR1", "pending", "WT1", "reserved"));
+	since = m.since;
+	tr_tray_model_set_down(&m, "connection lost", true);
+	assert_int_equal(tr_tray_model_subscribed(&m, "{\"subscription\":3,\"epoch\":\"E1\",\"seq\":90}", true), 0);
+	assert_int_equal(m.since, since);
+	/* lost again before any replayed event: the next resume asks for the same */
+	tr_tray_model_set_down(&m, "connection lost", true);
+	assert_int_equal(m.since, since);
+	/* a replayed event moves it */
+	assert_true(apply_res(&m, "reservationAccepted", "WR1", "accepted", "WT1", "assigned"));
+	assert_true(m.since > since);
+	/* a gap: the tasks are forgotten until the list comes */
+	tr_tray_model_forget_tasks(&m);
+	assert_int_equal(m.n_entries, 0);
+	tr_tray_model_set_up(&m);
+	assert_menu_has(&m, "[No tasks]", true);
+	tr_tray_model_done(&m);
+}
+
+/* reservation.list in pages: the entries are the union, in order; one bad page changes
+ * nothing. */
+static void test_list_pages(void **state) {
+	static const char *const one[][4] = {{"WR1", "pending", "WT1", "reserved"}};
+	static const char *const two[][4] = {
+		{"WR2", "accepted", "WT2", "assigned"}, {"WR3", "wrapping", "WT3", "wrapping"}};
+	struct tr_tray_model m;
+	char *p1 = list_json(1, one), *p2 = list_json(2, two);
+	const char *pages[] = {p1, p2}, *bad[] = {p1, "{\"reservations\":3}"};
+	(void)state;
+
+	model_up(&m, 0, NULL);
+	assert_int_equal(tr_tray_model_set_reservations(&m, pages, 2), 0);
+	assert_int_equal(m.n_entries, 3);
+	assert_string_equal(tr_task_sid(m.entries[2].task), "WT3");
+	assert_true(tr_tray_model_set_reservations(&m, bad, 2) < 0);
+	assert_int_equal(m.n_entries, 3);
+	assert_int_equal(tr_tray_model_set_reservations(&m, NULL, 0), 0);
+	assert_int_equal(m.n_entries, 0);
+	free(p1);
+	free(p2);
+	tr_tray_model_done(&m);
+}
+
+/* After a version conflict the tray reads the object again: held entries follow it. */
+static void test_reread(void **state) {
+	static const char *const rows[][4] = {
+		{"WR1", "pending", "WT1", "reserved"}, {"WR2", "accepted", "WT2", "assigned"}};
+	struct tr_tray_model m;
+	char *t, *r, *full;
+	(void)state;
+
+	model_up(&m, 2, rows);
+	/* the reservation was accepted meanwhile */
+	t = task_json("WT1", "assigned", "voice", "Support", NOW - 90);
+	r = res_json("WR1", "accepted", "WT1", NOW - 90);
+	r[strlen(r) - 1] = '\0';
+	full = fmt("%s,\"task\":%s}", r, t);
+	assert_int_equal(tr_tray_model_update_reservation(&m, full), 0);
+	assert_false(tr_tray_entry_pending(tr_tray_model_entry(&m, "WT1")));
+	assert_menu_has(&m, "wrap up WT1", true);
+	free(full);
+	free(r);
+	/* it ended meanwhile */
+	r = res_json("WR1", "canceled", "WT1", NOW - 90);
+	r[strlen(r) - 1] = '\0';
+	full = fmt("%s,\"task\":%s}", r, t);
+	assert_int_equal(tr_tray_model_update_reservation(&m, full), 0);
+	assert_null(tr_tray_model_entry(&m, "WT1"));
+	/* one not held is not added */
+	assert_int_equal(tr_tray_model_update_reservation(&m, full), 0);
+	assert_null(tr_tray_model_entry(&m, "WT1"));
+	free(full);
+	free(r);
+	free(t);
+	/* a task read again */
+	t = task_json("WT2", "wrapping", "voice", "Support", NOW - 90);
+	assert_int_equal(tr_tray_model_update_task(&m, t), 0);
+	assert_menu_has(&m, "voice · Support · wrapping", true);
+	free(t);
+	assert_int_equal(tr_tray_model_update_task(&m, "{\"sid\":\"WT2\",\"status\":\"completed\"}"), 0);
+	assert_null(tr_tray_model_entry(&m, "WT2"));
+	assert_true(tr_tray_model_update_task(&m, "[1]") < 0);
+	assert_true(tr_tray_model_update_reservation(&m, "nope") < 0);
 	tr_tray_model_done(&m);
 }
 
@@ -675,6 +834,32 @@ static void test_errors_in_words(void **state) {
 		}
 		assert_non_null(strstr(w, cases[i].want));
 		free(w);
+	}
+	/* what the failure means for the action */
+	{
+		struct tr_client_error done = {.errnum = -EREMOTEIO, .code = TR_CLIENT_REFRESH_PENDING},
+				       unknown = {.errnum = -EREMOTEIO, .code = TR_CLIENT_TIMEOUT},
+				       net = {.errnum = -EREMOTEIO, .code = TR_CLIENT_NETWORK_ERROR},
+				       late = {.errnum = -ETIMEDOUT},
+				       refused = {.errnum = -EREMOTEIO, .code = TR_CLIENT_UPSTREAM_ERROR};
+		char *w = tr_tray_error_words(&done);
+
+		assert_non_null(strstr(w, "it was done"));
+		free(w);
+		assert_int_equal(tr_tray_error_outcome(&done), TR_TRAY_OUTCOME_DONE);
+		assert_int_equal(tr_tray_error_outcome(&unknown), TR_TRAY_OUTCOME_UNKNOWN);
+		assert_int_equal(tr_tray_error_outcome(&net), TR_TRAY_OUTCOME_UNKNOWN);
+		assert_int_equal(tr_tray_error_outcome(&late), TR_TRAY_OUTCOME_UNKNOWN);
+		assert_int_equal(tr_tray_error_outcome(&refused), TR_TRAY_OUTCOME_FAILED);
+		assert_int_equal(tr_tray_error_outcome(NULL), TR_TRAY_OUTCOME_FAILED);
+		assert_string_equal(tr_tray_outcome_text(TR_TRAY_OUTCOME_DONE), "done");
+		assert_string_equal(tr_tray_outcome_text(TR_TRAY_OUTCOME_UNKNOWN), "outcome unknown");
+		assert_string_equal(tr_tray_outcome_text(TR_TRAY_OUTCOME_FAILED), "failed");
+		model_up(&m, 0, NULL);
+		assert_non_null(strstr(tr_tray_model_set_error(&m, "Accept", &done, NOW), "Accept done: "));
+		assert_non_null(strstr(tr_tray_model_set_error(&m, "Accept", &late, NOW),
+			"Accept outcome unknown: "));
+		tr_tray_model_done(&m);
 	}
 	/* in the menu for a minute */
 	model_up(&m, 0, NULL);
@@ -786,11 +971,15 @@ int main(void) {
 		cmocka_unit_test(test_task_events),
 		cmocka_unit_test(test_worker_events),
 		cmocka_unit_test(test_events_not_shown),
-		cmocka_unit_test(test_every_daemon_event_fed),
 		cmocka_unit_test(test_resume_and_gap),
+		cmocka_unit_test(test_resume_position),
+		cmocka_unit_test(test_list_pages),
+		cmocka_unit_test(test_reread),
 		cmocka_unit_test(test_errors_in_words),
 		cmocka_unit_test(test_text_helpers),
 		cmocka_unit_test(test_autostart),
+		/* last: every event the daemon publishes was fed by a test above */
+		cmocka_unit_test(test_every_daemon_event_fed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
