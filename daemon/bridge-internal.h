@@ -58,6 +58,7 @@ struct tr_bridge_session {
 	uint64_t last_malformed_log;
 	uint64_t boot_ref, mono_ref; /* suspend detection: boot-time and loop clocks last seen */
 	uint64_t net_sig;            /* signature of the machine's addresses last seen */
+	struct tr_netwatch *netwatch; /* network changes and resumes, as events */
 };
 
 /* The resync after each init, and the events that arrive meanwhile. */

@@ -27,11 +27,12 @@
 #include "json.h"
 #include "tr-limits.h"
 #include "log.h"
+#include "netwatch.h"
 
 #define QUICK_CLOSE_MS 5000         /* a session closed sooner than this counts as "quick" */
 #define DISPLACED_AFTER 3           /* quick closes in a row before "session displaced" */
 #define CLOSE_GRACE_MS 1000         /* wait this long for the close handshake at shutdown */
-#define CHECK_INTERVAL_MS 5000      /* suspend detection */
+#define CHECK_INTERVAL_MS 5000      /* suspend and network polling, where they cannot be watched */
 #define JUMP_THRESHOLD_MS 3000      /* boot-time clock ahead of the loop clock by this much */
 #define EXPIRY_SLACK_MS 1500        /* a close this close to expiry counts as expiry */
 #define MALFORMED_LOG_INTERVAL_MS 10000
@@ -747,20 +748,17 @@ static void check_network(struct tr_bridge *b) {
 	}
 }
 
-static void on_check(uv_timer_t *t) {
-	struct tr_bridge *b = t->data;
+/* A suspend shows as the boot-time clock running ahead of the loop's monotonic clock (which
+ * stops while suspended). Returns true when one was found and handled. */
+static bool check_suspend(struct tr_bridge *b) {
 	uint64_t boot = boot_ms(), mono = uv_hrtime() / 1000000u;
 	int64_t jump =
 		(int64_t)(boot - b->session.boot_ref) - (int64_t)(mono - b->session.mono_ref);
 
 	b->session.boot_ref = boot;
 	b->session.mono_ref = mono;
-	if (b->closing) {
-		return;
-	}
 	if (jump < JUMP_THRESHOLD_MS) {
-		check_network(b);
-		return;
+		return false;
 	}
 	b->session.suspends++;
 	tr_log_notice("upstream: the system was suspended for about %" PRId64 " s; reconnecting now",
@@ -772,8 +770,29 @@ static void on_check(uv_timer_t *t) {
 		b->session.reconnect_delay = 0;
 		(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer, 0, 0);
 	}
+	return true;
 }
 
+/* The periodic check, only where netwatch cannot tell (see netwatch.h). */
+static void on_check(uv_timer_t *t) {
+	struct tr_bridge *b = t->data;
+
+	if (!b->closing && !check_suspend(b)) {
+		check_network(b);
+	}
+}
+
+/* netwatch: the clock was set or the system resumed, or the network changed. */
+static void on_netwatch(int what, void *userdata) {
+	struct tr_bridge *b = userdata;
+
+	if (b->closing || check_suspend(b)) {
+		return;
+	}
+	if (what & TR_NETWATCH_NETWORK) {
+		check_network(b);
+	}
+}
 
 /* ---- setting up and closing ---- */
 
@@ -859,7 +878,13 @@ int tr_bridge_session_create_context(struct tr_bridge *b) {
 	b->session.boot_ref = boot_ms();
 	b->session.mono_ref = uv_hrtime() / 1000000u;
 	b->session.net_sig = net_signature();
-	(void)uv_timer_start(&b->session.t_check, on_check, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
+	/* Suspends and network changes come as events; poll only for what cannot be watched. */
+	if (tr_netwatch_start(b->loop, on_netwatch, b, &b->session.netwatch) < 0 ||
+			tr_netwatch_watching(b->session.netwatch) !=
+				(TR_NETWATCH_NETWORK | TR_NETWATCH_CLOCK)) {
+		(void)uv_timer_start(
+			&b->session.t_check, on_check, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
+	}
 	return 0;
 }
 
@@ -880,6 +905,8 @@ static void on_destroy_timer(uv_timer_t *t) {
 }
 
 void tr_bridge_session_close(struct tr_bridge *b) {
+	tr_netwatch_stop(b->session.netwatch);
+	b->session.netwatch = NULL;
 	if (b->session.resolving) {
 		(void)uv_cancel((uv_req_t *)&b->session.gai);
 	}

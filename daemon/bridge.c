@@ -17,6 +17,7 @@
 #include "json.h"
 #include "tr-limits.h"
 #include "log.h"
+#include "netwatch.h"
 #include "rest.h"
 
 const char *tr_bridge_state_str(enum tr_bridge_state s) {
@@ -263,6 +264,11 @@ struct tr_json *tr_bridge_status(const struct tr_bridge *b) {
 	e |= set_int(o, "channels", (int64_t)b->resync.n_channels);
 	e |= set_int(o, "suspendsDetected", (int64_t)b->session.suspends);
 	e |= set_int(o, "networkChanges", (int64_t)b->session.net_changes);
+	/* how suspends and network changes are noticed: kernel events, or the 5 s poll */
+	e |= set_str(o, "changeDetection",
+		tr_netwatch_watching(b->session.netwatch) == (TR_NETWATCH_NETWORK | TR_NETWATCH_CLOCK)
+			? "events"
+			: "polling");
 	e |= set_int(ws, "frames", (int64_t)b->session.frames);
 	e |= set_int(ws, "heartbeats", (int64_t)b->session.heartbeats);
 	e |= set_int(ws, "events", (int64_t)b->resync.events);

@@ -177,27 +177,37 @@ static int listen_fd_from_systemd(void) {
 	return -1;
 }
 
-/* systemd's advice: a daemon that may hold many sockets raises its soft open-file limit to
- * the hard one itself (the soft default stays 1024 for select() users; we use epoll). It
- * must happen before libwebsockets sizes its fd tables from the limit, which is why it is
- * capped: a hard limit of 2^30 (some containers) would make those tables fail to allocate. */
-static void raise_nofile(void) {
+/*
+ * The soft open-file limit is set to what the daemon can use: its connection limit plus
+ * TR_FD_RESERVE (the upstream, logs, refusals), within the hard limit. Raised when it is
+ * lower (systemd's advice for a daemon with many sockets: the soft default stays 1024 for
+ * select() users; we use epoll), and *lowered* when it is higher, because libwebsockets sizes
+ * its fd tables from it: a soft limit of 65536 cost 0.5 MB of tables for a handful of
+ * sockets. Capped at TR_NOFILE_MAX (a hard limit of 2^30 in some containers). It must happen
+ * before the websocket context exists.
+ */
+static void size_nofile(size_t max_connections) {
 	struct rlimit rl;
-	rlim_t want;
+	rlim_t want = (rlim_t)max_connections + TR_FD_RESERVE;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
 		return;
 	}
-	want = rl.rlim_max < TR_NOFILE_MAX ? rl.rlim_max : TR_NOFILE_MAX;
-	if (rl.rlim_cur >= want) {
+	if (want > TR_NOFILE_MAX) {
+		want = TR_NOFILE_MAX;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
+		want = rl.rlim_max;
+	}
+	if (rl.rlim_cur == want) {
 		return;
 	}
 	rl.rlim_cur = want;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-		tr_log_warning("cannot raise the open-file limit to %llu: %s",
-			(unsigned long long)want, strerror(errno));
+		tr_log_warning("cannot set the open-file limit to %llu: %s", (unsigned long long)want,
+			strerror(errno));
 	} else {
-		tr_log_debug("open-file limit raised to %llu", (unsigned long long)want);
+		tr_log_debug("open-file limit set to %llu", (unsigned long long)want);
 	}
 }
 
@@ -216,7 +226,8 @@ int main(int argc, char **argv) {
 		return TR_EXIT_USAGE;
 	}
 	tr_log_setup(a->cfg.log_level);
-	raise_nofile();
+	size_nofile(a->cfg.max_connections > 0 ? (size_t)a->cfg.max_connections
+					       : TR_MAX_CONNECTIONS_DEFAULT);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		tr_log_err("curl_global_init failed");

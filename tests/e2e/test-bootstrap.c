@@ -32,6 +32,34 @@ static void count_pages(struct trt_env *env, int *pages, int *with_after) {
 	tr_json_free(list);
 }
 
+/*
+ * What keeps an idle daemon small and quiet: suspends and network changes come as kernel
+ * events (no 5 s poll), and the soft open-file limit is the connection limit plus the
+ * reserve (libwebsockets sizes its fd tables from it), within the hard limit.
+ */
+static void check_idle_setup(struct trt_env *env, struct trt_conn *c) {
+	struct tr_json *st = trt_call_ok(c, "daemon.status", NULL);
+	const struct tr_json *up = tr_json_get(st, "upstream");
+	int64_t max_conns = 0;
+	unsigned long long soft = 0, hard = 0;
+	char line[256];
+	FILE *f;
+
+	assert_string_equal(e2e_str(up, "changeDetection"), "events");
+	assert_int_equal(tr_json_get_int(tr_json_get(st, "limits"), "maxConnections", &max_conns), 0);
+	tr_json_free(st);
+	f = fopen(trt_fmt("/proc/%d/limits", (int)env->daemon.proc.pid), "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Max open files %llu %llu", &soft, &hard) == 2) {
+			break;
+		}
+	}
+	fclose(f);
+	assert_true(soft > 0);
+	assert_true(soft == (unsigned long long)max_conns + TR_FD_RESERVE || soft == hard);
+}
+
 /* A first resync over n active reservations must take want_pages pages. */
 struct bootstrap_case {
 	const char *name;
@@ -84,6 +112,9 @@ static void test_bootstrap(void **state) {
 		tr_json_free(page);
 	}
 	e2e_assert_cache_matches(&env, c);
+	if (n == 0) {
+		check_idle_setup(&env, c);
+	}
 	count_pages(&env, &pages, &with_after);
 	assert_int_equal(pages, want_pages);
 	assert_int_equal(with_after, want_pages - 1);
