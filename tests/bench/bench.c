@@ -12,12 +12,16 @@
  *              the stub's write to the last subscriber, vs a raw child process that
  *              reads the same frames and writev()s them to N Unix sockets
  *   idle       idle wake-ups per minute (context switches of the daemon)
+ *   worker     reservation.accept and worker.setActivity round trips vs the SDK's
+ *   startup    start to "ready" with 1,000 and 10,000 reservations vs the SDK's
  *   rss        daemon RSS with 0, 1,000 and 10,000 cached tasks
  *   fanout-sim only when asked for: the former fan-out, the simulator in the timed
  *              window, every burst printed (is a slow burst the simulator's?)
  *
  * Usage: bench [--quick] [--verbose] [--sequential] [--only GROUP] [--markdown FILE]
- * TR_SIM and TR_DAEMON point at the binaries.
+ * TR_SIM and TR_DAEMON point at the binaries; TR_BENCH_SDK at tests/bench, for the SDK's side
+ * (tests/bench/sdk-worker.js, with the SDK tests/compat installs); without it those rows say
+ * "(no SDK)".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +43,7 @@ static bool quick;
 static bool verbose;    /* --verbose: every burst's time on stderr */
 static bool sequential; /* --sequential: read subscribers one after the other (diagnostic) */
 static FILE *md;
-static const char *only; /* --only rtt|fanout|idle|rss: one group (profiling) */
+static const char *only; /* --only rtt|fanout|idle|worker|startup|rss: one group (profiling) */
 
 static bool want(const char *group) {
 	return !only || strcmp(only, group) == 0;
@@ -732,6 +736,233 @@ out:
 	return r;
 }
 
+/* ---- the official SDK, for the startup and Worker-side rows ---- */
+
+/* `node` from PATH, or NULL. */
+static const char *find_node(void) {
+	static char found[512];
+	const char *path = getenv("PATH");
+
+	while (path && *path) {
+		const char *colon = strchr(path, ':');
+		size_t len = colon ? (size_t)(colon - path) : strlen(path);
+		snprintf(found, sizeof(found), "%.*s/node", (int)len, path);
+		if (len && access(found, X_OK) == 0) {
+			return found;
+		}
+		path = colon ? colon + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* Run tests/bench/sdk-worker.js (TR_BENCH_SDK names tests/bench; the SDK is the one
+ * tests/compat installs) with these arguments; its stdout into *ret_out. 0, or -1 when the
+ * SDK is not there or the script failed (why is printed once). */
+static int run_sdk(const char *const *args, int timeout_ms, char **ret_out) {
+	static bool told;
+	const char *dir = getenv("TR_BENCH_SDK"), *node = find_node();
+	const char *argv[16];
+	size_t n = 0;
+	int st;
+
+	if (!dir || !node ||
+		access(trt_fmt("%s/../compat/node_modules/twilio-taskrouter", dir), R_OK) != 0) {
+		if (!told) {
+			fprintf(stderr, "bench: no SDK comparison (needs node, TR_BENCH_SDK and "
+					"tests/compat/node_modules: run scripts/bench.sh)\n");
+			told = true;
+		}
+		return -1;
+	}
+	argv[n++] = node;
+	argv[n++] = trt_fmt("%s/sdk-worker.js", dir);
+	for (size_t i = 0; args[i] && n < 15; i++) {
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	st = trt_run(argv, NULL, NULL, timeout_ms, ret_out);
+	if (st != 0) {
+		fprintf(stderr, "bench: sdk-worker.js %s exited with %d\n", args[0], st);
+		return -1;
+	}
+	return 0;
+}
+
+/* The values of the lines "KEY VALUE" in out, in order; returns how many (at most max). */
+static int sdk_values(const char *out, const char *key, double *v, int max) {
+	size_t kl = strlen(key);
+	int n = 0;
+
+	for (const char *l = out; l && *l && n < max; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, key, kl) == 0 && l[kl] == ' ') {
+			v[n++] = strtod(l + kl + 1, NULL);
+		}
+	}
+	return n;
+}
+
+static int cmp_double(const void *a, const void *b) {
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n ? v[n / 2] : 0;
+}
+
+static const char *fmt_ms(double ms) {
+	return ms >= 100 ? trt_fmt("%.0f ms", ms) : trt_fmt("%.2f ms", ms);
+}
+
+/* Startup: from starting taskrouterd to its "ready" (the resync done: the worker, the
+ * activities, the channels and every page of active reservations), with m accepted
+ * reservations for alice; against the SDK on the same simulator, from new Worker() to its
+ * "ready" (node's own start and require() left out). Runs alternate, the median is shown. */
+static int bench_startup(const char *const *daemon_args) {
+	const int sizes[] = {1000, 10000};
+	int runs = quick ? 1 : 3;
+
+	for (size_t s = 0; s < 2; s++) {
+		struct trt_env env;
+		double d[3], k[3];
+		int m = sizes[s], nk = 0;
+
+		if (quick && m > 1000) {
+			continue;
+		}
+		if (trt_env_init(&env) < 0 || trt_sim_start(&env, NULL) < 0 ||
+			trt_sim_http(&env, "POST", "/sim/bulk-tasks",
+				trt_fmt("{\"worker\":\"alice\",\"count\":%d,\"accept\":true}", m),
+				NULL) != 200) {
+			trt_env_done(&env);
+			return -1;
+		}
+		for (int r = 0; r < runs; r++) {
+			int64_t t0 = now_ns();
+			char *out = NULL;
+			double v = 0;
+
+			if (trt_daemon_start(&env, "alice", daemon_args) < 0 ||
+				trt_daemon_wait_status(&env, "ready", 120000) < 0) {
+				trt_env_done(&env);
+				return -1;
+			}
+			d[r] = (double)(now_ns() - t0) / 1e6;
+			if (trt_daemon_stop(&env) != 0) {
+				trt_env_done(&env);
+				return -1;
+			}
+			if (run_sdk((const char *const[]){"startup",
+					    trt_fmt("%s/alice.token", env.sim.token_dir),
+					    trt_fmt("%d", env.sim.port), trt_fmt("%d", m), NULL},
+				    300000, &out) == 0 &&
+				sdk_values(out, "ms", &v, 1) == 1) {
+				k[nk++] = v;
+			}
+			free(out);
+		}
+		{
+			double dm = median(d, runs), km = nk ? median(k, nk) : 0;
+			const char *what = trt_fmt("startup to ready, %d reservations (%d page%s)", m,
+				(m + 999) / 1000, m > 1000 ? "s" : "");
+			if (nk == runs) {
+				row(what, fmt_ms(dm), trt_fmt("%s (SDK)", fmt_ms(km)), ratio(dm, km),
+					"<= 0.5x SDK", dm <= 0.5 * km ? "met" : "NOT met");
+			} else {
+				row(what, fmt_ms(dm), "(no SDK)", "-", "<= 0.5x SDK", "-");
+			}
+		}
+		trt_env_done(&env);
+	}
+	return 0;
+}
+
+/* The Worker side: reservation.accept and worker.setActivity round trips through the daemon
+ * and the simulator, as a client sees them (one call at a time on its own connection), against
+ * the SDK's reservation.accept() and Activity.setAsCurrent() on the same simulator (as bob, so
+ * that the daemon's session for alice stays). Each accept takes a new chat task, completed
+ * after the measurement; setActivity alternates Offline and Available. Medians of N. */
+static int bench_worker_side(struct trt_env *env) {
+	int n = quick ? 10 : 50;
+	struct trt_conn *ev = NULL, *call = NULL;
+	double acc[50], act[50], sacc[50], sact[50];
+	struct tr_json *r;
+	char *out = NULL;
+	int ns_acc = 0, ns_act = 0, rc = -1;
+
+	if (trt_connect(env->daemon.socket_path, &ev) < 0 ||
+		trt_connect(env->daemon.socket_path, &call) < 0 ||
+		!(r = trt_call_ok(ev, "events.subscribe", "{\"events\":[\"reservationCreated\"]}"))) {
+		goto out;
+	}
+	tr_json_free(r);
+	for (int i = 0; i < n; i++) {
+		char tsid[35], rsid[35];
+		struct tr_json *res = NULL, *err = NULL;
+		int64_t t0;
+		int st;
+
+		if (trt_sim_create_task(env, "alice", "chat", "{}", false, tsid, rsid) < 0 ||
+			trt_wait_event(ev, "reservationCreated", tsid, 30000, NULL) < 0) {
+			goto out;
+		}
+		t0 = now_ns();
+		st = trt_call(call, "reservation.accept", trt_fmt("{\"sid\":\"%s\"}", rsid), 30000,
+			&res, &err);
+		acc[i] = (double)(now_ns() - t0) / 1e6;
+		tr_json_free(res);
+		tr_json_free(err);
+		if (st != 0 || trt_sim_http(env, "POST", trt_fmt("/sim/tasks/%s/complete", tsid),
+				       NULL, NULL) != 200) {
+			fprintf(stderr, "bench: reservation.accept or the task's completion failed\n");
+			goto out;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		struct tr_json *res = NULL, *err = NULL;
+		int64_t t0 = now_ns();
+		int st = trt_call(call, "worker.setActivity",
+			trt_fmt("{\"activity\":\"%s\"}", i % 2 ? "Available" : "Offline"), 30000, &res,
+			&err);
+
+		act[i] = (double)(now_ns() - t0) / 1e6;
+		tr_json_free(res);
+		tr_json_free(err);
+		if (st != 0) {
+			fprintf(stderr, "bench: worker.setActivity failed\n");
+			goto out;
+		}
+	}
+	if (run_sdk((const char *const[]){"worker", trt_fmt("%s/bob.token", env->sim.token_dir),
+			    trt_fmt("%d", env->sim.port), "bob", trt_fmt("%d", n), NULL},
+		    300000, &out) == 0) {
+		ns_acc = sdk_values(out, "accept", sacc, n);
+		ns_act = sdk_values(out, "activity", sact, n);
+	}
+	{
+		double a = median(acc, n), b = median(act, n);
+		if (ns_acc == n && ns_act == n) {
+			double sa = median(sacc, n), sb = median(sact, n);
+			row(trt_fmt("reservation.accept round trip p50 (daemon + sim, %d)", n), fmt_ms(a),
+				trt_fmt("%s (SDK)", fmt_ms(sa)), ratio(a, sa), "-", "-");
+			row(trt_fmt("worker.setActivity round trip p50 (daemon + sim, %d)", n), fmt_ms(b),
+				trt_fmt("%s (SDK)", fmt_ms(sb)), ratio(b, sb), "-", "-");
+		} else {
+			row("reservation.accept round trip p50 (daemon + sim)", fmt_ms(a), "(no SDK)",
+				"-", "-", "-");
+			row("worker.setActivity round trip p50 (daemon + sim)", fmt_ms(b), "(no SDK)",
+				"-", "-", "-");
+		}
+	}
+	rc = 0;
+out:
+	free(out);
+	trt_conn_free(ev);
+	trt_conn_free(call);
+	return rc;
+}
+
 static int bench_idle(struct trt_env *env) {
 	int secs = quick ? 5 : 20;
 	long c0 = ctx_switches(env->daemon.proc.pid), c1;
@@ -767,12 +998,12 @@ int main(int argc, char **argv) {
 		} else {
 			fprintf(stderr,
 				"usage: %s [--quick] [--verbose] [--sequential] "
-				"[--only rtt|fanout|fanout-sim|idle|rss] [--markdown FILE]\n",
+				"[--only rtt|fanout|fanout-sim|idle|worker|startup|rss] [--markdown FILE]\n",
 				argv[0]);
 			return 2;
 		}
 	}
-	main_env = want("rtt") || want("idle");
+	main_env = want("rtt") || want("idle") || want("worker");
 	printf("%-44s %14s %14s %9s  %-22s %s\n", "measure", "taskrouterd", "baseline", "ratio",
 		"target", "met?");
 	if (md) {
@@ -804,8 +1035,10 @@ int main(int argc, char **argv) {
 		}
 		trt_conn_free(c);
 	}
+	/* idle before the Worker side, whose tasks and activity changes would wake the daemon */
 	if ((want("rtt") && bench_rtt_pipeline(&env, sid) < 0) ||
-		(want("idle") && bench_idle(&env) < 0)) {
+		(want("idle") && bench_idle(&env) < 0) ||
+		(want("worker") && bench_worker_side(&env) < 0)) {
 		fprintf(stderr, "bench: a measurement failed\n");
 		trt_env_done(&env);
 		return 1;
@@ -818,6 +1051,10 @@ int main(int argc, char **argv) {
 	}
 	if (only && strcmp(only, "fanout-sim") == 0 && bench_fanout_sim(daemon_args) < 0) {
 		fprintf(stderr, "bench: the fan-out diagnostic failed\n");
+		return 1;
+	}
+	if (want("startup") && bench_startup(daemon_args) < 0) {
+		fprintf(stderr, "bench: the startup measurement failed\n");
 		return 1;
 	}
 	if (want("rss") && bench_rss(daemon_args) < 0) {
