@@ -668,12 +668,17 @@ static int bench_rss(const char *const *daemon_args) {
 		}
 		row(trt_fmt("daemon RSS with %d cached tasks", n), trt_fmt("%.2f MB", kb / 1024.0),
 			trt_fmt("%.2f MB", base / 1024.0), ratio((double)kb, (double)base),
-			n == 1000 ? "<= 4 MB" : "-",
-			n == 1000 ? (kb <= 4096 ? "met" : "NOT met") : "-");
+			"-", "-");
 		{
+			/* issue #17's targets are on the private memory */
+			static const long target_kb[] = {1536, 2560, 10240};
 			long pk = private_kb(env.daemon.proc.pid);
+			long pss = proc_field(env.daemon.proc.pid, "smaps_rollup", "Pss");
 			row(trt_fmt("  of which private (not shared libraries)"), trt_fmt("%.2f MB", pk / 1024.0),
-				"-", "-", "-", "-");
+				"-", "-", trt_fmt("<= %.1f MB", target_kb[s] / 1024.0),
+				pk >= 0 && pk <= target_kb[s] ? "met" : "NOT met");
+			row(trt_fmt("  PSS (shared pages divided among their users)"),
+				trt_fmt("%.2f MB", pss / 1024.0), "-", "-", "-", "-");
 		}
 		trt_env_done(&env);
 	}
@@ -972,8 +977,10 @@ static int bench_idle(struct trt_env *env) {
 	c1 = ctx_switches(env->daemon.proc.pid);
 	{
 		double per_min = (double)(c1 - c0) * 60.0 / secs;
-		row("idle wake-ups per minute (15 s heartbeats)", trt_fmt("%.0f", per_min), "60",
-			ratio(per_min, 60), "<= 60/min", per_min <= 60 ? "met" : "NOT met");
+		/* the simulator's heartbeats come every 15 s: 4 a minute, plus 1 allowed */
+		row("idle wake-ups per minute (15 s heartbeats)", trt_fmt("%.0f", per_min),
+			"4 (heartbeats)", ratio(per_min, 4), "<= 5/min",
+			per_min <= 5 ? "met" : "NOT met");
 	}
 	return 0;
 }
