@@ -830,7 +830,7 @@ static int bench_startup(const char *const *daemon_args) {
 
 	for (size_t s = 0; s < 2; s++) {
 		struct trt_env env;
-		double d[3], k[3];
+		double d[3], k[3], kr[3];
 		int m = sizes[s], nk = 0;
 
 		if (quick && m > 1000) {
@@ -846,7 +846,7 @@ static int bench_startup(const char *const *daemon_args) {
 		for (int r = 0; r < runs; r++) {
 			int64_t t0 = now_ns();
 			char *out = NULL;
-			double v = 0;
+			double v = 0, vr = 0;
 
 			if (trt_daemon_start(&env, "alice", daemon_args) < 0 ||
 				trt_daemon_wait_status(&env, "ready", 120000) < 0) {
@@ -862,18 +862,24 @@ static int bench_startup(const char *const *daemon_args) {
 					    trt_fmt("%s/alice.token", env.sim.token_dir),
 					    trt_fmt("%d", env.sim.port), trt_fmt("%d", m), NULL},
 				    300000, &out) == 0 &&
-				sdk_values(out, "ms", &v, 1) == 1) {
+				sdk_values(out, "all", &v, 1) == 1 && sdk_values(out, "ready", &vr, 1) == 1) {
+				kr[nk] = vr;
 				k[nk++] = v;
 			}
 			free(out);
 		}
 		{
 			double dm = median(d, runs), km = nk ? median(k, nk) : 0;
+			double krm = nk ? median(kr, nk) : 0;
 			const char *what = trt_fmt("startup to ready, %d reservations (%d page%s)", m,
 				(m + 999) / 1000, m > 1000 ? "s" : "");
 			if (nk == runs) {
-				row(what, fmt_ms(dm), trt_fmt("%s (SDK)", fmt_ms(km)), ratio(dm, km),
-					"<= 0.5x SDK", dm <= 0.5 * km ? "met" : "NOT met");
+				/* the SDK's "ready" comes after its first page: the target is against
+				 * the SDK holding them all, as the daemon's "ready" means */
+				row(what, fmt_ms(dm), trt_fmt("%s (SDK, all held)", fmt_ms(km)),
+					ratio(dm, km), "<= 0.5x SDK", dm <= 0.5 * km ? "met" : "NOT met");
+				row("  against the SDK's own ready event (after its first page)", fmt_ms(dm),
+					trt_fmt("%s (SDK)", fmt_ms(krm)), ratio(dm, krm), "-", "-");
 			} else {
 				row(what, fmt_ms(dm), "(no SDK)", "-", "<= 0.5x SDK", "-");
 			}

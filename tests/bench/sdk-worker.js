@@ -1,8 +1,8 @@
 // The official SDK's side of bench.c's startup and Worker-side rows (twilio-taskrouter@2.1.1,
 // the one tests/compat installs), against the same simulator as the daemon:
 //   node sdk-worker.js startup TOKEN_FILE PORT RESERVATIONS
-//       prints "ms T": from new Worker() to its "ready" event (node's start and require() are
-//       not counted), having checked that the Worker holds RESERVATIONS reservations
+//       prints "ready T": from new Worker() to its "ready" event, and "all T": until the
+//       Worker holds all RESERVATIONS reservations (node's start and require() are not counted)
 //   node sdk-worker.js worker TOKEN_FILE PORT WORKER_NAME N
 //       prints N lines "accept T": a new chat task for WORKER_NAME, its reservationCreated
 //       awaited, then reservation.accept() timed (the task is completed afterwards); then N
@@ -51,15 +51,30 @@ function ready(worker) {
 
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
+// The SDK emits "ready" after the first page of reservations and fetches the others after it;
+// "all" is when it holds every one (looked at every millisecond), which the daemon's "ready"
+// stands for.
 async function startup(expected) {
 	const t0 = process.hrtime.bigint();
 	const worker = newWorker();
 	await ready(worker);
 	const t = ms(t0);
-	if (worker.reservations.size !== expected) {
-		throw new Error(`ready with ${worker.reservations.size} reservations, not ${expected}`);
-	}
-	console.log(`ms ${t.toFixed(3)}`);
+	await new Promise((resolve, reject) => {
+		const deadline = Date.now() + 120000;
+		const check = () => {
+			if (worker.reservations.size >= expected) {
+				resolve();
+			} else if (Date.now() > deadline) {
+				reject(new Error(`${worker.reservations.size} reservations, not ${expected}`));
+			} else {
+				setTimeout(check, 1);
+			}
+		};
+		check();
+	});
+	const all = ms(t0);
+	console.log(`ready ${t.toFixed(3)}`);
+	console.log(`all ${all.toFixed(3)}`);
 	worker.disconnect();
 }
 
