@@ -10,9 +10,15 @@ if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build" -Dbuildtype=release -Db_ndebug=true >/dev/null
 fi
 ninja -C "$build" >/dev/null
+# The official SDK (tests/compat's pinned twilio-taskrouter) for the startup, Worker-side and
+# SDK-apps rows.
+if [ ! -d tests/compat/node_modules/twilio-taskrouter ]; then
+	(cd tests/compat && npm ci --no-audit --no-fund --silent >/dev/null) ||
+		echo "bench.sh: npm ci failed in tests/compat; the SDK rows will say (no SDK)" >&2
+fi
 table=$(mktemp)
 TR_SIM=$build/tests/sim/taskrouter-sim TR_DAEMON=$build/daemon/taskrouterd \
-	"$build/tests/bench/bench" --markdown "$table" "$@"
+	TR_BENCH_SDK=$PWD/tests/bench "$build/tests/bench/bench" --markdown "$table" "$@"
 if [ -x tests/bench/sdk-compare.sh ]; then
 	bash tests/bench/sdk-compare.sh "$build" >>"$table" || echo "(SDK comparison failed)" >>"$table"
 fi
