@@ -786,6 +786,11 @@ static void on_check(uv_timer_t *t) {
 static void on_netwatch(int what, void *userdata) {
 	struct tr_bridge *b = userdata;
 
+	if (what == 0 && !b->closing) {
+		/* a watch broke: the periodic check takes over */
+		(void)uv_timer_start(&b->session.t_check, on_check, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
+		return;
+	}
 	if (b->closing || check_suspend(b)) {
 		return;
 	}

@@ -266,7 +266,8 @@ struct tr_json *tr_bridge_status(const struct tr_bridge *b) {
 	e |= set_int(o, "networkChanges", (int64_t)b->session.net_changes);
 	/* how suspends and network changes are noticed: kernel events, or the 5 s poll */
 	e |= set_str(o, "changeDetection",
-		tr_netwatch_watching(b->session.netwatch) == (TR_NETWATCH_NETWORK | TR_NETWATCH_CLOCK)
+		tr_netwatch_watching(b->session.netwatch) == (TR_NETWATCH_NETWORK | TR_NETWATCH_CLOCK) &&
+				!uv_is_active((uv_handle_t *)&b->session.t_check)
 			? "events"
 			: "polling");
 	e |= set_int(ws, "frames", (int64_t)b->session.frames);

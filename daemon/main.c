@@ -193,6 +193,11 @@ static void size_nofile(size_t max_connections) {
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
 		return;
 	}
+	/* never below 1024 (or the limit we were given, if lower): children such as the token
+	 * command inherit it, and a table of 1024 costs libwebsockets about 16 KB */
+	if (want < TR_NOFILE_FLOOR && rl.rlim_cur > want) {
+		want = rl.rlim_cur < TR_NOFILE_FLOOR ? rl.rlim_cur : TR_NOFILE_FLOOR;
+	}
 	if (want > TR_NOFILE_MAX) {
 		want = TR_NOFILE_MAX;
 	}

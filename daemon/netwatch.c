@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -46,6 +47,16 @@ bool tr_netwatch_is_change(const void *buf, size_t len) {
 	return false;
 }
 
+/* A watch stopped working at run time: say so once, and tell the owner (what 0), which then
+ * polls. */
+static void watch_lost(struct tr_netwatch *w, uv_poll_t *p, const char *what, const char *why) {
+	(void)uv_poll_stop(p);
+	tr_log_warning("%s: %s; polling instead", what, why);
+	if (!w->stopped) {
+		w->cb(0, w->userdata);
+	}
+}
+
 static void on_settled(uv_timer_t *t) {
 	struct tr_netwatch *w = t->data;
 
@@ -54,21 +65,33 @@ static void on_settled(uv_timer_t *t) {
 	}
 }
 
+/* Datagrams read per callback at most: the poll is level-triggered, the rest comes next
+ * time, and a storm of notifications cannot hold the loop. */
+#define READS_PER_CALLBACK 64
+
 static void on_readable(uv_poll_t *p, int status, int events) {
 	struct tr_netwatch *w = p->data;
-	/* netlink messages are read whole or not at all: a page-sized buffer per datagram */
 	char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
 	bool changed = false;
 	(void)events;
 
 	if (status < 0) {
-		tr_log_warning("network watch: %s; network changes are no longer watched",
-			uv_strerror(status));
-		(void)uv_poll_stop(p);
-		return;
+		/* An overflowed queue sets the socket's error (ENOBUFS), which epoll reports as
+		 * POLLERR and libuv as UV_EBADF: notifications were lost, so assume a change,
+		 * clear the error and go on. Anything else ends the watch. */
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != ENOBUFS ||
+				uv_poll_start(p, UV_READABLE, on_readable) < 0) {
+			watch_lost(w, p, "network watch", err ? strerror(err) : uv_strerror(status));
+			return;
+		}
+		changed = true;
 	}
-	for (;;) {
-		ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	for (int i = 0; i < READS_PER_CALLBACK; i++) {
+		/* MSG_TRUNC: the datagram's real length, so a cut one still counts */
+		ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
 
 		if (n < 0 && errno == EINTR) {
 			continue;
@@ -80,7 +103,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
 		if (n <= 0) {
 			break; /* EAGAIN: drained */
 		}
-		changed = changed || tr_netwatch_is_change(buf, (size_t)n);
+		changed = changed || (size_t)n > sizeof(buf) || tr_netwatch_is_change(buf, (size_t)n);
 	}
 	if (changed) {
 		/* restarted by every change: the callback comes once the burst has settled */
@@ -88,25 +111,48 @@ static void on_readable(uv_poll_t *p, int status, int events) {
 	}
 }
 
-/* Far ahead (the timer must never expire; only its cancellation matters), absolute. */
+/* Far ahead (the timer must never expire; only its cancellation matters), absolute. A
+ * 32-bit time_t (or a kernel without 64-bit times: EOVERFLOW) gets the last 32-bit second. An
+ * ECANCELED from arming means the clock was set again meanwhile: the timer is armed anyway. */
 static int clock_arm(int fd) {
-	struct itimerspec its = {.it_value = {.tv_sec = (time_t)1 << 40}};
+	struct itimerspec its = {
+		.it_value = {.tv_sec = sizeof(time_t) > 4 ? (time_t)((int64_t)1 << 40) : INT32_MAX}};
+	int r = timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
 
-	return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0 ? -errno
-												      : 0;
+	if (r < 0 && errno == EOVERFLOW) {
+		its.it_value.tv_sec = INT32_MAX;
+		r = timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+	}
+	return r < 0 && errno != ECANCELED ? -errno : 0;
 }
 
 static void on_clock(uv_poll_t *p, int status, int events) {
 	struct tr_netwatch *w = p->data;
-	uint64_t n;
+	uint64_t expirations;
+	ssize_t n;
+	int e;
 	(void)events;
 
-	if (status < 0 || (read(w->clock_fd, &n, sizeof(n)) < 0 && errno != ECANCELED &&
-				  errno != EAGAIN) ||
-			clock_arm(w->clock_fd) < 0) {
-		tr_log_warning("resume watch: %s; resumes are noticed by the periodic check only",
-			status < 0 ? uv_strerror(status) : strerror(errno));
-		(void)uv_poll_stop(p);
+	if (status < 0) {
+		watch_lost(w, p, "resume watch", uv_strerror(status));
+		return;
+	}
+	n = read(w->clock_fd, &expirations, sizeof(expirations));
+	if (n < 0 && errno == EAGAIN) {
+		return;
+	}
+	if (n >= 0) {
+		/* it expired: it cannot, unless the clock got past the far date */
+		watch_lost(w, p, "resume watch", "the timer expired");
+		return;
+	}
+	if (errno != ECANCELED) {
+		watch_lost(w, p, "resume watch", strerror(errno));
+		return;
+	}
+	e = clock_arm(w->clock_fd);
+	if (e < 0) {
+		watch_lost(w, p, "resume watch", strerror(-e));
 		return;
 	}
 	if (!w->stopped) {
@@ -178,8 +224,7 @@ int tr_netwatch_start(uv_loop_t *loop, tr_netwatch_cb cb, void *userdata, struct
 	w->open_handles = 1;
 	fd = netlink_open();
 	if (fd < 0 || (fd = watch(w, &w->poll, fd, &w->fd, on_readable)) < 0) {
-		tr_log_notice("network changes are not watched (netlink: %s); a dead network is "
-			      "noticed by the heartbeats",
+		tr_log_notice("network changes are not watched (netlink: %s); polling instead",
 			strerror(-fd));
 		if (w->fd >= 0) {
 			(void)uv_poll_stop(&w->poll);
@@ -187,9 +232,7 @@ int tr_netwatch_start(uv_loop_t *loop, tr_netwatch_cb cb, void *userdata, struct
 	}
 	fd = clock_open();
 	if (fd < 0 || (fd = watch(w, &w->clock, fd, &w->clock_fd, on_clock)) < 0) {
-		tr_log_notice("resumes are not watched (timerfd: %s); they are noticed by the "
-			      "periodic check",
-			strerror(-fd));
+		tr_log_notice("resumes are not watched (timerfd: %s); polling instead", strerror(-fd));
 		if (w->clock_fd >= 0) {
 			(void)uv_poll_stop(&w->clock);
 		}

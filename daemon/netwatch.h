@@ -26,6 +26,7 @@ enum {
 	TR_NETWATCH_CLOCK = 2,   /* the clock was set or the system resumed */
 };
 
+/* what: TR_NETWATCH_* bits, or 0 when a watch stopped working (logged): poll from then on. */
 typedef void (*tr_netwatch_cb)(int what, void *userdata);
 
 /*

@@ -29,6 +29,7 @@
 #define TR_CONN_OWNER_RESERVE 8                    /* 1/8 are kept for the daemon's uid and root */
 #define TR_FD_RESERVE 64 /* fds kept beyond the connections (upstream, logs, refusals) */
 #define TR_NOFILE_MAX 65536 /* the soft RLIMIT_NOFILE (connections + reserve) is at most this */
+#define TR_NOFILE_FLOOR 1024 /* ... and at least this (or what it was, if lower) */
 #define TR_FRAME_IDLE_MS_DEFAULT 15000 /* a partial frame with no byte for this long: dropped */
 #define TR_SUBS_PER_CONNECTION 64                  /* subscriptions one connection may hold */
 #define TR_EVENT_RING_SIZE 4096                    /* events kept for events.subscribe{since} */
