@@ -4,6 +4,7 @@
 #include "task-wire.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,31 +39,134 @@ static int64_t get_int(const struct tr_json *o, const char *key, int64_t dflt) {
 	return v;
 }
 
-/* A record's string field and the wire member it is read from. */
+/*
+ * Interned strings: the task fields with few distinct values (the status, the queue, the
+ * workflow, the channel) are shared by every task that has the same value, instead of a copy
+ * per task (a dozen allocations of 32-64 bytes each made most of a cached task's cost).
+ * Reference-counted; a value goes when its last task does, and the table when it is empty.
+ * The daemon is single-threaded.
+ */
+#define INTERN_BUCKETS 256
+
+struct interned {
+	struct interned *next;
+	size_t refs;
+	char s[];
+};
+
+static struct interned **intern_table;
+static size_t intern_count;
+
+static size_t intern_bucket(const char *s) {
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++) {
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	}
+	return h % INTERN_BUCKETS;
+}
+
+/* The shared copy of s, with one more reference; NULL on ENOMEM. */
+static char *intern(const char *s) {
+	struct interned *e, **bucket;
+	size_t len = strlen(s);
+
+	if (!intern_table && !(intern_table = calloc(INTERN_BUCKETS, sizeof(*intern_table)))) {
+		return NULL;
+	}
+	bucket = &intern_table[intern_bucket(s)];
+	for (e = *bucket; e; e = e->next) {
+		if (strcmp(e->s, s) == 0) {
+			e->refs++;
+			return e->s;
+		}
+	}
+	e = malloc(sizeof(*e) + len + 1);
+	if (!e) {
+		if (intern_count == 0) {
+			free(intern_table);
+			intern_table = NULL;
+		}
+		return NULL;
+	}
+	memcpy(e->s, s, len + 1);
+	e->refs = 1;
+	e->next = *bucket;
+	*bucket = e;
+	intern_count++;
+	return e->s;
+}
+
+/* Drop one reference to a string from intern() (NULL is fine). */
+static void unintern(char *s) {
+	struct interned *e, **link;
+
+	if (!s) {
+		return;
+	}
+	e = (struct interned *)(s - offsetof(struct interned, s));
+	if (--e->refs > 0) {
+		return;
+	}
+	for (link = &intern_table[intern_bucket(s)]; *link != e; link = &(*link)->next) {
+	}
+	*link = e->next;
+	free(e);
+	if (--intern_count == 0) {
+		free(intern_table);
+		intern_table = NULL;
+	}
+}
+
+/* A record's string field, the wire member it is read from, and whether it is interned. */
 struct member {
 	size_t off;
 	const char *key;
+	bool shared;
 };
 
-#define MEMBER(type, field, key) { offsetof(type, field), key }
+#define MEMBER(type, field, key) { offsetof(type, field), key, false }
+#define SHARED(type, field, key) { offsetof(type, field), key, true }
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static char **field(void *rec, const struct member *m) {
 	return (char **)((char *)rec + m->off);
 }
 
+/* take_str for an interned field. */
+static int take_shared(char **dst, const struct tr_json *o, const char *key) {
+	const char *s = tr_json_get_string(o, key);
+	char *n = NULL;
+
+	if (s && *dst && strcmp(*dst, s) == 0) {
+		return 0; /* the same value: keep the reference */
+	}
+	if (s && !(n = intern(s))) {
+		return -ENOMEM;
+	}
+	unintern(*dst);
+	*dst = n;
+	return 0;
+}
+
 static int take_members(void *rec, const struct member *m, size_t n, const struct tr_json *p) {
 	int r = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		r |= take_str(field(rec, &m[i]), p, m[i].key);
+		r |= m[i].shared ? take_shared(field(rec, &m[i]), p, m[i].key)
+				 : take_str(field(rec, &m[i]), p, m[i].key);
 	}
 	return r ? -ENOMEM : 0;
 }
 
 static void free_members(void *rec, const struct member *m, size_t n) {
 	for (size_t i = 0; i < n; i++) {
-		free(*field(rec, &m[i]));
+		if (m[i].shared) {
+			unintern(*field(rec, &m[i]));
+		} else {
+			free(*field(rec, &m[i]));
+		}
+		*field(rec, &m[i]) = NULL;
 	}
 }
 
@@ -86,14 +190,14 @@ static const struct member transfer_live[] = {
 
 static const struct member task_strings[] = {
 	MEMBER(struct tr_cache_task, sid, "sid"),
-	MEMBER(struct tr_cache_task, status, "assignment_status"),
+	SHARED(struct tr_cache_task, status, "assignment_status"),
 	MEMBER(struct tr_cache_task, reason, "reason"),
-	MEMBER(struct tr_cache_task, queue_sid, "queue_sid"),
-	MEMBER(struct tr_cache_task, queue_name, "queue_name"),
-	MEMBER(struct tr_cache_task, workflow_sid, "workflow_sid"),
-	MEMBER(struct tr_cache_task, workflow_name, "workflow_name"),
-	MEMBER(struct tr_cache_task, task_channel_sid, "task_channel_sid"),
-	MEMBER(struct tr_cache_task, task_channel_unique_name, "task_channel_unique_name"),
+	SHARED(struct tr_cache_task, queue_sid, "queue_sid"),
+	SHARED(struct tr_cache_task, queue_name, "queue_name"),
+	SHARED(struct tr_cache_task, workflow_sid, "workflow_sid"),
+	SHARED(struct tr_cache_task, workflow_name, "workflow_name"),
+	SHARED(struct tr_cache_task, task_channel_sid, "task_channel_sid"),
+	SHARED(struct tr_cache_task, task_channel_unique_name, "task_channel_unique_name"),
 	MEMBER(struct tr_cache_task, routing_target, "routing_target"),
 };
 

@@ -220,6 +220,48 @@ static void test_keep(void **state) {
 	tr_json_free(j);
 }
 
+/* The fields with few distinct values are shared between tasks (one copy per value), follow
+ * each task's updates, and go with the last task holding them (ASan and valgrind check). */
+static void test_shared_strings(void **state) {
+	static const char a[] = "{\"sid\":\"WT1\",\"assignment_status\":\"reserved\",\"version\":1,"
+				"\"queue_sid\":\"WQ1\",\"queue_name\":\"Support\",\"workflow_sid\":\"WW1\","
+				"\"workflow_name\":\"W\",\"task_channel_sid\":\"TC1\","
+				"\"task_channel_unique_name\":\"voice\",\"attributes\":\"{}\"}";
+	static const char b[] = "{\"sid\":\"WT2\",\"assignment_status\":\"reserved\",\"version\":1,"
+				"\"queue_sid\":\"WQ1\",\"queue_name\":\"Support\",\"workflow_sid\":\"WW1\","
+				"\"workflow_name\":\"W\",\"task_channel_sid\":\"TC1\","
+				"\"task_channel_unique_name\":\"voice\",\"attributes\":\"{}\"}";
+	static const char b2[] = "{\"sid\":\"WT2\",\"assignment_status\":\"assigned\",\"version\":2,"
+				 "\"queue_sid\":\"WQ2\",\"queue_name\":\"Sales\",\"workflow_sid\":\"WW1\","
+				 "\"workflow_name\":\"W\",\"task_channel_sid\":\"TC1\","
+				 "\"task_channel_unique_name\":\"voice\",\"attributes\":\"{}\"}";
+	struct tr_cache_task t1, t2;
+	(void)state;
+
+	assert_int_equal(read_task(a, &t1), 0);
+	assert_int_equal(read_task(b, &t2), 0);
+	assert_ptr_equal(t1.queue_name, t2.queue_name);
+	assert_ptr_equal(t1.status, t2.status);
+	assert_ptr_equal(t1.task_channel_unique_name, t2.task_channel_unique_name);
+	assert_ptr_not_equal(t1.sid, t2.sid);
+	/* t2 moves on (read into a fresh record, then moved, as the cache does): its own
+	 * values, t1 keeps its */
+	{
+		struct tr_cache_task t3;
+
+		assert_int_equal(read_task(b2, &t3), 0);
+		tr_task_wire_task_move(&t2, &t3);
+	}
+	assert_string_equal(t2.status, "assigned");
+	assert_string_equal(t2.queue_name, "Sales");
+	assert_string_equal(t1.status, "reserved");
+	assert_string_equal(t1.queue_name, "Support");
+	assert_ptr_equal(t1.workflow_sid, t2.workflow_sid);
+	tr_task_wire_task_done(&t1);
+	assert_string_equal(t2.workflow_name, "W"); /* still held by t2 */
+	tr_task_wire_task_done(&t2);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_task_read),
@@ -227,6 +269,7 @@ int main(void) {
 		cmocka_unit_test(test_task_move),
 		cmocka_unit_test(test_transfer),
 		cmocka_unit_test(test_keep),
+		cmocka_unit_test(test_shared_strings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
