@@ -256,6 +256,9 @@ struct tr_json *tr_bridge_status(const struct tr_bridge *b) {
 	e |= tr_json_object_set(o, "sessionDisplaced",
 		tr_json_new_bool(tr_bridge_session_displaced(b)));
 	e |= set_str(o, "lastError", b->last_error[0] ? b->last_error : NULL);
+	/* the hosts in use (the configured URLs: the token is never part of them) */
+	e |= set_str(o, "websocketUrl", b->cfg->websocket_url);
+	e |= set_str(o, "restUrl", b->cfg->eventbridge_url);
 	e |= set_int(o, "tokenExpiresAt", b->token.value ? b->token.jwt.exp : 0);
 	e |= tr_json_object_set(o, "tokenExpired", tr_json_new_bool(b->token.expired));
 	e |= set_int(o, "resyncs", (int64_t)b->resync.resyncs);

@@ -44,6 +44,7 @@ struct opt {
 #define O(f) offsetof(struct tr_config, f)
 static const struct opt opts[] = {
 	{"region", K_STR, O(region), 0, 0, "Event Bridge region (spec 1.1): us1, stage-us1, ..."},
+	{"edge", K_STR, O(edge), 0, 0, "accepted and ignored, as by the SDK since 0.7.2"},
 	{"websocket-url", K_STR, O(websocket_url), 0, 0, "websocket URL (overrides --region)"},
 	{"eventbridge-url", K_STR, O(eventbridge_url), 0, 0, "REST proxy URL (overrides --region)"},
 	{"token-file", K_STR, O(token_file), 0, 0, "file holding the worker token (watched)"},
@@ -466,6 +467,13 @@ static int validate(struct tr_config *cfg) {
 		fprintf(stderr, "taskrouterd: region may only hold lowercase letters, digits and '-'\n");
 		return -EINVAL;
 	}
+	if (cfg->edge) {
+		/* The SDK dropped edges in 0.7.2 and its tests check that an edge never changes a
+		 * URL: the same here, said once. */
+		fprintf(stderr, "taskrouterd: edge '%s' is ignored: the Event Bridge hosts follow the "
+				"region only\n",
+			cfg->edge);
+	}
 	if (!cfg->websocket_url || !cfg->eventbridge_url) {
 		char *ws, *eb;
 		if (tr_config_region_urls(cfg->region, &ws, &eb) < 0) {
@@ -678,6 +686,7 @@ fail:
 void tr_config_done(struct tr_config *cfg) {
 	free(cfg->config_file);
 	free(cfg->region);
+	free(cfg->edge);
 	free(cfg->websocket_url);
 	free(cfg->eventbridge_url);
 	free(cfg->token_file);

@@ -15,6 +15,7 @@ struct tr_config {
 	                         * TR_SYSCONFDIR/taskrouterd.conf, then (not as root) the user's
 	                         * $XDG_CONFIG_HOME/taskrouterd/taskrouterd.conf if present */
 	char *region;           /* --region */
+	char *edge;             /* --edge: accepted, ignored (spec 1.1) */
 	char *websocket_url;    /* --websocket-url (derived from region when unset) */
 	char *eventbridge_url;  /* --eventbridge-url (derived from region when unset) */
 	char *token_file;       /* --token-file */

@@ -58,6 +58,10 @@ static void check_idle_setup(struct trt_env *env, struct trt_conn *c) {
 			close(fd);
 		}
 	}
+	/* the hosts in use, without the token */
+	assert_true(strncmp(e2e_str(up, "websocketUrl"), "ws://127.0.0.1:", 15) == 0);
+	assert_true(strncmp(e2e_str(up, "restUrl"), "http://127.0.0.1:", 17) == 0);
+	assert_null(strstr(e2e_str(up, "websocketUrl"), "token"));
 	assert_int_equal(tr_json_get_int(tr_json_get(st, "limits"), "maxConnections", &max_conns), 0);
 	tr_json_free(st);
 	f = fopen(trt_fmt("/proc/%d/limits", (int)env->daemon.proc.pid), "r");

@@ -354,26 +354,62 @@ static void test_urls(void **state) {
 	tr_config_done(&c);
 }
 
+/* The SDK's host table (spec 1.1): the bare host for no region, "" and us1; any other region
+ * inserted verbatim; the same host for the websocket and the REST proxy. */
 static void test_region(void **state) {
-	char *ws, *eb;
+	static const struct {
+		const char *region, *host;
+	} table[] = {
+		{NULL, "event-bridge.twilio.com"},
+		{"", "event-bridge.twilio.com"},
+		{"us1", "event-bridge.twilio.com"},
+		{"us2", "event-bridge.us2.twilio.com"},
+		{"ie1", "event-bridge.ie1.twilio.com"},
+		{"au1", "event-bridge.au1.twilio.com"},
+		{"jp1", "event-bridge.jp1.twilio.com"},
+		{"sg1", "event-bridge.sg1.twilio.com"},
+		{"de1", "event-bridge.de1.twilio.com"},
+		{"br1", "event-bridge.br1.twilio.com"},
+		{"stage-us1", "event-bridge.stage-us1.twilio.com"},
+		{"dev-us1", "event-bridge.dev-us1.twilio.com"},
+	};
 	(void)state;
-	assert_int_equal(tr_config_region_urls(NULL, &ws, &eb), 0);
-	assert_string_equal(ws, "wss://event-bridge.twilio.com/v1/wschannels");
-	free(ws);
-	free(eb);
-	assert_int_equal(tr_config_region_urls("us1", &ws, &eb), 0);
-	assert_string_equal(eb, "https://event-bridge.twilio.com/v1/wschannels");
-	free(ws);
-	free(eb);
-	assert_int_equal(tr_config_region_urls("", &ws, &eb), 0);
-	assert_string_equal(ws, "wss://event-bridge.twilio.com/v1/wschannels");
-	free(ws);
-	free(eb);
-	assert_int_equal(tr_config_region_urls("dev-us1", &ws, &eb), 0);
-	assert_string_equal(ws, "wss://event-bridge.dev-us1.twilio.com/v1/wschannels");
-	assert_string_equal(eb, "https://event-bridge.dev-us1.twilio.com/v1/wschannels");
-	free(ws);
-	free(eb);
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		char *ws, *eb, *want;
+
+		assert_int_equal(tr_config_region_urls(table[i].region, &ws, &eb), 0);
+		assert_true(asprintf(&want, "wss://%s/v1/wschannels", table[i].host) > 0);
+		assert_string_equal(ws, want);
+		free(want);
+		assert_true(asprintf(&want, "https://%s/v1/wschannels", table[i].host) > 0);
+		assert_string_equal(eb, want);
+		free(want);
+		free(ws);
+		free(eb);
+	}
+}
+
+/* --edge is accepted and never changes a URL (the SDK's tests check the same); --region goes
+ * through the whole option path; a region outside [a-z0-9-] is refused. */
+static void test_region_options(void **state) {
+	struct tr_config c;
+	static const char *const edges[] = {"sydney", "dublin", "ashburn", "umatilla", "tokyo"};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		assert_int_equal(load(&c, "--token-file", tokfile, "--region", "ie1", "--edge", edges[i],
+					 NULL),
+			0);
+		assert_string_equal(c.websocket_url, "wss://event-bridge.ie1.twilio.com/v1/wschannels");
+		assert_string_equal(c.eventbridge_url, "https://event-bridge.ie1.twilio.com/v1/wschannels");
+		tr_config_done(&c);
+	}
+	assert_int_equal(load(&c, "--token-file", tokfile, "--edge", "sydney", NULL), 0);
+	assert_string_equal(c.websocket_url, "wss://event-bridge.twilio.com/v1/wschannels");
+	tr_config_done(&c);
+	assert_true(load(&c, "--token-file", tokfile, "--region", "IE1", NULL) < 0);
+	assert_true(load(&c, "--token-file", tokfile, "--region", "ie1.evil.com/x", NULL) < 0);
 }
 
 static void test_default_socket(void **state) {
@@ -436,6 +472,7 @@ int main(void) {
 		cmocka_unit_test(test_credential),
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_region),
+		cmocka_unit_test(test_region_options),
 		cmocka_unit_test(test_default_socket),
 		cmocka_unit_test(test_log_level_parse),
 		cmocka_unit_test(test_example_file),
