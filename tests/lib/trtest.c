@@ -91,6 +91,14 @@ void trt_env_done(struct trt_env *env) {
 
 /* ---- simulator ---- */
 
+/* The simulator's host as a URL writes it: an IPv6 address in brackets. */
+static const char *sim_host_url(const struct trt_sim *sim) {
+	if (!sim->host) {
+		return "127.0.0.1";
+	}
+	return strchr(sim->host, ':') ? trt_fmt("[%s]", sim->host) : sim->host;
+}
+
 int trt_sim_start(struct trt_env *env, const char *const *extra) {
 	struct trt_sim *sim = &env->sim;
 	struct trt_spawn_opts opts = {.pipe_stdout = true};
@@ -114,7 +122,7 @@ int trt_sim_start(struct trt_env *env, const char *const *extra) {
 	n = trt_valgrind_argv(argv, env->dir, "sim");
 	argv[n++] = bin;
 	argv[n++] = "--listen";
-	argv[n++] = trt_fmt("127.0.0.1:%d", sim->want_port);
+	argv[n++] = trt_fmt("%s:%d", sim->host ? sim->host : "127.0.0.1", sim->want_port);
 	argv[n++] = "--token-dir";
 	argv[n++] = sim->token_dir;
 	argv[n++] = "--verbose"; /* into sim.log, for the post-mortem of a failure */
@@ -147,7 +155,7 @@ int trt_sim_start(struct trt_env *env, const char *const *extra) {
 		return -EPROTO;
 	}
 	sim->port = atoi(colon + 1);
-	snprintf(sim->base_url, sizeof(sim->base_url), "http://127.0.0.1:%d", sim->port);
+	snprintf(sim->base_url, sizeof(sim->base_url), "http://%s:%d", sim_host_url(sim), sim->port);
 	return sim->port > 0 ? 0 : -EPROTO;
 }
 
@@ -231,8 +239,8 @@ int trt_daemon_start(struct trt_env *env, const char *worker, const char *const 
 	d->n_statuses = 0;
 	g_notify = d;
 
-	snprintf(ws, sizeof(ws), "ws://127.0.0.1:%d/v1/wschannels", env->sim.port);
-	snprintf(eb, sizeof(eb), "http://127.0.0.1:%d/v1/wschannels", env->sim.port);
+	snprintf(ws, sizeof(ws), "ws://%s:%d/v1/wschannels", sim_host_url(&env->sim), env->sim.port);
+	snprintf(eb, sizeof(eb), "http://%s:%d/v1/wschannels", sim_host_url(&env->sim), env->sim.port);
 	n = trt_valgrind_argv(argv, env->dir, "daemon");
 	argv[n++] = bin;
 	argv[n++] = "--websocket-url";

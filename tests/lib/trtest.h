@@ -22,8 +22,9 @@
 struct trt_sim {
 	struct trt_proc proc;
 	int want_port; /* 0: ephemeral; else listen on this port (simulator restarts) */
+	const char *host; /* the loopback address to listen on: NULL for 127.0.0.1, or "::1" */
 	int port;
-	char base_url[64]; /* http://127.0.0.1:PORT */
+	char base_url[64]; /* http://127.0.0.1:PORT (or http://[::1]:PORT) */
 	char *token_dir;
 };
 
