@@ -148,6 +148,12 @@ void tr_loop_close_handles(struct tr_loop *l) {
 	uv_close((uv_handle_t *)&l->sig_int, NULL);
 	uv_close((uv_handle_t *)&l->sig_hup, NULL);
 	uv_close((uv_handle_t *)&l->watchdog, NULL);
+	/* Closing the handles gave the signals back their default action: a second SIGTERM
+	 * (systemd's, a test's) during the last steps of the exit would kill the daemon and turn
+	 * a clean exit into a failure. The shutdown has begun; ignore them from here on. */
+	(void)signal(SIGTERM, SIG_IGN);
+	(void)signal(SIGINT, SIG_IGN);
+	(void)signal(SIGHUP, SIG_IGN);
 }
 
 static void walk_cb(uv_handle_t *h, void *arg) {
