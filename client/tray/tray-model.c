@@ -187,17 +187,10 @@ int64_t tr_tray_entry_seconds_left(const struct tr_tray_entry *e, int64_t now) {
 }
 
 int64_t tr_tray_entry_age(const struct tr_tray_entry *e, int64_t now) {
-	const char *s;
 	int64_t created;
 
 	/* dateCreated is an integer (epoch seconds) in the daemon's Task */
-	s = tr_task_get_string(e->task, "dateCreated");
-	if (s) {
-		created = strtoll(s, NULL, 10);
-	} else if (tr_task_get_int(e->task, "dateCreated", &created) != 0) {
-		created = -1;
-	}
-	if (created > 0 && now >= created) {
+	if (tr_task_get_int(e->task, "dateCreated", &created) == 0 && created > 0 && now >= created) {
 		return now - created;
 	}
 	created = tr_task_age(e->task);

@@ -267,9 +267,29 @@ static void action(struct tray *t, const char *what, const char *method, const c
 }
 
 /* params {"<key>": "<value>"} */
+/* s as a JSON string, quotes included (g_strescape's octal escapes are not JSON). */
+static char *json_quote(const char *s) {
+	GString *q = g_string_new("\"");
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			g_string_append_c(q, '\\');
+			g_string_append_c(q, (char)ch);
+		} else if (ch < 0x20) {
+			g_string_append_printf(q, "\\u%04x", ch);
+		} else {
+			g_string_append_c(q, (char)ch); /* UTF-8 passes as it is */
+		}
+	}
+	g_string_append_c(q, '"');
+	return g_string_free(q, FALSE);
+}
+
 static char *params1(const char *key, const char *value) {
-	char *v = g_strescape(value, NULL);
-	char *p = g_strdup_printf("{\"%s\":\"%s\"}", key, v);
+	char *v = json_quote(value);
+	char *p = g_strdup_printf("{\"%s\":%s}", key, v);
 
 	g_free(v);
 	return p;
@@ -377,9 +397,9 @@ static void act(struct tray *t, enum tr_tray_action a, const char *arg) {
 		action(t, "Wrap up", "task.wrapUp", p, "task.get", p, on_reread_task);
 		break;
 	case TR_TRAY_ACT_COMPLETE: {
-		char *v = g_strescape(arg, NULL), *get = params1("sid", arg);
+		char *v = json_quote(arg), *get = params1("sid", arg);
 
-		p = g_strdup_printf("{\"sid\":\"%s\",\"reason\":\"completed from the tray\"}", v);
+		p = g_strdup_printf("{\"sid\":%s,\"reason\":\"completed from the tray\"}", v);
 		g_free(v);
 		action(t, "Complete", "task.complete", p, "task.get", get, on_reread_task);
 		g_free(get);
@@ -901,9 +921,9 @@ static void subscribe(struct tray *t, bool resume) {
 	k->what = g_strdup("Subscribing");
 	resume = resume && t->model.since >= 0 && t->model.epoch;
 	if (resume) {
-		char *e = g_strescape(t->model.epoch, NULL);
+		char *e = json_quote(t->model.epoch);
 
-		params = g_strdup_printf("{\"since\":%lld,\"epoch\":\"%s\"}", (long long)t->model.since, e);
+		params = g_strdup_printf("{\"since\":%lld,\"epoch\":%s}", (long long)t->model.since, e);
 		g_free(e);
 	}
 	t->resuming = resume;
