@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "bridge.h"
+#include "tls.h"
 #include "token.h"
 
 struct lws;
@@ -33,10 +34,16 @@ struct tr_bridge_session {
 	struct lws *wsi;
 	bool established, send_close, resolving, destroyed_once;
 	uv_getaddrinfo_t gai;
-	/* From the websocket URL. */
-	char *address, *path, *host;
+	/* From the websocket URL. host: for Host and SNI (no default port); hostport: for
+	 * messages (always with the port). */
+	char *address, *path, *host, *hostport;
 	int port;
 	bool tls;
+	bool v6_literal; /* the host is an IPv6 address: its certificate is checked here */
+	struct ssl_ctx_st *ssl_ctx; /* ours, lent to lws (tls.h); NULL for ws:// */
+	struct tr_tls_failure tls_failure; /* of the connection being made */
+	int timeout_s; /* connect + TLS handshake + upgrade deadline, lws's timeout_secs */
+	uint64_t connect_ms; /* loop time the connection was handed to lws */
 	char *conn_path; /* path and query; holds the token: wiped */
 	uint16_t close_code;
 	char close_reason[128];
@@ -136,6 +143,8 @@ void tr_bridge_session_close(struct tr_bridge *b);
 void tr_bridge_session_done(struct tr_bridge *b);
 /* Connect now, dropping a pending reconnect. Does nothing while connecting or connected. */
 void tr_bridge_session_connect(struct tr_bridge *b);
+/* SIGHUP: the CA file again; retry now when waiting to reconnect. 0 or -errno (logged). */
+int tr_bridge_session_reconfigure(struct tr_bridge *b);
 /* No token to connect with yet: state "reconnecting", and connect after the next backoff. */
 void tr_bridge_session_backoff(struct tr_bridge *b, const char *reason);
 /* Drop a pending reconnect (the token expired: only a new one reconnects). */

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <libwebsockets.h>
 #include <netdb.h>
+#include <openssl/x509.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -182,6 +183,11 @@ static void lws_emit(int level, const char *line) {
 		(t = strstr(buf, log_bridge->token.value)) != NULL) {
 		snprintf(buf, sizeof(buf), "libwebsockets: (line redacted)");
 	}
+	if (strncmp(buf, "SSL error:", 10) == 0) {
+		/* a refused certificate: the session logs it in words, naming the host */
+		tr_log_debug("lws: %s", buf);
+		return;
+	}
 	tr_log(level == LLL_ERR ? TR_LOG_ERR : TR_LOG_WARNING, "lws: %s", buf);
 }
 
@@ -243,6 +249,28 @@ void tr_bridge_session_cancel_reconnect(struct tr_bridge *b) {
 void tr_bridge_session_connect(struct tr_bridge *b) {
 	tr_bridge_session_cancel_reconnect(b);
 	connect_now(b);
+}
+
+int tr_bridge_session_reconfigure(struct tr_bridge *b) {
+	if (b->session.ssl_ctx) {
+		char *err = NULL;
+		int e = tr_tls_ctx_reload(b->session.ssl_ctx, b->cfg->ca_file, &err);
+		if (e < 0) {
+			tr_log_warning("upstream: SIGHUP: %s; keeping the CAs trusted so far",
+				err ? err : strerror(-e));
+			free(err);
+			return e;
+		}
+		tr_log_info("upstream: trusting the system store%s%s from the next connection on",
+			b->cfg->ca_file ? " and " : "", b->cfg->ca_file ? b->cfg->ca_file : "");
+	}
+	if (b->state == TR_BRIDGE_RECONNECTING && !b->closing) {
+		/* the reason to wait may be gone (a new CA): try now, backing off from the start */
+		b->session.attempt = 0;
+		b->session.reconnect_delay = 0;
+		(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer, 0, 0);
+	}
+	return 0;
 }
 
 static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immediate,
@@ -314,6 +342,14 @@ static void connect_to(struct tr_bridge *b, const char *ip) {
 	i.address = ip;
 	i.port = b->session.port;
 	i.ssl_connection = b->session.tls ? LCCSCF_USE_SSL : 0;
+	if (b->session.tls && b->session.v6_literal) {
+		/* lws 4.1.6 cuts the name for the check at the first ':' ("[::1]" becomes "["):
+		 * the IP address is checked in the verify callback instead. */
+		i.ssl_connection |= LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
+	}
+	b->session.tls_failure = (struct tr_tls_failure){0};
+	tr_tls_forget(b->session.ssl_ctx);
+	b->session.connect_ms = uv_now(b->loop);
 	i.path = b->session.conn_path;
 	/* Host (also the TLS SNI name and the name the certificate is checked against). */
 	i.host = b->session.host;
@@ -573,9 +609,20 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			return 0;
 		}
 		b->session.wsi = NULL;
-		snprintf(text, sizeof(text), "%s", in ? (const char *)in : "connection failed");
+		if (b->session.tls_failure.err) {
+			tr_tls_describe(&b->session.tls_failure, b->session.hostport,
+				b->cfg->ca_file != NULL, text, sizeof(text));
+		} else {
+			/* lws gives the same text for a refused connection and a timeout */
+			bool timed_out = uv_now(b->loop) - b->session.connect_ms + 100 >=
+					 (uint64_t)b->session.timeout_s * 1000u;
+			tr_tls_describe_lws_error(in, tr_tls_reason(b->session.ssl_ctx),
+				b->session.hostport, b->session.timeout_s, timed_out, text,
+				sizeof(text));
+		}
 		tr_log_info("upstream: connection failed: %s", text);
-		if (strstr(text, "unauthorized")) {
+		tr_log_debug("upstream: libwebsockets said: %s", in ? (const char *)in : "(nothing)");
+		if (in && strstr(in, "unauthorized")) {
 			/* HTTP 401 on the upgrade: the server no longer accepts this token
 			 * (revoked, or expired by its clock). Retrying with it would loop for
 			 * ever, as SDK clients do; wait for a new one (a token command is asked
@@ -586,6 +633,22 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			}
 		}
 		session_lost(b, text, false);
+		return 0;
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+		/* user: the X509_STORE_CTX, len: OpenSSL's verdict so far. Return 0 to keep it. */
+		if (wsi != b->session.wsi) {
+			return 0;
+		}
+		if (!len) {
+			tr_tls_capture(&b->session.tls_failure, user);
+			return 0;
+		}
+		if (b->session.v6_literal &&
+			X509_STORE_CTX_get_error_depth((X509_STORE_CTX *)user) == 0 &&
+			!tr_tls_check_ip(user, b->session.address)) {
+			tr_tls_capture(&b->session.tls_failure, user);
+			return 1;
+		}
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		if (wsi != b->session.wsi) {
@@ -823,8 +886,13 @@ static int parse_ws_url(struct tr_bridge *b, const char *url) {
 	if (asprintf(&b->session.path, "/%s", path) < 0) {
 		b->session.path = NULL;
 	}
+	b->session.v6_literal = strchr(ads, ':') != NULL;
+	if (asprintf(&b->session.hostport, b->session.v6_literal ? "[%s]:%d" : "%s:%d", ads,
+		    port) < 0) {
+		b->session.hostport = NULL;
+	}
 	{
-		bool v6 = strchr(ads, ':') != NULL; /* an IPv6 literal needs its brackets back */
+		bool v6 = b->session.v6_literal; /* an IPv6 literal needs its brackets back */
 		bool default_port =
 			(b->session.tls && port == 443) || (!b->session.tls && port == 80);
 		int r = default_port ?
@@ -835,7 +903,7 @@ static int parse_ws_url(struct tr_bridge *b, const char *url) {
 		}
 	}
 	free(copy);
-	if (!b->session.address || !b->session.path || !b->session.host) {
+	if (!b->session.address || !b->session.path || !b->session.host || !b->session.hostport) {
 		return -ENOMEM;
 	}
 	return 0;
@@ -870,9 +938,19 @@ int tr_bridge_session_create_context(struct tr_bridge *b) {
 	info.gid = -1;
 	info.uid = -1;
 	info.user = b;
-	info.timeout_secs = 15;
-	if (b->cfg->ca_file) {
-		info.client_ssl_ca_filepath = b->cfg->ca_file;
+	b->session.timeout_s = 15;
+	info.timeout_secs = (unsigned)b->session.timeout_s;
+	if (b->session.tls) {
+		/* Ours, so that its trusted CAs can be replaced on SIGHUP and a refused
+		 * certificate can be told in words (tls.h); lws never frees it. */
+		char *err = NULL;
+		int e = tr_tls_ctx_new(b->cfg->ca_file, &b->session.ssl_ctx, &err);
+		if (e < 0) {
+			tr_log_err("upstream: %s", err ? err : strerror(-e));
+			free(err);
+			return e;
+		}
+		info.provided_client_ssl_ctx = b->session.ssl_ctx;
 	}
 	b->session.ctx = lws_create_context(&info);
 	if (!b->session.ctx) {
@@ -930,6 +1008,7 @@ void tr_bridge_session_done(struct tr_bridge *b) {
 		lws_context_destroy(b->session.ctx);
 		b->session.ctx = NULL;
 	}
+	b->session.ssl_ctx = tr_tls_ctx_free(b->session.ssl_ctx);
 	if (log_bridge == b) {
 		log_bridge = NULL;
 	}
@@ -943,7 +1022,8 @@ void tr_bridge_session_done(struct tr_bridge *b) {
 	free(b->session.address);
 	free(b->session.path);
 	free(b->session.host);
-	b->session.address = b->session.path = b->session.host = NULL;
+	free(b->session.hostport);
+	b->session.address = b->session.path = b->session.host = b->session.hostport = NULL;
 }
 
 bool tr_bridge_session_displaced(const struct tr_bridge *b) {

@@ -54,6 +54,23 @@ void tr_bridge_set_state(struct tr_bridge *b, enum tr_bridge_state s, const char
 	}
 }
 
+int tr_bridge_reconfigure(struct tr_bridge *b) {
+	int e;
+
+	if (b->closing) {
+		return -ESHUTDOWN;
+	}
+	e = tr_bridge_session_reconfigure(b);
+	if (e < 0) {
+		return e; /* REST keeps the old file too: both trust the same CAs */
+	}
+	e = tr_rest_set_ca_file(b->rest, b->cfg->ca_file);
+	if (e < 0) {
+		tr_log_warning("upstream: SIGHUP: %s", strerror(-e));
+	}
+	return e;
+}
+
 /* ---- construction and teardown ---- */
 
 static uv_timer_t *timers(struct tr_bridge *b, size_t i) {
@@ -259,6 +276,7 @@ struct tr_json *tr_bridge_status(const struct tr_bridge *b) {
 	/* the hosts in use (the configured URLs: the token is never part of them) */
 	e |= set_str(o, "websocketUrl", b->cfg->websocket_url);
 	e |= set_str(o, "restUrl", b->cfg->eventbridge_url);
+	e |= set_str(o, "caFile", b->cfg->ca_file);
 	e |= set_int(o, "tokenExpiresAt", b->token.value ? b->token.jwt.exp : 0);
 	e |= tr_json_object_set(o, "tokenExpired", tr_json_new_bool(b->token.expired));
 	e |= set_int(o, "resyncs", (int64_t)b->resync.resyncs);

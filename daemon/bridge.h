@@ -114,6 +114,12 @@ int64_t tr_bridge_token_expires_at(const struct tr_bridge *b);
  * applied as by tr_bridge_update_token. Returns 0 or negative errno (logged here). */
 int tr_bridge_reload_token(struct tr_bridge *b);
 
+/* SIGHUP, after the configuration was re-read into the struct the bridge was made with:
+ * trust the CA file as it is now (read again even when the path is the same) for the next
+ * websocket handshake and REST request, and retry at once when waiting to reconnect. A live
+ * session is kept. Returns 0 or negative errno (logged here; the old settings stay). */
+int tr_bridge_reconfigure(struct tr_bridge *b);
+
 /* ---- pure helpers (unit-tested without a loop) ---- */
 
 /*

@@ -131,6 +131,10 @@ static void on_stop(void *userdata, int signum) {
 	begin_shutdown(a);
 }
 
+static bool same_string(const char *x, const char *y) {
+	return x == y || (x && y && strcmp(x, y) == 0);
+}
+
 static void on_reload(void *userdata) {
 	struct app *a = userdata;
 	struct tr_config fresh;
@@ -139,6 +143,13 @@ static void on_reload(void *userdata) {
 	if (a->stopping) {
 		return;
 	}
+	/* systemd's reload protocol: RELOADING=1 with the monotonic time, READY=1 when done
+	 * (what `systemctl reload` and Type=notify-reload wait for) */
+	{
+		char buf[80];
+		snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, uv_hrtime() / 1000u);
+		(void)tr_loop_notify(buf);
+	}
 	r = tr_config_load(&fresh, a->argc, a->argv);
 	if (r == 0) {
 		if (fresh.log_level != a->cfg.log_level) {
@@ -146,15 +157,25 @@ static void on_reload(void *userdata) {
 			tr_log_setup(fresh.log_level);
 			tr_log_info("log level is now %d", fresh.log_level);
 		}
-		tr_log_info("configuration re-read (only the log level and the token apply without a "
-			    "restart)");
+		if (!same_string(fresh.ca_file, a->cfg.ca_file)) {
+			char *t = a->cfg.ca_file;
+			a->cfg.ca_file = fresh.ca_file;
+			fresh.ca_file = t;
+			tr_log_info("ca-file is now %s", a->cfg.ca_file ? a->cfg.ca_file : "(none)");
+		}
+		tr_log_info("configuration re-read (the log level, the CA file and the token apply "
+			    "without a restart)");
 		tr_config_done(&fresh);
+		if (a->d.bridge) {
+			(void)tr_bridge_reconfigure(a->d.bridge);
+		}
 	} else {
 		tr_log_warning("SIGHUP: the configuration has errors; keeping the current one");
 	}
 	if (a->d.bridge) {
 		(void)tr_bridge_reload_token(a->d.bridge);
 	}
+	(void)tr_loop_notify("READY=1");
 }
 
 static int listen_fd_from_systemd(void) {

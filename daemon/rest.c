@@ -760,6 +760,17 @@ fail:
 	return e;
 }
 
+int tr_rest_set_ca_file(struct tr_rest *r, const char *ca_file) {
+	char *c = ca_file ? strdup(ca_file) : NULL;
+
+	if (ca_file && !c) {
+		return -ENOMEM;
+	}
+	free(r->ca_file);
+	r->ca_file = c;
+	return 0;
+}
+
 int tr_rest_set_token(struct tr_rest *r, const char *token) {
 	char *t = strdup(token);
 

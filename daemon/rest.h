@@ -67,6 +67,10 @@ struct tr_rest_opts {
 /* Returns 0 or negative errno. */
 int tr_rest_new(uv_loop_t *loop, const struct tr_rest_opts *o, struct tr_rest **ret);
 
+/* The CA file for requests started from now on (NULL: the system store only). Copied.
+ * 0 or -ENOMEM (the old one stays). */
+int tr_rest_set_ca_file(struct tr_rest *r, const char *ca_file);
+
 /* The token put in every later body (also in retries of requests already running). Copied. */
 int tr_rest_set_token(struct tr_rest *r, const char *token);
 
