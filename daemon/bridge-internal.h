@@ -18,11 +18,14 @@
 #include <uv.h>
 
 #include "bridge.h"
+#include "proxy.h"
 #include "tls.h"
 #include "token.h"
 
 struct lws;
 struct lws_context;
+struct lws_vhost;
+struct tr_tunnel_probe;
 struct tr_json;
 struct tr_rest;
 
@@ -44,6 +47,15 @@ struct tr_bridge_session {
 	struct tr_tls_failure tls_failure; /* of the connection being made */
 	int timeout_s; /* connect + TLS handshake + upgrade deadline, lws's timeout_secs */
 	uint64_t connect_ms; /* loop time the connection was handed to lws */
+	/* The HTTP proxy the websocket goes through (host NULL: direct), chosen by bridge.c at
+	 * start and on SIGHUP, and the vhost for it: lws cannot take a proxy off a vhost, so
+	 * the default vhost stays direct and proxied connections use their own. */
+	struct tr_proxy proxy;
+	const char *proxy_source; /* "config", "https_proxy", … (static) */
+	struct lws_vhost *vh_proxied;
+	bool via_proxy;           /* the connection being made goes through the proxy */
+	char proxy_ip[48];        /* the proxy's address, resolved here (lws would block) */
+	struct tr_tunnel_probe *probe; /* asking the proxy why it refused the tunnel */
 	char *conn_path; /* path and query; holds the token: wiped */
 	uint16_t close_code;
 	char close_reason[128];
@@ -109,7 +121,10 @@ struct tr_bridge {
 	bool started, closing;
 	struct tr_rest *rest;
 	uint32_t rng; /* jitter for the backoffs */
-	char last_error[256];
+	char last_error[512];
+	/* Basic credentials for the proxies (proxy-credentials-file), or NULL; wiped. */
+	char *proxy_user, *proxy_password;
+	struct tr_proxy rest_proxy; /* REST's proxy (host NULL: direct), for the status */
 	/* tr_bridge_close: the handles and sub-objects still closing, and who to tell. */
 	int pending_closes;
 	void (*done)(void *);

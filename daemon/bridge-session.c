@@ -29,6 +29,7 @@
 #include "tr-limits.h"
 #include "log.h"
 #include "netwatch.h"
+#include "tunnel-probe.h"
 
 #define QUICK_CLOSE_MS 5000         /* a session closed sooner than this counts as "quick" */
 #define DISPLACED_AFTER 3           /* quick closes in a row before "session displaced" */
@@ -202,7 +203,7 @@ static void on_reconnect_timer(uv_timer_t *t) {
 }
 
 static void schedule_reconnect(struct tr_bridge *b, const char *reason, bool immediate) {
-	char text[300];
+	char text[600];
 
 	if (b->closing) {
 		return;
@@ -339,7 +340,10 @@ static void connect_to(struct tr_bridge *b, const char *ip) {
 	struct lws_client_connect_info i = {0};
 
 	i.context = b->session.ctx;
-	i.address = ip;
+	/* Through a proxy lws asks it for a tunnel to this address: the name, which the proxy
+	 * resolves (and may filter on); directly, our resolved address. */
+	i.address = b->session.via_proxy ? b->session.address : ip;
+	i.vhost = b->session.via_proxy ? b->session.vh_proxied : NULL;
 	i.port = b->session.port;
 	i.ssl_connection = b->session.tls ? LCCSCF_USE_SSL : 0;
 	if (b->session.tls && b->session.v6_literal) {
@@ -393,6 +397,22 @@ static int make_conn_path(struct tr_bridge *b) {
 	return b->session.conn_path ? 0 : -ENOMEM;
 }
 
+/* The proxy of the proxied vhost, as a numeric address (so that lws does not resolve it,
+ * synchronously) with the credentials, set before each connection. */
+static int set_vhost_proxy(struct tr_bridge *b, const char *ip) {
+	char spec[300];
+	bool v6 = strchr(ip, ':') != NULL;
+	int n, e;
+
+	snprintf(b->session.proxy_ip, sizeof(b->session.proxy_ip), "%s", ip);
+	n = snprintf(spec, sizeof(spec), "%s%s%s%s%s%s%s:%d", b->proxy_user ? b->proxy_user : "",
+		b->proxy_user ? ":" : "", b->proxy_user ? b->proxy_password : "",
+		b->proxy_user ? "@" : "", v6 ? "[" : "", ip, v6 ? "]" : "", b->session.proxy.port);
+	e = n > 0 && (size_t)n < sizeof(spec) ? lws_set_proxy(b->session.vh_proxied, spec) : -1;
+	explicit_bzero(spec, sizeof(spec));
+	return e < 0 ? -EINVAL : 0;
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
 	struct tr_bridge *b = req->data;
 	char ip[INET6_ADDRSTRLEN] = "";
@@ -405,7 +425,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	}
 	if (status < 0 || !res) {
 		uv_freeaddrinfo(res);
-		snprintf(text, sizeof(text), "cannot resolve %s: %s", b->session.address,
+		snprintf(text, sizeof(text), "cannot resolve %s%s: %s",
+			b->session.via_proxy ? "the proxy " : "",
+			b->session.via_proxy ? b->session.proxy.host : b->session.address,
 			uv_strerror(status));
 		tr_log_info("upstream: %s", text);
 		session_lost(b, text, false);
@@ -426,14 +448,41 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		schedule_reconnect(b, "out of memory", false);
 		return;
 	}
+	if (b->session.via_proxy && set_vhost_proxy(b, ip) < 0) {
+		session_lost(b, "cannot set the proxy (credentials longer than 93 bytes?)", false);
+		return;
+	}
 	connect_to(b, ip);
+}
+
+/* The options and protocols of every vhost (the default one is made with the context). */
+static void vhost_info(struct tr_bridge *b, struct lws_context_creation_info *info);
+
+/* The vhost of proxied connections. lws never reads the environment for it: its proxy is
+ * given (and set again with the resolved address before each connection). */
+static int make_proxied_vhost(struct tr_bridge *b) {
+	struct lws_context_creation_info info = {0};
+	char hp[300];
+
+	if (tr_proxy_format(&b->session.proxy, hp, sizeof(hp)) < 0) {
+		return -EINVAL;
+	}
+	vhost_info(b, &info);
+	info.vhost_name = "proxied";
+	info.http_proxy_address = hp;
+	b->session.vh_proxied = lws_create_vhost(b->session.ctx, &info);
+	if (!b->session.vh_proxied) {
+		tr_log_err("upstream: libwebsockets cannot make the vhost for the proxy");
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static void connect_now(struct tr_bridge *b) {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
 	int e;
 
-	if (b->closing || b->session.wsi || b->session.resolving) {
+	if (b->closing || b->session.wsi || b->session.resolving || b->session.probe) {
 		return;
 	}
 	if (b->token.expired) {
@@ -456,13 +505,23 @@ static void connect_now(struct tr_bridge *b) {
 	b->session.close_reason[0] = '\0';
 	tr_bridge_set_state(b, TR_BRIDGE_CONNECTING, NULL);
 
+	/* Through a proxy: its own vhost (made when first needed; lws cannot take a proxy off
+	 * a vhost, so the default one stays direct). */
+	b->session.via_proxy = b->session.proxy.host != NULL;
+	if (b->session.via_proxy && !b->session.vh_proxied && make_proxied_vhost(b) < 0) {
+		session_lost(b, "cannot set up the proxied connection", false);
+		return;
+	}
 	/* This lws build resolves names synchronously (no LWS_WITH_SYS_ASYNC_DNS), which would
-	 * block the loop: resolve on libuv's thread pool and give lws a numeric address. */
+	 * block the loop: resolve on libuv's thread pool and give lws a numeric address (the
+	 * proxy's, when there is one). */
 	b->session.gai.data = b;
-	e = uv_getaddrinfo(b->loop, &b->session.gai, on_resolved, b->session.address, NULL, &hints);
+	e = uv_getaddrinfo(b->loop, &b->session.gai, on_resolved,
+		b->session.via_proxy ? b->session.proxy.host : b->session.address, NULL, &hints);
 	if (e < 0) {
 		char text[160];
-		snprintf(text, sizeof(text), "cannot resolve %s: %s", b->session.address,
+		snprintf(text, sizeof(text), "cannot resolve %s: %s",
+			b->session.via_proxy ? b->session.proxy.host : b->session.address,
 			uv_strerror(e));
 		session_lost(b, text, false);
 		return;
@@ -593,11 +652,93 @@ static int on_receive(struct tr_bridge *b, struct lws *wsi, const char *in, size
 
 static void on_destroy_timer(uv_timer_t *t);
 
+/* "proxy.example:3128 (from https_proxy)" */
+static void proxy_name(const struct tr_bridge *b, char *buf, size_t size) {
+	char hp[300];
+
+	if (tr_proxy_format(&b->session.proxy, hp, sizeof(hp)) < 0) {
+		snprintf(hp, sizeof(hp), "?");
+	}
+	snprintf(buf, size, "%s", hp);
+}
+
+/* The probe's answer: why the proxy refused the tunnel, then the session is lost. */
+static void on_probe(void *userdata, int status, const char *reason) {
+	struct tr_bridge *b = userdata;
+	char text[512], pn[320];
+
+	b->session.probe = NULL;
+	proxy_name(b, pn, sizeof(pn));
+	if (status == 407) {
+		snprintf(text, sizeof(text),
+			"proxy %s refused the tunnel to %s: HTTP 407 %s (%s)", pn,
+			b->session.hostport, reason[0] ? reason : "Proxy Authentication Required",
+			b->proxy_user ? "it refused the credentials of proxy-credentials-file" :
+					"it wants credentials: set proxy-credentials-file");
+	} else if (status >= 300) {
+		snprintf(text, sizeof(text), "proxy %s refused the tunnel to %s: HTTP %d %s", pn,
+			b->session.hostport, status, reason);
+	} else if (status >= 200) {
+		snprintf(text, sizeof(text),
+			"proxy %s: its answer to the tunnel request for %s could not be read "
+			"(asked again, it answered HTTP %d)",
+			pn, b->session.hostport, status);
+	} else {
+		snprintf(text, sizeof(text), "proxy %s refused the tunnel to %s (%s)", pn,
+			b->session.hostport,
+			status == -EPROTO ? "its answer is not HTTP" : uv_strerror(status));
+	}
+	tr_log_info("upstream: connection failed: %s", text);
+	session_lost(b, text, false);
+}
+
+/* A failure that is the proxy's: its words into text and true. text "" means a probe was
+ * started to learn the proxy's status code (lws drops it) and will end the session. */
+static bool proxy_failure(struct tr_bridge *b, const char *in, char *text, size_t size) {
+	char pn[320];
+
+	if (!in) {
+		return false;
+	}
+	proxy_name(b, pn, sizeof(pn));
+	text[0] = '\0';
+	if (strcmp(in, "proxy not h1") == 0) {
+		unsigned timeout_ms = (unsigned)b->session.timeout_s * 1000u;
+		if (tr_tunnel_probe_start(b->loop, b->session.proxy_ip, b->session.proxy.port,
+			    b->session.address, b->session.port, b->proxy_user, b->proxy_password,
+			    timeout_ms, on_probe, b, &b->session.probe) == 0) {
+			return true;
+		}
+		snprintf(text, size, "proxy %s refused the tunnel to %s", pn, b->session.hostport);
+		return true;
+	}
+	if (strncmp(in, "proxy ", 6) == 0) {
+		snprintf(text, size,
+			"proxy %s closed the connection before answering the tunnel request to %s",
+			pn, b->session.hostport);
+		return true;
+	}
+	if (strstr(in, "closed before established") && !b->session.tls_failure.err) {
+		bool timed_out = uv_now(b->loop) - b->session.connect_ms + 100 >=
+				 (uint64_t)b->session.timeout_s * 1000u;
+		if (timed_out) {
+			snprintf(text, size, "no answer from proxy %s within %d s (tunnel to %s)",
+				pn, b->session.timeout_s, b->session.hostport);
+		} else {
+			snprintf(text, size,
+				"cannot connect to proxy %s (tunnel to %s): refused or unreachable", pn,
+				b->session.hostport);
+		}
+		return true;
+	}
+	return false;
+}
+
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	size_t len) {
 	struct lws_context *cx = lws_get_context(wsi);
 	struct tr_bridge *b = cx ? lws_context_user(cx) : NULL;
-	char text[300];
+	char text[512];
 
 	(void)user;
 	if (!b) {
@@ -609,7 +750,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			return 0;
 		}
 		b->session.wsi = NULL;
-		if (b->session.tls_failure.err) {
+		if (b->session.via_proxy && proxy_failure(b, in, text, sizeof(text))) {
+			if (!text[0]) {
+				return 0; /* the probe tells the rest */
+			}
+		} else if (b->session.tls_failure.err) {
 			tr_tls_describe(&b->session.tls_failure, b->session.hostport,
 				b->cfg->ca_file != NULL, text, sizeof(text));
 		} else {
@@ -918,28 +1063,31 @@ int tr_bridge_session_init(struct tr_bridge *b) {
 	return e;
 }
 
-int tr_bridge_session_create_context(struct tr_bridge *b) {
-	struct lws_context_creation_info info = {0};
-	void *foreign[1] = {b->loop};
-
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
-	log_bridge = b;
+static void vhost_info(struct tr_bridge *b, struct lws_context_creation_info *info) {
 	/* TLS only for wss://: with the SSL init option lws builds the client context at once
 	 * and loads the whole system CA bundle into it (a quarter of a billion instructions at
 	 * startup and about 0.5 MB of heap, plus the libcrypto pages it touches), which a
 	 * ws:// session (the simulator, a local proxy) never uses. */
-	info.options = LWS_SERVER_OPTION_LIBUV;
+	info->options = LWS_SERVER_OPTION_LIBUV;
 	if (b->session.tls) {
-		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info->provided_client_ssl_ctx = b->session.ssl_ctx;
 	}
-	info.foreign_loops = foreign;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = protocols;
-	info.gid = -1;
-	info.uid = -1;
-	info.user = b;
-	b->session.timeout_s = 15;
-	info.timeout_secs = (unsigned)b->session.timeout_s;
+	info->port = CONTEXT_PORT_NO_LISTEN;
+	info->protocols = protocols;
+	info->gid = -1;
+	info->uid = -1;
+}
+
+int tr_bridge_session_create_context(struct tr_bridge *b) {
+	struct lws_context_creation_info info = {0};
+	void *foreign[1] = {b->loop};
+
+	char *http_proxy;
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
+	log_bridge = b;
+	b->session.timeout_s = (b->cfg->connect_timeout_ms + 999) / 1000;
 	if (b->session.tls) {
 		/* Ours, so that its trusted CAs can be replaced on SIGHUP and a refused
 		 * certificate can be told in words (tls.h); lws never frees it. */
@@ -950,9 +1098,25 @@ int tr_bridge_session_create_context(struct tr_bridge *b) {
 			free(err);
 			return e;
 		}
-		info.provided_client_ssl_ctx = b->session.ssl_ctx;
+	}
+	vhost_info(b, &info);
+	info.foreign_loops = foreign;
+	info.user = b;
+	info.timeout_secs = (unsigned)b->session.timeout_s;
+	/* The default vhost is the direct one. Made without a proxy address, lws would take
+	 * one from http_proxy, for every host and with no NO_PROXY: hide the variable while
+	 * it is made (at startup, before any other thread exists). The proxy, if any, is
+	 * chosen by proxy.c and has a vhost of its own. */
+	http_proxy = getenv("http_proxy") ? strdup(getenv("http_proxy")) : NULL;
+	if (http_proxy) {
+		(void)unsetenv("http_proxy");
 	}
 	b->session.ctx = lws_create_context(&info);
+	if (http_proxy) {
+		(void)setenv("http_proxy", http_proxy, 1);
+		explicit_bzero(http_proxy, strlen(http_proxy));
+		free(http_proxy);
+	}
 	if (!b->session.ctx) {
 		tr_log_err("upstream: cannot create the libwebsockets context (is the libuv plugin, "
 			   "package libwebsockets-evlib-uv, installed?)");
@@ -988,6 +1152,7 @@ static void on_destroy_timer(uv_timer_t *t) {
 }
 
 void tr_bridge_session_close(struct tr_bridge *b) {
+	b->session.probe = tr_tunnel_probe_cancel(b->session.probe);
 	tr_netwatch_stop(b->session.netwatch);
 	b->session.netwatch = NULL;
 	if (b->session.resolving) {
@@ -1021,6 +1186,7 @@ void tr_bridge_session_done(struct tr_bridge *b) {
 	b->session.rx = NULL;
 	free(b->session.address);
 	free(b->session.path);
+	tr_proxy_done(&b->session.proxy);
 	free(b->session.host);
 	free(b->session.hostport);
 	b->session.address = b->session.path = b->session.host = b->session.hostport = NULL;

@@ -46,7 +46,7 @@ struct app {
 static struct app app;
 
 static void notify_status(struct tr_daemon *d, enum tr_bridge_state s, const char *reason) {
-	char buf[400];
+	char buf[700];
 
 	switch (s) {
 	case TR_BRIDGE_CONNECTING:
@@ -131,8 +131,16 @@ static void on_stop(void *userdata, int signum) {
 	begin_shutdown(a);
 }
 
-static bool same_string(const char *x, const char *y) {
-	return x == y || (x && y && strcmp(x, y) == 0);
+/* SIGHUP: a setting that applies without a restart moves from the re-read configuration
+ * (which then frees the old value). */
+static void take_string(const char *key, char **cur, char **fresh) {
+	char *t = *cur;
+
+	if (!(*cur == *fresh || (*cur && *fresh && strcmp(*cur, *fresh) == 0))) {
+		tr_log_info("%s is now %s", key, *fresh ? *fresh : "(not set)");
+	}
+	*cur = *fresh;
+	*fresh = t;
 }
 
 static void on_reload(void *userdata) {
@@ -157,14 +165,14 @@ static void on_reload(void *userdata) {
 			tr_log_setup(fresh.log_level);
 			tr_log_info("log level is now %d", fresh.log_level);
 		}
-		if (!same_string(fresh.ca_file, a->cfg.ca_file)) {
-			char *t = a->cfg.ca_file;
-			a->cfg.ca_file = fresh.ca_file;
-			fresh.ca_file = t;
-			tr_log_info("ca-file is now %s", a->cfg.ca_file ? a->cfg.ca_file : "(none)");
-		}
-		tr_log_info("configuration re-read (the log level, the CA file and the token apply "
-			    "without a restart)");
+		take_string("ca-file", &a->cfg.ca_file, &fresh.ca_file);
+		take_string("proxy", &a->cfg.proxy, &fresh.proxy);
+		take_string("no-proxy", &a->cfg.no_proxy, &fresh.no_proxy);
+		take_string("proxy-credentials-file", &a->cfg.proxy_credentials_file,
+			&fresh.proxy_credentials_file);
+		a->cfg.proxy_credentials_from_credential = fresh.proxy_credentials_from_credential;
+		tr_log_info("configuration re-read (the log level, the CA file, the proxy settings "
+			    "and the token apply without a restart)");
 		tr_config_done(&fresh);
 		if (a->d.bridge) {
 			(void)tr_bridge_reconfigure(a->d.bridge);
@@ -296,7 +304,9 @@ int main(int argc, char **argv) {
 
 	r = tr_bridge_new(&a->lp.loop, &a->cfg, &a->events, &a->d, &a->d.bridge);
 	if (r < 0) {
-		a->exit_code = TR_EXIT_STARTUP;
+		/* a URL, CA file, proxy or proxy credentials the bridge cannot use is the
+		 * configuration's fault (logged); the rest is the machine's */
+		a->exit_code = r == -EIO || r == -ENOMEM ? TR_EXIT_STARTUP : TR_EXIT_USAGE;
 		goto stop;
 	}
 	listen_fd = listen_fd_from_systemd();

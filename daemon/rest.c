@@ -59,6 +59,9 @@ struct tr_rest {
 	uv_timer_t timer;
 	char *url, *ca_file, *client_version;
 	char *token;
+	/* The proxy ("http://host:port", NULL: direct) and its credentials (wiped). */
+	char *proxy, *proxy_user, *proxy_password;
+	char *hostport; /* of url, for messages */
 	int default_timeout_ms;
 	struct rest_req *reqs;
 	struct rest_poll *polls;
@@ -519,7 +522,28 @@ static void req_attempt_done(struct rest_req *q, CURLcode cc) {
 		req_deliver(q, &rep);
 		return;
 	}
-	tr_rest_classify(cc, status, q->resp, q->resp_len, q->errbuf[0] ? q->errbuf : curl_easy_strerror(cc), &o);
+	{
+		const char *ctext = q->errbuf[0] ? q->errbuf : curl_easy_strerror(cc);
+		long connect_code = 0;
+		char text[CURL_ERROR_SIZE + 400];
+		(void)curl_easy_getinfo(q->easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+		if (cc != CURLE_OK && r->proxy && connect_code >= 300) {
+			/* the proxy refused the tunnel: nothing reached TaskRouter */
+			snprintf(text, sizeof(text), "proxy %s refused the tunnel to %s: HTTP %ld%s",
+				r->proxy + 7, r->hostport, connect_code,
+				connect_code != 407 ? "" :
+				r->proxy_user ? " (it refused the credentials of proxy-credentials-file)" :
+						" (it wants credentials: set proxy-credentials-file)");
+			ctext = text;
+		} else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR) {
+			snprintf(text, sizeof(text), "TLS with %s: %s", r->hostport, ctext);
+			ctext = text;
+		}
+		tr_rest_classify(cc, status, q->resp, q->resp_len, ctext, &o);
+		if (cc != CURLE_OK && r->proxy && connect_code >= 300) {
+			o.reply.maybe_sent = false;
+		}
+	}
 	req_release_attempt(q);
 	tr_log_debug("REST %s %s (%s) attempt %u: %s%ld after %" PRIu64 " ms", q->method, q->path,
 		q->api_version, q->attempt, o.reply.err ? "error " : "HTTP ",
@@ -647,6 +671,20 @@ static int req_start(struct rest_req *q) {
 	if (r->ca_file) {
 		e |= curl_easy_setopt(q->easy, CURLOPT_CAINFO, r->ca_file);
 	}
+	/* The proxy is chosen by proxy.c (with NO_PROXY); libcurl must not pick one from the
+	 * environment itself (an empty proxy and exception list turn that off). Always a
+	 * CONNECT tunnel, for http:// too, as the websocket does. */
+	e |= curl_easy_setopt(q->easy, CURLOPT_PROXY, r->proxy ? r->proxy : "");
+	e |= curl_easy_setopt(q->easy, CURLOPT_NOPROXY, "");
+	if (r->proxy) {
+		e |= curl_easy_setopt(q->easy, CURLOPT_PROXYTYPE, (long)CURLPROXY_HTTP);
+		e |= curl_easy_setopt(q->easy, CURLOPT_HTTPPROXYTUNNEL, 1L);
+		if (r->proxy_user) {
+			e |= curl_easy_setopt(q->easy, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
+			e |= curl_easy_setopt(q->easy, CURLOPT_PROXYUSERNAME, r->proxy_user);
+			e |= curl_easy_setopt(q->easy, CURLOPT_PROXYPASSWORD, r->proxy_password);
+		}
+	}
 	if (e != CURLE_OK) {
 		return -EINVAL;
 	}
@@ -727,8 +765,19 @@ int tr_rest_new(uv_loop_t *loop, const struct tr_rest_opts *o, struct tr_rest **
 	r->url = strdup(o->url);
 	r->client_version = strdup(o->client_version ? o->client_version : TR_VERSION);
 	r->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
+	{
+		char *host = NULL;
+		int port = 0;
+		bool tls = false;
+		if (tr_rest_endpoint(r, &host, &port, &tls) == 0 &&
+			(strchr(host, ':') ? asprintf(&r->hostport, "[%s]:%d", host, port) :
+					     asprintf(&r->hostport, "%s:%d", host, port)) < 0) {
+			r->hostport = NULL;
+		}
+		free(host);
+	}
 	r->rng = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16) ^ 0x5bd1e995u;
-	if (!r->url || !r->client_version || (o->ca_file && !r->ca_file)) {
+	if (!r->url || !r->client_version || (o->ca_file && !r->ca_file) || !r->hostport) {
 		e = -ENOMEM;
 		goto fail;
 	}
@@ -756,7 +805,71 @@ fail:
 	free(r->url);
 	free(r->client_version);
 	free(r->ca_file);
+	free(r->hostport);
 	free(r);
+	return e;
+}
+
+static char *wipe_free(char *s) {
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+	return NULL;
+}
+
+int tr_rest_set_proxy(struct tr_rest *r, const char *hostport, const char *user,
+	const char *password) {
+	char *p = NULL, *u = NULL, *w = NULL;
+
+	if (hostport && asprintf(&p, "http://%s", hostport) < 0) {
+		return -ENOMEM;
+	}
+	u = hostport && user ? strdup(user) : NULL;
+	w = hostport && user && password ? strdup(password) : NULL;
+	if (hostport && user && (!u || !w)) {
+		free(p);
+		(void)wipe_free(u);
+		(void)wipe_free(w);
+		return -ENOMEM;
+	}
+	free(r->proxy);
+	r->proxy_user = wipe_free(r->proxy_user);
+	r->proxy_password = wipe_free(r->proxy_password);
+	r->proxy = p;
+	r->proxy_user = u;
+	r->proxy_password = w;
+	return 0;
+}
+
+int tr_rest_endpoint(const struct tr_rest *r, char **ret_host, int *ret_port, bool *ret_tls) {
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *scheme = NULL;
+	int e = -EINVAL;
+
+	if (!u) {
+		return -ENOMEM;
+	}
+	if (curl_url_set(u, CURLUPART_URL, r->url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK) {
+		size_t n = strlen(host);
+		/* curl keeps an IPv6 address in its brackets */
+		char *h = n >= 2 && host[0] == '[' ? strndup(host + 1, n - 2) : strdup(host);
+		if (h) {
+			*ret_host = h;
+			*ret_port = atoi(port);
+			*ret_tls = strcmp(scheme, "https") == 0;
+			e = 0;
+		} else {
+			e = -ENOMEM;
+		}
+	}
+	curl_free(host);
+	curl_free(port);
+	curl_free(scheme);
+	curl_url_cleanup(u);
 	return e;
 }
 
@@ -838,6 +951,10 @@ struct tr_rest *tr_rest_free(struct tr_rest *r) {
 	free(r->url);
 	free(r->client_version);
 	free(r->ca_file);
+	free(r->hostport);
+	free(r->proxy);
+	(void)wipe_free(r->proxy_user);
+	(void)wipe_free(r->proxy_password);
 	free(r);
 	return NULL;
 }

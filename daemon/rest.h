@@ -67,6 +67,14 @@ struct tr_rest_opts {
 /* Returns 0 or negative errno. */
 int tr_rest_new(uv_loop_t *loop, const struct tr_rest_opts *o, struct tr_rest **ret);
 
+/* The proxy for requests started from now on: hostport "host:port" or "[v6]:port" (NULL:
+ * direct, and libcurl never looks at the environment), with Basic credentials (user NULL:
+ * none). Copied; the credentials are wiped when replaced. 0 or -ENOMEM (nothing changed). */
+int tr_rest_set_proxy(struct tr_rest *r, const char *hostport, const char *user,
+	const char *password);
+/* The host (no brackets; caller frees), port and scheme of the REST URL. 0 or -errno. */
+int tr_rest_endpoint(const struct tr_rest *r, char **ret_host, int *ret_port, bool *ret_tls);
+
 /* The CA file for requests started from now on (NULL: the system store only). Copied.
  * 0 or -ENOMEM (the old one stays). */
 int tr_rest_set_ca_file(struct tr_rest *r, const char *ca_file);
