@@ -21,6 +21,7 @@
 #include "tr-build.h"
 #include "tr-limits.h"
 #include "log.h"
+#include "proxy.h"
 
 #define TIMEOUT_MAX_MS (24 * 3600 * 1000)
 
@@ -31,6 +32,7 @@ enum opt_kind {
 	K_LEVEL,
 	K_TRISTATE,
 	K_GROUP,
+	K_PROXY, /* a string that tr_proxy_parse accepts, or "none" */
 };
 
 struct opt {
@@ -53,6 +55,15 @@ static const struct opt opts[] = {
 		"deadline for --token-command"},
 	{"socket", K_STR, O(socket_path), 0, 0, "Unix socket path"},
 	{"ca-file", K_STR, O(ca_file), 0, 0, "CA bundle for wss/https"},
+	{"proxy", K_PROXY, O(proxy), 0, 0,
+		"http://HOST:PORT proxy, or none (default: the *_proxy variables)"},
+	{"no-proxy", K_STR, O(no_proxy), 0, 0,
+		"hosts reached directly (default: no_proxy, NO_PROXY)"},
+	{"proxy-credentials-file", K_STR, O(proxy_credentials_file), 0, 0,
+		"file holding the proxy's USER:PASSWORD"},
+	{"connect-timeout-ms", K_INT, O(connect_timeout_ms), TR_WS_CONNECT_TIMEOUT_MS_MIN,
+		TR_WS_CONNECT_TIMEOUT_MS_MAX,
+		"connect + proxy + TLS handshake deadline (default 15000)"},
 	{"client-version", K_STR, O(client_version), 0, 0, "clientVersion sent upstream"},
 	{"log-level", K_LEVEL, O(log_level), 0, 0, "err, warning, notice, info, debug"},
 	{"close-existing-sessions", K_BOOL, O(close_existing_sessions), 0, 0,
@@ -132,27 +143,33 @@ static int parse_int(const char *s, int min, int max, int *ret) {
 	return 0;
 }
 
+/* K_STR: a copy of val (not empty) into the field. */
+static int set_str(struct tr_config *cfg, const struct opt *o, const char *val,
+	const char *source) {
+	char **p = (char **)(void *)((char *)cfg + o->off);
+	char *copy;
+
+	if (!val || !*val) {
+		fprintf(stderr, "taskrouterd: %s: %s needs a value\n", source, o->name);
+		return -EINVAL;
+	}
+	copy = strdup(val);
+	if (!copy) {
+		return -ENOMEM;
+	}
+	free(*p);
+	*p = copy;
+	return 0;
+}
+
 /* Apply one option; source names where it came from, for the error message. */
 static int set_opt(struct tr_config *cfg, const struct opt *o, const char *val, const char *source) {
 	char *base = (char *)cfg;
 	int r, v;
 
 	switch (o->kind) {
-	case K_STR: {
-		char **p = (char **)(void *)(base + o->off);
-		char *copy;
-		if (!val || !*val) {
-			fprintf(stderr, "taskrouterd: %s: %s needs a value\n", source, o->name);
-			return -EINVAL;
-		}
-		copy = strdup(val);
-		if (!copy) {
-			return -ENOMEM;
-		}
-		free(*p);
-		*p = copy;
-		return 0;
-	}
+	case K_STR:
+		return set_str(cfg, o, val, source);
 	case K_INT:
 		if (!val || parse_int(val, o->min, o->max, &v) < 0) {
 			fprintf(stderr, "taskrouterd: %s: %s must be an integer in %d..%d\n", source,
@@ -201,6 +218,23 @@ static int set_opt(struct tr_config *cfg, const struct opt *o, const char *val, 
 		cfg->allow_group = g->gr_gid;
 		cfg->allow_group_set = true;
 		return 0;
+	}
+	case K_PROXY: {
+		struct tr_proxy p;
+		char *err = NULL;
+		if (val && *val && strcasecmp(val, "none") != 0) {
+			/* A user or password is refused here, like a token: see refuse_token. */
+			r = tr_proxy_parse(val, &p, &err);
+			if (r < 0) {
+				if (err) {
+					fprintf(stderr, "taskrouterd: %s: %s\n", source, err);
+				}
+				free(err);
+				return r;
+			}
+			tr_proxy_done(&p);
+		}
+		return set_str(cfg, o, val, source);
 	}
 	}
 	return -EINVAL;
@@ -314,6 +348,7 @@ static void usage(FILE *f) {
 		case K_STR:
 		case K_LEVEL:
 		case K_GROUP:
+		case K_PROXY:
 			arg = " VALUE";
 			break;
 		case K_INT:
@@ -331,7 +366,11 @@ static void usage(FILE *f) {
 		"Every option can also be set as TASKROUTERD_NAME (e.g. TASKROUTERD_LOG_LEVEL) or as\n"
 		"'name = value' in the INI file; flags win over the environment, which wins over the file.\n"
 		"The token is read from --token-file, from the systemd credential 'token'\n"
-		"($CREDENTIALS_DIRECTORY/token) or from --token-command; never from the command line.\n\n"
+		"($CREDENTIALS_DIRECTORY/token) or from --token-command; never from the command line.\n"
+		"The proxy: --proxy, else https_proxy or HTTPS_PROXY (wss/https) or http_proxy\n"
+		"(ws/http); all_proxy and HTTP_PROXY are not read. Exceptions: --no-proxy, else\n"
+		"no_proxy or NO_PROXY. Its USER:PASSWORD comes from --proxy-credentials-file or\n"
+		"the systemd credential 'proxy-credentials', never from --proxy.\n\n"
 		"Exit status: 0 clean shutdown; 1 runtime failure (or the event loop did not close\n"
 		"cleanly); 2 bad usage or configuration; 3 no usable token (missing, malformed,\n"
 		"expired); 4 start-up failure (socket, libwebsockets, libcurl).\n");
@@ -510,6 +549,20 @@ static int validate(struct tr_config *cfg) {
 		}
 		cfg->token_from_credential = true;
 	}
+	/* The proxy's credentials from systemd (LoadCredential=proxy-credentials:PATH) when no
+	 * file is named; unlike the token they are optional, so only when present. */
+	if (!cfg->proxy_credentials_file && cred && *cred) {
+		char *path;
+		if (asprintf(&path, "%s/proxy-credentials", cred) < 0) {
+			return -ENOMEM;
+		}
+		if (access(path, F_OK) == 0) {
+			cfg->proxy_credentials_file = path;
+			cfg->proxy_credentials_from_credential = true;
+		} else {
+			free(path);
+		}
+	}
 	if (!cfg->token_file && !cfg->token_command) {
 		fprintf(stderr, "taskrouterd: no token source: use --token-file PATH, a systemd "
 				"credential named 'token', or --token-command CMD\n");
@@ -541,6 +594,7 @@ static void set_defaults(struct tr_config *cfg) {
 		.token_warn_s = 60,
 		.max_connections = TR_MAX_CONNECTIONS_DEFAULT,
 		.token_command_timeout_ms = 30000,
+		.connect_timeout_ms = TR_WS_CONNECT_TIMEOUT_MS_DEFAULT,
 	};
 }
 
@@ -694,5 +748,8 @@ void tr_config_done(struct tr_config *cfg) {
 	free(cfg->socket_path);
 	free(cfg->ca_file);
 	free(cfg->client_version);
+	free(cfg->proxy);
+	free(cfg->no_proxy);
+	free(cfg->proxy_credentials_file);
 	set_defaults(cfg);
 }

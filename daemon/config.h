@@ -2,7 +2,8 @@
  * config.h — taskrouterd's configuration: flags > environment > INI file.
  *
  * The token itself is never part of the config: only where to get it
- * (token_file, the systemd credential, token_command).
+ * (token_file, the systemd credential, token_command). The same holds for the proxy's
+ * user and password (proxy_credentials_file).
  */
 #pragma once
 
@@ -37,6 +38,17 @@ struct tr_config {
 	bool system_service;    /* --system: default socket /run/taskrouterd/socket */
 	int token_command_timeout_ms; /* --token-command-timeout-ms (default 30000) */
 	bool token_from_credential;   /* token_file was derived from $CREDENTIALS_DIRECTORY */
+	char *proxy;            /* --proxy: checked by tr_proxy_parse (no user or password), or
+	                         * "none" (any case): no proxy, whatever the environment says;
+	                         * NULL: from the environment. Give it to tr_proxy_choose. */
+	char *no_proxy;         /* --no-proxy: NO_PROXY-style list; NULL: no_proxy, NO_PROXY */
+	char *proxy_credentials_file; /* --proxy-credentials-file: one line USER:PASSWORD (read
+	                               * with tr_proxy_read_credentials); default
+	                               * $CREDENTIALS_DIRECTORY/proxy-credentials if it exists */
+	bool proxy_credentials_from_credential; /* ... derived from $CREDENTIALS_DIRECTORY (its
+	                                         * mode is not judged, as for the token) */
+	int connect_timeout_ms; /* --connect-timeout-ms: a websocket connect, proxy reply and TLS
+	                         * handshake together (default 15000, 1000..120000) */
 };
 
 /* Exit codes of taskrouterd (also listed in --help). */

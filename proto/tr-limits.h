@@ -53,6 +53,9 @@
 #define TR_WS_MAX_MESSAGE (1024u * 1024u) /* a larger ws message drops the session */
 #define TR_WS_SILENCE_TIMEOUT_MS_DEFAULT 30000
 #define TR_WS_INIT_TIMEOUT_MS 10000
+#define TR_WS_CONNECT_TIMEOUT_MS_DEFAULT 15000 /* TCP + proxy reply + TLS, --connect-timeout-ms */
+#define TR_WS_CONNECT_TIMEOUT_MS_MIN 1000
+#define TR_WS_CONNECT_TIMEOUT_MS_MAX 120000
 #define TR_RECONNECT_MIN_MS 800
 #define TR_RECONNECT_MAX_MS 30000
 #define TR_TASK_CLOSED_GRACE_MS_DEFAULT 5000 /* recently-closed area, spec §6.3 */

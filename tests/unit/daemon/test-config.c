@@ -20,7 +20,9 @@ static char tokfile[128];
 
 static const char *const env_names[] = {"TASKROUTERD_LOG_LEVEL", "TASKROUTERD_REGION",
 	"TASKROUTERD_TOKEN", "TASKROUTERD_CONFIG", "TASKROUTERD_REST_TIMEOUT_MS",
-	"TASKROUTERD_TOKEN_FILE", "CREDENTIALS_DIRECTORY", "TASKROUTERD_WEBSOCKET_URL", NULL};
+	"TASKROUTERD_TOKEN_FILE", "CREDENTIALS_DIRECTORY", "TASKROUTERD_WEBSOCKET_URL",
+	"TASKROUTERD_PROXY", "TASKROUTERD_NO_PROXY", "TASKROUTERD_PROXY_CREDENTIALS_FILE",
+	"TASKROUTERD_CONNECT_TIMEOUT_MS", "TASKROUTERD_EDGE", NULL};
 
 static int setup(void **state) {
 	FILE *f;
@@ -93,6 +95,11 @@ static void test_defaults(void **state) {
 	assert_int_equal(c.rest_timeout_ms, 15000);
 	assert_int_equal(c.silence_timeout_ms, 30000);
 	assert_int_equal(c.token_warn_s, 60);
+	assert_null(c.proxy);
+	assert_null(c.no_proxy);
+	assert_null(c.proxy_credentials_file);
+	assert_false(c.proxy_credentials_from_credential);
+	assert_int_equal(c.connect_timeout_ms, 15000);
 	snprintf(sock, sizeof(sock), "%s/taskrouterd/socket", dir);
 	assert_string_equal(c.socket_path, sock);
 	assert_non_null(c.client_version);
@@ -412,6 +419,367 @@ static void test_region_options(void **state) {
 	assert_true(load(&c, "--token-file", tokfile, "--region", "ie1.evil.com/x", NULL) < 0);
 }
 
+/* ---- stderr, where tr_config_load writes its messages ---- */
+
+static char err_path[128];
+static int saved_stderr = -1;
+
+static void capture(void) {
+	int fd;
+	snprintf(err_path, sizeof(err_path), "%s/stderr-XXXXXX", dir);
+	fd = mkstemp(err_path);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	if (saved_stderr < 0) {
+		saved_stderr = dup(2);
+		assert_true(saved_stderr >= 0);
+	}
+	assert_int_equal(dup2(fd, 2), 2);
+	close(fd);
+}
+
+static char *captured(void) {
+	static char buf[8192];
+	FILE *f;
+	size_t n;
+	fflush(stderr);
+	assert_int_equal(dup2(saved_stderr, 2), 2);
+	f = fopen(err_path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(err_path);
+	return buf;
+}
+
+static size_t count(const char *hay, const char *needle) {
+	size_t n = 0;
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) {
+		n++;
+	}
+	return n;
+}
+
+/* The proxy keys, the connect timeout and edge through each of the three sources. */
+static void test_proxy_keys(void **state) {
+	struct tr_config c;
+	char *ini, *err;
+	(void)state;
+
+	/* the file */
+	ini = write_ini("proxy = http://file.example:3128\n"
+			"no-proxy = .example.com, 10.0.0.0/8\n"
+			"proxy-credentials-file = /file/cred\n"
+			"connect-timeout-ms = 2000\n"
+			"edge = sydney\n");
+	capture();
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), 0);
+	err = captured();
+	assert_string_equal(c.proxy, "http://file.example:3128");
+	assert_string_equal(c.no_proxy, ".example.com, 10.0.0.0/8");
+	assert_string_equal(c.proxy_credentials_file, "/file/cred");
+	assert_false(c.proxy_credentials_from_credential);
+	assert_int_equal(c.connect_timeout_ms, 2000);
+	assert_string_equal(c.edge, "sydney");
+	assert_string_equal(c.websocket_url, "wss://event-bridge.twilio.com/v1/wschannels");
+	/* edge: one notice per load */
+	assert_int_equal(count(err, "edge 'sydney' is ignored"), 1);
+	tr_config_done(&c);
+	/* underscores in the file, as for every key */
+	ini = write_ini("no_proxy = a.example\nproxy_credentials_file = /f2\n"
+			"connect_timeout_ms = 3000\n");
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), 0);
+	assert_string_equal(c.no_proxy, "a.example");
+	assert_string_equal(c.proxy_credentials_file, "/f2");
+	assert_int_equal(c.connect_timeout_ms, 3000);
+	tr_config_done(&c);
+
+	/* the environment beats the file */
+	ini = write_ini("proxy = http://file.example:3128\nno-proxy = file.example\n"
+			"proxy-credentials-file = /file/cred\nconnect-timeout-ms = 2000\n");
+	setenv("TASKROUTERD_PROXY", "[fd00::1]:8080", 1);
+	setenv("TASKROUTERD_NO_PROXY", "env.example", 1);
+	setenv("TASKROUTERD_PROXY_CREDENTIALS_FILE", "/env/cred", 1);
+	setenv("TASKROUTERD_CONNECT_TIMEOUT_MS", "120000", 1);
+	setenv("TASKROUTERD_EDGE", "dublin", 1);
+	capture();
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), 0);
+	err = captured();
+	assert_string_equal(c.proxy, "[fd00::1]:8080");
+	assert_string_equal(c.no_proxy, "env.example");
+	assert_string_equal(c.proxy_credentials_file, "/env/cred");
+	assert_int_equal(c.connect_timeout_ms, 120000);
+	assert_string_equal(c.edge, "dublin");
+	assert_int_equal(count(err, "edge 'dublin' is ignored"), 1);
+	tr_config_done(&c);
+
+	/* the flags beat both */
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, "--proxy",
+				 "flag.example:1", "--no-proxy", "*", "--proxy-credentials-file",
+				 "/flag/cred", "--connect-timeout-ms", "1000", "--edge", "tokyo",
+				 NULL),
+		0);
+	assert_string_equal(c.proxy, "flag.example:1");
+	assert_string_equal(c.no_proxy, "*");
+	assert_string_equal(c.proxy_credentials_file, "/flag/cred");
+	assert_int_equal(c.connect_timeout_ms, 1000);
+	assert_string_equal(c.edge, "tokyo");
+	tr_config_done(&c);
+	assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, "--proxy=none", NULL),
+		0);
+	assert_string_equal(c.proxy, "none");
+	tr_config_done(&c);
+	unsetenv("TASKROUTERD_PROXY");
+	unsetenv("TASKROUTERD_NO_PROXY");
+	unsetenv("TASKROUTERD_PROXY_CREDENTIALS_FILE");
+	unsetenv("TASKROUTERD_CONNECT_TIMEOUT_MS");
+	unsetenv("TASKROUTERD_EDGE");
+}
+
+/* "none" (any case) from every source. */
+static void test_proxy_none(void **state) {
+	static const char *const words[] = {"none", "NONE", "None"};
+	struct tr_config c;
+	char text[64], *ini;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		assert_int_equal(load(&c, "--token-file", tokfile, "--proxy", words[i], NULL), 0);
+		assert_string_equal(c.proxy, words[i]);
+		tr_config_done(&c);
+		setenv("TASKROUTERD_PROXY", words[i], 1);
+		assert_int_equal(load(&c, "--token-file", tokfile, NULL), 0);
+		assert_string_equal(c.proxy, words[i]);
+		tr_config_done(&c);
+		unsetenv("TASKROUTERD_PROXY");
+		snprintf(text, sizeof(text), "proxy = %s\n", words[i]);
+		ini = write_ini(text);
+		assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), 0);
+		assert_string_equal(c.proxy, words[i]);
+		tr_config_done(&c);
+	}
+}
+
+/* A user or password in the proxy address is refused from every source (exit status 2, as
+ * a token would be), and the message never repeats it. */
+static void test_proxy_userinfo(void **state) {
+	static const char *const addrs[] = {"http://alice:s3cr3t@proxy.example:3128",
+		"alice:s3cr3t@proxy.example:3128", "http://alice@proxy.example:3128/",
+		"alice:s3cr3t@[::1]:3128"};
+	struct tr_config c;
+	char text[128], *ini, *err;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		capture();
+		assert_int_equal(load(&c, "--token-file", tokfile, "--proxy", addrs[i], NULL),
+			-EINVAL);
+		err = captured();
+		assert_non_null(strstr(err, "taskrouterd: --proxy: refusing a user name or "
+					    "password in the proxy address"));
+		assert_non_null(strstr(err, "proxy-credentials-file"));
+		assert_null(strstr(err, "s3cr3t"));
+		assert_null(strstr(err, "alice"));
+
+		setenv("TASKROUTERD_PROXY", addrs[i], 1);
+		capture();
+		assert_int_equal(load(&c, "--token-file", tokfile, NULL), -EINVAL);
+		err = captured();
+		assert_non_null(strstr(err, "TASKROUTERD_PROXY: refusing a user name"));
+		assert_null(strstr(err, "s3cr3t"));
+		assert_null(strstr(err, "alice"));
+		unsetenv("TASKROUTERD_PROXY");
+
+		snprintf(text, sizeof(text), "proxy = %s\n", addrs[i]);
+		ini = write_ini(text);
+		capture();
+		assert_int_equal(load(&c, "--config", ini, "--token-file", tokfile, NULL), -EINVAL);
+		err = captured();
+		assert_non_null(strstr(err, "refusing a user name"));
+		assert_null(strstr(err, "s3cr3t"));
+		assert_null(strstr(err, "alice"));
+	}
+	/* a refused --proxy is refused even when the environment's proxy is fine */
+	setenv("TASKROUTERD_PROXY", "ok.example:1", 1);
+	assert_int_equal(load(&c, "--token-file", tokfile, "--proxy", "u:p@x:1", NULL), -EINVAL);
+	unsetenv("TASKROUTERD_PROXY");
+}
+
+static void test_proxy_invalid(void **state) {
+	static const char *const bad[] = {"", "proxy.example", "proxy.example:", "proxy.example:0",
+		"proxy.example:65536", "proxy.example:http", "https://proxy.example:443",
+		"socks5://proxy.example:1080", "http://proxy.example:3128/path", "::1:3128",
+		"[::1]", "nonee", "none:1x"};
+	struct tr_config c;
+	char text[128], *ini;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (load(&c, "--token-file", tokfile, "--proxy", bad[i], NULL) != -EINVAL) {
+			fail_msg("--proxy '%s' accepted", bad[i]);
+		}
+		setenv("TASKROUTERD_PROXY", bad[i], 1);
+		if (load(&c, "--token-file", tokfile, NULL) != -EINVAL) {
+			fail_msg("TASKROUTERD_PROXY='%s' accepted", bad[i]);
+		}
+		unsetenv("TASKROUTERD_PROXY");
+		snprintf(text, sizeof(text), "proxy = %s\n", bad[i]);
+		ini = write_ini(text);
+		if (load(&c, "--config", ini, "--token-file", tokfile, NULL) != -EINVAL) {
+			fail_msg("proxy = '%s' accepted in the file", bad[i]);
+		}
+	}
+	/* the reason is given */
+	{
+		char *err;
+		capture();
+		assert_int_equal(load(&c, "--token-file", tokfile, "--proxy", "p.example:0", NULL),
+			-EINVAL);
+		err = captured();
+		assert_non_null(strstr(err, "--proxy: the proxy port must be a number in 1..65535"));
+		capture();
+		assert_int_equal(load(&c, "--token-file", tokfile, "--proxy", "socks5://p:1", NULL),
+			-EINVAL);
+		err = captured();
+		assert_non_null(strstr(err, "SOCKS proxies are not supported"));
+	}
+	/* empty values of the other keys, as for every string key */
+	assert_int_equal(load(&c, "--token-file", tokfile, "--no-proxy", "", NULL), -EINVAL);
+	assert_int_equal(load(&c, "--token-file", tokfile, "--proxy-credentials-file", "", NULL),
+		-EINVAL);
+}
+
+static void test_connect_timeout(void **state) {
+	static const struct {
+		const char *v;
+		int want; /* -1: refused */
+	} t[] = {
+		{"1000", 1000}, {"15000", 15000}, {"120000", 120000}, {"999", -1}, {"0", -1},
+		{"-1000", -1}, {"120001", -1}, {"1e4", -1}, {"abc", -1}, {"", -1},
+	};
+	struct tr_config c;
+	char text[64], *ini;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int want = t[i].want < 0 ? -EINVAL : 0;
+		int r = load(&c, "--token-file", tokfile, "--connect-timeout-ms", t[i].v, NULL);
+		if (r != want) {
+			fail_msg("--connect-timeout-ms '%s': %d", t[i].v, r);
+		}
+		if (r == 0) {
+			assert_int_equal(c.connect_timeout_ms, t[i].want);
+			tr_config_done(&c);
+		}
+		setenv("TASKROUTERD_CONNECT_TIMEOUT_MS", t[i].v, 1);
+		r = load(&c, "--token-file", tokfile, NULL);
+		unsetenv("TASKROUTERD_CONNECT_TIMEOUT_MS");
+		if (r != want) {
+			fail_msg("TASKROUTERD_CONNECT_TIMEOUT_MS '%s': %d", t[i].v, r);
+		}
+		if (r == 0) {
+			assert_int_equal(c.connect_timeout_ms, t[i].want);
+			tr_config_done(&c);
+		}
+		snprintf(text, sizeof(text), "connect-timeout-ms = %s\n", t[i].v);
+		ini = write_ini(text);
+		r = load(&c, "--config", ini, "--token-file", tokfile, NULL);
+		if (r != want) {
+			fail_msg("connect-timeout-ms = '%s' in the file: %d", t[i].v, r);
+		}
+		if (r == 0) {
+			assert_int_equal(c.connect_timeout_ms, t[i].want);
+			tr_config_done(&c);
+		}
+	}
+}
+
+/* $CREDENTIALS_DIRECTORY/proxy-credentials is the default when it exists. */
+static void test_proxy_credential(void **state) {
+	struct tr_config c;
+	char cred[160];
+	FILE *f;
+	(void)state;
+
+	snprintf(cred, sizeof(cred), "%s/proxy-credentials", dir);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	/* none there: no file */
+	assert_int_equal(load(&c, "--token-file", tokfile, NULL), 0);
+	assert_null(c.proxy_credentials_file);
+	assert_false(c.proxy_credentials_from_credential);
+	tr_config_done(&c);
+	f = fopen(cred, "w");
+	assert_non_null(f);
+	fputs("u:p\n", f);
+	fclose(f);
+	assert_int_equal(load(&c, "--token-file", tokfile, NULL), 0);
+	assert_string_equal(c.proxy_credentials_file, cred);
+	assert_true(c.proxy_credentials_from_credential);
+	tr_config_done(&c);
+	/* with the token from the credential too */
+	assert_int_equal(load(&c, NULL), 0);
+	assert_string_equal(c.proxy_credentials_file, cred);
+	assert_true(c.proxy_credentials_from_credential);
+	assert_true(c.token_from_credential);
+	tr_config_done(&c);
+	/* a file named anywhere wins */
+	assert_int_equal(load(&c, "--token-file", tokfile, "--proxy-credentials-file", "/x/c",
+				 NULL),
+		0);
+	assert_string_equal(c.proxy_credentials_file, "/x/c");
+	assert_false(c.proxy_credentials_from_credential);
+	tr_config_done(&c);
+	setenv("TASKROUTERD_PROXY_CREDENTIALS_FILE", "/env/c", 1);
+	assert_int_equal(load(&c, "--token-file", tokfile, NULL), 0);
+	assert_string_equal(c.proxy_credentials_file, "/env/c");
+	assert_false(c.proxy_credentials_from_credential);
+	tr_config_done(&c);
+	unsetenv("TASKROUTERD_PROXY_CREDENTIALS_FILE");
+	/* no credentials directory: no default */
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_int_equal(load(&c, "--token-file", tokfile, NULL), 0);
+	assert_null(c.proxy_credentials_file);
+	tr_config_done(&c);
+	setenv("CREDENTIALS_DIRECTORY", "", 1);
+	assert_int_equal(load(&c, "--token-file", tokfile, NULL), 0);
+	assert_null(c.proxy_credentials_file);
+	tr_config_done(&c);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unlink(cred);
+}
+
+/* --help lists the new keys. */
+static void test_help(void **state) {
+	struct tr_config c;
+	char path[128], buf[16384];
+	int fd, saved;
+	ssize_t n;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/help-XXXXXX", dir);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fflush(stdout);
+	saved = dup(1);
+	assert_int_equal(dup2(fd, 1), 1);
+	assert_int_equal(load(&c, "--help", NULL), 1);
+	fflush(stdout);
+	assert_int_equal(dup2(saved, 1), 1);
+	close(saved);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "--proxy VALUE"));
+	assert_non_null(strstr(buf, "--no-proxy VALUE"));
+	assert_non_null(strstr(buf, "--proxy-credentials-file VALUE"));
+	assert_non_null(strstr(buf, "--connect-timeout-ms N"));
+	assert_non_null(strstr(buf, "--edge VALUE"));
+	assert_non_null(strstr(buf, "proxy-credentials"));
+}
+
 static void test_default_socket(void **state) {
 	char *s;
 	(void)state;
@@ -473,6 +841,13 @@ int main(void) {
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_region),
 		cmocka_unit_test(test_region_options),
+		cmocka_unit_test(test_proxy_keys),
+		cmocka_unit_test(test_proxy_none),
+		cmocka_unit_test(test_proxy_userinfo),
+		cmocka_unit_test(test_proxy_invalid),
+		cmocka_unit_test(test_connect_timeout),
+		cmocka_unit_test(test_proxy_credential),
+		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_default_socket),
 		cmocka_unit_test(test_log_level_parse),
 		cmocka_unit_test(test_example_file),
