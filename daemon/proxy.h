@@ -4,8 +4,9 @@
  * environment, and the proxy credentials file.
  *
  * Pure apart from reading the credentials file and the daemon log (warnings about the
- * environment and the file's mode). It does not depend on libwebsockets, libcurl or libuv,
- * resolves no names and never logs or echoes a proxy's credentials.
+ * environment and the file's mode); its one global remembers which environment warnings
+ * were given. It does not depend on libwebsockets, libcurl or libuv, resolves no names and
+ * never logs or echoes a proxy's credentials.
  */
 #pragma once
 
