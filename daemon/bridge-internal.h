@@ -144,6 +144,27 @@ void tr_bridge_set_state(struct tr_bridge *b, enum tr_bridge_state s, const char
  * close guard; done fires once all are closed. */
 void tr_bridge_close_handles(struct tr_bridge *b);
 
+/* ---- bridge-net.c: suspends and network changes ---- */
+
+/* Watch for them (netwatch, or the 5 s poll), from the session's context creation. */
+void tr_bridge_net_start(struct tr_bridge *b);
+void tr_bridge_net_stop(struct tr_bridge *b);
+
+/* ---- bridge-proxy.c: the proxies ---- */
+
+/* Choose the websocket's and REST's proxies (proxy.c) and read the credentials; applied to
+ * the session and REST only when all went well. 0 or -errno (logged). */
+int tr_bridge_proxy_choose(struct tr_bridge *b);
+/* Set the proxied vhost's proxy to the resolved ip (and the credentials) before a
+ * connection. 0 or -EINVAL (lws refused it: credentials over 93 bytes). */
+int tr_bridge_proxy_set_address(struct tr_bridge *b, const char *ip);
+/* A connection through the proxy failed with lws' text in: when it is the proxy's doing,
+ * its words into text and true; text "" then means a probe was started to learn the
+ * proxy's status code and will end the session (tr_bridge_session_lost). */
+bool tr_bridge_proxy_failure(struct tr_bridge *b, const char *in, char *text, size_t size);
+/* Free the REST proxy and wipe the credentials. */
+void tr_bridge_proxy_done(struct tr_bridge *b);
+
 /* ---- bridge-session.c: the websocket session ---- */
 
 /* Parse the websocket URL of the configuration. Returns 0, -EINVAL or -ENOMEM (logged here). */
@@ -160,6 +181,10 @@ void tr_bridge_session_done(struct tr_bridge *b);
 void tr_bridge_session_connect(struct tr_bridge *b);
 /* SIGHUP: the CA file again; retry now when waiting to reconnect. 0 or -errno (logged). */
 int tr_bridge_session_reconfigure(struct tr_bridge *b);
+/* Retry at once, backing off from the start again (waiting to reconnect). */
+void tr_bridge_session_retry_now(struct tr_bridge *b);
+/* The connection being made failed (b->session.wsi already cleared): back off and retry. */
+void tr_bridge_session_lost(struct tr_bridge *b, const char *reason);
 /* No token to connect with yet: state "reconnecting", and connect after the next backoff. */
 void tr_bridge_session_backoff(struct tr_bridge *b, const char *reason);
 /* Drop a pending reconnect (the token expired: only a new one reconnects). */

@@ -28,14 +28,11 @@
 #include "json.h"
 #include "tr-limits.h"
 #include "log.h"
-#include "netwatch.h"
 #include "tunnel-probe.h"
 
 #define QUICK_CLOSE_MS 5000         /* a session closed sooner than this counts as "quick" */
 #define DISPLACED_AFTER 3           /* quick closes in a row before "session displaced" */
 #define CLOSE_GRACE_MS 1000         /* wait this long for the close handshake at shutdown */
-#define CHECK_INTERVAL_MS 5000      /* suspend and network polling, where they cannot be watched */
-#define JUMP_THRESHOLD_MS 3000      /* boot-time clock ahead of the loop clock by this much */
 #define EXPIRY_SLACK_MS 1500        /* a close this close to expiry counts as expiry */
 #define MALFORMED_LOG_INTERVAL_MS 10000
 
@@ -153,15 +150,6 @@ int tr_bridge_ws_query(const char *token, bool close_existing, const char *clien
 	return 0;
 }
 
-static uint64_t boot_ms(void) {
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0) {
-		return 0;
-	}
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- lws logging: routed to our logger, tokens scrubbed ---- */
 
 static void lws_emit(int level, const char *line) {
@@ -266,12 +254,16 @@ int tr_bridge_session_reconfigure(struct tr_bridge *b) {
 			b->cfg->ca_file ? " and " : "", b->cfg->ca_file ? b->cfg->ca_file : "");
 	}
 	if (b->state == TR_BRIDGE_RECONNECTING && !b->closing) {
-		/* the reason to wait may be gone (a new CA): try now, backing off from the start */
-		b->session.attempt = 0;
-		b->session.reconnect_delay = 0;
-		(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer, 0, 0);
+		/* the reason to wait may be gone (a new CA): try now */
+		tr_bridge_session_retry_now(b);
 	}
 	return 0;
+}
+
+void tr_bridge_session_retry_now(struct tr_bridge *b) {
+	b->session.attempt = 0;
+	b->session.reconnect_delay = 0;
+	(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer, 0, 0);
 }
 
 static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immediate,
@@ -280,6 +272,10 @@ static void session_lost_ex(struct tr_bridge *b, const char *reason, bool immedi
 /* The connection is gone (b->session.wsi already cleared); we ended it. */
 static void session_lost(struct tr_bridge *b, const char *reason, bool immediate) {
 	session_lost_ex(b, reason, immediate, false);
+}
+
+void tr_bridge_session_lost(struct tr_bridge *b, const char *reason) {
+	session_lost(b, reason, false);
 }
 
 /* The connection is gone (b->session.wsi already cleared). */
@@ -397,22 +393,6 @@ static int make_conn_path(struct tr_bridge *b) {
 	return b->session.conn_path ? 0 : -ENOMEM;
 }
 
-/* The proxy of the proxied vhost, as a numeric address (so that lws does not resolve it,
- * synchronously) with the credentials, set before each connection. */
-static int set_vhost_proxy(struct tr_bridge *b, const char *ip) {
-	char spec[300];
-	bool v6 = strchr(ip, ':') != NULL;
-	int n, e;
-
-	snprintf(b->session.proxy_ip, sizeof(b->session.proxy_ip), "%s", ip);
-	n = snprintf(spec, sizeof(spec), "%s%s%s%s%s%s%s:%d", b->proxy_user ? b->proxy_user : "",
-		b->proxy_user ? ":" : "", b->proxy_user ? b->proxy_password : "",
-		b->proxy_user ? "@" : "", v6 ? "[" : "", ip, v6 ? "]" : "", b->session.proxy.port);
-	e = n > 0 && (size_t)n < sizeof(spec) ? lws_set_proxy(b->session.vh_proxied, spec) : -1;
-	explicit_bzero(spec, sizeof(spec));
-	return e < 0 ? -EINVAL : 0;
-}
-
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
 	struct tr_bridge *b = req->data;
 	char ip[INET6_ADDRSTRLEN] = "";
@@ -448,7 +428,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		schedule_reconnect(b, "out of memory", false);
 		return;
 	}
-	if (b->session.via_proxy && set_vhost_proxy(b, ip) < 0) {
+	if (b->session.via_proxy && tr_bridge_proxy_set_address(b, ip) < 0) {
 		session_lost(b, "cannot set the proxy (credentials longer than 93 bytes?)", false);
 		return;
 	}
@@ -652,88 +632,6 @@ static int on_receive(struct tr_bridge *b, struct lws *wsi, const char *in, size
 
 static void on_destroy_timer(uv_timer_t *t);
 
-/* "proxy.example:3128 (from https_proxy)" */
-static void proxy_name(const struct tr_bridge *b, char *buf, size_t size) {
-	char hp[300];
-
-	if (tr_proxy_format(&b->session.proxy, hp, sizeof(hp)) < 0) {
-		snprintf(hp, sizeof(hp), "?");
-	}
-	snprintf(buf, size, "%s", hp);
-}
-
-/* The probe's answer: why the proxy refused the tunnel, then the session is lost. */
-static void on_probe(void *userdata, int status, const char *reason) {
-	struct tr_bridge *b = userdata;
-	char text[512], pn[320];
-
-	b->session.probe = NULL;
-	proxy_name(b, pn, sizeof(pn));
-	if (status == 407) {
-		snprintf(text, sizeof(text),
-			"proxy %s refused the tunnel to %s: HTTP 407 %s (%s)", pn,
-			b->session.hostport, reason[0] ? reason : "Proxy Authentication Required",
-			b->proxy_user ? "it refused the credentials of proxy-credentials-file" :
-					"it wants credentials: set proxy-credentials-file");
-	} else if (status >= 300) {
-		snprintf(text, sizeof(text), "proxy %s refused the tunnel to %s: HTTP %d %s", pn,
-			b->session.hostport, status, reason);
-	} else if (status >= 200) {
-		snprintf(text, sizeof(text),
-			"proxy %s: its answer to the tunnel request for %s could not be read "
-			"(asked again, it answered HTTP %d)",
-			pn, b->session.hostport, status);
-	} else {
-		snprintf(text, sizeof(text), "proxy %s refused the tunnel to %s (%s)", pn,
-			b->session.hostport,
-			status == -EPROTO ? "its answer is not HTTP" : uv_strerror(status));
-	}
-	tr_log_info("upstream: connection failed: %s", text);
-	session_lost(b, text, false);
-}
-
-/* A failure that is the proxy's: its words into text and true. text "" means a probe was
- * started to learn the proxy's status code (lws drops it) and will end the session. */
-static bool proxy_failure(struct tr_bridge *b, const char *in, char *text, size_t size) {
-	char pn[320];
-
-	if (!in) {
-		return false;
-	}
-	proxy_name(b, pn, sizeof(pn));
-	text[0] = '\0';
-	if (strcmp(in, "proxy not h1") == 0) {
-		unsigned timeout_ms = (unsigned)b->session.timeout_s * 1000u;
-		if (tr_tunnel_probe_start(b->loop, b->session.proxy_ip, b->session.proxy.port,
-			    b->session.address, b->session.port, b->proxy_user, b->proxy_password,
-			    timeout_ms, on_probe, b, &b->session.probe) == 0) {
-			return true;
-		}
-		snprintf(text, size, "proxy %s refused the tunnel to %s", pn, b->session.hostport);
-		return true;
-	}
-	if (strncmp(in, "proxy ", 6) == 0) {
-		snprintf(text, size,
-			"proxy %s closed the connection before answering the tunnel request to %s",
-			pn, b->session.hostport);
-		return true;
-	}
-	if (strstr(in, "closed before established") && !b->session.tls_failure.err) {
-		bool timed_out = uv_now(b->loop) - b->session.connect_ms + 100 >=
-				 (uint64_t)b->session.timeout_s * 1000u;
-		if (timed_out) {
-			snprintf(text, size, "no answer from proxy %s within %d s (tunnel to %s)",
-				pn, b->session.timeout_s, b->session.hostport);
-		} else {
-			snprintf(text, size,
-				"cannot connect to proxy %s (tunnel to %s): refused or unreachable", pn,
-				b->session.hostport);
-		}
-		return true;
-	}
-	return false;
-}
-
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	size_t len) {
 	struct lws_context *cx = lws_get_context(wsi);
@@ -750,7 +648,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			return 0;
 		}
 		b->session.wsi = NULL;
-		if (b->session.via_proxy && proxy_failure(b, in, text, sizeof(text))) {
+		if (b->session.via_proxy && tr_bridge_proxy_failure(b, in, text, sizeof(text))) {
 			if (!text[0]) {
 				return 0; /* the probe tells the rest */
 			}
@@ -875,138 +773,6 @@ static const struct lws_protocols protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* ---- suspend and network changes ---- */
-
-/* A cheap signature of the machine's addresses (getifaddrs does not block). */
-static uint64_t net_signature(void) {
-	uv_interface_address_t *ifs = NULL;
-	uint64_t h = 1469598103934665603ull;
-	int n = 0;
-
-	if (uv_interface_addresses(&ifs, &n) < 0) {
-		return 0;
-	}
-	for (int i = 0; i < n; i++) {
-		const unsigned char *p = (const unsigned char *)&ifs[i].address;
-		size_t len = ifs[i].address.address4.sin_family == AF_INET6 ?
-				     sizeof(struct sockaddr_in6) :
-				     sizeof(struct sockaddr_in);
-		if (ifs[i].is_internal) {
-			continue;
-		}
-		/* Order-independent: sum of per-address hashes. */
-		{
-			uint64_t x = 1469598103934665603ull;
-			for (size_t k = 0; k < len; k++) {
-				x = (x ^ p[k]) * 1099511628211ull;
-			}
-			h += x;
-		}
-	}
-	uv_free_interface_addresses(ifs, n);
-	return h;
-}
-
-/* Is the local address of our socket still configured on an interface? */
-static bool local_address_alive(struct tr_bridge *b) {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	uv_interface_address_t *ifs = NULL;
-	int fd, n = 0;
-	bool alive = false;
-
-	fd = b->session.wsi ? (int)lws_get_socket_fd(b->session.wsi) : -1;
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-		return true; /* cannot tell: assume fine */
-	}
-	if (uv_interface_addresses(&ifs, &n) < 0) {
-		return true;
-	}
-	for (int i = 0; i < n && !alive; i++) {
-		if (ss.ss_family == AF_INET && ifs[i].address.address4.sin_family == AF_INET) {
-			alive = ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
-				ifs[i].address.address4.sin_addr.s_addr;
-		} else if (ss.ss_family == AF_INET6 &&
-			   ifs[i].address.address6.sin6_family == AF_INET6) {
-			alive = memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr,
-					&ifs[i].address.address6.sin6_addr, 16) == 0;
-		}
-	}
-	uv_free_interface_addresses(ifs, n);
-	return alive;
-}
-
-static void check_network(struct tr_bridge *b) {
-	uint64_t sig = net_signature();
-
-	if (sig == b->session.net_sig) {
-		return;
-	}
-	b->session.net_sig = sig;
-	b->session.net_changes++;
-	if (b->session.wsi && !local_address_alive(b)) {
-		tr_log_notice("upstream: the network changed and our address is gone; reconnecting now");
-		b->session.attempt = 0;
-		tr_bridge_session_drop(b, "network changed", true);
-	} else if (b->state == TR_BRIDGE_RECONNECTING) {
-		tr_log_info("upstream: the network changed; retrying now");
-		b->session.attempt = 0;
-		b->session.reconnect_delay = 0;
-		(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer, 0, 0);
-	}
-}
-
-/* A suspend shows as the boot-time clock running ahead of the loop's monotonic clock (which
- * stops while suspended). Returns true when one was found and handled. */
-static bool check_suspend(struct tr_bridge *b) {
-	uint64_t boot = boot_ms(), mono = uv_hrtime() / 1000000u;
-	int64_t jump =
-		(int64_t)(boot - b->session.boot_ref) - (int64_t)(mono - b->session.mono_ref);
-
-	b->session.boot_ref = boot;
-	b->session.mono_ref = mono;
-	if (jump < JUMP_THRESHOLD_MS) {
-		return false;
-	}
-	b->session.suspends++;
-	tr_log_notice("upstream: the system was suspended for about %" PRId64 " s; reconnecting now",
-		jump / 1000);
-	b->session.attempt = 0;
-	if (b->session.wsi) {
-		tr_bridge_session_drop(b, "system resumed", true);
-	} else if (b->state == TR_BRIDGE_RECONNECTING) {
-		b->session.reconnect_delay = 0;
-		(void)uv_timer_start(&b->session.t_reconnect, on_reconnect_timer, 0, 0);
-	}
-	return true;
-}
-
-/* The periodic check, only where netwatch cannot tell (see netwatch.h). */
-static void on_check(uv_timer_t *t) {
-	struct tr_bridge *b = t->data;
-
-	if (!b->closing && !check_suspend(b)) {
-		check_network(b);
-	}
-}
-
-/* netwatch: the clock was set or the system resumed, or the network changed. */
-static void on_netwatch(int what, void *userdata) {
-	struct tr_bridge *b = userdata;
-
-	if (what == 0 && !b->closing) {
-		/* a watch broke: the periodic check takes over */
-		(void)uv_timer_start(&b->session.t_check, on_check, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
-		return;
-	}
-	if (b->closing || check_suspend(b)) {
-		return;
-	}
-	if (what & TR_NETWATCH_NETWORK) {
-		check_network(b);
-	}
-}
-
 /* ---- setting up and closing ---- */
 
 static int parse_ws_url(struct tr_bridge *b, const char *url) {
@@ -1122,16 +888,7 @@ int tr_bridge_session_create_context(struct tr_bridge *b) {
 			   "package libwebsockets-evlib-uv, installed?)");
 		return -EIO;
 	}
-	b->session.boot_ref = boot_ms();
-	b->session.mono_ref = uv_hrtime() / 1000000u;
-	b->session.net_sig = net_signature();
-	/* Suspends and network changes come as events; poll only for what cannot be watched. */
-	if (tr_netwatch_start(b->loop, on_netwatch, b, &b->session.netwatch) < 0 ||
-			tr_netwatch_watching(b->session.netwatch) !=
-				(TR_NETWATCH_NETWORK | TR_NETWATCH_CLOCK)) {
-		(void)uv_timer_start(
-			&b->session.t_check, on_check, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
-	}
+	tr_bridge_net_start(b);
 	return 0;
 }
 
@@ -1153,8 +910,7 @@ static void on_destroy_timer(uv_timer_t *t) {
 
 void tr_bridge_session_close(struct tr_bridge *b) {
 	b->session.probe = tr_tunnel_probe_cancel(b->session.probe);
-	tr_netwatch_stop(b->session.netwatch);
-	b->session.netwatch = NULL;
+	tr_bridge_net_stop(b);
 	if (b->session.resolving) {
 		(void)uv_cancel((uv_req_t *)&b->session.gai);
 	}

@@ -54,89 +54,13 @@ void tr_bridge_set_state(struct tr_bridge *b, enum tr_bridge_state s, const char
 	}
 }
 
-static char *wipe_free(char *s) {
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-	return NULL;
-}
-
-/* "proxy.example:3128 (from https_proxy)" or "directly", for the log. */
-static void describe_route(const struct tr_proxy *p, const char *source, char *buf, size_t size) {
-	char hp[300];
-
-	if (!p->host || tr_proxy_format(p, hp, sizeof(hp)) < 0) {
-		snprintf(buf, size, "directly");
-	} else {
-		snprintf(buf, size, "through proxy %s (from %s)", hp, source ? source : "?");
-	}
-}
-
-/* Which proxy the websocket and REST go through (proxy.c: the proxy key, the environment,
- * the exceptions), and the proxy credentials; at start and on SIGHUP. On an error nothing
- * changes. 0 or -errno (logged). */
-static int choose_proxies(struct tr_bridge *b) {
-	const struct tr_config *cfg = b->cfg;
-	struct tr_proxy ws = {0}, rest = {0};
-	const char *ws_src = NULL, *rest_src = NULL;
-	char *user = NULL, *password = NULL, *err = NULL, *rhost = NULL, hp[300], text[400];
-	bool rtls = false;
-	int rport = 0, e;
-
-	e = tr_proxy_choose(cfg->proxy, cfg->no_proxy, b->session.tls, b->session.address,
-		b->session.port, NULL, &ws, &ws_src, &err);
-	if (e == 0) {
-		e = tr_rest_endpoint(b->rest, &rhost, &rport, &rtls);
-	}
-	if (e == 0) {
-		e = tr_proxy_choose(cfg->proxy, cfg->no_proxy, rtls, rhost, rport, NULL, &rest,
-			&rest_src, &err);
-	}
-	free(rhost);
-	if (e == 0 && (ws.host || rest.host) && cfg->proxy_credentials_file) {
-		e = tr_proxy_read_credentials(cfg->proxy_credentials_file,
-			!cfg->proxy_credentials_from_credential, &user, &password, &err);
-	}
-	if (e == 0 && rest.host) {
-		e = tr_proxy_format(&rest, hp, sizeof(hp)) < 0 ? -EINVAL : 0;
-	}
-	if (e == 0) {
-		e = tr_rest_set_proxy(b->rest, rest.host ? hp : NULL, user, password);
-	}
-	if (e < 0) {
-		tr_log_err("upstream: proxy: %s", err ? err : strerror(-e));
-		free(err);
-		tr_proxy_done(&ws);
-		tr_proxy_done(&rest);
-		tr_proxy_credentials_wipe(user, password);
-		return e;
-	}
-	describe_route(&ws, ws_src, text, sizeof(text));
-	tr_log_info("upstream: the websocket to %s goes %s", b->session.hostport, text);
-	describe_route(&rest, rest_src, text, sizeof(text));
-	tr_log_info("upstream: REST goes %s%s", text,
-		(ws.host || rest.host) && user ? ", with the credentials of proxy-credentials-file" :
-						  "");
-	tr_proxy_done(&b->session.proxy);
-	b->session.proxy = ws;
-	b->session.proxy_source = ws_src;
-	tr_proxy_done(&b->rest_proxy);
-	b->rest_proxy = rest;
-	b->proxy_user = wipe_free(b->proxy_user);
-	b->proxy_password = wipe_free(b->proxy_password);
-	b->proxy_user = user;
-	b->proxy_password = password;
-	return 0;
-}
-
 int tr_bridge_reconfigure(struct tr_bridge *b) {
 	int e;
 
 	if (b->closing) {
 		return -ESHUTDOWN;
 	}
-	e = choose_proxies(b);
+	e = tr_bridge_proxy_choose(b);
 	if (e < 0) {
 		tr_log_warning("upstream: SIGHUP: keeping the proxies used so far");
 	}
@@ -193,7 +117,7 @@ int tr_bridge_new(uv_loop_t *loop, const struct tr_config *cfg, const struct tr_
 		(void)uv_timer_init(loop, timers(b, i));
 		timers(b, i)->data = b;
 	}
-	e = choose_proxies(b);
+	e = tr_bridge_proxy_choose(b);
 	if (e == 0) {
 		e = tr_bridge_session_create_context(b);
 	}
@@ -278,9 +202,7 @@ struct tr_bridge *tr_bridge_free(struct tr_bridge *b) {
 	}
 	tr_bridge_session_done(b);
 	b->rest = tr_rest_free(b->rest);
-	tr_proxy_done(&b->rest_proxy);
-	b->proxy_user = wipe_free(b->proxy_user);
-	b->proxy_password = wipe_free(b->proxy_password);
+	tr_bridge_proxy_done(b);
 	tr_bridge_token_done(b);
 	tr_bridge_resync_done(b);
 	free(b);
