@@ -807,3 +807,179 @@ int trt_call_err(struct trt_conn *c, const char *method, const char *params,
 	}
 	return (int)code;
 }
+
+/* ---- HTTP CONNECT proxy ---- */
+
+/* (kept with this section: the top of the file is edited elsewhere at the same time) */
+#include <fcntl.h>
+#include <sys/inotify.h>
+
+/* Claim DIR/proxy.log, or the first free DIR/proxy-N.log; *ret_base gets "proxy[-N]". */
+static int proxy_claim_log(const char *dir, char **ret_path, char **ret_base) {
+	for (int i = 1; i < 100; i++) {
+		char base[32], *path = NULL;
+		int fd;
+		snprintf(base, sizeof(base), i == 1 ? "proxy" : "proxy-%d", i);
+		if (asprintf(&path, "%s/%s.log", dir, base) < 0) {
+			return -ENOMEM;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			close(fd);
+			*ret_base = strdup(base);
+			if (!*ret_base) {
+				free(path);
+				return -ENOMEM;
+			}
+			*ret_path = path;
+			return 0;
+		}
+		free(path);
+		if (errno != EEXIST) {
+			return -errno;
+		}
+	}
+	return -EEXIST;
+}
+
+int trt_proxy_start(struct trt_env *env, struct trt_proxy *p, const char *const *extra) {
+	struct trt_spawn_opts opts = {.pipe_stdout = true};
+	const char *bin = getenv("TR_CONNECT_PROXY");
+	const char *argv[64], *line, *on, *colon;
+	char *base = NULL, errlog[512];
+	size_t n, len;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	trt_proc_init(&p->proc);
+	if (!bin) {
+		fprintf(stderr, "# TR_CONNECT_PROXY is not set\n");
+		return -EINVAL;
+	}
+	if ((r = proxy_claim_log(env->dir, &p->log_path, &base)) < 0) {
+		goto fail;
+	}
+	snprintf(errlog, sizeof(errlog), "%s/%s.stderr.log", env->dir, base);
+	/* its valgrind report, DIR/BASE.stderr.valgrind.log, is where trt_proc_stop looks */
+	n = trt_valgrind_argv(argv, env->dir, trt_fmt("%s.stderr", base));
+	argv[n++] = bin;
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1"; /* an extra --listen comes later and wins */
+	argv[n++] = "--log";
+	argv[n++] = p->log_path;
+	for (size_t i = 0; extra && extra[i] && n < 62; i++) {
+		argv[n++] = extra[i];
+	}
+	argv[n] = NULL;
+	opts.log_path = errlog;
+	r = trt_proc_spawn(&p->proc, base, argv, &opts);
+	if (r < 0) {
+		goto fail;
+	}
+	/* one line on stdout; the pipe stays open until trt_proxy_stop, as the simulator's */
+	r = trt_proc_wait_output(&p->proc, "\n", trt_ms(TRT_DEADLINE_MS));
+	if (r < 0) {
+		fprintf(stderr, "# trt-connect-proxy %s (see %s)\n",
+			r == -ETIMEDOUT ? "did not report its port in time"
+					: "exited before listening",
+			errlog);
+		r = r == -ETIMEDOUT ? r : -EIO;
+		goto fail;
+	}
+	line = p->proc.out.data;
+	on = strstr(line, "listening on ");
+	colon = strrchr(line, ':');
+	if (!on || !colon) {
+		fprintf(stderr, "# unexpected first line from trt-connect-proxy: %s", line);
+		r = -EPROTO;
+		goto fail;
+	}
+	on += strlen("listening on ");
+	len = strcspn(on, "\r\n");
+	p->port = atoi(colon + 1);
+	if (p->port <= 0 || len + 8 > sizeof(p->url)) {
+		r = -EPROTO;
+		goto fail;
+	}
+	snprintf(p->url, sizeof(p->url), "http://%.*s", (int)len, on);
+	free(base);
+	return 0;
+fail:
+	free(base);
+	trt_proc_done(&p->proc);
+	free(p->log_path);
+	memset(p, 0, sizeof(*p));
+	trt_proc_init(&p->proc);
+	return r;
+}
+
+int trt_proxy_stop(struct trt_proxy *p) {
+	int r = 0;
+	if (p->proc.name) {
+		r = trt_proc_stop(&p->proc, trt_ms(10000));
+	}
+	trt_proc_done(&p->proc);
+	free(p->log_path);
+	memset(p, 0, sizeof(*p));
+	trt_proc_init(&p->proc);
+	return r;
+}
+
+int trt_proxy_count(const struct trt_proxy *p, const char *needle) {
+	FILE *f = p->log_path ? fopen(p->log_path, "re") : NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	int n = 0;
+	if (!f) {
+		return p->log_path ? -errno : -EINVAL;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		n += strstr(line, needle) != NULL;
+	}
+	free(line);
+	fclose(f);
+	return n;
+}
+
+int trt_proxy_wait_count(const struct trt_proxy *p, const char *needle, int n, int timeout_ms) {
+	int64_t deadline = trt_now_ms() + timeout_ms;
+	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), r;
+
+	if (fd < 0) {
+		return -errno;
+	}
+	if (!p->log_path || inotify_add_watch(fd, p->log_path, IN_MODIFY) < 0) {
+		r = p->log_path ? -errno : -EINVAL;
+		close(fd);
+		return r;
+	}
+	/* the watch is in place before each count: no line can slip between them */
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{.fd = fd, .events = POLLIN}, {.fd = p->proc.pidfd, .events = POLLIN}};
+		char ev[4096];
+		r = trt_proxy_count(p, needle);
+		if (r < 0 || r >= n) {
+			r = r < 0 ? r : 0;
+			break;
+		}
+		if (pfd[1].fd >= 0 && poll(&pfd[1], 1, 0) > 0) {
+			/* it exited: what it logged is all there will be */
+			r = trt_proxy_count(p, needle) >= n ? 0 : -ECHILD;
+			break;
+		}
+		if (poll(pfd, 2, trt_remaining(deadline)) <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		while (read(fd, ev, sizeof(ev)) > 0) {
+		}
+	}
+	close(fd);
+	if (r < 0) {
+		fprintf(stderr, "# proxy log %s: %d lines with \"%s\", wanted %d (%s)\n",
+			p->log_path ? p->log_path : "(none)", trt_proxy_count(p, needle), needle, n,
+			strerror(-r));
+	}
+	return r;
+}

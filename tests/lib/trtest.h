@@ -156,3 +156,33 @@ int trt_call_err(struct trt_conn *c, const char *method, const char *params,
 
 /* printf into a static rotating buffer: for building params in tests. */
 const char *trt_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- HTTP CONNECT proxy (trt-connect-proxy, tests/lib/connect-proxy.c) ---- */
+
+struct trt_proxy {
+	struct trt_proc proc; /* its stderr: DIR/proxy.stderr.log (proxy-N.stderr.log) */
+	int port;
+	char url[80];   /* http://127.0.0.1:PORT, or http://[::1]:PORT */
+	char *log_path; /* DIR/proxy.log (proxy-N.log): one line per finished request */
+};
+
+/* Start trt-connect-proxy (the binary in TR_CONNECT_PROXY) on 127.0.0.1, an ephemeral port,
+ * with extra arguments (NULL-terminated, may be NULL: "--require-auth", "USER:PASS",
+ * "--refuse", "403", "--listen", "::1", ...). The first proxy of an env logs to DIR/proxy.log,
+ * later ones (or a restarted one) to DIR/proxy-2.log, -3, .... Under the valgrind setup it
+ * runs under valgrind. Waits for its "listening on" line and fills port and url. p needs no
+ * initialisation. Returns 0 or -errno; on failure p holds nothing (trt_proxy_stop returns 0).
+ * trt_env_done does not know about proxies: stop them before it (a proxy still running when
+ * the test program exits is killed then, as every child). */
+int trt_proxy_start(struct trt_env *env, struct trt_proxy *p, const char *const *extra);
+/* SIGTERM and wait: the tunnels still open are logged and closed. Frees what p holds (the
+ * log file stays in DIR). Returns the exit status (0: clean; 99: valgrind found leaks or
+ * errors) or -ETIMEDOUT. 0 for a proxy never started or stopped already. */
+int trt_proxy_stop(struct trt_proxy *p);
+/* How many lines of the proxy's log contain needle (e.g. "CONNECT localhost:", "status=407",
+ * "user=alice "), or -errno. A request is logged when it finishes: count after the client
+ * side is done and the proxy saw it, or use trt_proxy_wait_count. */
+int trt_proxy_count(const struct trt_proxy *p, const char *needle);
+/* Wait (inotify on the log, no sleeping) until trt_proxy_count(p, needle) >= n. Returns 0,
+ * -ETIMEDOUT, or -ECHILD when the proxy exited first. */
+int trt_proxy_wait_count(const struct trt_proxy *p, const char *needle, int n, int timeout_ms);
