@@ -172,8 +172,9 @@ static void lws_emit(int level, const char *line) {
 		(t = strstr(buf, log_bridge->token.value)) != NULL) {
 		snprintf(buf, sizeof(buf), "libwebsockets: (line redacted)");
 	}
-	if (strncmp(buf, "SSL error:", 10) == 0) {
-		/* a refused certificate: the session logs it in words, naming the host */
+	if (strncmp(buf, "SSL error:", 10) == 0 || strstr(buf, "proxy did not reply")) {
+		/* a refused certificate or tunnel: the session logs it in words, naming the
+		 * host and the proxy */
 		tr_log_debug("lws: %s", buf);
 		return;
 	}

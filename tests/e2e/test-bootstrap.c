@@ -59,8 +59,15 @@ static void check_idle_setup(struct trt_env *env, struct trt_conn *c) {
 		}
 	}
 	/* the hosts in use, without the token */
-	assert_true(strncmp(e2e_str(up, "websocketUrl"), "ws://127.0.0.1:", 15) == 0);
-	assert_true(strncmp(e2e_str(up, "restUrl"), "http://127.0.0.1:", 17) == 0);
+	if (env->sim.tls_cert) { /* the TLS run (TRT_TLS=1) */
+		assert_true(strncmp(e2e_str(up, "websocketUrl"), "wss://localhost:", 16) == 0);
+		assert_true(strncmp(e2e_str(up, "restUrl"), "https://localhost:", 18) == 0);
+		assert_string_equal(e2e_str(up, "caFile"), env->certs->ca);
+	} else {
+		assert_true(strncmp(e2e_str(up, "websocketUrl"), "ws://127.0.0.1:", 15) == 0);
+		assert_true(strncmp(e2e_str(up, "restUrl"), "http://127.0.0.1:", 17) == 0);
+		assert_null(tr_json_get_string(up, "caFile"));
+	}
 	assert_null(strstr(e2e_str(up, "websocketUrl"), "token"));
 	assert_int_equal(tr_json_get_int(tr_json_get(st, "limits"), "maxConnections", &max_conns), 0);
 	tr_json_free(st);

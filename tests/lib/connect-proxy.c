@@ -14,7 +14,9 @@
  * go to the target first. An EOF from one side shuts the other side down for writing; the
  * tunnel closes when both directions are done, or on an error.
  *
- * Each request that got an answer is logged once it finishes, one line, flushed:
+ * Each tunnel is logged when it opens, and each request that got an answer once it
+ * finishes, one line each, flushed:
+ *   TUNNEL TARGET user=USER|-
  *   METHOD TARGET user=USER|- status=CODE up=CLIENT_TO_TARGET_BYTES down=TARGET_TO_CLIENT_BYTES
  * USER is the name in the Proxy-Authorization header, whether or not it was accepted. The
  * password and the payload are never logged. Diagnostics go to stderr. Once listening it
@@ -393,6 +395,9 @@ static void handle_request(struct proxy *p, struct tunnel *t, size_t head_end) {
 	t->up.len = extra;
 	t->status = 200;
 	t->state = T_RELAY;
+	/* a tunnel can stay open for the whole test (the websocket's): say so at once too */
+	fprintf(p->log, "TUNNEL %s user=%s\n", target, t->user[0] ? t->user : "-");
+	fflush(p->log);
 	t->reply_len = (size_t)snprintf(
 		t->reply, sizeof(t->reply), "HTTP/1.1 200 %s\r\n\r\n", reason(200));
 }

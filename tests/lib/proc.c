@@ -83,7 +83,19 @@ void trt_proc_init(struct trt_proc *p) {
 	p->status = -1;
 }
 
-/* Our environment plus extras; the strings are borrowed. */
+static bool is_proxy_var(const char *kv) {
+	static const char *const names[] = {"http_proxy=", "https_proxy=", "all_proxy=",
+		"no_proxy=", "HTTP_PROXY=", "HTTPS_PROXY=", "ALL_PROXY=", "NO_PROXY=",
+		"TASKROUTERD_PROXY=", "TASKROUTERD_NO_PROXY=", "TASKROUTERD_PROXY_CREDENTIALS_FILE="};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strncmp(kv, names[i], strlen(names[i])) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Our environment without proxy variables, plus extras; the strings are borrowed. */
 static char **env_with(const char *const *extra) {
 	size_t n_env = 0, n_extra = 0;
 	char **envp;
@@ -97,7 +109,14 @@ static char **env_with(const char *const *extra) {
 	if (!envp) {
 		return NULL;
 	}
-	memcpy(envp, environ, n_env * sizeof(char *));
+	/* The proxy variables of the machine running the tests never reach a child: every
+	 * test talks to loopback, and a proxy test sets its own (in extra). */
+	n_env = 0;
+	for (size_t i = 0; environ[i]; i++) {
+		if (!is_proxy_var(environ[i])) {
+			envp[n_env++] = environ[i];
+		}
+	}
 	for (size_t i = 0; i < n_extra; i++) {
 		envp[n_env + i] = (char *)extra[i];
 	}

@@ -49,7 +49,39 @@ int trt_env_init(struct trt_env *env) {
 	env->dir = strdup(tmpl);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	return env->dir ? 0 : -ENOMEM;
+	if (!env->dir) {
+		return -ENOMEM;
+	}
+	if (getenv("TRT_TLS") && strcmp(getenv("TRT_TLS"), "1") == 0) {
+		return trt_env_tls(env);
+	}
+	return 0;
+}
+
+int trt_env_tls(struct trt_env *env) {
+	int r;
+
+	if (!env->certs) {
+		char *dir = strdup(trt_fmt("%s/certs", env->dir));
+		env->certs = calloc(1, sizeof(*env->certs));
+		if (!dir || !env->certs) {
+			free(dir);
+			return -ENOMEM;
+		}
+		(void)mkdir(dir, 0700);
+		r = trt_certs_make(dir, env->certs);
+		free(dir);
+		if (r < 0) {
+			fprintf(stderr, "# cannot make the test certificates: %s\n", strerror(-r));
+			return r;
+		}
+	}
+	env->sim.tls_cert = env->certs->good_cert;
+	env->sim.tls_key = env->certs->good_key;
+	if (!env->sim.url_host) {
+		env->sim.url_host = "localhost";
+	}
+	return 0;
 }
 
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -81,6 +113,10 @@ void trt_env_done(struct trt_env *env) {
 	free(env->daemon.token_file);
 	free(env->daemon.notify_path);
 	free(env->sim.token_dir);
+	if (env->certs) {
+		trt_certs_done(env->certs);
+		free(env->certs);
+	}
 	if (env->dir && !getenv("TR_KEEP_TMP")) {
 		nftw(env->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	}
@@ -93,6 +129,9 @@ void trt_env_done(struct trt_env *env) {
 
 /* The simulator's host as a URL writes it: an IPv6 address in brackets. */
 static const char *sim_host_url(const struct trt_sim *sim) {
+	if (sim->url_host) {
+		return sim->url_host;
+	}
 	if (!sim->host) {
 		return "127.0.0.1";
 	}
@@ -126,6 +165,12 @@ int trt_sim_start(struct trt_env *env, const char *const *extra) {
 	argv[n++] = "--token-dir";
 	argv[n++] = sim->token_dir;
 	argv[n++] = "--verbose"; /* into sim.log, for the post-mortem of a failure */
+	if (sim->tls_cert) {
+		argv[n++] = "--tls-cert";
+		argv[n++] = sim->tls_cert;
+		argv[n++] = "--tls-key";
+		argv[n++] = sim->tls_key;
+	}
 	for (size_t i = 0; extra && extra[i] && n < 62; i++) {
 		argv[n++] = extra[i];
 	}
@@ -155,7 +200,8 @@ int trt_sim_start(struct trt_env *env, const char *const *extra) {
 		return -EPROTO;
 	}
 	sim->port = atoi(colon + 1);
-	snprintf(sim->base_url, sizeof(sim->base_url), "http://%s:%d", sim_host_url(sim), sim->port);
+	snprintf(sim->base_url, sizeof(sim->base_url), "%s://%s:%d", sim->tls_cert ? "https" : "http",
+		sim_host_url(sim), sim->port);
 	return sim->port > 0 ? 0 : -EPROTO;
 }
 
@@ -213,8 +259,9 @@ static int notify_open(struct trt_env *env) {
 int trt_daemon_start(struct trt_env *env, const char *worker, const char *const *extra) {
 	struct trt_daemon *d = &env->daemon;
 	const char *bin = getenv("TR_DAEMON");
-	const char *argv[80], *envx[2];
-	char logp[512], ws[128], eb[128], notify_env[600];
+	const char *argv[80], *envx[10];
+	char logp[512], ws[160], eb[160], notify_env[600];
+	bool tls = env->sim.tls_cert != NULL;
 	struct trt_spawn_opts opts = {.env = envx, .log_path = logp};
 	bool command = false;
 	size_t n;
@@ -239,8 +286,10 @@ int trt_daemon_start(struct trt_env *env, const char *worker, const char *const 
 	d->n_statuses = 0;
 	g_notify = d;
 
-	snprintf(ws, sizeof(ws), "ws://%s:%d/v1/wschannels", sim_host_url(&env->sim), env->sim.port);
-	snprintf(eb, sizeof(eb), "http://%s:%d/v1/wschannels", sim_host_url(&env->sim), env->sim.port);
+	snprintf(ws, sizeof(ws), "%s://%s:%d/v1/wschannels", tls ? "wss" : "ws",
+		sim_host_url(&env->sim), env->sim.port);
+	snprintf(eb, sizeof(eb), "%s://%s:%d/v1/wschannels", tls ? "https" : "http",
+		sim_host_url(&env->sim), env->sim.port);
 	n = trt_valgrind_argv(argv, env->dir, "daemon");
 	argv[n++] = bin;
 	argv[n++] = "--websocket-url";
@@ -255,6 +304,10 @@ int trt_daemon_start(struct trt_env *env, const char *worker, const char *const 
 		argv[n++] = "--token-file";
 		argv[n++] = d->token_file;
 	}
+	if (tls && env->certs && !d->no_ca_file) {
+		argv[n++] = "--ca-file";
+		argv[n++] = env->certs->ca;
+	}
 	argv[n++] = "--socket";
 	argv[n++] = d->socket_path;
 	argv[n++] = "--log-level";
@@ -265,8 +318,14 @@ int trt_daemon_start(struct trt_env *env, const char *worker, const char *const 
 	argv[n] = NULL;
 
 	snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", d->notify_path);
-	envx[0] = notify_env;
-	envx[1] = NULL;
+	{
+		size_t ne = 0;
+		envx[ne++] = notify_env;
+		for (size_t i = 0; d->env && d->env[i] && ne < 9; i++) {
+			envx[ne++] = d->env[i];
+		}
+		envx[ne] = NULL;
+	}
 	snprintf(logp, sizeof(logp), "%s/daemon.log", env->dir);
 	trt_proc_done(&d->proc);
 	r = trt_proc_spawn(&d->proc, "taskrouterd", argv, &opts);
@@ -368,6 +427,12 @@ int trt_sim_request(struct trt_env *env, const char *method, const char *path, c
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)trt_ms(15000));
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* the control API is the harness's own back door: straight to the simulator, whatever
+	 * certificate it serves (some tests make it serve a bad one on purpose) */
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
 	if (body) {

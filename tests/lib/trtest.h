@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "certs.h"
 #include "json.h"
 #include "proc.h"
 
@@ -24,8 +25,12 @@ struct trt_sim {
 	int want_port; /* 0: ephemeral; else listen on this port (simulator restarts) */
 	const char *host; /* the loopback address to listen on: NULL for 127.0.0.1, or "::1" */
 	int port;
-	char base_url[64]; /* http://127.0.0.1:PORT (or http://[::1]:PORT) */
+	char base_url[96]; /* http://127.0.0.1:PORT (or http://[::1]:PORT, https://…) */
 	char *token_dir;
+	/* TLS: serve wss/https with this certificate and key (NULL: plain ws/http); the daemon
+	 * then connects with wss/https and trusts env->certs' CA (see trt_env_tls) */
+	const char *tls_cert, *tls_key;
+	const char *url_host; /* the name the daemon dials (e.g. "localhost"); NULL: the address */
 };
 
 struct trt_daemon {
@@ -34,10 +39,15 @@ struct trt_daemon {
 	char *token_file;
 	int notify_fd;        /* NOTIFY_SOCKET datagram socket we read */
 	char *notify_path;
-	char last_status[256]; /* last STATUS= seen */
-	char statuses[32][256]; /* STATUS= seen since the last trt_daemon_wait_status */
+	char last_status[512]; /* last STATUS= seen */
+	char statuses[32][512]; /* STATUS= seen since the last trt_daemon_wait_status */
 	size_t n_statuses;
 	bool ready_seen;
+	/* Set before trt_daemon_start: "K=V" entries added to its environment (NULL-terminated,
+	 * borrowed), e.g. HTTPS_PROXY; the proxy variables of the test's own environment never
+	 * reach a child (proc.c). */
+	const char *const *env;
+	bool no_ca_file; /* with TLS: do not pass --ca-file (the daemon trusts the system store) */
 };
 
 /* A test's world: its temporary directory, the simulator and the daemon. A test of the
@@ -46,10 +56,16 @@ struct trt_env {
 	char *dir; /* temporary directory, removed by trt_env_done */
 	struct trt_sim sim;
 	struct trt_daemon daemon;
+	struct trt_certs *certs; /* throwaway CA and certificates (trt_env_tls), or NULL */
 };
 
 /* Make a temporary directory and fill env->dir; ignore SIGPIPE. Returns 0 or -errno. */
 int trt_env_init(struct trt_env *env);
+/* Make the throwaway certificates (once per env, in DIR/certs; certs.h) and serve the
+ * simulator over TLS with the good one from its next start: the daemon then dials
+ * wss://localhost and https://localhost with --ca-file. trt_env_init calls it when the
+ * environment has TRT_TLS=1, so that whole suites run over TLS. Returns 0 or -errno. */
+int trt_env_tls(struct trt_env *env);
 /* Stop what still runs (SIGTERM, then SIGKILL after a deadline), remove the directory.
  * Does nothing on an env that was never initialised (all zero) or is done already. */
 void trt_env_done(struct trt_env *env);

@@ -930,6 +930,10 @@ int sim_server_start(struct sim *s) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = s->opts.tls_cert;
 		info.ssl_private_key_filepath = s->opts.tls_key;
+		/* HTTP/1.1 only, as Event Bridge's REST answers the SDK's clients: lws offers h2
+		 * by default, and this server writes each answer in one lws_write, which h2
+		 * cuts at its frame size (a client choosing h2 got a truncated body) */
+		info.alpn = "http/1.1";
 	}
 	s->vhost = lws_create_vhost(s->ctx, &info);
 	if (!s->vhost) {
