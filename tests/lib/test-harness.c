@@ -547,7 +547,9 @@ static void test_proxy_relay(void **state) {
 				 1, WAIT),
 		0);
 	assert_int_equal(trt_proxy_count(&p, "secret-payload"), 0);
-	assert_int_equal(trt_proxy_count(&p, "\n"), 1);
+	/* the tunnel's line when it opened, and its line when it finished */
+	assert_int_equal(trt_proxy_count(&p, "\n"), 2);
+	assert_int_equal(trt_proxy_count(&p, trt_fmt("TUNNEL 127.0.0.1:%d user=-\n", port)), 1);
 	close(l);
 	stop_proxy(&env, &p);
 }
@@ -883,6 +885,8 @@ static void test_proxy_port_file_and_sigterm(void **state) {
 	assert_non_null(f);
 	{
 		char line[256];
+		assert_non_null(fgets(line, sizeof(line), f));
+		assert_string_equal(line, trt_fmt("TUNNEL 127.0.0.1:%d user=-\n", port));
 		assert_non_null(fgets(line, sizeof(line), f));
 		assert_string_equal(line,
 			trt_fmt("CONNECT 127.0.0.1:%d user=- status=200 up=2 down=0\n", port));

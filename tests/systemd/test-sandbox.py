@@ -151,7 +151,15 @@ def main():
         tap.ok(reply is not None and "result" in reply, "run 1 serves a call", repr(reply))
         tap.ok(notify.wait(lambda m: m.get("STATUS") == "ready") is not None,
                "run 1 reaches the upstream")
+        mark = notify.mark()
         signal_daemon(d, signal.SIGHUP)
+        # systemd's reload protocol: RELOADING=1 (with the time), then READY=1 when done
+        rel = notify.wait(lambda m: m.get("RELOADING") == "1", start=mark)
+        after = notify.messages.index(rel) + 1 if rel is not None else mark
+        tap.ok(rel is not None and "MONOTONIC_USEC" in rel and
+               notify.ready(after) is not None,
+               "run 1 tells systemd about a reload (RELOADING=1, then READY=1)",
+               repr(notify.messages[mark:]))
         d.log.wait(r"configuration re-read")
         signal_daemon(d, signal.SIGTERM)
         tap.ok(d.wait(30) == 0, "run 1 exits cleanly (status %s)" % d.status, d.log.text())
