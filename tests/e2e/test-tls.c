@@ -272,6 +272,38 @@ static void test_sighup_reloads_ca(void **state) {
 	assert_int_equal(e2e_stop(&env), 0);
 }
 
+/* A CA file that cannot be used stops the start with the configuration's exit status,
+ * saying which file and why; so does a proxy URL carrying credentials. */
+static void test_bad_start_settings(void **state) {
+	struct trt_env env;
+	(void)state;
+
+	start_tls(&env, 0);
+	env.daemon.no_ca_file = true;
+	assert_int_equal(trt_daemon_start(&env, "alice",
+				 (const char *const[]){"--ca-file",
+					 trt_fmt("%s/missing.pem", env.dir), NULL}),
+		-ECHILD);
+	assert_int_equal(env.daemon.proc.status, 2);
+	assert_true(trt_proc_log_contains(&env.daemon.proc, "cannot use the CA file "));
+	assert_true(trt_proc_log_contains(&env.daemon.proc, "missing.pem: No such file"));
+
+	assert_int_equal(trt_daemon_start(&env, "alice",
+				 (const char *const[]){"--ca-file", env.certs->good_key, NULL}),
+		-ECHILD);
+	assert_int_equal(env.daemon.proc.status, 2);
+	assert_true(trt_proc_log_contains(&env.daemon.proc, "good.key: "));
+
+	assert_int_equal(trt_daemon_start(&env, "alice",
+				 (const char *const[]){"--proxy", "http://agent:pw@127.0.0.1:3128",
+					 NULL}),
+		-ECHILD);
+	assert_int_equal(env.daemon.proc.status, 2);
+	assert_false(trt_proc_log_contains(&env.daemon.proc, "agent:pw"));
+	assert_int_equal(trt_sim_stop(&env), 0);
+	trt_env_done(&env);
+}
+
 /* Whether this machine can listen on [::1]. */
 static bool have_ipv6_loopback(void) {
 	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
@@ -329,6 +361,7 @@ int main(void) {
 		cmocka_unit_test(test_handshake_timeout),
 		cmocka_unit_test(test_sighup_reloads_ca),
 		cmocka_unit_test(test_ipv6_literal),
+		cmocka_unit_test(test_bad_start_settings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
