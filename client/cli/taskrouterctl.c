@@ -1204,6 +1204,14 @@ static int human_status(struct ctx *x, const struct tr_json *j) {
 	}
 	kv(t, "Session", TR_COLOR_NONE, line);
 
+	/* where the session goes, and through which proxy */
+	if ((s = tr_json_get_string(up, "websocketUrl"))) {
+		const char *px = tr_json_get_string(up, "websocketProxy");
+		len = append(line, sizeof(line), 0, "%s%s%s", s, px ? " through proxy " : ", directly",
+			px ? px : "");
+		kv(t, "Upstream", TR_COLOR_NONE, line);
+	}
+
 	if ((s = tr_json_get_string(up, "workerSid"))) {
 		len = append(line, sizeof(line), 0, "%s", s);
 		if (tr_json_get_string(up, "activityName")) {

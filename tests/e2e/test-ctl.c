@@ -1423,6 +1423,8 @@ static void test_status_describe_call(void **state) {
 	/* a short summary; every member behind --verbose */
 	assert_int_equal(ctl(&out, "status", NULL), 0);
 	e2e_assert_contains(out, "\nSession: ready");
+	e2e_assert_contains(out, "\nUpstream: ws://127.0.0.1:");
+	e2e_assert_contains(out, "/v1/wschannels, directly\n");
 	e2e_assert_contains(out, "\nToken: expires ");
 	e2e_assert_contains(out, "\nTasks: ");
 	{
