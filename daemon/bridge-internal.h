@@ -43,6 +43,7 @@ struct tr_bridge_session {
 	int port;
 	bool tls;
 	bool v6_literal; /* the host is an IPv6 address: its certificate is checked here */
+	char *host_v6;   /* "[address]" of an IPv6 literal host, for a proxy's CONNECT */
 	struct ssl_ctx_st *ssl_ctx; /* ours, lent to lws (tls.h); NULL for ws:// */
 	struct tr_tls_failure tls_failure; /* of the connection being made */
 	int timeout_s; /* connect + TLS handshake + upgrade deadline, lws's timeout_secs */
@@ -53,7 +54,11 @@ struct tr_bridge_session {
 	struct tr_proxy proxy;
 	const char *proxy_source; /* "config", "https_proxy", … (static) */
 	struct lws_vhost *vh_proxied;
-	bool via_proxy;           /* the connection being made goes through the proxy */
+	struct tr_proxy dial;     /* the proxy of the connection being made (proxy may change
+	                           * meanwhile, on SIGHUP) */
+	bool via_proxy;           /* the connection being made goes through dial */
+	bool tunnel_up;           /* ... and the proxy opened the tunnel (TLS or the upgrade
+	                           * began): a failure from then on is not the proxy's */
 	char proxy_ip[48];        /* the proxy's address, resolved here (lws would block) */
 	struct tr_tunnel_probe *probe; /* asking the proxy why it refused the tunnel */
 	char *conn_path; /* path and query; holds the token: wiped */

@@ -100,7 +100,7 @@ int tr_bridge_proxy_set_address(struct tr_bridge *b, const char *ip) {
 	snprintf(b->session.proxy_ip, sizeof(b->session.proxy_ip), "%s", ip);
 	n = snprintf(spec, sizeof(spec), "%s%s%s%s%s%s%s:%d", b->proxy_user ? b->proxy_user : "",
 		b->proxy_user ? ":" : "", b->proxy_user ? b->proxy_password : "",
-		b->proxy_user ? "@" : "", v6 ? "[" : "", ip, v6 ? "]" : "", b->session.proxy.port);
+		b->proxy_user ? "@" : "", v6 ? "[" : "", ip, v6 ? "]" : "", b->session.dial.port);
 	e = n > 0 && (size_t)n < sizeof(spec) ? lws_set_proxy(b->session.vh_proxied, spec) : -1;
 	explicit_bzero(spec, sizeof(spec));
 	return e < 0 ? -EINVAL : 0;
@@ -110,7 +110,7 @@ int tr_bridge_proxy_set_address(struct tr_bridge *b, const char *ip) {
 static void proxy_name(const struct tr_bridge *b, char *buf, size_t size) {
 	char hp[300];
 
-	if (tr_proxy_format(&b->session.proxy, hp, sizeof(hp)) < 0) {
+	if (tr_proxy_format(&b->session.dial, hp, sizeof(hp)) < 0) {
 		snprintf(hp, sizeof(hp), "?");
 	}
 	snprintf(buf, size, "%s", hp);
@@ -132,7 +132,7 @@ static void on_probe(void *userdata, int status, const char *reason) {
 	} else if (status >= 300) {
 		snprintf(text, sizeof(text), "proxy %s refused the tunnel to %s: HTTP %d %s", pn,
 			b->session.hostport, status, reason);
-	} else if (status >= 200) {
+	} else if (status >= 200 && status < 300) {
 		snprintf(text, sizeof(text),
 			"proxy %s: its answer to the tunnel request for %s could not be read "
 			"(asked again, it answered HTTP %d)",
@@ -140,7 +140,8 @@ static void on_probe(void *userdata, int status, const char *reason) {
 	} else {
 		snprintf(text, sizeof(text), "proxy %s refused the tunnel to %s (%s)", pn,
 			b->session.hostport,
-			status == -EPROTO ? "its answer is not HTTP" : uv_strerror(status));
+			status == -EPROTO || status > 0 ? "its answer is not an HTTP status" :
+							   uv_strerror(status));
 	}
 	tr_log_info("upstream: connection failed: %s", text);
 	tr_bridge_session_lost(b, text);
@@ -149,14 +150,14 @@ static void on_probe(void *userdata, int status, const char *reason) {
 bool tr_bridge_proxy_failure(struct tr_bridge *b, const char *in, char *text, size_t size) {
 	char pn[320];
 
-	if (!in) {
-		return false;
+	if (!in || b->session.tunnel_up) {
+		return false; /* the tunnel was open: TLS or the server failed, not the proxy */
 	}
 	proxy_name(b, pn, sizeof(pn));
 	text[0] = '\0';
 	if (strcmp(in, "proxy not h1") == 0) {
 		unsigned timeout_ms = (unsigned)b->session.timeout_s * 1000u;
-		if (tr_tunnel_probe_start(b->loop, b->session.proxy_ip, b->session.proxy.port,
+		if (tr_tunnel_probe_start(b->loop, b->session.proxy_ip, b->session.dial.port,
 			    b->session.address, b->session.port, b->proxy_user, b->proxy_password,
 			    timeout_ms, on_probe, b, &b->session.probe) == 0) {
 			return true;
@@ -170,12 +171,19 @@ bool tr_bridge_proxy_failure(struct tr_bridge *b, const char *in, char *text, si
 			pn, b->session.hostport);
 		return true;
 	}
-	if (strstr(in, "closed before established") && !b->session.tls_failure.err) {
+	if (strstr(in, "Closed before conn")) {
+		/* lws' words when the proxy took the connection but its answer never came */
+		snprintf(text, size, "no answer from proxy %s to the tunnel request for %s within %d s",
+			pn, b->session.hostport, b->session.timeout_s);
+		return true;
+	}
+	if (strstr(in, "closed before established")) {
+		/* before the tunnel: the proxy itself could not be reached */
 		bool timed_out = uv_now(b->loop) - b->session.connect_ms + 100 >=
 				 (uint64_t)b->session.timeout_s * 1000u;
 		if (timed_out) {
-			snprintf(text, size, "no answer from proxy %s within %d s (tunnel to %s)",
-				pn, b->session.timeout_s, b->session.hostport);
+			snprintf(text, size, "no answer from proxy %s within %d s (tunnel to %s)", pn,
+				b->session.timeout_s, b->session.hostport);
 		} else {
 			snprintf(text, size,
 				"cannot connect to proxy %s (tunnel to %s): refused or unreachable", pn,

@@ -340,6 +340,11 @@ static void connect_to(struct tr_bridge *b, const char *ip) {
 	/* Through a proxy lws asks it for a tunnel to this address: the name, which the proxy
 	 * resolves (and may filter on); directly, our resolved address. */
 	i.address = b->session.via_proxy ? b->session.address : ip;
+	if (b->session.via_proxy && b->session.v6_literal) {
+		/* lws writes "CONNECT <address>:<port>": an IPv6 address needs its brackets (TLS
+		 * and Host use i.host) */
+		i.address = b->session.host_v6;
+	}
 	i.vhost = b->session.via_proxy ? b->session.vh_proxied : NULL;
 	i.port = b->session.port;
 	i.ssl_connection = b->session.tls ? LCCSCF_USE_SSL : 0;
@@ -349,6 +354,7 @@ static void connect_to(struct tr_bridge *b, const char *ip) {
 		i.ssl_connection |= LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
 	}
 	b->session.tls_failure = (struct tr_tls_failure){0};
+	b->session.tunnel_up = false;
 	tr_tls_forget(b->session.ssl_ctx);
 	b->session.connect_ms = uv_now(b->loop);
 	i.path = b->session.conn_path;
@@ -408,7 +414,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		uv_freeaddrinfo(res);
 		snprintf(text, sizeof(text), "cannot resolve %s%s: %s",
 			b->session.via_proxy ? "the proxy " : "",
-			b->session.via_proxy ? b->session.proxy.host : b->session.address,
+			b->session.via_proxy ? b->session.dial.host : b->session.address,
 			uv_strerror(status));
 		tr_log_info("upstream: %s", text);
 		session_lost(b, text, false);
@@ -430,7 +436,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		return;
 	}
 	if (b->session.via_proxy && tr_bridge_proxy_set_address(b, ip) < 0) {
-		session_lost(b, "cannot set the proxy (credentials longer than 93 bytes?)", false);
+		session_lost(b, "libwebsockets refused the proxy's address", false);
 		return;
 	}
 	connect_to(b, ip);
@@ -445,7 +451,7 @@ static int make_proxied_vhost(struct tr_bridge *b) {
 	struct lws_context_creation_info info = {0};
 	char hp[300];
 
-	if (tr_proxy_format(&b->session.proxy, hp, sizeof(hp)) < 0) {
+	if (tr_proxy_format(&b->session.dial, hp, sizeof(hp)) < 0) {
 		return -EINVAL;
 	}
 	vhost_info(b, &info);
@@ -463,9 +469,12 @@ static void connect_now(struct tr_bridge *b) {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
 	int e;
 
-	if (b->closing || b->session.wsi || b->session.resolving || b->session.probe) {
+	if (b->closing || b->session.wsi || b->session.resolving) {
 		return;
 	}
+	/* the probe only explains the last failure: a connection wanted now (a new token, a
+	 * SIGHUP) goes ahead without it */
+	b->session.probe = tr_tunnel_probe_cancel(b->session.probe);
 	if (b->token.expired) {
 		tr_bridge_set_state(b, TR_BRIDGE_TOKEN_EXPIRED, NULL);
 		return;
@@ -488,7 +497,16 @@ static void connect_now(struct tr_bridge *b) {
 
 	/* Through a proxy: its own vhost (made when first needed; lws cannot take a proxy off
 	 * a vhost, so the default one stays direct). */
-	b->session.via_proxy = b->session.proxy.host != NULL;
+	tr_proxy_done(&b->session.dial);
+	if (b->session.proxy.host) {
+		b->session.dial.host = strdup(b->session.proxy.host);
+		if (!b->session.dial.host) {
+			session_lost(b, "out of memory", false);
+			return;
+		}
+		b->session.dial.port = b->session.proxy.port;
+	}
+	b->session.via_proxy = b->session.dial.host != NULL;
 	if (b->session.via_proxy && !b->session.vh_proxied && make_proxied_vhost(b) < 0) {
 		session_lost(b, "cannot set up the proxied connection", false);
 		return;
@@ -498,11 +516,11 @@ static void connect_now(struct tr_bridge *b) {
 	 * proxy's, when there is one). */
 	b->session.gai.data = b;
 	e = uv_getaddrinfo(b->loop, &b->session.gai, on_resolved,
-		b->session.via_proxy ? b->session.proxy.host : b->session.address, NULL, &hints);
+		b->session.via_proxy ? b->session.dial.host : b->session.address, NULL, &hints);
 	if (e < 0) {
 		char text[160];
 		snprintf(text, sizeof(text), "cannot resolve %s: %s",
-			b->session.via_proxy ? b->session.proxy.host : b->session.address,
+			b->session.via_proxy ? b->session.dial.host : b->session.address,
 			uv_strerror(e));
 		session_lost(b, text, false);
 		return;
@@ -678,11 +696,18 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		}
 		session_lost(b, text, false);
 		return 0;
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		/* the upgrade request is being written: any tunnel is open */
+		if (wsi == b->session.wsi) {
+			b->session.tunnel_up = true;
+		}
+		return 0;
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
 		/* user: the X509_STORE_CTX, len: OpenSSL's verdict so far. Return 0 to keep it. */
 		if (wsi != b->session.wsi) {
 			return 0;
 		}
+		b->session.tunnel_up = true; /* the server's certificate came through */
 		if (!len) {
 			tr_tls_capture(&b->session.tls_failure, user);
 			return 0;
@@ -799,6 +824,11 @@ static int parse_ws_url(struct tr_bridge *b, const char *url) {
 		b->session.path = NULL;
 	}
 	b->session.v6_literal = strchr(ads, ':') != NULL;
+	if (b->session.v6_literal && asprintf(&b->session.host_v6, "[%s]", ads) < 0) {
+		b->session.host_v6 = NULL;
+		free(copy);
+		return -ENOMEM;
+	}
 	if (asprintf(&b->session.hostport, b->session.v6_literal ? "[%s]:%d" : "%s:%d", ads,
 		    port) < 0) {
 		b->session.hostport = NULL;
@@ -850,8 +880,6 @@ int tr_bridge_session_create_context(struct tr_bridge *b) {
 	struct lws_context_creation_info info = {0};
 	void *foreign[1] = {b->loop};
 
-	char *http_proxy;
-
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
 	log_bridge = b;
 	b->session.timeout_s = (b->cfg->connect_timeout_ms + 999) / 1000;
@@ -871,19 +899,10 @@ int tr_bridge_session_create_context(struct tr_bridge *b) {
 	info.user = b;
 	info.timeout_secs = (unsigned)b->session.timeout_s;
 	/* The default vhost is the direct one. Made without a proxy address, lws would take
-	 * one from http_proxy, for every host and with no NO_PROXY: hide the variable while
-	 * it is made (at startup, before any other thread exists). The proxy, if any, is
-	 * chosen by proxy.c and has a vhost of its own. */
-	http_proxy = getenv("http_proxy") ? strdup(getenv("http_proxy")) : NULL;
-	if (http_proxy) {
-		(void)unsetenv("http_proxy");
-	}
+	 * one from http_proxy, for every host and with no NO_PROXY; port 0 is lws' "no
+	 * proxy". The proxy, if any, is chosen by proxy.c and has a vhost of its own. */
+	info.http_proxy_address = "0.0.0.0:0";
 	b->session.ctx = lws_create_context(&info);
-	if (http_proxy) {
-		(void)setenv("http_proxy", http_proxy, 1);
-		explicit_bzero(http_proxy, strlen(http_proxy));
-		free(http_proxy);
-	}
 	if (!b->session.ctx) {
 		tr_log_err("upstream: cannot create the libwebsockets context (is the libuv plugin, "
 			   "package libwebsockets-evlib-uv, installed?)");
@@ -944,6 +963,8 @@ void tr_bridge_session_done(struct tr_bridge *b) {
 	free(b->session.address);
 	free(b->session.path);
 	tr_proxy_done(&b->session.proxy);
+	tr_proxy_done(&b->session.dial);
+	free(b->session.host_v6);
 	free(b->session.host);
 	free(b->session.hostport);
 	b->session.address = b->session.path = b->session.host = b->session.hostport = NULL;

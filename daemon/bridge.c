@@ -66,7 +66,7 @@ int tr_bridge_reconfigure(struct tr_bridge *b) {
 	}
 	e = tr_bridge_session_reconfigure(b);
 	if (e < 0) {
-		return e; /* REST keeps the old file too: both trust the same CAs */
+		return -EBADF; /* REST keeps the old file too: both trust the same CAs */
 	}
 	e = tr_rest_set_ca_file(b->rest, b->cfg->ca_file);
 	if (e < 0) {

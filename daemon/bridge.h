@@ -117,7 +117,8 @@ int tr_bridge_reload_token(struct tr_bridge *b);
 /* SIGHUP, after the configuration was re-read into the struct the bridge was made with:
  * trust the CA file as it is now (read again even when the path is the same) for the next
  * websocket handshake and REST request, and retry at once when waiting to reconnect. A live
- * session is kept. Returns 0 or negative errno (logged here; the old settings stay). */
+ * session is kept. Returns 0 or negative errno (logged here; the old settings stay):
+ * -EBADF when the CA file was refused (the caller keeps the old file's name). */
 int tr_bridge_reconfigure(struct tr_bridge *b);
 
 /* ---- pure helpers (unit-tested without a loop) ---- */

@@ -173,10 +173,11 @@ static void on_reload(void *userdata) {
 		a->cfg.proxy_credentials_from_credential = fresh.proxy_credentials_from_credential;
 		tr_log_info("configuration re-read (the log level, the CA file, the proxy settings "
 			    "and the token apply without a restart)");
-		tr_config_done(&fresh);
-		if (a->d.bridge) {
-			(void)tr_bridge_reconfigure(a->d.bridge);
+		if (a->d.bridge && tr_bridge_reconfigure(a->d.bridge) == -EBADF) {
+			/* the new CA file was refused: the one in use stays, and so does its name */
+			take_string("ca-file", &a->cfg.ca_file, &fresh.ca_file);
 		}
+		tr_config_done(&fresh);
 	} else {
 		tr_log_warning("SIGHUP: the configuration has errors; keeping the current one");
 	}

@@ -671,6 +671,10 @@ static int req_start(struct rest_req *q) {
 	if (r->ca_file) {
 		e |= curl_easy_setopt(q->easy, CURLOPT_CAINFO, r->ca_file);
 	}
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* libcurl may keep a CA store for a day, by file name: SIGHUP must see a new file */
+	e |= curl_easy_setopt(q->easy, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+#endif
 	/* The proxy is chosen by proxy.c (with NO_PROXY); libcurl must not pick one from the
 	 * environment itself (an empty proxy and exception list turn that off). Always a
 	 * CONNECT tunnel, for http:// too, as the websocket does. */

@@ -76,8 +76,10 @@ static void on_info(const SSL *ssl, int where, int ret) {
 	if ((where & SSL_CB_ALERT) && (where & SSL_CB_READ) && (ret >> 8) == SSL3_AL_FATAL) {
 		snprintf(n->reason, sizeof(n->reason), "the server sent the alert \"%s\"",
 			SSL_alert_desc_string_long(ret));
-	} else if ((where & SSL_CB_EXIT) && ret <= 0 && (e = ERR_peek_last_error()) != 0 &&
-		   !n->reason[0]) {
+	} else if ((where & SSL_CB_EXIT) && ret <= 0 && !n->reason[0] &&
+		   SSL_get_error(ssl, ret) == SSL_ERROR_SSL && (e = ERR_peek_last_error()) != 0) {
+		/* a real failure, not the WANT_READ of a non-blocking handshake (whose queue may
+		 * still hold an error of libcurl's, on the same thread) */
 		const char *r = ERR_reason_error_string(e);
 		snprintf(n->reason, sizeof(n->reason), "%s", r ? r : "unknown error");
 	}
@@ -198,6 +200,11 @@ static void san_text(X509 *cert, char *buf, size_t size) {
 		} else {
 			continue;
 		}
+		for (char *c = one; *c; c++) {
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) {
+				*c = '?'; /* the server's bytes go into the log and JSON */
+			}
+		}
 		if (len + strlen(one) + 3 >= size) {
 			break;
 		}
@@ -315,6 +322,9 @@ void tr_tls_describe_lws_error(const char *lws_text, const char *lib_reason, con
 	} else if (sscanf(lws_text, "connect SYSCALL %d", &en) == 1) {
 		snprintf(buf, size, "TLS: the connection to %s broke during the handshake (%s)", host,
 			en > 0 ? strerror(en) : "the server closed it");
+	} else if (strstr(lws_text, "Closed before conn")) {
+		snprintf(buf, size, "%s: the connection closed before the websocket was established",
+			host);
 	} else if (strstr(lws_text, "closed before established")) {
 		if (timed_out) {
 			snprintf(buf, size, "cannot connect to %s: no answer within %d s", host,

@@ -14,7 +14,9 @@
  */
 #include "common.h"
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -135,11 +137,12 @@ static void test_environment(void **state) {
 	assert_true(trt_proc_log_contains(&env.daemon.proc, "(from https_proxy)"));
 	assert_int_equal(trt_daemon_stop(&env), 0);
 
-	/* NO_PROXY: straight to the simulator, no tunnel */
+	/* NO_PROXY: straight to the simulator, no tunnel (and libwebsockets, which would take
+	 * http_proxy for every host by itself, does not) */
 	env.daemon.env = (const char *const[]){trt_fmt("HTTPS_PROXY=%s", live.url),
-		"NO_PROXY=example.com, localhost", NULL};
+		trt_fmt("http_proxy=%s", live.url), "NO_PROXY=example.com, localhost", NULL};
 	{
-		int n = tunnels(&env, &live);
+		int n = trt_proxy_count(&live, "TUNNEL ");
 		assert_int_equal(trt_daemon_start(&env, "alice", NULL), 0);
 		assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
 		check_session(&env);
@@ -147,7 +150,7 @@ static void test_environment(void **state) {
 		assert_null(tr_json_get_string(up, "websocketProxy"));
 		assert_null(tr_json_get_string(up, "restProxy"));
 		tr_json_free(st);
-		assert_int_equal(tunnels(&env, &live), n);
+		assert_int_equal(trt_proxy_count(&live, "TUNNEL "), n); /* to any address */
 	}
 	assert_int_equal(e2e_stop(&env), 0);
 	assert_int_equal(trt_proxy_stop(&live), 0);
@@ -263,6 +266,72 @@ static void test_refused(void **state) {
 	assert_int_equal(trt_proxy_stop(&px), 0);
 }
 
+/* A proxy that takes the connection and never answers the CONNECT: a socket listening that
+ * nobody accepts from. */
+static void test_silent_proxy(void **state) {
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	struct trt_env env;
+	int fd;
+	(void)state;
+
+	start_sim(&env, true);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	assert_int_equal(trt_daemon_start(&env, "alice",
+				 (const char *const[]){"--proxy",
+					 trt_fmt("127.0.0.1:%d", ntohs(sa.sin_port)),
+					 "--connect-timeout-ms", "1000", NULL}),
+		0);
+	expect_error(&env, trt_fmt("no answer from proxy 127.0.0.1:%d to the tunnel request for "
+				   "localhost:%d within 1 s",
+				   ntohs(sa.sin_port), env.sim.port));
+	close(fd);
+	assert_int_equal(e2e_stop(&env), 0);
+}
+
+/* Whether this machine can listen on [::1]. */
+static bool have_ipv6_loopback(void) {
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+	if (fd >= 0) {
+		close(fd);
+	}
+	return ok;
+}
+
+/* wss://[::1]:P through the proxy: the tunnel is asked for "[::1]:P" (lws leaves the
+ * brackets out unless given them). */
+static void test_ipv6_upstream(void **state) {
+	struct trt_env env;
+	struct trt_proxy px;
+	(void)state;
+
+	if (!have_ipv6_loopback()) {
+		print_message("# [::1] cannot be bound here: nothing tried\n");
+		return;
+	}
+	assert_int_equal(trt_env_init(&env), 0);
+	assert_int_equal(trt_env_tls(&env), 0);
+	env.sim.host = "::1";
+	env.sim.url_host = NULL;
+	assert_int_equal(trt_sim_start(&env, NULL), 0);
+	assert_int_equal(trt_proxy_start(&env, &px, NULL), 0);
+	assert_int_equal(trt_daemon_start(&env, "alice",
+				 (const char *const[]){"--proxy", px.url, NULL}),
+		0);
+	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
+	check_session(&env);
+	assert_true(trt_proxy_count(&px, trt_fmt("TUNNEL [::1]:%d ", env.sim.port)) >= 2);
+	assert_int_equal(e2e_stop(&env), 0);
+	assert_int_equal(trt_proxy_stop(&px), 0);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_proxy_key),
@@ -270,6 +339,8 @@ int main(void) {
 		cmocka_unit_test(test_plain_upstream),
 		cmocka_unit_test(test_credentials),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_silent_proxy),
+		cmocka_unit_test(test_ipv6_upstream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -266,6 +266,13 @@ static void test_sighup_reloads_ca(void **state) {
 	assert_int_equal(trt_daemon_wait_status(&env, NULL, E2E_WAIT), 0);
 	assert_true(trt_proc_log_contains(&env.daemon.proc, "keeping the CAs trusted so far"));
 	assert_true(trt_proc_log_contains(&env.daemon.proc, "missing.pem"));
+	{
+		/* the status names the file in use, not the refused one */
+		const struct tr_json *up;
+		struct tr_json *st = upstream(&env, &up);
+		assert_string_equal(e2e_str(up, "caFile"), ca);
+		tr_json_free(st);
+	}
 	check_session(&env);
 	free(ca);
 	free(conf);
