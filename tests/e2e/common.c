@@ -369,3 +369,42 @@ void e2e_assert_cache_matches(struct trt_env *env, struct trt_conn *c) {
 	tr_json_free(list);
 	tr_json_free(state);
 }
+
+struct tr_json *e2e_upstream(struct trt_env *env, const struct tr_json **ret_up) {
+	struct trt_conn *c = NULL;
+	struct tr_json *st;
+
+	assert_int_equal(trt_connect(env->daemon.socket_path, &c), 0);
+	st = trt_call_ok(c, "daemon.status", NULL);
+	assert_non_null(st);
+	trt_conn_free(c);
+	*ret_up = tr_json_get(st, "upstream");
+	assert_non_null(*ret_up);
+	return st;
+}
+
+void e2e_task_round_trip(struct trt_env *env, const char *tag) {
+	struct trt_conn *c = NULL, *sub = NULL;
+	struct tr_json *ev = NULL, *r;
+	char sid[35], res[35];
+
+	assert_int_equal(trt_connect(env->daemon.socket_path, &c), 0);
+	assert_int_equal(trt_connect(env->daemon.socket_path, &sub), 0);
+	tr_json_free(e2e_subscribe(sub, NULL));
+	assert_int_equal(trt_sim_create_task(env, "alice", "voice",
+				 trt_fmt("{\"via\":\"%s\"}", tag), false, sid, res),
+		0);
+	assert_int_equal(trt_wait_event(sub, "reservationCreated", sid, E2E_WAIT, &ev), 0);
+	tr_json_free(ev);
+	r = trt_call_ok(c, "reservation.accept", trt_fmt("{\"sid\":\"%s\"}", res));
+	assert_non_null(r);
+	tr_json_free(r);
+	r = trt_call_ok(c, "task.setAttributes",
+		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"via\":\"%s\",\"ok\":true}}", sid,
+			tag));
+	assert_non_null(r);
+	tr_json_free(r);
+	e2e_wait_event(sub, "updated", sid);
+	trt_conn_free(sub);
+	trt_conn_free(c);
+}

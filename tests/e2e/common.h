@@ -111,6 +111,14 @@ struct tr_json *e2e_last_request(struct trt_env *env);
 
 #define E2E_WAIT trt_ms(TRT_DEADLINE_MS)
 
+/* daemon.status over a connection of its own: the whole status (caller frees) and, in
+ * *ret_up, its upstream object. */
+struct tr_json *e2e_upstream(struct trt_env *env, const struct tr_json **ret_up);
+/* Through the daemon of env: a task for alice arrives as an event (the websocket), and an
+ * accept and an attribute write go upstream (REST, each a fresh connection). tag goes into
+ * the attributes. */
+void e2e_task_round_trip(struct trt_env *env, const char *tag);
+
 /* Set `count` large attribute objects (a blob of blob_len bytes each) on task sid upstream (the
  * simulator's control API: task.setAttributes refuses more than TaskRouter's 32 KiB), waiting
  * after each for its `updated` event on watcher (a subscriber that keeps up). */

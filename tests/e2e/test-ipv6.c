@@ -11,18 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Whether this machine can listen on [::1]. */
-static bool have_ipv6_loopback(void) {
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-	if (fd >= 0) {
-		close(fd);
-	}
-	return ok;
-}
-
 static void test_ipv6_loopback(void **state) {
 	struct trt_env env;
 	struct trt_conn *c = NULL, *sub = NULL;
@@ -30,7 +18,7 @@ static void test_ipv6_loopback(void **state) {
 	char sid[35], res[35];
 	(void)state;
 
-	if (!have_ipv6_loopback()) {
+	if (!trt_have_ipv6_loopback()) {
 		print_message("# [::1] cannot be bound here: nothing tried\n");
 		return;
 	}

@@ -20,45 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static struct tr_json *upstream(struct trt_env *env, const struct tr_json **ret_up) {
-	struct trt_conn *c = NULL;
-	struct tr_json *st;
-
-	assert_int_equal(trt_connect(env->daemon.socket_path, &c), 0);
-	st = trt_call_ok(c, "daemon.status", NULL);
-	assert_non_null(st);
-	trt_conn_free(c);
-	*ret_up = tr_json_get(st, "upstream");
-	assert_non_null(*ret_up);
-	return st;
-}
-
-/* An event over the websocket and two writes over REST (each on a fresh connection, so
- * each through a tunnel of its own). */
-static void check_session(struct trt_env *env) {
-	struct trt_conn *c = NULL, *sub = NULL;
-	struct tr_json *ev = NULL, *r;
-	char sid[35], res[35];
-
-	assert_int_equal(trt_connect(env->daemon.socket_path, &c), 0);
-	assert_int_equal(trt_connect(env->daemon.socket_path, &sub), 0);
-	tr_json_free(e2e_subscribe(sub, NULL));
-	assert_int_equal(
-		trt_sim_create_task(env, "alice", "voice", "{\"via\":\"proxy\"}", false, sid, res), 0);
-	assert_int_equal(trt_wait_event(sub, "reservationCreated", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
-	r = trt_call_ok(c, "reservation.accept", trt_fmt("{\"sid\":\"%s\"}", res));
-	assert_non_null(r);
-	tr_json_free(r);
-	r = trt_call_ok(c, "task.setAttributes",
-		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"via\":\"proxy\",\"ok\":true}}", sid));
-	assert_non_null(r);
-	tr_json_free(r);
-	e2e_wait_event(sub, "updated", sid);
-	trt_conn_free(sub);
-	trt_conn_free(c);
-}
-
 static void start_sim(struct trt_env *env, bool tls) {
 	assert_int_equal(trt_env_init(env), 0);
 	if (tls) {
@@ -90,12 +51,12 @@ static void test_proxy_key(void **state) {
 	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
 	/* the websocket and the first REST reads went through it, asked for by name */
 	assert_true(tunnels(&env, &px) >= 2);
-	st = upstream(&env, &up);
+	st = e2e_upstream(&env, &up);
 	assert_string_equal(e2e_str(up, "websocketProxy"), trt_fmt("127.0.0.1:%d", px.port));
 	assert_string_equal(e2e_str(up, "restProxy"), trt_fmt("127.0.0.1:%d", px.port));
 	tr_json_free(st);
 	before = tunnels(&env, &px);
-	check_session(&env);
+	e2e_task_round_trip(&env, "proxy");
 	/* two writes: two more tunnels */
 	assert_int_equal(trt_proxy_wait_count(&px, trt_fmt("TUNNEL localhost:%d ", env.sim.port),
 				 before + 2, E2E_WAIT),
@@ -145,8 +106,8 @@ static void test_environment(void **state) {
 		int n = trt_proxy_count(&live, "TUNNEL ");
 		assert_int_equal(trt_daemon_start(&env, "alice", NULL), 0);
 		assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
-		check_session(&env);
-		st = upstream(&env, &up);
+		e2e_task_round_trip(&env, "proxy");
+		st = e2e_upstream(&env, &up);
 		assert_null(tr_json_get_string(up, "websocketProxy"));
 		assert_null(tr_json_get_string(up, "restProxy"));
 		tr_json_free(st);
@@ -169,7 +130,7 @@ static void test_plain_upstream(void **state) {
 				 (const char *const[]){"--proxy", px.url, NULL}),
 		0);
 	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
-	check_session(&env);
+	e2e_task_round_trip(&env, "proxy");
 	assert_true(tunnels(&env, &px) >= 4);
 	assert_int_equal(e2e_stop(&env), 0);
 	assert_int_equal(trt_proxy_stop(&px), 0);
@@ -190,7 +151,7 @@ static void expect_error(struct trt_env *env, const char *needle) {
 	struct tr_json *st;
 
 	assert_int_equal(trt_daemon_wait_status(env, needle, E2E_WAIT), 0);
-	st = upstream(env, &up);
+	st = e2e_upstream(env, &up);
 	assert_string_equal(e2e_str(up, "state"), "reconnecting");
 	e2e_assert_contains(e2e_str(up, "lastError"), needle);
 	print_message("# lastError: %s\n", e2e_str(up, "lastError"));
@@ -218,7 +179,7 @@ static void test_credentials(void **state) {
 	e2e_assert_contains(env.daemon.last_status, trt_fmt("proxy 127.0.0.1:%d", px.port));
 	{
 		const struct tr_json *up;
-		struct tr_json *st = upstream(&env, &up);
+		struct tr_json *st = e2e_upstream(&env, &up);
 		e2e_assert_contains(e2e_str(up, "lastError"),
 			trt_fmt("refused the tunnel to localhost:%d", env.sim.port));
 		e2e_assert_contains(e2e_str(up, "lastError"), "set proxy-credentials-file");
@@ -238,7 +199,7 @@ static void test_credentials(void **state) {
 	write_file(creds, "agent7:s3cret-Pw\n");
 	assert_int_equal(kill(env.daemon.proc.pid, SIGHUP), 0);
 	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
-	check_session(&env);
+	e2e_task_round_trip(&env, "proxy");
 	assert_true(trt_proxy_count(&px, "user=agent7 ") >= 1);
 	assert_int_equal(trt_proxy_count(&px, "s3cret"), 0);
 	assert_false(trt_proc_log_contains(&env.daemon.proc, "s3cret"));
@@ -293,18 +254,6 @@ static void test_silent_proxy(void **state) {
 	assert_int_equal(e2e_stop(&env), 0);
 }
 
-/* Whether this machine can listen on [::1]. */
-static bool have_ipv6_loopback(void) {
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-	if (fd >= 0) {
-		close(fd);
-	}
-	return ok;
-}
-
 /* wss://[::1]:P through the proxy: the tunnel is asked for "[::1]:P" (lws leaves the
  * brackets out unless given them). */
 static void test_ipv6_upstream(void **state) {
@@ -312,7 +261,7 @@ static void test_ipv6_upstream(void **state) {
 	struct trt_proxy px;
 	(void)state;
 
-	if (!have_ipv6_loopback()) {
+	if (!trt_have_ipv6_loopback()) {
 		print_message("# [::1] cannot be bound here: nothing tried\n");
 		return;
 	}
@@ -326,7 +275,7 @@ static void test_ipv6_upstream(void **state) {
 				 (const char *const[]){"--proxy", px.url, NULL}),
 		0);
 	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
-	check_session(&env);
+	e2e_task_round_trip(&env, "proxy");
 	assert_true(trt_proxy_count(&px, trt_fmt("TUNNEL [::1]:%d ", env.sim.port)) >= 2);
 	assert_int_equal(e2e_stop(&env), 0);
 	assert_int_equal(trt_proxy_stop(&px), 0);

@@ -19,20 +19,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* The daemon's upstream status (caller frees the whole status; *ret_up points into it). */
-static struct tr_json *upstream(struct trt_env *env, const struct tr_json **ret_up) {
-	struct trt_conn *c = NULL;
-	struct tr_json *st;
-
-	assert_int_equal(trt_connect(env->daemon.socket_path, &c), 0);
-	st = trt_call_ok(c, "daemon.status", NULL);
-	assert_non_null(st);
-	trt_conn_free(c);
-	*ret_up = tr_json_get(st, "upstream");
-	assert_non_null(*ret_up);
-	return st;
-}
-
 /* Wait until the daemon has failed at least twice in a row with a lastError containing
  * every needle (and the host), and is backing off; check the log says the same. */
 static void expect_failing(struct trt_env *env, const char *const *needles) {
@@ -42,17 +28,17 @@ static void expect_failing(struct trt_env *env, const char *const *needles) {
 	int64_t first;
 
 	assert_int_equal(trt_daemon_wait_status(env, needles[0], E2E_WAIT), 0);
-	st = upstream(env, &up);
+	st = e2e_upstream(env, &up);
 	first = e2e_int(up, "reconnects");
 	tr_json_free(st);
 	/* it keeps trying: the next failure, same words */
 	for (int64_t now = first; now < first + 1;) {
 		assert_int_equal(trt_daemon_wait_status(env, needles[0], E2E_WAIT), 0);
-		st = upstream(env, &up);
+		st = e2e_upstream(env, &up);
 		now = e2e_int(up, "reconnects");
 		tr_json_free(st);
 	}
-	st = upstream(env, &up);
+	st = e2e_upstream(env, &up);
 	assert_string_equal(e2e_str(up, "state"), "reconnecting");
 	for (size_t i = 0; needles[i]; i++) {
 		e2e_assert_contains(e2e_str(up, "lastError"), needles[i]);
@@ -72,31 +58,6 @@ static void expect_recovery(struct trt_env *env) {
 	env->sim.tls_key = env->certs->good_key;
 	assert_int_equal(trt_sim_start(env, NULL), 0);
 	assert_int_equal(trt_daemon_wait_status(env, "ready", E2E_WAIT), 0);
-}
-
-/* An event over the websocket and calls over REST, through the daemon. */
-static void check_session(struct trt_env *env) {
-	struct trt_conn *c = NULL, *sub = NULL;
-	struct tr_json *ev = NULL, *r;
-	char sid[35], res[35];
-
-	assert_int_equal(trt_connect(env->daemon.socket_path, &c), 0);
-	assert_int_equal(trt_connect(env->daemon.socket_path, &sub), 0);
-	tr_json_free(e2e_subscribe(sub, NULL));
-	assert_int_equal(
-		trt_sim_create_task(env, "alice", "voice", "{\"over\":\"tls\"}", false, sid, res), 0);
-	assert_int_equal(trt_wait_event(sub, "reservationCreated", sid, E2E_WAIT, &ev), 0);
-	tr_json_free(ev);
-	r = trt_call_ok(c, "reservation.accept", trt_fmt("{\"sid\":\"%s\"}", res));
-	assert_non_null(r);
-	tr_json_free(r);
-	r = trt_call_ok(c, "task.setAttributes",
-		trt_fmt("{\"sid\":\"%s\",\"attributes\":{\"over\":\"tls\",\"ok\":true}}", sid));
-	assert_non_null(r);
-	tr_json_free(r);
-	e2e_wait_event(sub, "updated", sid);
-	trt_conn_free(sub);
-	trt_conn_free(c);
 }
 
 /* A TLS environment whose simulator serves cert/key. */
@@ -132,12 +93,12 @@ static void test_session_over_tls(void **state) {
 	assert_true(strncmp(env.sim.base_url, "https://localhost:", 18) == 0);
 	assert_int_equal(trt_daemon_start(&env, "alice", NULL), 0);
 	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
-	st = upstream(&env, &up);
+	st = e2e_upstream(&env, &up);
 	e2e_assert_contains(e2e_str(up, "websocketUrl"), "wss://localhost:");
 	e2e_assert_contains(e2e_str(up, "restUrl"), "https://localhost:");
 	assert_string_equal(e2e_str(up, "caFile"), env.certs->ca);
 	tr_json_free(st);
-	check_session(&env);
+	e2e_task_round_trip(&env, "tls");
 	assert_int_equal(e2e_stop(&env), 0);
 }
 
@@ -151,7 +112,7 @@ static void test_unknown_ca(void **state) {
 				     "issued by \"CN=taskrouterd unknown CA",
 				     "in neither the system store nor the CA file", NULL});
 	expect_recovery(&env);
-	check_session(&env);
+	e2e_task_round_trip(&env, "tls");
 	assert_int_equal(e2e_stop(&env), 0);
 }
 
@@ -253,7 +214,7 @@ static void test_sighup_reloads_ca(void **state) {
 	assert_int_equal(copy_file(env.certs->ca, ca), 0);
 	assert_int_equal(kill(env.daemon.proc.pid, SIGHUP), 0);
 	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
-	check_session(&env);
+	e2e_task_round_trip(&env, "tls");
 
 	/* a broken file on SIGHUP is refused and the trusted CAs stay */
 	f = fopen(conf, "w");
@@ -269,11 +230,11 @@ static void test_sighup_reloads_ca(void **state) {
 	{
 		/* the status names the file in use, not the refused one */
 		const struct tr_json *up;
-		struct tr_json *st = upstream(&env, &up);
+		struct tr_json *st = e2e_upstream(&env, &up);
 		assert_string_equal(e2e_str(up, "caFile"), ca);
 		tr_json_free(st);
 	}
-	check_session(&env);
+	e2e_task_round_trip(&env, "tls");
 	free(ca);
 	free(conf);
 	assert_int_equal(e2e_stop(&env), 0);
@@ -311,18 +272,6 @@ static void test_bad_start_settings(void **state) {
 	trt_env_done(&env);
 }
 
-/* Whether this machine can listen on [::1]. */
-static bool have_ipv6_loopback(void) {
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-	if (fd >= 0) {
-		close(fd);
-	}
-	return ok;
-}
-
 /* wss://[::1]: the certificate must name IP ::1 (the good one does, the wrong one not). */
 static void test_ipv6_literal(void **state) {
 	struct trt_env env;
@@ -330,7 +279,7 @@ static void test_ipv6_literal(void **state) {
 	struct tr_json *st;
 	(void)state;
 
-	if (!have_ipv6_loopback()) {
+	if (!trt_have_ipv6_loopback()) {
 		print_message("# [::1] cannot be bound here: nothing tried\n");
 		return;
 	}
@@ -344,7 +293,7 @@ static void test_ipv6_literal(void **state) {
 	assert_true(strncmp(env.sim.base_url, "https://[::1]:", 14) == 0);
 	assert_int_equal(trt_daemon_start(&env, "alice", NULL), 0);
 	assert_int_equal(trt_daemon_wait_status(&env, "not for this host", E2E_WAIT), 0);
-	st = upstream(&env, &up);
+	st = e2e_upstream(&env, &up);
 	e2e_assert_contains(e2e_str(up, "lastError"),
 		trt_fmt("the certificate of [::1]:%d is for DNS:wrong.example", env.sim.port));
 	tr_json_free(st);
@@ -355,7 +304,7 @@ static void test_ipv6_literal(void **state) {
 	env.sim.tls_key = env.certs->good_key;
 	assert_int_equal(trt_sim_start(&env, NULL), 0);
 	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
-	check_session(&env);
+	e2e_task_round_trip(&env, "tls");
 	assert_int_equal(e2e_stop(&env), 0);
 }
 

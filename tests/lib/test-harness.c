@@ -309,16 +309,6 @@ static bool can_run_children(const char *test) {
 	return true;
 }
 
-static bool have_ipv6_loopback(void) {
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0) {
-		close(fd);
-	}
-	return ok;
-}
-
 static socklen_t loopback(const char *host, int port, struct sockaddr_storage *ss) {
 	memset(ss, 0, sizeof(*ss));
 	if (strchr(host, ':')) {
@@ -596,7 +586,7 @@ static void test_proxy_ipv6(void **state) {
 		return;
 	}
 
-	if (!have_ipv6_loopback()) {
+	if (!trt_have_ipv6_loopback()) {
 		print_message("# [::1] cannot be bound here: nothing tried\n");
 		return;
 	}

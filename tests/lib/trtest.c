@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -56,6 +57,17 @@ int trt_env_init(struct trt_env *env) {
 		return trt_env_tls(env);
 	}
 	return 0;
+}
+
+bool trt_have_ipv6_loopback(void) {
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+	if (fd >= 0) {
+		close(fd);
+	}
+	return ok;
 }
 
 int trt_env_tls(struct trt_env *env) {

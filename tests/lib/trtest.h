@@ -61,6 +61,9 @@ struct trt_env {
 
 /* Make a temporary directory and fill env->dir; ignore SIGPIPE. Returns 0 or -errno. */
 int trt_env_init(struct trt_env *env);
+/* Whether this machine can listen on [::1] (tests of IPv6 say so and pass where not). */
+bool trt_have_ipv6_loopback(void);
+
 /* Make the throwaway certificates (once per env, in DIR/certs; certs.h) and serve the
  * simulator over TLS with the good one from its next start: the daemon then dials
  * wss://localhost and https://localhost with --ca-file. trt_env_init calls it when the
