@@ -186,6 +186,9 @@ void tr_bridge_session_done(struct tr_bridge *b);
 void tr_bridge_session_connect(struct tr_bridge *b);
 /* SIGHUP: the CA file again; retry now when waiting to reconnect. 0 or -errno (logged). */
 int tr_bridge_session_reconfigure(struct tr_bridge *b);
+/* Has the connection being made run for its whole deadline (lws reports a refusal and a
+ * timeout in the same words)? */
+bool tr_bridge_session_timed_out(const struct tr_bridge *b);
 /* Retry at once, backing off from the start again (waiting to reconnect). */
 void tr_bridge_session_retry_now(struct tr_bridge *b);
 /* The connection being made failed (b->session.wsi already cleared): back off and retry. */

@@ -19,14 +19,6 @@
 #include "rest.h"
 #include "tunnel-probe.h"
 
-static char *wipe_free(char *s) {
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-	return NULL;
-}
-
 /* "proxy.example:3128 (from https_proxy)" or "directly", for the log. */
 static void describe_route(const struct tr_proxy *p, const char *source, char *buf, size_t size) {
 	char hp[300];
@@ -85,8 +77,7 @@ int tr_bridge_proxy_choose(struct tr_bridge *b) {
 	b->session.proxy_source = ws_src;
 	tr_proxy_done(&b->rest_proxy);
 	b->rest_proxy = rest;
-	b->proxy_user = wipe_free(b->proxy_user);
-	b->proxy_password = wipe_free(b->proxy_password);
+	tr_proxy_credentials_wipe(b->proxy_user, b->proxy_password);
 	b->proxy_user = user;
 	b->proxy_password = password;
 	return 0;
@@ -179,9 +170,7 @@ bool tr_bridge_proxy_failure(struct tr_bridge *b, const char *in, char *text, si
 	}
 	if (strstr(in, "closed before established")) {
 		/* before the tunnel: the proxy itself could not be reached */
-		bool timed_out = uv_now(b->loop) - b->session.connect_ms + 100 >=
-				 (uint64_t)b->session.timeout_s * 1000u;
-		if (timed_out) {
+		if (tr_bridge_session_timed_out(b)) {
 			snprintf(text, size, "no answer from proxy %s within %d s (tunnel to %s)", pn,
 				b->session.timeout_s, b->session.hostport);
 		} else {
@@ -196,6 +185,6 @@ bool tr_bridge_proxy_failure(struct tr_bridge *b, const char *in, char *text, si
 
 void tr_bridge_proxy_done(struct tr_bridge *b) {
 	tr_proxy_done(&b->rest_proxy);
-	b->proxy_user = wipe_free(b->proxy_user);
-	b->proxy_password = wipe_free(b->proxy_password);
+	tr_proxy_credentials_wipe(b->proxy_user, b->proxy_password);
+	b->proxy_user = b->proxy_password = NULL;
 }

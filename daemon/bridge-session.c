@@ -261,6 +261,12 @@ int tr_bridge_session_reconfigure(struct tr_bridge *b) {
 	return 0;
 }
 
+bool tr_bridge_session_timed_out(const struct tr_bridge *b) {
+	/* lws' timeouts tick in whole seconds: allow for the tick landing a little early */
+	return uv_now(b->loop) - b->session.connect_ms + 100 >=
+	       (uint64_t)b->session.timeout_s * 1000u;
+}
+
 void tr_bridge_session_retry_now(struct tr_bridge *b) {
 	b->session.attempt = 0;
 	b->session.reconnect_delay = 0;
@@ -676,11 +682,9 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 				b->cfg->ca_file != NULL, text, sizeof(text));
 		} else {
 			/* lws gives the same text for a refused connection and a timeout */
-			bool timed_out = uv_now(b->loop) - b->session.connect_ms + 100 >=
-					 (uint64_t)b->session.timeout_s * 1000u;
 			tr_tls_describe_lws_error(in, tr_tls_reason(b->session.ssl_ctx),
-				b->session.hostport, b->session.timeout_s, timed_out, text,
-				sizeof(text));
+				b->session.hostport, b->session.timeout_s,
+				tr_bridge_session_timed_out(b), text, sizeof(text));
 		}
 		tr_log_info("upstream: connection failed: %s", text);
 		tr_log_debug("upstream: libwebsockets said: %s", in ? (const char *)in : "(nothing)");

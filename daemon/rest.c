@@ -20,6 +20,7 @@
 #include "json.h"
 #include "tr-limits.h"
 #include "log.h"
+#include "proxy.h"
 
 struct rest_poll {
 	uv_poll_t poll;
@@ -814,14 +815,6 @@ fail:
 	return e;
 }
 
-static char *wipe_free(char *s) {
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-	return NULL;
-}
-
 int tr_rest_set_proxy(struct tr_rest *r, const char *hostport, const char *user,
 	const char *password) {
 	char *p = NULL, *u = NULL, *w = NULL;
@@ -833,13 +826,11 @@ int tr_rest_set_proxy(struct tr_rest *r, const char *hostport, const char *user,
 	w = hostport && user && password ? strdup(password) : NULL;
 	if (hostport && user && (!u || !w)) {
 		free(p);
-		(void)wipe_free(u);
-		(void)wipe_free(w);
+		tr_proxy_credentials_wipe(u, w);
 		return -ENOMEM;
 	}
 	free(r->proxy);
-	r->proxy_user = wipe_free(r->proxy_user);
-	r->proxy_password = wipe_free(r->proxy_password);
+	tr_proxy_credentials_wipe(r->proxy_user, r->proxy_password);
 	r->proxy = p;
 	r->proxy_user = u;
 	r->proxy_password = w;
@@ -957,8 +948,7 @@ struct tr_rest *tr_rest_free(struct tr_rest *r) {
 	free(r->ca_file);
 	free(r->hostport);
 	free(r->proxy);
-	(void)wipe_free(r->proxy_user);
-	(void)wipe_free(r->proxy_password);
+	tr_proxy_credentials_wipe(r->proxy_user, r->proxy_password);
 	free(r);
 	return NULL;
 }

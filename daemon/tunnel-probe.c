@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libwebsockets.h>
+
 #include "tunnel-probe.h"
 
 #define PROBE_MAX_REPLY 1024
@@ -137,42 +139,13 @@ static void on_connected(uv_connect_t *c, int status) {
 	}
 }
 
-static char *basic(const char *user, const char *password) {
-	static const char b64[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t ul = strlen(user), pl = strlen(password), n = ul + 1 + pl, k = 0;
-	unsigned char *in = malloc(n);
-	char *out = malloc((n + 2) / 3 * 4 + 1);
-
-	if (!in || !out) {
-		free(in);
-		free(out);
-		return NULL;
-	}
-	memcpy(in, user, ul);
-	in[ul] = ':';
-	memcpy(in + ul + 1, password, pl);
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
-			     (i + 2 < n ? in[i + 2] : 0);
-		out[k++] = b64[v >> 18 & 63];
-		out[k++] = b64[v >> 12 & 63];
-		out[k++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
-		out[k++] = i + 2 < n ? b64[v & 63] : '=';
-	}
-	out[k] = '\0';
-	explicit_bzero(in, n);
-	free(in);
-	return out;
-}
-
 int tr_tunnel_probe_start(uv_loop_t *loop, const char *proxy_ip, int proxy_port,
 	const char *target_host, int target_port, const char *user, const char *password,
 	unsigned timeout_ms, tr_tunnel_probe_cb cb, void *userdata, struct tr_tunnel_probe **ret) {
 	struct sockaddr_storage sa;
 	struct tr_tunnel_probe *p;
 	bool v6 = strchr(target_host, ':') != NULL;
-	char *auth = NULL;
+	char auth[128] = "";
 	int e, n;
 
 	if (uv_ip4_addr(proxy_ip, proxy_port, (struct sockaddr_in *)&sa) != 0 &&
@@ -184,21 +157,24 @@ int tr_tunnel_probe_start(uv_loop_t *loop, const char *proxy_ip, int proxy_port,
 		return -ENOMEM;
 	}
 	if (user && password) {
-		auth = basic(user, password);
-		if (!auth) {
+		/* encoded as libwebsockets encodes them for its own CONNECT (at most 93 bytes) */
+		char plain[96];
+		int k = snprintf(plain, sizeof(plain), "%s:%s", user, password);
+		int e64 = k > 0 && (size_t)k < sizeof(plain) ?
+				  lws_b64_encode_string(plain, k, auth, sizeof(auth)) :
+				  -1;
+		explicit_bzero(plain, sizeof(plain));
+		if (e64 < 0) {
 			free(p);
-			return -ENOMEM;
+			return -EINVAL;
 		}
 	}
 	n = asprintf(&p->request,
 		"CONNECT %s%s%s:%d HTTP/1.1\r\nHost: %s%s%s:%d\r\n%s%s%sUser-Agent: taskrouterd\r\n\r\n",
 		v6 ? "[" : "", target_host, v6 ? "]" : "", target_port, v6 ? "[" : "", target_host,
-		v6 ? "]" : "", target_port, auth ? "Proxy-Authorization: Basic " : "",
-		auth ? auth : "", auth ? "\r\n" : "");
-	if (auth) {
-		explicit_bzero(auth, strlen(auth));
-		free(auth);
-	}
+		v6 ? "]" : "", target_port, auth[0] ? "Proxy-Authorization: Basic " : "",
+		auth, auth[0] ? "\r\n" : "");
+	explicit_bzero(auth, sizeof(auth));
 	if (n < 0) {
 		free(p);
 		return -ENOMEM;

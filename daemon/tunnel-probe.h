@@ -4,7 +4,8 @@
  * drops the status code; the session runs this probe to say what the proxy answered (407
  * Proxy Authentication Required, 403 Forbidden, …).
  *
- * Owner: the bridge session (bridge-session.c). Depends on libuv only. The credentials are
+ * Owner: the bridge session (bridge-session.c). Depends on libuv, and on libwebsockets for
+ * base64. The credentials are
  * copied into the request and wiped; they are never logged.
  */
 #pragma once

@@ -194,6 +194,8 @@ static void test_credentials(void **state) {
 					 creds, NULL}),
 		0);
 	expect_error(&env, "refused the credentials of proxy-credentials-file");
+	/* libwebsockets' CONNECT and the probe's both carried the user (Basic, base64) */
+	assert_int_equal(trt_proxy_wait_count(&px, "user=agent7 status=407", 2, E2E_WAIT), 0);
 
 	/* the right ones: SIGHUP reads the file again and retries at once */
 	write_file(creds, "agent7:s3cret-Pw\n");
