@@ -29,6 +29,8 @@ struct tr_cache {
 	uint64_t grace_ms;
 	tr_cache_event_cb cb;
 	void *userdata;
+	tr_cache_change_cb change_cb;
+	void *change_userdata;
 	struct tr_cache_counters counters;
 	struct tr_cache_ident ident;
 	bool in_resync;
@@ -43,8 +45,14 @@ struct tr_cache {
 	size_t n_staged, cap_staged;
 };
 
-/* The record of task sid (NULL: unknown). */
+/* The record of task sid (NULL: unknown), to change: it is touched (below). */
 struct tr_cache_task *tr_cache_find_task(const struct tr_cache *c, const char *sid);
+/* Tell the change callback that t is about to change or be freed, when anything refers to it
+ * (tr_cache_set_change_cb). Every call that changes a record touches it first; code that
+ * finds a record to change without tr_cache_find_task touches it itself. */
+void tr_cache_touch(const struct tr_cache *c, const struct tr_cache_task *t);
+/* The same before t is freed. */
+void tr_cache_touch_free(const struct tr_cache *c, const struct tr_cache_task *t);
 /* A new zeroed record at the end of the list (not indexed until its sid is set). */
 struct tr_cache_task *tr_cache_task_new(struct tr_cache *c);
 /* Remove t from the list and the index, and free it. */

@@ -280,12 +280,13 @@ int tr_cache_vanish_resolve(struct tr_cache *c, const char *sid, const struct tr
 
 /* ---- reservations gone while the daemon was away ---- */
 
-/* The gone reservation sid (fetching or not) and its task. */
+/* The gone reservation sid (fetching or not) and its task, to change (touched). */
 static struct tr_cache_res *gone_find(const struct tr_cache *c, const char *sid,
 	struct tr_cache_task **ret_task) {
 	for (struct tr_cache_task *t = c->tasks; t && sid; t = t->next) {
 		for (size_t i = 0; i < t->n_ended; i++) {
 			if (t->ended[i].gone && strcmp(t->ended[i].sid, sid) == 0) {
+				tr_cache_touch(c, t);
 				*ret_task = t;
 				return &t->ended[i];
 			}

@@ -5,6 +5,7 @@
  */
 #include "cache.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,8 +89,23 @@ int tr_cache_task_apply(struct tr_cache *c, struct tr_cache_task *t, const struc
 	return 0;
 }
 
+void tr_cache_touch(const struct tr_cache *c, const struct tr_cache_task *t) {
+	if (t && t->subs_holds && c->change_cb) {
+		c->change_cb(c->change_userdata, t, false);
+	}
+}
+
+void tr_cache_touch_free(const struct tr_cache *c, const struct tr_cache_task *t) {
+	if (t && t->subs_holds && c->change_cb) {
+		c->change_cb(c->change_userdata, t, true);
+	}
+}
+
 struct tr_cache_task *tr_cache_find_task(const struct tr_cache *c, const char *sid) {
-	return tr_task_index_find(&c->index, sid);
+	struct tr_cache_task *t = tr_task_index_find(&c->index, sid);
+
+	tr_cache_touch(c, t);
+	return t;
 }
 
 /* Publish one event: res is the reservation of a reservation event (its sid is res_sid). */
@@ -179,6 +195,7 @@ struct tr_cache *tr_cache_free(struct tr_cache *c) {
 	while (c->tasks) {
 		struct tr_cache_task *n = c->tasks->next;
 
+		tr_cache_touch_free(c, c->tasks);
 		task_free(c->tasks);
 		c->tasks = n;
 	}
@@ -203,6 +220,7 @@ struct tr_cache_task *tr_cache_task_new(struct tr_cache *c) {
 static void task_drop_at(struct tr_cache *c, struct tr_cache_task **pp) {
 	struct tr_cache_task *t = *pp;
 
+	tr_cache_touch_free(c, t);
 	*pp = t->next;
 	if (c->tailp == &t->next) {
 		c->tailp = pp;
@@ -575,6 +593,7 @@ static void adopt_expired(struct tr_cache *c, struct tr_cache_task *t, uint64_t 
 		if (now_ms - pe->at_ms >= TR_TRANSFER_PENDING_MS &&
 			strcmp(pe->event_type, "task.transfer-initiated") == 0 &&
 			tr_task_res_find(t, tr_json_get_string(pe->payload, "initiating_reservation_sid"))) {
+			tr_cache_touch(c, t);
 			if (tr_task_wire_transfer_set(&t->outgoing, pe->payload, t->sid) == 0) {
 				(void)flush_pending(c, t);
 			}
@@ -648,6 +667,7 @@ int tr_cache_apply_res(struct tr_cache *c, const struct tr_json *payload) {
 	if (!r) {
 		return -ENOENT;
 	}
+	tr_cache_touch(c, t);
 	if (tr_task_res_stale(r, payload)) {
 		c->counters.stale_payloads++;
 		return 1;
@@ -676,7 +696,7 @@ const struct tr_cache_res *tr_cache_find_res(const struct tr_cache *c, const cha
 		return NULL;
 	}
 	if (strncmp(sid, "WT", 2) == 0) {
-		t = tr_cache_find_task(c, sid);
+		t = tr_task_index_find(&c->index, sid);
 		r = t ? tr_task_res_current(t) : NULL;
 	} else {
 		r = res_lookup(c, sid, &t);
@@ -687,14 +707,40 @@ const struct tr_cache_res *tr_cache_find_res(const struct tr_cache *c, const cha
 	return r;
 }
 
+static bool ident_same(const char *have, const char *v) {
+	return strcmp(have, v ? v : "") == 0;
+}
+
 void tr_cache_set_ident(struct tr_cache *c, const char *account_sid, const char *workspace_sid,
 	const char *worker_sid) {
+	if (!ident_same(c->ident.account_sid, account_sid) ||
+		!ident_same(c->ident.workspace_sid, workspace_sid) ||
+		!ident_same(c->ident.worker_sid, worker_sid)) {
+		/* every Reservation object is written with these */
+		for (const struct tr_cache_task *t = c->tasks; t; t = t->next) {
+			tr_cache_touch(c, t);
+		}
+	}
 	snprintf(c->ident.account_sid, sizeof(c->ident.account_sid), "%s",
 		account_sid ? account_sid : "");
 	snprintf(c->ident.workspace_sid, sizeof(c->ident.workspace_sid), "%s",
 		workspace_sid ? workspace_sid : "");
 	snprintf(c->ident.worker_sid, sizeof(c->ident.worker_sid), "%s",
 		worker_sid ? worker_sid : "");
+}
+
+void tr_cache_set_change_cb(struct tr_cache *c, tr_cache_change_cb cb, void *userdata) {
+	c->change_cb = cb;
+	c->change_userdata = userdata;
+}
+
+void tr_cache_task_hold(const struct tr_cache_task *t, int delta) {
+	/* The count is the cache's field that the hub keeps (cache.h): the one write through a
+	 * pointer the cache hands out as const. */
+	struct tr_cache_task *m = (struct tr_cache_task *)t;
+
+	assert(delta > 0 || m->subs_holds >= (unsigned)-delta);
+	m->subs_holds = (unsigned)((int)m->subs_holds + delta);
 }
 
 const struct tr_cache_ident *tr_cache_get_ident(const struct tr_cache *c) {
@@ -704,7 +750,7 @@ const struct tr_cache_ident *tr_cache_get_ident(const struct tr_cache *c) {
 /* ---- lookups ---- */
 
 const struct tr_cache_task *tr_cache_get(const struct tr_cache *c, const char *sid) {
-	return tr_cache_find_task(c, sid);
+	return tr_task_index_find(&c->index, sid);
 }
 
 const struct tr_cache_task *tr_cache_first(const struct tr_cache *c) {

@@ -58,6 +58,18 @@ struct tr_cache *tr_cache_new(int closed_grace_ms, tr_cache_event_cb cb, void *u
 struct tr_cache *tr_cache_free(struct tr_cache *c);
 
 /*
+ * The event hub keeps a published event as a reference to the record it was written from
+ * rather than as text, while that record stays as it was (subs.c). A record counts those
+ * references (subs_holds, changed with tr_cache_task_hold). In each call that changes a
+ * record that has any, before the first change, the cache calls cb with freeing false, and
+ * before it frees one, with freeing true: cb must take the record's text while it is still
+ * the same (and, when freeing, let go of the record). cb must not call the cache.
+ */
+typedef void (*tr_cache_change_cb)(void *userdata, const struct tr_cache_task *t, bool freeing);
+void tr_cache_set_change_cb(struct tr_cache *c, tr_cache_change_cb cb, void *userdata);
+void tr_cache_task_hold(const struct tr_cache_task *t, int delta);
+
+/*
  * Apply one wire event. Returns 0 (applied, events emitted), -ENOENT (the task or the
  * reservation is unknown: ignored, counted; the caller logs at debug), -ESRCH (a reservation
  * this worker should hold is unknown: the caller should request a resync), -EBADMSG

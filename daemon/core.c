@@ -26,7 +26,10 @@
 struct tr_core {
 	uv_timer_t expiry;
 	uv_timer_t trim; /* one-shot: malloc_trim once the resync's last page is freed */
-	unsigned open_timers;
+	/* each loop turn, before it waits: the events published in the turn let go of their
+	 * texts where their task records write them the same (tr_subs_settle) */
+	uv_prepare_t settle;
+	unsigned open_timers; /* the three handles above, until closed */
 	enum tr_bridge_state last;
 	bool oversize_logged;
 	unsigned vanish_fetches; /* GETs of vanished tasks in flight */
@@ -43,6 +46,15 @@ static void on_cache_event(void *userdata, const struct tr_cache_event *ev) {
 
 	if (tr_subs_publish_task(d->subs, ev) < 0) {
 		tr_log_warning("event %s for %s not published: out of memory", ev->name, ev->task->sid);
+	}
+}
+
+/* The cache is about to change or free t, which events of the ring are written from. */
+static void on_cache_change(void *userdata, const struct tr_cache_task *t, bool freeing) {
+	struct tr_daemon *d = userdata;
+
+	if (d->subs) {
+		tr_subs_task_changing(d->subs, t, freeing);
 	}
 }
 
@@ -253,7 +265,7 @@ static void vanish_pump(struct tr_daemon *d) {
 	}
 }
 
-static void on_timer_closed(uv_handle_t *h) {
+static void on_handle_closed(uv_handle_t *h) {
 	struct tr_core *core = h->data;
 
 	if (--core->open_timers == 0) {
@@ -262,8 +274,18 @@ static void on_timer_closed(uv_handle_t *h) {
 }
 
 static void on_trim(uv_timer_t *t) {
-	(void)t;
+	struct tr_daemon *d = t->data;
+
+	/* The resync's events first let go of their texts (the loop's prepare step, which would
+	 * do it, comes after the timers). */
+	tr_subs_settle(d->subs);
 	(void)malloc_trim(0);
+}
+
+static void on_settle(uv_prepare_t *h) {
+	struct tr_daemon *d = h->data;
+
+	tr_subs_settle(d->subs);
 }
 
 int tr_core_init(struct tr_daemon *d) {
@@ -279,11 +301,19 @@ int tr_core_init(struct tr_daemon *d) {
 		d->subs = tr_subs_free(d->subs);
 		return -ENOMEM;
 	}
-	/* uv_timer_init cannot fail on Linux (it only fills the struct). */
+	tr_cache_set_change_cb(d->cache, on_cache_change, d);
+	/* Tests run every daemon in the replay check mode (subs.h). */
+	tr_subs_set_check(d->subs, getenv("TASKROUTERD_CHECK_REPLAY") != NULL);
+	/* uv_timer_init and uv_prepare_init cannot fail on Linux (they only fill the struct). */
 	(void)uv_timer_init(d->loop, &d->core->expiry);
 	(void)uv_timer_init(d->loop, &d->core->trim);
+	(void)uv_prepare_init(d->loop, &d->core->settle);
 	d->core->expiry.data = d;
-	d->core->open_timers = 2;
+	d->core->trim.data = d;
+	d->core->settle.data = d;
+	(void)uv_prepare_start(&d->core->settle, on_settle);
+	uv_unref((uv_handle_t *)&d->core->settle); /* it never keeps the loop alive */
+	d->core->open_timers = 3;
 	d->core->last = TR_BRIDGE_CONNECTING;
 	return 0;
 }
@@ -293,13 +323,17 @@ void tr_core_done(struct tr_daemon *d) {
 		/* freed by the last close callback */
 		d->core->expiry.data = d->core;
 		d->core->trim.data = d->core;
-		uv_close((uv_handle_t *)&d->core->expiry, on_timer_closed);
-		uv_close((uv_handle_t *)&d->core->trim, on_timer_closed);
+		d->core->settle.data = d->core;
+		uv_close((uv_handle_t *)&d->core->expiry, on_handle_closed);
+		uv_close((uv_handle_t *)&d->core->trim, on_handle_closed);
+		uv_close((uv_handle_t *)&d->core->settle, on_handle_closed);
 		d->core = NULL;
 	}
+	/* The hub first: it lets go of the records it refers to, which the cache then frees
+	 * without writing their events out. */
+	d->subs = tr_subs_free(d->subs);
 	d->cache = tr_cache_free(d->cache);
 	d->wstate = tr_wstate_free(d->wstate);
-	d->subs = tr_subs_free(d->subs);
 }
 
 static void publish(struct tr_daemon *d, const char *name, struct tr_json *data) {

@@ -309,6 +309,17 @@ static void m_status(struct tr_daemon *d, struct tr_call *call, const struct tr_
 	tr_json_put(o, "subscriptions", tr_json_new_int((int64_t)tr_subs_count(d->subs)), &e);
 	tr_json_put(o, "epoch", tr_json_new_string(tr_subs_epoch(d->subs)), &e);
 	tr_json_put(o, "seq", tr_json_new_int((int64_t)tr_subs_seq(d->subs)), &e);
+	{
+		struct tr_json *rp = tr_json_new_object();
+		struct tr_subs_ring_stats st;
+
+		tr_subs_ring_stats(d->subs, &st);
+		tr_json_put(rp, "oldestSeq", tr_json_new_int((int64_t)tr_subs_oldest(d->subs)), &e);
+		tr_json_put(rp, "events", tr_json_new_int((int64_t)st.events), &e);
+		tr_json_put(rp, "textBytes", tr_json_new_int((int64_t)st.text_bytes), &e);
+		tr_json_put(rp, "fromRecords", tr_json_new_int((int64_t)st.from_records), &e);
+		tr_json_put(o, "replay", rp, &e);
+	}
 	tr_json_put(o, "connections", tr_json_new_int((int64_t)rs.connections), &e);
 	tr_json_put(o, "limits", status_limits(d, &e), &e);
 	tr_json_put(o, "counters", status_counters(d, &rs, &e), &e);

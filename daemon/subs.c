@@ -44,12 +44,37 @@ static const char *event_name(const char *name) {
 	return NULL;
 }
 
+/*
+ * A task event written from a task record can give its text up while the record stays as it
+ * was, and write it again from the record when it is replayed: most of an event's text is its
+ * Task, which the cache holds anyway. What the record does not hold is kept here.
+ *
+ * An entry is first a candidate: it keeps its text until tr_subs_settle, which runs when no
+ * cache call is under way, writes it again and compares; only an identical text is let go
+ * (settled). A change of the record later in the call that published it is caught so.
+ * Before any later change, and before the record is freed, the cache calls
+ * tr_subs_task_changing, which writes the settled entries' texts out again (they become
+ * candidates once more: a resync that changed nothing lets them go again).
+ */
+struct lazy {
+	const struct tr_cache_task *task;
+	const struct tr_cache_ident *ident;
+	unsigned flags;
+	unsigned char transfer; /* 0: none, 1: the task's incoming, 2: its outgoing transfer */
+	bool has_res;           /* the reservation object of res_sid, found in the task */
+	bool settled;           /* the text was let go (kept in check mode) */
+	const char *res_sid;    /* NULL, or in strs */
+	const char *event_type; /* NULL, or in strs */
+	char strs[];
+};
+
 struct ring_entry {
-	uint64_t seq; /* 0: empty */
-	char *name;
-	char *task_sid; /* NULL for daemon events */
-	char *body;     /* the params object's text after its opening '{' */
-	size_t body_len;
+	uint64_t seq;     /* 0: empty */
+	const char *name; /* tr_subs_event_names' copy */
+	char *task_sid;   /* NULL for daemon events */
+	char *body;       /* the params object's text after its opening '{'; NULL when settled */
+	size_t body_len;  /* that text's length, also while it is not held */
+	struct lazy *lazy;
 };
 
 struct strset {
@@ -76,13 +101,23 @@ struct tr_subs {
 	uint64_t published;
 	uint64_t refused_cap; /* subscriptions refused at TR_SUBS_PER_CONNECTION */
 	uint64_t next_id;
+	uint64_t settled_upto; /* entries after it may be candidates (struct lazy) */
+	bool check;            /* tr_subs_set_check */
 	struct ring_entry ring[TR_EVENT_RING_SIZE];
 	struct sub *subs;
 	size_t n_subs;
 };
 
+static void lazy_drop(struct ring_entry *e) {
+	if (e->lazy) {
+		tr_cache_task_hold(e->lazy->task, -1);
+		free(e->lazy);
+		e->lazy = NULL;
+	}
+}
+
 static void entry_clear(struct ring_entry *e) {
-	free(e->name);
+	lazy_drop(e);
 	free(e->task_sid);
 	free(e->body);
 	memset(e, 0, sizeof(*e));
@@ -252,12 +287,12 @@ uint64_t tr_subs_refused_cap(const struct tr_subs *s) {
 /* Frame one entry for one subscriber: the head, its subscription id, the epoch, the entry's
  * text. Built with memcpy, not snprintf: this runs once per event per subscriber, and
  * snprintf was a third of the fan-out cost. */
-static int build_frame(const struct tr_subs *s, const struct sub *b, const struct ring_entry *e,
-	char **ret, size_t *ret_len) {
+static int build_frame(const struct tr_subs *s, const struct sub *b, const char *body,
+	size_t body_len, char **ret, size_t *ret_len) {
 	static const char pre[] = "{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":"
 				  "{\"subscription\":\"";
 	const size_t pl = sizeof(pre) - 1, idl = strlen(b->id);
-	size_t payload = pl + idl + s->epoch_member_len + e->body_len + 1;
+	size_t payload = pl + idl + s->epoch_member_len + body_len + 1;
 	char *buf, *p;
 
 	if (payload > UINT32_MAX) {
@@ -275,8 +310,8 @@ static int build_frame(const struct tr_subs *s, const struct sub *b, const struc
 	p += idl;
 	memcpy(p, s->epoch_member, s->epoch_member_len); /* closes the id's string */
 	p += s->epoch_member_len;
-	memcpy(p, e->body, e->body_len);
-	p[e->body_len] = '}';
+	memcpy(p, body, body_len);
+	p[body_len] = '}';
 	*ret = buf;
 	*ret_len = TR_FRAME_HEADER_SIZE + payload;
 	return 0;
@@ -294,7 +329,7 @@ static void deliver(struct tr_subs *s, const struct ring_entry *e) {
 			char *buf;
 			size_t len;
 
-			if (build_frame(s, b, e, &buf, &len) == 0) {
+			if (build_frame(s, b, e->body, e->body_len, &buf, &len) == 0) {
 				(void)b->send(b->owner, buf, len);
 			}
 		}
@@ -302,53 +337,60 @@ static void deliver(struct tr_subs *s, const struct ring_entry *e) {
 	}
 }
 
-/* Takes ownership of params (an object); adds seq, stores and delivers. */
-static int publish(struct tr_subs *s, const char *name, const char *task_sid,
-	struct tr_json *params) {
-	struct ring_entry *e;
-	char *text = NULL;
+/* The text of an event's params (an object, taken) with seq added, after its opening '{'
+ * (each subscriber's frame adds its own head), fitted to size: the ring keeps it a while. */
+static int event_text(struct tr_json *params, uint64_t seq, char **ret, size_t *ret_len) {
+	char *text = NULL, *fit;
 	size_t len;
-	int r;
+	int r = 0;
 
 	if (!params) {
 		return -ENOMEM;
 	}
-	assert(event_name(name)); /* a new event is named in tr_subs_event_names */
-	r = 0;
-	if (tr_json_put(params, "seq", tr_json_new_int((int64_t)(s->seq + 1)), &r) >= 0) {
+	if (tr_json_put(params, "seq", tr_json_new_int((int64_t)seq), &r) >= 0) {
 		r = tr_json_dump(params, &text, &len);
 	}
 	tr_json_free(params);
 	if (r < 0) {
 		return r;
 	}
+	memmove(text, text + 1, len);
+	fit = realloc(text, len);
+	*ret = fit ? fit : text;
+	*ret_len = len - 1;
+	return 0;
+}
+
+/* Stores text (taken; seq s->seq + 1) with lazy (taken, may be NULL) and delivers it. */
+static int publish(struct tr_subs *s, const char *name, const char *task_sid, char *text,
+	size_t len, struct lazy *lazy) {
+	struct ring_entry *e;
+
+	assert(event_name(name)); /* a new event is named in tr_subs_event_names */
 	e = &s->ring[(s->seq + 1) % TR_EVENT_RING_SIZE];
 	s->ring_bytes -= e->body_len;
 	entry_clear(e);
-	e->name = strdup(name);
+	e->name = event_name(name);
 	e->task_sid = task_sid ? strdup(task_sid) : NULL;
-	if (!e->name || (task_sid && !e->task_sid)) {
+	if (task_sid && !e->task_sid) {
 		free(text);
-		entry_clear(e);
+		free(lazy);
 		return -ENOMEM;
 	}
-	/* Keep the text after '{': each subscriber's frame adds its own head. The ring keeps it
-	 * for a while, so give back the dump buffer's slack (up to half of it). */
-	memmove(text, text + 1, len);
-	{
-		char *fit = realloc(text, len);
-
-		text = fit ? fit : text;
-	}
 	e->body = text;
-	e->body_len = len - 1;
+	e->body_len = len;
+	if (lazy) {
+		e->lazy = lazy;
+		tr_cache_task_hold(lazy->task, +1);
+	}
 	e->seq = ++s->seq;
 	s->ring_bytes += e->body_len;
 	if (s->oldest_kept == 0 || s->seq - s->oldest_kept >= TR_EVENT_RING_SIZE) {
 		s->oldest_kept = s->seq >= TR_EVENT_RING_SIZE ? s->seq - TR_EVENT_RING_SIZE + 1 : 1;
 	}
 	/* The ring is bounded in bytes too (events carry whole tasks, whose attributes can be
-	 * large): drop the oldest events beyond the budget, always keeping the newest. */
+	 * large): drop the oldest events beyond the budget, always keeping the newest. A settled
+	 * entry counts the text it would have. */
 	while (s->ring_bytes > TR_EVENT_RING_BYTES && s->oldest_kept < s->seq) {
 		struct ring_entry *old = &s->ring[s->oldest_kept % TR_EVENT_RING_SIZE];
 		if (old->seq == s->oldest_kept) {
@@ -362,13 +404,14 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid,
 	return 0;
 }
 
-int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
+/* The params of a task event, as a tree. */
+static struct tr_json *task_params(const struct tr_cache_event *ev) {
 	struct tr_json *p = tr_json_new_object();
 	char ver[32];
 	int err = 0;
 
 	if (!p) {
-		return -ENOMEM;
+		return NULL;
 	}
 	snprintf(ver, sizeof(ver), "%" PRId64, ev->task->version);
 	tr_json_put(p, "event", tr_json_new_string(ev->name), &err);
@@ -404,14 +447,205 @@ int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
 	}
 	if (err) {
 		tr_json_free(p);
-		return err;
+		return NULL;
 	}
-	return publish(s, ev->name, ev->task->sid, p);
+	return p;
+}
+
+/* The reservation sid of task t, live or ended (the first found, as lazy_new checks). */
+static const struct tr_cache_res *find_res(const struct tr_cache_task *t, const char *sid) {
+	for (size_t i = 0; i < t->n_res; i++) {
+		if (strcmp(t->res[i].sid, sid) == 0) {
+			return &t->res[i];
+		}
+	}
+	for (size_t i = 0; i < t->n_ended; i++) {
+		if (t->ended[i].sid && strcmp(t->ended[i].sid, sid) == 0) {
+			return &t->ended[i];
+		}
+	}
+	return NULL;
+}
+
+/* What ev's text is written from beside its task, when all of it is the task's or can be
+ * kept here; NULL (the text is kept as text) otherwise, or on ENOMEM. */
+static struct lazy *lazy_new(const struct tr_cache_event *ev) {
+	const struct tr_cache_task *t = ev->task;
+	size_t rl = ev->reservation_sid ? strlen(ev->reservation_sid) + 1 : 0;
+	size_t tl = ev->event_type ? strlen(ev->event_type) + 1 : 0;
+	struct lazy *z;
+	char *p;
+
+	if (ev->unknown_reason || ev->http_status ||
+		(ev->reservation && (!ev->reservation->sid || !ev->reservation_sid ||
+			strcmp(ev->reservation->sid, ev->reservation_sid) != 0 ||
+			find_res(t, ev->reservation_sid) != ev->reservation)) ||
+		(ev->transfer && ev->transfer != t->incoming && ev->transfer != t->outgoing)) {
+		return NULL;
+	}
+	z = malloc(sizeof(*z) + rl + tl);
+	if (!z) {
+		return NULL;
+	}
+	*z = (struct lazy){
+		.task = t,
+		.ident = ev->ident,
+		.flags = ev->flags,
+		.transfer = !ev->transfer ? 0 : ev->transfer == t->incoming ? 1 : 2,
+		.has_res = ev->reservation != NULL,
+	};
+	p = z->strs;
+	if (rl) {
+		z->res_sid = memcpy(p, ev->reservation_sid, rl);
+		p += rl;
+	}
+	if (tl) {
+		z->event_type = memcpy(p, ev->event_type, tl);
+	}
+	return z;
+}
+
+/* Write entry e's text again from its task record. */
+static int lazy_text(const struct ring_entry *e, char **ret, size_t *ret_len) {
+	const struct lazy *z = e->lazy;
+	const struct tr_cache_task *t = z->task;
+	struct tr_cache_event ev = {
+		.name = e->name,
+		.task = t,
+		.reservation_sid = z->res_sid,
+		.reservation = z->has_res ? find_res(t, z->res_sid) : NULL,
+		.ident = z->ident,
+		.transfer = z->transfer == 1 ? t->incoming : z->transfer == 2 ? t->outgoing : NULL,
+		.flags = z->flags,
+		.event_type = z->event_type,
+	};
+
+	if ((z->has_res && !ev.reservation) || (z->transfer && !ev.transfer)) {
+		return -ESTALE; /* the record changed without a touch: a bug of the cache */
+	}
+	return event_text(task_params(&ev), e->seq, ret, ret_len);
+}
+
+/* Check mode: a settled entry's text, written again, must be the one it was sent with. */
+static void check_same(const struct ring_entry *e, const char *text, size_t len) {
+	if (len != e->body_len || memcmp(text, e->body, len) != 0) {
+		fprintf(stderr, "taskrouterd: replay check: event %" PRIu64 " (%s of %s) is written "
+			"differently from its record than it was sent:\nsent: %.*s\nnow:  %.*s\n",
+			e->seq, e->name, e->task_sid, (int)e->body_len, e->body, (int)len, text);
+		abort();
+	}
+}
+
+/* Forget every event up to seq: the ring cannot give them as they were (ENOMEM while writing
+ * one out). A `since` before seq + 1 is then "expired", so a client resyncs, losing nothing. */
+static void forget_upto(struct tr_subs *s, uint64_t seq) {
+	while (s->oldest_kept && s->oldest_kept <= seq) {
+		struct ring_entry *old = &s->ring[s->oldest_kept % TR_EVENT_RING_SIZE];
+
+		if (old->seq == s->oldest_kept) {
+			s->ring_bytes -= old->body_len;
+			entry_clear(old);
+		}
+		s->oldest_kept++;
+	}
+}
+
+void tr_subs_settle(struct tr_subs *s) {
+	for (uint64_t q = s->settled_upto + 1; q <= s->seq; q++) {
+		struct ring_entry *e = &s->ring[q % TR_EVENT_RING_SIZE];
+		char *text;
+		size_t len;
+
+		if (e->seq != q || !e->lazy || e->lazy->settled) {
+			continue;
+		}
+		if (lazy_text(e, &text, &len) < 0) {
+			lazy_drop(e); /* kept as text */
+			continue;
+		}
+		if (len == e->body_len && memcmp(text, e->body, len) == 0) {
+			e->lazy->settled = true;
+			if (!s->check) {
+				free(e->body);
+				e->body = NULL;
+			}
+		} else {
+			lazy_drop(e); /* the record changed after the event: kept as text */
+		}
+		free(text);
+	}
+	s->settled_upto = s->seq;
+}
+
+void tr_subs_task_changing(struct tr_subs *s, const struct tr_cache_task *t, bool freeing) {
+	unsigned seen = 0;
+
+	for (uint64_t q = s->seq; q >= tr_subs_oldest(s) && q > 0 && seen < t->subs_holds; q--) {
+		struct ring_entry *e = &s->ring[q % TR_EVENT_RING_SIZE];
+
+		if (e->seq != q || !e->lazy || e->lazy->task != t) {
+			continue;
+		}
+		if (e->lazy->settled) {
+			char *text;
+			size_t len;
+
+			if (lazy_text(e, &text, &len) < 0) {
+				forget_upto(s, q);
+				return;
+			}
+			if (s->check) {
+				check_same(e, text, len);
+				free(e->body);
+			}
+			e->body = text;
+			e->lazy->settled = false;
+			if (q <= s->settled_upto) {
+				s->settled_upto = q - 1; /* settle looks at it again */
+			}
+		}
+		if (freeing) {
+			lazy_drop(e);
+		} else {
+			seen++;
+		}
+	}
+}
+
+void tr_subs_ring_stats(const struct tr_subs *s, struct tr_subs_ring_stats *st) {
+	memset(st, 0, sizeof(*st));
+	for (size_t i = 0; i < TR_EVENT_RING_SIZE; i++) {
+		const struct ring_entry *e = &s->ring[i];
+
+		if (!e->seq) {
+			continue;
+		}
+		st->events++;
+		st->text_bytes += e->body ? e->body_len : 0;
+		st->from_records += e->lazy && e->lazy->settled;
+	}
+}
+
+void tr_subs_set_check(struct tr_subs *s, bool check) {
+	s->check = check;
+}
+
+int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
+	char *text;
+	size_t len;
+	int r = event_text(task_params(ev), s->seq + 1, &text, &len);
+
+	if (r < 0) {
+		return r;
+	}
+	return publish(s, ev->name, ev->task->sid, text, len, lazy_new(ev));
 }
 
 int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_json *data) {
 	struct tr_json *p = tr_json_new_object();
-	int err = 0;
+	char *text;
+	size_t len;
+	int err = 0, r;
 
 	if (!p) {
 		return -ENOMEM;
@@ -426,7 +660,8 @@ int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_
 		tr_json_free(p);
 		return err;
 	}
-	return publish(s, name, NULL, p);
+	r = event_text(p, s->seq + 1, &text, &len);
+	return r < 0 ? r : publish(s, name, NULL, text, len, NULL);
 }
 
 int tr_subs_add(struct tr_subs *s, const struct tr_json *events, const struct tr_json *tasks,
@@ -498,14 +733,26 @@ int tr_subs_replay(struct tr_subs *s, const char *id, uint64_t since) {
 	}
 	for (uint64_t q = since; q <= s->seq; q++) {
 		const struct ring_entry *e = &s->ring[q % TR_EVENT_RING_SIZE];
-		char *buf;
-		size_t len;
+		char *buf, *text = NULL;
+		size_t len, text_len;
 		int r;
 
 		if (e->seq != q || !sub_matches(b, e)) {
 			continue;
 		}
-		r = build_frame(s, b, e, &buf, &len);
+		if (e->lazy && e->lazy->settled) {
+			r = lazy_text(e, &text, &text_len);
+			if (r < 0) {
+				return r == -ESTALE ? -EIO : r;
+			}
+			if (s->check) {
+				check_same(e, text, text_len);
+			}
+			r = build_frame(s, b, text, text_len, &buf, &len);
+			free(text);
+		} else {
+			r = build_frame(s, b, e->body, e->body_len, &buf, &len);
+		}
 		if (r < 0) {
 			return r;
 		}

@@ -19,6 +19,7 @@
 
 struct tr_json;
 struct tr_cache_event;
+struct tr_cache_task;
 struct tr_subs;
 
 /* Queue a framed message for owner. Takes ownership of buf in every case. Returns 0 or a
@@ -65,6 +66,27 @@ uint64_t tr_subs_refused_cap(const struct tr_subs *s);
 
 /* Publish a task event from the cache observer. Returns 0 or -ENOMEM. */
 int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev);
+
+/*
+ * A task event's text need not be kept while its task record is unchanged: it is written
+ * again from the record when replayed. The record's owner must call tr_subs_settle when no
+ * change of a record is under way (each loop turn), which lets go of the texts of the events
+ * published since that the record still writes the same, and tr_subs_task_changing before a
+ * record that refers to any (subs_holds) changes, in each call that changes it, or is freed
+ * (freeing): their texts are written out again while it is the same (the cache's change
+ * callback). If that fails (ENOMEM), the events up to it are dropped from the ring, so a
+ * `since` before them is "expired" rather than answered wrongly.
+ */
+void tr_subs_settle(struct tr_subs *s);
+void tr_subs_task_changing(struct tr_subs *s, const struct tr_cache_task *t, bool freeing);
+/* The ring: events kept, bytes of text held, events written from their records instead. */
+struct tr_subs_ring_stats {
+	size_t events, text_bytes, from_records;
+};
+void tr_subs_ring_stats(const struct tr_subs *s, struct tr_subs_ring_stats *st);
+/* Check mode, for tests: texts are kept all the same, and each one written again from its
+ * record is compared with it; a difference aborts the daemon with both texts. */
+void tr_subs_set_check(struct tr_subs *s, bool check);
 /* Publish a daemon event ("connected", ...); data's members (borrowed, may be NULL) are
  * added to the params. */
 int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_json *data);

@@ -82,6 +82,10 @@ struct tr_cache_task {
 	bool seen, resync_new;
 	int64_t resync_version;
 	char resync_status[16];
+	/* Events of the event hub's replay ring written from this record and kept as a
+	 * reference to it, not as text (subs.c; tr_cache_task_hold): before the cache changes or
+	 * frees a record with any, it tells the hub, which writes their text out first. */
+	unsigned subs_holds;
 	struct tr_cache_task *next;
 	struct tr_cache_task *hnext; /* the sid index's bucket chain */
 };

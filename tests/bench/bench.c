@@ -24,6 +24,7 @@
  * "(no SDK)".
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -222,6 +223,31 @@ static long proc_field(pid_t pid, const char *file, const char *key) {
 /* Private_Dirty: the daemon's own memory, without shared libraries. */
 static long private_kb(pid_t pid) {
 	return proc_field(pid, "smaps_rollup", "Private_Dirty");
+}
+
+/* --verbose: the mappings holding 32 KB or more of private memory, on stderr. */
+static void print_private_maps(pid_t pid) {
+	char path[64], line[512], name[512] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	f = fopen(path, "r");
+	if (!f) {
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		long kb;
+
+		if (strncmp(line, "Private_Dirty:", 14) == 0) {
+			kb = strtol(line + 14, NULL, 10);
+			if (kb >= 32) {
+				fprintf(stderr, "#   %6ld kB %s", kb, name);
+			}
+		} else if (line[strspn(line, "0123456789abcdef")] == '-') {
+			memcpy(name, line, sizeof(name)); /* a mapping's first line */
+		}
+	}
+	fclose(f);
 }
 
 static long rss_kb(pid_t pid) {
@@ -659,6 +685,18 @@ static int bench_rss(const char *const *daemon_args) {
 				trt_env_done(&env);
 				return -1;
 			}
+			if (verbose) {
+				const struct tr_json *rp = tr_json_get(r, "replay");
+				int64_t ev = 0, tb = 0, fr = 0;
+
+				(void)tr_json_get_int(rp, "events", &ev);
+				(void)tr_json_get_int(rp, "textBytes", &tb);
+				(void)tr_json_get_int(rp, "fromRecords", &fr);
+				fprintf(stderr, "# %d tasks: replay ring %" PRId64 " events, %" PRId64
+					" bytes of text, %" PRId64 " written from their records\n", n, ev, tb,
+					fr);
+				print_private_maps(env.daemon.proc.pid);
+			}
 			tr_json_free(r);
 			trt_conn_free(c);
 		}
@@ -997,6 +1035,7 @@ int main(int argc, char **argv) {
 	static const char *const daemon_args[] = {"--log-level", "notice", NULL};
 	bool main_env;
 
+	trt_replay_check = false; /* measure the daemon as users run it */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			quick = true;

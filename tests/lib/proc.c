@@ -95,7 +95,10 @@ static bool is_proxy_var(const char *kv) {
 	return false;
 }
 
-/* Our environment without proxy variables, plus extras; the strings are borrowed. */
+bool trt_replay_check = true;
+
+/* Our environment without proxy variables, plus the replay check and extras; the strings are
+ * borrowed. */
 static char **env_with(const char *const *extra) {
 	size_t n_env = 0, n_extra = 0;
 	char **envp;
@@ -105,7 +108,7 @@ static char **env_with(const char *const *extra) {
 	while (extra && extra[n_extra]) {
 		n_extra++;
 	}
-	envp = calloc(n_env + n_extra + 1, sizeof(char *));
+	envp = calloc(n_env + n_extra + 2, sizeof(char *));
 	if (!envp) {
 		return NULL;
 	}
@@ -116,6 +119,9 @@ static char **env_with(const char *const *extra) {
 		if (!is_proxy_var(environ[i])) {
 			envp[n_env++] = environ[i];
 		}
+	}
+	if (trt_replay_check) {
+		envp[n_env++] = (char *)"TASKROUTERD_CHECK_REPLAY=1";
 	}
 	for (size_t i = 0; i < n_extra; i++) {
 		envp[n_env + i] = (char *)extra[i];

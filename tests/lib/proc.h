@@ -19,6 +19,10 @@
 
 #define TRT_DEADLINE_MS 20000 /* default wait for anything; x10 under valgrind */
 
+/* Children get TASKROUTERD_CHECK_REPLAY=1 (the daemon's replay check mode, subs.h) unless
+ * this is false: the benchmarks measure the daemon as it runs for users. */
+extern bool trt_replay_check;
+
 /* TR_UNDER_VALGRIND is set (the 'valgrind' test setup): children run under valgrind. */
 bool trt_under_valgrind(void);
 /* Scale a timeout for valgrind runs. */

@@ -888,9 +888,152 @@ static void test_subs_vanished(void **state) {
 	tr_subs_free(s);
 }
 
+
+/* ---- replay texts written from the task records (subs.c's struct lazy) ---- */
+
+static void lazy_publish(void *userdata, const struct tr_cache_event *ev) {
+	assert_int_equal(tr_subs_publish_task(userdata, ev), 0);
+}
+
+static void lazy_change(void *userdata, const struct tr_cache_task *t, bool freeing) {
+	tr_subs_task_changing(userdata, t, freeing);
+}
+
+/* A frame's text after its subscription id: the same for every subscriber. */
+static const char *after_id(const char *frame) {
+	const char *p = strstr(frame, "\"subscription\":\"");
+
+	assert_non_null(p);
+	p = strchr(p + 16, '"');
+	assert_non_null(p);
+	return p;
+}
+
+/* Every event replayed from 1 is the frame that was sent live. */
+static void assert_replay_same(struct tr_subs *s, const struct sink *live) {
+	struct sink rep = { 0 };
+	char id[24];
+
+	assert_int_equal(tr_subs_add(s, NULL, NULL, &rep, sink_send, id, sizeof(id)), 0);
+	assert_int_equal(tr_subs_replay(s, id, 1), 0);
+	assert_int_equal(rep.n, live->n);
+	for (size_t i = 0; i < rep.n; i++) {
+		assert_string_equal(after_id(rep.frames[i]), after_id(live->frames[i]));
+	}
+	tr_subs_remove_owner(s, &rep);
+	sink_done(&rep);
+}
+
+/* The ring lets go of an event's text while its task record writes it the same, and the
+ * replay still gives every event as it was sent: through changes of the record (in the
+ * call that published the event and in later ones), a resync that changes nothing, the
+ * worker's identity changing, and the record being freed. Run without and with check mode
+ * (texts kept and compared). */
+static void run_lazy(bool check) {
+	struct tr_subs *s = tr_subs_new();
+	struct tr_cache *c;
+	struct tr_subs_ring_stats st;
+	struct sink live = { 0 };
+	char id[24];
+
+	assert_non_null(s);
+	tr_subs_set_check(s, check);
+	c = tr_cache_new(1000, lazy_publish, s);
+	assert_non_null(c);
+	tr_cache_set_change_cb(c, lazy_change, s);
+	tr_cache_set_ident(c, "AC1", "WS1", "WK1");
+	assert_int_equal(tr_subs_add(s, NULL, NULL, &live, sink_send, id, sizeof(id)), 0);
+
+	assert_int_equal(apply_res(c, "reservation.created", WR1, "pending", WT, "reserved", 1,
+		NULL, 0), 0);
+	assert_int_equal(live.n, 1);
+	tr_subs_ring_stats(s, &st);
+	assert_int_equal(st.events, 1);
+	assert_int_equal(st.from_records, 0); /* a candidate until settled */
+	assert_true(st.text_bytes > 0);
+	tr_subs_settle(s);
+	tr_subs_ring_stats(s, &st);
+	assert_int_equal(st.from_records, 1);
+	assert_int_equal(st.text_bytes == 0, !check);
+	assert_replay_same(s, &live);
+
+	/* a change of the record: the event is written out first, and stays text after */
+	assert_int_equal(apply_res(c, "reservation.accepted", WR1, "accepted", WT, "assigned", 2,
+		NULL, 0), 0);
+	assert_true(live.n >= 2);
+	tr_subs_settle(s);
+	tr_subs_ring_stats(s, &st);
+	assert_int_equal(st.events, live.n);
+	assert_int_equal(st.from_records, live.n - 1);
+	assert_replay_same(s, &live);
+
+	/* a resync that finds the task as it was: the events are let go again */
+	{
+		char buf[2048];
+		struct tr_json *j;
+		size_t before = live.n;
+
+		snprintf(buf, sizeof(buf), "{\"sid\":\"%s\",\"worker_sid\":\"WK1\","
+			"\"reservation_status\":\"accepted\",\"task\":%s}", WR1,
+			task_text(WT, "assigned", 2));
+		j = parse(buf);
+		tr_cache_resync_begin(c);
+		assert_int_equal(tr_cache_resync_add(c, j), 0);
+		assert_int_equal(tr_cache_resync_end(c, 0, 0), 0);
+		tr_json_free(j);
+		assert_int_equal(live.n, before); /* nothing changed, nothing said */
+		tr_subs_ring_stats(s, &st);
+		assert_int_equal(st.from_records, 0); /* written out by the touch */
+		tr_subs_settle(s);
+		tr_subs_ring_stats(s, &st);
+		assert_int_equal(st.from_records, live.n - 1);
+		assert_replay_same(s, &live);
+	}
+
+	/* the worker's identity is in every Reservation object: a new one writes them out */
+	tr_cache_set_ident(c, "AC1", "WS1", "WK9");
+	tr_subs_ring_stats(s, &st);
+	assert_int_equal(st.from_records, 0);
+	assert_replay_same(s, &live);
+	tr_cache_set_ident(c, "AC1", "WS1", "WK1");
+
+	/* wrap-up, completion, then the record freed at the end of its grace */
+	assert_int_equal(apply_res(c, "reservation.wrapup", WR1, "wrapping", WT, "wrapping", 3,
+		NULL, 10), 0);
+	assert_int_equal(apply_res(c, "reservation.completed", WR1, "completed", WT, "completed", 4,
+		NULL, 20), 0);
+	tr_subs_settle(s);
+	tr_subs_ring_stats(s, &st);
+	assert_true(st.from_records >= 1);
+	assert_replay_same(s, &live);
+	assert_non_null(tr_cache_get(c, WT));
+	assert_true(tr_cache_expire(c, 20 + 1000) >= 0);
+	assert_null(tr_cache_get(c, WT));
+	tr_subs_ring_stats(s, &st);
+	assert_int_equal(st.from_records, 0);
+	assert_int_equal(st.events, live.n);
+	assert_replay_same(s, &live);
+
+	/* a record still referred to when the hub goes first (the daemon's order) */
+	assert_int_equal(apply_res(c, "reservation.created", WR2, "pending", WT2, "reserved", 1,
+		NULL, 30), 0);
+	tr_subs_settle(s);
+	sink_done(&live);
+	tr_subs_free(s);
+	assert_int_equal(tr_cache_get(c, WT2)->subs_holds, 0);
+	tr_cache_free(c);
+}
+
+static void test_subs_lazy(void **state) {
+	(void)state;
+	run_lazy(false);
+	run_lazy(true);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_created_accepted_json, setup, teardown),
+		cmocka_unit_test(test_subs_lazy),
 		cmocka_unit_test_setup_teardown(test_version_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_and_expiry, setup, teardown),
