@@ -58,20 +58,33 @@ static const char *event_name(const char *name) {
  */
 struct lazy {
 	const struct tr_cache_task *task;
-	const struct tr_cache_ident *ident;
-	unsigned flags;
-	unsigned char transfer; /* 0: none, 1: the task's incoming, 2: its outgoing transfer */
-	bool has_res;           /* the reservation object of res_sid, found in the task */
-	bool settled;           /* the text was let go (kept in check mode) */
-	const char *res_sid;    /* NULL, or in strs */
-	const char *event_type; /* NULL, or in strs */
-	char strs[];
+	uint16_t res_at;        /* res_in: the reservation's index in the task's res or ended */
+	uint8_t flags;          /* TR_CACHE_EV_* */
+	uint8_t type_at;        /* event_type: index in event_types, or TYPE_IN_STRS */
+	unsigned transfer : 2;  /* 0: none, 1: the task's incoming, 2: its outgoing transfer */
+	unsigned res_in : 2;    /* the reservation object: 0 none, 1 res[res_at], 2 ended[res_at] */
+	unsigned rsid : 3;      /* reservationSid: an RSID_* */
+	unsigned settled : 1;   /* the text was let go (kept in check mode) */
+	char strs[];            /* what is TYPE_IN_STRS / RSID_IN_STRS, NUL-terminated, in order */
+};
+
+enum { RSID_NULL, RSID_OF_RES, RSID_LIVE, RSID_LAST, RSID_IN_STRS };
+#define TYPE_IN_STRS UINT8_MAX
+
+/* The event types the cache publishes with: kept as an index. Another is copied. */
+static const char *const event_types[] = {
+	"", "resync", "reservation.created", "reservation.accepted", "reservation.rejected",
+	"reservation.timeout", "reservation.canceled", "reservation.rescinded",
+	"reservation.completed", "reservation.wrapup", "reservation.failed", "task.updated",
+	"task.canceled", "task.completed", "task.wrapup", "task.deleted", "task.system-deleted",
+	"task.transfer-initiated", "task.transfer-attempt-failed", "task.transfer-completed",
+	"task.transfer-failed", "task.transfer-canceled",
 };
 
 struct ring_entry {
 	uint64_t seq;     /* 0: empty */
 	const char *name; /* tr_subs_event_names' copy */
-	char *task_sid;   /* NULL for daemon events */
+	char *task_sid;   /* NULL for daemon events, and while lazy (the task's own) */
 	char *body;       /* the params object's text after its opening '{'; NULL when settled */
 	size_t body_len;  /* that text's length, also while it is not held */
 	struct lazy *lazy;
@@ -103,10 +116,15 @@ struct tr_subs {
 	uint64_t next_id;
 	uint64_t settled_upto; /* entries after it may be candidates (struct lazy) */
 	bool check;            /* tr_subs_set_check */
+	const struct tr_cache_ident *ident; /* the one ident of the lazy entries */
 	struct ring_entry ring[TR_EVENT_RING_SIZE];
 	struct sub *subs;
 	size_t n_subs;
 };
+
+static const char *entry_task_sid(const struct ring_entry *e) {
+	return e->lazy ? e->lazy->task->sid : e->task_sid;
+}
 
 static void lazy_drop(struct ring_entry *e) {
 	if (e->lazy) {
@@ -187,7 +205,7 @@ static bool sub_matches(const struct sub *b, const struct ring_entry *e) {
 		return false;
 	}
 	/* A task filter lets daemon events (no taskSid) through: they concern every task. */
-	if (!b->tasks.all && e->task_sid && !strset_has(&b->tasks, e->task_sid)) {
+	if (!b->tasks.all && entry_task_sid(e) && !strset_has(&b->tasks, entry_task_sid(e))) {
 		return false;
 	}
 	return true;
@@ -371,8 +389,8 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid, ch
 	s->ring_bytes -= e->body_len;
 	entry_clear(e);
 	e->name = event_name(name);
-	e->task_sid = task_sid ? strdup(task_sid) : NULL;
-	if (task_sid && !e->task_sid) {
+	e->task_sid = task_sid && !lazy ? strdup(task_sid) : NULL;
+	if (task_sid && !lazy && !e->task_sid) {
 		free(text);
 		free(lazy);
 		return -ENOMEM;
@@ -467,63 +485,133 @@ static const struct tr_cache_res *find_res(const struct tr_cache_task *t, const 
 	return NULL;
 }
 
+/* Where sid is in t: 1 res[*at], 2 ended[*at], 0 nowhere. The first found, as rendering
+ * looks them up again by index. */
+static int res_where(const struct tr_cache_task *t, const struct tr_cache_res *r, uint16_t *at) {
+	if (r >= t->res && r < t->res + t->n_res && t->n_res <= UINT16_MAX) {
+		*at = (uint16_t)(r - t->res);
+		return 1;
+	}
+	if (r >= t->ended && r < t->ended + t->n_ended && t->n_ended <= UINT16_MAX) {
+		*at = (uint16_t)(r - t->ended);
+		return 2;
+	}
+	return 0;
+}
+
 /* What ev's text is written from beside its task, when all of it is the task's or can be
  * kept here; NULL (the text is kept as text) otherwise, or on ENOMEM. */
-static struct lazy *lazy_new(const struct tr_cache_event *ev) {
+static struct lazy *lazy_new(struct tr_subs *s, const struct tr_cache_event *ev) {
 	const struct tr_cache_task *t = ev->task;
-	size_t rl = ev->reservation_sid ? strlen(ev->reservation_sid) + 1 : 0;
-	size_t tl = ev->event_type ? strlen(ev->event_type) + 1 : 0;
-	struct lazy *z;
-	char *p;
+	struct lazy z = { .task = t, .flags = (uint8_t)ev->flags, .type_at = TYPE_IN_STRS };
+	const char *rsid = ev->reservation_sid, *type = ev->event_type ? ev->event_type : "";
+	size_t rl = 0, tl = 0;
+	struct lazy *n;
 
-	if (ev->unknown_reason || ev->http_status ||
-		(ev->reservation && (!ev->reservation->sid || !ev->reservation_sid ||
-			strcmp(ev->reservation->sid, ev->reservation_sid) != 0 ||
-			find_res(t, ev->reservation_sid) != ev->reservation)) ||
+	if (ev->unknown_reason || ev->http_status || ev->flags > UINT8_MAX ||
+		(s->ident && ev->ident != s->ident) ||
 		(ev->transfer && ev->transfer != t->incoming && ev->transfer != t->outgoing)) {
 		return NULL;
 	}
-	z = malloc(sizeof(*z) + rl + tl);
-	if (!z) {
+	z.transfer = !ev->transfer ? 0 : ev->transfer == t->incoming ? 1 : 2;
+	if (ev->reservation) {
+		z.res_in = res_where(t, ev->reservation, &z.res_at) & 3;
+		if (!z.res_in || find_res(t, ev->reservation->sid) != ev->reservation) {
+			return NULL;
+		}
+	}
+	if (!rsid) {
+		z.rsid = RSID_NULL;
+	} else if (ev->reservation && rsid == ev->reservation->sid) {
+		z.rsid = RSID_OF_RES;
+	} else if (!ev->reservation && find_res(t, rsid) &&
+		res_where(t, find_res(t, rsid), &z.res_at) == 1) {
+		z.rsid = RSID_LIVE;
+	} else if (t->last_res_sid && strcmp(rsid, t->last_res_sid) == 0) {
+		z.rsid = RSID_LAST;
+	} else {
+		z.rsid = RSID_IN_STRS;
+		rl = strlen(rsid) + 1;
+	}
+	for (size_t i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++) {
+		if (strcmp(event_types[i], type) == 0) {
+			z.type_at = (uint8_t)i;
+			break;
+		}
+	}
+	if (z.type_at == TYPE_IN_STRS) {
+		tl = strlen(type) + 1;
+	}
+	n = malloc(sizeof(*n) + rl + tl);
+	if (!n) {
 		return NULL;
 	}
-	*z = (struct lazy){
-		.task = t,
-		.ident = ev->ident,
-		.flags = ev->flags,
-		.transfer = !ev->transfer ? 0 : ev->transfer == t->incoming ? 1 : 2,
-		.has_res = ev->reservation != NULL,
-	};
-	p = z->strs;
-	if (rl) {
-		z->res_sid = memcpy(p, ev->reservation_sid, rl);
-		p += rl;
-	}
-	if (tl) {
-		z->event_type = memcpy(p, ev->event_type, tl);
-	}
-	return z;
+	memcpy(n, &z, sizeof(z));
+	memcpy(n->strs, rsid ? rsid : "", rl);
+	memcpy(n->strs + rl, type, tl);
+	s->ident = ev->ident;
+	return n;
 }
 
 /* Write entry e's text again from its task record. */
-static int lazy_text(const struct ring_entry *e, char **ret, size_t *ret_len) {
+static int lazy_text(const struct tr_subs *s, const struct ring_entry *e, char **ret,
+	size_t *ret_len) {
 	const struct lazy *z = e->lazy;
 	const struct tr_cache_task *t = z->task;
+	const char *strs = z->strs;
 	struct tr_cache_event ev = {
 		.name = e->name,
 		.task = t,
-		.reservation_sid = z->res_sid,
-		.reservation = z->has_res ? find_res(t, z->res_sid) : NULL,
-		.ident = z->ident,
+		.ident = s->ident,
 		.transfer = z->transfer == 1 ? t->incoming : z->transfer == 2 ? t->outgoing : NULL,
 		.flags = z->flags,
-		.event_type = z->event_type,
 	};
 
-	if ((z->has_res && !ev.reservation) || (z->transfer && !ev.transfer)) {
-		return -ESTALE; /* the record changed without a touch: a bug of the cache */
+	/* A record changed without a touch is a bug of the cache: refused, never read amiss. */
+	if (z->res_in == 1 && z->res_at < t->n_res) {
+		ev.reservation = &t->res[z->res_at];
+	} else if (z->res_in == 2 && z->res_at < t->n_ended) {
+		ev.reservation = &t->ended[z->res_at];
+	} else if (z->res_in) {
+		return -ESTALE;
 	}
+	switch (z->rsid) {
+	case RSID_NULL:
+		break;
+	case RSID_OF_RES:
+		ev.reservation_sid = ev.reservation->sid;
+		break;
+	case RSID_LIVE:
+		if (z->res_at >= t->n_res) {
+			return -ESTALE;
+		}
+		ev.reservation_sid = t->res[z->res_at].sid;
+		break;
+	case RSID_LAST:
+		ev.reservation_sid = t->last_res_sid;
+		break;
+	default:
+		ev.reservation_sid = strs;
+		strs += strlen(strs) + 1;
+		break;
+	}
+	if ((z->transfer && !ev.transfer) || (z->rsid != RSID_NULL && !ev.reservation_sid)) {
+		return -ESTALE;
+	}
+	ev.event_type = z->type_at == TYPE_IN_STRS ? strs : event_types[z->type_at];
 	return event_text(task_params(&ev), e->seq, ret, ret_len);
+}
+
+/* e stops being written from its record but stays in the ring: it takes the task's sid. */
+static int lazy_release(struct ring_entry *e) {
+	char *sid = strdup(e->lazy->task->sid);
+
+	if (!sid) {
+		return -ENOMEM;
+	}
+	lazy_drop(e);
+	e->task_sid = sid;
+	return 0;
 }
 
 /* Check mode: a settled entry's text, written again, must be the one it was sent with. */
@@ -531,7 +619,7 @@ static void check_same(const struct ring_entry *e, const char *text, size_t len)
 	if (len != e->body_len || memcmp(text, e->body, len) != 0) {
 		fprintf(stderr, "taskrouterd: replay check: event %" PRIu64 " (%s of %s) is written "
 			"differently from its record than it was sent:\nsent: %.*s\nnow:  %.*s\n",
-			e->seq, e->name, e->task_sid, (int)e->body_len, e->body, (int)len, text);
+			e->seq, e->name, entry_task_sid(e), (int)e->body_len, e->body, (int)len, text);
 		abort();
 	}
 }
@@ -559,20 +647,22 @@ void tr_subs_settle(struct tr_subs *s) {
 		if (e->seq != q || !e->lazy || e->lazy->settled) {
 			continue;
 		}
-		if (lazy_text(e, &text, &len) < 0) {
-			lazy_drop(e); /* kept as text */
-			continue;
-		}
-		if (len == e->body_len && memcmp(text, e->body, len) == 0) {
+		if (lazy_text(s, e, &text, &len) < 0) {
+			text = NULL; /* kept as text */
+		} else if (len == e->body_len && memcmp(text, e->body, len) == 0) {
 			e->lazy->settled = true;
 			if (!s->check) {
 				free(e->body);
 				e->body = NULL;
 			}
-		} else {
-			lazy_drop(e); /* the record changed after the event: kept as text */
+			free(text);
+			continue;
 		}
 		free(text);
+		/* the record changed after the event, in the call that published it: kept as text */
+		if (lazy_release(e) < 0) {
+			forget_upto(s, q);
+		}
 	}
 	s->settled_upto = s->seq;
 }
@@ -590,7 +680,7 @@ void tr_subs_task_changing(struct tr_subs *s, const struct tr_cache_task *t, boo
 			char *text;
 			size_t len;
 
-			if (lazy_text(e, &text, &len) < 0) {
+			if (lazy_text(s, e, &text, &len) < 0) {
 				forget_upto(s, q);
 				return;
 			}
@@ -604,10 +694,11 @@ void tr_subs_task_changing(struct tr_subs *s, const struct tr_cache_task *t, boo
 				s->settled_upto = q - 1; /* settle looks at it again */
 			}
 		}
-		if (freeing) {
-			lazy_drop(e);
-		} else {
+		if (!freeing) {
 			seen++;
+		} else if (lazy_release(e) < 0) {
+			forget_upto(s, q);
+			return;
 		}
 	}
 }
@@ -638,7 +729,7 @@ int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
 	if (r < 0) {
 		return r;
 	}
-	return publish(s, ev->name, ev->task->sid, text, len, lazy_new(ev));
+	return publish(s, ev->name, ev->task->sid, text, len, lazy_new(s, ev));
 }
 
 int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_json *data) {
@@ -741,7 +832,7 @@ int tr_subs_replay(struct tr_subs *s, const char *id, uint64_t since) {
 			continue;
 		}
 		if (e->lazy && e->lazy->settled) {
-			r = lazy_text(e, &text, &text_len);
+			r = lazy_text(s, e, &text, &text_len);
 			if (r < 0) {
 				return r == -ESTALE ? -EIO : r;
 			}

@@ -279,10 +279,29 @@ int tr_task_wire_transfer_set(struct tr_cache_transfer **slot, const struct tr_j
 
 /* ---- tasks ---- */
 
+/* The text "{}", which most add-ons and many attributes are: one copy for every record,
+ * never written to nor freed. */
+static char empty_object[] = "{}";
+
+static void embedded_free(char *text) {
+	if (text != empty_object) {
+		free(text);
+	}
+}
+
+/* A kept text that is "{}" becomes the shared copy. */
+static char *embedded_share(char *text, size_t len) {
+	if (text != empty_object && len == 2 && memcmp(text, "{}", 2) == 0) {
+		free(text);
+		return empty_object;
+	}
+	return text;
+}
+
 void tr_task_wire_task_done(struct tr_cache_task *t) {
 	free_members(t, task_strings, N(task_strings));
-	free(t->attributes_json);
-	free(t->addons_json);
+	embedded_free(t->attributes_json);
+	embedded_free(t->addons_json);
 }
 
 int tr_task_wire_keep(const struct tr_json *v, char **ret_text, size_t *ret_len) {
@@ -313,14 +332,18 @@ static int parse_embedded(const struct tr_json *p, const char *key, char **ret,
 	int r = parse_embedded_all(p, key, ret, ret_len);
 
 	*ret_omitted = 0;
-	if (r < 0 || *ret_len <= TR_TASK_EMBEDDED_MAX) {
+	if (r < 0) {
 		return r;
+	}
+	if (*ret_len <= TR_TASK_EMBEDDED_MAX) {
+		*ret = embedded_share(*ret, *ret_len);
+		return 0;
 	}
 	free(*ret);
 	*ret_omitted = *ret_len;
-	*ret = strdup("{}");
+	*ret = empty_object;
 	*ret_len = 2;
-	return *ret ? 0 : -ENOMEM;
+	return 0;
 }
 
 static int parse_embedded_all(const struct tr_json *p, const char *key, char **ret,
@@ -330,9 +353,9 @@ static int parse_embedded_all(const struct tr_json *p, const char *key, char **r
 	int r;
 
 	if (!v || v->type == TR_JSON_NULL || (v->type == TR_JSON_STRING && v->u.str.len == 0)) {
-		*ret = strdup("{}");
+		*ret = empty_object;
 		*ret_len = 2;
-		return *ret ? 0 : -ENOMEM;
+		return 0;
 	}
 	if (v->type == TR_JSON_OBJECT) {
 		return tr_task_wire_keep(v, ret, ret_len);

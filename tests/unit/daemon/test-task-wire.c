@@ -83,6 +83,7 @@ static void test_task_read(void **state) {
 	assert_string_equal(t.attributes_json, "{}");
 	assert_int_equal(t.attributes_len, 2);
 	assert_string_equal(t.addons_json, "{}");
+	assert_ptr_equal(t.attributes_json, t.addons_json); /* one shared "{}" */
 	tr_task_wire_task_done(&t);
 }
 
