@@ -225,7 +225,7 @@ static long private_kb(pid_t pid) {
 	return proc_field(pid, "smaps_rollup", "Private_Dirty");
 }
 
-/* --verbose: the mappings holding 32 KB or more of private memory, on stderr. */
+/* --verbose: the mappings holding 16 KB or more of private memory, on stderr. */
 static void print_private_maps(pid_t pid) {
 	char path[64], line[512], name[512] = "";
 	FILE *f;
@@ -240,7 +240,7 @@ static void print_private_maps(pid_t pid) {
 
 		if (strncmp(line, "Private_Dirty:", 14) == 0) {
 			kb = strtol(line + 14, NULL, 10);
-			if (kb >= 32) {
+			if (kb >= 16) {
 				fprintf(stderr, "#   %6ld kB %s", kb, name);
 			}
 		} else if (line[strspn(line, "0123456789abcdef")] == '-') {
