@@ -47,11 +47,20 @@ int tr_cache_resync_add(struct tr_cache *c, const struct tr_json *reservation) {
 	return 0;
 }
 
+/* What a task the cache knew was before the resync: kept aside while it runs only, so that
+ * the records do not carry it. */
+struct tr_cache_resync_mark {
+	struct tr_cache_res *old; /* the live reservations before it (to tell what changed) */
+	size_t n_old;
+	int64_t version;
+	char status[16];
+};
+
 static void resync_emit_changes(struct tr_cache *c, struct tr_cache_task *t) {
 	const char *name = NULL;
 	unsigned flags = TR_CACHE_EV_RESYNC;
 
-	if (strcmp(t->resync_status, t->status) != 0) {
+	if (strcmp(t->resync->status, t->status) != 0) {
 		if (strcmp(t->status, "wrapping") == 0) {
 			name = "wrapup";
 		} else if (strcmp(t->status, "completed") == 0) {
@@ -61,7 +70,7 @@ static void resync_emit_changes(struct tr_cache *c, struct tr_cache_task *t) {
 		} else {
 			name = "updated";
 		}
-	} else if (t->resync_version != t->version) {
+	} else if (t->resync->version != t->version) {
 		name = "updated";
 	}
 	if (name) {
@@ -79,8 +88,8 @@ static void resync_emit_res_changes(struct tr_cache *c, struct tr_cache_task *t)
 		const struct tr_cache_res *r = &t->res[i], *old = NULL;
 		const char *name = NULL;
 
-		for (size_t j = 0; j < t->n_resync_old && !old; j++) {
-			old = strcmp(t->resync_old[j].sid, r->sid) == 0 ? &t->resync_old[j] : NULL;
+		for (size_t j = 0; j < t->resync->n_old && !old; j++) {
+			old = strcmp(t->resync->old[j].sid, r->sid) == 0 ? &t->resync->old[j] : NULL;
 		}
 		if (!old) {
 			name = "reservationCreated";
@@ -97,8 +106,8 @@ static void resync_emit_res_changes(struct tr_cache *c, struct tr_cache_task *t)
 /* The reservations of a task the resync still shows that it no longer lists: they ended
  * while the daemon was away. Kept as ended, gone, until their fetch says how. */
 static void resync_keep_gone(struct tr_cache *c, struct tr_cache_task *t) {
-	for (size_t j = 0; j < t->n_resync_old; j++) {
-		struct tr_cache_res *old = &t->resync_old[j], *kept;
+	for (size_t j = 0; j < t->resync->n_old; j++) {
+		struct tr_cache_res *old = &t->resync->old[j], *kept;
 
 		if (!old->sid || tr_task_res_find(t, old->sid)) {
 			continue;
@@ -113,6 +122,8 @@ static void resync_keep_gone(struct tr_cache *c, struct tr_cache_task *t) {
 }
 
 int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
+	struct tr_cache_resync_mark *marks = NULL;
+	size_t n_tasks = 0, i_task = 0;
 	int ret = 0;
 
 	if (!c->in_resync) {
@@ -123,11 +134,19 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 		tr_cache_staged_clear(c);
 		return 0;
 	}
+	for (const struct tr_cache_task *t = c->tasks; t; t = t->next) {
+		n_tasks++;
+	}
+	if (n_tasks && !(marks = calloc(n_tasks, sizeof(*marks)))) {
+		tr_cache_staged_clear(c);
+		return -ENOMEM;
+	}
 	for (struct tr_cache_task *t = c->tasks; t; t = t->next) {
 		t->seen = false;
 		t->resync_new = t->closed;
-		t->resync_version = t->version;
-		snprintf(t->resync_status, sizeof(t->resync_status), "%s", t->status);
+		t->resync = &marks[i_task++];
+		t->resync->version = t->version;
+		snprintf(t->resync->status, sizeof(t->resync->status), "%s", t->status);
 	}
 	for (size_t i = 0; i < c->n_staged; i++) {
 		struct tr_json *rp = NULL;
@@ -172,12 +191,15 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 		if (!t->seen) {
 			t->seen = true;
 			tr_cache_vanish_clear(c, t);
-			/* kept aside to tell which reservations are new or changed */
-			tr_task_res_free_all(&t->resync_old, &t->n_resync_old);
-			t->resync_old = t->res;
-			t->n_resync_old = t->n_res;
-			t->res = NULL;
-			t->n_res = 0;
+			/* kept aside to tell which reservations are new or changed (a task new to
+			 * this resync has none yet, and no mark) */
+			if (t->resync) {
+				tr_task_res_free_all(&t->resync->old, &t->resync->n_old);
+				t->resync->old = t->res;
+				t->resync->n_old = t->n_res;
+				t->res = NULL;
+				t->n_res = 0;
+			}
 			if (t->closed) {
 				t->closed = false;
 				t->final_sent = false;
@@ -204,7 +226,10 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 			resync_emit_changes(c, t);
 			resync_keep_gone(c, t);
 		}
-		tr_task_res_free_all(&t->resync_old, &t->n_resync_old);
+		if (t->resync) {
+			tr_task_res_free_all(&t->resync->old, &t->resync->n_old);
+			t->resync = NULL;
+		}
 		if (t->seen) {
 			continue;
 		} else if (!t->closed && !t->vanished) {
@@ -214,6 +239,7 @@ int tr_cache_resync_end(struct tr_cache *c, int err, uint64_t now_ms) {
 			c->n_vanish_due++;
 		}
 	}
+	free(marks);
 	(void)now_ms;
 	return ret;
 }

@@ -44,7 +44,6 @@ static void task_free(struct tr_cache_task *t) {
 	tr_task_wire_task_done(t);
 	tr_cache_res_clear(t);
 	tr_task_res_free_all(&t->ended, &t->n_ended);
-	tr_task_res_free_all(&t->resync_old, &t->n_resync_old);
 	free(t->last_res_sid);
 	tr_task_wire_transfer_free(t->incoming);
 	tr_task_wire_transfer_free(t->outgoing);

@@ -117,12 +117,12 @@ int tr_task_res_put(struct tr_cache_task *t, const struct tr_json *rp, struct tr
 }
 
 int tr_task_res_set_status(struct tr_cache_res *r, const char *status) {
-	char *n = strdup(status);
+	char *n = tr_task_wire_intern(status);
 
 	if (!n) {
 		return -ENOMEM;
 	}
-	free(r->status);
+	tr_task_wire_unintern(r->status);
 	r->status = n;
 	return 0;
 }

@@ -118,6 +118,14 @@ static void unintern(char *s) {
 	}
 }
 
+char *tr_task_wire_intern(const char *s) {
+	return intern(s);
+}
+
+void tr_task_wire_unintern(char *s) {
+	unintern(s);
+}
+
 /* A record's string field, the wire member it is read from, and whether it is interned. */
 struct member {
 	size_t off;
@@ -431,7 +439,7 @@ void tr_task_wire_task_move(struct tr_cache_task *dst, struct tr_cache_task *src
 
 void tr_task_wire_res_done(struct tr_cache_res *r) {
 	free(r->sid);
-	free(r->status);
+	unintern(r->status);
 	r->sid = r->status = NULL;
 }
 
@@ -446,7 +454,7 @@ int tr_task_wire_res_update(struct tr_cache_res *r, const struct tr_json *p) {
 	if (!r->sid && !(nsid = strdup(sid))) {
 		return -ENOMEM;
 	}
-	nstatus = strdup(status ? status : r->status ? r->status : "pending");
+	nstatus = intern(status ? status : r->status ? r->status : "pending");
 	if (!nstatus) {
 		free(nsid);
 		return -ENOMEM;
@@ -456,7 +464,7 @@ int tr_task_wire_res_update(struct tr_cache_res *r, const struct tr_json *p) {
 		r->version = -1;
 		r->timeout = -1;
 	}
-	free(r->status);
+	unintern(r->status);
 	r->status = nstatus;
 	r->version = get_int(p, "version", r->version);
 	r->timeout = get_int(p, "reservation_timeout", r->timeout);

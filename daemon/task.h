@@ -41,6 +41,7 @@ struct tr_cache_ident {
 #define TR_TASK_ENDED_RES_MAX 4
 
 struct tr_cache_pending; /* transfer events waiting for the POST reply */
+struct tr_cache_resync_mark; /* cache-resync.c */
 
 struct tr_cache_task {
 	/* The wire fields, sid through version: what a Task payload sets (task-wire.h). */
@@ -69,23 +70,21 @@ struct tr_cache_task {
 	size_t n_ended;
 	struct tr_cache_transfer *incoming, *outgoing;
 	struct tr_cache_pending *pending;
-	bool closed;          /* in the recently-closed area */
 	uint64_t closed_at_ms;
-	bool final_sent;      /* completed/canceled already published */
 	int transfers_in_flight; /* POST Transfers sent, no reply yet */
-	/* A resync found none of this worker's reservations for it (it ended while the daemon was
-	 * away): kept as it is until its final state is fetched (fetching: the GET is out). */
-	bool vanished, fetching;
-	/* resync bookkeeping: the live reservations before it (to tell what changed) */
-	struct tr_cache_res *resync_old;
-	size_t n_resync_old;
-	bool seen, resync_new;
-	int64_t resync_version;
-	char resync_status[16];
 	/* Events of the event hub's replay ring written from this record and kept as a
 	 * reference to it, not as text (subs.c; tr_cache_task_hold): before the cache changes or
 	 * frees a record with any, it tells the hub, which writes their text out first. */
 	unsigned subs_holds;
+	bool closed;          /* in the recently-closed area */
+	bool final_sent;      /* completed/canceled already published */
+	/* A resync found none of this worker's reservations for it (it ended while the daemon was
+	 * away): kept as it is until its final state is fetched (fetching: the GET is out). */
+	bool vanished, fetching;
+	/* resync bookkeeping (cache-resync.c): seen by this resync, new to it, and what the
+	 * record was before it (only while tr_cache_resync_end runs) */
+	bool seen, resync_new;
+	struct tr_cache_resync_mark *resync;
 	struct tr_cache_task *next;
 	struct tr_cache_task *hnext; /* the sid index's bucket chain */
 };
