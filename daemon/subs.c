@@ -34,8 +34,14 @@ const char *const tr_subs_event_names[] = {
 	NULL,
 };
 
-/* The name of tr_subs_event_names that name is, in any letter case, or NULL. */
+/* The name of tr_subs_event_names that name is, in any letter case, or NULL. The daemon's own
+ * names (every publish) are found spelt as they are first. */
 static const char *event_name(const char *name) {
+	for (size_t i = 0; tr_subs_event_names[i]; i++) {
+		if (tr_subs_event_names[i][0] == name[0] && strcmp(tr_subs_event_names[i], name) == 0) {
+			return tr_subs_event_names[i];
+		}
+	}
 	for (size_t i = 0; tr_subs_event_names[i]; i++) {
 		if (strcasecmp(tr_subs_event_names[i], name) == 0) {
 			return tr_subs_event_names[i];
