@@ -428,52 +428,87 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid, ch
 	return 0;
 }
 
-/* The params of a task event, as a tree. */
-static struct tr_json *task_params(const struct tr_cache_event *ev) {
-	struct tr_json *p = tr_json_new_object();
-	char ver[32];
-	int err = 0;
-
-	if (!p) {
-		return NULL;
+/* Append "key": and a string (NULL: null) to the buffer. */
+static int put_str(const char *key, const char *v, char **buf, size_t *len, size_t *cap) {
+	if (tr_json_text_append(key, strlen(key), buf, len, cap) < 0) {
+		return -ENOMEM;
 	}
-	snprintf(ver, sizeof(ver), "%" PRId64, ev->task->version);
-	tr_json_put(p, "event", tr_json_new_string(ev->name), &err);
-	tr_json_put(p, "taskSid", tr_json_new_string(ev->task->sid), &err);
-	tr_json_put(p, "reservationSid", ev->reservation_sid ? tr_json_new_string(ev->reservation_sid) :
-		tr_json_new_null(), &err);
-	tr_json_put(p, "eventType", tr_json_new_string(ev->event_type ? ev->event_type : ""), &err);
-	tr_json_put(p, "task", tr_task_json_task_raw(ev->task), &err);
+	return v ? tr_json_quote_append(v, strlen(v), buf, len, cap) :
+		   tr_json_text_append("null", 4, buf, len, cap);
+}
+
+static int put_int(const char *key, int64_t v, char **buf, size_t *len, size_t *cap) {
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%" PRId64, v);
+
+	if (tr_json_text_append(key, strlen(key), buf, len, cap) < 0) {
+		return -ENOMEM;
+	}
+	return tr_json_text_append(num, (size_t)n, buf, len, cap);
+}
+
+/*
+ * The text of a task event's params with seq, after the object's opening '{' (each
+ * subscriber's frame adds its own head), fitted to size: the ring keeps it a while. Written
+ * straight into one buffer, the Task and Reservation objects included: this runs once per
+ * event to send it and once more before the ring lets the text go (tr_subs_settle), and a
+ * tree of the params cost a dozen allocations and a copy of the Task each time. The members
+ * and their order are those of doc/PROTOCOL.md's event.
+ */
+static int task_event_text(const struct tr_cache_event *ev, uint64_t seq, char **ret,
+	size_t *ret_len) {
+	const struct tr_cache_task *t = ev->task;
+	size_t cap = t->attributes_len + t->addons_len + 2048, len = 0;
+	char *buf = malloc(cap), *fit, ver[24];
+	int r;
+
+	if (!buf) {
+		return -ENOMEM;
+	}
+	buf[0] = '\0';
+	snprintf(ver, sizeof(ver), "%" PRId64, t->version);
+	r = put_str("\"event\":", ev->name, &buf, &len, &cap);
+	r |= put_str(",\"taskSid\":", t->sid, &buf, &len, &cap);
+	r |= put_str(",\"reservationSid\":", ev->reservation_sid, &buf, &len, &cap);
+	r |= put_str(",\"eventType\":", ev->event_type ? ev->event_type : "", &buf, &len, &cap);
+	r |= tr_json_text_append(",\"task\":", 8, &buf, &len, &cap);
+	r |= tr_task_json_task_text(t, &buf, &len, &cap);
 	if (ev->reservation) {
-		tr_json_put(p, "reservation",
-			tr_task_json_res_raw(ev->reservation, ev->task, ev->ident, false), &err);
+		r |= tr_json_text_append(",\"reservation\":", 15, &buf, &len, &cap);
+		r |= tr_task_json_res_text(ev->reservation, t, ev->ident, false, &buf, &len, &cap);
 	}
 	if (ev->transfer) {
-		tr_json_put(p, "transfer", tr_task_json_transfer_raw(ev->transfer), &err);
+		r |= tr_json_text_append(",\"transfer\":", 12, &buf, &len, &cap);
+		r |= tr_task_json_transfer_text(ev->transfer, &buf, &len, &cap);
 	}
-	tr_json_put(p, "version", tr_json_new_string(ver), &err);
+	r |= put_str(",\"version\":", ver, &buf, &len, &cap);
 	if (ev->flags & TR_CACHE_EV_RESYNC) {
-		tr_json_put(p, "resync", tr_json_new_bool(true), &err);
+		r |= tr_json_text_append(",\"resync\":true", 14, &buf, &len, &cap);
 	}
 	if (ev->flags & TR_CACHE_EV_STALE) {
-		tr_json_put(p, "stale", tr_json_new_bool(true), &err);
+		r |= tr_json_text_append(",\"stale\":true", 13, &buf, &len, &cap);
 	}
 	if (ev->flags & TR_CACHE_EV_VANISHED) {
-		tr_json_put(p, "vanished", tr_json_new_bool(true), &err);
+		r |= tr_json_text_append(",\"vanished\":true", 16, &buf, &len, &cap);
 	}
 	if (ev->unknown_reason) {
 		/* the fetch of a vanished task failed: task is the last state known */
-		tr_json_put(p, "finalState", tr_json_new_string("unknown"), &err);
-		tr_json_put(p, "finalStateReason", tr_json_new_string(ev->unknown_reason), &err);
+		r |= put_str(",\"finalState\":", "unknown", &buf, &len, &cap);
+		r |= put_str(",\"finalStateReason\":", ev->unknown_reason, &buf, &len, &cap);
 		if (ev->http_status > 0) {
-			tr_json_put(p, "httpStatus", tr_json_new_int(ev->http_status), &err);
+			r |= put_int(",\"httpStatus\":", ev->http_status, &buf, &len, &cap);
 		}
 	}
-	if (err) {
-		tr_json_free(p);
-		return NULL;
+	r |= put_int(",\"seq\":", (int64_t)seq, &buf, &len, &cap);
+	r |= tr_json_text_append("}", 1, &buf, &len, &cap);
+	if (r < 0) {
+		free(buf);
+		return -ENOMEM;
 	}
-	return p;
+	fit = realloc(buf, len + 1);
+	*ret = fit ? fit : buf;
+	*ret_len = len;
+	return 0;
 }
 
 /* The reservation sid of task t, live or ended (the first found, as lazy_new checks). */
@@ -605,7 +640,7 @@ static int lazy_text(const struct tr_subs *s, const struct ring_entry *e, char *
 		return -ESTALE;
 	}
 	ev.event_type = z->type_at == TYPE_IN_STRS ? strs : event_types[z->type_at];
-	return event_text(task_params(&ev), e->seq, ret, ret_len);
+	return task_event_text(&ev, e->seq, ret, ret_len);
 }
 
 /* e stops being written from its record but stays in the ring: it takes the task's sid. */
@@ -730,7 +765,7 @@ void tr_subs_set_check(struct tr_subs *s, bool check) {
 int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
 	char *text;
 	size_t len;
-	int r = event_text(task_params(ev), s->seq + 1, &text, &len);
+	int r = task_event_text(ev, s->seq + 1, &text, &len);
 
 	if (r < 0) {
 		return r;
