@@ -880,6 +880,11 @@ static void vhost_info(struct tr_bridge *b, struct lws_context_creation_info *in
 	info->uid = -1;
 }
 
+/* libwebsockets reads the socket into one buffer of this size (its default is 4 KB): a burst
+ * of events, as after a reconnect, then takes one read, one poll and one pass through lws per
+ * 32 KB rather than per 4 KB. The buffer's pages cost memory only once a burst has used them. */
+#define WS_READ_BUF_SIZE (32u * 1024u)
+
 int tr_bridge_session_create_context(struct tr_bridge *b) {
 	struct lws_context_creation_info info = {0};
 	void *foreign[1] = {b->loop};
@@ -902,6 +907,7 @@ int tr_bridge_session_create_context(struct tr_bridge *b) {
 	info.foreign_loops = foreign;
 	info.user = b;
 	info.timeout_secs = (unsigned)b->session.timeout_s;
+	info.pt_serv_buf_size = WS_READ_BUF_SIZE;
 	/* The default vhost is the direct one. Made without a proxy address, lws would take
 	 * one from http_proxy, for every host and with no NO_PROXY; port 0 is lws' "no
 	 * proxy". The proxy, if any, is chosen by proxy.c and has a vhost of its own. */
