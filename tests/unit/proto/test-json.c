@@ -326,6 +326,18 @@ static void test_keys(void **state) {
 	assert_int_equal(e, TR_JSON_EDUPKEY);
 	assert_int_equal(tr_json_parse(no_dup_mid, strlen(no_dup_mid), &v, &e), 0);
 	tr_json_free(v);
+	/* both sides of the 64 members where hashes give way to a sorted copy */
+	for (size_t n = 63; n <= 66; n++) {
+		char *d = many_keys(n, n - 1), *nd = many_keys(n, SIZE_MAX);
+
+		assert_int_equal(tr_json_parse(d, strlen(d), &v, &e), -EBADMSG);
+		assert_int_equal(e, TR_JSON_EDUPKEY);
+		assert_int_equal(tr_json_parse(nd, strlen(nd), &v, &e), 0);
+		assert_int_equal(v->u.obj.n, n);
+		tr_json_free(v);
+		free(d);
+		free(nd);
+	}
 	free(ok);
 	free(over);
 	free(dup_big);
