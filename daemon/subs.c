@@ -71,7 +71,7 @@ struct lazy {
 	unsigned res_in : 2;    /* the reservation object: 0 none, 1 res[res_at], 2 ended[res_at] */
 	unsigned rsid : 3;      /* reservationSid: an RSID_* */
 	unsigned settled : 1;   /* the text was let go (kept in check mode) */
-	char strs[];            /* what is TYPE_IN_STRS / RSID_IN_STRS, NUL-terminated, in order */
+	char *strs; /* NULL, or what is RSID_IN_STRS / TYPE_IN_STRS, NUL-terminated, in order */
 };
 
 enum { RSID_NULL, RSID_OF_RES, RSID_LIVE, RSID_LAST, RSID_IN_STRS };
@@ -93,7 +93,11 @@ struct ring_entry {
 	char *task_sid;   /* NULL for daemon events, and while lazy (the task's own) */
 	char *body;       /* the params object's text after its opening '{'; NULL when settled */
 	size_t body_len;  /* that text's length, also while it is not held */
+	/* NULL, or &lz: the entry is written from a task record. Kept in the ring itself, not
+	 * on the heap: small blocks left between the texts that are let go would hold on to
+	 * every page of them. */
 	struct lazy *lazy;
+	struct lazy lz;
 };
 
 struct strset {
@@ -122,6 +126,10 @@ struct tr_subs {
 	uint64_t next_id;
 	uint64_t settled_upto; /* entries after it may be candidates (struct lazy) */
 	bool check;            /* tr_subs_set_check */
+	/* where task events are written: sent texts are copied out at their size, and the
+	 * settle's and the replay's writings need no allocation at all */
+	char *scratch;
+	size_t scratch_cap;
 	const struct tr_cache_ident *ident; /* the one ident of the lazy entries */
 	struct ring_entry ring[TR_EVENT_RING_SIZE];
 	struct sub *subs;
@@ -135,7 +143,8 @@ static const char *entry_task_sid(const struct ring_entry *e) {
 static void lazy_drop(struct ring_entry *e) {
 	if (e->lazy) {
 		tr_cache_task_hold(e->lazy->task, -1);
-		free(e->lazy);
+		free(e->lazy->strs);
+		memset(&e->lz, 0, sizeof(e->lz));
 		e->lazy = NULL;
 	}
 }
@@ -278,6 +287,7 @@ struct tr_subs *tr_subs_free(struct tr_subs *s) {
 	for (size_t i = 0; i < TR_EVENT_RING_SIZE; i++) {
 		entry_clear(&s->ring[i]);
 	}
+	free(s->scratch);
 	while (s->subs) {
 		struct sub *n = s->subs->next;
 
@@ -387,7 +397,7 @@ static int event_text(struct tr_json *params, uint64_t seq, char **ret, size_t *
 
 /* Stores text (taken; seq s->seq + 1) with lazy (taken, may be NULL) and delivers it. */
 static int publish(struct tr_subs *s, const char *name, const char *task_sid, char *text,
-	size_t len, struct lazy *lazy) {
+	size_t len, const struct lazy *lazy) {
 	struct ring_entry *e;
 
 	assert(event_name(name)); /* a new event is named in tr_subs_event_names */
@@ -398,13 +408,14 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid, ch
 	e->task_sid = task_sid && !lazy ? strdup(task_sid) : NULL;
 	if (task_sid && !lazy && !e->task_sid) {
 		free(text);
-		free(lazy);
+		free(lazy ? lazy->strs : NULL);
 		return -ENOMEM;
 	}
 	e->body = text;
 	e->body_len = len;
 	if (lazy) {
-		e->lazy = lazy;
+		e->lz = *lazy;
+		e->lazy = &e->lz;
 		tr_cache_task_hold(lazy->task, +1);
 	}
 	e->seq = ++s->seq;
@@ -455,60 +466,84 @@ static int put_int(const char *key, int64_t v, char **buf, size_t *len, size_t *
  * tree of the params cost a dozen allocations and a copy of the Task each time. The members
  * and their order are those of doc/PROTOCOL.md's event.
  */
-static int task_event_text(const struct tr_cache_event *ev, uint64_t seq, char **ret,
-	size_t *ret_len) {
+static int task_event_text(struct tr_subs *s, const struct tr_cache_event *ev, uint64_t seq,
+	const char **ret, size_t *ret_len) {
 	const struct tr_cache_task *t = ev->task;
-	size_t cap = t->attributes_len + t->addons_len + 2048, len = 0;
-	char *buf = malloc(cap), *fit, ver[24];
+	char **buf = &s->scratch, ver[24];
+	size_t *cap = &s->scratch_cap, len = 0, want = t->attributes_len + t->addons_len + 2048;
 	int r;
 
-	if (!buf) {
-		return -ENOMEM;
+	if (*cap < want) {
+		char *n = realloc(*buf, want);
+
+		if (!n) {
+			return -ENOMEM;
+		}
+		*buf = n;
+		*cap = want;
 	}
-	buf[0] = '\0';
+	(*buf)[0] = '\0';
 	snprintf(ver, sizeof(ver), "%" PRId64, t->version);
-	r = put_str("\"event\":", ev->name, &buf, &len, &cap);
-	r |= put_str(",\"taskSid\":", t->sid, &buf, &len, &cap);
-	r |= put_str(",\"reservationSid\":", ev->reservation_sid, &buf, &len, &cap);
-	r |= put_str(",\"eventType\":", ev->event_type ? ev->event_type : "", &buf, &len, &cap);
-	r |= tr_json_text_append(",\"task\":", 8, &buf, &len, &cap);
-	r |= tr_task_json_task_text(t, &buf, &len, &cap);
+	r = put_str("\"event\":", ev->name, buf, &len, cap);
+	r |= put_str(",\"taskSid\":", t->sid, buf, &len, cap);
+	r |= put_str(",\"reservationSid\":", ev->reservation_sid, buf, &len, cap);
+	r |= put_str(",\"eventType\":", ev->event_type ? ev->event_type : "", buf, &len, cap);
+	r |= tr_json_text_append(",\"task\":", 8, buf, &len, cap);
+	r |= tr_task_json_task_text(t, buf, &len, cap);
 	if (ev->reservation) {
-		r |= tr_json_text_append(",\"reservation\":", 15, &buf, &len, &cap);
-		r |= tr_task_json_res_text(ev->reservation, t, ev->ident, false, &buf, &len, &cap);
+		r |= tr_json_text_append(",\"reservation\":", 15, buf, &len, cap);
+		r |= tr_task_json_res_text(ev->reservation, t, ev->ident, false, buf, &len, cap);
 	}
 	if (ev->transfer) {
-		r |= tr_json_text_append(",\"transfer\":", 12, &buf, &len, &cap);
-		r |= tr_task_json_transfer_text(ev->transfer, &buf, &len, &cap);
+		r |= tr_json_text_append(",\"transfer\":", 12, buf, &len, cap);
+		r |= tr_task_json_transfer_text(ev->transfer, buf, &len, cap);
 	}
-	r |= put_str(",\"version\":", ver, &buf, &len, &cap);
+	r |= put_str(",\"version\":", ver, buf, &len, cap);
 	if (ev->flags & TR_CACHE_EV_RESYNC) {
-		r |= tr_json_text_append(",\"resync\":true", 14, &buf, &len, &cap);
+		r |= tr_json_text_append(",\"resync\":true", 14, buf, &len, cap);
 	}
 	if (ev->flags & TR_CACHE_EV_STALE) {
-		r |= tr_json_text_append(",\"stale\":true", 13, &buf, &len, &cap);
+		r |= tr_json_text_append(",\"stale\":true", 13, buf, &len, cap);
 	}
 	if (ev->flags & TR_CACHE_EV_VANISHED) {
-		r |= tr_json_text_append(",\"vanished\":true", 16, &buf, &len, &cap);
+		r |= tr_json_text_append(",\"vanished\":true", 16, buf, &len, cap);
 	}
 	if (ev->unknown_reason) {
 		/* the fetch of a vanished task failed: task is the last state known */
-		r |= put_str(",\"finalState\":", "unknown", &buf, &len, &cap);
-		r |= put_str(",\"finalStateReason\":", ev->unknown_reason, &buf, &len, &cap);
+		r |= put_str(",\"finalState\":", "unknown", buf, &len, cap);
+		r |= put_str(",\"finalStateReason\":", ev->unknown_reason, buf, &len, cap);
 		if (ev->http_status > 0) {
-			r |= put_int(",\"httpStatus\":", ev->http_status, &buf, &len, &cap);
+			r |= put_int(",\"httpStatus\":", ev->http_status, buf, &len, cap);
 		}
 	}
-	r |= put_int(",\"seq\":", (int64_t)seq, &buf, &len, &cap);
-	r |= tr_json_text_append("}", 1, &buf, &len, &cap);
+	r |= put_int(",\"seq\":", (int64_t)seq, buf, &len, cap);
+	r |= tr_json_text_append("}", 1, buf, &len, cap);
 	if (r < 0) {
-		free(buf);
 		return -ENOMEM;
 	}
-	fit = realloc(buf, len + 1);
-	*ret = fit ? fit : buf;
+	*ret = *buf;
 	*ret_len = len;
 	return 0;
+}
+
+/* After a task event was written: a scratch buffer grown for a large task is given back. */
+static void scratch_trim(struct tr_subs *s) {
+	if (s->scratch_cap > 16 * 1024) {
+		free(s->scratch);
+		s->scratch = NULL;
+		s->scratch_cap = 0;
+	}
+}
+
+/* A copy of text, at its size. */
+static char *text_dup(const char *text, size_t len) {
+	char *c = malloc(len + 1);
+
+	if (c) {
+		memcpy(c, text, len);
+		c[len] = '\0';
+	}
+	return c;
 }
 
 /* The reservation sid of task t, live or ended (the first found, as lazy_new checks). */
@@ -540,25 +575,24 @@ static int res_where(const struct tr_cache_task *t, const struct tr_cache_res *r
 	return 0;
 }
 
-/* What ev's text is written from beside its task, when all of it is the task's or can be
- * kept here; NULL (the text is kept as text) otherwise, or on ENOMEM. */
-static struct lazy *lazy_new(struct tr_subs *s, const struct tr_cache_event *ev) {
+/* What ev's text is written from beside its task, into *ret, when all of it is the task's or
+ * can be kept there; false (the text is kept as text) otherwise, or on ENOMEM. */
+static bool lazy_new(struct tr_subs *s, const struct tr_cache_event *ev, struct lazy *ret) {
 	const struct tr_cache_task *t = ev->task;
 	struct lazy z = { .task = t, .flags = (uint8_t)ev->flags, .type_at = TYPE_IN_STRS };
 	const char *rsid = ev->reservation_sid, *type = ev->event_type ? ev->event_type : "";
 	size_t rl = 0, tl = 0;
-	struct lazy *n;
 
 	if (ev->unknown_reason || ev->http_status || ev->flags > UINT8_MAX ||
 		(s->ident && ev->ident != s->ident) ||
 		(ev->transfer && ev->transfer != t->incoming && ev->transfer != t->outgoing)) {
-		return NULL;
+		return false;
 	}
 	z.transfer = !ev->transfer ? 0 : ev->transfer == t->incoming ? 1 : 2;
 	if (ev->reservation) {
 		z.res_in = res_where(t, ev->reservation, &z.res_at) & 3;
 		if (!z.res_in || find_res(t, ev->reservation->sid) != ev->reservation) {
-			return NULL;
+			return false;
 		}
 	}
 	if (!rsid) {
@@ -583,19 +617,21 @@ static struct lazy *lazy_new(struct tr_subs *s, const struct tr_cache_event *ev)
 	if (z.type_at == TYPE_IN_STRS) {
 		tl = strlen(type) + 1;
 	}
-	n = malloc(sizeof(*n) + rl + tl);
-	if (!n) {
-		return NULL;
+	if (rl + tl) {
+		z.strs = malloc(rl + tl);
+		if (!z.strs) {
+			return false;
+		}
+		memcpy(z.strs, rsid ? rsid : "", rl);
+		memcpy(z.strs + rl, type, tl);
 	}
-	memcpy(n, &z, sizeof(z));
-	memcpy(n->strs, rsid ? rsid : "", rl);
-	memcpy(n->strs + rl, type, tl);
 	s->ident = ev->ident;
-	return n;
+	*ret = z;
+	return true;
 }
 
 /* Write entry e's text again from its task record. */
-static int lazy_text(const struct tr_subs *s, const struct ring_entry *e, char **ret,
+static int lazy_text(struct tr_subs *s, const struct ring_entry *e, const char **ret,
 	size_t *ret_len) {
 	const struct lazy *z = e->lazy;
 	const struct tr_cache_task *t = z->task;
@@ -640,7 +676,7 @@ static int lazy_text(const struct tr_subs *s, const struct ring_entry *e, char *
 		return -ESTALE;
 	}
 	ev.event_type = z->type_at == TYPE_IN_STRS ? strs : event_types[z->type_at];
-	return task_event_text(&ev, e->seq, ret, ret_len);
+	return task_event_text(s, &ev, e->seq, ret, ret_len);
 }
 
 /* e stops being written from its record but stays in the ring: it takes the task's sid. */
@@ -682,30 +718,28 @@ static void forget_upto(struct tr_subs *s, uint64_t seq) {
 void tr_subs_settle(struct tr_subs *s) {
 	for (uint64_t q = s->settled_upto + 1; q <= s->seq; q++) {
 		struct ring_entry *e = &s->ring[q % TR_EVENT_RING_SIZE];
-		char *text;
+		const char *text;
 		size_t len;
 
 		if (e->seq != q || !e->lazy || e->lazy->settled) {
 			continue;
 		}
-		if (lazy_text(s, e, &text, &len) < 0) {
-			text = NULL; /* kept as text */
-		} else if (len == e->body_len && memcmp(text, e->body, len) == 0) {
+		if (lazy_text(s, e, &text, &len) == 0 && len == e->body_len &&
+			memcmp(text, e->body, len) == 0) {
 			e->lazy->settled = true;
 			if (!s->check) {
 				free(e->body);
 				e->body = NULL;
 			}
-			free(text);
 			continue;
 		}
-		free(text);
 		/* the record changed after the event, in the call that published it: kept as text */
 		if (lazy_release(e) < 0) {
 			forget_upto(s, q);
 		}
 	}
 	s->settled_upto = s->seq;
+	scratch_trim(s);
 }
 
 void tr_subs_task_changing(struct tr_subs *s, const struct tr_cache_task *t, bool freeing) {
@@ -718,10 +752,11 @@ void tr_subs_task_changing(struct tr_subs *s, const struct tr_cache_task *t, boo
 			continue;
 		}
 		if (e->lazy->settled) {
-			char *text;
+			const char *text;
+			char *copy;
 			size_t len;
 
-			if (lazy_text(s, e, &text, &len) < 0) {
+			if (lazy_text(s, e, &text, &len) < 0 || !(copy = text_dup(text, len))) {
 				forget_upto(s, q);
 				return;
 			}
@@ -729,7 +764,7 @@ void tr_subs_task_changing(struct tr_subs *s, const struct tr_cache_task *t, boo
 				check_same(e, text, len);
 				free(e->body);
 			}
-			e->body = text;
+			e->body = copy;
 			e->lazy->settled = false;
 			if (q <= s->settled_upto) {
 				s->settled_upto = q - 1; /* settle looks at it again */
@@ -763,14 +798,18 @@ void tr_subs_set_check(struct tr_subs *s, bool check) {
 }
 
 int tr_subs_publish_task(struct tr_subs *s, const struct tr_cache_event *ev) {
-	char *text;
+	const char *text;
+	char *copy;
 	size_t len;
-	int r = task_event_text(ev, s->seq + 1, &text, &len);
+	struct lazy z;
+	int r = task_event_text(s, ev, s->seq + 1, &text, &len);
 
-	if (r < 0) {
-		return r;
+	copy = r < 0 ? NULL : text_dup(text, len);
+	scratch_trim(s);
+	if (!copy) {
+		return -ENOMEM;
 	}
-	return publish(s, ev->name, ev->task->sid, text, len, lazy_new(s, ev));
+	return publish(s, ev->name, ev->task->sid, copy, len, lazy_new(s, ev, &z) ? &z : NULL);
 }
 
 int tr_subs_publish_daemon(struct tr_subs *s, const char *name, const struct tr_json *data) {
@@ -865,7 +904,8 @@ int tr_subs_replay(struct tr_subs *s, const char *id, uint64_t since) {
 	}
 	for (uint64_t q = since; q <= s->seq; q++) {
 		const struct ring_entry *e = &s->ring[q % TR_EVENT_RING_SIZE];
-		char *buf, *text = NULL;
+		const char *text;
+		char *buf;
 		size_t len, text_len;
 		int r;
 
@@ -881,7 +921,7 @@ int tr_subs_replay(struct tr_subs *s, const char *id, uint64_t since) {
 				check_same(e, text, text_len);
 			}
 			r = build_frame(s, b, text, text_len, &buf, &len);
-			free(text);
+			scratch_trim(s);
 		} else {
 			r = build_frame(s, b, e->body, e->body_len, &buf, &len);
 		}
