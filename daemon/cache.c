@@ -44,7 +44,7 @@ static void task_free(struct tr_cache_task *t) {
 	tr_task_wire_task_done(t);
 	tr_cache_res_clear(t);
 	tr_task_res_free_all(&t->ended, &t->n_ended);
-	free(t->last_res_sid);
+	tr_task_wire_unintern(t->last_res_sid);
 	tr_task_wire_transfer_free(t->incoming);
 	tr_task_wire_transfer_free(t->outgoing);
 	pending_free_all(t->pending);

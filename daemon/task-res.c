@@ -65,11 +65,11 @@ int tr_task_res_set_last(struct tr_cache_task *t, const char *sid) {
 	if (t->last_res_sid && strcmp(t->last_res_sid, sid) == 0) {
 		return 0;
 	}
-	n = strdup(sid);
+	n = tr_task_wire_intern(sid);
 	if (!n) {
 		return -ENOMEM;
 	}
-	free(t->last_res_sid);
+	tr_task_wire_unintern(t->last_res_sid);
 	t->last_res_sid = n;
 	return 0;
 }

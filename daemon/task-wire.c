@@ -438,7 +438,7 @@ void tr_task_wire_task_move(struct tr_cache_task *dst, struct tr_cache_task *src
 /* ---- reservations ---- */
 
 void tr_task_wire_res_done(struct tr_cache_res *r) {
-	free(r->sid);
+	unintern(r->sid);
 	unintern(r->status);
 	r->sid = r->status = NULL;
 }
@@ -451,12 +451,12 @@ int tr_task_wire_res_update(struct tr_cache_res *r, const struct tr_json *p) {
 	if (!tr_json_is(p, TR_JSON_OBJECT) || !sid) {
 		return -EBADMSG;
 	}
-	if (!r->sid && !(nsid = strdup(sid))) {
+	if (!r->sid && !(nsid = intern(sid))) {
 		return -ENOMEM;
 	}
 	nstatus = intern(status ? status : r->status ? r->status : "pending");
 	if (!nstatus) {
-		free(nsid);
+		unintern(nsid);
 		return -ENOMEM;
 	}
 	if (nsid) {

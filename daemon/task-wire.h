@@ -73,9 +73,10 @@ int tr_task_wire_keep(const struct tr_json *v, char **ret_text, size_t *ret_len)
  */
 int tr_task_wire_res_update(struct tr_cache_res *r, const struct tr_json *p);
 
-/* The one shared copy of a short string with few distinct values (a status, a queue's name):
- * one more reference, or NULL on ENOMEM. Give it back with tr_task_wire_unintern (NULL is
- * fine), never with free. A reservation's status is one. */
+/* The one shared copy of a short string with few distinct values (a status, a queue's name),
+ * or held in several places (a reservation's sid, which is also its task's last one): one
+ * more reference, or NULL on ENOMEM. Give it back with tr_task_wire_unintern (NULL is fine),
+ * never with free. A reservation's sid and status and a task's last_res_sid are such. */
 char *tr_task_wire_intern(const char *s);
 void tr_task_wire_unintern(char *s);
 
