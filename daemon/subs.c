@@ -400,15 +400,14 @@ static int publish(struct tr_subs *s, const char *name, const char *task_sid, ch
 	size_t len, const struct lazy *lazy) {
 	struct ring_entry *e;
 
-	assert(event_name(name)); /* a new event is named in tr_subs_event_names */
 	e = &s->ring[(s->seq + 1) % TR_EVENT_RING_SIZE];
 	s->ring_bytes -= e->body_len;
 	entry_clear(e);
 	e->name = event_name(name);
+	assert(e->name); /* a new event is named in tr_subs_event_names */
 	e->task_sid = task_sid && !lazy ? strdup(task_sid) : NULL;
 	if (task_sid && !lazy && !e->task_sid) {
 		free(text);
-		free(lazy ? lazy->strs : NULL);
 		return -ENOMEM;
 	}
 	e->body = text;
@@ -546,23 +545,8 @@ static char *text_dup(const char *text, size_t len) {
 	return c;
 }
 
-/* The reservation sid of task t, live or ended (the first found, as lazy_new checks). */
-static const struct tr_cache_res *find_res(const struct tr_cache_task *t, const char *sid) {
-	for (size_t i = 0; i < t->n_res; i++) {
-		if (strcmp(t->res[i].sid, sid) == 0) {
-			return &t->res[i];
-		}
-	}
-	for (size_t i = 0; i < t->n_ended; i++) {
-		if (t->ended[i].sid && strcmp(t->ended[i].sid, sid) == 0) {
-			return &t->ended[i];
-		}
-	}
-	return NULL;
-}
-
-/* Where sid is in t: 1 res[*at], 2 ended[*at], 0 nowhere. The first found, as rendering
- * looks them up again by index. */
+/* Where reservation r is in t: 1 res[*at], 2 ended[*at], 0 neither (it is written again
+ * from there, by index). */
 static int res_where(const struct tr_cache_task *t, const struct tr_cache_res *r, uint16_t *at) {
 	if (r >= t->res && r < t->res + t->n_res && t->n_res <= UINT16_MAX) {
 		*at = (uint16_t)(r - t->res);
@@ -590,22 +574,31 @@ static bool lazy_new(struct tr_subs *s, const struct tr_cache_event *ev, struct 
 	}
 	z.transfer = !ev->transfer ? 0 : ev->transfer == t->incoming ? 1 : 2;
 	if (ev->reservation) {
-		z.res_in = res_where(t, ev->reservation, &z.res_at) & 3;
-		if (!z.res_in || find_res(t, ev->reservation->sid) != ev->reservation) {
+		z.res_in = res_where(t, ev->reservation, &z.res_at);
+		if (!z.res_in) {
 			return false;
 		}
 	}
+	/* reservationSid: the reservation's own, a live one's (by index), the last one's, or a
+	 * copy */
 	if (!rsid) {
 		z.rsid = RSID_NULL;
-	} else if (ev->reservation && rsid == ev->reservation->sid) {
-		z.rsid = RSID_OF_RES;
-	} else if (!ev->reservation && find_res(t, rsid) &&
-		res_where(t, find_res(t, rsid), &z.res_at) == 1) {
-		z.rsid = RSID_LIVE;
-	} else if (t->last_res_sid && strcmp(rsid, t->last_res_sid) == 0) {
-		z.rsid = RSID_LAST;
+	} else if (ev->reservation) {
+		z.rsid = rsid == ev->reservation->sid ? RSID_OF_RES : RSID_IN_STRS;
 	} else {
 		z.rsid = RSID_IN_STRS;
+		for (size_t i = 0; i < t->n_res && i <= UINT16_MAX; i++) {
+			if (strcmp(t->res[i].sid, rsid) == 0) {
+				z.rsid = RSID_LIVE;
+				z.res_at = (uint16_t)i;
+				break;
+			}
+		}
+	}
+	if (z.rsid == RSID_IN_STRS && t->last_res_sid && strcmp(rsid, t->last_res_sid) == 0) {
+		z.rsid = RSID_LAST;
+	}
+	if (z.rsid == RSID_IN_STRS) {
 		rl = strlen(rsid) + 1;
 	}
 	for (size_t i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++) {
@@ -691,9 +684,14 @@ static int lazy_release(struct ring_entry *e) {
 	return 0;
 }
 
+/* Is text the one entry e was sent with (its body)? */
+static bool same_text(const struct ring_entry *e, const char *text, size_t len) {
+	return len == e->body_len && memcmp(text, e->body, len) == 0;
+}
+
 /* Check mode: a settled entry's text, written again, must be the one it was sent with. */
 static void check_same(const struct ring_entry *e, const char *text, size_t len) {
-	if (len != e->body_len || memcmp(text, e->body, len) != 0) {
+	if (!same_text(e, text, len)) {
 		fprintf(stderr, "taskrouterd: replay check: event %" PRIu64 " (%s of %s) is written "
 			"differently from its record than it was sent:\nsent: %.*s\nnow:  %.*s\n",
 			e->seq, e->name, entry_task_sid(e), (int)e->body_len, e->body, (int)len, text);
@@ -724,8 +722,7 @@ void tr_subs_settle(struct tr_subs *s) {
 		if (e->seq != q || !e->lazy || e->lazy->settled) {
 			continue;
 		}
-		if (lazy_text(s, e, &text, &len) == 0 && len == e->body_len &&
-			memcmp(text, e->body, len) == 0) {
+		if (lazy_text(s, e, &text, &len) == 0 && same_text(e, text, len)) {
 			e->lazy->settled = true;
 			if (!s->check) {
 				free(e->body);
