@@ -58,12 +58,7 @@ static struct interned **intern_table;
 static size_t intern_count;
 
 static size_t intern_bucket(const char *s) {
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++) {
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	}
-	return h % INTERN_BUCKETS;
+	return tr_json_hash(s) % INTERN_BUCKETS;
 }
 
 /* The shared copy of s, with one more reference; NULL on ENOMEM. */

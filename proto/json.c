@@ -678,8 +678,7 @@ static int key_cmp(const void *a, const void *b) {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* FNV-1a of a key, for check_dup_keys. */
-static uint32_t key_hash(const char *k) {
+uint32_t tr_json_hash(const char *k) {
 	uint32_t h = 2166136261u;
 
 	for (; *k; k++) {
@@ -700,7 +699,7 @@ static int check_dup_keys(struct parse_ctx *c, const struct tr_json *obj) {
 		uint32_t h[64];
 
 		for (size_t i = 0; i < n; i++) {
-			h[i] = key_hash(obj->u.obj.keys[i]);
+			h[i] = tr_json_hash(obj->u.obj.keys[i]);
 			for (size_t j = 0; j < i; j++) {
 				if (h[j] == h[i] && strcmp(obj->u.obj.keys[i], obj->u.obj.keys[j]) == 0) {
 					c->error = TR_JSON_EDUPKEY;

@@ -174,3 +174,8 @@ int tr_json_quote_append(const char *s, size_t n, char **buf, size_t *len, size_
 
 /* Append s[0..n) verbatim (JSON text the caller already built). Returns 0 or -ENOMEM. */
 int tr_json_text_append(const char *s, size_t n, char **buf, size_t *len, size_t *cap);
+
+/* FNV-1a (32 bits) of a NUL-terminated string: what the parser compares member names by
+ * before comparing them as strings (duplicates); the daemon's shared strings are hashed
+ * with it too. */
+uint32_t tr_json_hash(const char *s);
