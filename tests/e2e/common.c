@@ -383,6 +383,20 @@ struct tr_json *e2e_upstream(struct trt_env *env, const struct tr_json **ret_up)
 	return st;
 }
 
+bool e2e_env_ipv6(struct trt_env *env, bool tls) {
+	if (!trt_have_ipv6_loopback()) {
+		print_message("# [::1] cannot be bound here: nothing tried\n");
+		return false;
+	}
+	assert_int_equal(trt_env_init(env), 0);
+	if (tls) {
+		assert_int_equal(trt_env_tls(env), 0);
+	}
+	env->sim.host = "::1";
+	env->sim.url_host = NULL;
+	return true;
+}
+
 void e2e_task_round_trip(struct trt_env *env, const char *tag) {
 	struct trt_conn *c = NULL, *sub = NULL;
 	struct tr_json *ev = NULL, *r;

@@ -111,6 +111,11 @@ struct tr_json *e2e_last_request(struct trt_env *env);
 
 #define E2E_WAIT trt_ms(TRT_DEADLINE_MS)
 
+/* An environment whose simulator will listen on [::1], named by that address (over TLS when
+ * tls): false, after saying so, where [::1] cannot be bound (the test then passes having
+ * tried nothing). */
+bool e2e_env_ipv6(struct trt_env *env, bool tls);
+
 /* daemon.status over a connection of its own: the whole status (caller frees) and, in
  * *ret_up, its upstream object. */
 struct tr_json *e2e_upstream(struct trt_env *env, const struct tr_json **ret_up);

@@ -30,6 +30,13 @@ static void start_sim(struct trt_env *env, bool tls) {
 	assert_int_equal(trt_sim_start(env, NULL), 0);
 }
 
+/* alice's daemon for env, through proxy px (the proxy key). */
+static void start_daemon_via(struct trt_env *env, const struct trt_proxy *px) {
+	assert_int_equal(trt_daemon_start(env, "alice",
+				 (const char *const[]){"--proxy", px->url, NULL}),
+		0);
+}
+
 /* Tunnels the proxy opened to the simulator so far. */
 static int tunnels(struct trt_env *env, const struct trt_proxy *p) {
 	return trt_proxy_count(p, trt_fmt("TUNNEL localhost:%d ", env->sim.port));
@@ -45,9 +52,7 @@ static void test_proxy_key(void **state) {
 
 	start_sim(&env, true);
 	assert_int_equal(trt_proxy_start(&env, &px, NULL), 0);
-	assert_int_equal(trt_daemon_start(&env, "alice",
-				 (const char *const[]){"--proxy", px.url, NULL}),
-		0);
+	start_daemon_via(&env, &px);
 	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
 	/* the websocket and the first REST reads went through it, asked for by name */
 	assert_true(tunnels(&env, &px) >= 2);
@@ -126,9 +131,7 @@ static void test_plain_upstream(void **state) {
 
 	start_sim(&env, false);
 	assert_int_equal(trt_proxy_start(&env, &px, NULL), 0);
-	assert_int_equal(trt_daemon_start(&env, "alice",
-				 (const char *const[]){"--proxy", px.url, NULL}),
-		0);
+	start_daemon_via(&env, &px);
 	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
 	e2e_task_round_trip(&env, "proxy");
 	assert_true(tunnels(&env, &px) >= 4);
@@ -172,9 +175,7 @@ static void test_credentials(void **state) {
 	assert_non_null(creds);
 
 	/* no credentials */
-	assert_int_equal(trt_daemon_start(&env, "alice",
-				 (const char *const[]){"--proxy", px.url, NULL}),
-		0);
+	start_daemon_via(&env, &px);
 	expect_error(&env, "HTTP 407");
 	e2e_assert_contains(env.daemon.last_status, trt_fmt("proxy 127.0.0.1:%d", px.port));
 	{
@@ -219,9 +220,7 @@ static void test_refused(void **state) {
 	start_sim(&env, true);
 	assert_int_equal(trt_proxy_start(&env, &px, (const char *const[]){"--refuse", "403", NULL}),
 		0);
-	assert_int_equal(trt_daemon_start(&env, "alice",
-				 (const char *const[]){"--proxy", px.url, NULL}),
-		0);
+	start_daemon_via(&env, &px);
 	expect_error(&env, "HTTP 403");
 	assert_true(trt_proc_log_contains(&env.daemon.proc,
 		trt_fmt("refused the tunnel to localhost:%d: HTTP 403", env.sim.port)));
@@ -263,19 +262,12 @@ static void test_ipv6_upstream(void **state) {
 	struct trt_proxy px;
 	(void)state;
 
-	if (!trt_have_ipv6_loopback()) {
-		print_message("# [::1] cannot be bound here: nothing tried\n");
+	if (!e2e_env_ipv6(&env, true)) {
 		return;
 	}
-	assert_int_equal(trt_env_init(&env), 0);
-	assert_int_equal(trt_env_tls(&env), 0);
-	env.sim.host = "::1";
-	env.sim.url_host = NULL;
 	assert_int_equal(trt_sim_start(&env, NULL), 0);
 	assert_int_equal(trt_proxy_start(&env, &px, NULL), 0);
-	assert_int_equal(trt_daemon_start(&env, "alice",
-				 (const char *const[]){"--proxy", px.url, NULL}),
-		0);
+	start_daemon_via(&env, &px);
 	assert_int_equal(trt_daemon_wait_status(&env, "ready", E2E_WAIT), 0);
 	e2e_task_round_trip(&env, "proxy");
 	assert_true(trt_proxy_count(&px, trt_fmt("TUNNEL [::1]:%d ", env.sim.port)) >= 2);

@@ -279,14 +279,9 @@ static void test_ipv6_literal(void **state) {
 	struct tr_json *st;
 	(void)state;
 
-	if (!trt_have_ipv6_loopback()) {
-		print_message("# [::1] cannot be bound here: nothing tried\n");
+	if (!e2e_env_ipv6(&env, true)) {
 		return;
 	}
-	assert_int_equal(trt_env_init(&env), 0);
-	assert_int_equal(trt_env_tls(&env), 0);
-	env.sim.host = "::1";
-	env.sim.url_host = NULL;
 	env.sim.tls_cert = env.certs->wrong_cert;
 	env.sim.tls_key = env.certs->wrong_key;
 	assert_int_equal(trt_sim_start(&env, NULL), 0);
