@@ -882,8 +882,17 @@ static void vhost_info(struct tr_bridge *b, struct lws_context_creation_info *in
 
 /* libwebsockets reads the socket into one buffer of this size (its default is 4 KB): a burst
  * of events, as after a reconnect, then takes one read, one poll and one pass through lws per
- * 32 KB rather than per 4 KB. The buffer's pages cost memory only once a burst has used them. */
-#define WS_READ_BUF_SIZE (32u * 1024u)
+ * 16 KB rather than per 4 KB (about 13 events of a full Task each). lws allocates it inside its
+ * context, zeroed, so every byte of it is the daemon's memory from the start: 32 KB bought no
+ * measurable CPU over 16 (a read costs a few microseconds; an event about 35). */
+#define WS_READ_BUF_SIZE (16u * 1024u)
+
+/* The descriptors libwebsockets handles: its own wake-up pipe, the websocket, and one more while
+ * a previous connection closes or a proxied one opens. Given no number, lws sizes two tables
+ * (its pollfds and its fd -> connection map, 8 bytes an entry, zeroed) to RLIMIT_NOFILE: 16 KB
+ * for sockets it never sees, since the clients' connections are the loop's. With a number it
+ * finds a connection by scanning these few entries instead of indexing by fd. */
+#define WS_MAX_FDS 16u
 
 int tr_bridge_session_create_context(struct tr_bridge *b) {
 	struct lws_context_creation_info info = {0};
@@ -908,6 +917,7 @@ int tr_bridge_session_create_context(struct tr_bridge *b) {
 	info.user = b;
 	info.timeout_secs = (unsigned)b->session.timeout_s;
 	info.pt_serv_buf_size = WS_READ_BUF_SIZE;
+	info.fd_limit_per_thread = WS_MAX_FDS;
 	/* The default vhost is the direct one. Made without a proxy address, lws would take
 	 * one from http_proxy, for every host and with no NO_PROXY; port 0 is lws' "no
 	 * proxy". The proxy, if any, is chosen by proxy.c and has a vhost of its own. */

@@ -103,8 +103,11 @@ struct tr_rpcsrv {
 	bool timer_closed;
 	void (*done)(void *userdata);
 	void *done_userdata;
-	char rbuf[READ_BUF_SIZE];
 	bool rbuf_busy;
+	/* The read buffer the connections share, READ_BUF_SIZE bytes, allocated with the server
+	 * and never cleared: only the pages reads reach become the daemon's memory (calloc wrote
+	 * all 64 KB, which stayed private while requests are a few hundred bytes). */
+	char rbuf[];
 };
 
 static void conn_close(struct conn *c);
@@ -547,7 +550,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 		return;
 	}
 	s->rbuf_busy = true;
-	*buf = uv_buf_init(s->rbuf, sizeof(s->rbuf));
+	*buf = uv_buf_init(s->rbuf, READ_BUF_SIZE);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
@@ -792,10 +795,11 @@ int tr_rpcsrv_new(uv_loop_t *loop, const struct tr_rpcsrv_options *opts,
 	if (!h->dispatch || (listen_fd < 0 && !opts->socket_path)) {
 		return -EINVAL;
 	}
-	s = calloc(1, sizeof(*s));
+	s = malloc(sizeof(*s) + READ_BUF_SIZE);
 	if (!s) {
 		return -ENOMEM;
 	}
+	memset(s, 0, sizeof(*s));
 	s->loop = loop;
 	s->opts = *opts;
 	s->opts.socket_path = NULL;
