@@ -14,12 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "tr-build.h"
 #include "log.h"
-
-#if TR_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
+#include "sd-env.h"
 
 /*
  * Our own sd_notify: libsystemd's sends on a blocking socket, so a manager (or a test harness)
@@ -75,6 +71,31 @@ static void on_watchdog(uv_timer_t *t) {
 	(void)tr_loop_notify("WATCHDOG=1");
 }
 
+static void pool_noop(uv_work_t *w) {
+	(void)w;
+}
+
+static void pool_started(uv_work_t *w, int status) {
+	(void)w;
+	(void)status;
+}
+
+/*
+ * libuv's thread pool runs one thing for the daemon: the upstream's name lookup, and the
+ * bridge starts one only when none is running. libuv starts 4 threads, the first time work is
+ * queued, reading UV_THREADPOOL_SIZE then; 3 of them would never run anything, and each holds
+ * its stack's touched pages (8 KB) for as long as the daemon runs. So the pool is started here,
+ * with the variable set to 1 for that moment only (children, such as the token command, do not
+ * inherit it). A UV_THREADPOOL_SIZE the user set is left alone. No other thread exists yet.
+ */
+static void size_thread_pool(struct tr_loop *l) {
+	if (getenv("UV_THREADPOOL_SIZE") || setenv("UV_THREADPOOL_SIZE", "1", 1) < 0) {
+		return;
+	}
+	(void)uv_queue_work(&l->loop, &l->pool_start, pool_noop, pool_started);
+	(void)unsetenv("UV_THREADPOOL_SIZE");
+}
+
 int tr_loop_init(struct tr_loop *l, void (*on_stop)(void *userdata, int signum),
 	void (*on_reload)(void *userdata), void *userdata) {
 	struct {
@@ -92,6 +113,7 @@ int tr_loop_init(struct tr_loop *l, void (*on_stop)(void *userdata, int signum),
 	if (r < 0) {
 		return r;
 	}
+	size_thread_pool(l);
 	for (size_t i = 0; i < 3; i++) {
 		(void)uv_signal_init(&l->loop, sigs[i].h);
 		sigs[i].h->data = l;
@@ -111,28 +133,21 @@ int tr_loop_init(struct tr_loop *l, void (*on_stop)(void *userdata, int signum),
 }
 
 void tr_loop_watchdog_start(struct tr_loop *l) {
-#if TR_HAVE_SYSTEMD
-	uint64_t usec = 0;
+	uint64_t usec = 0, ms;
+	int r = tr_sd_watchdog_usec(&usec);
 
-	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
-		uint64_t ms = usec / 2000u;
-		if (ms < 1) {
-			ms = 1;
-		}
-		tr_log_debug("systemd watchdog: every %" PRIu64 " ms", ms);
-		(void)tr_loop_notify("WATCHDOG=1");
-		(void)uv_timer_start(&l->watchdog, on_watchdog, ms, ms);
+	if (r < 0) {
+		tr_log_warning("systemd watchdog: WATCHDOG_USEC/WATCHDOG_PID are not numbers; "
+			       "not sending watchdog pings");
+		return;
 	}
-#else
-	const char *s = getenv("WATCHDOG_USEC");
-	unsigned long long usec = s ? strtoull(s, NULL, 10) : 0;
-
-	if (usec > 0) {
-		uint64_t ms = usec / 2000u ? usec / 2000u : 1;
-		(void)tr_loop_notify("WATCHDOG=1");
-		(void)uv_timer_start(&l->watchdog, on_watchdog, ms, ms);
+	if (r == 0) {
+		return;
 	}
-#endif
+	ms = usec / 2000u ? usec / 2000u : 1;
+	tr_log_debug("systemd watchdog: every %" PRIu64 " ms", ms);
+	(void)tr_loop_notify("WATCHDOG=1");
+	(void)uv_timer_start(&l->watchdog, on_watchdog, ms, ms);
 }
 
 int tr_loop_run(struct tr_loop *l) {

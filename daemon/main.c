@@ -8,6 +8,7 @@
  * uv_loop_close() == 0.
  */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,11 +25,9 @@
 #include "loop.h"
 #include "local-methods.h"
 #include "rpcsrv.h"
+#include "sd-env.h"
 #include "tr-limits.h"
 
-#if TR_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
 struct app {
 	struct tr_loop lp;
@@ -188,11 +187,10 @@ static void on_reload(void *userdata) {
 }
 
 static int listen_fd_from_systemd(void) {
-#if TR_HAVE_SYSTEMD
-	int n = sd_listen_fds(1);
+	int n = tr_sd_listen_fds(true);
 
 	if (n < 0) {
-		tr_log_err("sd_listen_fds: %s", strerror(-n));
+		tr_log_err("socket activation: LISTEN_PID/LISTEN_FDS: %s", strerror(-n));
 		return n;
 	}
 	if (n > 1) {
@@ -201,9 +199,8 @@ static int listen_fd_from_systemd(void) {
 	}
 	if (n == 1) {
 		tr_log_info("using the socket passed by systemd");
-		return SD_LISTEN_FDS_START;
+		return TR_SD_LISTEN_FDS_START;
 	}
-#endif
 	return -1;
 }
 
@@ -246,6 +243,23 @@ static void size_nofile(size_t max_connections) {
 	}
 }
 
+/*
+ * GnuTLS is in the process only because Debian's libcurl links librtmp and libldap, for rtmp://
+ * and ldap:// URLs the daemon never asks for (its TLS is OpenSSL's, through libcurl and our
+ * own context). Its library constructor initialises it all the same: about 100 KB of ASN.1
+ * trees on the heap, for as long as the daemon runs. Undo that initialisation (GnuTLS counts
+ * them; were librtmp or libldap ever used, they call gnutls_global_init() themselves). Looked
+ * up rather than linked, so that a libcurl without GnuTLS needs nothing.
+ */
+static void release_gnutls(void) {
+	void (*deinit)(void);
+
+	*(void **)&deinit = dlsym(RTLD_DEFAULT, "gnutls_global_deinit");
+	if (deinit) {
+		deinit();
+	}
+}
+
 int main(int argc, char **argv) {
 	struct app *a = &app;
 	const curl_version_info_data *cv;
@@ -261,6 +275,7 @@ int main(int argc, char **argv) {
 		return TR_EXIT_USAGE;
 	}
 	tr_log_setup(a->cfg.log_level);
+	release_gnutls();
 	size_nofile(a->cfg.max_connections > 0 ? (size_t)a->cfg.max_connections
 					       : TR_MAX_CONNECTIONS_DEFAULT);
 

@@ -10,7 +10,7 @@ set -euo pipefail
 
 want=(meson ninja-build pkg-config gcc libc6-dev
 	libuv1-dev libyajl-dev libwebsockets-dev libwebsockets-evlib-uv
-	libcurl4-openssl-dev libssl-dev libsystemd-dev libinih-dev
+	libcurl4-openssl-dev libssl-dev libinih-dev
 	curl ca-certificates python3 systemd)
 tray=(libglib2.0-dev libgtk-3-dev libayatana-appindicator3-dev libnotify-dev)
 if [ "${1:-}" = "--test" ]; then

@@ -145,6 +145,52 @@ static void test_bootstrap(void **state) {
 	assert_int_equal(e2e_stop(&env), 0);
 }
 
+/* The number of threads of a process, from /proc/PID/status; -1 if unreadable. */
+static int thread_count(pid_t pid) {
+	char path[64], line[128];
+	FILE *f;
+	int n = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f) {
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Threads: %d", &n) == 1) {
+			break;
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+/* Once ready (the upstream's name looked up on libuv's thread pool, the REST reads done),
+ * the daemon is its loop's thread and one pool thread; a UV_THREADPOOL_SIZE the user set is
+ * kept (loop.c). */
+static void test_thread_pool(void **state) {
+	static const struct {
+		const char *pool; /* UV_THREADPOOL_SIZE for the daemon, or NULL */
+		int threads;
+	} cases[] = {{NULL, 2}, {"3", 4}};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct trt_env env;
+
+		assert_int_equal(trt_env_init(&env), 0);
+		assert_int_equal(trt_sim_start(&env, NULL), 0);
+		if (cases[i].pool) {
+			assert_int_equal(setenv("UV_THREADPOOL_SIZE", cases[i].pool, 1), 0);
+		}
+		assert_int_equal(trt_daemon_start(&env, "alice", NULL), 0);
+		(void)unsetenv("UV_THREADPOOL_SIZE");
+		assert_int_equal(trt_daemon_wait_status(&env, "ready", trt_ms(60000)), 0);
+		assert_int_equal(thread_count(env.daemon.proc.pid), cases[i].threads);
+		assert_int_equal(trt_daemon_stop(&env), 0);
+		trt_env_done(&env);
+	}
+}
+
 int main(void) {
 	/* 2500 reservations: three pages of 1000 */
 	static struct bootstrap_case cases[] = {
@@ -152,11 +198,12 @@ int main(void) {
 		{"test_bootstrap_one", 1, 1},
 		{"test_bootstrap_2500", 2500, 3},
 	};
-	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0])];
+	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 1];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		tests[i] = (struct CMUnitTest){.name = cases[i].name,
 			.test_func = test_bootstrap,
 			.initial_state = &cases[i]};
 	}
+	tests[sizeof(cases) / sizeof(cases[0])] = (struct CMUnitTest)cmocka_unit_test(test_thread_pool);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
