@@ -209,6 +209,20 @@ static size_t out_queued(const struct conn *c) {
 	return uv_stream_get_write_queue_size((const uv_stream_t *)&c->pipe) + c->out.bytes;
 }
 
+/* Some output was written: below the soft limit again? Everything written that had to be
+ * before closing? (After an error: closed once written. At shutdown: also once answered.) */
+static void written(struct conn *c) {
+	if (c->closing) {
+		return;
+	}
+	if (out_queued(c) <= TR_OUTQ_SOFT_LIMIT) {
+		c->over_soft_since = 0;
+	}
+	if (c->flush_close && c->writes == 0 && c->out.n == 0 && (c->inflight == 0 || c->failed)) {
+		conn_close(c);
+	}
+}
+
 static void on_write(uv_write_t *req, int status) {
 	struct wreq *w = req->data;
 	struct conn *c = w->c;
@@ -219,20 +233,51 @@ static void on_write(uv_write_t *req, int status) {
 	}
 	free(w);
 	c->writes--;
-	if (!c->closing) {
-		if (out_queued(c) <= TR_OUTQ_SOFT_LIMIT) {
-			c->over_soft_since = 0;
-		}
-		/* After an error: closed once written. At shutdown: also once answered. */
-		if (c->flush_close && c->writes == 0 && c->out.n == 0 &&
-			(c->inflight == 0 || c->failed)) {
-			conn_close(c);
-		}
-	}
+	written(c);
 	conn_unref(c);
 }
 
-/* Hand c's batch to libuv as one write request (one writev). */
+/*
+ * Write what the socket takes of c's batch now, with uv_try_write: most batches fit, and then
+ * there is no write request to allocate, no callback pass, and none of the epoll_ctl that libuv
+ * makes for the connection after every completed request (one system call per client per
+ * flush: 7 % of the daemon's time fanning out to 100 subscribers). Only when libuv has nothing
+ * queued, so that the order holds. Drops the entries written from the batch. Returns 0, or a
+ * negative errno when the connection is broken.
+ */
+static int try_write_now(struct conn *c) {
+	size_t i = 0, k;
+	int r;
+
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) != 0) {
+		return 0;
+	}
+	r = uv_try_write((uv_stream_t *)&c->pipe, c->out.iov, (unsigned)c->out.n);
+	if (r == UV_EAGAIN) {
+		return 0;
+	}
+	if (r < 0) {
+		return r;
+	}
+	k = (size_t)r;
+	c->out.bytes -= k;
+	for (; i < c->out.n && k >= c->out.iov[i].len; i++) {
+		k -= c->out.iov[i].len;
+		free(c->out.bufs[i]);
+	}
+	if (i < c->out.n) {
+		/* the first one left was written in part: the rest of it goes out first */
+		c->out.iov[i].base += k;
+		c->out.iov[i].len -= (unsigned)k;
+	}
+	c->out.n -= i;
+	memmove(c->out.bufs, c->out.bufs + i, c->out.n * sizeof(*c->out.bufs));
+	memmove(c->out.iov, c->out.iov + i, c->out.n * sizeof(*c->out.iov));
+	return 0;
+}
+
+/* Write c's batch: what the socket takes now, the rest handed to libuv as one write request
+ * (one writev). */
 static void flush_conn(struct conn *c) {
 	struct wreq *w;
 	int r;
@@ -242,6 +287,17 @@ static void flush_conn(struct conn *c) {
 	}
 	if (c->closing || !c->srv) {
 		out_clear(c);
+		return;
+	}
+	r = try_write_now(c);
+	if (r < 0) {
+		out_clear(c);
+		tr_log_debug("client %" PRIu64 ": write failed: %s, closing", c->id, uv_strerror(r));
+		conn_close(c);
+		return;
+	}
+	if (c->out.n == 0) {
+		written(c);
 		return;
 	}
 	w = malloc(sizeof(*w) + c->out.n * sizeof(char *));
@@ -368,6 +424,10 @@ static void conn_fail(struct conn *c, char *buf, size_t len) {
 		c->flush_close = true;
 		c->failed = true;
 		(void)uv_read_stop((uv_stream_t *)&c->pipe);
+		/* a full batch is written at once: then it is out already */
+		if (c->writes == 0 && c->out.n == 0) {
+			conn_close(c);
+		}
 		return;
 	}
 	conn_close(c);

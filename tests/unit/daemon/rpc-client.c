@@ -93,12 +93,14 @@ void rpc_client_wait_hangup(struct rpc_client *c, uint64_t deadline_ms) {
 	uint64_t deadline = uv_hrtime() + deadline_ms * 1000000ull;
 
 	for (;;) {
-		/* poll only: what the client has not read must stay unread */
+		/* poll only: what the client has not read must stay unread. The server's loop
+		 * runs without blocking (it may have nothing left to do once it has closed);
+		 * the poll waits for the hang-up, a little at a time. */
 		struct pollfd p = { .fd = c->conn->sock.fd, .events = POLLRDHUP };
 
 		assert_true(uv_hrtime() < deadline);
-		(void)uv_run(c->loop, UV_RUN_ONCE);
-		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP))) {
+		(void)uv_run(c->loop, UV_RUN_NOWAIT);
+		if (poll(&p, 1, 10) == 1 && (p.revents & (POLLRDHUP | POLLHUP))) {
 			return;
 		}
 	}

@@ -228,6 +228,43 @@ static void test_connection_limit_and_framing(void **state) {
 	}
 }
 
+/* A framing error right behind a reply that nearly fills a batch (64 KiB): the error frame
+ * fills it, the batch is written at once (uv_try_write, nothing left queued), and the
+ * connection is still closed, without waiting for the idle timeout (15 s). Request and bad
+ * header arrive in one read. */
+static void test_fail_after_full_batch(void **state) {
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\",\"params\":[\"";
+	static const char tail[] = "\"]}";
+	static const uint8_t big[4] = {0x7f, 0xff, 0xff, 0xff};
+	struct env *e = *state;
+	struct rpc_client *c = client(e);
+	const size_t total = 64 * 1024, payload = total - sizeof(big) - TR_FRAME_HEADER_SIZE;
+	uint8_t *buf = malloc(total);
+	const struct tr_json *r;
+	struct tr_json *m;
+	size_t fill = payload - (sizeof(head) - 1) - (sizeof(tail) - 1);
+
+	assert_non_null(buf);
+	tr_frame_put_header(buf, (uint32_t)payload);
+	memcpy(buf + TR_FRAME_HEADER_SIZE, head, sizeof(head) - 1);
+	memset(buf + TR_FRAME_HEADER_SIZE + sizeof(head) - 1, 'x', fill);
+	memcpy(buf + TR_FRAME_HEADER_SIZE + sizeof(head) - 1 + fill, tail, sizeof(tail) - 1);
+	memcpy(buf + total - sizeof(big), big, sizeof(big));
+	rpc_client_send_raw(c, buf, total);
+	free(buf);
+	m = rpc_client_recv(c);
+	r = tr_json_get(m, "result");
+	assert_non_null(r);
+	assert_int_equal(strlen(r->u.arr.items[0]->u.str.s), fill);
+	tr_json_free(m);
+	m = rpc_client_recv(c);
+	assert_int_equal(rpc_err_code(m), TR_RPC_INVALID_REQUEST);
+	tr_json_free(m);
+	rpc_client_wait_hangup(c, 5000);
+	assert_int_equal(stats(e).frame_errors, 1);
+	rpc_client_free(c);
+}
+
 /* At TR_RPC_MAX_INFLIGHT calls open, reading pauses; it resumes as calls end, in order. */
 static void test_inflight_limit(void **state) {
 	struct env *e = *state;
@@ -808,6 +845,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_basics, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_connection_limit_and_framing, env_setup,
 			env_teardown),
+		cmocka_unit_test_setup_teardown(test_fail_after_full_batch, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_inflight_limit, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_output_hard_limit, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_output_soft_limit, env_setup, env_teardown),
