@@ -24,6 +24,7 @@
 #include "frame.h"
 #include "json.h"
 #include "log.h"
+#include "outq.h"
 #include "rpc.h"
 #include "sockfile.h"
 #include "tr-limits.h"
@@ -53,11 +54,7 @@ struct conn {
 	/* Frames sent during this loop iteration, written with one writev when the iteration's
 	 * callbacks are done (see flush_all): a burst of events or pipelined replies costs one
 	 * system call per client instead of one per frame. */
-	struct {
-		char **bufs;
-		uv_buf_t *iov;
-		size_t n, cap, bytes;
-	} out;
+	struct tr_outq out;
 	bool dirty; /* on the server's dirty list */
 	struct conn *dirty_next;
 	struct conn *next;
@@ -124,22 +121,11 @@ static struct conn *conn_ref(struct conn *c) {
 	return c;
 }
 
-/* Drop batched output that will not be written (the connection is closing). */
-static void out_clear(struct conn *c) {
-	for (size_t i = 0; i < c->out.n; i++) {
-		free(c->out.bufs[i]);
-	}
-	c->out.n = 0;
-	c->out.bytes = 0;
-}
-
 static void conn_unref(struct conn *c) {
 	if (--c->refs > 0) {
 		return;
 	}
-	out_clear(c);
-	free(c->out.bufs);
-	free(c->out.iov);
+	tr_outq_done(&c->out);
 	tr_frame_decoder_done(&c->dec);
 	free(c->stash);
 	free(c);
@@ -237,45 +223,6 @@ static void on_write(uv_write_t *req, int status) {
 	conn_unref(c);
 }
 
-/*
- * Write what the socket takes of c's batch now, with uv_try_write: most batches fit, and then
- * there is no write request to allocate, no callback pass, and none of the epoll_ctl that libuv
- * makes for the connection after every completed request (one system call per client per
- * flush: 7 % of the daemon's time fanning out to 100 subscribers). Only when libuv has nothing
- * queued, so that the order holds. Drops the entries written from the batch. Returns 0, or a
- * negative errno when the connection is broken.
- */
-static int try_write_now(struct conn *c) {
-	size_t i = 0, k;
-	int r;
-
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) != 0) {
-		return 0;
-	}
-	r = uv_try_write((uv_stream_t *)&c->pipe, c->out.iov, (unsigned)c->out.n);
-	if (r == UV_EAGAIN) {
-		return 0;
-	}
-	if (r < 0) {
-		return r;
-	}
-	k = (size_t)r;
-	c->out.bytes -= k;
-	for (; i < c->out.n && k >= c->out.iov[i].len; i++) {
-		k -= c->out.iov[i].len;
-		free(c->out.bufs[i]);
-	}
-	if (i < c->out.n) {
-		/* the first one left was written in part: the rest of it goes out first */
-		c->out.iov[i].base += k;
-		c->out.iov[i].len -= (unsigned)k;
-	}
-	c->out.n -= i;
-	memmove(c->out.bufs, c->out.bufs + i, c->out.n * sizeof(*c->out.bufs));
-	memmove(c->out.iov, c->out.iov + i, c->out.n * sizeof(*c->out.iov));
-	return 0;
-}
-
 /* Write c's batch: what the socket takes now, the rest handed to libuv as one write request
  * (one writev). */
 static void flush_conn(struct conn *c) {
@@ -286,12 +233,15 @@ static void flush_conn(struct conn *c) {
 		return;
 	}
 	if (c->closing || !c->srv) {
-		out_clear(c);
+		tr_outq_clear(&c->out);
 		return;
 	}
-	r = try_write_now(c);
+	/* Most batches fit in the socket's buffer: then there is no write request to allocate, no
+	 * callback pass, and none of the epoll_ctl libuv makes for the connection after each
+	 * completed request (7 % of the daemon's time fanning out to 100 subscribers). */
+	r = tr_outq_try_write(&c->out, (uv_stream_t *)&c->pipe);
 	if (r < 0) {
-		out_clear(c);
+		tr_outq_clear(&c->out);
 		tr_log_debug("client %" PRIu64 ": write failed: %s, closing", c->id, uv_strerror(r));
 		conn_close(c);
 		return;
@@ -302,7 +252,7 @@ static void flush_conn(struct conn *c) {
 	}
 	w = malloc(sizeof(*w) + c->out.n * sizeof(char *));
 	if (!w) {
-		out_clear(c);
+		tr_outq_clear(&c->out);
 		tr_log_warning("client %" PRIu64 ": out of memory writing, closing", c->id);
 		conn_close(c);
 		return;
@@ -310,11 +260,9 @@ static void flush_conn(struct conn *c) {
 	w->c = conn_ref(c);
 	w->n = c->out.n;
 	w->req.data = w;
-	memcpy(w->bufs, c->out.bufs, w->n * sizeof(char *));
-	/* libuv copies the uv_buf_t array, so c->out.iov is free for the next batch. */
+	/* libuv copies the uv_buf_t array, so the queue is free for the next batch. */
 	r = uv_write(&w->req, (uv_stream_t *)&c->pipe, c->out.iov, (unsigned)w->n, on_write);
-	c->out.n = 0;
-	c->out.bytes = 0;
+	tr_outq_take(&c->out, w->bufs);
 	if (r < 0) {
 		for (size_t i = 0; i < w->n; i++) {
 			free(w->bufs[i]);
@@ -363,28 +311,9 @@ static int conn_send(struct conn *c, char *buf, size_t len) {
 		free(buf);
 		return -EPIPE;
 	}
-	if (c->out.n == c->out.cap) {
-		size_t ncap = c->out.cap ? c->out.cap * 2 : 8;
-		char **nb = realloc(c->out.bufs, ncap * sizeof(*nb));
-		uv_buf_t *ni;
-
-		if (!nb) {
-			free(buf);
-			return -ENOMEM;
-		}
-		c->out.bufs = nb;
-		ni = realloc(c->out.iov, ncap * sizeof(*ni));
-		if (!ni) {
-			free(buf);
-			return -ENOMEM;
-		}
-		c->out.iov = ni;
-		c->out.cap = ncap;
+	if (tr_outq_push(&c->out, buf, len) < 0) {
+		return -ENOMEM;
 	}
-	c->out.bufs[c->out.n] = buf;
-	c->out.iov[c->out.n] = uv_buf_init(buf, (unsigned)len);
-	c->out.n++;
-	c->out.bytes += len;
 	if (c->out.bytes >= OUT_BATCH_BYTES) {
 		flush_conn(c);
 		if (c->closing) {
