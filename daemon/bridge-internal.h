@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "bridge.h"
+#include "json.h"
 #include "proxy.h"
 #include "tls.h"
 #include "token.h"
@@ -26,7 +27,6 @@ struct lws;
 struct lws_context;
 struct lws_vhost;
 struct tr_tunnel_probe;
-struct tr_json;
 struct tr_rest;
 
 /* The websocket session: connect, receive, reconnect, suspend and network checks. */
@@ -67,6 +67,7 @@ struct tr_bridge_session {
 	bool have_close;
 	char *rx; /* the message being reassembled from its fragments */
 	size_t rx_len, rx_cap;
+	struct tr_json_arena arena; /* each message's tree, let go once it is handled */
 
 	uv_timer_t t_reconnect, t_silence, t_init, t_check, t_destroy;
 	uint64_t open_ms;

@@ -582,8 +582,7 @@ static void handle_init(struct tr_bridge *b, const struct tr_json *p) {
 }
 
 static void handle_message(struct tr_bridge *b, const char *msg, size_t len) {
-	struct tr_json *doc = NULL;
-	const struct tr_json *payload;
+	const struct tr_json *doc = NULL, *payload;
 	const char *type;
 	size_t a = 0;
 	int e;
@@ -595,15 +594,17 @@ static void handle_message(struct tr_bridge *b, const char *msg, size_t len) {
 		b->session.heartbeats++;
 		return;
 	}
-	e = tr_json_parse(msg, len, &doc, NULL);
+	/* Built in the session's arena: the tree is only read (the cache and the resync copy
+	 * what they keep), and a Task's frame makes about a hundred pieces. */
+	e = tr_json_parse_in(&b->session.arena, msg, len, &doc, NULL);
 	if (e < 0 || !tr_json_is(doc, TR_JSON_OBJECT)) {
-		tr_json_free(doc);
+		tr_json_arena_reset(&b->session.arena);
 		malformed(b, "not a JSON object");
 		return;
 	}
 	type = tr_json_get_string(doc, "event_type");
 	if (!type) {
-		tr_json_free(doc);
+		tr_json_arena_reset(&b->session.arena);
 		malformed(b, "no event_type");
 		return;
 	}
@@ -619,7 +620,7 @@ static void handle_message(struct tr_bridge *b, const char *msg, size_t len) {
 	} else {
 		tr_bridge_resync_event(b, type, payload);
 	}
-	tr_json_free(doc);
+	tr_json_arena_reset(&b->session.arena);
 }
 
 static int on_receive(struct tr_bridge *b, struct lws *wsi, const char *in, size_t len) {

@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <locale.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,76 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static char *mem_dup(const char *s, size_t n) {
-	char *p = malloc(n + 1);
+/*
+ * The region tr_json_parse_in builds in: blocks of ARENA_BLOCK bytes (one of its own for a
+ * bigger piece), bumped through, all freed by tr_json_arena_reset. Pieces are aligned for any
+ * member of a node.
+ */
+#define ARENA_BLOCK 8192u
+#define ARENA_ALIGN _Alignof(max_align_t)
+
+struct tr_json_arena_block {
+	struct tr_json_arena_block *next;
+	size_t size; /* bytes after the header */
+	max_align_t data[];
+};
+
+static void *arena_alloc(struct tr_json_arena *a, size_t n) {
+	struct tr_json_arena_block *b = a->blocks;
+	size_t at = (a->used + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+
+	if (b && at <= b->size && n <= b->size - at) {
+		a->used = at + n;
+		return (char *)b->data + at;
+	}
+	if (n > SIZE_MAX - sizeof(*b) - ARENA_BLOCK) {
+		return NULL;
+	}
+	if (n > ARENA_BLOCK / 2) {
+		/* a piece of its own, behind the current block, which stays the one bumped */
+		b = malloc(sizeof(*b) + n);
+		if (!b) {
+			return NULL;
+		}
+		b->size = n;
+		if (a->blocks) {
+			b->next = a->blocks->next;
+			a->blocks->next = b;
+		} else {
+			b->next = NULL;
+			a->blocks = b;
+			a->used = n;
+		}
+		return b->data;
+	}
+	b = malloc(sizeof(*b) + ARENA_BLOCK);
+	if (!b) {
+		return NULL;
+	}
+	b->size = ARENA_BLOCK;
+	b->next = a->blocks;
+	a->blocks = b;
+	a->used = n;
+	return b->data;
+}
+
+void tr_json_arena_reset(struct tr_json_arena *a) {
+	while (a->blocks) {
+		struct tr_json_arena_block *b = a->blocks;
+
+		a->blocks = b->next;
+		free(b);
+	}
+	a->used = 0;
+}
+
+/* n bytes from the arena a, or from malloc when a is NULL */
+static void *alloc_in(struct tr_json_arena *a, size_t n) {
+	return a ? arena_alloc(a, n) : malloc(n);
+}
+
+static char *mem_dup(struct tr_json_arena *a, const char *s, size_t n) {
+	char *p = alloc_in(a, n + 1);
 
 	if (!p) {
 		return NULL;
@@ -39,10 +108,11 @@ static char *mem_dup(const char *s, size_t n) {
 	return p;
 }
 
-static struct tr_json *node_new(enum tr_json_type t) {
-	struct tr_json *v = calloc(1, sizeof(*v));
+static struct tr_json *node_new(struct tr_json_arena *a, enum tr_json_type t) {
+	struct tr_json *v = alloc_in(a, sizeof(*v));
 
 	if (v) {
+		memset(v, 0, sizeof(*v));
 		v->type = t;
 	}
 	return v;
@@ -54,14 +124,15 @@ static struct tr_json *node_new(enum tr_json_type t) {
  * text is NUL-terminated. Every string and number node is made here, so their text is
  * always inline; a raw node's text is always a separate allocation taken from the caller.
  */
-static struct tr_json *node_new_text(enum tr_json_type t, const char *s, size_t n) {
+static struct tr_json *node_new_text(struct tr_json_arena *a, enum tr_json_type t, const char *s,
+	size_t n) {
 	struct tr_json *v;
 	char *text;
 
 	if (n > SIZE_MAX - sizeof(*v) - 1) {
 		return NULL;
 	}
-	v = malloc(sizeof(*v) + n + 1);
+	v = alloc_in(a, sizeof(*v) + n + 1);
 	if (!v) {
 		return NULL;
 	}
@@ -97,7 +168,7 @@ static size_t cap_for(size_t n) {
  * capacity >= cap_for(n). Capacity only changes when n is 0 or a power of two >= 4, which is
  * exactly when cap_for(n) could equal n.
  */
-static int grow(void **arr, size_t n, size_t elem) {
+static int grow(struct tr_json_arena *a, void **arr, size_t n, size_t elem) {
 	size_t want;
 	void *p;
 
@@ -108,7 +179,15 @@ static int grow(void **arr, size_t n, size_t elem) {
 	} else {
 		return 0;
 	}
-	p = realloc(*arr, want * elem);
+	if (a) {
+		/* the old array stays in the arena until its reset */
+		p = arena_alloc(a, want * elem);
+		if (p && n) {
+			memcpy(p, *arr, n * elem);
+		}
+	} else {
+		p = realloc(*arr, want * elem);
+	}
 	if (!p) {
 		return -ENOMEM;
 	}
@@ -150,17 +229,17 @@ struct tr_json *tr_json_free(struct tr_json *v) {
 }
 
 struct tr_json *tr_json_new_null(void) {
-	return node_new(TR_JSON_NULL);
+	return node_new(NULL, TR_JSON_NULL);
 }
 
 struct tr_json *tr_json_new_bool(bool b) {
-	return node_new(b ? TR_JSON_TRUE : TR_JSON_FALSE);
+	return node_new(NULL, b ? TR_JSON_TRUE : TR_JSON_FALSE);
 }
 
 struct tr_json *tr_json_new_int(int64_t i) {
 	char tmp[24];
 	int n = snprintf(tmp, sizeof(tmp), "%" PRId64, i);
-	struct tr_json *v = node_new_text(TR_JSON_NUMBER, tmp, (size_t)n);
+	struct tr_json *v = node_new_text(NULL, TR_JSON_NUMBER, tmp, (size_t)n);
 
 	if (!v) {
 		return NULL;
@@ -199,7 +278,7 @@ struct tr_json *tr_json_new_double(double d) {
 		return tr_json_new_null();
 	}
 	n = format_double(d, tmp, sizeof(tmp));
-	v = node_new_text(TR_JSON_NUMBER, tmp, (size_t)n);
+	v = node_new_text(NULL, TR_JSON_NUMBER, tmp, (size_t)n);
 	if (!v) {
 		return NULL;
 	}
@@ -208,7 +287,7 @@ struct tr_json *tr_json_new_double(double d) {
 }
 
 struct tr_json *tr_json_new_stringn(const char *s, size_t n) {
-	return node_new_text(TR_JSON_STRING, s ? s : "", s ? n : 0);
+	return node_new_text(NULL, TR_JSON_STRING, s ? s : "", s ? n : 0);
 }
 
 struct tr_json *tr_json_new_string(const char *s) {
@@ -221,7 +300,7 @@ struct tr_json *tr_json_new_raw_take(char *text, size_t len) {
 	if (!text) {
 		return NULL;
 	}
-	v = node_new(TR_JSON_RAW);
+	v = node_new(NULL, TR_JSON_RAW);
 	if (!v) {
 		free(text);
 		return NULL;
@@ -232,11 +311,11 @@ struct tr_json *tr_json_new_raw_take(char *text, size_t len) {
 }
 
 struct tr_json *tr_json_new_object(void) {
-	return node_new(TR_JSON_OBJECT);
+	return node_new(NULL, TR_JSON_OBJECT);
 }
 
 struct tr_json *tr_json_new_array(void) {
-	return node_new(TR_JSON_ARRAY);
+	return node_new(NULL, TR_JSON_ARRAY);
 }
 
 static ssize_t object_find(const struct tr_json *obj, const char *key) {
@@ -255,11 +334,12 @@ static ssize_t object_find(const struct tr_json *obj, const char *key) {
 }
 
 /* Append a member without looking for an existing one; takes ownership of key and val. */
-static int object_push(struct tr_json *obj, char *key, struct tr_json *val) {
+static int object_push(struct tr_json_arena *a, struct tr_json *obj, char *key,
+	struct tr_json *val) {
 	size_t n = obj->u.obj.n;
 
-	if (grow((void **)&obj->u.obj.keys, n, sizeof(char *)) < 0 ||
-		grow((void **)&obj->u.obj.vals, n, sizeof(struct tr_json *)) < 0) {
+	if (grow(a, (void **)&obj->u.obj.keys, n, sizeof(char *)) < 0 ||
+		grow(a, (void **)&obj->u.obj.vals, n, sizeof(struct tr_json *)) < 0) {
 		return -ENOMEM;
 	}
 	obj->u.obj.keys[n] = key;
@@ -282,8 +362,8 @@ int tr_json_object_set(struct tr_json *obj, const char *key, struct tr_json *val
 		obj->u.obj.vals[i] = val;
 		return 0;
 	}
-	k = mem_dup(key, strlen(key));
-	if (!k || object_push(obj, k, val) < 0) {
+	k = mem_dup(NULL, key, strlen(key));
+	if (!k || object_push(NULL, obj, k, val) < 0) {
 		free(k);
 		tr_json_free(val);
 		return -ENOMEM;
@@ -316,7 +396,7 @@ int tr_json_array_append(struct tr_json *arr, struct tr_json *val) {
 		tr_json_free(val);
 		return -EINVAL;
 	}
-	if (grow((void **)&arr->u.arr.items, arr->u.arr.n, sizeof(struct tr_json *)) < 0) {
+	if (grow(NULL, (void **)&arr->u.arr.items, arr->u.arr.n, sizeof(struct tr_json *)) < 0) {
 		tr_json_free(val);
 		return -ENOMEM;
 	}
@@ -356,10 +436,10 @@ struct tr_json *tr_json_dup(const struct tr_json *v) {
 		return NULL;
 	}
 	if (v->type == TR_JSON_STRING) {
-		return node_new_text(TR_JSON_STRING, v->u.str.s, v->u.str.len);
+		return node_new_text(NULL, TR_JSON_STRING, v->u.str.s, v->u.str.len);
 	}
 	if (v->type == TR_JSON_NUMBER) {
-		c = node_new_text(TR_JSON_NUMBER, v->u.num.raw, strlen(v->u.num.raw));
+		c = node_new_text(NULL, TR_JSON_NUMBER, v->u.num.raw, strlen(v->u.num.raw));
 		if (c) {
 			c->u.num.is_int = v->u.num.is_int;
 			c->u.num.i = v->u.num.i;
@@ -367,13 +447,13 @@ struct tr_json *tr_json_dup(const struct tr_json *v) {
 		}
 		return c;
 	}
-	c = node_new(v->type);
+	c = node_new(NULL, v->type);
 	if (!c) {
 		return NULL;
 	}
 	switch (v->type) {
 	case TR_JSON_RAW:
-		c->u.str.s = mem_dup(v->u.str.s, v->u.str.len);
+		c->u.str.s = mem_dup(NULL, v->u.str.s, v->u.str.len);
 		if (!c->u.str.s) {
 			return tr_json_free(c);
 		}
@@ -407,7 +487,7 @@ struct tr_json *tr_json_dup(const struct tr_json *v) {
 			}
 		}
 		for (i = 0; i < n; i++) {
-			c->u.obj.keys[i] = mem_dup(v->u.obj.keys[i], strlen(v->u.obj.keys[i]));
+			c->u.obj.keys[i] = mem_dup(NULL, v->u.obj.keys[i], strlen(v->u.obj.keys[i]));
 			c->u.obj.vals[i] = tr_json_dup(v->u.obj.vals[i]);
 			c->u.obj.n = i + 1;
 			if (!c->u.obj.keys[i] || !c->u.obj.vals[i]) {
@@ -668,6 +748,7 @@ static enum tr_json_error prescan(const unsigned char *s, size_t n) {
 }
 
 struct parse_ctx {
+	struct tr_json_arena *arena; /* where the tree is built, or NULL: malloc */
 	struct tr_json *root;
 	struct tr_json *stack[TR_JSON_MAX_DEPTH];
 	size_t depth;
@@ -741,10 +822,15 @@ static int add_value(struct parse_ctx *c, struct tr_json *v) {
 	}
 	top = c->stack[c->depth - 1];
 	if (top->type == TR_JSON_ARRAY) {
-		if (tr_json_array_append(top, v) < 0) {
+		if (grow(c->arena, (void **)&top->u.arr.items, top->u.arr.n,
+			    sizeof(struct tr_json *)) < 0) {
+			if (!c->arena) {
+				tr_json_free(v);
+			}
 			c->error = TR_JSON_ENOMEM;
 			return 0;
 		}
+		top->u.arr.items[top->u.arr.n++] = v;
 		return 1;
 	}
 	/* Object: map_key pushed the key with a NULL value slot. */
@@ -753,11 +839,15 @@ static int add_value(struct parse_ctx *c, struct tr_json *v) {
 }
 
 static int on_null(void *ctx) {
-	return add_value(ctx, tr_json_new_null());
+	struct parse_ctx *c = ctx;
+
+	return add_value(c, node_new(c->arena, TR_JSON_NULL));
 }
 
 static int on_boolean(void *ctx, int b) {
-	return add_value(ctx, tr_json_new_bool(b));
+	struct parse_ctx *c = ctx;
+
+	return add_value(c, node_new(c->arena, b ? TR_JSON_TRUE : TR_JSON_FALSE));
 }
 
 /* strtod() in any LC_NUMERIC: if it stops at the '.', retry with the locale's point. */
@@ -773,7 +863,7 @@ static double parse_double(const char *raw) {
 	if (!point || strlen(point) != 1) {
 		return d;
 	}
-	tmp = mem_dup(raw, strlen(raw));
+	tmp = mem_dup(NULL, raw, strlen(raw));
 	if (!tmp) {
 		return d;
 	}
@@ -787,7 +877,7 @@ static double parse_double(const char *raw) {
 /* yajl has checked the grammar of the number; we only classify it. */
 static int on_number(void *ctx, const char *s, size_t len) {
 	struct parse_ctx *c = ctx;
-	struct tr_json *v = node_new_text(TR_JSON_NUMBER, s, len);
+	struct tr_json *v = node_new_text(c->arena, TR_JSON_NUMBER, s, len);
 	bool integral = true;
 
 	if (!v) {
@@ -824,7 +914,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t len) {
 		c->error = TR_JSON_ENUL;
 		return 0;
 	}
-	return add_value(c, tr_json_new_stringn((const char *)s, len));
+	return add_value(c, node_new_text(c->arena, TR_JSON_STRING, (const char *)s, len));
 }
 
 static int push_container(struct parse_ctx *c, enum tr_json_type t) {
@@ -834,7 +924,7 @@ static int push_container(struct parse_ctx *c, enum tr_json_type t) {
 		c->error = TR_JSON_EDEPTH;
 		return 0;
 	}
-	v = node_new(t);
+	v = node_new(c->arena, t);
 	if (!add_value(c, v)) {
 		return 0;
 	}
@@ -859,9 +949,11 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t len) {
 		c->error = TR_JSON_ENUL;
 		return 0;
 	}
-	k = mem_dup((const char *)s, len);
-	if (!k || object_push(obj, k, NULL) < 0) {
-		free(k);
+	k = mem_dup(c->arena, (const char *)s, len);
+	if (!k || object_push(c->arena, obj, k, NULL) < 0) {
+		if (!c->arena) {
+			free(k);
+		}
 		c->error = TR_JSON_ENOMEM;
 		return 0;
 	}
@@ -901,9 +993,9 @@ static const yajl_callbacks callbacks = {
 	.yajl_end_array = on_end_array,
 };
 
-int tr_json_parse(const char *buf, size_t len, struct tr_json **ret,
+static int parse(struct tr_json_arena *arena, const char *buf, size_t len, struct tr_json **ret,
 	enum tr_json_error *ret_error) {
-	struct parse_ctx c = { .error = TR_JSON_OK };
+	struct parse_ctx c = { .arena = arena, .error = TR_JSON_OK };
 	yajl_handle h;
 	yajl_status st;
 	enum tr_json_error e;
@@ -943,11 +1035,29 @@ int tr_json_parse(const char *buf, size_t len, struct tr_json **ret,
 	return 0;
 
 fail:
-	tr_json_free(c.root);
+	if (!arena) {
+		tr_json_free(c.root);
+	}
 	if (ret_error) {
 		*ret_error = e;
 	}
 	return e == TR_JSON_ENOMEM ? -ENOMEM : -EBADMSG;
+}
+
+int tr_json_parse(const char *buf, size_t len, struct tr_json **ret,
+	enum tr_json_error *ret_error) {
+	return parse(NULL, buf, len, ret, ret_error);
+}
+
+int tr_json_parse_in(struct tr_json_arena *a, const char *buf, size_t len,
+	const struct tr_json **ret, enum tr_json_error *ret_error) {
+	struct tr_json *root = NULL;
+	int r = parse(a, buf, len, &root, ret_error);
+
+	if (r == 0) {
+		*ret = root;
+	}
+	return r;
 }
 
 /* ----------------------------------------------------------------- writing */

@@ -75,6 +75,30 @@ enum tr_json_error {
  */
 int tr_json_parse(const char *buf, size_t len, struct tr_json **ret, enum tr_json_error *ret_error);
 
+/*
+ * A region for trees that are read and let go at once, such as the upstream's frames:
+ * tr_json_parse_in builds the tree in it, a few 8 KB blocks instead of a malloc and a free
+ * per member, key and array, and tr_json_arena_reset lets go of all of it. Zero-initialise;
+ * reset when done (it holds no memory after a reset).
+ */
+struct tr_json_arena_block;
+struct tr_json_arena {
+	struct tr_json_arena_block *blocks; /* the one being filled first */
+	size_t used;                        /* bytes used of it */
+};
+
+/*
+ * tr_json_parse, with the tree built in a: the same tree, the same errors. The tree is read
+ * only (never give it to tr_json_free or change it) and lives until tr_json_arena_reset(a);
+ * copy what must outlive it with tr_json_dup. On failure *ret is not written, and what was
+ * built so far is let go at the reset.
+ */
+int tr_json_parse_in(struct tr_json_arena *a, const char *buf, size_t len,
+	const struct tr_json **ret, enum tr_json_error *ret_error);
+
+/* Let go of every tree parsed in a; a is empty and ready for the next. */
+void tr_json_arena_reset(struct tr_json_arena *a);
+
 /* A short English text for an error ("invalid UTF-8", ...). Never NULL. */
 const char *tr_json_error_str(enum tr_json_error e);
 

@@ -217,8 +217,20 @@ static void check_payload(const char *p, size_t len) {
 		tr_rpc_error_done(&err);
 	}
 
-	/* The JSON layer on its own: dump(parse(x)) is a fixed point of parse. */
-	if (tr_json_parse(p, len, &v, NULL) == 0) {
+	/* The JSON layer on its own: dump(parse(x)) is a fixed point of parse; the arena's
+	 * parse gives the same tree, or the same error. */
+	{
+		static struct tr_json_arena arena;
+		const struct tr_json *in_arena = NULL;
+		enum tr_json_error e1 = TR_JSON_OK, e2 = TR_JSON_OK;
+		int r1 = tr_json_parse(p, len, &v, &e1);
+		int r2 = tr_json_parse_in(&arena, p, len, &in_arena, &e2);
+
+		check(r1 == r2 && e1 == e2);
+		check(r1 != 0 || tr_json_equal(v, in_arena));
+		tr_json_arena_reset(&arena);
+	}
+	if (v) {
 		check(tr_json_dump(v, &out, &olen) == 0);
 		check(tr_json_parse(out, olen, &v2, NULL) == 0);
 		check(tr_json_equal(v, v2));

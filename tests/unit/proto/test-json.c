@@ -731,6 +731,123 @@ static void test_enomem(void **state) {
 	tr_json_free(tree);
 }
 
+/* A document of n members "k0".."k(n-1)" whose values alternate string, number, array. */
+static char *many_members(int n) {
+	char *buf = NULL, *p;
+	size_t len = 0, cap = 0;
+
+	assert_int_equal(tr_json_text_append("{", 1, &buf, &len, &cap), 0);
+	for (int i = 0; i < n; i++) {
+		char m[96];
+		int k = snprintf(m, sizeof(m), "%s\"k%d\":%s", i ? "," : "", i,
+			i % 3 == 0 ? "\"a string value\"" : i % 3 == 1 ? "-12.5e3" : "[1,[2],{}]");
+		assert_int_equal(tr_json_text_append(m, (size_t)k, &buf, &len, &cap), 0);
+	}
+	assert_int_equal(tr_json_text_append("}", 1, &buf, &len, &cap), 0);
+	p = buf;
+	return p;
+}
+
+/* tr_json_parse_in gives the tree and the errors tr_json_parse gives; the trees of several
+ * parses stay valid until the reset; pieces larger than a block; an empty arena after reset. */
+static void test_arena(void **state) {
+	struct tr_json_arena a = {0};
+	const struct tr_json *kept[3] = {NULL};
+	struct tr_json *want[3] = {NULL};
+	static const int sizes[] = {70, 3000};
+	char *big;
+
+	for (size_t i = 0; i < N_ELEMS(good); i++) {
+		struct tr_json *v = NULL;
+		const struct tr_json *t = NULL;
+		size_t n = doc_len(good[i].in, good[i].len);
+
+		assert_int_equal(tr_json_parse(good[i].in, n, &v, NULL), 0);
+		assert_int_equal(tr_json_parse_in(&a, good[i].in, n, &t, NULL), 0);
+		if (!tr_json_equal(v, t)) {
+			fail_msg("case %zu (%s): the arena's tree differs", i, good[i].in);
+		}
+		tr_json_free(v);
+	}
+	tr_json_arena_reset(&a);
+	assert_null(a.blocks);
+	for (size_t i = 0; i < N_ELEMS(bad); i++) {
+		const struct tr_json *t = (const struct tr_json *)&t;
+		enum tr_json_error e = TR_JSON_OK;
+		int r = tr_json_parse_in(&a, bad[i].in, doc_len(bad[i].in, bad[i].len), &t, &e);
+
+		if (r != -EBADMSG || e != bad[i].want) {
+			fail_msg("case %zu (%s): r=%d e=%s, want %s", i, bad[i].in, r,
+				tr_json_error_str(e), tr_json_error_str(bad[i].want));
+		}
+		assert_ptr_equal(t, (const struct tr_json *)&t);
+	}
+	tr_json_arena_reset(&a);
+	/* 70 members (the duplicate check's sorted copy), 3000 (containers grown past a block),
+	 * and one string of 20,000 bytes (a piece of its own), all kept at once */
+	for (size_t i = 0; i < N_ELEMS(sizes); i++) {
+		char *doc = many_members(sizes[i]);
+
+		assert_int_equal(tr_json_parse(doc, strlen(doc), &want[i], NULL), 0);
+		assert_int_equal(tr_json_parse_in(&a, doc, strlen(doc), &kept[i], NULL), 0);
+		free(doc);
+	}
+	big = malloc(20000 + 8);
+	assert_non_null(big);
+	big[0] = '[';
+	big[1] = '"';
+	memset(big + 2, 'x', 20000);
+	memcpy(big + 20002, "\",1]", 5);
+	assert_int_equal(tr_json_parse(big, strlen(big), &want[2], NULL), 0);
+	assert_int_equal(tr_json_parse_in(&a, big, strlen(big), &kept[2], NULL), 0);
+	free(big);
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(tr_json_equal(want[i], kept[i]));
+		tr_json_free(want[i]);
+	}
+	assert_int_equal(tr_json_get(kept[1], "k2999")->u.arr.n, 3);
+	assert_int_equal(strlen(kept[2]->u.arr.items[0]->u.str.s), 20000);
+	/* a duplicate member found late in a big object */
+	{
+		char *doc = many_members(80);
+		const struct tr_json *t = NULL;
+		enum tr_json_error e = TR_JSON_OK;
+
+		size_t len = strlen(doc) - 1, cap = len + 1; /* without its '}' */
+
+		assert_int_equal(tr_json_text_append(",\"k7\":1}", 8, &doc, &len, &cap), 0);
+		assert_int_equal(tr_json_parse_in(&a, doc, len, &t, &e), -EBADMSG);
+		assert_int_equal(e, TR_JSON_EDUPKEY);
+		free(doc);
+	}
+	tr_json_arena_reset(&a);
+	assert_null(a.blocks);
+	assert_int_equal(a.used, 0);
+	tr_json_arena_reset(&a); /* twice is fine */
+}
+
+/* Out of memory in the arena: -ENOMEM and TR_JSON_ENOMEM, at every allocation in turn, and
+ * nothing leaks once the arena is reset. */
+static void test_arena_enomem(void **state) {
+	struct tr_json_arena a = {0};
+	char *doc = many_members(600);
+	const struct tr_json *t = NULL;
+	struct tr_json *want = NULL;
+	enum tr_json_error e;
+
+	assert_int_equal(tr_json_parse(doc, strlen(doc), &want, NULL), 0);
+	ALLOC_FAIL_LOOP(tr_json_parse_in(&a, doc, strlen(doc), &t, &e), tr_json_arena_reset(&a));
+	alloc_reset(0);
+	assert_int_equal(tr_json_parse_in(&a, doc, strlen(doc), &t, &e), -ENOMEM);
+	alloc_reset(-1);
+	assert_int_equal(e, TR_JSON_ENOMEM);
+	assert_int_equal(tr_json_parse_in(&a, doc, strlen(doc), &t, &e), 0);
+	assert_true(tr_json_equal(want, t));
+	tr_json_arena_reset(&a);
+	tr_json_free(want);
+	free(doc);
+}
+
 /* Build {"sid":"WT1","n":[1,2,{"ok":true}],"s":null} with the sticky builders. */
 static int build_sticky(struct tr_json **ret) {
 	struct tr_json *o = tr_json_new_object(), *arr = tr_json_new_array(), *in = tr_json_new_object();
@@ -793,6 +910,8 @@ int main(void) {
 		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_error_str),
 		cmocka_unit_test(test_enomem),
+		cmocka_unit_test(test_arena),
+		cmocka_unit_test(test_arena_enomem),
 		cmocka_unit_test(test_sticky_builders),
 	};
 
