@@ -69,7 +69,7 @@ struct wreq {
 	uv_write_t req;
 	struct conn *c;
 	size_t n;
-	char *bufs[]; /* n framed buffers, freed once written */
+	struct tr_outq_piece pieces[]; /* n pieces, let go once written */
 };
 
 struct tr_rpcsrv {
@@ -215,7 +215,7 @@ static void on_write(uv_write_t *req, int status) {
 
 	(void)status;
 	for (size_t i = 0; i < w->n; i++) {
-		free(w->bufs[i]);
+		tr_outq_piece_release(&w->pieces[i]);
 	}
 	free(w);
 	c->writes--;
@@ -250,7 +250,7 @@ static void flush_conn(struct conn *c) {
 		written(c);
 		return;
 	}
-	w = malloc(sizeof(*w) + c->out.n * sizeof(char *));
+	w = malloc(sizeof(*w) + c->out.n * sizeof(struct tr_outq_piece));
 	if (!w) {
 		tr_outq_clear(&c->out);
 		tr_log_warning("client %" PRIu64 ": out of memory writing, closing", c->id);
@@ -262,10 +262,10 @@ static void flush_conn(struct conn *c) {
 	w->req.data = w;
 	/* libuv copies the uv_buf_t array, so the queue is free for the next batch. */
 	r = uv_write(&w->req, (uv_stream_t *)&c->pipe, c->out.iov, (unsigned)w->n, on_write);
-	tr_outq_take(&c->out, w->bufs);
+	tr_outq_take(&c->out, w->pieces);
 	if (r < 0) {
 		for (size_t i = 0; i < w->n; i++) {
-			free(w->bufs[i]);
+			tr_outq_piece_release(&w->pieces[i]);
 		}
 		free(w);
 		conn_unref(c);
@@ -298,10 +298,11 @@ static void on_flush_prepare(uv_prepare_t *h) {
 	flush_all(h->data);
 }
 
-/* Queue a framed buffer; takes ownership. */
 static void on_timer(uv_timer_t *t);
 
-static int conn_send(struct conn *c, char *buf, size_t len) {
+/* Queue a framed message: buf (taken), then tail's bytes when tail is not NULL. */
+
+static int conn_send(struct conn *c, char *buf, size_t len, struct tr_outq_shared *tail) {
 	struct tr_rpcsrv *s = c->srv;
 	size_t q;
 
@@ -311,7 +312,7 @@ static int conn_send(struct conn *c, char *buf, size_t len) {
 		free(buf);
 		return -EPIPE;
 	}
-	if (tr_outq_push(&c->out, buf, len) < 0) {
+	if (tr_outq_push_shared(&c->out, buf, len, tail) < 0) {
 		return -ENOMEM;
 	}
 	if (c->out.bytes >= OUT_BATCH_BYTES) {
@@ -343,13 +344,13 @@ static int conn_send(struct conn *c, char *buf, size_t len) {
 	return 0;
 }
 
-int tr_rpcsrv_send(void *owner, char *buf, size_t len) {
-	return conn_send(owner, buf, len);
+int tr_rpcsrv_send(void *owner, char *head, size_t head_len, struct tr_outq_shared *tail) {
+	return conn_send(owner, head, head_len, tail);
 }
 
 /* Send a message then close once it is written. */
 static void conn_fail(struct conn *c, char *buf, size_t len) {
-	if (buf && conn_send(c, buf, len) == 0) {
+	if (buf && conn_send(c, buf, len, NULL) == 0) {
 		c->flush_close = true;
 		c->failed = true;
 		(void)uv_read_stop((uv_stream_t *)&c->pipe);
@@ -375,7 +376,7 @@ static void call_end(struct tr_call *call, char *buf, size_t len) {
 		return;
 	}
 	if (buf) {
-		(void)conn_send(c, buf, len);
+		(void)conn_send(c, buf, len, NULL);
 	}
 	c->inflight--;
 	/* Shutdown waits for this connection's last call: once it is answered and written
@@ -459,7 +460,7 @@ static void handle_message(struct conn *c, const char *payload, size_t len) {
 		c->srv->cnt.parse_errors++;
 		tr_log_debug("client %" PRIu64 ": refused message: %s", c->id, e.message);
 		if (tr_rpc_build_refusal_framed(&e, 0, &buf, &blen) == 0) {
-			(void)conn_send(c, buf, blen);
+			(void)conn_send(c, buf, blen, NULL);
 		}
 		tr_rpc_error_done(&e);
 		return;
@@ -474,7 +475,7 @@ static void handle_message(struct conn *c, const char *payload, size_t len) {
 		free(call);
 		if (tr_rpc_build_error_framed(&m->id, TR_RPC_INTERNAL_ERROR, "out of memory", NULL, 0,
 			&buf, &blen) == 0) {
-			(void)conn_send(c, buf, blen);
+			(void)conn_send(c, buf, blen, NULL);
 		}
 		tr_rpc_msg_free(m);
 		return;

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 struct tr_json;
+struct tr_outq_shared;
 struct tr_rpcsrv;
 
 /* One request being answered. Exactly one of tr_call_result/tr_call_error ends it (and frees
@@ -34,10 +35,12 @@ uid_t tr_call_peer_uid(const struct tr_call *call);
 /* Is the caller the daemon's own uid or root (not a member of --allow-group)? */
 bool tr_call_from_owner(const struct tr_call *call);
 
-/* Queue a framed buffer for the connection `owner` (from tr_call_owner). Takes ownership of
- * buf in all cases. Returns 0, or negative errno when the connection is closing or over its
- * hard output limit (the connection is then being closed). Matches tr_subs_send_cb. */
-int tr_rpcsrv_send(void *owner, char *buf, size_t len);
+/* Queue a framed message for the connection `owner` (from tr_call_owner): head, then the whole
+ * of tail when it is not NULL (a buffer shared with other connections, of which the queue takes
+ * a reference of its own: see outq.h). Takes ownership of head in all cases. Returns 0, or
+ * negative errno when the connection is closing or over its hard output limit (the connection
+ * is then being closed). Matches tr_subs_send_cb. */
+int tr_rpcsrv_send(void *owner, char *head, size_t head_len, struct tr_outq_shared *tail);
 
 struct tr_rpcsrv_options {
 	/* Bound when listen_fd < 0. It must fit sun_path. Its directory is created (0700, or

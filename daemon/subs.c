@@ -17,6 +17,7 @@
 #include "cache.h"
 #include "frame.h"
 #include "json.h"
+#include "outq.h"
 #include "task-json.h"
 #include "tr-limits.h"
 
@@ -318,21 +319,22 @@ uint64_t tr_subs_refused_cap(const struct tr_subs *s) {
 	return s->refused_cap;
 }
 
-/* Frame one entry for one subscriber: the head, its subscription id, the epoch, the entry's
- * text. Built with memcpy, not snprintf: this runs once per event per subscriber, and
- * snprintf was a third of the fan-out cost. */
-static int build_frame(const struct tr_subs *s, const struct sub *b, const char *body,
-	size_t body_len, char **ret, size_t *ret_len) {
+/* The head of one subscriber's frame: the frame header, for a payload tail_len bytes longer
+ * than the head, then the message's start, the subscription id and the epoch; extra bytes
+ * more are allocated after it. Built with memcpy, not snprintf: this runs once per event per
+ * subscriber, and snprintf was a third of the fan-out cost. */
+static int frame_head(const struct tr_subs *s, const struct sub *b, size_t tail_len,
+	size_t extra, char **ret, size_t *ret_len) {
 	static const char pre[] = "{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":"
 				  "{\"subscription\":\"";
 	const size_t pl = sizeof(pre) - 1, idl = strlen(b->id);
-	size_t payload = pl + idl + s->epoch_member_len + body_len + 1;
+	size_t head = pl + idl + s->epoch_member_len, payload = head + tail_len;
 	char *buf, *p;
 
-	if (payload > UINT32_MAX) {
+	if (tail_len > UINT32_MAX || payload > UINT32_MAX) {
 		return -EMSGSIZE;
 	}
-	buf = malloc(TR_FRAME_HEADER_SIZE + payload);
+	buf = malloc(TR_FRAME_HEADER_SIZE + head + extra);
 	if (!buf) {
 		return -ENOMEM;
 	}
@@ -343,15 +345,29 @@ static int build_frame(const struct tr_subs *s, const struct sub *b, const char 
 	memcpy(p, b->id, idl); /* ids are short ASCII made by this module */
 	p += idl;
 	memcpy(p, s->epoch_member, s->epoch_member_len); /* closes the id's string */
-	p += s->epoch_member_len;
-	memcpy(p, body, body_len);
-	p[body_len] = '}';
 	*ret = buf;
-	*ret_len = TR_FRAME_HEADER_SIZE + payload;
+	*ret_len = TR_FRAME_HEADER_SIZE + head;
 	return 0;
 }
 
+/* One entry's whole frame for one subscriber, in one buffer (a replay). */
+static int build_frame(const struct tr_subs *s, const struct sub *b, const char *body,
+	size_t body_len, char **ret, size_t *ret_len) {
+	int r = frame_head(s, b, body_len + 1, body_len + 1, ret, ret_len);
+
+	if (r == 0) {
+		memcpy(*ret + *ret_len, body, body_len);
+		(*ret)[*ret_len + body_len] = '}';
+		*ret_len += body_len + 1;
+	}
+	return r;
+}
+
+/* A new entry to every subscriber it matches: each gets a head of its own, and all of them
+ * the one copy of the entry's text and the closing brace (outq.h), instead of a copy of the
+ * whole frame each. */
 static void deliver(struct tr_subs *s, const struct ring_entry *e) {
+	struct tr_outq_shared *tail = NULL;
 	struct sub *b = s->subs;
 
 	while (b) {
@@ -360,15 +376,24 @@ static void deliver(struct tr_subs *s, const struct ring_entry *e) {
 		struct sub *next = b->next;
 
 		if (sub_matches(b, e)) {
-			char *buf;
+			char *head;
 			size_t len;
 
-			if (build_frame(s, b, e->body, e->body_len, &buf, &len) == 0) {
-				(void)b->send(b->owner, buf, len);
+			if (!tail) {
+				tail = tr_outq_shared_new(e->body_len + 1);
+				if (!tail) {
+					return; /* out of memory: its since still replays it */
+				}
+				memcpy(tail->data, e->body, e->body_len);
+				tail->data[e->body_len] = '}';
+			}
+			if (frame_head(s, b, tail->len, 0, &head, &len) == 0) {
+				(void)b->send(b->owner, head, len, tail);
 			}
 		}
 		b = next;
 	}
+	tr_outq_shared_unref(tail);
 }
 
 /* The text of an event's params (an object, taken) with seq added, after its opening '{'
@@ -925,7 +950,7 @@ int tr_subs_replay(struct tr_subs *s, const char *id, uint64_t since) {
 		if (r < 0) {
 			return r;
 		}
-		if (b->send(b->owner, buf, len) < 0) {
+		if (b->send(b->owner, buf, len, NULL) < 0) {
 			return -EPIPE;
 		}
 		/* The send may have closed the connection and removed b. */

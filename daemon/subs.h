@@ -18,13 +18,18 @@
 #include <stdint.h>
 
 struct tr_json;
+struct tr_outq_shared;
 struct tr_cache_event;
 struct tr_cache_task;
 struct tr_subs;
 
-/* Queue a framed message for owner. Takes ownership of buf in every case. Returns 0 or a
- * negative errno (the subscriber is then left alone; its connection handles the failure). */
-typedef int (*tr_subs_send_cb)(void *owner, char *buf, size_t len);
+/* Queue a framed message for owner: head, then the whole of tail when it is not NULL (an
+ * event's text and the frame's closing brace, shared by every subscriber it goes to: the
+ * callee takes a reference of its own if it keeps it, tr_outq_shared). Takes ownership of head
+ * in every case. Returns 0 or a negative errno (the subscriber is then left alone; its
+ * connection handles the failure). */
+typedef int (*tr_subs_send_cb)(void *owner, char *head, size_t head_len,
+	struct tr_outq_shared *tail);
 /* The callback must not remove subscriptions synchronously (a connection being dropped
  * removes its subscriptions from its close callback). */
 

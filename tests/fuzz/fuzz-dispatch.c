@@ -91,8 +91,8 @@ void *tr_call_owner(struct tr_call *call) {
 	(void)call;
 	abort();
 }
-int tr_rpcsrv_send(void *owner, char *buf, size_t len) {
-	(void)owner, (void)buf, (void)len;
+int tr_rpcsrv_send(void *owner, char *head, size_t head_len, struct tr_outq_shared *tail) {
+	(void)owner, (void)head, (void)head_len, (void)tail;
 	abort();
 }
 

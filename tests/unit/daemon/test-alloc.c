@@ -28,6 +28,7 @@
 #include "daemon.h"
 #include "json.h"
 #include "local-methods.h"
+#include "outq.h"
 #include "rpc.h"
 #include "rpcsrv.h"
 #include "subs.h"
@@ -62,8 +63,18 @@ void *tr_call_owner(struct tr_call *call) {
 	return &owner_token;
 }
 
-int tr_rpcsrv_send(void *owner, char *buf, size_t len) {
+int tr_rpcsrv_send(void *owner, char *head, size_t head_len, struct tr_outq_shared *tail) {
+	char *buf = head;
+
 	assert_ptr_equal(owner, &owner_token);
+	if (tail) {
+		/* the whole frame in one buffer, as the test reads it (not an allocation to fail) */
+		buf = __real_malloc(head_len + tail->len);
+		assert_non_null(buf);
+		memcpy(buf, head, head_len);
+		memcpy(buf + head_len, tail->data, tail->len);
+		free(head);
+	}
 	frames_sent++;
 	if (!first_frame) {
 		first_frame = buf; /* the test frees it */

@@ -14,6 +14,7 @@
 #include "json.h"
 #include "tr-limits.h"
 #include "cache.h"
+#include "outq.h"
 #include "subs.h"
 #include "task-json.h"
 
@@ -608,14 +609,23 @@ struct sink {
 	size_t n;
 };
 
-static int sink_send(void *owner, char *buf, size_t len) {
+static int sink_send(void *owner, char *buf, size_t len, struct tr_outq_shared *tail) {
 	struct sink *s = owner;
+	size_t tl = tail ? tail->len : 0;
+	char *f;
 
 	assert_true(len > 4);
 	assert_int_equal(((size_t)(uint8_t)buf[0] << 24 | (size_t)(uint8_t)buf[1] << 16 |
-		(size_t)(uint8_t)buf[2] << 8 | (uint8_t)buf[3]), len - 4);
+		(size_t)(uint8_t)buf[2] << 8 | (uint8_t)buf[3]), len - 4 + tl);
 	assert_true(s->n < 16);
-	s->frames[s->n] = strndup(buf + 4, len - 4);
+	f = malloc(len - 4 + tl + 1);
+	assert_non_null(f);
+	memcpy(f, buf + 4, len - 4);
+	if (tail) {
+		memcpy(f + len - 4, tail->data, tl);
+	}
+	f[len - 4 + tl] = '\0';
+	s->frames[s->n] = f;
 	s->n++;
 	free(buf);
 	return 0;

@@ -133,7 +133,8 @@ static void test_behind_libuv(void **state) {
 	struct tr_outq q = {0};
 	unsigned next = 0;
 	uv_write_t *req = malloc(sizeof(*req));
-	char *first = pattern(300000, &next), *taken[1];
+	char *first = pattern(300000, &next);
+	struct tr_outq_piece taken[1];
 	uv_buf_t b = uv_buf_init(first, 300000);
 
 	assert_non_null(req);
@@ -148,7 +149,8 @@ static void test_behind_libuv(void **state) {
 	tr_outq_take(&q, taken);
 	assert_int_equal(q.n, 0);
 	assert_int_equal(q.bytes, 0);
-	free(taken[0]);
+	assert_non_null(taken[0].own);
+	tr_outq_piece_release(&taken[0]);
 	/* let libuv finish its write (the peer reads) */
 	while (uv_stream_get_write_queue_size((uv_stream_t *)&e->pipe) > 0) {
 		drain_peer(e);
@@ -189,7 +191,60 @@ static void test_push_enomem(void **state) {
 	}
 	assert_int_equal(q.bytes, 20 * 8);
 	tr_outq_done(&q);
-	assert_null(q.bufs);
+	assert_null(q.pieces);
+}
+
+/* A shared tail behind heads of their own, on two queues: each queue holds a reference while
+ * the tail is unwritten, the bytes go out in order (the tail cut across partial writes), and
+ * the last one written frees it. Out of memory: neither the head nor a reference is queued. */
+static void test_shared_tail(void **state) {
+	struct env *e = *state;
+	struct tr_outq q = {0}, other = {0};
+	unsigned next = 0;
+	struct tr_outq_shared *tail;
+	char *head = pattern(40, &next);
+	size_t total;
+
+	tail = tr_outq_shared_new(150000);
+	assert_non_null(tail);
+	for (size_t i = 0; i < tail->len; i++) {
+		tail->data[i] = (char)(next++ % 251);
+	}
+	total = 40 + tail->len;
+	assert_int_equal(tr_outq_push_shared(&q, head, 40, tail), 0);
+	assert_int_equal(tr_outq_push_shared(&other, pattern(8, &next), 8, tail), 0);
+	assert_int_equal(tail->refs, 3);
+	assert_int_equal(q.n, 2);
+	assert_int_equal(q.bytes, total);
+	tr_outq_shared_unref(tail); /* the publisher's own */
+	assert_int_equal(tail->refs, 2);
+	while (q.n > 0) {
+		drain_peer(e);
+		assert_int_equal(tr_outq_try_write(&q, (uv_stream_t *)&e->pipe), 0);
+	}
+	assert_int_equal(tail->refs, 1); /* the other queue's */
+	drain_peer(e);
+	assert_int_equal(e->got_len, total);
+	for (size_t i = 0; i < total; i++) {
+		if (e->got[i] != (uint8_t)(i % 251)) {
+			fail_msg("byte %zu is %u, want %zu", i, e->got[i], i % 251);
+		}
+	}
+	/* never written: let go with the queue */
+	tr_outq_done(&other);
+	/* out of memory growing the arrays: the head freed, no reference taken */
+	tail = tr_outq_shared_new(4);
+	assert_non_null(tail);
+	for (int i = 0; i < 10; i++) {
+		ALLOC_FAIL_LOOP(tr_outq_push_shared(&q, pattern(4, &next), 4, tail), (void)0);
+	}
+	assert_int_equal(q.n, 20);
+	assert_int_equal(tail->refs, 11);
+	tr_outq_done(&q);
+	assert_int_equal(tail->refs, 1);
+	tr_outq_shared_unref(tail);
+	ALLOC_FAIL_LOOP((tail = tr_outq_shared_new(4)) ? 0 : -ENOMEM, (void)0);
+	tr_outq_shared_unref(tail);
 }
 
 int main(void) {
@@ -198,6 +253,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_behind_libuv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken, setup, teardown),
 		cmocka_unit_test(test_push_enomem),
+		cmocka_unit_test_setup_teardown(test_shared_tail, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -322,9 +322,9 @@ static void send_blob(void *owner, int expect) {
 	assert_int_equal(tr_rpc_build_notification_framed("event", j, 0, &buf, &len), 0);
 	tr_json_free(j);
 	if (expect == 0) {
-		assert_int_equal(tr_rpcsrv_send(owner, buf, len), 0);
+		assert_int_equal(tr_rpcsrv_send(owner, buf, len, NULL), 0);
 	} else {
-		(void)tr_rpcsrv_send(owner, buf, len);
+		(void)tr_rpcsrv_send(owner, buf, len, NULL);
 	}
 }
 
