@@ -731,6 +731,54 @@ static void test_enomem(void **state) {
 	tr_json_free(tree);
 }
 
+/* Long texts go eight bytes at a time where nothing needs looking at (plain8): every byte
+ * value, at every place in a 24-byte text, is quoted and prescanned exactly as on its own. */
+static void test_long_strings(void **state) {
+	(void)state;
+	for (int c = 0; c < 256; c++) {
+		char one[1] = {(char)c}, *alone = NULL;
+		size_t alen = 0, acap = 0;
+		enum tr_json_error e1 = TR_JSON_OK;
+		struct tr_json *v = NULL;
+		char doc1[4] = {'"', (char)c, '"', 0};
+		int r1;
+
+		assert_int_equal(tr_json_quote_append(one, 1, &alone, &alen, &acap), 0);
+		r1 = tr_json_parse(doc1, 3, &v, &e1);
+		tr_json_free(v);
+		for (int at = 0; at < 24; at++) {
+			char text[24], doc[26], want[64], *got = NULL;
+			size_t glen = 0, gcap = 0;
+			enum tr_json_error e2 = TR_JSON_OK;
+			int r2;
+
+			memset(text, 'a', sizeof(text));
+			text[at] = (char)c;
+			assert_int_equal(tr_json_quote_append(text, sizeof(text), &got, &glen, &gcap), 0);
+			/* the same as the byte quoted alone, between the a's */
+			snprintf(want, sizeof(want), "\"%.*s%.*s%.*s\"", at, "aaaaaaaaaaaaaaaaaaaaaaaa",
+				(int)alen - 2, alone + 1, 23 - at, "aaaaaaaaaaaaaaaaaaaaaaaa");
+			if (strcmp(got, want) != 0) {
+				fail_msg("byte 0x%02x at %d: quoted %s, want %s", c, at, got, want);
+			}
+			free(got);
+			/* and a document holding it parses or fails as the short one does */
+			doc[0] = '"';
+			memcpy(doc + 1, text, sizeof(text));
+			doc[25] = '"';
+			v = NULL;
+			r2 = tr_json_parse(doc, sizeof(doc), &v, &e2);
+			tr_json_free(v);
+			/* (a quote or a backslash ends or escapes the string: not comparable) */
+			if (c != '\\' && c != '"' && (r1 != r2 || e1 != e2)) {
+				fail_msg("byte 0x%02x at %d: parse %d %s, alone %d %s", c, at, r2,
+					tr_json_error_str(e2), r1, tr_json_error_str(e1));
+			}
+		}
+		free(alone);
+	}
+}
+
 /* A document of n members "k0".."k(n-1)" whose values alternate string, number, array. */
 static char *many_members(int n) {
 	char *buf = NULL, *p;
@@ -910,6 +958,7 @@ int main(void) {
 		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_error_str),
 		cmocka_unit_test(test_enomem),
+		cmocka_unit_test(test_long_strings),
 		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_arena_enomem),
 		cmocka_unit_test(test_sticky_builders),
