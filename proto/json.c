@@ -769,7 +769,9 @@ static enum tr_json_error prescan(const unsigned char *s, size_t n) {
 			i++;
 		}
 	}
-	return TR_JSON_OK;
+	/* A text that ends inside a string is not JSON. yajl takes an unterminated string after a
+	 * complete value for the end of its input, not for trailing garbage: `{}"x` would pass. */
+	return in_str ? TR_JSON_ESYNTAX : TR_JSON_OK;
 }
 
 struct parse_ctx {

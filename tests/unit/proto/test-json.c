@@ -103,6 +103,14 @@ static const struct bad bad[] = {
 	{ "/* c */ {}", 0, TR_JSON_ESYNTAX },
 	{ "// c\n{}", 0, TR_JSON_ESYNTAX },
 	{ "{}\0", 3, TR_JSON_ESYNTAX },
+	/* a value, then the start of a string that never ends */
+	{ "{}\"", 0, TR_JSON_ESYNTAX },
+	{ "{} \"abc", 0, TR_JSON_ESYNTAX },
+	{ "\"\"\"", 0, TR_JSON_ESYNTAX },
+	{ "\"a\"\"b", 0, TR_JSON_ESYNTAX },
+	{ "[1]\"x\\\"", 0, TR_JSON_ESYNTAX },
+	{ "1 \"", 0, TR_JSON_ESYNTAX },
+	{ "\"abc\\", 0, TR_JSON_ESYNTAX },
 	{ "\0{}", 3, TR_JSON_ESYNTAX },
 	/* UTF-8 */
 	{ "\"\xc0\x80\"", 0, TR_JSON_EUTF8 },             /* overlong NUL */

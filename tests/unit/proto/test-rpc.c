@@ -215,6 +215,7 @@ static const struct bad bad[] = {
 	{ "", 0, P, "syntax", NUL_ID },
 	{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\"}x", 0, P, "syntax", NUL_ID },
 	{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\"}{}", 0, P, "syntax", NUL_ID },
+	{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\"}\"x", 0, P, "syntax", NUL_ID },
 	{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",}", 0, P, "syntax", NUL_ID },
 	{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}", 0, P, "utf8", NUL_ID },
 	{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xc0\xae\"}", 0, P, "utf8", NUL_ID },
