@@ -28,7 +28,6 @@
 #include "sd-env.h"
 #include "tr-limits.h"
 
-
 struct app {
 	struct tr_loop lp;
 	struct tr_config cfg;

@@ -69,10 +69,6 @@ static void put(struct tr_outq *q, char *own, struct tr_outq_shared *shared, cha
 	q->bytes += len;
 }
 
-int tr_outq_push(struct tr_outq *q, char *buf, size_t len) {
-	return tr_outq_push_shared(q, buf, len, NULL);
-}
-
 int tr_outq_push_shared(struct tr_outq *q, char *head, size_t head_len,
 	struct tr_outq_shared *tail) {
 	if (reserve(q, tail ? 2 : 1) < 0) {

@@ -43,12 +43,9 @@ struct tr_outq {
 	size_t bytes; /* left to write, in all */
 };
 
-/* Queue buf (len bytes), which the queue takes: it is freed even when this fails.
- * 0, or -ENOMEM. */
-int tr_outq_push(struct tr_outq *q, char *buf, size_t len);
-
-/* Queue head (taken, as by tr_outq_push) and then the whole of tail, of which the queue takes
- * a reference of its own: both or neither. tail may be NULL (head alone). 0, or -ENOMEM. */
+/* Queue head (head_len bytes), which the queue takes: it is freed even when this fails; then
+ * the whole of tail, of which the queue takes a reference of its own: both or neither. tail
+ * may be NULL (head alone). 0, or -ENOMEM. */
 int tr_outq_push_shared(struct tr_outq *q, char *head, size_t head_len,
 	struct tr_outq_shared *tail);
 

@@ -195,18 +195,28 @@ static size_t out_queued(const struct conn *c) {
 	return uv_stream_get_write_queue_size((const uv_stream_t *)&c->pipe) + c->out.bytes;
 }
 
-/* Some output was written: below the soft limit again? Everything written that had to be
- * before closing? (After an error: closed once written. At shutdown: also once answered.) */
-static void written(struct conn *c) {
-	if (c->closing) {
-		return;
-	}
-	if (out_queued(c) <= TR_OUTQ_SOFT_LIMIT) {
-		c->over_soft_since = 0;
-	}
-	if (c->flush_close && c->writes == 0 && c->out.n == 0 && (c->inflight == 0 || c->failed)) {
+/* A connection that is to close once its output is out (flush_close: after an error, closed
+ * once written; at shutdown, also once answered) closes when nothing is left to write. */
+static void close_if_drained(struct conn *c) {
+	if (!c->closing && c->flush_close && c->writes == 0 && c->out.n == 0 &&
+		(c->inflight == 0 || c->failed)) {
 		conn_close(c);
 	}
+}
+
+/* Some output was written: below the soft limit again? Everything out before closing? */
+static void written(struct conn *c) {
+	if (!c->closing && out_queued(c) <= TR_OUTQ_SOFT_LIMIT) {
+		c->over_soft_since = 0;
+	}
+	close_if_drained(c);
+}
+
+static void wreq_free(struct wreq *w) {
+	for (size_t i = 0; i < w->n; i++) {
+		tr_outq_piece_release(&w->pieces[i]);
+	}
+	free(w);
 }
 
 static void on_write(uv_write_t *req, int status) {
@@ -214,10 +224,7 @@ static void on_write(uv_write_t *req, int status) {
 	struct conn *c = w->c;
 
 	(void)status;
-	for (size_t i = 0; i < w->n; i++) {
-		tr_outq_piece_release(&w->pieces[i]);
-	}
-	free(w);
+	wreq_free(w);
 	c->writes--;
 	written(c);
 	conn_unref(c);
@@ -264,10 +271,7 @@ static void flush_conn(struct conn *c) {
 	r = uv_write(&w->req, (uv_stream_t *)&c->pipe, c->out.iov, (unsigned)w->n, on_write);
 	tr_outq_take(&c->out, w->pieces);
 	if (r < 0) {
-		for (size_t i = 0; i < w->n; i++) {
-			tr_outq_piece_release(&w->pieces[i]);
-		}
-		free(w);
+		wreq_free(w);
 		conn_unref(c);
 		tr_log_debug("client %" PRIu64 ": write failed: %s, closing", c->id, uv_strerror(r));
 		conn_close(c);
@@ -301,7 +305,6 @@ static void on_flush_prepare(uv_prepare_t *h) {
 static void on_timer(uv_timer_t *t);
 
 /* Queue a framed message: buf (taken), then tail's bytes when tail is not NULL. */
-
 static int conn_send(struct conn *c, char *buf, size_t len, struct tr_outq_shared *tail) {
 	struct tr_rpcsrv *s = c->srv;
 	size_t q;
@@ -355,9 +358,7 @@ static void conn_fail(struct conn *c, char *buf, size_t len) {
 		c->failed = true;
 		(void)uv_read_stop((uv_stream_t *)&c->pipe);
 		/* a full batch is written at once: then it is out already */
-		if (c->writes == 0 && c->out.n == 0) {
-			conn_close(c);
-		}
+		close_if_drained(c);
 		return;
 	}
 	conn_close(c);
@@ -381,10 +382,7 @@ static void call_end(struct tr_call *call, char *buf, size_t len) {
 	c->inflight--;
 	/* Shutdown waits for this connection's last call: once it is answered and written
 	 * (on_write), or now if nothing is queued, the connection closes. */
-	if (c->flush_close && c->inflight == 0 && c->writes == 0 && c->out.n == 0 &&
-		!c->closing) {
-		conn_close(c);
-	}
+	close_if_drained(c);
 	if (c->paused && c->inflight < TR_RPC_MAX_INFLIGHT && !c->closing) {
 		char *stash = c->stash;
 		size_t n = c->stash_len;

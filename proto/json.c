@@ -391,16 +391,24 @@ int tr_json_object_remove(struct tr_json *obj, const char *key) {
 	return 1;
 }
 
+/* Append an element; the caller keeps val on failure. */
+static int array_push(struct tr_json_arena *a, struct tr_json *arr, struct tr_json *val) {
+	if (grow(a, (void **)&arr->u.arr.items, arr->u.arr.n, sizeof(struct tr_json *)) < 0) {
+		return -ENOMEM;
+	}
+	arr->u.arr.items[arr->u.arr.n++] = val;
+	return 0;
+}
+
 int tr_json_array_append(struct tr_json *arr, struct tr_json *val) {
 	if (!tr_json_is(arr, TR_JSON_ARRAY) || !val) {
 		tr_json_free(val);
 		return -EINVAL;
 	}
-	if (grow(NULL, (void **)&arr->u.arr.items, arr->u.arr.n, sizeof(struct tr_json *)) < 0) {
+	if (array_push(NULL, arr, val) < 0) {
 		tr_json_free(val);
 		return -ENOMEM;
 	}
-	arr->u.arr.items[arr->u.arr.n++] = val;
 	return 0;
 }
 
@@ -849,15 +857,13 @@ static int add_value(struct parse_ctx *c, struct tr_json *v) {
 	}
 	top = c->stack[c->depth - 1];
 	if (top->type == TR_JSON_ARRAY) {
-		if (grow(c->arena, (void **)&top->u.arr.items, top->u.arr.n,
-			    sizeof(struct tr_json *)) < 0) {
+		if (array_push(c->arena, top, v) < 0) {
 			if (!c->arena) {
 				tr_json_free(v);
 			}
 			c->error = TR_JSON_ENOMEM;
 			return 0;
 		}
-		top->u.arr.items[top->u.arr.n++] = v;
 		return 1;
 	}
 	/* Object: map_key pushed the key with a NULL value slot. */

@@ -91,7 +91,7 @@ static void test_partial_writes(void **state) {
 	size_t total = 0, tries = 0, before;
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		assert_int_equal(tr_outq_push(&q, pattern(sizes[i], &next), sizes[i]), 0);
+		assert_int_equal(tr_outq_push_shared(&q, pattern(sizes[i], &next), sizes[i], NULL), 0);
 		total += sizes[i];
 	}
 	assert_int_equal(q.n, 5);
@@ -141,7 +141,7 @@ static void test_behind_libuv(void **state) {
 	req->data = first;
 	assert_int_equal(uv_write(req, (uv_stream_t *)&e->pipe, &b, 1, on_written), 0);
 	assert_true(uv_stream_get_write_queue_size((uv_stream_t *)&e->pipe) > 0);
-	assert_int_equal(tr_outq_push(&q, pattern(10, &next), 10), 0);
+	assert_int_equal(tr_outq_push_shared(&q, pattern(10, &next), 10, NULL), 0);
 	assert_int_equal(tr_outq_try_write(&q, (uv_stream_t *)&e->pipe), 0);
 	assert_int_equal(q.n, 1);
 	assert_int_equal(q.bytes, 10);
@@ -168,7 +168,7 @@ static void test_broken(void **state) {
 
 	close(e->peer);
 	e->peer = -1;
-	assert_int_equal(tr_outq_push(&q, pattern(64, &next), 64), 0);
+	assert_int_equal(tr_outq_push_shared(&q, pattern(64, &next), 64, NULL), 0);
 	assert_int_equal(tr_outq_try_write(&q, (uv_stream_t *)&e->pipe), UV_EPIPE);
 	assert_int_equal(q.n, 1);
 	tr_outq_clear(&q);
@@ -186,7 +186,7 @@ static void test_push_enomem(void **state) {
 	for (int i = 0; i < 20; i++) {
 		size_t n = q.n;
 
-		ALLOC_FAIL_LOOP(tr_outq_push(&q, pattern(8, &next), 8), (void)0);
+		ALLOC_FAIL_LOOP(tr_outq_push_shared(&q, pattern(8, &next), 8, NULL), (void)0);
 		assert_int_equal(q.n, n + 1);
 	}
 	assert_int_equal(q.bytes, 20 * 8);

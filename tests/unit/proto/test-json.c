@@ -789,7 +789,7 @@ static void test_long_strings(void **state) {
 
 /* A document of n members "k0".."k(n-1)" whose values alternate string, number, array. */
 static char *many_members(int n) {
-	char *buf = NULL, *p;
+	char *buf = NULL;
 	size_t len = 0, cap = 0;
 
 	assert_int_equal(tr_json_text_append("{", 1, &buf, &len, &cap), 0);
@@ -800,8 +800,7 @@ static char *many_members(int n) {
 		assert_int_equal(tr_json_text_append(m, (size_t)k, &buf, &len, &cap), 0);
 	}
 	assert_int_equal(tr_json_text_append("}", 1, &buf, &len, &cap), 0);
-	p = buf;
-	return p;
+	return buf;
 }
 
 /* tr_json_parse_in gives the tree and the errors tr_json_parse gives; the trees of several
